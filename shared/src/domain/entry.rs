@@ -1,0 +1,211 @@
+//! Ledger entries, their canonical byte encoding and their hash (see `docs/ledger-format.md`).
+//!
+//! Promise: [`Entry::write_canonical`] covers every field of an entry, tag by tag in one fixed
+//! order, each value length-prefixed, after a domain-separation header with the format version —
+//! so the encoding is injective and any change to any field changes [`Entry::compute_hash`].
+//! The entry hash is the RFC 6962 leaf hash of the canonical bytes.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::decimal::ExactDecimal;
+use crate::domain::hash::{Hash, LEAF_PREFIX};
+use crate::domain::signal::{Action, SCHEMA_VERSION, SignalContent, SignalId};
+use crate::domain::timestamp::{Timestamp, TimestampError};
+
+/// Domain-separation header of the canonical encoding: ASCII, then a 0x00 terminator.
+pub const ENCODING_DOMAIN: &[u8] = b"SIGNAL-LEDGER/ENTRY\0";
+/// Version of the canonical encoding, written big-endian after the domain.
+pub const ENCODING_VERSION: u16 = 1;
+/// The actor recorded when a request carries no caller identity (e.g. local runs).
+pub const ANONYMOUS: &str = "anonymous";
+
+/// Field tags of the canonical encoding, in the order they are written.
+pub mod tag {
+    pub const SCHEMA_VERSION: u8 = 0x01;
+    pub const CHAIN_INDEX: u8 = 0x02;
+    pub const PREVIOUS_HASH: u8 = 0x03;
+    pub const SIGNAL_ID: u8 = 0x04;
+    pub const SYMBOL: u8 = 0x05;
+    pub const ACTION: u8 = 0x06;
+    pub const ENTRY_PRICE: u8 = 0x07;
+    pub const TARGET_PRICE: u8 = 0x08;
+    pub const STOP_LOSS: u8 = 0x09;
+    pub const CONFIDENCE: u8 = 0x0A;
+    pub const RATIONALE: u8 = 0x0B;
+    pub const GENERATED_AT: u8 = 0x0C;
+    pub const PRODUCER: u8 = 0x0D;
+    pub const MODEL: u8 = 0x0E;
+    pub const MODEL_VERSION: u8 = 0x0F;
+    pub const RECEIVED_AT: u8 = 0x10;
+    pub const DELIVERY_LATENCY_MS: u8 = 0x11;
+    pub const RETENTION_EXPIRES_AT: u8 = 0x12;
+    pub const SUBMITTER: u8 = 0x13;
+}
+
+/// One stored signal: the validated content plus the chain fields the ledger adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub schema_version: u64,
+    pub chain_index: u64,
+    pub previous_hash: Hash,
+    pub signal_id: SignalId,
+    #[serde(flatten)]
+    pub content: SignalContent,
+    pub received_at: Timestamp,
+    /// `received_at − generated_at` in whole milliseconds (negative when the producer's clock is ahead).
+    pub delivery_latency_ms: i64,
+    /// `received_at` + the retention period; the entry may not be disposed of before.
+    pub retention_expires_at: Timestamp,
+    /// Who appended it: the caller's principal, or [`ANONYMOUS`].
+    pub submitter: String,
+}
+
+/// Where a new entry goes and what the server knows about its arrival.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub chain_index: u64,
+    pub previous_hash: Hash,
+    pub received_at: Timestamp,
+    pub retention_days: u32,
+    pub submitter: String,
+}
+
+impl Entry {
+    /// Builds the entry a signal becomes at `placement`. Fails only when the retention date would
+    /// fall outside the years 0000–9999.
+    pub fn assemble(
+        signal_id: SignalId,
+        content: SignalContent,
+        placement: Placement,
+    ) -> Result<Entry, TimestampError> {
+        let retention_expires_at = placement.received_at.plus_days(placement.retention_days)?;
+        Ok(Entry {
+            schema_version: SCHEMA_VERSION,
+            chain_index: placement.chain_index,
+            previous_hash: placement.previous_hash,
+            delivery_latency_ms: placement.received_at.millis_since(&content.generated_at),
+            signal_id,
+            content,
+            received_at: placement.received_at,
+            retention_expires_at,
+            submitter: placement.submitter,
+        })
+    }
+
+    /// Writes the canonical encoding into `sink`.
+    pub fn write_canonical(&self, sink: &mut impl CanonicalSink) {
+        let content = &self.content;
+        sink.put(ENCODING_DOMAIN);
+        sink.put(&ENCODING_VERSION.to_be_bytes());
+        field(
+            sink,
+            tag::SCHEMA_VERSION,
+            &self.schema_version.to_be_bytes(),
+        );
+        field(sink, tag::CHAIN_INDEX, &self.chain_index.to_be_bytes());
+        field(sink, tag::PREVIOUS_HASH, self.previous_hash.as_bytes());
+        field(sink, tag::SIGNAL_ID, self.signal_id.as_str().as_bytes());
+        field(sink, tag::SYMBOL, content.symbol.as_bytes());
+        field(sink, tag::ACTION, action_bytes(content.action));
+        field(
+            sink,
+            tag::ENTRY_PRICE,
+            content.entry_price.as_str().as_bytes(),
+        );
+        optional_decimal(sink, tag::TARGET_PRICE, content.target_price.as_ref());
+        optional_decimal(sink, tag::STOP_LOSS, content.stop_loss.as_ref());
+        optional_decimal(sink, tag::CONFIDENCE, content.confidence.as_ref());
+        field(sink, tag::RATIONALE, content.rationale.as_bytes());
+        timestamp(sink, tag::GENERATED_AT, &content.generated_at);
+        optional_text(sink, tag::PRODUCER, content.producer.as_deref());
+        optional_text(sink, tag::MODEL, content.model.as_deref());
+        optional_text(sink, tag::MODEL_VERSION, content.model_version.as_deref());
+        timestamp(sink, tag::RECEIVED_AT, &self.received_at);
+        field(
+            sink,
+            tag::DELIVERY_LATENCY_MS,
+            &self.delivery_latency_ms.to_be_bytes(),
+        );
+        timestamp(sink, tag::RETENTION_EXPIRES_AT, &self.retention_expires_at);
+        field(sink, tag::SUBMITTER, self.submitter.as_bytes());
+    }
+
+    /// The canonical encoding as bytes.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(512);
+        self.write_canonical(&mut bytes);
+        bytes
+    }
+
+    /// `SHA-256(0x00 || canonical bytes)`: the entry hash, which is also its RFC 6962 leaf hash.
+    /// Streams the encoding straight into the hasher; no buffer is allocated.
+    pub fn compute_hash(&self) -> Hash {
+        let mut hasher = Sha256::new();
+        hasher.update([LEAF_PREFIX]);
+        self.write_canonical(&mut hasher);
+        Hash(hasher.finalize().into())
+    }
+}
+
+/// Where canonical bytes go: a buffer, or straight into a hasher.
+pub trait CanonicalSink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl CanonicalSink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl CanonicalSink for Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+fn field(sink: &mut impl CanonicalSink, tag: u8, value: &[u8]) {
+    // Every value is far below 4 GiB (the largest, the rationale, is at most 16 KB of UTF-8).
+    let length = u32::try_from(value.len()).unwrap_or(u32::MAX);
+    sink.put(&[tag]);
+    sink.put(&length.to_be_bytes());
+    sink.put(value);
+}
+
+fn optional_decimal(sink: &mut impl CanonicalSink, tag: u8, value: Option<&ExactDecimal>) {
+    if let Some(value) = value {
+        field(sink, tag, value.as_str().as_bytes());
+    }
+}
+
+fn optional_text(sink: &mut impl CanonicalSink, tag: u8, value: Option<&str>) {
+    if let Some(value) = value {
+        field(sink, tag, value.as_bytes());
+    }
+}
+
+fn timestamp(sink: &mut impl CanonicalSink, tag: u8, value: &Timestamp) {
+    field(sink, tag, value.as_str().as_bytes());
+}
+
+fn action_bytes(action: Action) -> &'static [u8] {
+    action.as_str().as_bytes()
+}
+
+/// An entry as read back from storage: its fields and the hash stored beside them, which
+/// verification recomputes rather than trusts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEntry {
+    #[serde(flatten)]
+    pub entry: Entry,
+    pub entry_hash: Hash,
+}
+
+impl StoredEntry {
+    /// Pairs an entry with its freshly computed hash, ready to be written.
+    pub fn seal(entry: Entry) -> StoredEntry {
+        let entry_hash = entry.compute_hash();
+        StoredEntry { entry, entry_hash }
+    }
+}

@@ -1,0 +1,9 @@
+//! The pure domain core: no AWS, no tokio, no environment, no clock, no I/O. Callers pass `now`.
+
+pub mod chain;
+pub mod decimal;
+pub mod entry;
+pub mod hash;
+pub mod merkle;
+pub mod signal;
+pub mod timestamp;

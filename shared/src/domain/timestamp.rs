@@ -1,0 +1,187 @@
+//! UTC instants with one canonical text form, `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+//!
+//! Promise: every timestamp the ledger stores or hashes is UTC, has exactly six fraction digits
+//! (microseconds) and so sorts lexicographically in time order. Producers may send any RFC 3339
+//! offset and precision; the value is converted to UTC and truncated to the microsecond.
+
+use std::fmt;
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+/// A UTC instant truncated to the microsecond, years 0000–9999, with its canonical text kept
+/// beside it (hashing an entry must not format dates). The text is a function of the instant,
+/// so the derived comparisons agree with time order.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    instant: OffsetDateTime,
+    text: [u8; CANONICAL_LEN],
+}
+
+/// Length of the canonical text, `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub const CANONICAL_LEN: usize = 27;
+
+/// Why a text is not an acceptable timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("is not an RFC 3339 date-time (e.g. 2026-11-28T09:30:00Z): {0}")]
+    Syntax(String),
+    #[error("is outside the years 0000 to 9999")]
+    OutOfRange,
+    #[error("is not in canonical form (expected {expected})")]
+    NotCanonical { expected: String },
+}
+
+const CANONICAL: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+impl Timestamp {
+    /// Truncates to the microsecond and converts to UTC.
+    pub fn from_datetime(instant: OffsetDateTime) -> Result<Timestamp, TimestampError> {
+        let utc = instant.to_offset(UtcOffset::UTC);
+        if !(0..=9999).contains(&utc.year()) {
+            return Err(TimestampError::OutOfRange);
+        }
+        let instant = utc
+            .replace_nanosecond(utc.microsecond() * 1_000)
+            .map_err(|_| TimestampError::OutOfRange)?;
+        let formatted = instant
+            .format(CANONICAL)
+            .map_err(|_| TimestampError::OutOfRange)?;
+        let text = formatted
+            .as_bytes()
+            .try_into()
+            .map_err(|_| TimestampError::OutOfRange)?;
+        Ok(Timestamp { instant, text })
+    }
+
+    /// Parses any RFC 3339 date-time (offset and precision free).
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimestampError> {
+        let parsed = OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|error| TimestampError::Syntax(error.to_string()))?;
+        Timestamp::from_datetime(parsed)
+    }
+
+    /// Parses a stored value, which must be in canonical form already.
+    pub fn parse_canonical(text: &str) -> Result<Timestamp, TimestampError> {
+        let parsed = Timestamp::parse_rfc3339(text)?;
+        if parsed.as_str() != text {
+            return Err(TimestampError::NotCanonical {
+                expected: parsed.as_str().to_owned(),
+            });
+        }
+        Ok(parsed)
+    }
+
+    pub fn as_datetime(&self) -> OffsetDateTime {
+        self.instant
+    }
+
+    /// The canonical text, `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    pub fn as_str(&self) -> &str {
+        // Built from `format` output, which is ASCII.
+        std::str::from_utf8(&self.text).unwrap_or_default()
+    }
+
+    /// `self + days`, refusing to leave the years 0000–9999.
+    pub fn plus_days(&self, days: u32) -> Result<Timestamp, TimestampError> {
+        let later = self
+            .instant
+            .checked_add(Duration::days(i64::from(days)))
+            .ok_or(TimestampError::OutOfRange)?;
+        Timestamp::from_datetime(later)
+    }
+
+    /// Whole milliseconds from `earlier` to `self` (negative when `earlier` is later),
+    /// truncated toward zero.
+    pub fn millis_since(&self, earlier: &Timestamp) -> i64 {
+        let millis = (self.instant - earlier.instant).whole_milliseconds();
+        i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Timestamp::parse_canonical(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_to_utc_microseconds() {
+        let check = |input: &str, expected: &str| {
+            let got = Timestamp::parse_rfc3339(input).unwrap();
+            assert_eq!(got.to_string(), expected, "input {input}");
+        };
+        check("2026-11-28T09:30:00Z", "2026-11-28T09:30:00.000000Z");
+        check("2026-11-28T10:30:00+01:00", "2026-11-28T09:30:00.000000Z");
+        check(
+            "2026-11-28T09:30:00.123456789Z",
+            "2026-11-28T09:30:00.123456Z",
+        );
+        check("2026-11-28t09:30:00.5z", "2026-11-28T09:30:00.500000Z");
+    }
+
+    #[test]
+    fn refuses_non_rfc3339_and_non_canonical() {
+        for bad in [
+            "",
+            "2026-11-28",
+            "2026-11-28 09:30:00",
+            "28/11/2026",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert!(
+                matches!(
+                    Timestamp::parse_rfc3339(bad),
+                    Err(TimestampError::Syntax(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(Timestamp::parse_canonical("2026-11-28T09:30:00.000000Z").is_ok());
+        assert_eq!(
+            Timestamp::parse_canonical("2026-11-28T09:30:00Z"),
+            Err(TimestampError::NotCanonical {
+                expected: "2026-11-28T09:30:00.000000Z".into()
+            })
+        );
+    }
+
+    #[test]
+    fn arithmetic() {
+        let start = Timestamp::parse_rfc3339("2026-11-28T09:30:00Z").unwrap();
+        let later = Timestamp::parse_rfc3339("2026-11-28T09:30:00.250999Z").unwrap();
+        assert_eq!(later.millis_since(&start), 250);
+        assert_eq!(start.millis_since(&later), -250);
+        assert_eq!(
+            start.plus_days(2555).unwrap().to_string(),
+            "2033-11-26T09:30:00.000000Z"
+        );
+        let end = Timestamp::parse_rfc3339("9999-12-30T00:00:00Z").unwrap();
+        assert_eq!(end.plus_days(5), Err(TimestampError::OutOfRange));
+    }
+}
