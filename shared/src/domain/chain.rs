@@ -228,3 +228,278 @@ pub fn verify_chain<'a>(
     }
     verifier.finish(known_size)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::merkle;
+    use crate::domain::test_support::{chain, decimal};
+
+    fn kinds(report: &ChainReport) -> Vec<(u64, &'static str)> {
+        report
+            .findings
+            .iter()
+            .map(|f| (f.index, f.kind.name()))
+            .collect()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_and_yields_its_merkle_root() {
+        let entries = chain(10);
+        let report = verify_chain(&entries, Some(10));
+        assert!(report.is_intact(), "{:?}", report.findings);
+        assert_eq!(report.entries_read, 10);
+        assert_eq!(report.next_index, 10);
+        assert_eq!(report.head_hash, Some(entries[9].entry_hash));
+        let leaves: Vec<Hash> = entries.iter().map(|e| e.entry_hash).collect();
+        assert_eq!(report.tree.root(), merkle::root(&leaves));
+    }
+
+    #[test]
+    fn an_empty_chain_is_intact_unless_it_should_not_be_empty() {
+        assert!(verify_chain(&[], None).is_intact());
+        assert_eq!(kinds(&verify_chain(&[], Some(3))), vec![(0, "truncated")]);
+    }
+
+    #[test]
+    fn genesis_must_link_to_zero() {
+        let mut entries = chain(2);
+        entries[0].entry.previous_hash = Hash([7; 32]);
+        entries[0] = StoredEntry::seal(entries[0].entry.clone());
+        let report = verify_chain(&entries, None);
+        // Entry 0 re-sealed (hash recomputed): its link to "before genesis" is broken, and entry 1
+        // now links to a hash that is no longer entry 0's.
+        assert_eq!(kinds(&report), vec![(0, "broken_link"), (1, "broken_link")]);
+    }
+
+    #[test]
+    fn table_of_tampering() {
+        let check = |tamper: &dyn Fn(&mut Vec<StoredEntry>), expected: Vec<(u64, &'static str)>| {
+            let mut entries = chain(6);
+            tamper(&mut entries);
+            assert_eq!(kinds(&verify_chain(&entries, Some(6))), expected);
+        };
+        // An edited field: the stored hash no longer matches.
+        check(
+            &|e| e[2].entry.content.entry_price = decimal("999"),
+            vec![(2, "hash_mismatch")],
+        );
+        // Edited and re-hashed: the next entry's link breaks.
+        check(
+            &|e| {
+                e[2].entry.content.rationale.push('!');
+                e[2] = StoredEntry::seal(e[2].entry.clone());
+            },
+            vec![(3, "broken_link")],
+        );
+        check(&|e| drop(e.remove(3)), vec![(3, "gap")]);
+        check(&|e| e.swap(1, 2), vec![(1, "gap"), (1, "reorder")]);
+        check(&|e| e.insert(3, e[2].clone()), vec![(2, "duplicate_index")]);
+        check(&|e| e.insert(5, e[1].clone()), vec![(1, "reorder")]);
+        check(&|e| e.truncate(4), vec![(4, "truncated")]);
+        check(
+            &|e| e[4].entry.chain_index = 40,
+            vec![(4, "hash_mismatch"), (4, "gap")],
+        );
+    }
+
+    #[test]
+    fn unreadable_items_take_a_position() {
+        let entries = chain(4);
+        let mut verifier = ChainVerifier::from_genesis();
+        verifier.push(&entries[0]);
+        verifier.push_unreadable("entry_price \"1.50\" is not in canonical form".into());
+        verifier.push(&entries[2]);
+        verifier.push(&entries[3]);
+        let report = verifier.finish(Some(4));
+        assert_eq!(kinds(&report), vec![(1, "unreadable")]);
+        assert_eq!(report.next_index, 4);
+    }
+
+    #[test]
+    fn findings_are_capped_but_counted() {
+        let mut entries = chain(3);
+        for entry in &mut entries {
+            entry.entry_hash = Hash([1; 32]);
+        }
+        let big: Vec<StoredEntry> = (0..MAX_FINDINGS_KEPT + 10)
+            .map(|_| entries[1].clone())
+            .collect();
+        let report = verify_chain(&big, None);
+        assert_eq!(report.findings.len(), MAX_FINDINGS_KEPT);
+        assert!(report.findings_total > MAX_FINDINGS_KEPT as u64);
+    }
+
+    #[test]
+    fn resuming_from_a_verified_prefix_gives_the_same_result() {
+        let entries = chain(12);
+        let prefix = verify_chain(&entries[..5], None);
+        let mut verifier = ChainVerifier::resume(prefix.tree.clone(), prefix.head_hash.unwrap());
+        for entry in &entries[5..] {
+            verifier.push(entry);
+        }
+        let resumed = verifier.finish(None);
+        let full = verify_chain(&entries, None);
+        assert!(resumed.is_intact());
+        assert_eq!(
+            (resumed.tree, resumed.head_hash, resumed.next_index),
+            (full.tree, full.head_hash, full.next_index)
+        );
+        // A resumed verifier expects the next index and the prefix's head.
+        let mut verifier = ChainVerifier::resume(prefix.tree, prefix.head_hash.unwrap());
+        verifier.push(&entries[6]);
+        assert_eq!(kinds(&verifier.finish(None)), vec![(5, "gap")]);
+    }
+
+    /// Changes one field of an entry (a "flipped byte" at the level of the stored item).
+    fn tamper(stored: &mut StoredEntry, field: u8, salt: u8) {
+        let bit = 1u8 << (salt % 8);
+        let entry = &mut stored.entry;
+        let flip_text = |text: &mut String| {
+            let mut bytes = text.clone().into_bytes();
+            let at = salt as usize % bytes.len().max(1);
+            if bytes.is_empty() {
+                bytes.push(b'x');
+            } else {
+                // Stay within ASCII letters so the text remains valid UTF-8 and still differs.
+                bytes[at] = if bytes[at] == b'q' { b'r' } else { b'q' };
+            }
+            *text = String::from_utf8(bytes).unwrap_or_else(|_| "tampered".to_owned());
+        };
+        match field % 20 {
+            0 => entry.schema_version ^= u64::from(bit),
+            1 => entry.chain_index ^= 1 << (salt % 64),
+            2 => entry.previous_hash.0[salt as usize % 32] ^= bit,
+            3 => stored.entry_hash.0[salt as usize % 32] ^= bit,
+            4 => {
+                entry.signal_id =
+                    crate::domain::signal::SignalId::parse(&format!("{}x", entry.signal_id))
+                        .unwrap()
+            }
+            5 => flip_text(&mut entry.content.symbol),
+            6 => {
+                entry.content.action = match entry.content.action {
+                    crate::domain::signal::Action::Buy => crate::domain::signal::Action::Sell,
+                    crate::domain::signal::Action::Sell => crate::domain::signal::Action::Buy,
+                }
+            }
+            7 => entry.content.entry_price = decimal(&format!("{}1", entry.content.entry_price)),
+            8 => {
+                entry.content.target_price = match entry.content.target_price {
+                    Some(_) => None,
+                    None => Some(decimal("1")),
+                }
+            }
+            9 => {
+                entry.content.stop_loss = match entry.content.stop_loss {
+                    Some(_) => None,
+                    None => Some(decimal("1")),
+                }
+            }
+            10 => {
+                entry.content.confidence = match entry.content.confidence {
+                    Some(_) => None,
+                    None => Some(decimal("0.5")),
+                }
+            }
+            11 => flip_text(&mut entry.content.rationale),
+            12 => entry.content.generated_at = later(entry.content.generated_at),
+            13 => {
+                entry.content.producer = match &entry.content.producer {
+                    Some(_) => None,
+                    None => Some("p".into()),
+                }
+            }
+            14 => {
+                entry.content.model = match &entry.content.model {
+                    Some(m) => Some(format!("{m}x")),
+                    None => Some("m".into()),
+                }
+            }
+            15 => {
+                entry.content.model_version = match &entry.content.model_version {
+                    Some(_) => None,
+                    None => Some("1".into()),
+                }
+            }
+            16 => entry.received_at = later(entry.received_at),
+            17 => entry.delivery_latency_ms ^= i64::from(bit),
+            18 => entry.retention_expires_at = later(entry.retention_expires_at),
+            _ => flip_text(&mut entry.submitter),
+        }
+    }
+
+    fn later(instant: crate::domain::timestamp::Timestamp) -> crate::domain::timestamp::Timestamp {
+        crate::domain::timestamp::Timestamp::from_datetime(
+            instant.as_datetime() + time::Duration::microseconds(1),
+        )
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn append_then_verify_passes(length in 0u64..60) {
+            let report = verify_chain(&chain(length), Some(length));
+            prop_assert!(report.is_intact(), "{:?}", report.findings);
+            prop_assert_eq!(report.next_index, length);
+        }
+
+        #[test]
+        fn any_tampered_field_is_found_at_its_index(length in 1u64..40, at in any::<prop::sample::Index>(), field in 0u8..20, salt in any::<u8>()) {
+            let mut entries = chain(length);
+            let k = at.index(length as usize);
+            let original = entries[k].clone();
+            tamper(&mut entries[k], field, salt);
+            prop_assume!(entries[k] != original);
+            let report = verify_chain(&entries, Some(length));
+            prop_assert_eq!(report.first_finding().map(|f| f.index), Some(k as u64), "{:?}", report.findings);
+        }
+
+        #[test]
+        fn a_deleted_entry_is_found_at_its_index(length in 1u64..40, at in any::<prop::sample::Index>()) {
+            let mut entries = chain(length);
+            let k = at.index(length as usize);
+            entries.remove(k);
+            let report = verify_chain(&entries, Some(length));
+            prop_assert_eq!(report.first_finding().map(|f| f.index), Some(k as u64));
+        }
+
+        #[test]
+        fn swapped_entries_are_found_at_the_first(length in 2u64..40, a in any::<prop::sample::Index>(), b in any::<prop::sample::Index>()) {
+            let mut entries = chain(length);
+            let (i, j) = (a.index(length as usize), b.index(length as usize));
+            prop_assume!(i != j);
+            entries.swap(i, j);
+            let report = verify_chain(&entries, Some(length));
+            prop_assert_eq!(report.first_finding().map(|f| f.index), Some(i.min(j) as u64));
+        }
+
+        #[test]
+        fn a_duplicated_entry_is_found(length in 1u64..40, a in any::<prop::sample::Index>(), b in any::<prop::sample::Index>()) {
+            let mut entries = chain(length);
+            let k = a.index(length as usize);
+            // Insert the copy anywhere after the original.
+            let at = k + 1 + b.index(length as usize - k);
+            entries.insert(at, entries[k].clone());
+            let report = verify_chain(&entries, Some(length));
+            let first = report.first_finding().cloned();
+            prop_assert_eq!(first.as_ref().map(|f| f.index), Some(k as u64));
+            let kind = first.map(|f| f.kind.name());
+            prop_assert!(kind == Some("duplicate_index") || kind == Some("reorder"), "{:?}", kind);
+            prop_assert_eq!(report.next_index, length);
+        }
+
+        #[test]
+        fn a_truncated_chain_is_found_at_its_new_end(length in 1u64..40, keep in any::<prop::sample::Index>()) {
+            let mut entries = chain(length);
+            let kept = keep.index(length as usize);
+            entries.truncate(kept);
+            let report = verify_chain(&entries, Some(length));
+            prop_assert_eq!(report.findings.clone(), vec![Finding { index: kept as u64, kind: FindingKind::Truncated { expected_size: length } }]);
+        }
+    }
+}

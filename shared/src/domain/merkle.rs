@@ -55,7 +55,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
-/// RFC 6962 PATH(m, D[n]): the sibling hashes from leaf `index` up to the root, bottom first.
+/// RFC 6962 `PATH(m, D[n])`: the sibling hashes from leaf `index` up to the root, bottom first.
 pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, ProofError> {
     let out_of_range = ProofError::IndexOutOfRange {
         index,
@@ -85,7 +85,7 @@ fn path(index: usize, leaves: &[Hash], proof: &mut Vec<Hash>) {
     }
 }
 
-/// RFC 6962 PROOF(m, D[n]) with `m = old_size` and `n = leaves.len()`.
+/// RFC 6962 `PROOF(m, D[n])` with `m = old_size` and `n = leaves.len()`.
 ///
 /// RFC 9162 defines consistency only for `0 < m`: nothing can be proven about an empty tree, so
 /// `old_size == 0` is `InvalidSizes`, as is `old_size > n`. `old_size == n` gives the empty proof.
@@ -100,7 +100,7 @@ pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>, Pr
     Ok(proof)
 }
 
-/// RFC 6962 SUBPROOF(m, D[n], b). `complete` is true while the old tree is still a prefix that
+/// RFC 6962 `SUBPROOF(m, D[n], b)`. `complete` is true while the old tree is still a prefix that
 /// ends exactly at a subtree the verifier already knows the hash of (its own old root).
 fn subproof(m: usize, leaves: &[Hash], complete: bool, proof: &mut Vec<Hash>) {
     if m == leaves.len() {

@@ -7,3 +7,6 @@ pub mod hash;
 pub mod merkle;
 pub mod signal;
 pub mod timestamp;
+
+#[cfg(test)]
+pub(crate) mod test_support;
