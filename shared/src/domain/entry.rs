@@ -209,3 +209,167 @@ impl StoredEntry {
         StoredEntry { entry, entry_hash }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::domain::chain::verify_chain;
+    use crate::domain::merkle;
+    use crate::domain::test_support::{chain, content, timestamp};
+
+    #[derive(Deserialize)]
+    struct Vectors {
+        encoding_version: u16,
+        entries: Vec<EntryVector>,
+        roots: Vec<RootVector>,
+        inclusion_proofs: Vec<InclusionVector>,
+        consistency_proofs: Vec<ConsistencyVector>,
+    }
+    #[derive(Deserialize)]
+    struct EntryVector {
+        fields: Entry,
+        canonical_hex: String,
+        entry_hash: Hash,
+    }
+    #[derive(Deserialize)]
+    struct RootVector {
+        tree_size: usize,
+        root: Hash,
+    }
+    #[derive(Deserialize)]
+    struct InclusionVector {
+        leaf_index: u64,
+        tree_size: u64,
+        proof: Vec<Hash>,
+    }
+    #[derive(Deserialize)]
+    struct ConsistencyVector {
+        old_size: u64,
+        new_size: u64,
+        proof: Vec<Hash>,
+    }
+
+    #[test]
+    fn known_answer_vectors() {
+        let vectors: Vectors =
+            serde_json::from_str(include_str!("../../../docs/vectors/entries.json")).unwrap();
+        assert_eq!(vectors.encoding_version, ENCODING_VERSION);
+        let mut stored = Vec::new();
+        for (position, vector) in vectors.entries.into_iter().enumerate() {
+            assert_eq!(
+                hex::encode(vector.fields.canonical_bytes()),
+                vector.canonical_hex,
+                "entry {position}"
+            );
+            assert_eq!(
+                vector.fields.compute_hash(),
+                vector.entry_hash,
+                "entry {position}"
+            );
+            stored.push(StoredEntry {
+                entry: vector.fields,
+                entry_hash: vector.entry_hash,
+            });
+        }
+        assert!(verify_chain(&stored, Some(stored.len() as u64)).is_intact());
+        let leaves: Vec<Hash> = stored.iter().map(|s| s.entry_hash).collect();
+        let root_of = |size: u64| {
+            vectors
+                .roots
+                .iter()
+                .find(|r| r.tree_size as u64 == size)
+                .unwrap()
+                .root
+        };
+        for root in &vectors.roots {
+            assert_eq!(merkle::root(&leaves[..root.tree_size]), root.root);
+        }
+        for proof in &vectors.inclusion_proofs {
+            let leaf = &leaves[proof.leaf_index as usize];
+            merkle::verify_inclusion(
+                leaf,
+                proof.leaf_index,
+                proof.tree_size,
+                &proof.proof,
+                &root_of(proof.tree_size),
+            )
+            .unwrap();
+        }
+        for proof in &vectors.consistency_proofs {
+            let (old, new) = (root_of(proof.old_size), root_of(proof.new_size));
+            merkle::verify_consistency(proof.old_size, proof.new_size, &old, &new, &proof.proof)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn assemble_derives_latency_and_retention() {
+        let content = content(1);
+        let received_at = timestamp("2026-11-28T09:00:01.500Z");
+        let generated_at = content.generated_at;
+        let entry = Entry::assemble(
+            SignalId::parse("s-1").unwrap(),
+            content,
+            Placement {
+                chain_index: 0,
+                previous_hash: Hash::ZERO,
+                received_at,
+                retention_days: 2555,
+                submitter: ANONYMOUS.into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            entry.delivery_latency_ms,
+            received_at.millis_since(&generated_at)
+        );
+        assert_eq!(
+            entry.retention_expires_at,
+            received_at.plus_days(2555).unwrap()
+        );
+        assert_eq!(entry.schema_version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn the_encoding_starts_with_its_domain_and_version_and_streams_the_same_bytes() {
+        let stored = &chain(1)[0];
+        let bytes = stored.entry.canonical_bytes();
+        assert!(bytes.starts_with(b"SIGNAL-LEDGER/ENTRY\0\x00\x01"));
+        assert_eq!(Hash::leaf(&bytes), stored.entry_hash);
+    }
+
+    #[test]
+    fn moving_text_between_fields_changes_the_encoding() {
+        // Length prefixes make the encoding injective: the same characters split differently
+        // across two adjacent fields give different bytes.
+        let mut a = chain(1).remove(0).entry;
+        a.content.model = Some("ab".into());
+        a.content.model_version = Some("c".into());
+        let mut b = a.clone();
+        b.content.model = Some("a".into());
+        b.content.model_version = Some("bc".into());
+        assert_ne!(a.canonical_bytes(), b.canonical_bytes());
+        // An absent optional field differs from an empty one.
+        let mut c = a.clone();
+        c.content.producer = None;
+        let mut d = a.clone();
+        d.content.producer = Some(String::new());
+        assert_ne!(c.canonical_bytes(), d.canonical_bytes());
+    }
+
+    #[test]
+    fn stored_form_round_trips_through_json() {
+        let stored = chain(3).remove(2);
+        let json = serde_json::to_string(&stored).unwrap();
+        let back: StoredEntry = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, stored);
+        // A non-canonical stored value is refused rather than silently normalised.
+        let tampered = json.replace(
+            &format!("\"{}\"", stored.entry.content.entry_price),
+            "\"0150.000\"",
+        );
+        assert!(serde_json::from_str::<StoredEntry>(&tampered).is_err());
+    }
+}

@@ -17,7 +17,7 @@ pub fn timestamp(text: &str) -> Timestamp {
 /// A realistic signal (≈400 bytes encoded) that varies with `n`.
 pub fn content(n: u64) -> SignalContent {
     let symbols = ["AAPL", "MSFT", "BRK.B", "EUR/USD", "NVDA", "TSLA", "SPY"];
-    let buy = n % 3 != 0;
+    let buy = !n.is_multiple_of(3);
     let price = 100 + (n * 37) % 900;
     SignalContent {
         symbol: symbols[(n % symbols.len() as u64) as usize].to_owned(),
@@ -42,8 +42,8 @@ pub fn content(n: u64) -> SignalContent {
             (n * 7) % 1000
         )),
         producer: Some("momentum-svc".to_owned()),
-        model: (n % 2 == 0).then(|| "gbm-ensemble".to_owned()),
-        model_version: (n % 2 == 0).then(|| "2026.11.1".to_owned()),
+        model: n.is_multiple_of(2).then(|| "gbm-ensemble".to_owned()),
+        model_version: n.is_multiple_of(2).then(|| "2026.11.1".to_owned()),
     }
 }
 

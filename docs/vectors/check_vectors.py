@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Independent re-implementation of the ledger format (docs/ledger-format.md) for auditors.
+
+Uses only the Python standard library. It re-encodes every entry of entries.json from its
+fields, recomputes the entry hashes and the chain links, and re-verifies the RFC 6962 Merkle
+roots, inclusion proofs and consistency proofs of entries.json and merkle.json with the
+RFC 9162 verification algorithms. Exit status 0 when every vector checks out.
+
+    python3 docs/vectors/check_vectors.py [DIR]
+"""
+import hashlib
+import json
+import pathlib
+import struct
+import sys
+
+DOMAIN = b"SIGNAL-LEDGER/ENTRY\x00"
+VERSION = 1
+# (tag, field, kind); kinds: u64, i64, hash, text. Optional fields are omitted when null.
+FIELDS = [
+    (0x01, "schema_version", "u64"),
+    (0x02, "chain_index", "u64"),
+    (0x03, "previous_hash", "hash"),
+    (0x04, "signal_id", "text"),
+    (0x05, "symbol", "text"),
+    (0x06, "action", "text"),
+    (0x07, "entry_price", "text"),
+    (0x08, "target_price", "text"),
+    (0x09, "stop_loss", "text"),
+    (0x0A, "confidence", "text"),
+    (0x0B, "rationale", "text"),
+    (0x0C, "generated_at", "text"),
+    (0x0D, "producer", "text"),
+    (0x0E, "model", "text"),
+    (0x0F, "model_version", "text"),
+    (0x10, "received_at", "text"),
+    (0x11, "delivery_latency_ms", "i64"),
+    (0x12, "retention_expires_at", "text"),
+    (0x13, "submitter", "text"),
+]
+REQUIRED = {"schema_version", "chain_index", "previous_hash", "signal_id", "symbol", "action",
+            "entry_price", "rationale", "generated_at", "received_at", "delivery_latency_ms",
+            "retention_expires_at", "submitter"}
+
+
+def canonical(fields):
+    out = bytearray(DOMAIN + struct.pack(">H", VERSION))
+    for tag, name, kind in FIELDS:
+        value = fields.get(name)
+        if value is None:
+            if name in REQUIRED:
+                raise ValueError(f"required field {name} is missing")
+            continue
+        if kind == "u64":
+            raw = struct.pack(">Q", value)
+        elif kind == "i64":
+            raw = struct.pack(">q", value)
+        elif kind == "hash":
+            raw = bytes.fromhex(value)
+            assert len(raw) == 32
+        else:
+            raw = value.encode("utf-8")
+        out += bytes([tag]) + struct.pack(">I", len(raw)) + raw
+    return bytes(out)
+
+
+def sha256(data):
+    return hashlib.sha256(data).digest()
+
+
+def leaf_hash(data):
+    return sha256(b"\x00" + data)
+
+
+def node_hash(left, right):
+    return sha256(b"\x01" + left + right)
+
+
+def mth(leaves):
+    """RFC 6962 section 2.1 Merkle Tree Hash over leaf hashes."""
+    if not leaves:
+        return sha256(b"")
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(mth(leaves[:k]), mth(leaves[k:]))
+
+
+def verify_inclusion(leaf, index, size, proof, root):
+    """RFC 9162 section 2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while True:
+                    fn >>= 1
+                    sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(m, n, old_root, new_root, proof):
+    """RFC 9162 section 2.1.4.2."""
+    if m == 0 or m > n:
+        return False
+    if m == n:
+        return not proof and old_root == new_root
+    if m & (m - 1) == 0:  # a power of two: the old root is the first node of the path
+        proof = [old_root] + list(proof)
+    if not proof:
+        return False
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while True:
+                    fn >>= 1
+                    sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == old_root and sr == new_root and sn == 0
+
+
+def check_proofs(name, leaves, roots, vectors, failures):
+    for vector in vectors["inclusion_proofs"]:
+        index, size = vector["leaf_index"], vector["tree_size"]
+        proof = [bytes.fromhex(h) for h in vector["proof"]]
+        if not verify_inclusion(leaves[index], index, size, proof, roots[size]):
+            failures.append(f"{name}: inclusion proof of leaf {index} in size {size} does not verify")
+    for vector in vectors["consistency_proofs"]:
+        m, n = vector["old_size"], vector["new_size"]
+        proof = [bytes.fromhex(h) for h in vector["proof"]]
+        if not verify_consistency(m, n, roots[m], roots[n], proof):
+            failures.append(f"{name}: consistency proof {m} -> {n} does not verify")
+
+
+def check_entries(path, failures):
+    vectors = json.loads(path.read_text(encoding="utf-8"))
+    previous = bytes(32)
+    leaves = []
+    for position, vector in enumerate(vectors["entries"]):
+        fields = vector["fields"]
+        encoded = canonical(fields)
+        if encoded.hex() != vector["canonical_hex"]:
+            failures.append(f"entry {position}: canonical bytes differ")
+        digest = leaf_hash(encoded)
+        if digest.hex() != vector["entry_hash"]:
+            failures.append(f"entry {position}: entry hash differs")
+        if fields["chain_index"] != position:
+            failures.append(f"entry {position}: chain_index is {fields['chain_index']}")
+        if bytes.fromhex(fields["previous_hash"]) != previous:
+            failures.append(f"entry {position}: previous_hash does not link")
+        previous = digest
+        leaves.append(digest)
+    roots = {}
+    for vector in vectors["roots"]:
+        size = vector["tree_size"]
+        roots[size] = mth(leaves[:size])
+        if roots[size].hex() != vector["root"]:
+            failures.append(f"entries: root of size {size} differs")
+    check_proofs("entries", leaves, roots, vectors, failures)
+    return len(leaves)
+
+
+def check_merkle(path, failures):
+    vectors = json.loads(path.read_text(encoding="utf-8"))
+    leaves = [leaf_hash(bytes.fromhex(h)) for h in vectors["leaf_inputs"]]
+    if [h.hex() for h in leaves] != vectors["leaf_hashes"]:
+        failures.append("merkle: leaf hashes differ")
+    roots = {0: mth([])}
+    if roots[0].hex() != vectors["empty_root"]:
+        failures.append("merkle: empty root differs")
+    for vector in vectors["roots"]:
+        size = vector["tree_size"]
+        roots[size] = mth(leaves[:size])
+        if roots[size].hex() != vector["root"]:
+            failures.append(f"merkle: root of size {size} differs")
+    check_proofs("merkle", leaves, roots, vectors, failures)
+    return len(leaves)
+
+
+def main():
+    folder = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(__file__).parent
+    failures = []
+    entries = check_entries(folder / "entries.json", failures)
+    leaves = check_merkle(folder / "merkle.json", failures)
+    for failure in failures:
+        print("FAIL", failure)
+    if failures:
+        return 1
+    print(f"ok: {entries} entries re-encoded and re-hashed, chain and proofs verified; "
+          f"{leaves}-leaf RFC 6962 tree verified")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
