@@ -62,12 +62,15 @@ fn chain_verification(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("chain");
     group.throughput(Throughput::Elements(ENTRIES as u64));
-    group.bench_function("verify_chain (encode + leaf hash + link + Merkle append)", |b| {
-        b.iter(|| {
-            let report = verify_chain(black_box(&chain), None);
-            assert!(report.is_intact());
-        });
-    });
+    group.bench_function(
+        "verify_chain (encode + leaf hash + link + Merkle append)",
+        |b| {
+            b.iter(|| {
+                let report = verify_chain(black_box(&chain), None);
+                assert!(report.is_intact());
+            });
+        },
+    );
     group.bench_function("sha256 of the same canonical bytes (baseline)", |b| {
         b.iter(|| {
             for bytes in black_box(&encoded) {
