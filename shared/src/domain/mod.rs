@@ -1,5 +1,6 @@
 //! The pure domain core: no AWS, no tokio, no environment, no clock, no I/O. Callers pass `now`.
 
+pub mod audit;
 pub mod chain;
 pub mod decimal;
 pub mod entry;

@@ -1,0 +1,528 @@
+//! DynamoDB adapters of the ledger store and the audit sink, and the one place where entries and
+//! audit events are mapped to and from DynamoDB items.
+//!
+//! Table layout (the definitions themselves live in `template.yaml`):
+//! - signals table, key `pk` (S) + `sk` (N): entries at `pk = "ENTRY"`, `sk = chain_index`, so a
+//!   descending query with `Limit 1` finds the head; signal-id claims at `pk = "SIGNAL#<id>"`,
+//!   `sk = 0`, pointing at the entry's index and hash.
+//! - audit table, key `pk` (S) + `sk` (S): events at `pk = <UTC day>`,
+//!   `sk = <occurred_at>#<event_id>`, so one day's events read back in time order.
+//!
+//! Promise: the only writes are `Put`s conditioned on `attribute_not_exists(pk)` — never an
+//! update, a delete or an unconditional put.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::domain::decimal::ExactDecimal;
+use crate::domain::entry::{Entry, StoredEntry};
+use crate::domain::hash::Hash;
+use crate::domain::signal::{Action, SignalContent, SignalId};
+use crate::domain::timestamp::Timestamp;
+use crate::ports::{AppendError, AuditSink, BoxError, ChainHead, LedgerStore, Page, StoreError};
+
+/// Partition key of every entry.
+pub const ENTRY_PARTITION: &str = "ENTRY";
+/// Prefix of the partition key of a signal-id claim.
+pub const CLAIM_PREFIX: &str = "SIGNAL#";
+/// Condition on every write: the item must not exist yet.
+const IF_ABSENT: &str = "attribute_not_exists(pk)";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The ledger on DynamoDB: the signals table, plus the audit table for the insert's audit record.
+#[derive(Debug, Clone)]
+pub struct DynamoLedgerStore {
+    client: Client,
+    signals_table: String,
+    audit_table: String,
+}
+
+impl DynamoLedgerStore {
+    pub fn new(
+        client: Client,
+        signals_table: impl Into<String>,
+        audit_table: impl Into<String>,
+    ) -> Self {
+        DynamoLedgerStore {
+            client,
+            signals_table: signals_table.into(),
+            audit_table: audit_table.into(),
+        }
+    }
+
+    fn put(&self, table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(IF_ABSENT)
+            .build()
+            .map_err(|error| StoreError::Failed(Box::new(error)))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+impl LedgerStore for DynamoLedgerStore {
+    async fn head(&self) -> Result<Option<ChainHead>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.signals_table)
+            .key_condition_expression("pk = :entry")
+            .expression_attribute_values(":entry", AttributeValue::S(ENTRY_PARTITION.into()))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .projection_expression("sk, entry_hash")
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(item) = output.items().first() else {
+            return Ok(None);
+        };
+        let key = "head";
+        Ok(Some(ChainHead {
+            chain_index: number(item, "sk", key)?,
+            entry_hash: hash(item, "entry_hash", key)?,
+        }))
+    }
+
+    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
+        let items = vec![
+            self.put(&self.signals_table, entry_item(entry))?,
+            self.put(&self.signals_table, claim_item(entry))?,
+            self.put(&self.audit_table, audit_item(audit))?,
+        ];
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(error) = result else { return Ok(()) };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            error.as_service_error()
+        {
+            let code = |position: usize| {
+                cancelled
+                    .cancellation_reasons()
+                    .get(position)
+                    .and_then(|r| r.code())
+                    .unwrap_or("None")
+            };
+            let (entry_code, claim_code, audit_code) = (code(0), code(1), code(2));
+            // A claimed id means a replay, whatever else happened; a taken index means we lost the race.
+            if claim_code == "ConditionalCheckFailed" {
+                return Err(AppendError::SignalIdTaken(entry.entry.signal_id.clone()));
+            }
+            if entry_code == "ConditionalCheckFailed" {
+                return Err(AppendError::IndexTaken(entry.entry.chain_index));
+            }
+            let busy = [
+                "TransactionConflict",
+                "ThrottlingError",
+                "ProvisionedThroughputExceeded",
+            ];
+            if [entry_code, claim_code, audit_code]
+                .iter()
+                .any(|c| busy.contains(c))
+            {
+                return Err(StoreError::Busy(Box::new(error)).into());
+            }
+            if audit_code != "None" {
+                return Err(AppendError::AuditWriteFailed(Box::new(error)));
+            }
+        }
+        Err(classify(error).into())
+    }
+
+    async fn find_by_signal_id(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Option<StoredEntry>, StoreError> {
+        let claim_key = format!("{CLAIM_PREFIX}{signal_id}");
+        let claim = self
+            .client
+            .get_item()
+            .table_name(&self.signals_table)
+            .key("pk", AttributeValue::S(claim_key.clone()))
+            .key("sk", AttributeValue::N("0".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(claim) = claim.item() else {
+            return Ok(None);
+        };
+        let index: u64 = number(claim, "chain_index", &claim_key)?;
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.signals_table)
+            .key("pk", AttributeValue::S(ENTRY_PARTITION.into()))
+            .key("sk", AttributeValue::N(index.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        match output.item() {
+            Some(item) => entry_from_item(item).map(Some),
+            None => Err(StoreError::Malformed {
+                key: claim_key,
+                reason: format!("the claim points at chain index {index}, which does not exist"),
+            }),
+        }
+    }
+
+    async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.signals_table)
+            .key_condition_expression("pk = :entry AND sk >= :from")
+            .expression_attribute_values(":entry", AttributeValue::S(ENTRY_PARTITION.into()))
+            .expression_attribute_values(":from", AttributeValue::N(from.to_string()))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let items: Vec<_> = output.items().iter().map(entry_from_item).collect();
+        let next = match output.last_evaluated_key() {
+            Some(key) => Some(number::<u64>(key, "sk", "last evaluated key")? + 1),
+            None => None,
+        };
+        Ok(Page { items, next })
+    }
+}
+
+/// The audit sink on the audit table.
+#[derive(Debug, Clone)]
+pub struct DynamoAuditSink {
+    client: Client,
+    audit_table: String,
+}
+
+impl DynamoAuditSink {
+    pub fn new(client: Client, audit_table: impl Into<String>) -> Self {
+        DynamoAuditSink {
+            client,
+            audit_table: audit_table.into(),
+        }
+    }
+
+    /// Every event of one UTC day (`YYYY-MM-DD`), in time order, read with strong consistency.
+    pub async fn events_on(&self, day: &str) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.audit_table)
+            .key_condition_expression("pk = :day")
+            .expression_attribute_values(":day", AttributeValue::S(day.into()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut events = Vec::new();
+        while let Some(item) = pages.next().await {
+            events.push(audit_from_item(&item.map_err(classify)?)?);
+        }
+        Ok(events)
+    }
+}
+
+impl AuditSink for DynamoAuditSink {
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.audit_table)
+            .set_item(Some(audit_item(event)))
+            .condition_expression(IF_ABSENT)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// Sorts an SDK error into busy (retry) or failed, keeping it whole as the source.
+fn classify<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let busy = matches!(
+        error.as_service_error().and_then(|e| e.code()),
+        Some(
+            "ThrottlingException"
+                | "ProvisionedThroughputExceededException"
+                | "RequestLimitExceeded"
+                | "TransactionConflictException"
+                | "TransactionInProgressException"
+        )
+    ) || matches!(
+        error,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+    );
+    let source: BoxError = Box::new(error);
+    if busy {
+        StoreError::Busy(source)
+    } else {
+        StoreError::Failed(source)
+    }
+}
+
+// ---- item mapping -------------------------------------------------------------------------
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// The DynamoDB item of a stored entry: every entry field under its own name, plus the key.
+pub fn entry_item(stored: &StoredEntry) -> Item {
+    let entry = &stored.entry;
+    let content = &entry.content;
+    let mut item = Item::from([
+        ("pk".into(), s(ENTRY_PARTITION)),
+        ("sk".into(), n(entry.chain_index)),
+        ("schema_version".into(), n(entry.schema_version)),
+        ("chain_index".into(), n(entry.chain_index)),
+        ("previous_hash".into(), s(entry.previous_hash.to_hex())),
+        ("entry_hash".into(), s(stored.entry_hash.to_hex())),
+        ("signal_id".into(), s(entry.signal_id.as_str())),
+        ("symbol".into(), s(&content.symbol)),
+        ("action".into(), s(content.action.as_str())),
+        ("entry_price".into(), s(content.entry_price.as_str())),
+        ("rationale".into(), s(&content.rationale)),
+        ("generated_at".into(), s(content.generated_at.as_str())),
+        ("received_at".into(), s(entry.received_at.as_str())),
+        ("delivery_latency_ms".into(), n(entry.delivery_latency_ms)),
+        (
+            "retention_expires_at".into(),
+            s(entry.retention_expires_at.as_str()),
+        ),
+        ("submitter".into(), s(&entry.submitter)),
+    ]);
+    let optional = [
+        (
+            "target_price",
+            content.target_price.as_ref().map(ExactDecimal::as_str),
+        ),
+        (
+            "stop_loss",
+            content.stop_loss.as_ref().map(ExactDecimal::as_str),
+        ),
+        (
+            "confidence",
+            content.confidence.as_ref().map(ExactDecimal::as_str),
+        ),
+        ("producer", content.producer.as_deref()),
+        ("model", content.model.as_deref()),
+        ("model_version", content.model_version.as_deref()),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            item.insert(name.into(), s(value));
+        }
+    }
+    item
+}
+
+/// The claim that makes a signal id unique and idempotent.
+pub fn claim_item(stored: &StoredEntry) -> Item {
+    Item::from([
+        (
+            "pk".into(),
+            s(format!("{CLAIM_PREFIX}{}", stored.entry.signal_id)),
+        ),
+        ("sk".into(), n(0)),
+        ("signal_id".into(), s(stored.entry.signal_id.as_str())),
+        ("chain_index".into(), n(stored.entry.chain_index)),
+        ("entry_hash".into(), s(stored.entry_hash.to_hex())),
+    ])
+}
+
+/// Reads an entry back, strictly: every value must be in its canonical form and the key must
+/// agree with `chain_index`, or the item is reported as malformed.
+pub fn entry_from_item(item: &Item) -> Result<StoredEntry, StoreError> {
+    let key = match item.get("sk") {
+        Some(AttributeValue::N(index)) => format!("{ENTRY_PARTITION}/{index}"),
+        _ => ENTRY_PARTITION.to_owned(),
+    };
+    let key = key.as_str();
+    let malformed = |reason: String| StoreError::Malformed {
+        key: key.to_owned(),
+        reason,
+    };
+    let chain_index: u64 = number(item, "chain_index", key)?;
+    let sort_key: u64 = number(item, "sk", key)?;
+    if sort_key != chain_index {
+        return Err(malformed(format!(
+            "sk {sort_key} differs from chain_index {chain_index}"
+        )));
+    }
+    let decimal = |name: &str| {
+        ExactDecimal::parse_canonical(&text(item, name, key)?)
+            .map_err(|e| malformed(format!("{name} {e}")))
+    };
+    let optional_decimal = |name: &str| match item.contains_key(name) {
+        true => decimal(name).map(Some),
+        false => Ok(None),
+    };
+    let timestamp = |name: &str| {
+        Timestamp::parse_canonical(&text(item, name, key)?)
+            .map_err(|e| malformed(format!("{name} {e}")))
+    };
+    let optional_text = |name: &str| match item.contains_key(name) {
+        true => text(item, name, key).map(Some),
+        false => Ok(None),
+    };
+    let action_text = text(item, "action", key)?;
+    let signal_id_text = text(item, "signal_id", key)?;
+    let entry = Entry {
+        schema_version: number(item, "schema_version", key)?,
+        chain_index,
+        previous_hash: hash(item, "previous_hash", key)?,
+        signal_id: SignalId::parse(&signal_id_text)
+            .map_err(|e| malformed(format!("signal_id {e}")))?,
+        content: SignalContent {
+            symbol: text(item, "symbol", key)?,
+            action: Action::parse(&action_text)
+                .ok_or_else(|| malformed(format!("action {action_text:?} is not BUY or SELL")))?,
+            entry_price: decimal("entry_price")?,
+            target_price: optional_decimal("target_price")?,
+            stop_loss: optional_decimal("stop_loss")?,
+            confidence: optional_decimal("confidence")?,
+            rationale: text(item, "rationale", key)?,
+            generated_at: timestamp("generated_at")?,
+            producer: optional_text("producer")?,
+            model: optional_text("model")?,
+            model_version: optional_text("model_version")?,
+        },
+        received_at: timestamp("received_at")?,
+        delivery_latency_ms: number(item, "delivery_latency_ms", key)?,
+        retention_expires_at: timestamp("retention_expires_at")?,
+        submitter: text(item, "submitter", key)?,
+    };
+    Ok(StoredEntry {
+        entry,
+        entry_hash: hash(item, "entry_hash", key)?,
+    })
+}
+
+/// The DynamoDB item of an audit event.
+pub fn audit_item(event: &AuditEvent) -> Item {
+    let occurred_at = event.occurred_at.as_str();
+    let mut item = Item::from([
+        ("pk".into(), s(&occurred_at[..10])),
+        ("sk".into(), s(format!("{occurred_at}#{}", event.event_id))),
+        ("event_id".into(), s(&event.event_id)),
+        ("occurred_at".into(), s(occurred_at)),
+        ("event_type".into(), s(event.event_type.as_str())),
+        ("actor".into(), s(&event.actor)),
+        ("request_id".into(), s(&event.request_id)),
+        ("details".into(), s(event.details.to_string())),
+    ]);
+    if let Some(signal_id) = &event.signal_id {
+        item.insert("signal_id".into(), s(signal_id));
+    }
+    if let Some(index) = event.chain_index {
+        item.insert("chain_index".into(), n(index));
+    }
+    if let Some(reason) = &event.reason {
+        item.insert("reason".into(), s(reason));
+    }
+    if let Some(excerpt) = &event.excerpt {
+        item.insert("excerpt".into(), s(excerpt));
+    }
+    item
+}
+
+/// Reads an audit event back.
+pub fn audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
+    let key = match item.get("sk") {
+        Some(AttributeValue::S(sk)) => sk.as_str(),
+        _ => "audit item",
+    };
+    let malformed = |reason: String| StoreError::Malformed {
+        key: key.to_owned(),
+        reason,
+    };
+    let optional = |name: &str| match item.contains_key(name) {
+        true => text(item, name, key).map(Some),
+        false => Ok(None),
+    };
+    let event_type = text(item, "event_type", key)?;
+    let details = text(item, "details", key)?;
+    Ok(AuditEvent {
+        event_id: text(item, "event_id", key)?,
+        occurred_at: Timestamp::parse_canonical(&text(item, "occurred_at", key)?)
+            .map_err(|e| malformed(format!("occurred_at {e}")))?,
+        event_type: AuditEventType::parse(&event_type)
+            .ok_or_else(|| malformed(format!("unknown event_type {event_type:?}")))?,
+        actor: text(item, "actor", key)?,
+        request_id: text(item, "request_id", key)?,
+        signal_id: optional("signal_id")?,
+        chain_index: match item.contains_key("chain_index") {
+            true => Some(number(item, "chain_index", key)?),
+            false => None,
+        },
+        reason: optional("reason")?,
+        excerpt: optional("excerpt")?,
+        details: serde_json::from_str(&details)
+            .map_err(|e| malformed(format!("details are not JSON: {e}")))?,
+    })
+}
+
+fn text(item: &Item, name: &str, key: &str) -> Result<String, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Ok(value.clone()),
+        Some(_) => Err(StoreError::Malformed {
+            key: key.into(),
+            reason: format!("{name} is not a string"),
+        }),
+        None => Err(StoreError::Malformed {
+            key: key.into(),
+            reason: format!("{name} is missing"),
+        }),
+    }
+}
+
+/// A number attribute in canonical decimal form (no sign for unsigned, no leading zeros, no exponent).
+fn number<T: std::str::FromStr + ToString>(
+    item: &Item,
+    name: &str,
+    key: &str,
+) -> Result<T, StoreError> {
+    let malformed = |reason: String| StoreError::Malformed {
+        key: key.into(),
+        reason,
+    };
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value
+            .parse::<T>()
+            .ok()
+            .filter(|parsed| parsed.to_string() == *value)
+            .ok_or_else(|| malformed(format!("{name} {value:?} is not a canonical integer"))),
+        Some(_) => Err(malformed(format!("{name} is not a number"))),
+        None => Err(malformed(format!("{name} is missing"))),
+    }
+}
+
+fn hash(item: &Item, name: &str, key: &str) -> Result<Hash, StoreError> {
+    text(item, name, key)?
+        .parse()
+        .map_err(|e| StoreError::Malformed {
+            key: key.into(),
+            reason: format!("{name} {e}"),
+        })
+}

@@ -1,0 +1,6 @@
+//! Adapters: the ports implemented on DynamoDB, stdout (EMF) and the system clock, plus in-memory
+//! doubles. The only place that imports an AWS SDK; item ↔ domain mapping lives here.
+
+pub mod dynamodb;
+pub mod memory;
+pub mod system;

@@ -1,0 +1,110 @@
+//! The real clock and CloudWatch Embedded Metric Format (EMF) metrics on stdout.
+//!
+//! EMF: each call to [`EmfStdout::emit`] writes one JSON line that CloudWatch Logs turns into
+//! metrics — no API call and no latency on the request path.
+
+use std::io::Write;
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::domain::timestamp::Timestamp;
+use crate::ports::{Clock, Metric, MetricsSink};
+
+/// The system clock, in UTC.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        // The system clock is within years 0000–9999; fall back to the epoch rather than panic.
+        Timestamp::from_datetime(OffsetDateTime::now_utc())
+            .or_else(|_| Timestamp::from_datetime(OffsetDateTime::UNIX_EPOCH))
+            .unwrap_or_else(|_| unreachable!("the epoch is a valid timestamp"))
+    }
+}
+
+/// Writes EMF lines to stdout under one namespace, with a `Function` property for log queries
+/// (not a dimension: alarms and dashboards use the dimensionless metrics).
+#[derive(Debug, Clone)]
+pub struct EmfStdout {
+    namespace: String,
+    function: String,
+}
+
+impl EmfStdout {
+    pub fn new(namespace: impl Into<String>, function: impl Into<String>) -> EmfStdout {
+        EmfStdout {
+            namespace: namespace.into(),
+            function: function.into(),
+        }
+    }
+
+    /// The EMF document for `metrics` at `timestamp_ms` (milliseconds since the epoch).
+    pub fn document(&self, metrics: &[Metric], timestamp_ms: i64) -> Value {
+        let definitions: Vec<Value> = metrics
+            .iter()
+            .map(|m| json!({"Name": m.name, "Unit": m.unit.as_str()}))
+            .collect();
+        let mut root = Map::new();
+        root.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [[]],
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        root.insert("Function".into(), json!(self.function));
+        for metric in metrics {
+            root.insert(metric.name.into(), json!(metric.value));
+        }
+        Value::Object(root)
+    }
+}
+
+impl MetricsSink for EmfStdout {
+    fn emit(&self, metrics: &[Metric]) {
+        if metrics.is_empty() {
+            return;
+        }
+        let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        let line = self.document(metrics, now_ms).to_string();
+        // One write of one line, so concurrent log lines cannot interleave inside it. A metric
+        // line that cannot be written must not fail the request that emitted it: say so on stderr.
+        let mut stdout = std::io::stdout().lock();
+        if let Err(error) = writeln!(stdout, "{line}") {
+            tracing::warn!(%error, "could not write an EMF metrics line to stdout");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_shape() {
+        let emf = EmfStdout::new("SignalLedger", "ingest");
+        let document = emf.document(
+            &[
+                Metric::millis("SignalDeliveryLatency", 87),
+                Metric::count("SignalsIngested", 1),
+            ],
+            1_764_322_200_000,
+        );
+        assert_eq!(
+            document,
+            json!({
+                "_aws": {"Timestamp": 1_764_322_200_000i64, "CloudWatchMetrics": [{
+                    "Namespace": "SignalLedger", "Dimensions": [[]],
+                    "Metrics": [{"Name": "SignalDeliveryLatency", "Unit": "Milliseconds"},
+                                {"Name": "SignalsIngested", "Unit": "Count"}]}]},
+                "Function": "ingest", "SignalDeliveryLatency": 87.0, "SignalsIngested": 1.0
+            })
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Application services: behaviour over the ports (async, but no SDK types), wired to real
+//! adapters by the function binaries and to in-memory doubles by tests and benchmarks.
+
+pub mod http;
+pub mod ingest;

@@ -1,0 +1,158 @@
+//! Configuration from environment variables (DESIGN.md "Configuration"), parsed once at start;
+//! a missing or malformed variable stops the process with a message naming it.
+
+use crate::domain::signal::{DEFAULT_MIN_RATIONALE_CHARS, MAX_RATIONALE_CHARS};
+
+pub const DEFAULT_RETENTION_DAYS: u32 = 2555;
+pub const DEFAULT_METRICS_NAMESPACE: &str = "SignalLedger";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    #[error("environment variable {name}={value:?} is invalid: expected {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// What the ingest function reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestConfig {
+    pub signals_table: String,
+    pub audit_table: String,
+    pub retention_days: u32,
+    pub min_rationale_chars: usize,
+    pub metrics_namespace: String,
+}
+
+impl IngestConfig {
+    pub fn from_env() -> Result<IngestConfig, ConfigError> {
+        IngestConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Parses from any lookup (the environment in production, a map in tests).
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<IngestConfig, ConfigError> {
+        let vars = Vars(&lookup);
+        Ok(IngestConfig {
+            signals_table: vars.required("SIGNALS_TABLE")?,
+            audit_table: vars.required("AUDIT_TABLE")?,
+            retention_days: vars.number(
+                "RETENTION_DAYS",
+                DEFAULT_RETENTION_DAYS,
+                1..=36_500,
+                "days between 1 and 36500",
+            )?,
+            min_rationale_chars: vars.number(
+                "MIN_RATIONALE_CHARS",
+                DEFAULT_MIN_RATIONALE_CHARS,
+                1..=MAX_RATIONALE_CHARS,
+                "a character count between 1 and 4000",
+            )?,
+            metrics_namespace: vars
+                .optional("METRICS_NAMESPACE")
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned()),
+        })
+    }
+}
+
+struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn number<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        expected: &'static str,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd,
+    {
+        let Some(value) = self.optional(name) else {
+            return Ok(default);
+        };
+        value
+            .trim()
+            .parse::<T>()
+            .ok()
+            .filter(|parsed| range.contains(parsed))
+            .ok_or(ConfigError::Invalid {
+                name,
+                value,
+                expected,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<IngestConfig, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        IngestConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_and_required() {
+        let config = parse(&[("SIGNALS_TABLE", "s"), ("AUDIT_TABLE", "a")]).unwrap();
+        assert_eq!(config.retention_days, 2555);
+        assert_eq!(config.min_rationale_chars, 20);
+        assert_eq!(config.metrics_namespace, "SignalLedger");
+        assert_eq!(
+            parse(&[("AUDIT_TABLE", "a")]),
+            Err(ConfigError::Missing("SIGNALS_TABLE"))
+        );
+        assert_eq!(
+            parse(&[("SIGNALS_TABLE", " "), ("AUDIT_TABLE", "a")]),
+            Err(ConfigError::Missing("SIGNALS_TABLE"))
+        );
+    }
+
+    #[test]
+    fn invalid_numbers_name_the_variable() {
+        let error = parse(&[
+            ("SIGNALS_TABLE", "s"),
+            ("AUDIT_TABLE", "a"),
+            ("MIN_RATIONALE_CHARS", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "environment variable MIN_RATIONALE_CHARS=\"0\" is invalid: expected a character count between 1 and 4000"
+        );
+        assert!(
+            parse(&[
+                ("SIGNALS_TABLE", "s"),
+                ("AUDIT_TABLE", "a"),
+                ("RETENTION_DAYS", "7y")
+            ])
+            .is_err()
+        );
+        let config = parse(&[
+            ("SIGNALS_TABLE", "s"),
+            ("AUDIT_TABLE", "a"),
+            ("RETENTION_DAYS", "30"),
+        ])
+        .unwrap();
+        assert_eq!(config.retention_days, 30);
+    }
+}

@@ -1,0 +1,149 @@
+//! Ports: the small capabilities the application needs from the outside world — a ledger store,
+//! an audit sink, a metrics sink and a clock — speaking domain types and small error enums, never
+//! SDK types. Adapters (DynamoDB, EMF, in-memory doubles) implement them.
+
+use std::future::Future;
+
+use crate::domain::audit::AuditEvent;
+use crate::domain::entry::StoredEntry;
+use crate::domain::hash::Hash;
+use crate::domain::signal::SignalId;
+use crate::domain::timestamp::Timestamp;
+
+/// Any underlying error, kept whole for logs (`#[source]`), never flattened into a string.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The last entry of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    pub chain_index: u64,
+    pub entry_hash: Hash,
+}
+
+/// A storage failure that is not about the ledger's rules.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store asked us to slow down, or a concurrent transaction touched the same items; retry.
+    #[error("the store is throttling or a concurrent transaction conflicted; retry later")]
+    Busy(#[source] BoxError),
+    /// Anything else: missing table, permissions, network, a bug.
+    #[error("the store failed")]
+    Failed(#[source] BoxError),
+    /// An item exists but is not a well-formed entry (the stored attributes were edited).
+    #[error("stored item at {key} is malformed: {reason}")]
+    Malformed { key: String, reason: String },
+}
+
+/// Why an append did not happen. Nothing was written in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer appended this chain index first: re-read the head and retry.
+    #[error("chain index {0} is already taken")]
+    IndexTaken(u64),
+    /// The signal id is already claimed by an entry: this is a replay.
+    #[error("signal id {0} is already claimed")]
+    SignalIdTaken(SignalId),
+    /// The audit record could not be written, so neither was the entry.
+    #[error("the audit record of the insert could not be written")]
+    AuditWriteFailed(#[source] BoxError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One stored item read back in index order: an entry, or the reason it is not one.
+pub type ReadItem = Result<StoredEntry, StoreError>;
+
+/// The append-only ledger.
+pub trait LedgerStore: Send + Sync {
+    /// The last entry, read with strong consistency; `None` for an empty ledger.
+    fn head(&self) -> impl Future<Output = Result<Option<ChainHead>, StoreError>> + Send;
+
+    /// Atomically writes the entry (only if its chain index is free), the claim of its signal id
+    /// (only if unclaimed) and the audit record of the insert — all three or none.
+    fn append(
+        &self,
+        entry: &StoredEntry,
+        audit: &AuditEvent,
+    ) -> impl Future<Output = Result<(), AppendError>> + Send;
+
+    /// The entry that claimed `signal_id`, read with strong consistency.
+    fn find_by_signal_id(
+        &self,
+        signal_id: &SignalId,
+    ) -> impl Future<Output = Result<Option<StoredEntry>, StoreError>> + Send;
+
+    /// Up to `limit` entries with chain index ≥ `from`, in ascending index order, and whether
+    /// more may follow. Malformed items are returned as errors in place, not skipped.
+    fn read_page(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+}
+
+/// A page of [`LedgerStore::read_page`].
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<ReadItem>,
+    /// The index to continue from, when there may be more.
+    pub next: Option<u64>,
+}
+
+/// Where audit events outside an append go (refusals, runs of scheduled jobs).
+pub trait AuditSink: Send + Sync {
+    fn record(&self, event: &AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// CloudWatch-style units used by the product's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+    Bytes,
+}
+
+impl Unit {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+            Unit::Bytes => "Bytes",
+        }
+    }
+}
+
+/// One metric value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: Unit,
+    pub value: f64,
+}
+
+impl Metric {
+    pub fn count(name: &'static str, value: u64) -> Metric {
+        Metric {
+            name,
+            unit: Unit::Count,
+            value: value as f64,
+        }
+    }
+
+    pub fn millis(name: &'static str, value: i64) -> Metric {
+        Metric {
+            name,
+            unit: Unit::Milliseconds,
+            value: value as f64,
+        }
+    }
+}
+
+/// Fire-and-forget metrics (no I/O on the hot path beyond a log line).
+pub trait MetricsSink: Send + Sync {
+    fn emit(&self, metrics: &[Metric]);
+}
+
+/// The wall clock, injected so that tests and benchmarks control time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
