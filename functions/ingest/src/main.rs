@@ -1,0 +1,110 @@
+//! The ingest Lambda function: wiring only. Configuration is parsed once, one `SdkConfig` and one
+//! DynamoDB client are built per process, and every request goes to `shared::app::ingest`.
+
+use std::sync::Arc;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
+use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
+use shared::adapters::system::{EmfStdout, SystemClock};
+use shared::app::http::{HttpRequest, HttpResponse};
+use shared::app::ingest::{Ingest, IngestSettings};
+use shared::config::IngestConfig;
+use shared::domain::entry::ANONYMOUS;
+use shared::domain::signal::ValidationRules;
+
+type Service = Ingest<DynamoLedgerStore, DynamoAuditSink, SystemClock, EmfStdout>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_current_span(false)
+        .init();
+    let config = IngestConfig::from_env().inspect_err(|error| {
+        tracing::error!(%error, "invalid configuration; the function cannot start");
+    })?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let settings = IngestSettings {
+        rules: ValidationRules {
+            min_rationale_chars: config.min_rationale_chars,
+            ..ValidationRules::default()
+        },
+        retention_days: config.retention_days,
+        ..IngestSettings::default()
+    };
+    let service: Arc<Service> = Arc::new(Ingest::new(
+        DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),
+        DynamoAuditSink::new(dynamodb, &config.audit_table),
+        SystemClock,
+        EmfStdout::new(&config.metrics_namespace, "ingest"),
+        settings,
+    ));
+    run(service_fn(move |request: Request| {
+        let service = Arc::clone(&service);
+        async move { respond(service.handle(translate(request)).await) }
+    }))
+    .await
+}
+
+/// The function URL request, reduced to what the service needs. The actor is the IAM caller that
+/// signed the request (function URL auth `AWS_IAM`); locally there is none: `anonymous`.
+fn translate(request: Request) -> HttpRequest {
+    let context = request.request_context_ref();
+    let (actor, context_request_id) = match context {
+        Some(RequestContext::ApiGatewayV2(context)) => (
+            context
+                .authorizer
+                .as_ref()
+                .and_then(|authorizer| authorizer.iam.as_ref())
+                .and_then(|iam| iam.user_arn.clone()),
+            context.request_id.clone(),
+        ),
+        _ => (None, None),
+    };
+    let request_id = context_request_id
+        .or_else(|| request.lambda_context_ref().map(|c| c.request_id.clone()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let content_type = request
+        .headers()
+        .get(lambda_http::http::header::CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let body = match request.into_body() {
+        Body::Empty => Vec::new(),
+        Body::Text(text) => text.into_bytes(),
+        Body::Binary(bytes) => bytes,
+        // Any other body representation is read as empty; validation then names the problem.
+        _ => Vec::new(),
+    };
+    HttpRequest {
+        method,
+        path,
+        content_type,
+        body,
+        actor: actor
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| ANONYMOUS.to_owned()),
+        request_id,
+    }
+}
+
+fn respond(response: HttpResponse) -> Result<Response<Body>, Error> {
+    let mut builder = Response::builder().status(response.status);
+    for (name, value) in response.headers {
+        builder = builder.header(name, value);
+    }
+    // JSON goes back as text, so the function URL does not base64-encode it.
+    let body = match String::from_utf8(response.body) {
+        Ok(text) => Body::Text(text),
+        Err(error) => Body::Binary(error.into_bytes()),
+    };
+    Ok(builder.body(body)?)
+}

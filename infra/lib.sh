@@ -1,0 +1,98 @@
+# Shared helpers of infra/local.sh and infra/test.sh (sourced, not run).
+# Everything binds to 127.0.0.1; everything started here is stopped by stop_started.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+STATE="$ROOT/.local"
+STARTED_PIDS=()
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the pinned tools (moto, cargo-lambda, cfn-lint) into .venv when missing or outdated.
+ensure_tools() {
+  local stamp="$VENV/.requirements.sha256" want
+  want=$(cat "$ROOT/infra/requirements.txt" "$ROOT/infra/constraints.txt" | sha256sum | cut -d' ' -f1)
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  step "installing pinned tools into .venv (moto, cargo-lambda, cfn-lint)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    -r "$ROOT/infra/requirements.txt" -c "$ROOT/infra/constraints.txt"
+  echo "$want" > "$stamp"
+}
+
+# Dummy credentials and the emulator endpoint, for every AWS SDK and CLI in this shell.
+use_emulator() {
+  local port=$1
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+}
+
+# wait_for_http URL SECONDS: until URL answers any HTTP status.
+wait_for_http() {
+  local url=$1 deadline=$((SECONDS + $2))
+  until curl -s -o /dev/null "$url"; do
+    (( SECONDS < deadline )) || return 1
+    sleep 0.2
+  done
+}
+
+# Starts moto on 127.0.0.1:PORT unless one already answers there (then it is reused, not stopped).
+start_moto() {
+  local port=$1
+  if curl -s -o /dev/null "http://127.0.0.1:$port/moto-api/"; then
+    echo "moto already running on 127.0.0.1:$port; reusing it"
+    return
+  fi
+  mkdir -p "$STATE"
+  # setsid: each started tool leads its own process group, so stop_started stops its children too.
+  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$STATE/moto-$port.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_for_http "http://127.0.0.1:$port/moto-api/" 30 \
+    || die "moto did not start on 127.0.0.1:$port (see $STATE/moto-$port.log)"
+  echo "moto listening on 127.0.0.1:$port"
+}
+
+# Provisions the template's tables for STACK on the current emulator.
+provision() {
+  cargo run --quiet --locked -p ledgerctl -- provision --stack-name "$1" --template "$ROOT/template.yaml"
+}
+
+# start_watch PORT STACK: cargo lambda watch on 127.0.0.1:PORT, functions configured for STACK.
+start_watch() {
+  local port=$1 stack=$2
+  mkdir -p "$STATE"
+  local env="SIGNALS_TABLE=$stack-signals,AUDIT_TABLE=$stack-audit,METRICS_NAMESPACE=SignalLedger"
+  env="$env,AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_REGION=$AWS_REGION"
+  env="$env,AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
+  (cd "$ROOT" && exec setsid "$VENV/bin/cargo-lambda" lambda watch -A 127.0.0.1 -P "$port" --env-var "$env") \
+    > "$STATE/watch-$port.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  # The first request to a function builds and starts it; wait until the function itself answers.
+  local url="http://127.0.0.1:$port/lambda-url/ingest/signals/readiness-probe"
+  local deadline=$((SECONDS + 600))
+  until [[ "$(curl -s -o /dev/null -w '%{http_code}' "$url")" == 404 ]]; do
+    (( SECONDS < deadline )) || die "cargo lambda watch did not serve the ingest function (see $STATE/watch-$port.log)"
+    kill -0 "${STARTED_PIDS[-1]}" 2>/dev/null || die "cargo lambda watch exited (see $STATE/watch-$port.log)"
+    sleep 1
+  done
+  echo "cargo lambda watch serving http://127.0.0.1:$port/lambda-url/ingest/"
+}
+
+stop_started() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    # The whole process group: cargo lambda watch runs `cargo run`, which runs the function.
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+    fi
+  done
+  for pid in "${STARTED_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  STARTED_PIDS=()
+}
