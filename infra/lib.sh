@@ -50,7 +50,8 @@ start_moto() {
   fi
   mkdir -p "$STATE"
   # setsid: each started tool leads its own process group, so stop_started stops its children too.
-  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$STATE/moto-$port.log" 2>&1 &
+  # moto_serialized.py: moto itself, one request at a time (see the file for why).
+  setsid "$VENV/bin/python" "$ROOT/infra/moto_serialized.py" -H 127.0.0.1 -p "$port" > "$STATE/moto-$port.log" 2>&1 &
   STARTED_PIDS+=($!)
   wait_for_http "http://127.0.0.1:$port/moto-api/" 30 \
     || die "moto did not start on 127.0.0.1:$port (see $STATE/moto-$port.log)"

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The project's one test command: formatting, lints, every test, and the format's independent check.
-# Usage: infra/test.sh        (from anywhere; CI runs it through .ci/run)
+# The project's one test command. From a fresh clone it installs the pinned tools into .venv,
+# checks formatting, lints, the SAM template, starts the AWS emulator (moto) and `cargo lambda
+# watch` on 127.0.0.1, runs every test, and stops what it started.
+#
+# Usage: infra/test.sh      Ports: TEST_MOTO_PORT (default 4567), TEST_WATCH_PORT (default 9001).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+trap stop_started EXIT
 
-step() { printf '\n==> %s\n' "$*"; }
+moto_port=${TEST_MOTO_PORT:-4567}
+watch_port=${TEST_WATCH_PORT:-9001}
+watch_stack=it-watch
 
 step "rustfmt --check"
 cargo fmt --all -- --check
@@ -12,19 +19,34 @@ cargo fmt --all -- --check
 step "clippy (warnings denied)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test (unit, property and known-answer tests)"
+ensure_tools
+
+step "cfn-lint template.yaml"
+"$VENV/bin/cfn-lint" template.yaml
+echo "ok: template.yaml lints clean"
+
+step "build"
+cargo build --workspace --all-targets --locked
+
+step "start the emulator and cargo lambda watch"
+use_emulator "$moto_port"
+start_moto "$moto_port"
+provision "$watch_stack"
+start_watch "$watch_port" "$watch_stack"
+export INGEST_URL="http://127.0.0.1:$watch_port/lambda-url/ingest" WATCH_STACK="$watch_stack"
+
+step "cargo test (unit, property, known-answer and emulator tests)"
 cargo test --workspace --locked
 
 step "ledger format: independent Python re-implementation against the vectors"
 python3 docs/vectors/check_vectors.py
 # The checker must also fail when a vector is wrong: tamper with a copy and expect a failure.
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+trap 'rm -rf "$scratch"; stop_started' EXIT
 cp docs/vectors/*.json "$scratch/"
 sed -i 's/"symbol": "AAPL"/"symbol": "AAPM"/' "$scratch/entries.json"
 if python3 docs/vectors/check_vectors.py "$scratch" >/dev/null; then
-  echo "check_vectors.py accepted a tampered vector file" >&2
-  exit 1
+  die "check_vectors.py accepted a tampered vector file"
 fi
 echo "ok: a tampered copy of the vectors is rejected"
 

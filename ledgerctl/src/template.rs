@@ -142,6 +142,12 @@ impl Template {
             .unwrap_or_default()
     }
 
+    /// The whole template in CloudFormation's JSON form: `!Ref x` becomes `{"Ref": x}` and any
+    /// other `!Tag x` becomes `{"Fn::Tag": x}`. Nothing is resolved.
+    pub fn to_json(&self) -> Json {
+        cloudformation_json(&self.root)
+    }
+
     fn parameter_default(&self, name: &str) -> Option<Json> {
         let default = self.root.get("Parameters")?.get(name)?.get("Default")?;
         serde_json::to_value(default).ok()
@@ -198,6 +204,34 @@ impl Template {
                     })
             }
         }
+    }
+}
+
+fn cloudformation_json(value: &Yaml) -> Json {
+    match value {
+        Yaml::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let key = if name == "Ref" {
+                "Ref".to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
+            serde_json::json!({ key: cloudformation_json(&tagged.value) })
+        }
+        Yaml::Mapping(mapping) => Json::Object(
+            mapping
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().unwrap_or_default().to_owned(),
+                        cloudformation_json(v),
+                    )
+                })
+                .collect(),
+        ),
+        Yaml::Sequence(items) => Json::Array(items.iter().map(cloudformation_json).collect()),
+        plain => serde_json::to_value(plain).unwrap_or(Json::Null),
     }
 }
 

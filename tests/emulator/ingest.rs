@@ -1,0 +1,471 @@
+//! The ingest function against the emulator: its HTTP contract through `cargo lambda watch`, and
+//! the append protocol over the DynamoDB adapters under concurrency and injected faults.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore, ENTRY_PARTITION, entry_item};
+use shared::adapters::memory::RecordingMetrics;
+use shared::adapters::system::SystemClock;
+use shared::app::http::HttpRequest;
+use shared::app::ingest::{Ingest, IngestSettings, metric};
+use shared::domain::audit::{AuditEvent, AuditEventType};
+use shared::domain::chain::verify_chain;
+use shared::domain::entry::StoredEntry;
+use shared::domain::signal::SignalId;
+use shared::ports::{AppendError, ChainHead, LedgerStore, Page, StoreError};
+
+use crate::support::{TestStack, audit_events, read_all, required_env, signal};
+
+fn post(body: &Value) -> HttpRequest {
+    HttpRequest {
+        method: "POST".into(),
+        path: "/signals".into(),
+        content_type: Some("application/json".into()),
+        body: body.to_string().into_bytes(),
+        actor: "arn:aws:iam::123456789012:role/producer".into(),
+        request_id: uuid::Uuid::now_v7().to_string(),
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Through the real function URL path of `cargo lambda watch`, over HTTP.
+#[tokio::test]
+async fn http_contract_through_cargo_lambda_watch() {
+    let base = required_env("INGEST_URL");
+    let watch_stack = required_env("WATCH_STACK");
+    let store = {
+        let client = crate::support::client().await;
+        DynamoLedgerStore::new(
+            client,
+            format!("{watch_stack}-signals"),
+            format!("{watch_stack}-audit"),
+        )
+    };
+    let audit = DynamoAuditSink::new(
+        crate::support::client().await,
+        format!("{watch_stack}-audit"),
+    );
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{base}{path}");
+    let entries_before = read_all(&store).await.len();
+
+    // A valid signal: 201 with its chain fields.
+    let id = unique("http");
+    let created = http
+        .post(url("/signals"))
+        .json(&signal(&id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        created.headers()["location"],
+        format!("/signals/{id}").as_str()
+    );
+    let created: Value = created.json().await.unwrap();
+    for field in [
+        "chain_index",
+        "previous_hash",
+        "entry_hash",
+        "received_at",
+        "retention_expires_at",
+        "delivery_latency_ms",
+    ] {
+        assert!(!created[field].is_null(), "{field} missing from {created}");
+    }
+    assert_eq!(created["submitter"], "anonymous");
+
+    // The seed's two rationale cases: 400 problem+json naming the field.
+    for rationale in ["", "Short"] {
+        let mut body = signal(&unique("bad"));
+        body["rationale"] = json!(rationale);
+        let response = http.post(url("/signals")).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "rationale", "{problem}");
+    }
+
+    // GET returns the entry as stored.
+    let fetched = http
+        .get(url(&format!("/signals/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.json::<Value>().await.unwrap(), created);
+    assert_eq!(
+        http.get(url("/signals/never-stored"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // PUT and DELETE: 405, audited with actor and time.
+    let put = http
+        .put(url(&format!("/signals/{id}")))
+        .json(&json!({"entry_price": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 405);
+    assert_eq!(put.headers()["allow"], "GET");
+    let delete = http
+        .delete(url(&format!("/signals/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 405);
+
+    // Identical replay: 200 with the same chain index; conflicting replay: 409.
+    let replay = http
+        .post(url("/signals"))
+        .json(&created_request_body(&created))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200);
+    assert_eq!(
+        replay.json::<Value>().await.unwrap()["chain_index"],
+        created["chain_index"]
+    );
+    let mut conflicting = created_request_body(&created);
+    conflicting["entry_price"] = json!("151");
+    assert_eq!(
+        http.post(url("/signals"))
+            .json(&conflicting)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+
+    // Transport-level refusals.
+    let form = http
+        .post(url("/signals"))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 415);
+    let huge = http
+        .post(url("/signals"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 70 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    let malformed = http
+        .post(url("/signals"))
+        .header("content-type", "application/json")
+        .body("{\"symbol\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert!(
+        malformed.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("line 1, column 11")
+    );
+    assert_eq!(
+        http.get(url("/nowhere")).send().await.unwrap().status(),
+        404
+    );
+
+    // Exactly one entry was added, and the chain still verifies.
+    let entries = read_all(&store).await;
+    assert_eq!(entries.len(), entries_before + 1);
+    assert!(verify_chain(&entries, None).is_intact());
+
+    // The audit log holds the attempts, with actor and time.
+    let events: Vec<AuditEvent> = audit_events(&audit).await;
+    let about_this = |kind: AuditEventType| {
+        events
+            .iter()
+            .filter(|e| e.event_type == kind && e.signal_id.as_deref() == Some(id.as_str()))
+            .count()
+    };
+    assert_eq!(about_this(AuditEventType::SignalInserted), 1);
+    assert_eq!(about_this(AuditEventType::ModificationAttempt), 1);
+    assert_eq!(about_this(AuditEventType::DeleteAttempt), 1);
+    assert_eq!(about_this(AuditEventType::ConflictingReplay), 1);
+    let delete_event = events
+        .iter()
+        .find(|e| {
+            e.event_type == AuditEventType::DeleteAttempt
+                && e.signal_id.as_deref() == Some(id.as_str())
+        })
+        .unwrap();
+    assert_eq!(delete_event.actor, "anonymous");
+    assert!(delete_event.occurred_at.as_str() >= created["received_at"].as_str().unwrap());
+}
+
+/// The request that produced `created` (its signal fields only).
+fn created_request_body(created: &Value) -> Value {
+    let mut body = json!({});
+    for field in [
+        "signal_id",
+        "symbol",
+        "action",
+        "entry_price",
+        "target_price",
+        "stop_loss",
+        "confidence",
+        "rationale",
+        "generated_at",
+        "producer",
+        "model",
+        "model_version",
+    ] {
+        if !created[field].is_null() {
+            body[field] = created[field].clone();
+        }
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_signals_form_one_gapless_chain() {
+    let stack = TestStack::new().await;
+    let metrics = RecordingMetrics::default();
+    let service = Arc::new(stack.service(metrics.clone()));
+    let busy_answers = Arc::new(AtomicU32::new(0));
+    // All 64 are in flight at once; a producer that gets 503 retries after Retry-After, as the
+    // contract tells it to, with the same signal_id.
+    let tasks: Vec<_> = (0..64)
+        .map(|n| {
+            let service = Arc::clone(&service);
+            let busy_answers = Arc::clone(&busy_answers);
+            tokio::spawn(async move {
+                let body = signal(&format!("concurrent-{n:02}"));
+                for _ in 0..20 {
+                    let response = service.handle(post(&body)).await;
+                    match response.status {
+                        201 => return,
+                        503 => {
+                            busy_answers.fetch_add(1, Ordering::SeqCst);
+                            let seconds: u64 =
+                                response.header("retry-after").unwrap().parse().unwrap();
+                            tokio::time::sleep(Duration::from_millis(seconds * 100)).await;
+                        }
+                        other => panic!(
+                            "signal {n}: unexpected status {other}: {}",
+                            String::from_utf8_lossy(&response.body)
+                        ),
+                    }
+                }
+                panic!("signal {n} was never stored");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let entries = stack.entries().await;
+    let indexes: Vec<u64> = entries.iter().map(|e| e.entry.chain_index).collect();
+    assert_eq!(indexes, (0..64).collect::<Vec<_>>());
+    let report = verify_chain(&entries, Some(64));
+    assert!(report.is_intact(), "{:?}", report.findings);
+    let mut ids: Vec<String> = entries
+        .iter()
+        .map(|e| e.entry.signal_id.to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        (0..64)
+            .map(|n| format!("concurrent-{n:02}"))
+            .collect::<Vec<_>>()
+    );
+    // 64 entries + 64 claims, nothing else; one insert audit record per entry.
+    assert_eq!(stack.item_count().await, 128);
+    let inserted = stack
+        .audit_events()
+        .await
+        .iter()
+        .filter(|e| e.event_type == AuditEventType::SignalInserted)
+        .count();
+    assert_eq!(inserted, 64);
+    eprintln!(
+        "64 concurrent appends: {} lost races retried inside the service, {} 503 answers",
+        metrics.total(metric::APPEND_RETRIES),
+        busy_answers.load(Ordering::SeqCst)
+    );
+}
+
+/// A ledger store where a rival writer appends the next entry between our head read and our
+/// transaction — the first `rivals` times.
+struct Contended {
+    inner: DynamoLedgerStore,
+    rivals: AtomicU32,
+}
+
+impl LedgerStore for Contended {
+    async fn head(&self) -> Result<Option<ChainHead>, StoreError> {
+        self.inner.head().await
+    }
+
+    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
+        if self
+            .rivals
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let mut rival = entry.entry.clone();
+            rival.signal_id = SignalId::parse(&format!("rival-{}", rival.chain_index)).unwrap();
+            let mut rival_audit = audit.clone();
+            rival_audit.event_id = uuid::Uuid::now_v7().to_string();
+            rival_audit.signal_id = Some(rival.signal_id.to_string());
+            self.inner
+                .append(&StoredEntry::seal(rival), &rival_audit)
+                .await
+                .unwrap();
+        }
+        self.inner.append(entry, audit).await
+    }
+
+    async fn find_by_signal_id(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Option<StoredEntry>, StoreError> {
+        self.inner.find_by_signal_id(signal_id).await
+    }
+
+    async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
+        self.inner.read_page(from, limit).await
+    }
+}
+
+#[tokio::test]
+async fn a_competing_append_between_head_read_and_write_is_retried() {
+    let stack = TestStack::new().await;
+    let metrics = RecordingMetrics::default();
+    let store = Contended {
+        inner: stack.store(),
+        rivals: AtomicU32::new(2),
+    };
+    let service = Ingest::new(
+        store,
+        stack.audit(),
+        SystemClock,
+        metrics.clone(),
+        IngestSettings::default(),
+    );
+    let response = service.handle(post(&signal("contended"))).await;
+    assert_eq!(
+        response.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(response.body_json()["chain_index"], 2);
+    assert_eq!(metrics.total(metric::APPEND_RETRIES), 2.0);
+    // The two lost transactions left nothing behind: three entries, three claims, three audits.
+    let entries = stack.entries().await;
+    assert_eq!(entries.len(), 3);
+    assert!(verify_chain(&entries, Some(3)).is_intact());
+    assert_eq!(stack.item_count().await, 6);
+    assert_eq!(stack.audit_events().await.len(), 3);
+}
+
+#[tokio::test]
+async fn an_audit_write_that_fails_fails_the_whole_append() {
+    let stack = TestStack::new().await;
+    let metrics = RecordingMetrics::default();
+    // The audit table does not exist: the transaction cannot write the audit record.
+    let store = DynamoLedgerStore::new(
+        stack.client.clone(),
+        &stack.signals_table,
+        "no-such-audit-table",
+    );
+    let audit = DynamoAuditSink::new(stack.client.clone(), "no-such-audit-table");
+    let service = Ingest::new(
+        store,
+        audit,
+        SystemClock,
+        metrics.clone(),
+        IngestSettings::default(),
+    );
+    let response = service.handle(post(&signal("unaudited"))).await;
+    assert_eq!(response.status, 500);
+    let body = String::from_utf8_lossy(&response.body).to_string();
+    assert!(
+        body.contains("NOT stored") && !body.contains("no-such-audit-table"),
+        "{body}"
+    );
+    assert_eq!(
+        stack.item_count().await,
+        0,
+        "no entry and no claim without its audit record"
+    );
+}
+
+#[tokio::test]
+async fn replays_over_dynamodb_add_nothing() {
+    let stack = TestStack::new().await;
+    let service = stack.service(RecordingMetrics::default());
+    let body = signal("replayed");
+    assert_eq!(service.handle(post(&body)).await.status, 201);
+    assert_eq!(service.handle(post(&body)).await.status, 200);
+    let mut changed = body.clone();
+    changed["rationale"] = json!("A different rationale for the very same signal id.");
+    assert_eq!(service.handle(post(&changed)).await.status, 409);
+    assert_eq!(stack.entries().await.len(), 1);
+    assert_eq!(stack.item_count().await, 2);
+    let kinds: Vec<AuditEventType> = stack
+        .audit_events()
+        .await
+        .iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AuditEventType::SignalInserted,
+            AuditEventType::ConflictingReplay
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_edited_attribute_is_reported_not_normalised() {
+    let stack = TestStack::new().await;
+    let service = stack.service(RecordingMetrics::default());
+    assert_eq!(service.handle(post(&signal("edited"))).await.status, 201);
+    // An insider rewrites the price in an equivalent but non-canonical spelling.
+    let mut item = entry_item(&stack.entries().await[0]);
+    item.insert("entry_price".into(), AttributeValue::S("150.250".into()));
+    stack
+        .client
+        .put_item()
+        .table_name(&stack.signals_table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    let page = stack.store().read_page(0, 10).await.unwrap();
+    match &page.items[0] {
+        Err(StoreError::Malformed { key, reason }) => {
+            assert_eq!(key, &format!("{ENTRY_PARTITION}/0"));
+            assert!(reason.contains("entry_price"), "{reason}");
+        }
+        other => panic!("expected a malformed item, got {other:?}"),
+    }
+}

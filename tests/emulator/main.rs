@@ -1,0 +1,13 @@
+//! Integration tests against the emulator: the DynamoDB adapters, the append protocol under
+//! concurrency and faults, the HTTP contract through `cargo lambda watch`, and the template.
+//!
+//! Run through `infra/test.sh`, which starts moto and `cargo lambda watch` and sets
+//! `AWS_ENDPOINT_URL`, `INGEST_URL` and `WATCH_STACK`. Each test provisions its own tables
+//! (a fresh stack name), so tests run in parallel.
+
+// This whole crate is tests: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+mod ingest;
+mod support;
+mod template;

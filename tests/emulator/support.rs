@@ -1,0 +1,143 @@
+//! Helpers: the emulator's SDK client, a freshly provisioned stack per test, and ledger reads.
+
+use aws_sdk_dynamodb::Client;
+use ledgerctl::provision::create_tables;
+use ledgerctl::template::{Stack, Template};
+use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
+use shared::adapters::memory::RecordingMetrics;
+use shared::adapters::system::SystemClock;
+use shared::app::ingest::{Ingest, IngestSettings};
+use shared::domain::audit::AuditEvent;
+use shared::domain::entry::StoredEntry;
+use shared::domain::timestamp::Timestamp;
+use shared::ports::LedgerStore;
+
+pub const TEMPLATE: &str = include_str!("../../template.yaml");
+
+/// A variable `infra/test.sh` sets; the tests cannot run without it.
+pub fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests through infra/test.sh, which starts the emulator")
+    })
+}
+
+pub async fn client() -> Client {
+    required_env("AWS_ENDPOINT_URL");
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Client::new(&sdk)
+}
+
+/// Tables provisioned from template.yaml under a stack name of their own.
+pub struct TestStack {
+    pub client: Client,
+    pub signals_table: String,
+    pub audit_table: String,
+}
+
+pub type DynamoIngest = Ingest<DynamoLedgerStore, DynamoAuditSink, SystemClock, RecordingMetrics>;
+
+impl TestStack {
+    pub async fn new() -> TestStack {
+        let client = client().await;
+        let name = format!("t-{}", uuid::Uuid::now_v7().simple());
+        let tables = Template::parse(TEMPLATE)
+            .unwrap()
+            .tables(&Stack::local(&name))
+            .unwrap();
+        create_tables(&client, &tables).await.unwrap();
+        TestStack {
+            client,
+            signals_table: format!("{name}-signals"),
+            audit_table: format!("{name}-audit"),
+        }
+    }
+
+    pub fn store(&self) -> DynamoLedgerStore {
+        DynamoLedgerStore::new(self.client.clone(), &self.signals_table, &self.audit_table)
+    }
+
+    pub fn audit(&self) -> DynamoAuditSink {
+        DynamoAuditSink::new(self.client.clone(), &self.audit_table)
+    }
+
+    pub fn service(&self, metrics: RecordingMetrics) -> DynamoIngest {
+        Ingest::new(
+            self.store(),
+            self.audit(),
+            SystemClock,
+            metrics,
+            IngestSettings::default(),
+        )
+    }
+
+    /// Every entry, in index order, read through the adapter (malformed items fail the test).
+    pub async fn entries(&self) -> Vec<StoredEntry> {
+        read_all(&self.store()).await
+    }
+
+    /// Every audit event of today and yesterday (UTC), so a test straddling midnight still sees all.
+    pub async fn audit_events(&self) -> Vec<AuditEvent> {
+        audit_events(&self.audit()).await
+    }
+
+    /// Items in the signals table, whatever they are (entries and claims).
+    pub async fn item_count(&self) -> usize {
+        let mut count = 0;
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&self.signals_table)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            count += page.unwrap().items().len();
+        }
+        count
+    }
+}
+
+pub async fn read_all(store: &DynamoLedgerStore) -> Vec<StoredEntry> {
+    let mut entries = Vec::new();
+    let mut from = 0;
+    loop {
+        let page = store.read_page(from, 25).await.unwrap();
+        for item in page.items {
+            entries.push(item.unwrap());
+        }
+        match page.next {
+            Some(next) => from = next,
+            None => return entries,
+        }
+    }
+}
+
+pub async fn audit_events(sink: &DynamoAuditSink) -> Vec<AuditEvent> {
+    use shared::ports::Clock;
+    let now = SystemClock.now();
+    let yesterday = Timestamp::from_datetime(now.as_datetime() - time::Duration::days(1)).unwrap();
+    let mut events = sink.events_on(&yesterday.as_str()[..10]).await.unwrap();
+    events.extend(sink.events_on(&now.as_str()[..10]).await.unwrap());
+    events
+}
+
+/// A valid signal body.
+pub fn signal(id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "signal_id": id,
+        "symbol": "AAPL",
+        "action": "BUY",
+        "entry_price": "150.25",
+        "target_price": 165,
+        "stop_loss": "142.5",
+        "confidence": 0.82,
+        "rationale": "Breakout above the 50-day moving average on rising volume.",
+        "generated_at": now_rfc3339(),
+        "producer": "integration-tests"
+    })
+}
+
+/// The current time in RFC 3339 (via the domain's own timestamp type).
+pub fn now_rfc3339() -> String {
+    use shared::ports::Clock;
+    SystemClock.now().to_string()
+}
