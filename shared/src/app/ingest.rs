@@ -394,10 +394,12 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                     "Invalid signal id",
                     detail.clone(),
                 );
-                problem.instance = request.request_id.clone();
                 problem.errors =
                     Some(json!([{"field": "signal_id", "rule": "charset", "message": detail}]));
-                return HttpResponse::problem(problem).into();
+                let event = self
+                    .event(request, AuditEventType::UnsupportedRequest)
+                    .reason(detail);
+                return self.refusal(request, problem, event, Vec::new()).await;
             }
         };
         match self.store.find_by_signal_id(&signal_id).await {

@@ -206,7 +206,7 @@ async fn transport_level_refusals() {
 
 #[tokio::test]
 async fn get_returns_the_stored_entry() {
-    let (service, _, _) = service();
+    let (service, ledger, _) = service();
     let created = service.handle(post(&signal("s:1"))).await.body_json();
     let response = service.handle(request("GET", "/signals/s%3A1", b"")).await;
     assert_eq!(response.status, 200);
@@ -223,6 +223,15 @@ async fn get_returns_the_stored_entry() {
         .await;
     assert_eq!(invalid.status, 400);
     assert_eq!(invalid.body_json()["errors"][0]["field"], "signal_id");
+    // Reads are not audited; a refused read is.
+    let kinds: Vec<_> = ledger.audit_events().iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AuditEventType::SignalInserted,
+            AuditEventType::UnsupportedRequest
+        ]
+    );
 }
 
 #[tokio::test]
