@@ -147,3 +147,102 @@ pub trait MetricsSink: Send + Sync {
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
+
+/// Why a vault (WORM object store) operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("object {key} (version {version_id:?}) does not exist")]
+    NotFound { key: String, version_id: Option<String> },
+    /// The store refused: e.g. deleting or shortening the retention of a locked version.
+    #[error("the vault refused the operation on {key}")]
+    Refused { key: String, #[source] source: BoxError },
+    #[error("the vault failed")]
+    Failed(#[source] BoxError),
+}
+
+/// An object version the vault holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub key: String,
+    pub version_id: String,
+    /// Whether this is the version a plain GET returns.
+    pub is_latest: bool,
+    pub size: u64,
+}
+
+/// What a locked write stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub key: String,
+    pub version_id: String,
+    /// SHA-256 of the body, as sent with the write (and checked by the store).
+    pub sha256: crate::domain::hash::Hash,
+}
+
+/// The lock, encryption and checksum a stored version carries (from HeadObject).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectProtection {
+    /// `COMPLIANCE` or `GOVERNANCE`; `None` when unlocked.
+    pub lock_mode: Option<String>,
+    pub retain_until: Option<Timestamp>,
+    /// `AES256` or `aws:kms`.
+    pub server_side_encryption: Option<String>,
+    /// SHA-256 of the object as the store reports it (base64 in S3, decoded here).
+    pub sha256: Option<crate::domain::hash::Hash>,
+}
+
+/// Write-once object storage (S3 with Object Lock in COMPLIANCE mode).
+pub trait BlobVault: Send + Sync {
+    /// Writes a new object version under COMPLIANCE lock until `retain_until`, server-side
+    /// encrypted, with its SHA-256 checksum for the store to verify.
+    fn put_locked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        retain_until: Timestamp,
+    ) -> impl Future<Output = Result<StoredObject, VaultError>> + Send;
+
+    /// Every version of every key under `prefix`: keys ascending, and for each key its versions
+    /// from oldest to newest.
+    fn list_versions(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectVersion>, VaultError>> + Send;
+
+    /// The bytes of exactly this version.
+    fn get_version(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, VaultError>> + Send;
+
+    /// Lock, encryption and checksum of exactly this version.
+    fn protection(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<ObjectProtection, VaultError>> + Send;
+}
+
+/// Why signing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("the signing service failed")]
+    Failed(#[source] BoxError),
+}
+
+/// An ECDSA P-256 signing key held by a service (KMS), used for checkpoints.
+pub trait Signer: Send + Sync {
+    /// The key's identifier as written into checkpoint signature lines (a key ARN or id).
+    fn key_id(&self) -> &str;
+
+    /// ECDSA P-256 / SHA-256 signature (ASN.1 DER) over a precomputed SHA-256 digest.
+    fn sign_digest(
+        &self,
+        digest: &crate::domain::hash::Hash,
+    ) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
+
+    /// The public key, DER-encoded SubjectPublicKeyInfo.
+    fn public_key(&self) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
+}
