@@ -6,9 +6,9 @@ use std::future::Future;
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::entry::StoredEntry;
-use crate::domain::hash::Hash;
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
+use Hash;
 
 /// Any underlying error, kept whole for logs (`#[source]`), never flattened into a string.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -152,10 +152,17 @@ pub trait Clock: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error("object {key} (version {version_id:?}) does not exist")]
-    NotFound { key: String, version_id: Option<String> },
+    NotFound {
+        key: String,
+        version_id: Option<String>,
+    },
     /// The store refused: e.g. deleting or shortening the retention of a locked version.
     #[error("the vault refused the operation on {key}")]
-    Refused { key: String, #[source] source: BoxError },
+    Refused {
+        key: String,
+        #[source]
+        source: BoxError,
+    },
     #[error("the vault failed")]
     Failed(#[source] BoxError),
 }
@@ -176,7 +183,7 @@ pub struct StoredObject {
     pub key: String,
     pub version_id: String,
     /// SHA-256 of the body, as sent with the write (and checked by the store).
-    pub sha256: crate::domain::hash::Hash,
+    pub sha256: Hash,
 }
 
 /// The lock, encryption and checksum a stored version carries (from HeadObject).
@@ -188,7 +195,7 @@ pub struct ObjectProtection {
     /// `AES256` or `aws:kms`.
     pub server_side_encryption: Option<String>,
     /// SHA-256 of the object as the store reports it (base64 in S3, decoded here).
-    pub sha256: Option<crate::domain::hash::Hash>,
+    pub sha256: Option<Hash>,
 }
 
 /// Write-once object storage (S3 with Object Lock in COMPLIANCE mode).
@@ -238,10 +245,8 @@ pub trait Signer: Send + Sync {
     fn key_id(&self) -> &str;
 
     /// ECDSA P-256 / SHA-256 signature (ASN.1 DER) over a precomputed SHA-256 digest.
-    fn sign_digest(
-        &self,
-        digest: &crate::domain::hash::Hash,
-    ) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
+    fn sign_digest(&self, digest: &Hash)
+    -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
 
     /// The public key, DER-encoded SubjectPublicKeyInfo.
     fn public_key(&self) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
