@@ -6,9 +6,9 @@ use std::future::Future;
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::entry::StoredEntry;
+use crate::domain::hash::Hash;
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
-use Hash;
 
 /// Any underlying error, kept whole for logs (`#[source]`), never flattened into a string.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
