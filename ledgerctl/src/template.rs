@@ -1,5 +1,7 @@
-//! Reads the DynamoDB table definitions out of `template.yaml`, resolving the few intrinsic
-//! functions they use (`!Sub` with pseudo parameters, `!Ref` to a parameter default).
+//! Reads resource definitions (DynamoDB tables, the vault bucket and its policy, KMS keys) out of
+//! `template.yaml`, resolving the few intrinsic functions they use: `!Sub` and `!Ref` with pseudo
+//! parameters and parameter defaults, and — for S3 buckets only — `!Ref <bucket>` (its
+//! `BucketName`) and `!GetAtt <bucket>.Arn`, also inside `!Sub` as `${Bucket}` / `${Bucket.Arn}`.
 //!
 //! Promise: local tables are created from exactly what the template says, so they cannot drift
 //! from what `sam deploy` creates; anything the resolver does not understand is an error, never
@@ -63,6 +65,31 @@ impl TableDefinition {
     }
 }
 
+/// Any resource, with its properties resolved to plain JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceDefinition {
+    pub logical_id: String,
+    pub properties: Json,
+}
+
+impl ResourceDefinition {
+    /// A string property that must be there.
+    pub fn string(&self, key: &str) -> Result<String, TemplateError> {
+        self.properties[key]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| TemplateError::Shape(format!("{} has no {key}", self.logical_id)))
+    }
+}
+
+/// One `AWS::S3::Bucket`, with its properties resolved to plain JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketDefinition {
+    pub logical_id: String,
+    pub bucket_name: String,
+    pub properties: Json,
+}
+
 fn pairs(list: &Json, first: &str, second: &str) -> Vec<(String, String)> {
     list.as_array()
         .map(|items| {
@@ -102,29 +129,70 @@ impl Template {
         self.resources().ok()?.get(logical_id)
     }
 
-    /// Every DynamoDB table, resolved for `stack`.
-    pub fn tables(&self, stack: &Stack) -> Result<Vec<TableDefinition>, TemplateError> {
-        let mut tables = Vec::new();
+    /// Every resource of `resource_type` (e.g. `AWS::KMS::Key`), its properties resolved for
+    /// `stack`, in template order.
+    pub fn resources_of_type(
+        &self,
+        resource_type: &str,
+        stack: &Stack,
+    ) -> Result<Vec<ResourceDefinition>, TemplateError> {
+        let mut found = Vec::new();
         for (id, resource) in self.resources()? {
             let logical_id = id.as_str().unwrap_or_default().to_owned();
-            if resource.get("Type").and_then(Yaml::as_str) != Some("AWS::DynamoDB::Table") {
+            if resource.get("Type").and_then(Yaml::as_str) != Some(resource_type) {
                 continue;
             }
             let properties = resource
                 .get("Properties")
                 .ok_or_else(|| TemplateError::Shape(format!("{logical_id} has no Properties")))?;
-            let properties = self.resolve(properties, stack, &logical_id)?;
-            let table_name = properties["TableName"]
-                .as_str()
-                .ok_or_else(|| TemplateError::Shape(format!("{logical_id} has no TableName")))?
-                .to_owned();
-            tables.push(TableDefinition {
+            let properties = self.resolve(properties, stack, &logical_id, 0)?;
+            found.push(ResourceDefinition {
                 logical_id,
-                table_name,
                 properties,
             });
         }
-        Ok(tables)
+        Ok(found)
+    }
+
+    /// Every DynamoDB table, resolved for `stack`.
+    pub fn tables(&self, stack: &Stack) -> Result<Vec<TableDefinition>, TemplateError> {
+        self.resources_of_type(TABLE, stack)?
+            .into_iter()
+            .map(|resource| {
+                let table_name = resource.string("TableName")?;
+                Ok(TableDefinition {
+                    logical_id: resource.logical_id,
+                    table_name,
+                    properties: resource.properties,
+                })
+            })
+            .collect()
+    }
+
+    /// Every S3 bucket, resolved for `stack`. A bucket must name itself (`BucketName`): a name
+    /// CloudFormation would generate cannot be known locally.
+    pub fn buckets(&self, stack: &Stack) -> Result<Vec<BucketDefinition>, TemplateError> {
+        self.resources_of_type(BUCKET, stack)?
+            .into_iter()
+            .map(|resource| {
+                let bucket_name = resource.string("BucketName")?;
+                Ok(BucketDefinition {
+                    logical_id: resource.logical_id,
+                    bucket_name,
+                    properties: resource.properties,
+                })
+            })
+            .collect()
+    }
+
+    /// Every S3 bucket policy (its `Bucket` resolved to the bucket's name), resolved for `stack`.
+    pub fn bucket_policies(&self, stack: &Stack) -> Result<Vec<ResourceDefinition>, TemplateError> {
+        self.resources_of_type(BUCKET_POLICY, stack)
+    }
+
+    /// Every KMS key, resolved for `stack`.
+    pub fn kms_keys(&self, stack: &Stack) -> Result<Vec<ResourceDefinition>, TemplateError> {
+        self.resources_of_type(KMS_KEY, stack)
     }
 
     /// Environment variable names and values (unresolved, as YAML) of a function.
@@ -153,27 +221,29 @@ impl Template {
         serde_json::to_value(default).ok()
     }
 
-    fn resolve(&self, value: &Yaml, stack: &Stack, location: &str) -> Result<Json, TemplateError> {
+    fn resolve(
+        &self,
+        value: &Yaml,
+        stack: &Stack,
+        location: &str,
+        depth: usize,
+    ) -> Result<Json, TemplateError> {
         Ok(match value {
             Yaml::Tagged(tagged) => {
                 let tag = tagged.tag.to_string();
-                match (tag.trim_start_matches('!'), &tagged.value) {
-                    ("Sub", Yaml::String(text)) => Json::String(substitute(text, stack, location)?),
-                    ("Ref", Yaml::String(name)) => self.reference(name, stack, location)?,
-                    (other, _) => {
-                        return Err(TemplateError::Unresolvable {
-                            location: location.into(),
-                            what: format!("!{other}"),
-                        });
-                    }
-                }
+                let name = tag.trim_start_matches('!');
+                self.intrinsic(name, &tagged.value, stack, location, depth)?
             }
             Yaml::Mapping(mapping) => {
+                // The long forms, `Ref: x` and `Fn::Sub: ...`, are the same functions.
+                if let Some((name, value)) = single_intrinsic(mapping) {
+                    return self.intrinsic(name, value, stack, location, depth);
+                }
                 let mut object = serde_json::Map::new();
                 for (key, value) in mapping {
                     let key = key.as_str().unwrap_or_default().to_owned();
                     let inner = format!("{location}.{key}");
-                    object.insert(key, self.resolve(value, stack, &inner)?);
+                    object.insert(key, self.resolve(value, stack, &inner, depth)?);
                 }
                 Json::Object(object)
             }
@@ -181,7 +251,7 @@ impl Template {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| self.resolve(item, stack, &format!("{location}[{i}]")))
+                    .map(|(i, item)| self.resolve(item, stack, &format!("{location}[{i}]"), depth))
                     .collect::<Result<_, _>>()?,
             ),
             plain => {
@@ -190,20 +260,139 @@ impl Template {
         })
     }
 
-    fn reference(&self, name: &str, stack: &Stack, location: &str) -> Result<Json, TemplateError> {
+    fn intrinsic(
+        &self,
+        name: &str,
+        value: &Yaml,
+        stack: &Stack,
+        location: &str,
+        depth: usize,
+    ) -> Result<Json, TemplateError> {
+        match (name, value) {
+            ("Sub", Yaml::String(text)) => {
+                Ok(Json::String(substitute(
+                    text,
+                    location,
+                    |name| match name.split_once('.') {
+                        Some((id, attribute)) => {
+                            self.attribute(id, attribute, stack, location, depth)
+                        }
+                        None => self.reference(name, stack, location, depth),
+                    },
+                )?))
+            }
+            ("Ref", Yaml::String(name)) => self.reference(name, stack, location, depth),
+            ("GetAtt", Yaml::String(path)) => match path.split_once('.') {
+                Some((id, attribute)) => self.attribute(id, attribute, stack, location, depth),
+                None => Err(unresolvable(location, format!("!GetAtt {path}"))),
+            },
+            ("GetAtt", Yaml::Sequence(parts)) => match parts.as_slice() {
+                [Yaml::String(id), Yaml::String(attribute)] => {
+                    self.attribute(id, attribute, stack, location, depth)
+                }
+                _ => Err(unresolvable(location, "!GetAtt with this argument")),
+            },
+            (other, _) => Err(unresolvable(location, format!("!{other}"))),
+        }
+    }
+
+    /// `!Ref name`: a pseudo parameter, a parameter's default, or a bucket's name.
+    fn reference(
+        &self,
+        name: &str,
+        stack: &Stack,
+        location: &str,
+        depth: usize,
+    ) -> Result<Json, TemplateError> {
         match name {
             "AWS::StackName" => Ok(Json::String(stack.name.clone())),
             "AWS::Region" => Ok(Json::String(stack.region.clone())),
             "AWS::AccountId" => Ok(Json::String(stack.account_id.clone())),
             "AWS::Partition" => Ok(Json::String("aws".into())),
-            parameter => {
-                self.parameter_default(parameter)
-                    .ok_or_else(|| TemplateError::Unresolvable {
-                        location: location.into(),
-                        what: format!("!Ref {parameter}"),
-                    })
-            }
+            name if self.resource_type(name) == Some(BUCKET) => Ok(Json::String(
+                self.bucket_name(name, stack, location, depth)?,
+            )),
+            parameter => self
+                .parameter_default(parameter)
+                .ok_or_else(|| unresolvable(location, format!("!Ref {parameter}"))),
         }
+    }
+
+    /// `!GetAtt id.attribute`: only a bucket's `Arn`.
+    fn attribute(
+        &self,
+        id: &str,
+        attribute: &str,
+        stack: &Stack,
+        location: &str,
+        depth: usize,
+    ) -> Result<Json, TemplateError> {
+        if self.resource_type(id) == Some(BUCKET) && attribute == "Arn" {
+            let name = self.bucket_name(id, stack, location, depth)?;
+            return Ok(Json::String(format!("arn:aws:s3:::{name}")));
+        }
+        Err(unresolvable(location, format!("!GetAtt {id}.{attribute}")))
+    }
+
+    fn resource_type(&self, logical_id: &str) -> Option<&str> {
+        self.resource(logical_id)?.get("Type")?.as_str()
+    }
+
+    fn bucket_name(
+        &self,
+        logical_id: &str,
+        stack: &Stack,
+        location: &str,
+        depth: usize,
+    ) -> Result<String, TemplateError> {
+        if depth >= MAX_REFERENCE_DEPTH {
+            return Err(TemplateError::Shape(format!(
+                "{location}: references nest deeper than {MAX_REFERENCE_DEPTH} (a cycle?)"
+            )));
+        }
+        let name = self
+            .resource(logical_id)
+            .and_then(|r| r.get("Properties"))
+            .and_then(|p| p.get("BucketName"))
+            .ok_or_else(|| {
+                unresolvable(
+                    location,
+                    format!("the name of {logical_id}, which has no BucketName"),
+                )
+            })?;
+        let inner = format!("{logical_id}.BucketName");
+        match self.resolve(name, stack, &inner, depth + 1)? {
+            Json::String(name) => Ok(name),
+            _ => Err(TemplateError::Shape(format!("{inner} is not a string"))),
+        }
+    }
+}
+
+const TABLE: &str = "AWS::DynamoDB::Table";
+const BUCKET: &str = "AWS::S3::Bucket";
+const BUCKET_POLICY: &str = "AWS::S3::BucketPolicy";
+const KMS_KEY: &str = "AWS::KMS::Key";
+const MAX_REFERENCE_DEPTH: usize = 8;
+
+/// `(Ref, x)` or `(X, y)` when the mapping is exactly `Ref: x` or `Fn::X: y`.
+fn single_intrinsic(mapping: &serde_norway::Mapping) -> Option<(&str, &Yaml)> {
+    if mapping.len() != 1 {
+        return None;
+    }
+    let (key, value) = mapping.iter().next()?;
+    let key = key.as_str()?;
+    let name = if key == "Ref" {
+        key
+    } else {
+        key.strip_prefix("Fn::")?
+    };
+    Some((name, value))
+}
+
+fn unresolvable(location: &str, what: impl Into<String>) -> TemplateError {
+    TemplateError::Unresolvable {
+        location: location.into(),
+        what: what.into(),
     }
 }
 
@@ -235,8 +424,12 @@ fn cloudformation_json(value: &Yaml) -> Json {
     }
 }
 
-/// `!Sub` over pseudo parameters only.
-fn substitute(text: &str, stack: &Stack, location: &str) -> Result<String, TemplateError> {
+/// `!Sub`: each `${name}` replaced by `value(name)`, which must be a string.
+fn substitute(
+    text: &str,
+    location: &str,
+    value: impl Fn(&str) -> Result<Json, TemplateError>,
+) -> Result<String, TemplateError> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -245,19 +438,20 @@ fn substitute(text: &str, stack: &Stack, location: &str) -> Result<String, Templ
             .find('}')
             .ok_or_else(|| TemplateError::Shape(format!("{location}: unclosed ${{ in {text:?}")))?;
         let name = &rest[start + 2..start + end];
-        let value = match name {
-            "AWS::StackName" => stack.name.as_str(),
-            "AWS::Region" => stack.region.as_str(),
-            "AWS::AccountId" => stack.account_id.as_str(),
-            "AWS::Partition" => "aws",
-            other => {
-                return Err(TemplateError::Unresolvable {
-                    location: location.into(),
-                    what: format!("${{{other}}}"),
-                });
+        match value(name) {
+            Ok(Json::String(value)) => out.push_str(&value),
+            Ok(Json::Number(number)) => out.push_str(&number.to_string()),
+            Ok(_) => {
+                return Err(unresolvable(
+                    location,
+                    format!("${{{name}}} (not a string)"),
+                ));
             }
-        };
-        out.push_str(value);
+            Err(TemplateError::Unresolvable { .. }) => {
+                return Err(unresolvable(location, format!("${{{name}}}")));
+            }
+            Err(other) => return Err(other),
+        }
         rest = &rest[start + end + 1..];
     }
     out.push_str(rest);
@@ -268,26 +462,35 @@ fn substitute(text: &str, stack: &Stack, location: &str) -> Result<String, Templ
 mod tests {
     use super::*;
 
+    /// The resolved properties of the one resource of type `Test::Thing` in `resources`.
+    fn resolve_thing(resources: &str) -> Result<Json, TemplateError> {
+        let template = Template::parse(&format!("Resources:\n{resources}")).unwrap();
+        let mut things = template.resources_of_type("Test::Thing", &Stack::local("demo"))?;
+        assert_eq!(things.len(), 1);
+        Ok(things.remove(0).properties)
+    }
+
+    const BUCKET: &str = "  B:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !Sub \"${AWS::StackName}-b-${AWS::AccountId}\"\n";
+
     #[test]
     fn substitutes_pseudo_parameters_and_refuses_others() {
-        let stack = Stack::local("demo");
+        let properties = resolve_thing(
+            "  T:\n    Type: Test::Thing\n    Properties:\n      A: !Sub \"${AWS::StackName}-signals\"\n      B: !Sub \"arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/t\"\n",
+        )
+        .unwrap();
+        assert_eq!(properties["A"], "demo-signals");
         assert_eq!(
-            substitute("${AWS::StackName}-signals", &stack, "x").unwrap(),
-            "demo-signals"
-        );
-        assert_eq!(
-            substitute(
-                "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/t",
-                &stack,
-                "x"
-            )
-            .unwrap(),
+            properties["B"],
             "arn:aws:dynamodb:us-east-1:123456789012:table/t"
         );
-        assert!(matches!(
-            substitute("${Bucket}", &stack, "x"),
-            Err(TemplateError::Unresolvable { .. })
-        ));
+        let error = resolve_thing(
+            "  T:\n    Type: Test::Thing\n    Properties:\n      A: !Sub \"x-${Bucket}\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "template.yaml: T.A: cannot resolve ${Bucket} locally"
+        );
     }
 
     #[test]
@@ -299,7 +502,96 @@ mod tests {
         let error = template.tables(&Stack::local("s")).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "template.yaml: T.TableName: cannot resolve !GetAtt locally"
+            "template.yaml: T.TableName: cannot resolve !GetAtt X.Name locally"
+        );
+        let error = resolve_thing(
+            "  T:\n    Type: Test::Thing\n    Properties:\n      A: !Join [\"\", [a, b]]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "template.yaml: T.A: cannot resolve !Join locally"
+        );
+        // The long form is the same function, not a mapping that slips through.
+        let error = resolve_thing("  T:\n    Type: Test::Thing\n    Properties:\n      A:\n        Fn::Join: [\"\", [a, b]]\n")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "template.yaml: T.A: cannot resolve !Join locally"
+        );
+    }
+
+    #[test]
+    fn a_bucket_resolves_to_its_name_and_arn() {
+        let properties = resolve_thing(&format!(
+            "{BUCKET}  T:\n    Type: Test::Thing\n    Properties:\n      Name: !Ref B\n      Arn: !GetAtt B.Arn\n      Objects: !Sub \"${{B.Arn}}/*\"\n      Prefixed: !Sub \"s3://${{B}}/x\"\n      LongRef:\n        Ref: B\n      LongArn:\n        Fn::GetAtt: [B, Arn]\n"
+        ))
+        .unwrap();
+        assert_eq!(properties["Name"], "demo-b-123456789012");
+        assert_eq!(properties["Arn"], "arn:aws:s3:::demo-b-123456789012");
+        assert_eq!(properties["Objects"], "arn:aws:s3:::demo-b-123456789012/*");
+        assert_eq!(properties["Prefixed"], "s3://demo-b-123456789012/x");
+        assert_eq!(properties["LongRef"], "demo-b-123456789012");
+        assert_eq!(properties["LongArn"], "arn:aws:s3:::demo-b-123456789012");
+    }
+
+    #[test]
+    fn other_resource_references_stay_errors() {
+        for (value, what) in [
+            ("!GetAtt B.DomainName", "!GetAtt B.DomainName"),
+            ("!Ref K", "!Ref K"),
+            ("!GetAtt K.Arn", "!GetAtt K.Arn"),
+            ("!Sub \"${K.Arn}\"", "${K.Arn}"),
+            (
+                "!Ref Unnamed",
+                "the name of Unnamed, which has no BucketName",
+            ),
+        ] {
+            let error = resolve_thing(&format!(
+                "{BUCKET}  K:\n    Type: AWS::KMS::Key\n    Properties:\n      KeySpec: ECC_NIST_P256\n  Unnamed:\n    Type: AWS::S3::Bucket\n    Properties:\n      VersioningConfiguration:\n        Status: Enabled\n  T:\n    Type: Test::Thing\n    Properties:\n      A: {value}\n"
+            ))
+            .unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("template.yaml: T.A: cannot resolve {what} locally"),
+                "{value}"
+            );
+        }
+        let cycle = Template::parse(
+            "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: !Ref B\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            cycle.buckets(&Stack::local("s")),
+            Err(TemplateError::Shape(_))
+        ));
+    }
+
+    #[test]
+    fn the_template_defines_the_vault_and_the_signing_key() {
+        let template = Template::parse(include_str!("../../template.yaml")).unwrap();
+        let stack = Stack::local("demo");
+        let buckets = template.buckets(&stack).unwrap();
+        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets[0].logical_id, "VaultBucket");
+        assert_eq!(buckets[0].bucket_name, "demo-vault-123456789012");
+        let policies = template.bucket_policies(&stack).unwrap();
+        assert_eq!(policies.len(), 1);
+        assert_eq!(policies[0].properties["Bucket"], "demo-vault-123456789012");
+        assert_eq!(
+            policies[0].properties["PolicyDocument"]["Statement"][0]["Resource"],
+            serde_json::json!([
+                "arn:aws:s3:::demo-vault-123456789012",
+                "arn:aws:s3:::demo-vault-123456789012/*"
+            ])
+        );
+        let keys = template.kms_keys(&stack).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].logical_id, "CheckpointSigningKey");
+        assert_eq!(keys[0].properties["KeySpec"], "ECC_NIST_P256");
+        assert_eq!(
+            keys[0].properties["KeyPolicy"]["Statement"][0]["Principal"]["AWS"],
+            "arn:aws:iam::123456789012:root"
         );
     }
 }

@@ -60,6 +60,54 @@ impl IngestConfig {
     }
 }
 
+/// What the integrity sweep reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepConfig {
+    pub signals_table: String,
+    pub audit_table: String,
+    pub vault_bucket: String,
+    pub retention_days: u32,
+    pub metrics_namespace: String,
+    /// Signs checkpoints when set; otherwise they carry the explicit `unsigned` marker.
+    pub checkpoint_kms_key_id: Option<String>,
+    /// Encrypts vault objects with this KMS key when set; otherwise AES256.
+    pub vault_kms_key_id: Option<String>,
+}
+
+impl SweepConfig {
+    pub fn from_env() -> Result<SweepConfig, ConfigError> {
+        SweepConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<SweepConfig, ConfigError> {
+        let vars = Vars(&lookup);
+        Ok(SweepConfig {
+            signals_table: vars.required("SIGNALS_TABLE")?,
+            audit_table: vars.required("AUDIT_TABLE")?,
+            vault_bucket: vars.required("VAULT_BUCKET")?,
+            retention_days: vars.number(
+                "RETENTION_DAYS",
+                DEFAULT_RETENTION_DAYS,
+                1..=36_500,
+                "days between 1 and 36500",
+            )?,
+            metrics_namespace: vars
+                .optional("METRICS_NAMESPACE")
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned()),
+            checkpoint_kms_key_id: vars.optional("CHECKPOINT_KMS_KEY_ID"),
+            vault_kms_key_id: vars.optional("VAULT_KMS_KEY_ID"),
+        })
+    }
+
+    /// The checkpoints' origin line: names the log by its table, so two ledgers' checkpoints
+    /// can never be confused.
+    pub fn origin(&self) -> String {
+        format!("signal-ledger:{}", self.signals_table)
+    }
+}
+
 struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {

@@ -79,6 +79,26 @@ pub trait LedgerStore: Send + Sync {
         from: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+
+    /// The entry at `chain_index`, read with strong consistency; `None` when there is none.
+    fn entry_at(
+        &self,
+        chain_index: u64,
+    ) -> impl Future<Output = Result<Option<StoredEntry>, StoreError>> + Send;
+
+    /// The claims of these signal ids (at most 100 per call); ids without a claim are absent
+    /// from the answer. Malformed claims are errors.
+    fn claims(
+        &self,
+        signal_ids: &[SignalId],
+    ) -> impl Future<Output = Result<Vec<(SignalId, Claim)>, StoreError>> + Send;
+}
+
+/// What a signal-id claim says: the entry that claimed the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub chain_index: u64,
+    pub entry_hash: Hash,
 }
 
 /// A page of [`LedgerStore::read_page`].
@@ -248,6 +268,7 @@ pub trait Signer: Send + Sync {
     fn sign_digest(&self, digest: &Hash)
     -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
 
-    /// The public key, DER-encoded SubjectPublicKeyInfo.
-    fn public_key(&self) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
+    /// The public key of `key_id` — this signer's key, or an earlier one after a rotation —
+    /// DER-encoded SubjectPublicKeyInfo.
+    fn public_key(&self, key_id: &str) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
 }

@@ -16,7 +16,7 @@ use shared::domain::audit::{AuditEvent, AuditEventType};
 use shared::domain::chain::verify_chain;
 use shared::domain::entry::StoredEntry;
 use shared::domain::signal::SignalId;
-use shared::ports::{AppendError, ChainHead, LedgerStore, Page, StoreError};
+use shared::ports::{AppendError, ChainHead, Claim, LedgerStore, Page, StoreError};
 
 use crate::support::{TestStack, audit_events, read_all, required_env, signal};
 
@@ -350,6 +350,14 @@ impl LedgerStore for Contended {
 
     async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
         self.inner.read_page(from, limit).await
+    }
+
+    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        self.inner.entry_at(chain_index).await
+    }
+
+    async fn claims(&self, ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
+        self.inner.claims(ids).await
     }
 }
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 
 use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::decimal::ExactDecimal;
@@ -24,7 +24,9 @@ use crate::domain::entry::{Entry, StoredEntry};
 use crate::domain::hash::Hash;
 use crate::domain::signal::{Action, SignalContent, SignalId};
 use crate::domain::timestamp::Timestamp;
-use crate::ports::{AppendError, AuditSink, BoxError, ChainHead, LedgerStore, Page, StoreError};
+use crate::ports::{
+    AppendError, AuditSink, BoxError, ChainHead, Claim, LedgerStore, Page, StoreError,
+};
 
 /// Partition key of every entry.
 pub const ENTRY_PARTITION: &str = "ENTRY";
@@ -199,6 +201,94 @@ impl LedgerStore for DynamoLedgerStore {
         };
         Ok(Page { items, next })
     }
+
+    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.signals_table)
+            .key("pk", AttributeValue::S(ENTRY_PARTITION.into()))
+            .key("sk", AttributeValue::N(chain_index.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        output.item().map(entry_from_item).transpose()
+    }
+
+    async fn claims(&self, signal_ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
+        let mut keys: Vec<Item> = signal_ids
+            .iter()
+            .map(|id| {
+                Item::from([
+                    ("pk".to_owned(), s(format!("{CLAIM_PREFIX}{id}"))),
+                    ("sk".to_owned(), n(0)),
+                ])
+            })
+            .collect();
+        let mut found = Vec::new();
+        let mut attempt = 0u32;
+        while !keys.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(|error| StoreError::Failed(Box::new(error)))?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.signals_table, request)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in output
+                .responses()
+                .and_then(|r| r.get(&self.signals_table))
+                .into_iter()
+                .flatten()
+            {
+                found.push(claim_from_item(item)?);
+            }
+            // Unprocessed keys (throttling) are asked for again after a short pause.
+            if let Some(unprocessed) = output
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.signals_table))
+            {
+                keys = unprocessed.keys().to_vec();
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    20 * u64::from(attempt.min(10)),
+                ))
+                .await;
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn claim_from_item(item: &Item) -> Result<(SignalId, Claim), StoreError> {
+    let key = match item.get("pk") {
+        Some(AttributeValue::S(pk)) => pk.clone(),
+        _ => "claim".to_owned(),
+    };
+    let id_text = text(item, "signal_id", &key)?;
+    let signal_id = SignalId::parse(&id_text).map_err(|e| StoreError::Malformed {
+        key: key.clone(),
+        reason: format!("signal_id {e}"),
+    })?;
+    if key != format!("{CLAIM_PREFIX}{signal_id}") {
+        return Err(StoreError::Malformed {
+            key,
+            reason: "the key does not name the claimed signal_id".into(),
+        });
+    }
+    Ok((
+        signal_id,
+        Claim {
+            chain_index: number(item, "chain_index", &key)?,
+            entry_hash: hash(item, "entry_hash", &key)?,
+        },
+    ))
 }
 
 /// The audit sink on the audit table.

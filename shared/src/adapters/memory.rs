@@ -8,16 +8,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::entry::StoredEntry;
+use crate::domain::hash::Hash;
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, AuditSink, ChainHead, Clock, LedgerStore, Metric, MetricsSink, Page, StoreError,
+    AppendError, AuditSink, BlobVault, ChainHead, Claim, Clock, LedgerStore, Metric, MetricsSink,
+    ObjectProtection, ObjectVersion, Page, SignError, Signer, StoreError, StoredObject, VaultError,
 };
 
 #[derive(Debug, Default)]
 struct State {
     entries: BTreeMap<u64, StoredEntry>,
-    claims: HashMap<SignalId, u64>,
+    claims: HashMap<SignalId, Claim>,
     audit: Vec<AuditEvent>,
 }
 
@@ -64,6 +66,19 @@ impl InMemoryLedger {
     pub fn audit_events(&self) -> Vec<AuditEvent> {
         self.state().audit.clone()
     }
+
+    /// Changes stored entries and claims directly, as an insider with write access to the table
+    /// could (tests of the integrity checks).
+    pub fn tamper(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<u64, StoredEntry>, &mut HashMap<SignalId, Claim>),
+    ) {
+        let mut state = self.state();
+        let State {
+            entries, claims, ..
+        } = &mut *state;
+        change(entries, claims);
+    }
 }
 
 impl LedgerStore for InMemoryLedger {
@@ -92,7 +107,13 @@ impl LedgerStore for InMemoryLedger {
             return Err(AppendError::AuditWriteFailed(Box::new(InjectedFailure)));
         }
         state.entries.insert(index, entry.clone());
-        state.claims.insert(entry.entry.signal_id.clone(), index);
+        state.claims.insert(
+            entry.entry.signal_id.clone(),
+            Claim {
+                chain_index: index,
+                entry_hash: entry.entry_hash,
+            },
+        );
         state.audit.push(audit.clone());
         Ok(())
     }
@@ -105,7 +126,7 @@ impl LedgerStore for InMemoryLedger {
         Ok(state
             .claims
             .get(signal_id)
-            .and_then(|index| state.entries.get(index))
+            .and_then(|claim| state.entries.get(&claim.chain_index))
             .cloned())
     }
 
@@ -127,6 +148,18 @@ impl LedgerStore for InMemoryLedger {
             })
             .flatten();
         Ok(Page { items, next })
+    }
+
+    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        Ok(self.state().entries.get(&chain_index).cloned())
+    }
+
+    async fn claims(&self, signal_ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
+        let state = self.state();
+        Ok(signal_ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), *state.claims.get(id)?)))
+            .collect())
     }
 }
 
@@ -200,5 +233,194 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
         *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One stored object version of an [`InMemoryVault`].
+#[derive(Debug, Clone)]
+struct VaultObject {
+    key: String,
+    version_id: String,
+    body: Vec<u8>,
+    retain_until: Timestamp,
+}
+
+/// An in-memory WORM vault: every write is a new version, nothing is ever removed; like S3 with
+/// Object Lock, `list_versions` shows every version. `overwrite` stands in for an attacker
+/// writing a new version over a key.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryVault {
+    objects: Arc<Mutex<Vec<VaultObject>>>,
+}
+
+impl InMemoryVault {
+    pub fn new() -> InMemoryVault {
+        InMemoryVault::default()
+    }
+
+    fn objects(&self) -> MutexGuard<'_, Vec<VaultObject>> {
+        self.objects.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes a new version of `key` without any lock (what an attacker with write access can do).
+    pub fn overwrite(&self, key: &str, body: Vec<u8>) {
+        let mut objects = self.objects();
+        let version_id = format!("v{}", objects.len() + 1);
+        let retain_until = objects
+            .iter()
+            .find(|o| o.key == key)
+            .map(|o| o.retain_until);
+        if let Some(retain_until) = retain_until {
+            objects.push(VaultObject {
+                key: key.to_owned(),
+                version_id,
+                body,
+                retain_until,
+            });
+        }
+    }
+
+    /// Every key, in order.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.objects().iter().map(|o| o.key.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// The latest version's bytes of `key`.
+    pub fn latest(&self, key: &str) -> Option<Vec<u8>> {
+        self.objects()
+            .iter()
+            .rev()
+            .find(|o| o.key == key)
+            .map(|o| o.body.clone())
+    }
+}
+
+impl BlobVault for InMemoryVault {
+    async fn put_locked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        _content_type: &str,
+        retain_until: Timestamp,
+    ) -> Result<StoredObject, VaultError> {
+        let mut objects = self.objects();
+        let version_id = format!("v{}", objects.len() + 1);
+        let sha256 = Hash::sha256(&body);
+        objects.push(VaultObject {
+            key: key.to_owned(),
+            version_id: version_id.clone(),
+            body,
+            retain_until,
+        });
+        Ok(StoredObject {
+            key: key.to_owned(),
+            version_id,
+            sha256,
+        })
+    }
+
+    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
+        let objects = self.objects();
+        let mut versions: Vec<(usize, &VaultObject)> = objects
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.key.starts_with(prefix))
+            .collect();
+        // Keys ascending; versions oldest first (insertion order).
+        versions.sort_by(|(a_at, a), (b_at, b)| (&a.key, a_at).cmp(&(&b.key, b_at)));
+        Ok(versions
+            .iter()
+            .enumerate()
+            .map(|(position, (_, object))| ObjectVersion {
+                key: object.key.clone(),
+                version_id: object.version_id.clone(),
+                is_latest: versions
+                    .get(position + 1)
+                    .is_none_or(|(_, next)| next.key != object.key),
+                size: object.body.len() as u64,
+            })
+            .collect())
+    }
+
+    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
+        self.objects()
+            .iter()
+            .find(|o| o.key == key && o.version_id == version_id)
+            .map(|o| o.body.clone())
+            .ok_or_else(|| VaultError::NotFound {
+                key: key.to_owned(),
+                version_id: Some(version_id.to_owned()),
+            })
+    }
+
+    async fn protection(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<ObjectProtection, VaultError> {
+        let objects = self.objects();
+        let object = objects
+            .iter()
+            .find(|o| o.key == key && o.version_id == version_id)
+            .ok_or_else(|| VaultError::NotFound {
+                key: key.to_owned(),
+                version_id: Some(version_id.to_owned()),
+            })?;
+        Ok(ObjectProtection {
+            lock_mode: Some("COMPLIANCE".to_owned()),
+            retain_until: Some(object.retain_until),
+            server_side_encryption: Some("AES256".to_owned()),
+            sha256: Some(Hash::sha256(&object.body)),
+        })
+    }
+}
+
+/// An ECDSA P-256 signer with the key in memory, standing in for KMS in unit tests.
+#[derive(Debug, Clone)]
+pub struct SoftwareSigner {
+    key_id: String,
+    key: p256::ecdsa::SigningKey,
+}
+
+impl SoftwareSigner {
+    /// A deterministic key from 32 secret bytes (tests only).
+    pub fn from_secret(key_id: impl Into<String>, secret: [u8; 32]) -> Option<SoftwareSigner> {
+        let key = p256::ecdsa::SigningKey::from_slice(&secret).ok()?;
+        Some(SoftwareSigner {
+            key_id: key_id.into(),
+            key,
+        })
+    }
+}
+
+impl Signer for SoftwareSigner {
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    async fn sign_digest(&self, digest: &Hash) -> Result<Vec<u8>, SignError> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let signature: p256::ecdsa::Signature = self
+            .key
+            .sign_prehash(digest.as_bytes())
+            .map_err(|e| SignError::Failed(Box::new(e)))?;
+        Ok(signature.to_der().as_bytes().to_vec())
+    }
+
+    async fn public_key(&self, key_id: &str) -> Result<Vec<u8>, SignError> {
+        if key_id != self.key_id {
+            return Err(SignError::Failed(format!("unknown key {key_id}").into()));
+        }
+        // DER SubjectPublicKeyInfo as KMS GetPublicKey returns it: the fixed RFC 5480 header
+        // (id-ecPublicKey, prime256v1, a 66-byte BIT STRING), then the uncompressed point.
+        const HEADER: [u8; 26] = [
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
+        let point = self.key.verifying_key().to_encoded_point(false);
+        Ok([HEADER.as_slice(), point.as_bytes()].concat())
     }
 }

@@ -2,5 +2,7 @@
 //! doubles. The only place that imports an AWS SDK; item ↔ domain mapping lives here.
 
 pub mod dynamodb;
+pub mod kms;
 pub mod memory;
+pub mod s3;
 pub mod system;

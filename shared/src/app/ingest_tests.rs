@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::adapters::memory::{FixedClock, InMemoryAuditSink, InMemoryLedger, RecordingMetrics};
 use crate::domain::chain::verify_chain;
-use crate::ports::{ChainHead, Page};
+use crate::ports::{ChainHead, Claim, Page};
 
 type Service<S = InMemoryLedger> = Ingest<S, InMemoryAuditSink, FixedClock, RecordingMetrics>;
 
@@ -381,6 +381,14 @@ impl LedgerStore for Contended {
 
     async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
         self.inner.read_page(from, limit).await
+    }
+
+    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        self.inner.entry_at(chain_index).await
+    }
+
+    async fn claims(&self, ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
+        self.inner.claims(ids).await
     }
 }
 

@@ -29,6 +29,12 @@ pub enum AuditEventType {
     DeleteAttempt,
     /// A request for an unknown route or method.
     UnsupportedRequest,
+    /// An integrity sweep verified the ledger.
+    IntegrityCheckPassed,
+    /// An integrity sweep found the ledger or its checkpoints altered, or could not complete.
+    IntegrityCheckFailed,
+    /// The tamper watch saw an entry modified or removed.
+    TamperDetected,
 }
 
 impl AuditEventType {
@@ -40,6 +46,9 @@ impl AuditEventType {
             AuditEventType::ModificationAttempt => "MODIFICATION_ATTEMPT",
             AuditEventType::DeleteAttempt => "DELETE_ATTEMPT",
             AuditEventType::UnsupportedRequest => "UNSUPPORTED_REQUEST",
+            AuditEventType::IntegrityCheckPassed => "INTEGRITY_CHECK_PASSED",
+            AuditEventType::IntegrityCheckFailed => "INTEGRITY_CHECK_FAILED",
+            AuditEventType::TamperDetected => "TAMPER_DETECTED",
         }
     }
 
@@ -51,6 +60,9 @@ impl AuditEventType {
             AuditEventType::ModificationAttempt,
             AuditEventType::DeleteAttempt,
             AuditEventType::UnsupportedRequest,
+            AuditEventType::IntegrityCheckPassed,
+            AuditEventType::IntegrityCheckFailed,
+            AuditEventType::TamperDetected,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

@@ -47,6 +47,26 @@ pub enum FindingKind {
     Truncated { expected_size: u64 },
     /// Storage returned something at this position that is not a well-formed entry.
     Unreadable { reason: String },
+    /// The entry's signal id has no claim (an entry written outside the append protocol).
+    ClaimMissing { signal_id: String },
+    /// The signal id's claim names another index or hash than this entry's.
+    ClaimMismatch {
+        signal_id: String,
+        claim_index: u64,
+        claim_hash: Hash,
+    },
+    /// The recomputed tree disagrees with a checkpoint kept in WORM storage: at `index` the
+    /// entry hash differs from the one the checkpoint recorded (or, at the checkpoint's size, the
+    /// root or head hash differs).
+    CheckpointMismatch {
+        checkpoint: String,
+        expected: Hash,
+        computed: Hash,
+    },
+    /// A checkpoint object has more than one version: someone wrote over it.
+    CheckpointOverwritten { checkpoint: String, versions: usize },
+    /// A checkpoint is malformed, or its signature does not verify.
+    CheckpointInvalid { checkpoint: String, reason: String },
 }
 
 impl FindingKind {
@@ -60,6 +80,11 @@ impl FindingKind {
             FindingKind::Reorder { .. } => "reorder",
             FindingKind::Truncated { .. } => "truncated",
             FindingKind::Unreadable { .. } => "unreadable",
+            FindingKind::ClaimMissing { .. } => "claim_missing",
+            FindingKind::ClaimMismatch { .. } => "claim_mismatch",
+            FindingKind::CheckpointMismatch { .. } => "checkpoint_mismatch",
+            FindingKind::CheckpointOverwritten { .. } => "checkpoint_overwritten",
+            FindingKind::CheckpointInvalid { .. } => "checkpoint_invalid",
         }
     }
 }
@@ -128,11 +153,28 @@ impl ChainVerifier {
         }
     }
 
-    fn record(&mut self, index: u64, kind: FindingKind) {
+    /// Records a finding made outside the chain itself (claims, checkpoints), so that one
+    /// report holds them all, capped and counted alike.
+    pub fn record(&mut self, index: u64, kind: FindingKind) {
         self.report.findings_total += 1;
         if self.report.findings.len() < MAX_FINDINGS_KEPT {
             self.report.findings.push(Finding { index, kind });
         }
+    }
+
+    /// The chain index the next entry should have.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The Merkle tree over the recomputed hashes of the entries accepted so far.
+    pub fn tree(&self) -> &CompactRange {
+        &self.report.tree
+    }
+
+    /// The stored hash of the last accepted entry.
+    pub fn head_hash(&self) -> Option<Hash> {
+        self.report.head_hash
     }
 
     /// Checks one entry against its own hash and against the entries before it.

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod chain;
+pub mod checkpoint;
 pub mod decimal;
 pub mod entry;
 pub mod hash;

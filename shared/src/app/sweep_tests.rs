@@ -1,0 +1,435 @@
+//! The integrity sweep over in-memory ports: the three modes, checkpoints, and the tamper matrix.
+
+use serde_json::json;
+
+use super::*;
+use crate::adapters::memory::{
+    FixedClock, InMemoryLedger, InMemoryVault, RecordingMetrics, SoftwareSigner,
+};
+use crate::domain::test_support::{chain, decimal, timestamp};
+use crate::ports::Claim;
+
+type Sweep = IntegritySweep<
+    InMemoryLedger,
+    InMemoryVault,
+    SoftwareSigner,
+    crate::adapters::memory::InMemoryAuditSink,
+    FixedClock,
+    RecordingMetrics,
+>;
+
+struct Fixture {
+    ledger: InMemoryLedger,
+    vault: InMemoryVault,
+    clock: FixedClock,
+    metrics: RecordingMetrics,
+    sweep: Sweep,
+    /// The chain the ledger is filled from, in order.
+    source: Vec<StoredEntry>,
+    appended: usize,
+}
+
+impl Fixture {
+    fn new(signed: bool) -> Fixture {
+        let ledger = InMemoryLedger::new();
+        let vault = InMemoryVault::new();
+        let clock = FixedClock::new(timestamp("2026-11-28T10:00:00Z"));
+        let metrics = RecordingMetrics::default();
+        let signer =
+            signed.then(|| SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap());
+        let settings = SweepSettings {
+            origin: "signal-ledger:test".into(),
+            retention_days: 2555,
+            page_size: 3,
+        };
+        let sweep = IntegritySweep::new(
+            ledger.clone(),
+            vault.clone(),
+            signer,
+            ledger.audit_sink(),
+            clock.clone(),
+            metrics.clone(),
+            settings,
+        );
+        Fixture {
+            ledger,
+            vault,
+            clock,
+            metrics,
+            sweep,
+            source: chain(40),
+            appended: 0,
+        }
+    }
+
+    /// Appends the next `count` entries of the source chain, as the ingest protocol would.
+    async fn append(&mut self, count: usize) {
+        for stored in &self.source[self.appended..self.appended + count] {
+            let audit = AuditEvent {
+                event_id: format!("insert-{}", stored.entry.chain_index),
+                occurred_at: stored.entry.received_at,
+                event_type: AuditEventType::SignalInserted,
+                actor: "test".into(),
+                request_id: "test".into(),
+                signal_id: Some(stored.entry.signal_id.to_string()),
+                chain_index: Some(stored.entry.chain_index),
+                reason: None,
+                excerpt: None,
+                details: json!({}),
+            };
+            self.ledger.append(stored, &audit).await.unwrap();
+        }
+        self.appended += count;
+    }
+
+    /// Runs a sweep an hour after the previous one.
+    async fn run(&self, mode: SweepMode) -> Result<SweepRecord, SweepError> {
+        let now = self.clock.now();
+        self.clock
+            .set(Timestamp::from_datetime(now.as_datetime() + time::Duration::hours(1)).unwrap());
+        self.sweep.run(mode, "test-request").await
+    }
+
+    fn checkpoint_keys(&self) -> Vec<String> {
+        self.vault
+            .keys()
+            .into_iter()
+            .filter(|k| k.ends_with(".txt") && k.starts_with(CHECKPOINT_PREFIX))
+            .collect()
+    }
+
+    /// Checkpoints at sizes 4 and 8 (init, then incremental), then 2 more entries unchecked.
+    async fn checkpointed() -> Fixture {
+        let mut fixture = Fixture::new(true);
+        fixture.append(4).await;
+        fixture.run(SweepMode::Init).await.unwrap();
+        fixture.append(4).await;
+        fixture.run(SweepMode::Incremental).await.unwrap();
+        fixture.append(2).await;
+        fixture
+    }
+}
+
+fn failure(result: Result<SweepRecord, SweepError>) -> SweepRecord {
+    match result {
+        Err(SweepError::Failed(record)) => *record,
+        other => panic!("expected an integrity failure, got {other:?}"),
+    }
+}
+
+fn kinds(record: &SweepRecord) -> Vec<(u64, &'static str)> {
+    record
+        .findings
+        .iter()
+        .map(|f| (f.index, f.kind.name()))
+        .collect()
+}
+
+#[tokio::test]
+async fn init_incremental_and_full_on_a_clean_ledger() {
+    let mut fixture = Fixture::new(true);
+    fixture.append(5).await;
+    let init = fixture.run(SweepMode::Init).await.unwrap();
+    assert_eq!(
+        (init.status, init.tree_size, init.entries_verified),
+        (SweepStatus::Passed, 5, 5)
+    );
+    assert_eq!(init.checkpoint_signed, Some(true));
+    assert_eq!(init.signing_key_id.as_deref(), Some("alias/test-signing"));
+    let leaves: Vec<Hash> = fixture.source[..5].iter().map(|e| e.entry_hash).collect();
+    assert_eq!(init.root, crate::domain::merkle::root(&leaves));
+
+    // init again changes nothing.
+    let again = fixture.run(SweepMode::Init).await.unwrap();
+    assert_eq!(again.status, SweepStatus::Skipped);
+    assert_eq!(fixture.checkpoint_keys().len(), 1);
+
+    fixture.append(3).await;
+    let incremental = fixture.run(SweepMode::Incremental).await.unwrap();
+    assert_eq!(
+        (
+            incremental.from_index,
+            incremental.entries_verified,
+            incremental.tree_size
+        ),
+        (5, 3, 8)
+    );
+    let all: Vec<Hash> = fixture.source[..8].iter().map(|e| e.entry_hash).collect();
+    assert_eq!(incremental.root, crate::domain::merkle::root(&all));
+    // With nothing new, incremental still writes a fresh checkpoint (proof the sweep ran).
+    let idle = fixture.run(SweepMode::Incremental).await.unwrap();
+    assert_eq!((idle.entries_verified, idle.tree_size), (0, 8));
+    assert_eq!(fixture.checkpoint_keys().len(), 3);
+
+    let full = fixture.run(SweepMode::Full).await.unwrap();
+    assert_eq!(
+        (full.status, full.entries_verified, full.checkpoints_checked),
+        (SweepStatus::Passed, 8, 3)
+    );
+    assert_eq!(fixture.metrics.total(metric::INTEGRITY_VERIFIED), 5.0);
+    assert_eq!(
+        fixture
+            .metrics
+            .total(metric::INTEGRITY_FAILED_VERIFICATIONS),
+        0.0
+    );
+    let passed = fixture
+        .ledger
+        .audit_events()
+        .iter()
+        .filter(|e| e.event_type == AuditEventType::IntegrityCheckPassed)
+        .count();
+    assert_eq!(passed, 5);
+    // Every run left a record in the vault.
+    assert_eq!(
+        fixture
+            .vault
+            .keys()
+            .iter()
+            .filter(|k| k.starts_with(RUN_PREFIX))
+            .count(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn the_checkpoint_is_a_verifiable_signed_note() {
+    let mut fixture = Fixture::new(true);
+    fixture.append(3).await;
+    let record = fixture.run(SweepMode::Init).await.unwrap();
+    let key = record.checkpoint_written.unwrap();
+    let text = String::from_utf8(fixture.vault.latest(&key).unwrap()).unwrap();
+    assert!(text.starts_with("signal-ledger:test\n3\n"), "{text}");
+    let signed = SignedCheckpoint::parse(&text).unwrap();
+    let signer = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
+    let public = signer.public_key("alias/test-signing").await.unwrap();
+    assert!(matches!(
+        signed.verify(Some(&public)),
+        Ok(SignatureStatus::Verified { .. })
+    ));
+}
+
+#[tokio::test]
+async fn without_a_key_checkpoints_are_explicitly_unsigned() {
+    let mut fixture = Fixture::new(false);
+    fixture.append(2).await;
+    let record = fixture.run(SweepMode::Init).await.unwrap();
+    assert_eq!(record.checkpoint_signed, Some(false));
+    let text = String::from_utf8(
+        fixture
+            .vault
+            .latest(&record.checkpoint_written.unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(text.ends_with("\n\n— unsigned\n"), "{text}");
+    fixture.append(1).await;
+    assert_eq!(
+        fixture.run(SweepMode::Incremental).await.unwrap().tree_size,
+        3
+    );
+}
+
+#[tokio::test]
+async fn incremental_needs_a_checkpoint() {
+    let fixture = Fixture::new(true);
+    assert!(matches!(
+        fixture.run(SweepMode::Incremental).await,
+        Err(SweepError::NoCheckpoint)
+    ));
+    let failed = fixture
+        .ledger
+        .audit_events()
+        .iter()
+        .filter(|e| e.event_type == AuditEventType::IntegrityCheckFailed)
+        .count();
+    assert_eq!(failed, 1);
+}
+
+// ---- the tamper matrix ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_edited_field_is_a_hash_mismatch() {
+    let fixture = Fixture::checkpointed().await;
+    fixture
+        .ledger
+        .tamper(|entries, _| entries.get_mut(&2).unwrap().entry.content.entry_price = decimal("1"));
+    let record = failure(fixture.run(SweepMode::Full).await);
+    assert_eq!(
+        record.first_failure().map(|f| (f.index, f.kind.name())),
+        Some((2, "hash_mismatch"))
+    );
+    // In the unchecked tail, incremental finds it too.
+    fixture
+        .ledger
+        .tamper(|entries, _| entries.get_mut(&9).unwrap().entry.content.symbol = "MSFT".into());
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    assert_eq!(kinds(&record), vec![(9, "hash_mismatch")]);
+    assert!(
+        fixture
+            .metrics
+            .total(metric::INTEGRITY_FAILED_VERIFICATIONS)
+            >= 2.0
+    );
+}
+
+#[tokio::test]
+async fn an_edited_and_rehashed_entry_breaks_the_next_link_and_its_claim() {
+    let fixture = Fixture::checkpointed().await;
+    fixture.ledger.tamper(|entries, _| {
+        let stored = entries.get_mut(&9).unwrap();
+        stored.entry.content.rationale.push_str(" (edited)");
+        stored.entry_hash = stored.entry.compute_hash();
+    });
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    assert_eq!(kinds(&record), vec![(9, "claim_mismatch")]);
+    fixture.ledger.tamper(|entries, _| {
+        let stored = entries.get_mut(&5).unwrap();
+        stored.entry.content.rationale.push_str(" (edited)");
+        stored.entry_hash = stored.entry.compute_hash();
+    });
+    let record = failure(fixture.run(SweepMode::Full).await);
+    let found = kinds(&record);
+    assert_eq!(found[0], (5, "checkpoint_mismatch"));
+    assert!(
+        found.contains(&(6, "broken_link")) && found.contains(&(5, "claim_mismatch")),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rewritten_history_is_caught_by_the_checkpoints() {
+    let fixture = Fixture::checkpointed().await;
+    // The insider edits entry 5 and recomputes every later hash, link and claim: the chain
+    // and the claims are consistent again.
+    fixture.ledger.tamper(|entries, claims| {
+        let mut previous = entries[&4].entry_hash;
+        for index in 5..10 {
+            let stored = entries.get_mut(&index).unwrap();
+            if index == 5 {
+                stored.entry.content.entry_price = decimal("999");
+            }
+            stored.entry.previous_hash = previous;
+            stored.entry_hash = stored.entry.compute_hash();
+            previous = stored.entry_hash;
+            claims.insert(
+                stored.entry.signal_id.clone(),
+                Claim {
+                    chain_index: index,
+                    entry_hash: stored.entry_hash,
+                },
+            );
+        }
+    });
+    let record = failure(fixture.run(SweepMode::Full).await);
+    assert_eq!(
+        record.first_failure().map(|f| (f.index, f.kind.name())),
+        Some((5, "checkpoint_mismatch"))
+    );
+    assert!(
+        record
+            .findings
+            .iter()
+            .all(|f| f.kind.name() == "checkpoint_mismatch"),
+        "{:?}",
+        kinds(&record)
+    );
+    // Incremental sees it too when the checkpoint's own last entry was rewritten.
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    assert_eq!(
+        kinds(&record),
+        vec![(7, "checkpoint_mismatch"), (8, "broken_link")]
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_entry_is_a_gap() {
+    let fixture = Fixture::checkpointed().await;
+    fixture.ledger.tamper(|entries, _| drop(entries.remove(&3)));
+    let record = failure(fixture.run(SweepMode::Full).await);
+    assert_eq!(record.first_failure().map(|f| f.index), Some(3));
+    assert!(kinds(&record).contains(&(3, "gap")), "{:?}", kinds(&record));
+}
+
+#[tokio::test]
+async fn swapped_entries_are_found_at_the_first() {
+    let fixture = Fixture::checkpointed().await;
+    fixture.ledger.tamper(|entries, _| {
+        let (a, b) = (entries[&2].clone(), entries[&6].clone());
+        entries.insert(2, b);
+        entries.insert(6, a);
+    });
+    let record = failure(fixture.run(SweepMode::Full).await);
+    assert_eq!(record.first_failure().map(|f| f.index), Some(2));
+}
+
+#[tokio::test]
+async fn a_tail_truncated_below_the_checkpoint_is_found() {
+    let fixture = Fixture::checkpointed().await;
+    fixture
+        .ledger
+        .tamper(|entries, _| entries.retain(|index, _| *index < 6));
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    assert_eq!(kinds(&record), vec![(6, "truncated")]);
+    let record = failure(fixture.run(SweepMode::Full).await);
+    assert_eq!(kinds(&record), vec![(6, "truncated")]);
+}
+
+#[tokio::test]
+async fn a_forged_entry_at_the_head_has_no_claim() {
+    let fixture = Fixture::checkpointed().await;
+    // A well-formed entry, linked and hashed correctly, written straight into the table.
+    let mut forged = fixture.source[10].clone();
+    forged.entry.previous_hash = fixture.source[9].entry_hash;
+    forged.entry_hash = forged.entry.compute_hash();
+    fixture
+        .ledger
+        .tamper(|entries, _| drop(entries.insert(10, forged)));
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    assert_eq!(kinds(&record), vec![(10, "claim_missing")]);
+}
+
+#[tokio::test]
+async fn an_overwritten_checkpoint_is_found_and_the_original_still_used() {
+    let fixture = Fixture::checkpointed().await;
+    let keys = fixture.checkpoint_keys();
+    fixture
+        .vault
+        .overwrite(&keys[0], b"forged checkpoint".to_vec());
+    let record = failure(fixture.run(SweepMode::Full).await);
+    assert_eq!(kinds(&record), vec![(4, "checkpoint_overwritten")]);
+    assert_eq!(
+        record.checkpoints_checked, 2,
+        "the original versions are still read and checked"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_signature_is_caught() {
+    let fixture = Fixture::checkpointed().await;
+    let keys = fixture.checkpoint_keys();
+    let text = String::from_utf8(fixture.vault.latest(&keys[1]).unwrap()).unwrap();
+    let mut signed = SignedCheckpoint::parse(&text).unwrap();
+    let Signature::Kms { der, .. } = &mut signed.signature else {
+        panic!("unsigned")
+    };
+    let last = der.len() - 1;
+    der[last] ^= 1;
+    // A later checkpoint, as if written by a buggy or hostile writer with a bad signature.
+    let forged_key = object_key(
+        signed.checkpoint.tree_size,
+        &timestamp("2099-01-01T00:00:00Z"),
+    );
+    fixture
+        .vault
+        .put_locked(
+            &forged_key,
+            signed.to_text().into_bytes(),
+            "text/plain",
+            timestamp("2100-01-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    assert_eq!(kinds(&record), vec![(8, "checkpoint_invalid")]);
+}
