@@ -1,17 +1,23 @@
 //! The integrity-sweep Lambda function: wiring only. EventBridge Scheduler invokes it with
 //! `{"mode": "incremental"}` hourly and `{"mode": "full"}` at 03:00 UTC; an operator runs
-//! `{"mode": "init"}` once. The behaviour lives in `shared::app::sweep`.
+//! `{"mode": "init"}` once. The signals table's DynamoDB stream invokes it with batches of
+//! records (`{"Records": [...]}`), which go to the tamper watch. The behaviour lives in
+//! `shared::app::sweep` and `shared::app::tamper_watch`.
 
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde::Deserialize;
+use shared::adapters::dynamodb::change_from_stream_record;
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::kms::KmsSigner;
 use shared::adapters::s3::S3Vault;
 use shared::adapters::system::{EmfStdout, SystemClock};
-use shared::app::sweep::{IntegritySweep, SweepMode, SweepRecord, SweepSettings};
+use shared::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
+use shared::app::tamper_watch::TamperWatch;
 use shared::config::SweepConfig;
+
+type Watch = TamperWatch<DynamoAuditSink, SystemClock, EmfStdout>;
 
 type Sweep =
     IntegritySweep<DynamoLedgerStore, S3Vault, KmsSigner, DynamoAuditSink, SystemClock, EmfStdout>;
@@ -43,6 +49,11 @@ async fn main() -> Result<(), Error> {
         .checkpoint_kms_key_id
         .clone()
         .map(|key_id| KmsSigner::new(aws_sdk_kms::Client::new(&sdk), key_id));
+    let watch: Arc<Watch> = Arc::new(TamperWatch::new(
+        DynamoAuditSink::new(dynamodb.clone(), &config.audit_table),
+        SystemClock,
+        EmfStdout::new(&config.metrics_namespace, "integrity-sweep"),
+    ));
     let sweep: Arc<Sweep> = Arc::new(IntegritySweep::new(
         DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),
         S3Vault::new(
@@ -61,21 +72,35 @@ async fn main() -> Result<(), Error> {
         },
     ));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let sweep = Arc::clone(&sweep);
+        let (sweep, watch) = (Arc::clone(&sweep), Arc::clone(&watch));
         // The sweep's future is large (it holds a page of entries): keep it on the heap.
-        async move { Box::pin(handle(&sweep, event)).await }
+        async move { Box::pin(handle(&sweep, &watch, event)).await }
     }))
     .await
 }
 
 async fn handle(
     sweep: &Sweep,
+    watch: &Watch,
     event: LambdaEvent<serde_json::Value>,
-) -> Result<SweepRecord, Error> {
+) -> Result<serde_json::Value, Error> {
+    let request_id = event.context.request_id.clone();
+    if let Some(records) = event
+        .payload
+        .get("Records")
+        .and_then(serde_json::Value::as_array)
+    {
+        let changes: Vec<_> = records
+            .iter()
+            .filter_map(change_from_stream_record)
+            .collect();
+        let outcome = watch.handle(&changes, &request_id).await?;
+        return Ok(serde_json::to_value(outcome)?);
+    }
     let payload: Payload = serde_json::from_value(event.payload).map_err(|error| {
-        format!("invalid payload ({error}); expected {{\"mode\": \"init\" | \"incremental\" | \"full\"}}")
+        format!("invalid payload ({error}); expected {{\"mode\": \"init\" | \"incremental\" | \"full\"}} or a DynamoDB stream event")
     })?;
-    let record = sweep.run(payload.mode, &event.context.request_id).await?;
+    let record = sweep.run(payload.mode, &request_id).await?;
     tracing::info!(mode = payload.mode.as_str(), status = ?record.status, tree_size = record.tree_size, "integrity sweep finished");
-    Ok(record)
+    Ok(serde_json::to_value(record)?)
 }

@@ -616,3 +616,104 @@ fn hash(item: &Item, name: &str, key: &str) -> Result<Hash, StoreError> {
             reason: format!("{name} {e}"),
         })
 }
+
+// ---- stream records ------------------------------------------------------------------------
+
+/// An item in DynamoDB's JSON form (`{"S": "..."}`, `{"N": "1"}`, …), as stream records and the
+/// Lambda event carry it. `None` when it is not a DynamoDB JSON object.
+pub fn item_from_json(value: &serde_json::Value) -> Option<Item> {
+    value
+        .as_object()?
+        .iter()
+        .map(|(name, attribute)| Some((name.clone(), attribute_from_json(attribute)?)))
+        .collect()
+}
+
+fn attribute_from_json(value: &serde_json::Value) -> Option<AttributeValue> {
+    let (kind, inner) = value.as_object()?.iter().next()?;
+    Some(match kind.as_str() {
+        "S" => AttributeValue::S(inner.as_str()?.to_owned()),
+        "N" => AttributeValue::N(inner.as_str()?.to_owned()),
+        "BOOL" => AttributeValue::Bool(inner.as_bool()?),
+        "NULL" => AttributeValue::Null(true),
+        "SS" => AttributeValue::Ss(
+            inner
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+        ),
+        "NS" => AttributeValue::Ns(
+            inner
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+        ),
+        "L" => AttributeValue::L(
+            inner
+                .as_array()?
+                .iter()
+                .filter_map(attribute_from_json)
+                .collect(),
+        ),
+        "M" => AttributeValue::M(item_from_json(inner)?),
+        // Binary values are base64 text in JSON; they are not part of the ledger's items.
+        _ => AttributeValue::S(inner.to_string()),
+    })
+}
+
+/// Reduces one record of a DynamoDB stream event (the Lambda event's `Records[i]`) to a
+/// [`Change`](crate::app::tamper_watch::Change): its kind, key, and for each image the stored
+/// and recomputed entry hash. `None` for records that are not INSERT, MODIFY or REMOVE.
+pub fn change_from_stream_record(
+    record: &serde_json::Value,
+) -> Option<crate::app::tamper_watch::Change> {
+    use crate::app::tamper_watch::{Change, ChangeKind, ImageHashes};
+    let kind = match record.get("eventName")?.as_str()? {
+        "INSERT" => ChangeKind::Insert,
+        "MODIFY" => ChangeKind::Modify,
+        "REMOVE" => ChangeKind::Remove,
+        _ => return None,
+    };
+    let stream = record.get("dynamodb")?;
+    let keys = stream
+        .get("Keys")
+        .and_then(item_from_json)
+        .unwrap_or_default();
+    let key_text = |name: &str| match keys.get(name) {
+        Some(AttributeValue::S(value) | AttributeValue::N(value)) => value.clone(),
+        _ => "?".to_owned(),
+    };
+    let is_entry = key_text("pk") == ENTRY_PARTITION;
+    let images: Vec<Option<Item>> = ["OldImage", "NewImage"]
+        .iter()
+        .map(|name| stream.get(*name).and_then(item_from_json))
+        .collect();
+    let hashes = |image: &Option<Item>| {
+        image.as_ref().map(|item| ImageHashes {
+            stored: hash(item, "entry_hash", "image").ok(),
+            recomputed: entry_from_item(item)
+                .map(|stored| stored.entry.compute_hash())
+                .map_err(|e| e.to_string()),
+        })
+    };
+    let any_image = images.iter().flatten().next();
+    Some(Change {
+        event_id: record
+            .get("eventID")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        kind,
+        key: format!("{}/{}", key_text("pk"), key_text("sk")),
+        chain_index: if is_entry {
+            key_text("sk").parse().ok()
+        } else {
+            any_image.and_then(|i| number(i, "chain_index", "image").ok())
+        },
+        signal_id: any_image.and_then(|i| text(i, "signal_id", "image").ok()),
+        old: hashes(&images[0]),
+        new: hashes(&images[1]),
+    })
+}

@@ -37,6 +37,7 @@ pub struct S3Vault {
     client: Client,
     bucket: String,
     kms_key_id: Option<String>,
+    page_size: Option<i32>,
 }
 
 impl S3Vault {
@@ -46,7 +47,15 @@ impl S3Vault {
             client,
             bucket: bucket.into(),
             kms_key_id,
+            page_size: None,
         }
+    }
+
+    /// At most `max_keys` versions per ListObjectVersions page (S3's default and maximum is
+    /// 1000); small pages exercise pagination in tests.
+    pub fn with_page_size(mut self, max_keys: i32) -> Self {
+        self.page_size = Some(max_keys);
+        self
     }
 
     pub fn bucket(&self) -> &str {
@@ -105,6 +114,7 @@ impl BlobVault for S3Vault {
                 .list_object_versions()
                 .bucket(&self.bucket)
                 .prefix(prefix)
+                .set_max_keys(self.page_size)
                 .set_key_marker(key_marker.take())
                 .set_version_id_marker(version_id_marker.take())
                 .send()

@@ -4,3 +4,4 @@
 pub mod http;
 pub mod ingest;
 pub mod sweep;
+pub mod tamper_watch;

@@ -639,10 +639,11 @@ where
         )
         .map_err(|e| SweepError::Checkpoint(e.to_string()))?;
         let signature = match &self.signer {
-            Some(signer) => Signature::Kms {
-                key_id: signer.key_id().to_owned(),
-                der: signer.sign_digest(&checkpoint.digest()).await?,
-            },
+            Some(signer) => {
+                let der = signer.sign_digest(&checkpoint.digest()).await?;
+                Signature::kms(signer.key_id(), der)
+                    .map_err(|e| SweepError::Checkpoint(e.to_string()))?
+            }
             None => Signature::Unsigned,
         };
         let signed = SignedCheckpoint {
