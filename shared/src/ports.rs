@@ -264,9 +264,9 @@ pub trait Signer: Send + Sync {
     /// The key's identifier as written into checkpoint signature lines (a key ARN or id).
     fn key_id(&self) -> &str;
 
-    /// ECDSA P-256 / SHA-256 signature (ASN.1 DER) over a precomputed SHA-256 digest.
-    fn sign_digest(&self, digest: &Hash)
-    -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
+    /// ECDSA P-256 signature (ASN.1 DER) over `SHA-256(message)` (`ECDSA_SHA_256`); verifying
+    /// it with the public key takes the digest `SHA-256(message)`.
+    fn sign(&self, message: &[u8]) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
 
     /// The public key of `key_id` — this signer's key, or an earlier one after a rotation —
     /// DER-encoded SubjectPublicKeyInfo.

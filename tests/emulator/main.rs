@@ -10,4 +10,6 @@
 
 mod ingest;
 mod support;
+mod sweep;
 mod template;
+mod vault;

@@ -361,54 +361,49 @@ async fn overwriting_keeps_every_version_oldest_first() {
 }
 
 #[tokio::test]
-async fn the_signing_key_signs_digests_that_verify_with_and_without_kms() {
+async fn the_signing_key_signs_messages_that_verify_with_and_without_kms() {
     let stack = VaultStack::new().await;
     let signer = KmsSigner::new(stack.kms(), stack.key_arn());
     assert_eq!(signer.key_id(), stack.key_arn());
-    let digest = Hash::sha256(b"checkpoint body\n");
-    let signature = signer.sign_digest(&digest).await.unwrap();
+    let message = b"signal-ledger:test\n0\n".to_vec();
+    let signature = signer.sign(&message).await.unwrap();
     // ASN.1 DER: a SEQUENCE.
     assert_eq!(signature.first(), Some(&0x30));
 
-    let verify = |digest: Hash, signature: Vec<u8>| {
+    // KMS itself accepts it, and refuses it for another message.
+    let verify = |message: Vec<u8>, signature: Vec<u8>| {
         let kms = stack.kms();
         let key = stack.key_arn().to_owned();
         async move {
             kms.verify()
                 .key_id(key)
-                .message(Blob::new(digest.as_bytes().to_vec()))
-                .message_type(MessageType::Digest)
+                .message(Blob::new(message))
+                .message_type(MessageType::Raw)
                 .signature(Blob::new(signature))
                 .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
                 .send()
                 .await
         }
     };
-    let verified = verify(digest, signature.clone()).await.unwrap();
-    assert!(verified.signature_valid());
-    let mut modified = digest;
-    modified.0[0] ^= 1;
-    // KMS answers an invalid signature with KMSInvalidSignatureException (or `false`).
-    let rejected = verify(modified, signature.clone()).await;
+    assert!(
+        verify(message.clone(), signature.clone())
+            .await
+            .unwrap()
+            .signature_valid()
+    );
+    let mut modified = message.clone();
+    modified[0] ^= 1;
+    let rejected = verify(modified.clone(), signature.clone()).await;
     assert!(
         !matches!(&rejected, Ok(output) if output.signature_valid()),
         "{rejected:?}"
     );
 
-    // Without KMS: the public key and the signature are standard DER. AWS signs the digest as
-    // given (MessageType DIGEST); moto 5.2.5 ignores MessageType and signs SHA-256 of the 32
-    // bytes instead (its Verify does the same, so KMS Verify above cannot tell). Either way the
-    // signature must verify over exactly one of the two, and over neither once modified.
+    // Without KMS, as an auditor checks a checkpoint: the DER public key verifies the signature
+    // over SHA-256(message), and nothing else.
     let public_key = signer.public_key(stack.key_arn()).await.unwrap();
-    let over_digest = verify_p256(&public_key, &digest, &signature).is_ok();
-    let over_rehashed_digest =
-        verify_p256(&public_key, &Hash::sha256(digest.as_bytes()), &signature).is_ok();
-    assert!(
-        over_digest != over_rehashed_digest,
-        "digest: {over_digest}, SHA-256(digest) (moto): {over_rehashed_digest}"
-    );
-    assert!(verify_p256(&public_key, &modified, &signature).is_err());
-    assert!(verify_p256(&public_key, &Hash::sha256(modified.as_bytes()), &signature).is_err());
+    verify_p256(&public_key, &Hash::sha256(&message), &signature).unwrap();
+    assert!(verify_p256(&public_key, &Hash::sha256(&modified), &signature).is_err());
 }
 
 #[tokio::test]

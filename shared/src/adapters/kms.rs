@@ -1,8 +1,8 @@
 //! The checkpoint signer on KMS: an asymmetric `ECC_NIST_P256` / `SIGN_VERIFY` key (defined in
 //! `template.yaml`) whose private half never leaves KMS.
 //!
-//! Promise: signatures are ECDSA P-256 over a digest computed by the caller (`MessageType
-//! DIGEST`, `ECDSA_SHA_256`), returned exactly as KMS gives them (ASN.1 DER); the public key is
+//! Promise: signatures are ECDSA P-256 over SHA-256 of the message (`ECDSA_SHA_256`), returned
+//! exactly as KMS gives them (ASN.1 DER); the public key is
 //! KMS's DER SubjectPublicKeyInfo, so anyone can verify without AWS — also for an earlier key
 //! after a rotation, looked up by its id.
 
@@ -12,6 +12,9 @@ use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
 
 use crate::domain::hash::Hash;
 use crate::ports::{SignError, Signer};
+
+/// The largest message KMS signs as `RAW`.
+const RAW_MESSAGE_LIMIT: usize = 4096;
 
 /// An answer from KMS without the field it always carries.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +56,25 @@ impl Signer for KmsSigner {
         &self.key_id
     }
 
-    async fn sign_digest(&self, digest: &Hash) -> Result<Vec<u8>, SignError> {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        // KMS hashes a RAW message of up to 4096 bytes itself; a longer one is sent as its
+        // SHA-256 with MessageType DIGEST. On AWS both give a signature over SHA-256(message).
+        // (moto 5.2.5 ignores DIGEST and hashes again, so checkpoints — always far below 4096
+        // bytes — go RAW and verify the same everywhere.)
+        let (payload, message_type) = if message.len() <= RAW_MESSAGE_LIMIT {
+            (message.to_vec(), MessageType::Raw)
+        } else {
+            (
+                Hash::sha256(message).as_bytes().to_vec(),
+                MessageType::Digest,
+            )
+        };
         let output = self
             .client
             .sign()
             .key_id(&self.key_id)
-            .message(Blob::new(digest.as_bytes().to_vec()))
-            .message_type(MessageType::Digest)
+            .message(Blob::new(payload))
+            .message_type(message_type)
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await

@@ -401,8 +401,9 @@ impl Signer for SoftwareSigner {
         &self.key_id
     }
 
-    async fn sign_digest(&self, digest: &Hash) -> Result<Vec<u8>, SignError> {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let digest = Hash::sha256(message);
         let signature: p256::ecdsa::Signature = self
             .key
             .sign_prehash(digest.as_bytes())

@@ -105,6 +105,7 @@ impl BlobVault for S3Vault {
 
     async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
         // (version, last modified, position in S3's answer); S3 lists each key newest first.
+        // Delete markers are not versions of an object: they are not listed.
         let mut listed: Vec<(ObjectVersion, Option<DateTime>, usize)> = Vec::new();
         let mut key_marker: Option<String> = None;
         let mut version_id_marker: Option<String> = None;

@@ -640,7 +640,8 @@ where
         .map_err(|e| SweepError::Checkpoint(e.to_string()))?;
         let signature = match &self.signer {
             Some(signer) => {
-                let der = signer.sign_digest(&checkpoint.digest()).await?;
+                // The signature is over SHA-256(body): the checkpoint's digest.
+                let der = signer.sign(checkpoint.body().as_bytes()).await?;
                 Signature::kms(signer.key_id(), der)
                     .map_err(|e| SweepError::Checkpoint(e.to_string()))?
             }
