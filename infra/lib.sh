@@ -58,9 +58,13 @@ start_moto() {
   echo "moto listening on 127.0.0.1:$port"
 }
 
-# Provisions the template's tables for STACK on the current emulator.
+# Provisions the template's tables, vault bucket and signing key for STACK on the current
+# emulator, and exports VAULT_BUCKET and CHECKPOINT_KMS_KEY_ID (ledgerctl's last stdout line).
 provision() {
-  cargo run --quiet --locked -p ledgerctl -- provision --stack-name "$1" --template "$ROOT/template.yaml"
+  local exports
+  exports=$(cargo run --quiet --locked -p ledgerctl -- provision --stack-name "$1" --template "$ROOT/template.yaml" | tail -n 1)
+  [[ "$exports" == VAULT_BUCKET=*" CHECKPOINT_KMS_KEY_ID="* ]] || die "unexpected provisioning output: $exports"
+  export $exports
 }
 
 # start_watch PORT STACK: cargo lambda watch on 127.0.0.1:PORT, functions configured for STACK.
@@ -68,6 +72,7 @@ start_watch() {
   local port=$1 stack=$2
   mkdir -p "$STATE"
   local env="SIGNALS_TABLE=$stack-signals,AUDIT_TABLE=$stack-audit,METRICS_NAMESPACE=SignalLedger"
+  env="$env,VAULT_BUCKET=$VAULT_BUCKET,CHECKPOINT_KMS_KEY_ID=$CHECKPOINT_KMS_KEY_ID"
   env="$env,AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_REGION=$AWS_REGION"
   env="$env,AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
   (cd "$ROOT" && exec setsid "$VENV/bin/cargo-lambda" lambda watch -A 127.0.0.1 -P "$port" --env-var "$env") \

@@ -477,3 +477,44 @@ async fn an_edited_attribute_is_reported_not_normalised() {
         other => panic!("expected a malformed item, got {other:?}"),
     }
 }
+
+/// The integrity-sweep function binary through `cargo lambda watch`'s Lambda invoke API, with
+/// the schedule payloads of `infra/events/`.
+#[tokio::test]
+async fn integrity_sweep_invoked_through_cargo_lambda_watch() {
+    let base = required_env("INGEST_URL");
+    let invoke = base.replace(
+        "/lambda-url/ingest",
+        "/2015-03-31/functions/integrity-sweep/invocations",
+    );
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for mode in ["init", "incremental", "full"] {
+        let payload: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!(
+                "{}/../infra/events/integrity-sweep-{mode}.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let response = http.post(&invoke).json(&payload).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{mode}");
+        let record: Value = response.json().await.unwrap();
+        assert_eq!(record["mode"], mode, "{record}");
+        statuses.push(record["status"].as_str().unwrap_or_default().to_owned());
+        if mode != "init" {
+            assert_eq!(record["status"], "passed", "{record}");
+        }
+    }
+    // init passes the first time and is skipped when a checkpoint already exists.
+    assert!(["passed", "skipped"].contains(&statuses[0].as_str()));
+    let refused = http
+        .post(&invoke)
+        .json(&json!({"mode": "sideways"}))
+        .send()
+        .await
+        .unwrap();
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("invalid payload"), "{body}");
+}

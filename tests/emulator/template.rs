@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use ledgerctl::provision::{Provisioned, create_tables};
 use ledgerctl::template::{Stack, Template};
 use shared::adapters::dynamodb::{audit_item, claim_item, entry_item};
-use shared::config::IngestConfig;
+use shared::config::{IngestConfig, SweepConfig};
 
 use crate::support::{TEMPLATE, TestStack, client};
 
@@ -175,6 +175,29 @@ fn the_function_reads_exactly_what_the_template_sets() {
     assert_eq!(variables, expected);
     // With only the template's variables (and valid values), configuration parses.
     IngestConfig::from_lookup(|name| variables.contains(name).then(|| "7".to_owned())).unwrap();
+}
+
+#[test]
+fn the_sweep_reads_exactly_what_the_template_sets() {
+    let template = Template::parse(TEMPLATE).unwrap();
+    let variables: BTreeSet<String> = template
+        .function_environment("IntegritySweepFunction")
+        .into_keys()
+        .collect();
+    let expected: BTreeSet<String> = [
+        "SIGNALS_TABLE",
+        "AUDIT_TABLE",
+        "VAULT_BUCKET",
+        "RETENTION_DAYS",
+        "METRICS_NAMESPACE",
+        "CHECKPOINT_KMS_KEY_ID",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(variables, expected);
+    let config =
+        SweepConfig::from_lookup(|name| variables.contains(name).then(|| "7".to_owned())).unwrap();
+    assert_eq!(config.checkpoint_kms_key_id.as_deref(), Some("7"));
 }
 
 #[test]
