@@ -10,3 +10,5 @@ use_emulator "${BENCH_MOTO_PORT:-4568}"
 start_moto "${BENCH_MOTO_PORT:-4568}"
 step "appends per second against the emulator (1, 4, 16 writers)"
 cargo bench --locked -p tests --bench append_throughput
+step "full-sweep throughput over ${SWEEP_BENCH_ENTRIES:-100000} entries"
+cargo bench --locked -p tests --bench sweep_throughput

@@ -18,10 +18,10 @@ keep_running=true
 [[ "${1:-}" == "--stop" || ! -t 0 ]] && keep_running=false
 
 ensure_tools
-step "build the ingest function and ledgerctl"
-cargo build --locked -p ingest -p ledgerctl
+step "build the functions and ledgerctl"
+cargo build --locked -p ingest -p integrity-sweep -p ledgerctl
 
-step "start the emulator on 127.0.0.1:$moto_port and provision $stack-* from template.yaml"
+step "start the emulator on 127.0.0.1:$moto_port and provision $stack (tables, vault, signing key) from template.yaml"
 use_emulator "$moto_port"
 start_moto "$moto_port"
 provision "$stack"
@@ -59,13 +59,28 @@ show "signals are immutable: a modification attempt is refused and audited (405)
   -H 'content-type: application/json' -d '{"entry_price": 1}'
 show "the stored entry, with its hash chain fields" "$url/signals/$id"
 
+step "demo: the integrity sweep (init, incremental, full) with signed checkpoints in the vault"
+invoke="http://127.0.0.1:$watch_port/2015-03-31/functions/integrity-sweep/invocations"
+for mode in init incremental full; do
+  printf '$ curl -X POST %s -d @infra/events/integrity-sweep-%s.json\n' "$invoke" "$mode"
+  curl -s -X POST "$invoke" -H 'content-type: application/json' -d @"infra/events/integrity-sweep-$mode.json" | python3 -c '
+import json, sys
+record = json.load(sys.stdin)
+if "status" not in record:
+    sys.exit("the sweep failed: " + json.dumps(record))
+print("  {mode}: {status}, {entries_verified} entries verified, tree size {tree_size}, root {root}".format(**record))
+print("  " + record["message"])'
+done
+
 cat <<EOT
 
-The stack: moto on $AWS_ENDPOINT_URL (tables $stack-signals and $stack-audit), the ingest function
-at $url/ (cargo lambda watch rebuilds it when the code changes).
+The stack: moto on $AWS_ENDPOINT_URL (tables $stack-signals and $stack-audit, vault bucket
+$VAULT_BUCKET, checkpoint signing key $CHECKPOINT_KMS_KEY_ID), the ingest function at $url/
+and the integrity sweep at $invoke (cargo lambda watch rebuilds them when the code changes).
 Try it:
   curl -X POST $url/signals -H 'content-type: application/json' -d '$signal'
   curl $url/signals/$id
+  curl -X POST $invoke -d '{"mode": "incremental"}'
 Logs: .local/watch-$watch_port.log (JSON request logs and EMF metric lines), .local/moto-$moto_port.log
 EOT
 if $keep_running; then
