@@ -401,6 +401,7 @@ where
             checkpoints: loaded,
             next: 0,
             window: None,
+            cursor: 0,
         };
         // Size-0 checkpoints are compared before any entry is read.
         comparison.at_size(0, &verifier, &mut Vec::new());
@@ -774,6 +775,8 @@ struct CheckpointComparison {
     next: usize,
     /// The loaded leaf-hash file: (checkpoint position, from, hashes).
     window: Option<(usize, u64, Vec<Hash>)>,
+    /// The first checkpoint whose leaves may still cover the next position.
+    cursor: usize,
 }
 
 impl CheckpointComparison {
@@ -794,12 +797,23 @@ impl CheckpointComparison {
         C: Clock,
         M: MetricsSink,
     {
-        let Some(covering) = self.checkpoints.iter().position(|c| {
-            let leaves = &c.signed.checkpoint.leaves;
-            leaves.from <= position && position < leaves.to
-        }) else {
+        // Positions only grow and the checkpoints are in size order, so the covering checkpoint
+        // is found by moving a cursor forward: O(entries + checkpoints) over a whole sweep.
+        while self
+            .checkpoints
+            .get(self.cursor)
+            .is_some_and(|c| c.signed.checkpoint.leaves.to <= position)
+        {
+            self.cursor += 1;
+        }
+        let covering = self.cursor;
+        let Some(candidate) = self.checkpoints.get(covering) else {
             return Ok(());
         };
+        if candidate.signed.checkpoint.leaves.from > position {
+            // Not covered: a checkpoint's leaves start later (a gap in the checkpoint chain).
+            return Ok(());
+        }
         if self.window.as_ref().map(|(i, _, _)| *i) != Some(covering) {
             let loaded = &self.checkpoints[covering];
             let checkpoint = &loaded.signed.checkpoint;
