@@ -8,15 +8,13 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore, ENTRY_PARTITION, entry_item};
-use shared::adapters::memory::RecordingMetrics;
+use shared::adapters::memory::{RecordingMetrics, RivalAppends};
 use shared::adapters::system::SystemClock;
 use shared::app::http::HttpRequest;
 use shared::app::ingest::{Ingest, IngestSettings, metric};
 use shared::domain::audit::{AuditEvent, AuditEventType};
 use shared::domain::chain::verify_chain;
-use shared::domain::entry::StoredEntry;
-use shared::domain::signal::SignalId;
-use shared::ports::{AppendError, ChainHead, Claim, LedgerStore, Page, StoreError};
+use shared::ports::{LedgerStore, StoreError};
 
 use crate::support::{TestStack, audit_events, read_all, required_env, signal};
 
@@ -310,65 +308,11 @@ async fn sixty_four_concurrent_signals_form_one_gapless_chain() {
     );
 }
 
-/// A ledger store where a rival writer appends the next entry between our head read and our
-/// transaction — the first `rivals` times.
-struct Contended {
-    inner: DynamoLedgerStore,
-    rivals: AtomicU32,
-}
-
-impl LedgerStore for Contended {
-    async fn head(&self) -> Result<Option<ChainHead>, StoreError> {
-        self.inner.head().await
-    }
-
-    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
-        if self
-            .rivals
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            let mut rival = entry.entry.clone();
-            rival.signal_id = SignalId::parse(&format!("rival-{}", rival.chain_index)).unwrap();
-            let mut rival_audit = audit.clone();
-            rival_audit.event_id = uuid::Uuid::now_v7().to_string();
-            rival_audit.signal_id = Some(rival.signal_id.to_string());
-            self.inner
-                .append(&StoredEntry::seal(rival), &rival_audit)
-                .await
-                .unwrap();
-        }
-        self.inner.append(entry, audit).await
-    }
-
-    async fn find_by_signal_id(
-        &self,
-        signal_id: &SignalId,
-    ) -> Result<Option<StoredEntry>, StoreError> {
-        self.inner.find_by_signal_id(signal_id).await
-    }
-
-    async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
-        self.inner.read_page(from, limit).await
-    }
-
-    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
-        self.inner.entry_at(chain_index).await
-    }
-
-    async fn claims(&self, ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
-        self.inner.claims(ids).await
-    }
-}
-
 #[tokio::test]
 async fn a_competing_append_between_head_read_and_write_is_retried() {
     let stack = TestStack::new().await;
     let metrics = RecordingMetrics::default();
-    let store = Contended {
-        inner: stack.store(),
-        rivals: AtomicU32::new(2),
-    };
+    let store = RivalAppends::new(stack.store(), 2);
     let service = Ingest::new(
         store,
         stack.audit(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
-use shared::adapters::system::{EmfStdout, SystemClock};
+use shared::adapters::system::{EmfStdout, SystemClock, init_json_logs};
 use shared::app::http::{HttpRequest, HttpResponse};
 use shared::app::ingest::{Ingest, IngestSettings};
 use shared::config::IngestConfig;
@@ -17,15 +17,7 @@ type Service = Ingest<DynamoLedgerStore, DynamoAuditSink, SystemClock, EmfStdout
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_current_span(false)
-        .init();
+    init_json_logs();
     let config = IngestConfig::from_env().inspect_err(|error| {
         tracing::error!(%error, "invalid configuration; the function cannot start");
     })?;

@@ -12,7 +12,7 @@ use shared::adapters::dynamodb::change_from_stream_record;
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::kms::KmsSigner;
 use shared::adapters::s3::S3Vault;
-use shared::adapters::system::{EmfStdout, SystemClock};
+use shared::adapters::system::{EmfStdout, SystemClock, init_json_logs};
 use shared::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
 use shared::app::tamper_watch::TamperWatch;
 use shared::config::SweepConfig;
@@ -31,15 +31,7 @@ struct Payload {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_current_span(false)
-        .init();
+    init_json_logs();
     let config = SweepConfig::from_env().inspect_err(|error| {
         tracing::error!(%error, "invalid configuration; the function cannot start");
     })?;

@@ -425,3 +425,65 @@ impl Signer for SoftwareSigner {
         Ok([HEADER.as_slice(), point.as_bytes()].concat())
     }
 }
+
+/// Fault injection for the append protocol: wraps any ledger store and, on each of the next
+/// `rivals` appends, first appends a rival entry at the same chain index (as a concurrent writer
+/// that read the same head would), so the wrapped append loses the race.
+#[derive(Debug)]
+pub struct RivalAppends<S> {
+    inner: S,
+    rivals: std::sync::atomic::AtomicU32,
+}
+
+impl<S> RivalAppends<S> {
+    pub fn new(inner: S, rivals: u32) -> RivalAppends<S> {
+        RivalAppends {
+            inner,
+            rivals: std::sync::atomic::AtomicU32::new(rivals),
+        }
+    }
+}
+
+impl<S: LedgerStore> LedgerStore for RivalAppends<S> {
+    async fn head(&self) -> Result<Option<ChainHead>, StoreError> {
+        self.inner.head().await
+    }
+
+    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
+        let rival_turn = self
+            .rivals
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if rival_turn {
+            let mut rival = entry.entry.clone();
+            rival.signal_id = SignalId::parse(&format!("rival-{}", rival.chain_index))
+                .map_err(|e| StoreError::Failed(Box::new(e)))?;
+            let mut rival_audit = audit.clone();
+            rival_audit.event_id = format!("{}-rival", audit.event_id);
+            rival_audit.signal_id = Some(rival.signal_id.to_string());
+            self.inner
+                .append(&StoredEntry::seal(rival), &rival_audit)
+                .await?;
+        }
+        self.inner.append(entry, audit).await
+    }
+
+    async fn find_by_signal_id(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Option<StoredEntry>, StoreError> {
+        self.inner.find_by_signal_id(signal_id).await
+    }
+
+    async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
+        self.inner.read_page(from, limit).await
+    }
+
+    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        self.inner.entry_at(chain_index).await
+    }
+
+    async fn claims(&self, signal_ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
+        self.inner.claims(signal_ids).await
+    }
+}

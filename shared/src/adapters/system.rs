@@ -82,6 +82,20 @@ impl MetricsSink for EmfStdout {
     }
 }
 
+/// Structured JSON logs for a function (one object per line; level from `RUST_LOG`, default
+/// `info`), as CloudWatch Logs Insights queries expect.
+pub fn init_json_logs() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_current_span(false)
+        .init();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,14 @@
 //! The ingest service over in-memory ports: the HTTP contract and the append protocol.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
 
 use super::*;
-use crate::adapters::memory::{FixedClock, InMemoryAuditSink, InMemoryLedger, RecordingMetrics};
+use crate::adapters::memory::{
+    FixedClock, InMemoryAuditSink, InMemoryLedger, RecordingMetrics, RivalAppends,
+};
 use crate::domain::chain::verify_chain;
-use crate::ports::{ChainHead, Claim, Page};
 
 type Service<S = InMemoryLedger> = Ingest<S, InMemoryAuditSink, FixedClock, RecordingMetrics>;
 
@@ -347,58 +347,10 @@ async fn replays_are_idempotent_and_conflicts_refused() {
     );
 }
 
-/// A store that lets a rival writer win the next `rivals` appends, between our head read and
-/// our write.
-struct Contended {
-    inner: InMemoryLedger,
-    rivals: AtomicU32,
-}
-
-impl LedgerStore for Contended {
-    async fn head(&self) -> Result<Option<ChainHead>, StoreError> {
-        self.inner.head().await
-    }
-
-    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
-        if self
-            .rivals
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            let mut rival = entry.entry.clone();
-            rival.signal_id = SignalId::parse(&format!("rival-{}", rival.chain_index)).unwrap();
-            self.inner.append(&StoredEntry::seal(rival), audit).await?;
-        }
-        self.inner.append(entry, audit).await
-    }
-
-    async fn find_by_signal_id(
-        &self,
-        signal_id: &SignalId,
-    ) -> Result<Option<StoredEntry>, StoreError> {
-        self.inner.find_by_signal_id(signal_id).await
-    }
-
-    async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
-        self.inner.read_page(from, limit).await
-    }
-
-    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
-        self.inner.entry_at(chain_index).await
-    }
-
-    async fn claims(&self, ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
-        self.inner.claims(ids).await
-    }
-}
-
 #[tokio::test]
 async fn a_lost_race_is_retried_on_the_new_head() {
     let ledger = InMemoryLedger::new();
-    let store = Contended {
-        inner: ledger.clone(),
-        rivals: AtomicU32::new(3),
-    };
+    let store = RivalAppends::new(ledger.clone(), 3);
     let (service, metrics) = service_over(store, &ledger);
     let response = service.handle(post(&signal("s-1"))).await;
     assert_eq!(response.status, 201);
@@ -412,10 +364,7 @@ async fn a_lost_race_is_retried_on_the_new_head() {
 #[tokio::test]
 async fn endless_contention_ends_in_503_with_retry_after_and_nothing_half_written() {
     let ledger = InMemoryLedger::new();
-    let store = Contended {
-        inner: ledger.clone(),
-        rivals: AtomicU32::new(u32::MAX),
-    };
+    let store = RivalAppends::new(ledger.clone(), u32::MAX);
     let (service, _) = service_over(store, &ledger);
     let response = service.handle(post(&signal("s-1"))).await;
     assert_eq!(response.status, 503);
