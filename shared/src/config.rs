@@ -41,21 +41,14 @@ impl IngestConfig {
         Ok(IngestConfig {
             signals_table: vars.required("SIGNALS_TABLE")?,
             audit_table: vars.required("AUDIT_TABLE")?,
-            retention_days: vars.number(
-                "RETENTION_DAYS",
-                DEFAULT_RETENTION_DAYS,
-                1..=36_500,
-                "days between 1 and 36500",
-            )?,
+            retention_days: vars.retention_days()?,
             min_rationale_chars: vars.number(
                 "MIN_RATIONALE_CHARS",
                 DEFAULT_MIN_RATIONALE_CHARS,
                 1..=MAX_RATIONALE_CHARS,
                 "a character count between 1 and 4000",
             )?,
-            metrics_namespace: vars
-                .optional("METRICS_NAMESPACE")
-                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned()),
+            metrics_namespace: vars.metrics_namespace(),
         })
     }
 }
@@ -87,15 +80,8 @@ impl SweepConfig {
             signals_table: vars.required("SIGNALS_TABLE")?,
             audit_table: vars.required("AUDIT_TABLE")?,
             vault_bucket: vars.required("VAULT_BUCKET")?,
-            retention_days: vars.number(
-                "RETENTION_DAYS",
-                DEFAULT_RETENTION_DAYS,
-                1..=36_500,
-                "days between 1 and 36500",
-            )?,
-            metrics_namespace: vars
-                .optional("METRICS_NAMESPACE")
-                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned()),
+            retention_days: vars.retention_days()?,
+            metrics_namespace: vars.metrics_namespace(),
             checkpoint_kms_key_id: vars.optional("CHECKPOINT_KMS_KEY_ID"),
             vault_kms_key_id: vars.optional("VAULT_KMS_KEY_ID"),
         })
@@ -117,6 +103,20 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
 
     fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn retention_days(&self) -> Result<u32, ConfigError> {
+        self.number(
+            "RETENTION_DAYS",
+            DEFAULT_RETENTION_DAYS,
+            1..=36_500,
+            "days between 1 and 36500",
+        )
+    }
+
+    fn metrics_namespace(&self) -> String {
+        self.optional("METRICS_NAMESPACE")
+            .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned())
     }
 
     fn number<T>(

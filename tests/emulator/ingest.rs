@@ -218,20 +218,7 @@ async fn http_contract_through_cargo_lambda_watch() {
 /// The request that produced `created` (its signal fields only).
 fn created_request_body(created: &Value) -> Value {
     let mut body = json!({});
-    for field in [
-        "signal_id",
-        "symbol",
-        "action",
-        "entry_price",
-        "target_price",
-        "stop_loss",
-        "confidence",
-        "rationale",
-        "generated_at",
-        "producer",
-        "model",
-        "model_version",
-    ] {
+    for field in shared::domain::signal::FIELDS {
         if !created[field].is_null() {
             body[field] = created[field].clone();
         }
