@@ -49,5 +49,6 @@ if python3 docs/vectors/check_vectors.py "$scratch" >/dev/null; then
   die "check_vectors.py accepted a tampered vector file"
 fi
 echo "ok: a tampered copy of the vectors is rejected"
+python3 docs/vectors/backup/check_backup.py
 
 step "all checks passed"
