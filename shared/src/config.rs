@@ -94,6 +94,38 @@ impl SweepConfig {
     }
 }
 
+/// What the backup job reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupConfig {
+    pub signals_table: String,
+    pub audit_table: String,
+    pub vault_bucket: String,
+    pub retention_days: u32,
+    pub metrics_namespace: String,
+    /// Encrypts vault objects with this KMS key when set; otherwise AES256.
+    pub vault_kms_key_id: Option<String>,
+}
+
+impl BackupConfig {
+    pub fn from_env() -> Result<BackupConfig, ConfigError> {
+        BackupConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<BackupConfig, ConfigError> {
+        let vars = Vars(&lookup);
+        Ok(BackupConfig {
+            signals_table: vars.required("SIGNALS_TABLE")?,
+            audit_table: vars.required("AUDIT_TABLE")?,
+            vault_bucket: vars.required("VAULT_BUCKET")?,
+            retention_days: vars.retention_days()?,
+            metrics_namespace: vars.metrics_namespace(),
+            vault_kms_key_id: vars.optional("VAULT_KMS_KEY_ID"),
+        })
+    }
+}
+
 struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {

@@ -218,8 +218,59 @@ pub struct ObjectProtection {
     pub sha256: Option<Hash>,
 }
 
+/// A multipart upload in progress (for objects too large to hold in memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// What the store returned for one uploaded part; passed back, in order, to complete the upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    /// 1-based, consecutive.
+    pub part_number: u32,
+    pub etag: String,
+    /// SHA-256 of this part (S3 verifies it; the object's checksum is composed from them).
+    pub sha256: Hash,
+}
+
+/// The smallest part a multipart upload accepts, except the last (S3's limit).
+pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
 /// Write-once object storage (S3 with Object Lock in COMPLIANCE mode).
 pub trait BlobVault: Send + Sync {
+    /// Starts a multipart upload of a new object version that will be COMPLIANCE-locked until
+    /// `retain_until` and server-side encrypted, with SHA-256 part checksums.
+    fn start_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        retain_until: Timestamp,
+    ) -> impl Future<Output = Result<Upload, VaultError>> + Send;
+
+    /// Uploads part `part_number` (1-based); every part but the last must be at least
+    /// [`MIN_PART_BYTES`].
+    fn upload_part(
+        &self,
+        upload: &Upload,
+        part_number: u32,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<UploadedPart, VaultError>> + Send;
+
+    /// Completes the upload: the object version appears, locked, only now. Returns its version
+    /// id; `sha256` is the caller's SHA-256 of the whole body, echoed back in [`StoredObject`].
+    fn complete_upload(
+        &self,
+        upload: &Upload,
+        parts: &[UploadedPart],
+        sha256: Hash,
+        retain_until: Timestamp,
+    ) -> impl Future<Output = Result<StoredObject, VaultError>> + Send;
+
+    /// Abandons the upload: no object version is created and the parts are discarded.
+    fn abort_upload(&self, upload: &Upload) -> impl Future<Output = Result<(), VaultError>> + Send;
+
     /// Writes a new object version under COMPLIANCE lock until `retain_until`, server-side
     /// encrypted, with its SHA-256 checksum for the store to verify.
     fn put_locked(

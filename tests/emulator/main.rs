@@ -8,6 +8,7 @@
 // This whole crate is tests: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod backup;
 mod ingest;
 mod support;
 mod sweep;

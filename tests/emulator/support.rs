@@ -141,3 +141,65 @@ pub fn now_rfc3339() -> String {
     use shared::ports::Clock;
     SystemClock.now().to_string()
 }
+
+/// Seeds entries `[from, from + count)` of a valid chain straight into the table (entry and claim
+/// items, BatchWriteItem): a fixture shortcut for large ledgers, since moto's transactions cost
+/// O(table). Continues the chain already in the table.
+pub async fn seed(client: &Client, table: &str, from: u64, count: u64) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    use shared::adapters::dynamodb::{claim_item, entry_item};
+    use shared::domain::entry::{Entry, Placement};
+    use shared::domain::hash::Hash;
+    use shared::domain::signal::SignalId;
+    let store = DynamoLedgerStore::new(client.clone(), table, "unused");
+    let mut previous = match from {
+        0 => Hash::ZERO,
+        _ => store.entry_at(from - 1).await.unwrap().unwrap().entry_hash,
+    };
+    let submission = shared::domain::signal::validate(
+        signal("seed").to_string().as_bytes(),
+        &Default::default(),
+        {
+            use shared::ports::Clock;
+            SystemClock.now()
+        },
+    )
+    .unwrap();
+    let mut batch = Vec::new();
+    for index in from..from + count {
+        let placement = Placement {
+            chain_index: index,
+            previous_hash: previous,
+            received_at: submission.content.generated_at,
+            retention_days: 1,
+            submitter: "seed".into(),
+        };
+        let id = SignalId::parse(&format!("seed-{index:06}")).unwrap();
+        let stored =
+            StoredEntry::seal(Entry::assemble(id, submission.content.clone(), placement).unwrap());
+        previous = stored.entry_hash;
+        for item in [entry_item(&stored), claim_item(&stored)] {
+            batch.push(
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                    .build(),
+            );
+        }
+        if batch.len() == 24 || index + 1 == from + count {
+            let mut pending = std::mem::take(&mut batch);
+            while !pending.is_empty() {
+                let output = client
+                    .batch_write_item()
+                    .request_items(table, pending)
+                    .send()
+                    .await
+                    .unwrap();
+                pending = output
+                    .unprocessed_items()
+                    .and_then(|u| u.get(table))
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        }
+    }
+}

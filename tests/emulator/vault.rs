@@ -1,6 +1,7 @@
 //! The WORM vault and the checkpoint signer against the emulator: the bucket and key provisioned
 //! from template.yaml are what the template says, locked versions cannot be deleted, overwrites
-//! keep every version, and KMS signatures verify (with KMS and without it).
+//! keep every version, multipart uploads end as one locked version (or none), and KMS
+//! signatures verify (with KMS and without it).
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
@@ -15,7 +16,7 @@ use shared::adapters::s3::S3Vault;
 use shared::domain::checkpoint::verify_p256;
 use shared::domain::hash::Hash;
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{BlobVault, Clock, Signer, VaultError};
+use shared::ports::{BlobVault, Clock, MIN_PART_BYTES, Signer, VaultError};
 
 use crate::support::{TEMPLATE, required_env};
 
@@ -425,6 +426,195 @@ async fn a_write_with_a_kms_key_is_encrypted_with_it() {
         Some("aws:kms")
     );
     assert_eq!(protection.lock_mode.as_deref(), Some("COMPLIANCE"));
+    assert_eq!(
+        vault
+            .get_version(&stored.key, &stored.version_id)
+            .await
+            .unwrap(),
+        b"secret"
+    );
+}
+
+/// A body of `len` bytes that differs from position to position.
+fn patterned(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+}
+
+#[tokio::test]
+async fn a_multipart_upload_becomes_one_locked_version_only_when_completed() {
+    let stack = VaultStack::new().await;
+    let vault = stack.vault();
+    let retain_until = days_from_now(7);
+    let upload = vault
+        .start_upload(
+            "backups/2026-11-28.jsonl",
+            "application/x-ndjson",
+            retain_until,
+        )
+        .await
+        .unwrap();
+    assert_eq!(upload.key, "backups/2026-11-28.jsonl");
+    let first = patterned(MIN_PART_BYTES, 1);
+    let second = patterned(4321, 2);
+    let parts = vec![
+        vault.upload_part(&upload, 1, first.clone()).await.unwrap(),
+        vault.upload_part(&upload, 2, second.clone()).await.unwrap(),
+    ];
+    assert_eq!(parts[1].part_number, 2);
+    assert_eq!(parts[1].sha256, Hash::sha256(&second));
+    // Nothing is listed before completion.
+    assert_eq!(vault.list_versions("backups/").await.unwrap(), []);
+
+    let whole = [first, second].concat();
+    let sha256 = Hash::sha256(&whole);
+    let stored = vault
+        .complete_upload(&upload, &parts, sha256, retain_until)
+        .await
+        .unwrap();
+    assert_eq!(stored.key, upload.key);
+    assert_eq!(stored.sha256, sha256);
+
+    let versions = vault.list_versions("backups/").await.unwrap();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(versions[0].version_id, stored.version_id);
+    assert!(versions[0].is_latest);
+    assert_eq!(versions[0].size, whole.len() as u64);
+
+    let protection = vault
+        .protection(&stored.key, &stored.version_id)
+        .await
+        .unwrap();
+    assert_eq!(protection.lock_mode.as_deref(), Some("COMPLIANCE"));
+    assert_eq!(protection.retain_until, Some(retain_until));
+    assert_eq!(protection.server_side_encryption.as_deref(), Some("AES256"));
+    // The store holds a checksum of the part checksums, which is not the object's SHA-256.
+    assert_eq!(protection.sha256, None);
+
+    let read = vault
+        .get_version(&stored.key, &stored.version_id)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), whole.len());
+    assert!(read == whole, "the bytes read back differ from the parts");
+    assert_eq!(Hash::sha256(&read), sha256);
+
+    // A locked multipart version cannot be deleted either.
+    let refused = stack
+        .s3()
+        .delete_object()
+        .bucket(stack.bucket())
+        .key(&stored.key)
+        .version_id(&stored.version_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("AccessDenied"), "{refused:?}");
+}
+
+#[tokio::test]
+async fn an_aborted_upload_leaves_no_version() {
+    let stack = VaultStack::new().await;
+    let vault = stack.vault();
+    let retain_until = days_from_now(1);
+    let upload = vault
+        .start_upload(
+            "backups/aborted.jsonl",
+            "application/x-ndjson",
+            retain_until,
+        )
+        .await
+        .unwrap();
+    vault
+        .upload_part(&upload, 1, patterned(MIN_PART_BYTES, 3))
+        .await
+        .unwrap();
+    vault.abort_upload(&upload).await.unwrap();
+    assert_eq!(vault.list_versions("").await.unwrap(), []);
+    let uploads = stack
+        .s3()
+        .list_multipart_uploads()
+        .bucket(stack.bucket())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploads.uploads().len(), 0, "{uploads:?}");
+    // Aborting it again: the upload no longer exists.
+    let again = vault.abort_upload(&upload).await;
+    assert!(
+        matches!(again, Err(VaultError::NotFound { .. })),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_too_small_non_final_part_is_refused() {
+    let stack = VaultStack::new().await;
+    let vault = stack.vault();
+    let retain_until = days_from_now(1);
+    let upload = vault
+        .start_upload("backups/small.jsonl", "application/x-ndjson", retain_until)
+        .await
+        .unwrap();
+    let small = patterned(MIN_PART_BYTES - 1, 4);
+    let last = b"last".to_vec();
+    let parts = vec![
+        vault.upload_part(&upload, 1, small.clone()).await.unwrap(),
+        vault.upload_part(&upload, 2, last.clone()).await.unwrap(),
+    ];
+    let refused = vault
+        .complete_upload(
+            &upload,
+            &parts,
+            Hash::sha256(&[small, last].concat()),
+            retain_until,
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(VaultError::Refused { key, .. }) if key == &upload.key),
+        "{refused:?}"
+    );
+    // Parts not numbered 1, 2, … are refused before S3 is asked.
+    let reversed = [parts[1].clone(), parts[0].clone()];
+    let refused = vault
+        .complete_upload(&upload, &reversed, Hash::sha256(b""), retain_until)
+        .await;
+    assert!(
+        matches!(refused, Err(VaultError::Refused { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(vault.list_versions("").await.unwrap(), []);
+    vault.abort_upload(&upload).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_multipart_upload_with_a_kms_key_is_encrypted_with_it() {
+    let stack = VaultStack::new().await;
+    let key = stack.kms().create_key().send().await.unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let vault = S3Vault::new(stack.s3(), stack.bucket(), Some(key_arn));
+    let retain_until = days_from_now(2);
+    let upload = vault
+        .start_upload("kms/multipart", "text/plain", retain_until)
+        .await
+        .unwrap();
+    let part = vault
+        .upload_part(&upload, 1, b"secret".to_vec())
+        .await
+        .unwrap();
+    let stored = vault
+        .complete_upload(&upload, &[part], Hash::sha256(b"secret"), retain_until)
+        .await
+        .unwrap();
+    let protection = vault
+        .protection(&stored.key, &stored.version_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        protection.server_side_encryption.as_deref(),
+        Some("aws:kms")
+    );
+    assert_eq!(protection.lock_mode.as_deref(), Some("COMPLIANCE"));
+    assert_eq!(protection.retain_until, Some(retain_until));
     assert_eq!(
         vault
             .get_version(&stored.key, &stored.version_id)

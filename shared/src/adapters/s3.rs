@@ -4,14 +4,24 @@
 //! Promise: every write is a new object version locked in COMPLIANCE mode until the given
 //! instant, server-side encrypted (AES256, or `aws:kms` with the configured key) and sent with
 //! the SHA-256 of its body, computed here, for S3 to check before it stores anything. Nothing in
-//! this adapter deletes, overwrites a version, or changes a retention. Reads name an exact
-//! version.
+//! this adapter deletes or overwrites a version. Reads name an exact version.
+//!
+//! Multipart uploads (objects too large to hold in memory) carry the same lock and encryption
+//! headers on CreateMultipartUpload and a SHA-256 checksum per part. Completing one reads the
+//! new version's lock back and, if it is missing or ends earlier than asked, sets the COMPLIANCE
+//! retention explicitly with PutObjectRetention: a retention can only ever be extended, so on
+//! AWS (which applies the headers given at creation) this call never happens, while stores that
+//! drop those headers at completion (moto) still end with the promised lock. The only change of
+//! a retention this adapter makes is that one, on a version it has just created.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockMode, ServerSideEncryption};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectLockMode,
+    ObjectLockRetention, ObjectLockRetentionMode, ServerSideEncryption,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use time::OffsetDateTime;
@@ -19,7 +29,8 @@ use time::OffsetDateTime;
 use crate::domain::hash::Hash;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    BlobVault, BoxError, ObjectProtection, ObjectVersion, StoredObject, VaultError,
+    BlobVault, BoxError, ObjectProtection, ObjectVersion, StoredObject, Upload, UploadedPart,
+    VaultError,
 };
 
 /// An answer from S3 that lacks something it always carries (or carries it malformed).
@@ -29,6 +40,34 @@ pub struct UnexpectedAnswer {
     pub operation: &'static str,
     pub key: String,
     pub field: &'static str,
+}
+
+/// Parts handed to `complete_upload` that are not numbered 1, 2, 3, … in order.
+#[derive(Debug, thiserror::Error)]
+#[error("the parts of upload {upload_id} are not numbered consecutively from 1: {numbers:?}")]
+pub struct PartsOutOfOrder {
+    pub upload_id: String,
+    pub numbers: Vec<u32>,
+}
+
+/// Parts must be numbered 1, 2, 3, … in order (and there must be at least one).
+fn check_part_numbers(upload: &Upload, numbers: &[u32]) -> Result<(), VaultError> {
+    let consecutive = !numbers.is_empty()
+        && numbers
+            .iter()
+            .enumerate()
+            .all(|(at, &number)| u32::try_from(at + 1) == Ok(number));
+    if consecutive {
+        Ok(())
+    } else {
+        Err(VaultError::Refused {
+            key: upload.key.clone(),
+            source: Box::new(PartsOutOfOrder {
+                upload_id: upload.upload_id.clone(),
+                numbers: numbers.to_vec(),
+            }),
+        })
+    }
 }
 
 /// The vault on one Object Lock bucket.
@@ -63,7 +102,171 @@ impl S3Vault {
     }
 }
 
+impl S3Vault {
+    /// Makes sure `version_id` of `key` is COMPLIANCE-locked until at least `retain_until`,
+    /// extending (never shortening) its retention if it is not.
+    async fn ensure_locked(
+        &self,
+        key: &str,
+        version_id: &str,
+        retain_until: Timestamp,
+    ) -> Result<(), VaultError> {
+        let current = self.protection(key, version_id).await?;
+        let locked = current.lock_mode.as_deref() == Some("COMPLIANCE")
+            && current
+                .retain_until
+                .is_some_and(|until| until >= retain_until);
+        if locked {
+            return Ok(());
+        }
+        self.client
+            .put_object_retention()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .retention(
+                ObjectLockRetention::builder()
+                    .mode(ObjectLockRetentionMode::Compliance)
+                    .retain_until_date(to_date_time(retain_until))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|error| classify(error, key, Some(version_id)))?;
+        Ok(())
+    }
+}
+
 impl BlobVault for S3Vault {
+    async fn start_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        retain_until: Timestamp,
+    ) -> Result<Upload, VaultError> {
+        let request = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(to_date_time(retain_until));
+        let request = match &self.kms_key_id {
+            Some(kms_key_id) => request
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(kms_key_id),
+            None => request.server_side_encryption(ServerSideEncryption::Aes256),
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|error| classify(error, key, None))?;
+        let upload_id = output
+            .upload_id()
+            .ok_or_else(|| unexpected("CreateMultipartUpload", key, "upload id"))?;
+        Ok(Upload {
+            key: key.to_owned(),
+            upload_id: upload_id.to_owned(),
+        })
+    }
+
+    async fn upload_part(
+        &self,
+        upload: &Upload,
+        part_number: u32,
+        body: Vec<u8>,
+    ) -> Result<UploadedPart, VaultError> {
+        let sha256 = Hash::sha256(&body);
+        let number = i32::try_from(part_number)
+            .map_err(|_| unexpected("UploadPart", &upload.key, "part number"))?;
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&upload.key)
+            .upload_id(&upload.upload_id)
+            .part_number(number)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(BASE64.encode(sha256.as_bytes()))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|error| classify(error, &upload.key, None))?;
+        let etag = output
+            .e_tag()
+            .ok_or_else(|| unexpected("UploadPart", &upload.key, "ETag"))?;
+        Ok(UploadedPart {
+            part_number,
+            etag: etag.to_owned(),
+            sha256,
+        })
+    }
+
+    async fn complete_upload(
+        &self,
+        upload: &Upload,
+        parts: &[UploadedPart],
+        sha256: Hash,
+        retain_until: Timestamp,
+    ) -> Result<StoredObject, VaultError> {
+        let key = upload.key.as_str();
+        let numbers: Vec<u32> = parts.iter().map(|p| p.part_number).collect();
+        check_part_numbers(upload, &numbers)?;
+        let mut completed = Vec::with_capacity(parts.len());
+        for part in parts {
+            let number = i32::try_from(part.part_number)
+                .map_err(|_| unexpected("CompleteMultipartUpload", key, "part number"))?;
+            completed.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .e_tag(&part.etag)
+                    .checksum_sha256(BASE64.encode(part.sha256.as_bytes()))
+                    .build(),
+            );
+        }
+        let output = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(&upload.upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|error| classify(error, key, None))?;
+        let version_id = output.version_id().ok_or_else(|| {
+            unexpected(
+                "CompleteMultipartUpload",
+                key,
+                "version id (is the bucket versioned?)",
+            )
+        })?;
+        self.ensure_locked(key, version_id, retain_until).await?;
+        Ok(StoredObject {
+            key: key.to_owned(),
+            version_id: version_id.to_owned(),
+            sha256,
+        })
+    }
+
+    async fn abort_upload(&self, upload: &Upload) -> Result<(), VaultError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&upload.key)
+            .upload_id(&upload.upload_id)
+            .send()
+            .await
+            .map_err(|error| classify(error, &upload.key, None))?;
+        Ok(())
+    }
+
     async fn put_locked(
         &self,
         key: &str,
@@ -212,8 +415,11 @@ impl BlobVault for S3Vault {
                     .ok_or_else(|| unexpected("HeadObject", key, "retain-until date"))
             })
             .transpose()?;
+        // A multipart object's checksum is composite ("<SHA-256 of the part checksums>-<parts>"),
+        // not the SHA-256 of the object: it is not reported as one.
         let sha256 = output
             .checksum_sha256()
+            .filter(|text| !is_composite_checksum(text))
             .map(|text| decode_sha256(text).ok_or_else(|| unexpected("HeadObject", key, "SHA-256")))
             .transpose()?;
         Ok(ObjectProtection {
@@ -238,6 +444,13 @@ fn from_date_time(date: &DateTime) -> Option<Timestamp> {
     Timestamp::from_datetime(instant).ok()
 }
 
+/// Whether S3 reports a checksum of checksums (`<base64>-<part count>`), as it does for an
+/// object completed from parts.
+fn is_composite_checksum(text: &str) -> bool {
+    text.rsplit_once('-')
+        .is_some_and(|(_, parts)| !parts.is_empty() && parts.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// S3's base64 checksum → the digest; anything but 32 bytes is refused.
 fn decode_sha256(text: &str) -> Option<Hash> {
     let bytes = BASE64.decode(text).ok()?;
@@ -252,8 +465,9 @@ fn unexpected(operation: &'static str, key: &str, field: &'static str) -> VaultE
     }))
 }
 
-/// Missing object or version → `NotFound`; access denied (a locked version, a bucket policy) →
-/// `Refused`; anything else → `Failed`. The SDK error is kept whole as the source.
+/// Missing object, version or multipart upload → `NotFound`; access denied (a locked version, a
+/// bucket policy) or parts S3 will not assemble (a non-final part under 5 MiB, a wrong ETag or
+/// order) → `Refused`; anything else → `Failed`. The SDK error is kept whole as the source.
 fn classify<E>(error: SdkError<E, HttpResponse>, key: &str, version_id: Option<&str>) -> VaultError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -261,13 +475,13 @@ where
     let status = error.raw_response().map(|r| r.status().as_u16());
     // HeadObject answers carry no body, hence no error code: the status is all there is.
     match (error.code(), status) {
-        (Some("NoSuchKey" | "NoSuchVersion" | "NotFound"), _) | (None, Some(404)) => {
-            VaultError::NotFound {
-                key: key.to_owned(),
-                version_id: version_id.map(str::to_owned),
-            }
-        }
-        (Some("AccessDenied"), _) | (None, Some(403)) => VaultError::Refused {
+        (Some("NoSuchKey" | "NoSuchVersion" | "NoSuchUpload" | "NotFound"), _)
+        | (None, Some(404)) => VaultError::NotFound {
+            key: key.to_owned(),
+            version_id: version_id.map(str::to_owned),
+        },
+        (Some("AccessDenied" | "EntityTooSmall" | "InvalidPart" | "InvalidPartOrder"), _)
+        | (None, Some(403)) => VaultError::Refused {
             key: key.to_owned(),
             source: Box::new(error),
         },
@@ -291,6 +505,34 @@ mod tests {
                 from_date_time(&to_date_time(instant)),
                 Some(instant),
                 "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn composite_checksums_are_told_apart_from_whole_object_ones() {
+        let whole = BASE64.encode(Hash::sha256(b"vault").as_bytes());
+        assert!(!is_composite_checksum(&whole));
+        assert!(is_composite_checksum(&format!("{whole}-2")));
+        assert!(is_composite_checksum(&format!("{whole}-10000")));
+        assert!(!is_composite_checksum(&format!("{whole}-")));
+    }
+
+    #[test]
+    fn part_numbers_must_run_from_one_without_gaps() {
+        let upload = Upload {
+            key: "k".to_owned(),
+            upload_id: "u".to_owned(),
+        };
+        assert!(check_part_numbers(&upload, &[1]).is_ok());
+        assert!(check_part_numbers(&upload, &[1, 2, 3]).is_ok());
+        for bad in [&[][..], &[2], &[1, 3], &[2, 1], &[1, 1], &[0, 1]] {
+            assert!(
+                matches!(
+                    check_part_numbers(&upload, bad),
+                    Err(VaultError::Refused { .. })
+                ),
+                "{bad:?}"
             );
         }
     }

@@ -35,6 +35,10 @@ pub enum AuditEventType {
     IntegrityCheckFailed,
     /// The tamper watch saw an entry modified or removed.
     TamperDetected,
+    /// A backup run wrote its CSV and manifest to the vault.
+    BackupSucceeded,
+    /// A backup run failed; no manifest was written.
+    BackupFailed,
 }
 
 impl AuditEventType {
@@ -49,6 +53,8 @@ impl AuditEventType {
             AuditEventType::IntegrityCheckPassed => "INTEGRITY_CHECK_PASSED",
             AuditEventType::IntegrityCheckFailed => "INTEGRITY_CHECK_FAILED",
             AuditEventType::TamperDetected => "TAMPER_DETECTED",
+            AuditEventType::BackupSucceeded => "BACKUP_SUCCEEDED",
+            AuditEventType::BackupFailed => "BACKUP_FAILED",
         }
     }
 
@@ -63,6 +69,8 @@ impl AuditEventType {
             AuditEventType::IntegrityCheckPassed,
             AuditEventType::IntegrityCheckFailed,
             AuditEventType::TamperDetected,
+            AuditEventType::BackupSucceeded,
+            AuditEventType::BackupFailed,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

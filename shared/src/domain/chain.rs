@@ -172,6 +172,11 @@ impl ChainVerifier {
         &self.report.tree
     }
 
+    /// The first finding so far, if any.
+    pub fn first_finding(&self) -> Option<&Finding> {
+        self.report.findings.first()
+    }
+
     /// The stored hash of the last accepted entry.
     pub fn head_hash(&self) -> Option<Hash> {
         self.report.head_hash

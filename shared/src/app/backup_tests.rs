@@ -1,0 +1,259 @@
+//! The backup job over in-memory ports: ranges, the manifest chain, empty runs, several runs a
+//! day, and a run killed midway.
+
+use serde_json::json;
+use time::macros::date;
+
+use super::*;
+use crate::adapters::memory::{
+    FixedClock, InMemoryAuditSink, InMemoryLedger, InMemoryVault, RecordingMetrics,
+};
+use crate::domain::backup::{read_rows, verify_manifest_chain};
+use crate::domain::entry::StoredEntry;
+use crate::domain::test_support::{chain, timestamp};
+
+type Job =
+    BackupJob<InMemoryLedger, InMemoryVault, InMemoryAuditSink, FixedClock, RecordingMetrics>;
+
+struct Fixture {
+    ledger: InMemoryLedger,
+    vault: InMemoryVault,
+    metrics: RecordingMetrics,
+    job: Job,
+    source: Vec<StoredEntry>,
+    appended: usize,
+}
+
+impl Fixture {
+    fn new(total: u64) -> Fixture {
+        let ledger = InMemoryLedger::new();
+        let vault = InMemoryVault::new();
+        let metrics = RecordingMetrics::default();
+        let settings = BackupSettings {
+            retention_days: 2555,
+            page_size: 97,
+            part_bytes: MIN_PART_BYTES,
+        };
+        let job = BackupJob::new(
+            ledger.clone(),
+            vault.clone(),
+            ledger.audit_sink(),
+            FixedClock::new(timestamp("2026-11-29T02:00:00Z")),
+            metrics.clone(),
+            settings,
+        );
+        Fixture {
+            ledger,
+            vault,
+            metrics,
+            job,
+            source: chain(total),
+            appended: 0,
+        }
+    }
+
+    async fn append(&mut self, count: usize) {
+        for stored in &self.source[self.appended..self.appended + count] {
+            let audit = AuditEvent {
+                event_id: format!("insert-{}", stored.entry.chain_index),
+                occurred_at: stored.entry.received_at,
+                event_type: AuditEventType::SignalInserted,
+                actor: "test".into(),
+                request_id: "test".into(),
+                signal_id: Some(stored.entry.signal_id.to_string()),
+                chain_index: Some(stored.entry.chain_index),
+                reason: None,
+                excerpt: None,
+                details: json!({}),
+            };
+            self.ledger.append(stored, &audit).await.unwrap();
+        }
+        self.appended += count;
+    }
+
+    /// Every manifest, in backup order, with its exact bytes.
+    fn manifests(&self) -> Vec<(Vec<u8>, Manifest)> {
+        let mut keyed: Vec<(BackupId, Vec<u8>)> = self
+            .vault
+            .keys()
+            .into_iter()
+            .filter_map(|key| {
+                Some((
+                    BackupId::from_manifest_key(&key).ok()?,
+                    self.vault.latest(&key)?,
+                ))
+            })
+            .collect();
+        keyed.sort_by_key(|(id, _)| *id);
+        keyed
+            .into_iter()
+            .map(|(_, bytes)| {
+                let m = Manifest::parse(&bytes).unwrap();
+                (bytes, m)
+            })
+            .collect()
+    }
+
+    /// Every row of every CSV, in backup order.
+    fn rows(&self) -> Vec<StoredEntry> {
+        self.manifests()
+            .iter()
+            .filter_map(|(_, m)| m.csv.as_ref())
+            .flat_map(|csv| read_rows(&self.vault.latest(&csv.key).unwrap()).unwrap())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_empty_ledger_still_gets_a_manifest() {
+    let fixture = Fixture::new(0);
+    let outcome = fixture
+        .job
+        .run(Some(date!(2026 - 11 - 28)), "t")
+        .await
+        .unwrap();
+    assert_eq!((outcome.row_count, outcome.csv_key.clone()), (0, None));
+    assert_eq!(
+        outcome.manifest_key,
+        "manifests/2026/11/signals_backup_20261128.json"
+    );
+    let manifests = fixture.manifests();
+    assert_eq!(manifests.len(), 1);
+    assert_eq!(manifests[0].1.previous_manifest_sha256, Hash::ZERO);
+    assert_eq!(fixture.metrics.total(metric::BACKUP_SUCCEEDED), 1.0);
+}
+
+#[tokio::test]
+async fn backups_across_days_chain_and_cover_every_entry_once() {
+    let mut fixture = Fixture::new(1200);
+    fixture.append(1).await;
+    let first = fixture
+        .job
+        .run(Some(date!(2026 - 11 - 27)), "t")
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.index_range, first.row_count),
+        (IndexRange { from: 0, to: 1 }, 1)
+    );
+    assert_eq!(
+        first.csv_key.as_deref(),
+        Some("signals/2026/11/signals_backup_20261127.csv")
+    );
+    fixture.append(1199).await;
+    let second = fixture
+        .job
+        .run(Some(date!(2026 - 11 - 28)), "t")
+        .await
+        .unwrap();
+    assert_eq!(second.index_range, IndexRange { from: 1, to: 1200 });
+    // Twice the same day: a second run with a suffix, and no duplicated rows.
+    let again = fixture
+        .job
+        .run(Some(date!(2026 - 11 - 28)), "t")
+        .await
+        .unwrap();
+    assert_eq!(
+        again.manifest_key,
+        "manifests/2026/11/signals_backup_20261128_2.json"
+    );
+    assert_eq!((again.row_count, again.csv_key), (0, None));
+
+    let manifests = fixture.manifests();
+    assert_eq!(manifests.len(), 3);
+    assert!(
+        verify_manifest_chain(&manifests).is_empty(),
+        "{:?}",
+        verify_manifest_chain(&manifests)
+    );
+    let rows = fixture.rows();
+    assert_eq!(rows, fixture.source);
+    let leaves: Vec<Hash> = fixture.source.iter().map(|e| e.entry_hash).collect();
+    assert_eq!(
+        manifests[2].1.merkle_root,
+        crate::domain::merkle::root(&leaves)
+    );
+    // The CSV's recorded hash is the hash of the bytes stored.
+    let csv = manifests[1].1.csv.as_ref().unwrap();
+    assert_eq!(
+        Hash::sha256(&fixture.vault.latest(&csv.key).unwrap()),
+        csv.sha256
+    );
+    assert_eq!(
+        fixture
+            .ledger
+            .audit_events()
+            .iter()
+            .filter(|e| e.event_type == AuditEventType::BackupSucceeded)
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_run_killed_midway_leaves_no_manifest_and_the_rerun_is_complete() {
+    // About 6 MB of CSV: two parts.
+    let mut fixture = Fixture::new(14_000);
+    fixture.append(14_000).await;
+    fixture.vault.fail_uploads_after_parts(1);
+    let failed = fixture.job.run(Some(date!(2026 - 11 - 28)), "t").await;
+    assert!(failed.is_err());
+    assert!(
+        fixture.manifests().is_empty(),
+        "no manifest may point at a partial file"
+    );
+    assert_eq!(fixture.vault.pending_uploads(), 0, "the upload was aborted");
+    assert_eq!(fixture.metrics.total(metric::BACKUP_FAILED), 1.0);
+    assert_eq!(
+        fixture
+            .ledger
+            .audit_events()
+            .iter()
+            .filter(|e| e.event_type == AuditEventType::BackupFailed)
+            .count(),
+        1
+    );
+
+    fixture.vault.fail_uploads_after_parts(usize::MAX);
+    let rerun = fixture
+        .job
+        .run(Some(date!(2026 - 11 - 28)), "t")
+        .await
+        .unwrap();
+    assert_eq!(
+        (rerun.index_range, rerun.row_count),
+        (
+            IndexRange {
+                from: 0,
+                to: 14_000
+            },
+            14_000
+        )
+    );
+    assert_eq!(fixture.rows(), fixture.source, "every entry exactly once");
+}
+
+#[tokio::test]
+async fn a_broken_chain_is_not_backed_up() {
+    let mut fixture = Fixture::new(10);
+    fixture.append(10).await;
+    fixture
+        .ledger
+        .tamper(|entries, _| entries.get_mut(&4).unwrap().entry.content.symbol = "MSFT".into());
+    let error = fixture
+        .job
+        .run(Some(date!(2026 - 11 - 28)), "t")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            BackupFailure::BrokenChain {
+                index: 4,
+                kind: "hash_mismatch"
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(fixture.manifests().is_empty());
+}
