@@ -214,7 +214,9 @@ pub struct ObjectProtection {
     pub retain_until: Option<Timestamp>,
     /// `AES256` or `aws:kms`.
     pub server_side_encryption: Option<String>,
-    /// SHA-256 of the object as the store reports it (base64 in S3, decoded here).
+    /// SHA-256 of the whole object as the store reports it (base64 in S3, decoded here);
+    /// `None` for a multipart object, whose stored checksum is composed from its parts' — to
+    /// prove such an object's hash, read it back and hash it.
     pub sha256: Option<Hash>,
 }
 
@@ -259,7 +261,8 @@ pub trait BlobVault: Send + Sync {
     ) -> impl Future<Output = Result<UploadedPart, VaultError>> + Send;
 
     /// Completes the upload: the object version appears, locked, only now. Returns its version
-    /// id; `sha256` is the caller's SHA-256 of the whole body, echoed back in [`StoredObject`].
+    /// id; `sha256` is the caller's SHA-256 of the whole body, echoed back in [`StoredObject`]
+    /// (the store checks each part's checksum, not this one).
     fn complete_upload(
         &self,
         upload: &Upload,

@@ -19,8 +19,8 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectLockMode,
-    ObjectLockRetention, ObjectLockRetentionMode, ServerSideEncryption,
+    ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
+    ObjectLockMode, ObjectLockRetention, ObjectLockRetentionMode, ServerSideEncryption,
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -415,11 +415,18 @@ impl BlobVault for S3Vault {
                     .ok_or_else(|| unexpected("HeadObject", key, "retain-until date"))
             })
             .transpose()?;
-        // A multipart object's checksum is composite ("<SHA-256 of the part checksums>-<parts>"),
-        // not the SHA-256 of the object: it is not reported as one.
+        // An object completed from parts carries a composite checksum (the SHA-256 of the part
+        // checksums), not the SHA-256 of the object: it is not reported as one. S3 marks it by
+        // type and by a "-<parts>" suffix; some stores (moto) by neither in HeadObject, but the
+        // ETag of a multipart object always ends in "-<parts>".
+        let composite = output.checksum_type() == Some(&ChecksumType::Composite)
+            || output.checksum_sha256().is_some_and(has_part_count_suffix)
+            || output
+                .e_tag()
+                .is_some_and(|etag| has_part_count_suffix(etag.trim_matches('"')));
         let sha256 = output
             .checksum_sha256()
-            .filter(|text| !is_composite_checksum(text))
+            .filter(|_| !composite)
             .map(|text| decode_sha256(text).ok_or_else(|| unexpected("HeadObject", key, "SHA-256")))
             .transpose()?;
         Ok(ObjectProtection {
@@ -444,9 +451,9 @@ fn from_date_time(date: &DateTime) -> Option<Timestamp> {
     Timestamp::from_datetime(instant).ok()
 }
 
-/// Whether S3 reports a checksum of checksums (`<base64>-<part count>`), as it does for an
-/// object completed from parts.
-fn is_composite_checksum(text: &str) -> bool {
+/// Whether a checksum or ETag ends in `-<part count>`, as S3 writes them for an object completed
+/// from parts.
+fn has_part_count_suffix(text: &str) -> bool {
     text.rsplit_once('-')
         .is_some_and(|(_, parts)| !parts.is_empty() && parts.bytes().all(|b| b.is_ascii_digit()))
 }
@@ -510,12 +517,14 @@ mod tests {
     }
 
     #[test]
-    fn composite_checksums_are_told_apart_from_whole_object_ones() {
+    fn multipart_checksums_and_etags_are_told_apart_from_whole_object_ones() {
         let whole = BASE64.encode(Hash::sha256(b"vault").as_bytes());
-        assert!(!is_composite_checksum(&whole));
-        assert!(is_composite_checksum(&format!("{whole}-2")));
-        assert!(is_composite_checksum(&format!("{whole}-10000")));
-        assert!(!is_composite_checksum(&format!("{whole}-")));
+        assert!(!has_part_count_suffix(&whole));
+        assert!(has_part_count_suffix(&format!("{whole}-2")));
+        assert!(has_part_count_suffix(&format!("{whole}-10000")));
+        assert!(!has_part_count_suffix(&format!("{whole}-")));
+        assert!(has_part_count_suffix("d41d8cd98f00b204e9800998ecf8427e-2"));
+        assert!(!has_part_count_suffix("d41d8cd98f00b204e9800998ecf8427e"));
     }
 
     #[test]
