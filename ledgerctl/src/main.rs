@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ledgerctl::provision::{Provisioned, provision_stack};
+use ledgerctl::restore::{RestoreOptions, restore};
 use ledgerctl::template::{Stack, Template};
 
 #[derive(Debug, Parser)]
@@ -30,6 +31,30 @@ enum Command {
         stack_name: String,
         #[arg(long, default_value = "template.yaml")]
         template: PathBuf,
+    },
+    /// Restore every backup in the vault into a new, empty signals table, verifying each CSV
+    /// (checksum, row hashes, links, Merkle root) against the verified manifest chain while it
+    /// loads. The target table must exist: create it first from template.yaml, e.g.
+    /// `ledgerctl provision --stack-name recovery` creates `recovery-signals`. Progress on
+    /// stderr; the summary line on stdout.
+    Restore {
+        /// The vault bucket holding `manifests/` and `signals/`.
+        #[arg(long, env = "VAULT_BUCKET")]
+        bucket: String,
+        /// The signals table to restore into (must exist; must be empty unless --resume).
+        #[arg(long)]
+        target_table: String,
+        /// Continue an interrupted restore into this target: entries already there must be this
+        /// vault's; present items are checked and skipped.
+        #[arg(long)]
+        resume: bool,
+        /// Restore only the backups up to and including this backup id (`YYYYMMDD` or
+        /// `YYYYMMDD_N`).
+        #[arg(long)]
+        until: Option<shared::domain::backup::BackupId>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -77,6 +102,30 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             writeln!(std::io::stdout().lock(), "{}", provisioned.shell_exports()?)?;
+            Ok(())
+        }
+        Command::Restore {
+            bucket,
+            target_table,
+            resume,
+            until,
+            quiet,
+        } => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let vault =
+                shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), bucket, None);
+            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+            let options = RestoreOptions {
+                target_table,
+                resume,
+                until,
+                progress: !quiet,
+            };
+            let summary = Box::pin(restore(&vault, &dynamodb, &options)).await?;
+            for key in &summary.overwritten_manifests {
+                eprintln!("warning: manifest {key} has newer versions; its original was used");
+            }
+            writeln!(std::io::stdout().lock(), "{summary}")?;
             Ok(())
         }
     }

@@ -11,7 +11,7 @@ use shared::adapters::system::SystemClock;
 use shared::app::backup::{BackupJob, BackupSettings};
 use shared::domain::backup::{Manifest, read_rows, verify_manifest_chain};
 use shared::domain::hash::Hash;
-use shared::ports::{BlobVault, MIN_PART_BYTES};
+use shared::ports::{BlobVault, LedgerStore, MIN_PART_BYTES};
 
 use crate::support::{TEMPLATE, read_all, required_env};
 
@@ -97,16 +97,104 @@ async fn a_backup_is_locked_chained_and_complete() {
     assert!(deleted.is_err());
 }
 
-/// The backup function binary through `cargo lambda watch`'s invoke API.
+/// verify-backup against the emulator: a clean pass with the restore drill, then an S3
+/// overwrite and a DynamoDB edit found; and the function binary through `cargo lambda watch`.
 #[tokio::test]
-async fn backup_invoked_through_cargo_lambda_watch() {
+async fn verification_finds_overwrites_and_edits_on_the_emulator() {
+    use shared::app::verify_backup::{VerifyBackupJob, VerifyError, VerifyMode};
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let name = format!("v-{}", uuid::Uuid::now_v7().simple());
+    let provisioned = provision_stack(
+        &sdk,
+        &Template::parse(TEMPLATE).unwrap(),
+        &Stack::local(&name),
+    )
+    .await
+    .unwrap();
+    let bucket = provisioned.bucket_name(VAULT_BUCKET).unwrap().to_owned();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let (signals, audit) = (format!("{name}-signals"), format!("{name}-audit"));
+    let store = DynamoLedgerStore::new(dynamodb.clone(), &signals, &audit);
+    let vault = S3Vault::new(aws_sdk_s3::Client::new(&sdk), &bucket, None);
+    crate::support::seed(&dynamodb, &signals, 0, 40).await;
+    let backup = BackupJob::new(
+        store.clone(),
+        vault.clone(),
+        DynamoAuditSink::new(dynamodb.clone(), &audit),
+        SystemClock,
+        RecordingMetrics::default(),
+        BackupSettings::default(),
+    );
+    let outcome = backup
+        .run(Some(time::macros::date!(2026 - 11 - 28)), "t")
+        .await
+        .unwrap();
+    let verify = VerifyBackupJob::new(
+        store.clone(),
+        vault.clone(),
+        DynamoAuditSink::new(dynamodb.clone(), &audit),
+        SystemClock,
+        RecordingMetrics::default(),
+    );
+    let clean = verify.run(VerifyMode::All, "t").await.unwrap();
+    assert!(clean.restore_drill.as_ref().unwrap().matches);
+    assert_eq!(clean.rows_checked, 40);
+
+    // An insider edits a row in DynamoDB after the backup.
+    let mut item =
+        shared::adapters::dynamodb::entry_item(&store.entry_at(7).await.unwrap().unwrap());
+    item.insert(
+        "rationale".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S("Rewritten after the fact.".into()),
+    );
+    dynamodb
+        .put_item()
+        .table_name(&signals)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    // And writes a new version over the CSV.
+    let csv_key = outcome.csv_key.unwrap();
+    aws_sdk_s3::Client::new(&sdk)
+        .put_object()
+        .bucket(&bucket)
+        .key(&csv_key)
+        .body(b"forged".to_vec().into())
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .send()
+        .await
+        .unwrap();
+    let Err(VerifyError::Failed(result)) = verify.run(VerifyMode::All, "t").await else {
+        panic!("tampering not found")
+    };
+    let kinds: Vec<(&str, Option<u64>)> = result
+        .findings
+        .iter()
+        .map(|f| (f.kind.as_str(), f.chain_index))
+        .collect();
+    assert!(kinds.contains(&("csv_overwritten", None)), "{kinds:?}");
+    assert!(
+        kinds.contains(&("row_differs_from_live", Some(7))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("restore_drill_mismatch", None)),
+        "{kinds:?}"
+    );
+}
+
+/// The backup and verify-backup function binaries through `cargo lambda watch`'s invoke API, in
+/// one test: two backups of the same vault running at once would race for the same manifest key.
+#[tokio::test]
+async fn backup_and_verify_backup_invoked_through_cargo_lambda_watch() {
     let base = required_env("INGEST_URL");
-    let invoke = base.replace(
+    let http = reqwest::Client::new();
+    let backup = base.replace(
         "/lambda-url/ingest",
         "/2015-03-31/functions/backup/invocations",
     );
-    let http = reqwest::Client::new();
-    let response = http.post(&invoke).json(&json!({})).send().await.unwrap();
+    let response = http.post(&backup).json(&json!({})).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let outcome: Value = response.json().await.unwrap();
     assert!(
@@ -116,7 +204,7 @@ async fn backup_invoked_through_cargo_lambda_watch() {
         "{outcome}"
     );
     let refused = http
-        .post(&invoke)
+        .post(&backup)
         .json(&json!({"date": "28/11/2026"}))
         .send()
         .await
@@ -125,4 +213,24 @@ async fn backup_invoked_through_cargo_lambda_watch() {
         .await
         .unwrap();
     assert!(refused.contains("invalid date"), "{refused}");
+
+    let verify = base.replace(
+        "/lambda-url/ingest",
+        "/2015-03-31/functions/verify-backup/invocations",
+    );
+    let result: Value = http
+        .post(&verify)
+        .json(&json!({"mode": "latest"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (result["mode"].as_str(), result["passed"].as_bool()),
+        (Some("latest"), Some(true)),
+        "{result}"
+    );
+    assert_eq!(result["manifests_checked"], 1, "{result}");
 }

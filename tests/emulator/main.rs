@@ -10,6 +10,7 @@
 
 mod backup;
 mod ingest;
+mod restore;
 mod support;
 mod sweep;
 mod template;

@@ -6,3 +6,4 @@ pub mod http;
 pub mod ingest;
 pub mod sweep;
 pub mod tamper_watch;
+pub mod verify_backup;

@@ -39,6 +39,10 @@ pub enum AuditEventType {
     BackupSucceeded,
     /// A backup run failed; no manifest was written.
     BackupFailed,
+    /// Backup verification passed.
+    BackupVerified,
+    /// Backup verification found a problem, or could not complete.
+    BackupVerificationFailed,
 }
 
 impl AuditEventType {
@@ -55,6 +59,8 @@ impl AuditEventType {
             AuditEventType::TamperDetected => "TAMPER_DETECTED",
             AuditEventType::BackupSucceeded => "BACKUP_SUCCEEDED",
             AuditEventType::BackupFailed => "BACKUP_FAILED",
+            AuditEventType::BackupVerified => "BACKUP_VERIFIED",
+            AuditEventType::BackupVerificationFailed => "BACKUP_VERIFICATION_FAILED",
         }
     }
 
@@ -71,6 +77,8 @@ impl AuditEventType {
             AuditEventType::TamperDetected,
             AuditEventType::BackupSucceeded,
             AuditEventType::BackupFailed,
+            AuditEventType::BackupVerified,
+            AuditEventType::BackupVerificationFailed,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

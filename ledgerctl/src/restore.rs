@@ -1,0 +1,581 @@
+//! Disaster recovery: restores every backup of the vault into a new, named signals table,
+//! verifying while it loads.
+//!
+//! How it goes:
+//! 1. The manifests (`manifests/…`) are listed and the **original** (oldest) version of each key
+//!    is read; they are ordered by backup id and their chain is verified
+//!    (`verify_manifest_chain`). Any finding refuses the restore before anything is written.
+//! 2. The target table must exist (create it beforehand from `template.yaml`, e.g.
+//!    `ledgerctl provision --stack-name <name>` creates `<name>-signals`) with the signals
+//!    table's key (`pk` S, `sk` N). It must be empty, unless `resume` is set (see below).
+//! 3. Each manifest's CSV — exactly the `version_id` the manifest names — is downloaded, checked
+//!    against the manifest's SHA-256 and size, and read row by row (`RowReader`) into one
+//!    `ChainVerifier` that continues across files (hash, link, index). After each manifest the
+//!    verifier's size, head hash and Merkle root must equal the manifest's. A finding stops the
+//!    restore, naming the backup, the CSV row and the chain index.
+//! 4. Each verified row is written as its entry item and its signal-id claim with `PutItem`
+//!    conditioned on `attribute_not_exists(pk)` — never an update, a delete or an unconditional
+//!    put. A failed condition on an item that already holds exactly the same content counts as
+//!    "already restored"; any other existing item is a conflict, reported by its key.
+//!
+//! Resuming: rows are written in windows of at most [`WINDOW`] consecutive chain indexes, a
+//! window only after the previous one is complete, so after an interruption every missing item
+//! is within [`WINDOW`] indexes below the target's head. With `resume`, the target's head entry
+//! must equal the backup's row at that index (else the table is not a restore of this vault),
+//! rows below `head - WINDOW + 1` are verified but not written, and the rest are put again
+//! (present ones are skipped as "already restored").
+//!
+//! Memory: one day's CSV is held in memory at a time (`BlobVault::get_version` returns the
+//! bytes); rows are then streamed from it. A streaming `get` would bound this further.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use shared::adapters::dynamodb::{claim_item, entry_item};
+use shared::app::backup::MANIFEST_PREFIX;
+use shared::domain::backup::{BackupId, Manifest, RowReader, verify_manifest_chain};
+use shared::domain::chain::ChainVerifier;
+use shared::domain::entry::StoredEntry;
+use shared::domain::hash::Hash;
+use shared::ports::{BlobVault, LedgerStore};
+use tokio::task::JoinSet;
+
+/// The most consecutive chain indexes written at once (two puts each, in parallel).
+pub const WINDOW: u64 = 64;
+
+/// Condition on every write: the item must not exist yet.
+const IF_ABSENT: &str = "attribute_not_exists(pk)";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// The new signals table to fill.
+    pub target_table: String,
+    /// Continue an interrupted restore into a table that already holds part of it.
+    pub resume: bool,
+    /// Restore only the backups up to and including this one (all when `None`).
+    pub until: Option<BackupId>,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreSummary {
+    pub target_table: String,
+    /// Manifests restored (empty days included).
+    pub manifests: usize,
+    pub last_backup_id: Option<BackupId>,
+    /// Entries in the target afterwards: the last manifest's `index_range.to`.
+    pub size: u64,
+    /// Rows read from the CSVs and verified.
+    pub rows_verified: u64,
+    /// Items (entries and claims) written by this run.
+    pub items_written: u64,
+    /// Items that were already there with identical content (a resumed run).
+    pub items_already_present: u64,
+    /// Rows below the resume point: verified, not written.
+    pub rows_skipped: u64,
+    /// The head hash and Merkle root of the restored chain (equal to the last manifest's).
+    pub head_hash: Hash,
+    pub merkle_root: Hash,
+    /// Manifest keys that have more than one version: the original was used; the newer
+    /// versions are an overwrite the backup verification reports.
+    pub overwritten_manifests: Vec<String>,
+    pub duration_ms: u64,
+}
+
+impl std::fmt::Display for RestoreSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let seconds = self.duration_ms as f64 / 1000.0;
+        write!(
+            f,
+            "restored {} entries from {} backups (last {}) into {}: {} items written, {} already present, {} rows skipped; head {}, root {}; {:.1}s ({:.0} rows/s)",
+            self.size,
+            self.manifests,
+            self.last_backup_id
+                .map_or_else(|| "none".to_owned(), |id| id.to_string()),
+            self.target_table,
+            self.items_written,
+            self.items_already_present,
+            self.rows_skipped,
+            self.head_hash,
+            self.merkle_root,
+            seconds,
+            self.rows_verified as f64 / seconds.max(0.001),
+        )
+    }
+}
+
+/// Restores the vault's backups into `options.target_table`. See the module documentation.
+pub async fn restore<V: BlobVault>(
+    vault: &V,
+    dynamodb: &Client,
+    options: &RestoreOptions,
+) -> anyhow::Result<RestoreSummary> {
+    let started = Instant::now();
+    let target = options.target_table.as_str();
+    let (manifests, overwritten_manifests) = read_manifests(vault, options.until).await?;
+    let total = manifests.last().map_or(0, |(_, m)| m.index_range.to);
+
+    check_target_table(dynamodb, target).await?;
+    let store = shared::adapters::dynamodb::DynamoLedgerStore::new(dynamodb.clone(), target, "");
+    let head = store
+        .head()
+        .await
+        .with_context(|| format!("cannot read the head of the target table {target}"))?;
+    let (resume_from, existing_head) = match head {
+        None => {
+            if !options.resume {
+                let any = dynamodb
+                    .scan()
+                    .table_name(target)
+                    .limit(1)
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot scan the target table {target}"))?;
+                ensure!(
+                    any.items().is_empty(),
+                    "the target table {target} is not empty (it holds items other than entries); restore only into a new, empty table, or pass --resume to continue an interrupted restore"
+                );
+            }
+            (0, None)
+        }
+        Some(head) => {
+            ensure!(
+                options.resume,
+                "the target table {target} already holds entries (head at chain index {}); restore only into a new, empty table, or pass --resume to continue an interrupted restore of this vault",
+                head.chain_index
+            );
+            ensure!(
+                head.chain_index < total,
+                "cannot resume: the target table {target} holds entries up to chain index {}, but the backups only reach {total}",
+                head.chain_index
+            );
+            let entry = store
+                .entry_at(head.chain_index)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot read the head entry {} of the target table {target}",
+                        head.chain_index
+                    )
+                })?
+                .with_context(|| {
+                    format!(
+                        "the head entry {} of {target} disappeared while resuming",
+                        head.chain_index
+                    )
+                })?;
+            ((head.chain_index + 1).saturating_sub(WINDOW), Some(entry))
+        }
+    };
+
+    let bar = if options.progress {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rows ({per_sec}, eta {eta}) {msg}",
+        )
+        .context("progress bar template")?,
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+
+    let mut writer = Writer {
+        client: dynamodb.clone(),
+        table: target.to_owned(),
+        pending: Vec::new(),
+        written: 0,
+        already_present: 0,
+    };
+    let mut verifier = ChainVerifier::from_genesis();
+    let mut rows_verified = 0u64;
+    let mut rows_skipped = 0u64;
+    for (_, manifest) in &manifests {
+        let id = manifest.backup_id;
+        bar.set_message(format!("backup {id}"));
+        let Some(csv) = &manifest.csv else {
+            check_manifest_end(&verifier, manifest)?;
+            continue;
+        };
+        let what = format!("backup {id} ({} version {})", csv.key, csv.version_id);
+        let bytes = vault
+            .get_version(&csv.key, &csv.version_id)
+            .await
+            .with_context(|| format!("cannot download {what}"))?;
+        ensure!(
+            bytes.len() as u64 == csv.bytes && Hash::sha256(&bytes) == csv.sha256,
+            "{what}: the CSV ({} bytes, SHA-256 {}) is not the one its manifest names ({} bytes, SHA-256 {})",
+            bytes.len(),
+            Hash::sha256(&bytes),
+            csv.bytes,
+            csv.sha256
+        );
+        let rows = RowReader::new(bytes.as_slice()).with_context(|| format!("{what}: header"))?;
+        for (number, row) in (1u64..).zip(rows) {
+            let stored = row.with_context(|| format!("{what}: cannot read the CSV"))?;
+            let index = stored.entry.chain_index;
+            verifier.push(&stored);
+            if let Some(finding) = verifier.first_finding() {
+                bail!(
+                    "{what}, row {number} (chain index {index}): the chain is broken: {} {}; nothing after it was restored",
+                    finding.kind.name(),
+                    serde_json::to_string(finding).unwrap_or_default()
+                );
+            }
+            ensure!(
+                index < manifest.index_range.to,
+                "{what}, row {number}: chain index {index} is outside the manifest's range [{}, {})",
+                manifest.index_range.from,
+                manifest.index_range.to
+            );
+            rows_verified += 1;
+            bar.inc(1);
+            if let Some(existing) = &existing_head
+                && existing.entry.chain_index == index
+                && *existing != stored
+            {
+                bail!(
+                    "cannot resume: the entry at chain index {index} in {target} (hash {}) differs from {what}, row {number} (hash {}): the table is not a restore of this vault",
+                    existing.entry_hash,
+                    stored.entry_hash
+                );
+            }
+            if index < resume_from {
+                rows_skipped += 1;
+                continue;
+            }
+            writer.pending.push(stored);
+            if writer.pending.len() as u64 >= WINDOW {
+                writer.flush().await?;
+            }
+        }
+        check_manifest_end(&verifier, manifest).with_context(|| what.clone())?;
+    }
+    writer.flush().await?;
+    bar.finish_and_clear();
+
+    let head_hash = verifier.head_hash().unwrap_or(Hash::ZERO);
+    let merkle_root = verifier.tree().root();
+    if let Some((_, last)) = manifests.last() {
+        ensure!(
+            head_hash == last.last_entry_hash && merkle_root == last.merkle_root,
+            "the restored chain's head {head_hash} and root {merkle_root} differ from the last manifest's ({} and {})",
+            last.last_entry_hash,
+            last.merkle_root
+        );
+    }
+    let restored = store
+        .head()
+        .await
+        .with_context(|| format!("cannot read back the head of {target}"))?;
+    ensure!(
+        restored.map(|h| (h.chain_index + 1, h.entry_hash))
+            == (total > 0).then_some((total, head_hash)),
+        "after the restore the head of {target} is {restored:?}, expected {total} entries ending in {head_hash}"
+    );
+    Ok(RestoreSummary {
+        target_table: target.to_owned(),
+        manifests: manifests.len(),
+        last_backup_id: manifests.last().map(|(_, m)| m.backup_id),
+        size: total,
+        rows_verified,
+        items_written: writer.written,
+        items_already_present: writer.already_present,
+        rows_skipped,
+        head_hash,
+        merkle_root,
+        overwritten_manifests,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// The original version of every manifest up to `until`, in backup-id order, after verifying
+/// their chain; and the keys that were overwritten by newer versions.
+async fn read_manifests<V: BlobVault>(
+    vault: &V,
+    until: Option<BackupId>,
+) -> anyhow::Result<(Vec<(Vec<u8>, Manifest)>, Vec<String>)> {
+    let versions = vault
+        .list_versions(MANIFEST_PREFIX)
+        .await
+        .context("cannot list the manifests in the vault")?;
+    let mut originals = Vec::new();
+    let mut overwritten = Vec::new();
+    for (position, version) in versions.iter().enumerate() {
+        // Versions come oldest first for each key: the first one listed is the original.
+        if position > 0 && versions[position - 1].key == version.key {
+            if overwritten.last() != Some(&version.key) {
+                overwritten.push(version.key.clone());
+            }
+            continue;
+        }
+        let id = BackupId::from_manifest_key(&version.key).map_err(|error| {
+            anyhow::anyhow!(
+                "{} is not a manifest key ({error}); refusing to guess what it is",
+                version.key
+            )
+        })?;
+        if until.is_some_and(|until| id > until) {
+            continue;
+        }
+        originals.push((id, version));
+    }
+    originals.sort_by_key(|(id, _)| *id);
+    let mut manifests = Vec::with_capacity(originals.len());
+    for (_, version) in originals {
+        let bytes = vault
+            .get_version(&version.key, &version.version_id)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot read manifest {} version {}",
+                    version.key, version.version_id
+                )
+            })?;
+        let manifest = Manifest::parse(&bytes).map_err(|error| {
+            anyhow::anyhow!(
+                "manifest {} version {} is invalid: {error}",
+                version.key,
+                version.version_id
+            )
+        })?;
+        manifests.push((bytes, manifest));
+    }
+    if let Some(until) = until {
+        ensure!(
+            manifests.last().is_some_and(|(_, m)| m.backup_id == until),
+            "there is no backup {until} in the vault"
+        );
+    }
+    let findings = verify_manifest_chain(&manifests);
+    if !findings.is_empty() {
+        let text = findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "manifest #{} ({}): {}",
+                    f.position,
+                    f.backup_id,
+                    serde_json::to_string(&f.kind).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        bail!(
+            "the manifest chain is broken ({} findings), nothing was restored: {text}",
+            findings.len()
+        );
+    }
+    Ok((manifests, overwritten))
+}
+
+/// After a manifest's rows: the verifier must be exactly at the manifest's end state.
+fn check_manifest_end(verifier: &ChainVerifier, manifest: &Manifest) -> anyhow::Result<()> {
+    let head = verifier.head_hash().unwrap_or(Hash::ZERO);
+    let root = verifier.tree().root();
+    ensure!(
+        verifier.position() == manifest.index_range.to
+            && head == manifest.last_entry_hash
+            && root == manifest.merkle_root,
+        "backup {}: the rows end at size {} with head {head} and root {root}, but the manifest says size {}, head {}, root {}",
+        manifest.backup_id,
+        verifier.position(),
+        manifest.index_range.to,
+        manifest.last_entry_hash,
+        manifest.merkle_root
+    );
+    Ok(())
+}
+
+/// The target must exist and have the signals table's key.
+async fn check_target_table(dynamodb: &Client, target: &str) -> anyhow::Result<()> {
+    let described = dynamodb
+        .describe_table()
+        .table_name(target)
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "cannot describe the target table {target}: it must exist before the restore (e.g. `ledgerctl provision --stack-name <name>` creates <name>-signals from template.yaml)"
+            )
+        })?;
+    let table = described
+        .table()
+        .with_context(|| format!("no description of {target}"))?;
+    let key: Vec<(&str, KeyType)> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().clone()))
+        .collect();
+    let types: HashMap<&str, ScalarAttributeType> = table
+        .attribute_definitions()
+        .iter()
+        .map(|d| (d.attribute_name(), d.attribute_type().clone()))
+        .collect();
+    ensure!(
+        key == [("pk", KeyType::Hash), ("sk", KeyType::Range)]
+            && types.get("pk") == Some(&ScalarAttributeType::S)
+            && types.get("sk") == Some(&ScalarAttributeType::N),
+        "the target table {target} does not have the signals table's key (pk S HASH, sk N RANGE)"
+    );
+    Ok(())
+}
+
+/// Writes rows a window at a time: every item of a window is put in parallel, and the next
+/// window starts only when all of them are done.
+struct Writer {
+    client: Client,
+    table: String,
+    pending: Vec<StoredEntry>,
+    written: u64,
+    already_present: u64,
+}
+
+enum Put {
+    Written,
+    AlreadyPresent,
+}
+
+impl Writer {
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        let mut tasks = JoinSet::new();
+        for stored in self.pending.drain(..) {
+            let index = stored.entry.chain_index;
+            for (what, item) in [
+                (format!("entry {index}"), entry_item(&stored)),
+                (
+                    format!("claim of signal {} (entry {index})", stored.entry.signal_id),
+                    claim_item(&stored),
+                ),
+            ] {
+                let (client, table) = (self.client.clone(), self.table.clone());
+                tasks.spawn(async move {
+                    put_if_absent(&client, &table, item)
+                        .await
+                        .with_context(|| format!("cannot restore the {what} into {table}"))
+                });
+            }
+        }
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined.context("a write task failed")? {
+                Ok(Put::Written) => self.written += 1,
+                Ok(Put::AlreadyPresent) => self.already_present += 1,
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Puts `item` only if its key is free; an existing identical item is "already restored".
+async fn put_if_absent(client: &Client, table: &str, item: Item) -> anyhow::Result<Put> {
+    let result = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item.clone()))
+        .condition_expression(IF_ABSENT)
+        .send()
+        .await;
+    let error = match result {
+        Ok(_) => return Ok(Put::Written),
+        Err(error) => error,
+    };
+    if !error
+        .as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
+    {
+        return Err(error.into());
+    }
+    let key = |name: &str| {
+        item.get(name)
+            .cloned()
+            .unwrap_or(AttributeValue::Null(true))
+    };
+    let existing = client
+        .get_item()
+        .table_name(table)
+        .key("pk", key("pk"))
+        .key("sk", key("sk"))
+        .consistent_read(true)
+        .send()
+        .await
+        .context("cannot read the existing item")?;
+    let existing = existing.item().cloned().unwrap_or_default();
+    ensure!(
+        same_item(&existing, &item),
+        "a different item already exists at pk {:?}, sk {:?}: {}",
+        item.get("pk").and_then(|v| v.as_s().ok()),
+        item.get("sk").and_then(|v| v.as_n().ok()),
+        describe_difference(&existing, &item)
+    );
+    Ok(Put::AlreadyPresent)
+}
+
+/// Equal attribute by attribute; numbers compared by value (DynamoDB may normalise their text).
+fn same_item(existing: &Item, expected: &Item) -> bool {
+    existing.len() == expected.len()
+        && expected.iter().all(|(name, value)| {
+            existing
+                .get(name)
+                .is_some_and(|found| same_value(found, value))
+        })
+}
+
+fn same_value(found: &AttributeValue, expected: &AttributeValue) -> bool {
+    match (found, expected) {
+        (AttributeValue::N(a), AttributeValue::N(b)) => {
+            a == b || matches!((a.parse::<i128>(), b.parse::<i128>()), (Ok(x), Ok(y)) if x == y)
+        }
+        _ => found == expected,
+    }
+}
+
+fn describe_difference(existing: &Item, expected: &Item) -> String {
+    let mut names: Vec<&String> = existing.keys().chain(expected.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|name| match (existing.get(*name), expected.get(*name)) {
+            (Some(a), Some(b)) => !same_value(a, b),
+            _ => true,
+        })
+        .map(|name| {
+            format!(
+                "{name}: found {:?}, backup has {:?}",
+                existing.get(name),
+                expected.get(name)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_compare_by_value_and_extra_attributes_differ() {
+        let a = Item::from([("sk".to_owned(), AttributeValue::N("7".into()))]);
+        let b = Item::from([("sk".to_owned(), AttributeValue::N("007".into()))]);
+        assert!(same_item(&a, &b));
+        let mut c = a.clone();
+        c.insert("note".into(), AttributeValue::S("x".into()));
+        assert!(!same_item(&c, &a));
+        assert!(describe_difference(&c, &a).contains("note"));
+    }
+}

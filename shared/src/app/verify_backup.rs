@@ -1,0 +1,580 @@
+//! Backup verification (the seed's `verify_backup.py`) and the restore drill.
+//!
+//! For each manifest checked: the exact CSV version it names is downloaded and hashed; the
+//! object must be COMPLIANCE-locked at least as long as the manifest says, encrypted, and not
+//! overwritten by a newer version; the manifests must form an unbroken chain; every row must
+//! re-hash to its `entry_hash`, link to the row before it (across files), and equal the live
+//! DynamoDB entry. In mode `all` the restore drill rebuilds the whole chain from the backups
+//! alone and compares its Merkle root and head with the live ledger at that size.
+//!
+//! Promise: every problem is a finding naming the backup and, where there is one, the chain
+//! index; the result is written to the vault as JSON for the report, audited and counted, and a
+//! failed verification is an error (so Lambda's error metric fires).
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::domain::backup::{BackupId, Manifest, read_rows, verify_manifest_chain};
+use crate::domain::chain::ChainVerifier;
+use crate::domain::hash::Hash;
+use crate::domain::merkle::CompactRange;
+use crate::domain::timestamp::Timestamp;
+use crate::ports::{
+    AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, StoreError, VaultError,
+};
+
+pub const VERIFICATION_PREFIX: &str = "verifications/";
+
+pub mod metric {
+    pub const BACKUP_VERIFIED: &str = "BackupVerified";
+    pub const BACKUP_VERIFICATION_FAILED: &str = "BackupVerificationFailed";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// The newest manifest and its CSV (and the whole manifest chain).
+    #[default]
+    Latest,
+    /// Every manifest and CSV, and the restore drill.
+    All,
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupFinding {
+    /// The backup concerned (`None` for problems with the vault listing itself).
+    pub backup_id: Option<BackupId>,
+    /// The chain index concerned, when there is one.
+    pub chain_index: Option<u64>,
+    /// A stable name: `manifest_overwritten`, `csv_overwritten`, `csv_hash_mismatch`, …
+    pub kind: String,
+    pub message: String,
+}
+
+/// The restore drill's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreDrill {
+    pub tree_size: u64,
+    pub backup_root: Hash,
+    pub backup_head: Hash,
+    pub live_root: Hash,
+    pub live_head: Hash,
+    pub matches: bool,
+}
+
+/// The JSON result object written to the vault under `verifications/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationResult {
+    pub run_id: String,
+    pub mode: VerifyMode,
+    pub passed: bool,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub duration_ms: u64,
+    pub manifests_checked: u64,
+    pub rows_checked: u64,
+    /// Entries `[0, covered_to)` are in verified backups.
+    pub covered_to: u64,
+    pub restore_drill: Option<RestoreDrill>,
+    pub findings: Vec<BackupFinding>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("backup verification failed: {} finding(s); first: {}", .0.findings.len(),
+        .0.findings.first().map_or("-".to_owned(), |f| format!("{} ({})", f.kind, f.message)))]
+    Failed(Box<VerificationResult>),
+    #[error("the ledger store failed")]
+    Store(#[from] StoreError),
+    #[error("the vault failed")]
+    Vault(#[from] VaultError),
+}
+
+#[derive(Debug)]
+pub struct VerifyBackupJob<S, V, A, C, M> {
+    store: S,
+    vault: V,
+    audit: A,
+    clock: C,
+    metrics: M,
+}
+
+struct Findings(Vec<BackupFinding>);
+
+impl Findings {
+    fn add(
+        &mut self,
+        backup_id: Option<BackupId>,
+        chain_index: Option<u64>,
+        kind: &str,
+        message: String,
+    ) {
+        self.0.push(BackupFinding {
+            backup_id,
+            chain_index,
+            kind: kind.to_owned(),
+            message,
+        });
+    }
+}
+
+impl<S, V, A, C, M> VerifyBackupJob<S, V, A, C, M>
+where
+    S: LedgerStore,
+    V: BlobVault,
+    A: AuditSink,
+    C: Clock,
+    M: MetricsSink,
+{
+    pub fn new(store: S, vault: V, audit: A, clock: C, metrics: M) -> Self {
+        VerifyBackupJob {
+            store,
+            vault,
+            audit,
+            clock,
+            metrics,
+        }
+    }
+
+    pub async fn run(
+        &self,
+        mode: VerifyMode,
+        request_id: &str,
+    ) -> Result<VerificationResult, VerifyError> {
+        let started_at = self.clock.now();
+        let started = Instant::now();
+        let mut findings = Findings(Vec::new());
+        let checked = self.verify(mode, &mut findings).await;
+        let (manifests_checked, rows_checked, covered_to, restore_drill) = match checked {
+            Ok(summary) => summary,
+            Err(error) => {
+                self.record(
+                    AuditEventType::BackupVerificationFailed,
+                    request_id,
+                    format!(
+                        "backup verification could not complete: {}",
+                        crate::app::ingest::error_chain(&error)
+                    ),
+                    json!({"mode": mode}),
+                )
+                .await;
+                self.metrics
+                    .emit(&[Metric::count(metric::BACKUP_VERIFICATION_FAILED, 1)]);
+                return Err(error);
+            }
+        };
+        let result = VerificationResult {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            mode,
+            passed: findings.0.is_empty(),
+            started_at,
+            finished_at: self.clock.now(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            manifests_checked,
+            rows_checked,
+            covered_to,
+            restore_drill,
+            findings: findings.0,
+        };
+        let key = format!(
+            "{VERIFICATION_PREFIX}{}/{}-{}.json",
+            result.started_at.as_str()[..10].replace('-', "/"),
+            result
+                .started_at
+                .as_str()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>(),
+            match mode {
+                VerifyMode::Latest => "latest",
+                VerifyMode::All => "all",
+            }
+        );
+        let retain_until = result
+            .started_at
+            .plus_days(2555)
+            .unwrap_or(result.started_at);
+        let body = serde_json::to_vec_pretty(&result).unwrap_or_default();
+        if let Err(error) = self
+            .vault
+            .put_locked(&key, body, "application/json", retain_until)
+            .await
+        {
+            tracing::error!(error = %crate::app::ingest::error_chain(&error), key, "could not write the verification result");
+        }
+        let details = json!({"mode": mode, "result": key, "manifests_checked": manifests_checked, "rows_checked": rows_checked,
+                             "covered_to": covered_to, "first_finding": result.findings.first()});
+        if result.passed {
+            self.metrics
+                .emit(&[Metric::count(metric::BACKUP_VERIFIED, 1)]);
+            self.record(
+                AuditEventType::BackupVerified,
+                request_id,
+                format!("{manifests_checked} backup(s), {rows_checked} rows verified"),
+                details,
+            )
+            .await;
+            Ok(result)
+        } else {
+            tracing::error!(findings = result.findings.len(), first = ?result.findings.first(), "backup verification failed");
+            self.metrics
+                .emit(&[Metric::count(metric::BACKUP_VERIFICATION_FAILED, 1)]);
+            let first = result.findings.first().map_or(String::new(), |f| {
+                format!("; first: {} — {}", f.kind, f.message)
+            });
+            self.record(
+                AuditEventType::BackupVerificationFailed,
+                request_id,
+                format!("{} finding(s){first}", result.findings.len()),
+                details,
+            )
+            .await;
+            Err(VerifyError::Failed(Box::new(result)))
+        }
+    }
+
+    /// Returns (manifests checked, rows checked, covered_to, drill).
+    async fn verify(
+        &self,
+        mode: VerifyMode,
+        findings: &mut Findings,
+    ) -> Result<(u64, u64, u64, Option<RestoreDrill>), VerifyError> {
+        // Every manifest, original versions, in backup order.
+        let versions = self
+            .vault
+            .list_versions(crate::app::backup::MANIFEST_PREFIX)
+            .await?;
+        let mut manifests: Vec<(BackupId, Vec<u8>, Manifest)> = Vec::new();
+        let mut seen_keys: Vec<&str> = Vec::new();
+        for version in &versions {
+            if seen_keys.contains(&version.key.as_str()) {
+                continue;
+            }
+            seen_keys.push(&version.key);
+            let count = versions.iter().filter(|v| v.key == version.key).count();
+            let Ok(id) = BackupId::from_manifest_key(&version.key) else {
+                findings.add(
+                    None,
+                    None,
+                    "unexpected_object",
+                    format!("{} is not a manifest key", version.key),
+                );
+                continue;
+            };
+            if count > 1 {
+                findings.add(
+                    Some(id),
+                    None,
+                    "manifest_overwritten",
+                    format!("{} has {count} versions; the original is used", version.key),
+                );
+            }
+            let bytes = self
+                .vault
+                .get_version(&version.key, &version.version_id)
+                .await?;
+            match Manifest::parse(&bytes) {
+                Ok(manifest) => manifests.push((id, bytes, manifest)),
+                Err(error) => findings.add(
+                    Some(id),
+                    None,
+                    "manifest_invalid",
+                    format!("{}: {error}", version.key),
+                ),
+            }
+        }
+        manifests.sort_by_key(|(id, _, _)| *id);
+        let chain: Vec<(Vec<u8>, Manifest)> = manifests
+            .iter()
+            .map(|(_, b, m)| (b.clone(), m.clone()))
+            .collect();
+        for finding in verify_manifest_chain(&chain) {
+            findings.add(
+                Some(finding.backup_id),
+                None,
+                finding.kind.name(),
+                format!("{:?}", finding.kind),
+            );
+        }
+        let covered_to = manifests.last().map_or(0, |(_, _, m)| m.index_range.to);
+        let selected: Vec<usize> = match mode {
+            VerifyMode::All => (0..manifests.len()).collect(),
+            VerifyMode::Latest => manifests.len().checked_sub(1).into_iter().collect(),
+        };
+        let mut rows_checked = 0;
+        // In `all` mode one verifier runs across every file from genesis (the drill); in
+        // `latest` it resumes from the previous manifest's compact range.
+        let mut drill: Option<(ChainVerifier, ChainVerifier)> = None;
+        for &position in &selected {
+            let (id, _, manifest) = &manifests[position];
+            let mut verifier = match (&mut drill, position) {
+                (Some(_), _) => None,
+                (None, 0) if mode == VerifyMode::All => {
+                    drill = Some((ChainVerifier::from_genesis(), ChainVerifier::from_genesis()));
+                    None
+                }
+                (None, _) => {
+                    let previous = position.checked_sub(1).map(|p| &manifests[p].2);
+                    let tree = previous
+                        .map_or(Ok(CompactRange::new()), |m| m.tree())
+                        .unwrap_or_default();
+                    Some(ChainVerifier::resume(tree, manifest.first_previous_hash))
+                }
+            };
+            let Some(csv) = &manifest.csv else { continue };
+            // Newer versions over the exact version named.
+            let csv_versions = self.vault.list_versions(&csv.key).await?;
+            let named = csv_versions
+                .iter()
+                .position(|v| v.key == csv.key && v.version_id == csv.version_id);
+            match named {
+                None => {
+                    findings.add(
+                        Some(*id),
+                        None,
+                        "csv_missing",
+                        format!("{} version {} does not exist", csv.key, csv.version_id),
+                    );
+                    continue;
+                }
+                Some(at) if csv_versions[at + 1..].iter().any(|v| v.key == csv.key) => {
+                    findings.add(
+                        Some(*id),
+                        None,
+                        "csv_overwritten",
+                        format!(
+                            "{} has a newer version over the backed-up one (someone wrote over it)",
+                            csv.key
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+            let protection = self.vault.protection(&csv.key, &csv.version_id).await?;
+            if protection.lock_mode.as_deref() != Some("COMPLIANCE") {
+                findings.add(
+                    Some(*id),
+                    None,
+                    "csv_not_locked",
+                    format!(
+                        "{} lock mode is {:?}, not COMPLIANCE",
+                        csv.key, protection.lock_mode
+                    ),
+                );
+            }
+            if protection
+                .retain_until
+                .is_none_or(|until| until < manifest.retain_until)
+            {
+                findings.add(
+                    Some(*id),
+                    None,
+                    "csv_retention_short",
+                    format!(
+                        "{} is retained until {:?}, before {}",
+                        csv.key,
+                        protection.retain_until.map(|t| t.to_string()),
+                        manifest.retain_until
+                    ),
+                );
+            }
+            if protection.server_side_encryption.is_none() {
+                findings.add(
+                    Some(*id),
+                    None,
+                    "csv_not_encrypted",
+                    format!("{} has no server-side encryption", csv.key),
+                );
+            }
+            if let Some(sha256) = protection.sha256
+                && sha256 != csv.sha256
+            {
+                findings.add(
+                    Some(*id),
+                    None,
+                    "csv_checksum_mismatch",
+                    format!(
+                        "{}: S3's SHA-256 {sha256} is not the manifest's {}",
+                        csv.key, csv.sha256
+                    ),
+                );
+            }
+            let bytes = self.vault.get_version(&csv.key, &csv.version_id).await?;
+            if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
+                findings.add(
+                    Some(*id),
+                    None,
+                    "csv_hash_mismatch",
+                    format!(
+                        "{}: the bytes stored do not hash to the manifest's SHA-256",
+                        csv.key
+                    ),
+                );
+                continue;
+            }
+            let rows = match read_rows(&bytes) {
+                Ok(rows) => rows,
+                Err(error) => {
+                    findings.add(
+                        Some(*id),
+                        None,
+                        "csv_invalid",
+                        format!("{}: {error}", csv.key),
+                    );
+                    continue;
+                }
+            };
+            if rows.len() as u64 != manifest.row_count {
+                findings.add(
+                    Some(*id),
+                    None,
+                    "row_count_mismatch",
+                    format!(
+                        "{} has {} rows; the manifest says {}",
+                        csv.key,
+                        rows.len(),
+                        manifest.row_count
+                    ),
+                );
+            }
+            // Rows against the chain, and against the live table.
+            let live_page = self
+                .store
+                .read_page(
+                    manifest.index_range.from,
+                    u32::try_from(rows.len().max(1)).unwrap_or(u32::MAX),
+                )
+                .await?;
+            let mut live = live_page.items.into_iter();
+            for row in &rows {
+                rows_checked += 1;
+                match (&mut verifier, &mut drill) {
+                    (Some(verifier), _) => verifier.push(row),
+                    (None, Some((backup, _))) => backup.push(row),
+                    _ => {}
+                }
+                match live.next() {
+                    Some(Ok(entry)) if entry == *row => {
+                        if let Some((_, live_verifier)) = &mut drill {
+                            live_verifier.push(&entry);
+                        }
+                    }
+                    Some(Ok(entry)) => {
+                        if let Some((_, live_verifier)) = &mut drill {
+                            live_verifier.push(&entry);
+                        }
+                        findings.add(Some(*id), Some(row.entry.chain_index), "row_differs_from_live", format!("chain index {}: the live entry (index {}, hash {}) differs from the backed-up row (hash {})", row.entry.chain_index, entry.entry.chain_index, entry.entry_hash, row.entry_hash));
+                    }
+                    Some(Err(error)) => findings.add(
+                        Some(*id),
+                        Some(row.entry.chain_index),
+                        "live_unreadable",
+                        error.to_string(),
+                    ),
+                    None => findings.add(
+                        Some(*id),
+                        Some(row.entry.chain_index),
+                        "live_missing",
+                        format!(
+                            "chain index {} is in the backup but not in the table",
+                            row.entry.chain_index
+                        ),
+                    ),
+                }
+            }
+            let file_verifier = verifier.as_ref().or(drill.as_ref().map(|(b, _)| b));
+            if let Some(verifier) = file_verifier {
+                // In `all` mode the verifier spans every file: report a finding once, with the
+                // file it is in.
+                if let Some(finding) = verifier.first_finding() {
+                    if finding.index >= manifest.index_range.from {
+                        findings.add(
+                            Some(*id),
+                            Some(finding.index),
+                            finding.kind.name(),
+                            format!(
+                                "the backed-up rows: {} at chain index {}",
+                                finding.kind.name(),
+                                finding.index
+                            ),
+                        );
+                    }
+                } else if verifier.tree().root() != manifest.merkle_root
+                    || verifier.head_hash().unwrap_or(manifest.first_previous_hash)
+                        != manifest.last_entry_hash
+                {
+                    findings.add(
+                        Some(*id),
+                        Some(manifest.index_range.to.saturating_sub(1)),
+                        "manifest_root_mismatch",
+                        format!(
+                            "the rows of {} do not give the manifest's Merkle root and head",
+                            csv.key
+                        ),
+                    );
+                }
+            }
+        }
+        let restore_drill = drill.map(|(backup, live)| {
+            let (backup_root, live_root) = (backup.tree().root(), live.tree().root());
+            let (backup_head, live_head) = (
+                backup.head_hash().unwrap_or(Hash::ZERO),
+                live.head_hash().unwrap_or(Hash::ZERO),
+            );
+            RestoreDrill {
+                tree_size: backup.tree().size(),
+                backup_root,
+                backup_head,
+                live_root,
+                live_head,
+                matches: backup_root == live_root && backup_head == live_head,
+            }
+        });
+        if let Some(drill) = &restore_drill
+            && !drill.matches
+        {
+            findings.add(None, None, "restore_drill_mismatch", format!("the chain rebuilt from the backups (root {}, head {}) differs from the live ledger at size {} (root {}, head {})", drill.backup_root, drill.backup_head, drill.tree_size, drill.live_root, drill.live_head));
+        }
+        Ok((
+            selected.len() as u64,
+            rows_checked,
+            covered_to,
+            restore_drill,
+        ))
+    }
+
+    async fn record(
+        &self,
+        event_type: AuditEventType,
+        request_id: &str,
+        reason: String,
+        details: serde_json::Value,
+    ) {
+        let event = AuditEvent {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            occurred_at: self.clock.now(),
+            event_type,
+            actor: "verify-backup".to_owned(),
+            request_id: request_id.to_owned(),
+            signal_id: None,
+            chain_index: details
+                .get("first_finding")
+                .and_then(|f| f.get("chain_index"))
+                .and_then(serde_json::Value::as_u64),
+            reason: Some(reason),
+            excerpt: None,
+            details,
+        };
+        if let Err(error) = self.audit.record(&event).await {
+            tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit the verification");
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "verify_backup_tests.rs"]
+mod tests;
