@@ -930,3 +930,97 @@ impl<S: LedgerStore> LedgerStore for RivalAppends<S> {
         self.inner.claims(signal_ids).await
     }
 }
+
+/// Fault injection for uploads: wraps any vault and fails every `upload_part` after the first
+/// `parts` — a backup "killed midway" — while everything else goes through.
+#[derive(Debug)]
+pub struct FailingUploads<V> {
+    inner: V,
+    remaining: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("injected failure: the upload was cut off")]
+struct CutOff;
+
+impl<V> FailingUploads<V> {
+    pub fn new(inner: V, parts: usize) -> FailingUploads<V> {
+        FailingUploads {
+            inner,
+            remaining: std::sync::atomic::AtomicUsize::new(parts),
+        }
+    }
+}
+
+impl<V: BlobVault> BlobVault for FailingUploads<V> {
+    async fn start_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        retain_until: Timestamp,
+    ) -> Result<Upload, VaultError> {
+        self.inner
+            .start_upload(key, content_type, retain_until)
+            .await
+    }
+
+    async fn upload_part(
+        &self,
+        upload: &Upload,
+        part_number: u32,
+        body: Vec<u8>,
+    ) -> Result<UploadedPart, VaultError> {
+        if self
+            .remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return Err(VaultError::Failed(Box::new(CutOff)));
+        }
+        self.inner.upload_part(upload, part_number, body).await
+    }
+
+    async fn complete_upload(
+        &self,
+        upload: &Upload,
+        parts: &[UploadedPart],
+        sha256: Hash,
+        retain_until: Timestamp,
+    ) -> Result<StoredObject, VaultError> {
+        self.inner
+            .complete_upload(upload, parts, sha256, retain_until)
+            .await
+    }
+
+    async fn abort_upload(&self, upload: &Upload) -> Result<(), VaultError> {
+        self.inner.abort_upload(upload).await
+    }
+
+    async fn put_locked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        retain_until: Timestamp,
+    ) -> Result<StoredObject, VaultError> {
+        self.inner
+            .put_locked(key, body, content_type, retain_until)
+            .await
+    }
+
+    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
+        self.inner.list_versions(prefix).await
+    }
+
+    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
+        self.inner.get_version(key, version_id).await
+    }
+
+    async fn protection(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<ObjectProtection, VaultError> {
+        self.inner.protection(key, version_id).await
+    }
+}

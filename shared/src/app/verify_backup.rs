@@ -80,12 +80,14 @@ pub struct VerificationResult {
     /// Entries `[0, covered_to)` are in verified backups.
     pub covered_to: u64,
     pub restore_drill: Option<RestoreDrill>,
+    /// Every finding counted; the first [`MAX_FINDINGS_KEPT`] are listed.
+    pub findings_total: u64,
     pub findings: Vec<BackupFinding>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("backup verification failed: {} finding(s); first: {}", .0.findings.len(),
+    #[error("backup verification failed: {} finding(s); first: {}", .0.findings_total,
         .0.findings.first().map_or("-".to_owned(), |f| format!("{} ({})", f.kind, f.message)))]
     Failed(Box<VerificationResult>),
     #[error("the ledger store failed")]
@@ -103,7 +105,13 @@ pub struct VerifyBackupJob<S, V, A, C, M> {
     metrics: M,
 }
 
-struct Findings(Vec<BackupFinding>);
+/// At most this many findings are kept in a result; all are counted.
+pub const MAX_FINDINGS_KEPT: usize = 1_000;
+
+struct Findings {
+    kept: Vec<BackupFinding>,
+    total: u64,
+}
 
 impl Findings {
     fn add(
@@ -113,12 +121,37 @@ impl Findings {
         kind: &str,
         message: String,
     ) {
-        self.0.push(BackupFinding {
-            backup_id,
-            chain_index,
-            kind: kind.to_owned(),
-            message,
-        });
+        self.total += 1;
+        if self.kept.len() < MAX_FINDINGS_KEPT {
+            self.kept.push(BackupFinding {
+                backup_id,
+                chain_index,
+                kind: kind.to_owned(),
+                message,
+            });
+        }
+    }
+}
+
+/// The live entries from an index on, read a page at a time as the rows are compared.
+struct LiveCursor {
+    next: Option<u64>,
+    buffered: std::collections::VecDeque<crate::ports::ReadItem>,
+}
+
+impl LiveCursor {
+    async fn next(
+        &mut self,
+        store: &impl LedgerStore,
+    ) -> Result<Option<crate::ports::ReadItem>, StoreError> {
+        if self.buffered.is_empty()
+            && let Some(from) = self.next
+        {
+            let page = store.read_page(from, 500).await?;
+            self.next = page.next;
+            self.buffered.extend(page.items);
+        }
+        Ok(self.buffered.pop_front())
     }
 }
 
@@ -147,7 +180,10 @@ where
     ) -> Result<VerificationResult, VerifyError> {
         let started_at = self.clock.now();
         let started = Instant::now();
-        let mut findings = Findings(Vec::new());
+        let mut findings = Findings {
+            kept: Vec::new(),
+            total: 0,
+        };
         let checked = self.verify(mode, &mut findings).await;
         let (manifests_checked, rows_checked, covered_to, restore_drill) = match checked {
             Ok(summary) => summary,
@@ -170,7 +206,7 @@ where
         let result = VerificationResult {
             run_id: uuid::Uuid::now_v7().to_string(),
             mode,
-            passed: findings.0.is_empty(),
+            passed: findings.total == 0,
             started_at,
             finished_at: self.clock.now(),
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -178,7 +214,8 @@ where
             rows_checked,
             covered_to,
             restore_drill,
-            findings: findings.0,
+            findings_total: findings.total,
+            findings: findings.kept,
         };
         let key = format!(
             "{VERIFICATION_PREFIX}{}/{}-{}.json",
@@ -220,7 +257,7 @@ where
             .await;
             Ok(result)
         } else {
-            tracing::error!(findings = result.findings.len(), first = ?result.findings.first(), "backup verification failed");
+            tracing::error!(findings = result.findings_total, first = ?result.findings.first(), "backup verification failed");
             self.metrics
                 .emit(&[Metric::count(metric::BACKUP_VERIFICATION_FAILED, 1)]);
             let first = result.findings.first().map_or(String::new(), |f| {
@@ -229,7 +266,7 @@ where
             self.record(
                 AuditEventType::BackupVerificationFailed,
                 request_id,
-                format!("{} finding(s){first}", result.findings.len()),
+                format!("{} finding(s){first}", result.findings_total),
                 details,
             )
             .await;
@@ -441,15 +478,12 @@ where
                     ),
                 );
             }
-            // Rows against the chain, and against the live table.
-            let live_page = self
-                .store
-                .read_page(
-                    manifest.index_range.from,
-                    u32::try_from(rows.len().max(1)).unwrap_or(u32::MAX),
-                )
-                .await?;
-            let mut live = live_page.items.into_iter();
+            // Rows against the chain, and against the live table, read page by page alongside
+            // (a DynamoDB page holds at most 1 MB, whatever the limit asked for).
+            let mut live = LiveCursor {
+                next: Some(manifest.index_range.from),
+                buffered: std::collections::VecDeque::new(),
+            };
             for row in &rows {
                 rows_checked += 1;
                 match (&mut verifier, &mut drill) {
@@ -457,7 +491,7 @@ where
                     (None, Some((backup, _))) => backup.push(row),
                     _ => {}
                 }
-                match live.next() {
+                match live.next(&self.store).await? {
                     Some(Ok(entry)) if entry == *row => {
                         if let Some((_, live_verifier)) = &mut drill {
                             live_verifier.push(&entry);
