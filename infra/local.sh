@@ -19,7 +19,7 @@ keep_running=true
 
 ensure_tools
 step "build the functions and ledgerctl"
-cargo build --locked -p ingest -p integrity-sweep -p ledgerctl
+cargo build --locked -p ingest -p integrity-sweep -p backup -p verify-backup -p ledgerctl
 
 step "start the emulator on 127.0.0.1:$moto_port and provision $stack (tables, vault, signing key) from template.yaml"
 use_emulator "$moto_port"
@@ -71,6 +71,25 @@ if "status" not in record:
 print("  {mode}: {status}, {entries_verified} entries verified, tree size {tree_size}, root {root}".format(**record))
 print("  " + record["message"])'
 done
+
+step "demo: the nightly backup and its verification (with the restore drill)"
+functions="http://127.0.0.1:$watch_port/2015-03-31/functions"
+printf '$ curl -X POST %s/backup/invocations -d @infra/events/backup.json\n' "$functions"
+curl -s -X POST "$functions/backup/invocations" -d @infra/events/backup.json | python3 -c '
+import json, sys
+outcome = json.load(sys.stdin)
+if "manifest_key" not in outcome:
+    sys.exit("the backup failed: " + json.dumps(outcome))
+print("  backup {backup_id}: {row_count} rows -> {csv_key}, manifest {manifest_key}".format(**outcome))'
+printf '$ curl -X POST %s/verify-backup/invocations -d @infra/events/verify-backup-all.json\n' "$functions"
+curl -s -X POST "$functions/verify-backup/invocations" -d @infra/events/verify-backup-all.json | python3 -c '
+import json, sys
+result = json.load(sys.stdin)
+if "passed" not in result:
+    sys.exit("the verification failed: " + json.dumps(result))
+drill = result.get("restore_drill") or {}
+print("  verification: passed={passed}, {manifests_checked} manifest(s), {rows_checked} rows".format(**result)
+      + ", restore drill matches: {}".format(drill.get("matches")))'
 
 cat <<EOT
 
