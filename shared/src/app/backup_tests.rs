@@ -1,7 +1,6 @@
 //! The backup job over in-memory ports: ranges, the manifest chain, empty runs, several runs a
 //! day, and a run killed midway.
 
-use serde_json::json;
 use time::macros::date;
 
 use super::*;
@@ -10,7 +9,7 @@ use crate::adapters::memory::{
 };
 use crate::domain::backup::{read_rows, verify_manifest_chain};
 use crate::domain::entry::StoredEntry;
-use crate::domain::test_support::{chain, timestamp};
+use crate::domain::test_support::{chain, insert_event, timestamp};
 
 type Job =
     BackupJob<InMemoryLedger, InMemoryVault, InMemoryAuditSink, FixedClock, RecordingMetrics>;
@@ -54,19 +53,10 @@ impl Fixture {
 
     async fn append(&mut self, count: usize) {
         for stored in &self.source[self.appended..self.appended + count] {
-            let audit = AuditEvent {
-                event_id: format!("insert-{}", stored.entry.chain_index),
-                occurred_at: stored.entry.received_at,
-                event_type: AuditEventType::SignalInserted,
-                actor: "test".into(),
-                request_id: "test".into(),
-                signal_id: Some(stored.entry.signal_id.to_string()),
-                chain_index: Some(stored.entry.chain_index),
-                reason: None,
-                excerpt: None,
-                details: json!({}),
-            };
-            self.ledger.append(stored, &audit).await.unwrap();
+            self.ledger
+                .append(stored, &insert_event(stored))
+                .await
+                .unwrap();
         }
         self.appended += count;
     }

@@ -1,12 +1,10 @@
 //! The integrity sweep over in-memory ports: the three modes, checkpoints, and the tamper matrix.
 
-use serde_json::json;
-
 use super::*;
 use crate::adapters::memory::{
     FixedClock, InMemoryLedger, InMemoryVault, RecordingMetrics, SoftwareSigner,
 };
-use crate::domain::test_support::{chain, decimal, timestamp};
+use crate::domain::test_support::{chain, decimal, insert_event, timestamp};
 use crate::ports::Claim;
 
 type Sweep = IntegritySweep<
@@ -65,19 +63,10 @@ impl Fixture {
     /// Appends the next `count` entries of the source chain, as the ingest protocol would.
     async fn append(&mut self, count: usize) {
         for stored in &self.source[self.appended..self.appended + count] {
-            let audit = AuditEvent {
-                event_id: format!("insert-{}", stored.entry.chain_index),
-                occurred_at: stored.entry.received_at,
-                event_type: AuditEventType::SignalInserted,
-                actor: "test".into(),
-                request_id: "test".into(),
-                signal_id: Some(stored.entry.signal_id.to_string()),
-                chain_index: Some(stored.entry.chain_index),
-                reason: None,
-                excerpt: None,
-                details: json!({}),
-            };
-            self.ledger.append(stored, &audit).await.unwrap();
+            self.ledger
+                .append(stored, &insert_event(stored))
+                .await
+                .unwrap();
         }
         self.appended += count;
     }

@@ -1,7 +1,6 @@
 //! Backup verification over in-memory ports: a clean pass with the restore drill, and each kind
 //! of tampering found with a precise message.
 
-use serde_json::json;
 use time::macros::date;
 
 use super::*;
@@ -10,7 +9,7 @@ use crate::app::backup::{BackupJob, BackupSettings};
 use crate::domain::backup::{CsvObject, csv_key, manifest_key, write_header, write_row};
 use crate::domain::decimal::ExactDecimal;
 use crate::domain::entry::StoredEntry;
-use crate::domain::test_support::{chain, timestamp};
+use crate::domain::test_support::{chain, insert_event, timestamp};
 use crate::ports::MIN_PART_BYTES;
 
 struct Fixture {
@@ -54,19 +53,10 @@ impl Fixture {
 
     async fn append(&self, from: usize, to: usize) {
         for stored in &self.source[from..to] {
-            let audit = AuditEvent {
-                event_id: format!("insert-{}", stored.entry.chain_index),
-                occurred_at: stored.entry.received_at,
-                event_type: AuditEventType::SignalInserted,
-                actor: "test".into(),
-                request_id: "test".into(),
-                signal_id: Some(stored.entry.signal_id.to_string()),
-                chain_index: Some(stored.entry.chain_index),
-                reason: None,
-                excerpt: None,
-                details: json!({}),
-            };
-            self.ledger.append(stored, &audit).await.unwrap();
+            self.ledger
+                .append(stored, &insert_event(stored))
+                .await
+                .unwrap();
         }
     }
 

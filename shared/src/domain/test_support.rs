@@ -75,3 +75,19 @@ pub fn chain(length: u64) -> Vec<StoredEntry> {
     }
     entries
 }
+
+/// The audit record the append protocol writes with `stored`.
+pub fn insert_event(stored: &StoredEntry) -> crate::domain::audit::AuditEvent {
+    crate::domain::audit::AuditEvent {
+        event_id: format!("insert-{}", stored.entry.chain_index),
+        occurred_at: stored.entry.received_at,
+        event_type: crate::domain::audit::AuditEventType::SignalInserted,
+        actor: "test".into(),
+        request_id: "test".into(),
+        signal_id: Some(stored.entry.signal_id.to_string()),
+        chain_index: Some(stored.entry.chain_index),
+        reason: None,
+        excerpt: None,
+        details: serde_json::json!({}),
+    }
+}
