@@ -1,8 +1,6 @@
 //! The backup job against the emulator: a multipart CSV and a chained manifest, both
 //! COMPLIANCE-locked in the vault, covering every entry exactly once.
 
-use ledgerctl::provision::{VAULT_BUCKET, provision_stack};
-use ledgerctl::template::{Stack, Template};
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::memory::RecordingMetrics;
@@ -13,22 +11,18 @@ use shared::domain::backup::{Manifest, read_rows, verify_manifest_chain};
 use shared::domain::hash::Hash;
 use shared::ports::{BlobVault, LedgerStore, MIN_PART_BYTES};
 
-use crate::support::{TEMPLATE, read_all, required_env};
+use crate::support::{VaultedStack, read_all, required_env};
 
 #[tokio::test]
 async fn a_backup_is_locked_chained_and_complete() {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let name = format!("b-{}", uuid::Uuid::now_v7().simple());
-    let provisioned = provision_stack(
-        &sdk,
-        &Template::parse(TEMPLATE).unwrap(),
-        &Stack::local(&name),
-    )
-    .await
-    .unwrap();
-    let bucket = provisioned.bucket_name(VAULT_BUCKET).unwrap().to_owned();
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let (signals, audit) = (format!("{name}-signals"), format!("{name}-audit"));
+    let VaultedStack {
+        sdk,
+        dynamodb,
+        signals,
+        audit,
+        bucket,
+        ..
+    } = VaultedStack::new("b").await;
     let store = DynamoLedgerStore::new(dynamodb.clone(), &signals, &audit);
     crate::support::seed(&dynamodb, &signals, 0, 1_200).await;
     let vault = S3Vault::new(aws_sdk_s3::Client::new(&sdk), &bucket, None);
@@ -102,18 +96,14 @@ async fn a_backup_is_locked_chained_and_complete() {
 #[tokio::test]
 async fn verification_finds_overwrites_and_edits_on_the_emulator() {
     use shared::app::verify_backup::{VerifyBackupJob, VerifyError, VerifyMode};
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let name = format!("v-{}", uuid::Uuid::now_v7().simple());
-    let provisioned = provision_stack(
-        &sdk,
-        &Template::parse(TEMPLATE).unwrap(),
-        &Stack::local(&name),
-    )
-    .await
-    .unwrap();
-    let bucket = provisioned.bucket_name(VAULT_BUCKET).unwrap().to_owned();
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let (signals, audit) = (format!("{name}-signals"), format!("{name}-audit"));
+    let VaultedStack {
+        sdk,
+        dynamodb,
+        signals,
+        audit,
+        bucket,
+        ..
+    } = VaultedStack::new("v").await;
     let store = DynamoLedgerStore::new(dynamodb.clone(), &signals, &audit);
     let vault = S3Vault::new(aws_sdk_s3::Client::new(&sdk), &bucket, None);
     crate::support::seed(&dynamodb, &signals, 0, 40).await;
@@ -242,18 +232,14 @@ async fn backup_and_verify_backup_invoked_through_cargo_lambda_watch() {
 async fn backups_over_days_verify_and_a_killed_backup_is_rerun_cleanly() {
     use shared::adapters::memory::FailingUploads;
     use shared::app::verify_backup::{VerifyBackupJob, VerifyMode};
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let name = format!("k-{}", uuid::Uuid::now_v7().simple());
-    let provisioned = provision_stack(
-        &sdk,
-        &Template::parse(TEMPLATE).unwrap(),
-        &Stack::local(&name),
-    )
-    .await
-    .unwrap();
-    let bucket = provisioned.bucket_name(VAULT_BUCKET).unwrap().to_owned();
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let (signals, audit) = (format!("{name}-signals"), format!("{name}-audit"));
+    let VaultedStack {
+        sdk,
+        dynamodb,
+        signals,
+        audit,
+        bucket,
+        ..
+    } = VaultedStack::new("k").await;
     let store = DynamoLedgerStore::new(dynamodb.clone(), &signals, &audit);
     let vault = S3Vault::new(aws_sdk_s3::Client::new(&sdk), &bucket, None);
     let settings = BackupSettings {

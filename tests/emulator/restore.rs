@@ -2,9 +2,7 @@
 //! verified while it loads; refused into a table that holds entries; resumable.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ledgerctl::provision::{VAULT_BUCKET, provision_stack};
 use ledgerctl::restore::{RestoreOptions, RestoreSummary, restore};
-use ledgerctl::template::{Stack, Template};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::memory::RecordingMetrics;
 use shared::adapters::s3::S3Vault;
@@ -14,7 +12,7 @@ use shared::domain::backup::BackupId;
 use shared::domain::chain::verify_chain;
 use shared::ports::MIN_PART_BYTES;
 
-use crate::support::{TEMPLATE, TestStack, read_all};
+use crate::support::{TestStack, VaultedStack, read_all};
 
 /// A stack whose ledger holds `first + second` entries, backed up in two runs (two days).
 struct BackedUp {
@@ -26,18 +24,14 @@ struct BackedUp {
 }
 
 async fn backed_up(first: u64, second: u64) -> BackedUp {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let name = format!("r-{}", uuid::Uuid::now_v7().simple());
-    let provisioned = provision_stack(
-        &sdk,
-        &Template::parse(TEMPLATE).unwrap(),
-        &Stack::local(&name),
-    )
-    .await
-    .unwrap();
-    let bucket = provisioned.bucket_name(VAULT_BUCKET).unwrap().to_owned();
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let (signals, audit) = (format!("{name}-signals"), format!("{name}-audit"));
+    let VaultedStack {
+        sdk,
+        dynamodb,
+        signals,
+        audit,
+        bucket,
+        ..
+    } = VaultedStack::new("r").await;
     let source = DynamoLedgerStore::new(dynamodb.clone(), &signals, &audit);
     let vault = S3Vault::new(aws_sdk_s3::Client::new(&sdk), &bucket, None);
     let job = BackupJob::new(

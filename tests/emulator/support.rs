@@ -203,3 +203,38 @@ pub async fn seed(client: &Client, table: &str, from: u64, count: u64) {
         }
     }
 }
+
+/// A whole stack — tables, vault bucket, signing key — provisioned from template.yaml under a
+/// fresh name starting with `prefix`.
+pub struct VaultedStack {
+    pub sdk: aws_config::SdkConfig,
+    pub dynamodb: Client,
+    pub signals: String,
+    pub audit: String,
+    pub bucket: String,
+    pub key_arn: String,
+}
+
+impl VaultedStack {
+    pub async fn new(prefix: &str) -> VaultedStack {
+        use ledgerctl::provision::{CHECKPOINT_SIGNING_KEY, VAULT_BUCKET, provision_stack};
+        required_env("AWS_ENDPOINT_URL");
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let name = format!("{prefix}-{}", uuid::Uuid::now_v7().simple());
+        let template = Template::parse(TEMPLATE).unwrap();
+        let provisioned = provision_stack(&sdk, &template, &Stack::local(&name))
+            .await
+            .unwrap();
+        VaultedStack {
+            dynamodb: Client::new(&sdk),
+            signals: format!("{name}-signals"),
+            audit: format!("{name}-audit"),
+            bucket: provisioned.bucket_name(VAULT_BUCKET).unwrap().to_owned(),
+            key_arn: provisioned
+                .key_arn(CHECKPOINT_SIGNING_KEY)
+                .unwrap()
+                .to_owned(),
+            sdk,
+        }
+    }
+}

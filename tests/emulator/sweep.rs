@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ledgerctl::provision::{CHECKPOINT_SIGNING_KEY, VAULT_BUCKET, provision_stack};
-use ledgerctl::template::{Stack, Template};
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::{
     DynamoAuditSink, DynamoLedgerStore, change_from_stream_record, claim_item, entry_item,
@@ -26,7 +24,7 @@ use shared::domain::decimal::ExactDecimal;
 use shared::domain::entry::StoredEntry;
 use shared::ports::{BlobVault, Signer};
 
-use crate::support::{TEMPLATE, audit_events, read_all, signal};
+use crate::support::{audit_events, read_all, signal};
 
 type Sweep = IntegritySweep<
     DynamoLedgerStore,
@@ -51,19 +49,14 @@ impl Ledger {
     /// A fresh stack (tables, vault bucket, signing key) from template.yaml, with `signals`
     /// signals ingested.
     async fn new(signals: usize) -> Ledger {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let name = format!("s-{}", uuid::Uuid::now_v7().simple());
-        let template = Template::parse(TEMPLATE).unwrap();
-        let provisioned = provision_stack(&sdk, &template, &Stack::local(&name))
-            .await
-            .unwrap();
-        let bucket = provisioned.bucket_name(VAULT_BUCKET).unwrap().to_owned();
-        let key_arn = provisioned
-            .key_arn(CHECKPOINT_SIGNING_KEY)
-            .unwrap()
-            .to_owned();
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-        let (signals_table, audit_table) = (format!("{name}-signals"), format!("{name}-audit"));
+        let crate::support::VaultedStack {
+            sdk,
+            dynamodb,
+            signals: signals_table,
+            audit: audit_table,
+            bucket,
+            key_arn,
+        } = crate::support::VaultedStack::new("s").await;
         let sweep = IntegritySweep::new(
             DynamoLedgerStore::new(dynamodb.clone(), &signals_table, &audit_table),
             S3Vault::new(aws_sdk_s3::Client::new(&sdk), &bucket, None),
