@@ -126,6 +126,56 @@ impl BackupConfig {
     }
 }
 
+/// How long a report's presigned download link stays valid unless `REPORT_URL_EXPIRY_SECONDS` says.
+pub const DEFAULT_REPORT_URL_EXPIRY_SECONDS: u64 = 3600;
+
+/// What the report function reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportConfig {
+    pub signals_table: String,
+    pub audit_table: String,
+    pub vault_bucket: String,
+    /// How long the report objects themselves stay locked.
+    pub retention_days: u32,
+    pub metrics_namespace: String,
+    /// Encrypts the report objects with this KMS key when set; otherwise AES256.
+    pub vault_kms_key_id: Option<String>,
+    /// The checkpoint signing key, to check the latest checkpoint's signature in the report.
+    pub checkpoint_kms_key_id: Option<String>,
+    /// Lifetime of the presigned download URLs returned with a report (at most 7 days, S3's limit).
+    pub report_url_expiry_seconds: u64,
+    /// Only alarms whose name starts with this prefix are reported (the stack's own alarms).
+    pub alarm_name_prefix: Option<String>,
+}
+
+impl ReportConfig {
+    pub fn from_env() -> Result<ReportConfig, ConfigError> {
+        ReportConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<ReportConfig, ConfigError> {
+        let vars = Vars(&lookup);
+        Ok(ReportConfig {
+            signals_table: vars.required("SIGNALS_TABLE")?,
+            audit_table: vars.required("AUDIT_TABLE")?,
+            vault_bucket: vars.required("VAULT_BUCKET")?,
+            retention_days: vars.retention_days()?,
+            metrics_namespace: vars.metrics_namespace(),
+            vault_kms_key_id: vars.optional("VAULT_KMS_KEY_ID"),
+            checkpoint_kms_key_id: vars.optional("CHECKPOINT_KMS_KEY_ID"),
+            report_url_expiry_seconds: vars.number(
+                "REPORT_URL_EXPIRY_SECONDS",
+                DEFAULT_REPORT_URL_EXPIRY_SECONDS,
+                1..=604_800,
+                "seconds between 1 and 604800 (7 days)",
+            )?,
+            alarm_name_prefix: vars.optional("ALARM_NAME_PREFIX"),
+        })
+    }
+}
+
 struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
