@@ -23,6 +23,22 @@ ensure_tools() {
   echo "$want" > "$stamp"
 }
 
+# Headless Chromium (Debian's package), for the test that renders the HTML report.
+ensure_chromium() {
+  if command -v chromium >/dev/null; then
+    return
+  fi
+  step "installing Debian's chromium (renders the HTML report in a test)"
+  command -v apt-get >/dev/null || die "chromium is missing and apt-get is not available: install Debian's chromium package"
+  local sudo=""
+  [[ $(id -u) == 0 ]] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q chromium >/dev/null \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; } \
+    || die "could not install chromium"
+  chromium --version
+}
+
 # Dummy credentials and the emulator endpoint, for every AWS SDK and CLI in this shell.
 use_emulator() {
   local port=$1
@@ -71,7 +87,7 @@ provision() {
 start_watch() {
   local port=$1 stack=$2
   mkdir -p "$STATE"
-  local env="SIGNALS_TABLE=$stack-signals,AUDIT_TABLE=$stack-audit,METRICS_NAMESPACE=SignalLedger"
+  local env="SIGNALS_TABLE=$stack-signals,AUDIT_TABLE=$stack-audit,METRICS_NAMESPACE=SignalLedger,ALARM_NAME_PREFIX=$stack-"
   env="$env,VAULT_BUCKET=$VAULT_BUCKET,CHECKPOINT_KMS_KEY_ID=$CHECKPOINT_KMS_KEY_ID"
   env="$env,AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_REGION=$AWS_REGION"
   env="$env,AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the system locally: installs the pinned tools into .venv, starts the AWS emulator (moto) and
-# `cargo lambda watch` on 127.0.0.1, provisions the tables from template.yaml, and demonstrates
-# the ingest function with curl. Then it keeps the stack running until Ctrl-C, or stops at once
-# with --stop (the default when there is no terminal, as in CI).
+# `cargo lambda watch` on 127.0.0.1, provisions the stack from template.yaml, and runs a day in
+# the life (infra/day_in_the_life.py): signals, refusals, backup, verification, sweeps and the
+# compliance report, ending with the verdicts. Then it keeps the stack running until Ctrl-C, or
+# stops at once with --stop (the default when there is no terminal, as in CI). It exits non-zero
+# if any step fails or any verdict is not PASS.
 #
 # Usage: infra/local.sh [--stop]
 # Ports: MOTO_PORT (default 4566, LocalStack's), WATCH_PORT (default 9000). Stack: STACK_NAME.
@@ -19,7 +21,7 @@ keep_running=true
 
 ensure_tools
 step "build the functions and ledgerctl"
-cargo build --locked -p ingest -p integrity-sweep -p backup -p verify-backup -p ledgerctl
+cargo build --locked -p ingest -p integrity-sweep -p backup -p verify-backup -p report -p ledgerctl
 
 step "start the emulator on 127.0.0.1:$moto_port and provision $stack (tables, vault, signing key) from template.yaml"
 use_emulator "$moto_port"
@@ -47,60 +49,24 @@ except ValueError:
 print(body); print("HTTP " + status.strip())'
 }
 
-step "demo: the ingest function's contract"
-id="demo-$(date -u +%Y%m%dT%H%M%S)"
-now=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
-signal=$(printf '{"signal_id":"%s","symbol":"AAPL","action":"BUY","entry_price":"189.40","target_price":205,"stop_loss":"182.5","confidence":0.74,"rationale":"Breakout above the 50-day moving average on 2.1x average volume; sector strength confirms.","generated_at":"%s","producer":"local-demo"}' "$id" "$now")
-show "a valid signal is appended (201)" -X POST "$url/signals" -H 'content-type: application/json' -d "$signal"
-show "replaying it is idempotent (200, same chain_index)" -X POST "$url/signals" -H 'content-type: application/json' -d "$signal"
-show "a rationale that is too short is refused (400, problem+json)" -X POST "$url/signals" -H 'content-type: application/json' \
-  -d "$(printf '{"symbol":"AAPL","action":"BUY","entry_price":189.4,"rationale":"Short","generated_at":"%s"}' "$now")"
-show "signals are immutable: a modification attempt is refused and audited (405)" -X PUT "$url/signals/$id" \
-  -H 'content-type: application/json' -d '{"entry_price": 1}'
-show "the stored entry, with its hash chain fields" "$url/signals/$id"
-
-step "demo: the integrity sweep (init, incremental, full) with signed checkpoints in the vault"
-invoke="http://127.0.0.1:$watch_port/2015-03-31/functions/integrity-sweep/invocations"
-for mode in init incremental full; do
-  printf '$ curl -X POST %s -d @infra/events/integrity-sweep-%s.json\n' "$invoke" "$mode"
-  curl -s -X POST "$invoke" -H 'content-type: application/json' -d @"infra/events/integrity-sweep-$mode.json" | python3 -c '
-import json, sys
-record = json.load(sys.stdin)
-if "status" not in record:
-    sys.exit("the sweep failed: " + json.dumps(record))
-print("  {mode}: {status}, {entries_verified} entries verified, tree size {tree_size}, root {root}".format(**record))
-print("  " + record["message"])'
-done
-
-step "demo: the nightly backup and its verification (with the restore drill)"
-functions="http://127.0.0.1:$watch_port/2015-03-31/functions"
-printf '$ curl -X POST %s/backup/invocations -d @infra/events/backup.json\n' "$functions"
-curl -s -X POST "$functions/backup/invocations" -d @infra/events/backup.json | python3 -c '
-import json, sys
-outcome = json.load(sys.stdin)
-if "manifest_key" not in outcome:
-    sys.exit("the backup failed: " + json.dumps(outcome))
-print("  backup {backup_id}: {row_count} rows -> {csv_key}, manifest {manifest_key}".format(**outcome))'
-printf '$ curl -X POST %s/verify-backup/invocations -d @infra/events/verify-backup-all.json\n' "$functions"
-curl -s -X POST "$functions/verify-backup/invocations" -d @infra/events/verify-backup-all.json | python3 -c '
-import json, sys
-result = json.load(sys.stdin)
-if "passed" not in result:
-    sys.exit("the verification failed: " + json.dumps(result))
-drill = result.get("restore_drill") or {}
-print("  verification: passed={passed}, {manifests_checked} manifest(s), {rows_checked} rows".format(**result)
-      + ", restore drill matches: {}".format(drill.get("matches")))'
+step "a day in the life: signals, refusals, backup, verification, sweeps, the compliance report"
+"$VENV/bin/python" infra/day_in_the_life.py "http://127.0.0.1:$watch_port" "$STATE/reports"
+invoke="http://127.0.0.1:$watch_port/2015-03-31/functions"
+id=$(curl -s -X POST "$url/signals" -H 'content-type: application/json' -d "$(printf '{"symbol":"AAPL","action":"BUY","entry_price":"189.40","rationale":"Breakout above the 50-day moving average on rising volume.","generated_at":"%s"}' "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)")" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["signal_id"])')
 
 cat <<EOT
 
 The stack: moto on $AWS_ENDPOINT_URL (tables $stack-signals and $stack-audit, vault bucket
-$VAULT_BUCKET, checkpoint signing key $CHECKPOINT_KMS_KEY_ID), the ingest function at $url/
-and the integrity sweep at $invoke (cargo lambda watch rebuilds them when the code changes).
-Try it:
-  curl -X POST $url/signals -H 'content-type: application/json' -d '$signal'
+$VAULT_BUCKET, checkpoint signing key $CHECKPOINT_KMS_KEY_ID); cargo lambda watch serves the
+functions on 127.0.0.1:$watch_port and rebuilds them when the code changes. Explore (in a shell
+with: source infra/lib.sh && use_emulator $moto_port):
   curl $url/signals/$id
-  curl -X POST $invoke -d '{"mode": "incremental"}'
-Logs: .local/watch-$watch_port.log (JSON request logs and EMF metric lines), .local/moto-$moto_port.log
+  curl -X POST $invoke/integrity-sweep/invocations -d @infra/events/integrity-sweep-incremental.json
+  curl -X POST $invoke/report/invocations -d '{"last_days": 7}'
+  cargo run -q -p ledgerctl -- trace $id --signals-table $stack-signals --audit-table $stack-audit --bucket $VAULT_BUCKET
+  .venv/bin/python -c "import boto3; [print(v['Key']) for v in boto3.client('s3').list_object_versions(Bucket='$VAULT_BUCKET')['Versions']]"
+Reports: $STATE/reports/   Logs: .local/watch-$watch_port.log (JSON logs, EMF metrics), .local/moto-$moto_port.log
 EOT
 if $keep_running; then
   echo

@@ -20,6 +20,7 @@ step "clippy (warnings denied)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ensure_tools
+ensure_chromium
 
 step "cfn-lint template.yaml"
 "$VENV/bin/cfn-lint" template.yaml
@@ -50,5 +51,9 @@ if python3 docs/vectors/check_vectors.py "$scratch" >/dev/null; then
 fi
 echo "ok: a tampered copy of the vectors is rejected"
 python3 docs/vectors/backup/check_backup.py
+
+step "the README's run command, end to end on its own emulator: a day in the life, every verdict PASS"
+stop_started
+MOTO_PORT=$((moto_port + 1)) WATCH_PORT=$((watch_port + 1)) STACK_NAME=demo "$ROOT/infra/local.sh" --stop
 
 step "all checks passed"

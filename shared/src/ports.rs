@@ -7,6 +7,7 @@ use std::future::Future;
 use crate::domain::audit::AuditEvent;
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
+use crate::domain::report::{AlarmState, AlarmTransition, TableRole, TableSettings};
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 
@@ -325,4 +326,57 @@ pub trait Signer: Send + Sync {
     /// The public key of `key_id` — this signer's key, or an earlier one after a rotation —
     /// DER-encoded SubjectPublicKeyInfo.
     fn public_key(&self, key_id: &str) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
+}
+
+/// Reads the live settings of the deployment's tables: evidence for the compliance report.
+pub trait TableInspector: Send + Sync {
+    fn table_settings(
+        &self,
+        role: TableRole,
+        table_name: &str,
+    ) -> impl Future<Output = Result<TableSettings, StoreError>> + Send;
+}
+
+/// Reads the monitoring side of the deployment (CloudWatch alarms and metric sums).
+pub trait AlarmReader: Send + Sync {
+    /// The alarms whose names start with `name_prefix` (all when `None`), and their state
+    /// changes between `from` and `to`.
+    fn alarms(
+        &self,
+        name_prefix: Option<&str>,
+        from: &Timestamp,
+        to: &Timestamp,
+    ) -> impl Future<Output = Result<(Vec<AlarmState>, Vec<AlarmTransition>), BoxError>> + Send;
+
+    /// The sum of a dimensionless metric between `from` and `to` (0 when no data points).
+    fn metric_sum(
+        &self,
+        namespace: &str,
+        metric: &str,
+        from: &Timestamp,
+        to: &Timestamp,
+    ) -> impl Future<Output = Result<f64, BoxError>> + Send;
+}
+
+/// Reads the audit log back, one UTC day at a time.
+pub trait AuditLog: Send + Sync {
+    /// Calls `visit` with every event recorded on `day` (`YYYY-MM-DD`) in time order, holding
+    /// one page of events in memory at a time.
+    fn visit_day<F>(
+        &self,
+        day: &str,
+        visit: F,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send
+    where
+        F: FnMut(AuditEvent) + Send;
+}
+
+/// Hands out time-limited download links to exact object versions.
+pub trait Presigner: Send + Sync {
+    fn presign_get(
+        &self,
+        key: &str,
+        version_id: &str,
+        expires_in: std::time::Duration,
+    ) -> impl Future<Output = Result<String, VaultError>> + Send;
 }

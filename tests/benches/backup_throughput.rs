@@ -1,8 +1,9 @@
 //! Backup of a large ledger against the emulator — wall time here, peak RSS measured per phase
-//! by `/usr/bin/time -v` in `infra/bench-emulator.sh` — and backup verification rows/s.
+//! by `/usr/bin/time -v` in `infra/bench-emulator.sh` — backup verification rows/s, and the
+//! compliance report of the same ledger.
 //!
 //! Phases (argument): `seed` (provision stack `$BACKUP_BENCH_STACK`, seed `$BACKUP_BENCH_ENTRIES`
-//! entries, default 100,000), `backup`, `verify`, or `all` (the default, in one process). The
+//! entries, default 100,000), `backup`, `verify`, `report`, or `all` (the default, in one process). The
 //! script runs each phase as its own process so that its peak RSS is its own.
 
 use std::time::Instant;
@@ -50,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let store = DynamoLedgerStore::new(dynamodb.clone(), &signals, &audit);
     let vault = S3Vault::new(aws_sdk_s3::Client::new(&sdk), &bucket, None);
     let phases: Vec<&str> = match phase.as_str() {
-        "all" => vec!["seed", "backup", "verify"],
+        "all" => vec!["seed", "backup", "verify", "report"],
         one => vec![one],
     };
     for phase in phases {
@@ -100,7 +101,43 @@ async fn main() -> anyhow::Result<()> {
                     result.rows_checked as f64 / seconds
                 );
             }
-            other => bail!("unknown phase {other:?}: seed, backup, verify or all"),
+            "report" => {
+                use shared::adapters::cloudwatch::CloudWatchAlarms;
+                use shared::adapters::dynamodb::DynamoTableInspector;
+                use shared::adapters::kms::KmsSigner;
+                use shared::app::report::{ReportJob, ReportSettings};
+                use shared::domain::report::PeriodRequest;
+                let job = ReportJob::new(
+                    store.clone(),
+                    vault.clone(),
+                    DynamoAuditSink::new(dynamodb.clone(), &audit),
+                    DynamoTableInspector::new(dynamodb.clone()),
+                    CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
+                    None::<KmsSigner>,
+                    SystemClock,
+                    RecordingMetrics::default(),
+                    ReportSettings {
+                        signals_table: signals.clone(),
+                        audit_table: audit.clone(),
+                        vault_bucket: bucket.clone(),
+                        retention_days: 1,
+                        metrics_namespace: "SignalLedger".into(),
+                        url_expiry: std::time::Duration::from_secs(600),
+                        alarm_name_prefix: Some(format!("{stack}-")),
+                    },
+                );
+                let today: PeriodRequest = serde_json::from_value(serde_json::json!({
+                    "from": support::now_rfc3339()[..10], "to": support::now_rfc3339()[..10]
+                }))?;
+                let outcome = job.run(&today, "bench").await?;
+                let seconds = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "report: {} in {seconds:.1} s, overall {}",
+                    outcome.json.key,
+                    outcome.overall_verdict.as_str()
+                );
+            }
+            other => bail!("unknown phase {other:?}: seed, backup, verify, report or all"),
         }
     }
     Ok(())

@@ -174,7 +174,7 @@ async fn verification_finds_overwrites_and_edits_on_the_emulator() {
     );
 }
 
-/// The backup and verify-backup function binaries through `cargo lambda watch`'s invoke API, in
+/// The backup, verify-backup and report function binaries through `cargo lambda watch`'s invoke API, in
 /// one test: two backups of the same vault running at once would race for the same manifest key.
 #[tokio::test]
 async fn backup_and_verify_backup_invoked_through_cargo_lambda_watch() {
@@ -223,6 +223,40 @@ async fn backup_and_verify_backup_invoked_through_cargo_lambda_watch() {
         "{result}"
     );
     assert_eq!(result["manifests_checked"], 1, "{result}");
+
+    // The report function, on the same stack, after the backup and its verification.
+    let report = base.replace(
+        "/lambda-url/ingest",
+        "/2015-03-31/functions/report/invocations",
+    );
+    let today = &crate::support::now_rfc3339()[..10];
+    let outcome: Value = http
+        .post(&report)
+        .json(&json!({"from": today, "to": today}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        outcome["json"]["key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("reports/") && k.ends_with(".json")),
+        "{outcome}"
+    );
+    assert!(outcome["html"]["download_url"].is_string(), "{outcome}");
+    assert_eq!(outcome["verdicts"]["backups"], "PASS", "{outcome}");
+    let refused = http
+        .post(&report)
+        .json(&json!({"month": "2026-13"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(refused.contains("month"), "{refused}");
 }
 
 /// Backups of 0, then 1, then 1,000+ entries on three days verify, chain intact; a backup killed

@@ -10,6 +10,7 @@
 
 mod backup;
 mod ingest;
+mod report;
 mod restore;
 mod support;
 mod sweep;

@@ -16,16 +16,20 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PointInTimeRecoveryStatus, Put, TransactWriteItem,
+};
 
 use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::decimal::ExactDecimal;
 use crate::domain::entry::{Entry, StoredEntry};
 use crate::domain::hash::Hash;
+use crate::domain::report::{TableRole, TableSettings};
 use crate::domain::signal::{Action, SignalContent, SignalId};
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, AuditSink, BoxError, ChainHead, Claim, LedgerStore, Page, StoreError,
+    AppendError, AuditLog, AuditSink, BoxError, ChainHead, Claim, LedgerStore, Page, StoreError,
+    TableInspector,
 };
 
 /// Partition key of every entry.
@@ -308,6 +312,17 @@ impl DynamoAuditSink {
 
     /// Every event of one UTC day (`YYYY-MM-DD`), in time order, read with strong consistency.
     pub async fn events_on(&self, day: &str) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut events = Vec::new();
+        self.visit_day(day, |event| events.push(event)).await?;
+        Ok(events)
+    }
+}
+
+impl AuditLog for DynamoAuditSink {
+    async fn visit_day<F>(&self, day: &str, mut visit: F) -> Result<(), StoreError>
+    where
+        F: FnMut(AuditEvent) + Send,
+    {
         let mut pages = self
             .client
             .query()
@@ -316,13 +331,78 @@ impl DynamoAuditSink {
             .expression_attribute_values(":day", AttributeValue::S(day.into()))
             .consistent_read(true)
             .into_paginator()
-            .items()
             .send();
-        let mut events = Vec::new();
-        while let Some(item) = pages.next().await {
-            events.push(audit_from_item(&item.map_err(classify)?)?);
+        while let Some(page) = pages.next().await {
+            for item in page.map_err(classify)?.items() {
+                visit(audit_from_item(item)?);
+            }
         }
-        Ok(events)
+        Ok(())
+    }
+}
+
+/// Reads the tables' live settings (DescribeTable, DescribeContinuousBackups).
+#[derive(Debug, Clone)]
+pub struct DynamoTableInspector {
+    client: Client,
+}
+
+impl DynamoTableInspector {
+    pub fn new(client: Client) -> Self {
+        DynamoTableInspector { client }
+    }
+}
+
+impl TableInspector for DynamoTableInspector {
+    async fn table_settings(
+        &self,
+        role: TableRole,
+        table_name: &str,
+    ) -> Result<TableSettings, StoreError> {
+        let described = self
+            .client
+            .describe_table()
+            .table_name(table_name)
+            .send()
+            .await
+            .map_err(classify)?;
+        let table = described.table().ok_or_else(|| StoreError::Malformed {
+            key: table_name.to_owned(),
+            reason: "DescribeTable answered without a table description".into(),
+        })?;
+        let backups = self
+            .client
+            .describe_continuous_backups()
+            .table_name(table_name)
+            .send()
+            .await
+            .map_err(classify)?;
+        let point_in_time_recovery = backups
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|d| d.point_in_time_recovery_status())
+            == Some(&PointInTimeRecoveryStatus::Enabled);
+        let stream_view_type = table
+            .stream_specification()
+            .filter(|stream| stream.stream_enabled())
+            .map(|stream| {
+                stream
+                    .stream_view_type()
+                    .map_or_else(|| "ENABLED".to_owned(), |view| view.as_str().to_owned())
+            });
+        // No SSE description means the default: encryption at rest with an AWS-owned key.
+        let sse = table
+            .sse_description()
+            .and_then(|d| d.sse_type())
+            .map_or_else(|| "AWS_OWNED".to_owned(), |kind| kind.as_str().to_owned());
+        Ok(TableSettings {
+            role,
+            table_name: table_name.to_owned(),
+            deletion_protection: table.deletion_protection_enabled().unwrap_or(false),
+            point_in_time_recovery,
+            stream_view_type,
+            sse,
+        })
     }
 }
 

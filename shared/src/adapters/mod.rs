@@ -1,6 +1,7 @@
 //! Adapters: the ports implemented on DynamoDB, stdout (EMF) and the system clock, plus in-memory
 //! doubles. The only place that imports an AWS SDK; item ↔ domain mapping lives here.
 
+pub mod cloudwatch;
 pub mod dynamodb;
 pub mod kms;
 pub mod memory;

@@ -29,8 +29,8 @@ use time::OffsetDateTime;
 use crate::domain::hash::Hash;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    BlobVault, BoxError, ObjectProtection, ObjectVersion, StoredObject, Upload, UploadedPart,
-    VaultError,
+    BlobVault, BoxError, ObjectProtection, ObjectVersion, Presigner, StoredObject, Upload,
+    UploadedPart, VaultError,
 };
 
 /// An answer from S3 that lacks something it always carries (or carries it malformed).
@@ -441,12 +441,12 @@ impl BlobVault for S3Vault {
 }
 
 /// The same instant as S3's timestamp type (microseconds, as `Timestamp` holds them).
-fn to_date_time(instant: Timestamp) -> DateTime {
+pub(crate) fn to_date_time(instant: Timestamp) -> DateTime {
     let instant = instant.as_datetime();
     DateTime::from_secs_and_nanos(instant.unix_timestamp(), instant.nanosecond())
 }
 
-fn from_date_time(date: &DateTime) -> Option<Timestamp> {
+pub(crate) fn from_date_time(date: &DateTime) -> Option<Timestamp> {
     let instant = OffsetDateTime::from_unix_timestamp_nanos(date.as_nanos()).ok()?;
     Timestamp::from_datetime(instant).ok()
 }
@@ -552,5 +552,27 @@ mod tests {
         assert_eq!(decode_sha256(&BASE64.encode(hash.as_bytes())), Some(hash));
         assert_eq!(decode_sha256(&BASE64.encode([0u8; 31])), None);
         assert_eq!(decode_sha256("not base64!"), None);
+    }
+}
+
+impl Presigner for S3Vault {
+    async fn presign_get(
+        &self,
+        key: &str,
+        version_id: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, VaultError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
+            .map_err(|error| VaultError::Failed(Box::new(error)))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .presigned(config)
+            .await
+            .map_err(|error| classify(error, key, Some(version_id)))?;
+        Ok(request.uri().to_owned())
     }
 }

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod http;
 pub mod ingest;
+pub mod report;
 pub mod sweep;
 pub mod tamper_watch;
 pub mod verify_backup;

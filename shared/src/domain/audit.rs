@@ -43,6 +43,10 @@ pub enum AuditEventType {
     BackupVerified,
     /// Backup verification found a problem, or could not complete.
     BackupVerificationFailed,
+    /// A compliance report was generated and stored in the vault (its verdicts in the details).
+    ReportGenerated,
+    /// A compliance report could not be generated.
+    ReportFailed,
 }
 
 impl AuditEventType {
@@ -61,6 +65,8 @@ impl AuditEventType {
             AuditEventType::BackupFailed => "BACKUP_FAILED",
             AuditEventType::BackupVerified => "BACKUP_VERIFIED",
             AuditEventType::BackupVerificationFailed => "BACKUP_VERIFICATION_FAILED",
+            AuditEventType::ReportGenerated => "REPORT_GENERATED",
+            AuditEventType::ReportFailed => "REPORT_FAILED",
         }
     }
 
@@ -79,6 +85,8 @@ impl AuditEventType {
             AuditEventType::BackupFailed,
             AuditEventType::BackupVerified,
             AuditEventType::BackupVerificationFailed,
+            AuditEventType::ReportGenerated,
+            AuditEventType::ReportFailed,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
