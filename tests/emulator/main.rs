@@ -14,4 +14,5 @@ mod restore;
 mod support;
 mod sweep;
 mod template;
+mod trace;
 mod vault;
