@@ -67,17 +67,17 @@ enum Command {
     /// and the latest checkpoint covering it (signature, and an RFC 6962 inclusion proof from the
     /// live ledger verified against the checkpoint's root). Read-only. Progress on stderr; the
     /// report on stdout.
-    ///
-    /// Exit status: 0 the trail is complete and every check passed; 1 a check failed (evidence
-    /// of tampering); 2 the trail stops early (e.g. not backed up or checkpointed yet), or the
-    /// signal id is unknown or malformed; 3 the trace could not be made (AWS unreachable, access
-    /// denied).
-    #[command(verbatim_doc_comment)]
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Exit status:\n  0  the trail is complete and every check passed\n  1  a check failed: evidence of tampering\n  2  the trail stops early (not yet backed up or checkpointed, ...), or the signal id is unknown or malformed\n  3  the trace could not be made (AWS unreachable, access denied, ...)"
+    )]
     Trace {
         /// The signal id to trace.
         signal_id: String,
+        /// The signals table (entries and signal-id claims).
         #[arg(long, env = "SIGNALS_TABLE")]
         signals_table: String,
+        /// The audit table (partitioned by UTC day).
         #[arg(long, env = "AUDIT_TABLE")]
         audit_table: String,
         /// The vault bucket holding `manifests/`, `signals/` and `checkpoints/`.

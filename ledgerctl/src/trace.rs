@@ -205,6 +205,9 @@ pub struct HashEvidence {
 pub struct AuditEvidence {
     /// The UTC days (`YYYY-MM-DD`) whose partitions were read, in order.
     pub days_searched: Vec<String>,
+    /// The days asked for: the day of `received_at` and `--audit-days` more. More than
+    /// `days_searched.len()` when the window was cut at today.
+    pub days_requested: u64,
     /// The `SIGNAL_INSERTED` events naming the signal id (exactly one when intact).
     pub inserted: Vec<AuditEvent>,
     /// Every other event naming the signal id (refusals, replays, modification or delete
@@ -689,6 +692,7 @@ async fn audit_trail<A: AuditReader>(
     }
     Ok(AuditEvidence {
         days_searched: days,
+        days_requested: u64::from(options.audit_days) + 1,
         inserted,
         related,
         checks,
@@ -1260,8 +1264,15 @@ pub fn render_text(trace: &Trace) -> String {
                 &mut out,
                 "days searched",
                 format!(
-                    "{} (UTC day partitions of the audit table)",
-                    evidence.days_searched.join(", ")
+                    "{} (UTC day partitions of the audit table{})",
+                    evidence.days_searched.join(", "),
+                    match evidence.days_requested > evidence.days_searched.len() as u64 {
+                        true => format!(
+                            "; {} day(s) asked for, cut at today",
+                            evidence.days_requested
+                        ),
+                        false => String::new(),
+                    }
                 ),
             );
             for event in evidence.inserted.iter().chain(&evidence.related) {
@@ -1401,4 +1412,49 @@ pub fn render_text(trace: &Trace) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse_canonical(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn audit_days_start_on_the_day_received_and_stop_at_today() {
+        let check = |received: &str, days: u32, now: &str, expected: &[&str]| {
+            assert_eq!(
+                audit_days(&at(received), days, &at(now)),
+                expected,
+                "{received} +{days} at {now}"
+            );
+        };
+        check(
+            "2026-11-27T23:59:59.999999Z",
+            7,
+            "2026-11-29T00:00:00.000000Z",
+            &["2026-11-27", "2026-11-28", "2026-11-29"],
+        );
+        check(
+            "2026-11-30T10:00:00.000000Z",
+            2,
+            "2026-12-31T00:00:00.000000Z",
+            &["2026-11-30", "2026-12-01", "2026-12-02"],
+        );
+        check(
+            "2026-11-28T10:00:00.000000Z",
+            0,
+            "2026-12-31T00:00:00.000000Z",
+            &["2026-11-28"],
+        );
+        // A received_at after today (a skewed clock) still searches its own day.
+        check(
+            "2026-11-30T10:00:00.000000Z",
+            7,
+            "2026-11-28T00:00:00.000000Z",
+            &["2026-11-30"],
+        );
+    }
 }
