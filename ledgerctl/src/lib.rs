@@ -1,7 +1,8 @@
 //! Operator tooling behind the `ledgerctl` command: reading `template.yaml` (the one source of
-//! truth for table definitions), provisioning those tables on an emulator, and restoring the
-//! vault's backups into a new signals table.
+//! truth for table definitions), provisioning those tables on an emulator, restoring the vault's
+//! backups into a new signals table, and tracing one signal through every record kept of it.
 
 pub mod provision;
 pub mod restore;
 pub mod template;
+pub mod trace;

@@ -2,12 +2,14 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ledgerctl::provision::{Provisioned, provision_stack};
 use ledgerctl::restore::{RestoreOptions, restore};
 use ledgerctl::template::{Stack, Template};
+use ledgerctl::trace::{DEFAULT_AUDIT_DAYS, Sources, TraceError, TraceOptions, render_text, trace};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,10 +58,47 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Follow one signal through every record kept of it and check each against the others:
+    /// the entry (all fields); its hash check (recomputed canonical hash, links to the previous
+    /// and next entries, the signal-id claim); its audit events (searched in the UTC day
+    /// partitions from the day of `received_at` through --audit-days later days, never after
+    /// today); its delivery latency against the 500 ms requirement (reported, not a check); the
+    /// backup holding it (manifest, CSV version, the row's hash, Object Lock and encryption);
+    /// and the latest checkpoint covering it (signature, and an RFC 6962 inclusion proof from the
+    /// live ledger verified against the checkpoint's root). Read-only. Progress on stderr; the
+    /// report on stdout.
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Exit status:\n  0  the trail is complete and every check passed\n  1  a check failed: evidence of tampering\n  2  the trail stops early (not yet backed up or checkpointed, ...), or the signal id is unknown or malformed\n  3  the trace could not be made (AWS unreachable, access denied, ...)"
+    )]
+    Trace {
+        /// The signal id to trace.
+        signal_id: String,
+        /// The signals table (entries and signal-id claims).
+        #[arg(long, env = "SIGNALS_TABLE")]
+        signals_table: String,
+        /// The audit table (partitioned by UTC day).
+        #[arg(long, env = "AUDIT_TABLE")]
+        audit_table: String,
+        /// The vault bucket holding `manifests/`, `signals/` and `checkpoints/`.
+        #[arg(long, env = "VAULT_BUCKET")]
+        bucket: String,
+        /// Search the audit table this many days after the day of `received_at`.
+        #[arg(long, default_value_t = DEFAULT_AUDIT_DAYS)]
+        audit_days: u32,
+        /// Print the trace as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
+/// Exit status of `trace` when it could not be made at all.
+const TRACE_NOT_MADE: u8 = 3;
+/// Exit status of `trace` for an unknown or malformed signal id (the trail stops at once).
+const TRACE_STOPPED: u8 = 2;
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Provision {
             stack_name,
@@ -102,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             writeln!(std::io::stdout().lock(), "{}", provisioned.shell_exports()?)?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Restore {
             bucket,
@@ -126,7 +165,59 @@ async fn main() -> anyhow::Result<()> {
                 eprintln!("warning: manifest {key} has newer versions; its original was used");
             }
             writeln!(std::io::stdout().lock(), "{summary}")?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trace {
+            signal_id,
+            signals_table,
+            audit_table,
+            bucket,
+            audit_days,
+            json,
+        } => {
+            use shared::ports::Clock;
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+            let store = shared::adapters::dynamodb::DynamoLedgerStore::new(
+                dynamodb.clone(),
+                signals_table,
+                &audit_table,
+            );
+            let audit = shared::adapters::dynamodb::DynamoAuditSink::new(dynamodb, audit_table);
+            let vault =
+                shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), bucket, None);
+            // Only public keys are fetched: the key id comes from each checkpoint's signature line.
+            let keys = shared::adapters::kms::KmsSigner::new(aws_sdk_kms::Client::new(&sdk), "");
+            let sources = Sources {
+                store: &store,
+                vault: &vault,
+                audit: &audit,
+                signer: Some(&keys),
+            };
+            let options = TraceOptions {
+                audit_days,
+                now: shared::adapters::system::SystemClock.now(),
+            };
+            let progress = |line: &str| eprintln!("trace: {line}");
+            let traced = match Box::pin(trace(&sources, &signal_id, &options, &progress)).await {
+                Ok(traced) => traced,
+                Err(error) => {
+                    let code = match error {
+                        TraceError::InvalidSignalId { .. } | TraceError::UnknownSignalId(_) => {
+                            TRACE_STOPPED
+                        }
+                        _ => TRACE_NOT_MADE,
+                    };
+                    eprintln!("error: {:#}", anyhow::Error::from(error));
+                    return Ok(ExitCode::from(code));
+                }
+            };
+            let text = match json {
+                true => serde_json::to_string_pretty(&traced)? + "\n",
+                false => render_text(&traced),
+            };
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(ExitCode::from(traced.exit_code()))
         }
     }
 }

@@ -15,4 +15,5 @@ mod restore;
 mod support;
 mod sweep;
 mod template;
+mod trace;
 mod vault;
