@@ -199,12 +199,18 @@ fn lock(seen: &ObjectLockSeen) -> Markup {
     }
 }
 
+/// `what` is the plural noun phrase; one event drops its final `s`.
 fn events_table(events: &ListedEvents, what: &str) -> Markup {
+    let noun = if events.total == 1 {
+        what.strip_suffix('s').unwrap_or(what)
+    } else {
+        what
+    };
     html! {
         @if events.total == 0 {
             p.muted { "No " (what) " in the period." }
         } @else {
-            p { (events.total) " " (what) (if events.listed.len() < events.total as usize { format!(", the first {} listed", events.listed.len()) } else { String::new() }) "." }
+            p { (events.total) " " (noun) (if events.listed.len() < events.total as usize { format!(", the first {} listed", events.listed.len()) } else { String::new() }) "." }
             table {
                 thead { tr { th { "Time" } th { "Type" } th { "Actor" } th { "Signal" } th { "Request" } th { "Reason" } } }
                 tbody {
@@ -267,7 +273,7 @@ fn bar_chart(caption: &str, bars: &[(String, Vec<(u64, &str)>)], every_nth_label
         .unwrap_or(0)
         .max(1);
     let slot = (width - left - 8.0) / bars.len().max(1) as f64;
-    let bar_width = (slot * 0.75).max(1.0);
+    let bar_width = (slot * 0.75).clamp(1.0, 48.0);
     let scale = |v: u64| v as f64 / max as f64 * plot_height;
     let every = every_nth_label.max(1);
     let drawn: Vec<Bar> = bars
