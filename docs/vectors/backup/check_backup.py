@@ -9,6 +9,10 @@ checks the manifest against the CSV (key, size, SHA-256, index range, head hashe
 compact range, retain-until) and that its bytes are canonical. Exit status 0 when all check out.
 
     python3 docs/vectors/backup/check_backup.py [DIR]
+    python3 docs/vectors/backup/check_backup.py BACKUP.csv MANIFEST.json
+
+With DIR (default: this folder), it checks the vectors signals_backup_20261128.csv and .json in
+it; with two paths, any backup CSV downloaded from the vault and its manifest.
 """
 import csv
 import hashlib
@@ -106,8 +110,8 @@ def compact_range(leaves):
     return out
 
 
-def check(folder, failures):
-    data = (folder / "signals_backup_20261128.csv").read_bytes()
+def check(csv_path, manifest_path, failures):
+    data = csv_path.read_bytes()
     reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=True)
     if next(reader) != HEADER:
         failures.append("csv: the header differs")
@@ -129,7 +133,7 @@ def check(folder, failures):
            for cell in cells):
         failures.append("csv: a cell starts a formula")
 
-    raw = (folder / "signals_backup_20261128.json").read_bytes()
+    raw = manifest_path.read_bytes()
     manifest = json.loads(raw)
     if (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8") != raw:
         failures.append("manifest: not in canonical form")
@@ -163,10 +167,15 @@ def check(folder, failures):
 
 
 def main():
-    folder = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(__file__).parent
+    if len(sys.argv) == 3:
+        csv_path, manifest_path = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    else:
+        folder = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(__file__).parent
+        csv_path = folder / "signals_backup_20261128.csv"
+        manifest_path = folder / "signals_backup_20261128.json"
     failures = []
     try:
-        rows = check(folder, failures)
+        rows = check(csv_path, manifest_path, failures)
     except ValueError as error:
         failures.append(str(error))
     for failure in failures:
