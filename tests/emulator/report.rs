@@ -190,7 +190,8 @@ fn post(body: &Value) -> HttpRequest {
 }
 
 fn today() -> Value {
-    let today = &SystemClock.now().as_str()[..10];
+    let now = SystemClock.now();
+    let today = &now.as_str()[..10];
     json!({"from": today, "to": today})
 }
 
@@ -212,7 +213,10 @@ async fn the_report_states_exactly_what_the_ledger_and_the_vault_hold() {
         &fixture.stack.audit,
     ))
     .await;
-    let mut latencies: Vec<i64> = entries.iter().map(|e| e.entry.delivery_latency_ms).collect();
+    let mut latencies: Vec<i64> = entries
+        .iter()
+        .map(|e| e.entry.delivery_latency_ms)
+        .collect();
     latencies.sort_unstable();
     let latency = &report["sections"]["latency"];
     assert_eq!(latency["count"], json!(latencies.len()), "{latency}");
@@ -254,10 +258,17 @@ async fn the_report_states_exactly_what_the_ledger_and_the_vault_hold() {
     );
 
     // Backups, integrity: today's backup verified, the checkpoint signed and valid.
-    assert_eq!(report["sections"]["backups"]["verdict"], "PASS", "{}", report["sections"]["backups"]);
+    assert_eq!(
+        report["sections"]["backups"]["verdict"], "PASS",
+        "{}",
+        report["sections"]["backups"]
+    );
     let integrity = &report["sections"]["integrity"];
     assert_eq!(integrity["verdict"], "PASS", "{integrity}");
-    assert!(integrity.to_string().contains(&fixture.stack.bucket), "{integrity}");
+    assert!(
+        integrity.to_string().contains(&fixture.stack.bucket),
+        "{integrity}"
+    );
     assert_eq!(report["ledger"]["tree_size"], json!(entries.len()));
 
     // Both objects locked and encrypted, and the HTML shows the JSON's numbers.
@@ -381,9 +392,22 @@ async fn render_in_chromium(html: &str) {
     let dom = String::from_utf8_lossy(&output.stdout);
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "chromium failed: {log}");
-    assert!(!log.contains("CONSOLE"), "console messages while loading: {log}");
-    for heading in ["Immutability", "Audit log", "Latency", "Backups", "Integrity", "Alarms"] {
-        assert!(dom.contains(&format!(">{heading}</h2>")), "no {heading} heading in the DOM");
+    assert!(
+        !log.contains("CONSOLE"),
+        "console messages while loading: {log}"
+    );
+    for heading in [
+        "Immutability",
+        "Audit log",
+        "Latency",
+        "Backups",
+        "Integrity",
+        "Alarms",
+    ] {
+        assert!(
+            dom.contains(&format!(">{heading}</h2>")),
+            "no {heading} heading in the DOM"
+        );
     }
     assert!(dom.contains("id=\"verdict-overall\""));
     assert!(std::fs::metadata(dir.join("report.png")).unwrap().len() > 10_000);

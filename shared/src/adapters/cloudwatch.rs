@@ -75,7 +75,7 @@ impl AlarmReader for CloudWatchAlarms {
                 });
             }
         }
-        transitions.sort_by(|a, b| a.at.cmp(&b.at));
+        transitions.sort_by_key(|t| t.at);
         Ok((states, transitions))
     }
 
@@ -86,10 +86,13 @@ impl AlarmReader for CloudWatchAlarms {
         from: &Timestamp,
         to: &Timestamp,
     ) -> Result<f64, BoxError> {
-        let seconds = (to.as_datetime() - from.as_datetime()).whole_seconds().max(60);
+        let seconds = (to.as_datetime() - from.as_datetime())
+            .whole_seconds()
+            .max(60);
         // The smallest whole-minute period that needs at most MAX_DATAPOINTS points, and at
         // least an hour (hourly data is kept for 455 days).
-        let period = (seconds.div_ceil(MAX_DATAPOINTS).div_ceil(60) * 60).max(3_600);
+        let per_point = (seconds + MAX_DATAPOINTS - 1) / MAX_DATAPOINTS;
+        let period = ((per_point + 59) / 60 * 60).max(3_600);
         let answer = self
             .client
             .get_metric_statistics()

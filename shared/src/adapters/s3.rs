@@ -496,6 +496,28 @@ where
     }
 }
 
+impl Presigner for S3Vault {
+    async fn presign_get(
+        &self,
+        key: &str,
+        version_id: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, VaultError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
+            .map_err(|error| VaultError::Failed(Box::new(error)))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .presigned(config)
+            .await
+            .map_err(|error| classify(error, key, Some(version_id)))?;
+        Ok(request.uri().to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,27 +574,5 @@ mod tests {
         assert_eq!(decode_sha256(&BASE64.encode(hash.as_bytes())), Some(hash));
         assert_eq!(decode_sha256(&BASE64.encode([0u8; 31])), None);
         assert_eq!(decode_sha256("not base64!"), None);
-    }
-}
-
-impl Presigner for S3Vault {
-    async fn presign_get(
-        &self,
-        key: &str,
-        version_id: &str,
-        expires_in: std::time::Duration,
-    ) -> Result<String, VaultError> {
-        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
-            .map_err(|error| VaultError::Failed(Box::new(error)))?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .version_id(version_id)
-            .presigned(config)
-            .await
-            .map_err(|error| classify(error, key, Some(version_id)))?;
-        Ok(request.uri().to_owned())
     }
 }

@@ -286,12 +286,12 @@ where
             period.from().as_str()[..7].replace('-', "/"),
             period.label()
         );
-        let retain_until = now
-            .plus_days(self.settings.retention_days)
-            .map_err(|e| ReportError::Record {
-                key: base.clone(),
-                reason: e.to_string(),
-            })?;
+        let retain_until =
+            now.plus_days(self.settings.retention_days)
+                .map_err(|e| ReportError::Record {
+                    key: base.clone(),
+                    reason: e.to_string(),
+                })?;
         let json = self
             .store_report(
                 format!("{base}.json"),
@@ -417,7 +417,10 @@ where
     }
 
     /// Verification results finished in the period, plus the latest one before it.
-    async fn verifications(&self, period: &Period) -> Result<Vec<VerificationSummary>, ReportError> {
+    async fn verifications(
+        &self,
+        period: &Period,
+    ) -> Result<Vec<VerificationSummary>, ReportError> {
         let mut summaries = Vec::new();
         let mut before: Option<VerificationSummary> = None;
         for (key, version_id) in originals(self.vault.list_versions(VERIFICATION_PREFIX).await?) {
@@ -493,15 +496,14 @@ where
                     first_finding: record
                         .first_failure()
                         .map(|f| format!("{} at chain index {}", f.kind.name(), f.index))
-                        .or_else(|| {
-                            (record.findings_total > 0).then(|| record.message.clone())
-                        }),
+                        .or_else(|| (record.findings_total > 0).then(|| record.message.clone())),
                     checkpoint_written: record.checkpoint_written.clone(),
                 };
                 if period.contains(&summary.finished_at) {
                     in_period.push(summary);
                 } else if summary.finished_at < period.from() {
-                    before.retain(|b| b.mode != summary.mode || b.finished_at > summary.finished_at);
+                    before
+                        .retain(|b| b.mode != summary.mode || b.finished_at > summary.finished_at);
                     if !before.iter().any(|b| b.mode == summary.mode) {
                         before.push(summary);
                     }
@@ -515,11 +517,10 @@ where
 
     /// The checkpoint of the largest tree, its signature checked with the signer's public key.
     async fn latest_checkpoint(&self) -> Result<Option<CheckpointSummary>, ReportError> {
-        let Some((key, version_id)) =
-            originals(self.vault.list_versions(CHECKPOINT_PREFIX).await?)
-                .into_iter()
-                .filter(|(key, _)| key.ends_with(".txt"))
-                .max_by(|a, b| a.0.cmp(&b.0))
+        let Some((key, version_id)) = originals(self.vault.list_versions(CHECKPOINT_PREFIX).await?)
+            .into_iter()
+            .filter(|(key, _)| key.ends_with(".txt"))
+            .max_by(|a, b| a.0.cmp(&b.0))
         else {
             return Ok(None);
         };

@@ -88,6 +88,20 @@ impl PeriodChainCheck {
         }
     }
 
+    /// An item read where an entry should be that is not a well-formed entry (its stored
+    /// attributes were edited). Recorded at the position after the last entry accepted.
+    pub fn add_unreadable(&mut self, key: String, reason: String) {
+        let position = self
+            .last
+            .map_or(self.first_index.unwrap_or(0), |(last, _)| last + 1);
+        self.record(
+            position,
+            FindingKind::Unreadable {
+                reason: format!("{key}: {reason}"),
+            },
+        );
+    }
+
     fn record(&mut self, index: u64, kind: FindingKind) {
         self.findings_total += 1;
         if self.findings.len() < MAX_PERIOD_FINDINGS {
@@ -157,6 +171,18 @@ mod tests {
             &|e| e.insert(3, e[2].clone()),
             vec![(12, "duplicate_index")],
         );
+    }
+
+    #[test]
+    fn an_unreadable_item_is_a_finding_after_the_last_entry() {
+        let entries = chain(3);
+        let mut check = PeriodChainCheck::new();
+        check.add(&entries[0]);
+        check.add_unreadable("ENTRY/1".into(), "entry_price is not a decimal".into());
+        let evidence = check.evidence();
+        assert_eq!(evidence.findings_total, 1);
+        assert_eq!(evidence.findings[0].index, 1);
+        assert_eq!(evidence.findings[0].kind.name(), "unreadable");
     }
 
     #[test]

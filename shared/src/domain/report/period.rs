@@ -150,7 +150,7 @@ impl Serialize for Period {
 }
 
 /// The report function's payload (all fields optional; unknown fields refused).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeriodRequest {
     pub from: Option<String>,
