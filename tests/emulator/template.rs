@@ -1056,3 +1056,40 @@ fn the_policy_check_finds_what_it_looks_for() {
         assert_eq!(check(good.clone()), Vec::<String>::new(), "{good}");
     }
 }
+
+#[test]
+fn samconfig_overrides_only_template_parameters_with_allowed_values() {
+    let json = template_json();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samconfig.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut environments = 0;
+    for line in text.lines() {
+        let Some(overrides) = line.strip_prefix("parameter_overrides = ") else {
+            continue;
+        };
+        environments += 1;
+        for pair in overrides.trim_matches('"').split_whitespace() {
+            let (name, value) = pair.split_once('=').unwrap();
+            let parameter = &json["Parameters"][name];
+            assert!(
+                !parameter.is_null(),
+                "samconfig.toml overrides unknown parameter {name}"
+            );
+            if let Some(allowed) = parameter["AllowedValues"].as_array() {
+                assert!(allowed.iter().any(|a| a == value), "{name}={value}");
+            }
+            if let (Some(min), Ok(number)) = (parameter["MinValue"].as_f64(), value.parse::<f64>())
+            {
+                assert!(
+                    number >= min && number <= parameter["MaxValue"].as_f64().unwrap(),
+                    "{name}={value}"
+                );
+            }
+        }
+    }
+    assert_eq!(environments, 2, "default and production");
+    assert!(
+        text.contains("[production.deploy.parameters]")
+            && text.contains("confirm_changeset = true")
+    );
+}
