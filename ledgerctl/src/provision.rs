@@ -8,9 +8,12 @@
 //! again through the alias created with it, `alias/<stack>-<logical id without "Key">` in kebab
 //! case (`alias/<stack>-checkpoint-signing`).
 //!
-//! One deliberate gap, reported in [`ProvisionedBucket::skipped_statements`]: a bucket-policy
-//! statement that denies requests without TLS (`aws:SecureTransport` false) is not applied when
-//! the endpoint is plain `http://` — there it would, rightly, deny every request.
+//! One deliberate gap, reported in [`ProvisionedBucket::skipped_statements`]: when the endpoint is
+//! plain `http://` (an emulator), a bucket-policy `Deny` statement with a `Condition` is not
+//! applied. The one denying requests without TLS (`aws:SecureTransport` false) would, rightly,
+//! deny every request there; any other would be applied as if unconditional, because moto
+//! ignores policy conditions (e.g. "deny `s3:PutObjectRetention` unless the mode is COMPLIANCE"
+//! would deny the COMPLIANCE retention the vault needs). Unconditional statements are applied.
 
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_dynamodb::Client;
@@ -20,11 +23,13 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, DefaultRetention,
-    ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
-    ObjectOwnership, OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration,
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
+    BucketVersioningStatus, CreateBucketConfiguration, DefaultRetention, ExpirationStatus,
+    LifecycleRule, LifecycleRuleFilter, ObjectLockConfiguration, ObjectLockEnabled,
+    ObjectLockRetentionMode, ObjectLockRule, ObjectOwnership, OwnershipControls,
+    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    VersioningConfiguration,
 };
 use serde_json::{Map, Value};
 
@@ -312,7 +317,7 @@ pub async fn provision_stack(
     Ok(outcome)
 }
 
-const BUCKET_PROPERTIES: [&str; 7] = [
+const BUCKET_PROPERTIES: [&str; 8] = [
     "BucketName",
     "ObjectLockEnabled",
     "ObjectLockConfiguration",
@@ -320,11 +325,13 @@ const BUCKET_PROPERTIES: [&str; 7] = [
     "BucketEncryption",
     "PublicAccessBlockConfiguration",
     "OwnershipControls",
+    "LifecycleConfiguration",
 ];
 
 /// Creates the bucket, unless it exists, and configures it as the template says: Object Lock
 /// (at creation; it cannot be turned on later), default retention, versioning, default
-/// encryption, public access block, ownership controls, then its bucket policy (`policy`).
+/// encryption, public access block, ownership controls, lifecycle rules, then its bucket policy
+/// (`policy`).
 pub async fn create_bucket(
     client: &aws_sdk_s3::Client,
     bucket: &BucketDefinition,
@@ -360,6 +367,10 @@ pub async fn create_bucket(
     let ownership = properties
         .get("OwnershipControls")
         .map(|v| ownership_controls(v, &at("OwnershipControls")))
+        .transpose()?;
+    let lifecycle = properties
+        .get("LifecycleConfiguration")
+        .map(|v| lifecycle_configuration(v, &at("LifecycleConfiguration")))
         .transpose()?;
     let (policy_document, skipped_statements) = match policy {
         Some(policy) => bucket_policy(policy, transport)?,
@@ -437,6 +448,15 @@ pub async fn create_bucket(
             .send()
             .await
             .with_context(|| format!("setting ownership controls on {name}"))?;
+    }
+    if let Some(configuration) = lifecycle {
+        client
+            .put_bucket_lifecycle_configuration()
+            .bucket(&name)
+            .lifecycle_configuration(configuration)
+            .send()
+            .await
+            .with_context(|| format!("configuring the lifecycle rules of {name}"))?;
     }
     if let Some(document) = policy_document {
         client
@@ -570,6 +590,53 @@ fn public_access_block(value: &Value, at: &str) -> anyhow::Result<PublicAccessBl
         .build())
 }
 
+/// Lifecycle rules; only what the vault may have: aborting incomplete multipart uploads. An
+/// expiration or transition rule is not translated (and has no place in a WORM vault).
+fn lifecycle_configuration(
+    value: &Value,
+    at: &str,
+) -> anyhow::Result<BucketLifecycleConfiguration> {
+    let configuration = object(value, at, &["Rules"])?;
+    let at = format!("{at}.Rules");
+    let mut translated = BucketLifecycleConfiguration::builder();
+    for (i, rule) in array(configuration.get("Rules"), &at)?.iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        let rule = object(
+            rule,
+            &at,
+            &["Id", "Status", "Prefix", "AbortIncompleteMultipartUpload"],
+        )?;
+        let text = |key: &str| {
+            rule.get(key)
+                .map(|v| string(v, &format!("{at}.{key}")))
+                .transpose()
+        };
+        let status = text("Status")?.ok_or_else(|| anyhow!("{at}: Status is missing"))?;
+        let mut builder = LifecycleRule::builder()
+            .set_id(text("Id")?)
+            .status(ExpirationStatus::from(status.as_str()))
+            .filter(
+                LifecycleRuleFilter::builder()
+                    .prefix(text("Prefix")?.unwrap_or_default())
+                    .build(),
+            );
+        if let Some(abort) = rule.get("AbortIncompleteMultipartUpload") {
+            let at = format!("{at}.AbortIncompleteMultipartUpload");
+            let abort = object(abort, &at, &["DaysAfterInitiation"])?;
+            let days = abort
+                .get("DaysAfterInitiation")
+                .ok_or_else(|| anyhow!("{at}: DaysAfterInitiation is missing"))?;
+            builder = builder.abort_incomplete_multipart_upload(
+                AbortIncompleteMultipartUpload::builder()
+                    .days_after_initiation(integer(days, &format!("{at}.DaysAfterInitiation"))?)
+                    .build(),
+            );
+        }
+        translated = translated.rules(builder.build()?);
+    }
+    Ok(translated.build()?)
+}
+
 fn ownership_controls(value: &Value, at: &str) -> anyhow::Result<OwnershipControls> {
     let controls = object(value, at, &["Rules"])?;
     let at = format!("{at}.Rules");
@@ -611,12 +678,16 @@ fn bucket_policy(
     let mut kept = Vec::new();
     let mut skipped = Vec::new();
     for (i, statement) in statements.into_iter().enumerate() {
+        let sid = statement["Sid"]
+            .as_str()
+            .map_or_else(|| format!("Statement[{i}]"), str::to_owned);
         if transport == Transport::PlainHttp && denies_plain_http(&statement) {
-            let sid = statement["Sid"]
-                .as_str()
-                .map_or_else(|| format!("Statement[{i}]"), str::to_owned);
             skipped.push(format!(
                 "{id} statement {sid}: it denies requests without TLS, and the endpoint is plain HTTP"
+            ));
+        } else if transport == Transport::PlainHttp && is_conditional_deny(&statement) {
+            skipped.push(format!(
+                "{id} statement {sid}: a conditional deny, and the emulator behind a plain-HTTP endpoint ignores policy conditions (it would deny unconditionally)"
             ));
         } else {
             kept.push(statement);
@@ -627,6 +698,14 @@ fn bucket_policy(
     }
     document.insert("Statement".into(), Value::Array(kept));
     Ok((Some(Value::Object(document).to_string()), skipped))
+}
+
+/// `Effect: Deny` with any `Condition`.
+fn is_conditional_deny(statement: &Value) -> bool {
+    statement["Effect"] == "Deny"
+        && statement
+            .get("Condition")
+            .is_some_and(|condition| condition.as_object().is_none_or(|c| !c.is_empty()))
 }
 
 /// `Effect: Deny` under exactly the condition `Bool: {aws:SecureTransport: false}`.
@@ -828,7 +907,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_tls_statement_is_skipped_and_only_over_plain_http() {
+    fn conditional_denies_are_skipped_only_over_plain_http() {
         let policy = ResourceDefinition {
             logical_id: "P".into(),
             properties: serde_json::json!({
@@ -840,7 +919,10 @@ mod tests {
                          "Resource": "arn:aws:s3:::b/*",
                          "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
                         {"Sid": "NoDeletes", "Effect": "Deny", "Principal": "*",
-                         "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/*"}
+                         "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/*"},
+                        {"Sid": "OnlyCompliance", "Effect": "Deny", "Principal": "*",
+                         "Action": "s3:PutObjectRetention", "Resource": "arn:aws:s3:::b/*",
+                         "Condition": {"StringNotEquals": {"s3:object-lock-mode": "COMPLIANCE"}}}
                     ]
                 }
             }),
@@ -849,15 +931,19 @@ mod tests {
         let document: Value = serde_json::from_str(&document.unwrap()).unwrap();
         assert_eq!(document["Statement"].as_array().unwrap().len(), 1);
         assert_eq!(document["Statement"][0]["Sid"], "NoDeletes");
-        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped.len(), 2);
         assert!(
-            skipped[0].starts_with("P statement RequireTls:"),
+            skipped[0].starts_with("P statement RequireTls: it denies requests without TLS"),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped[1].starts_with("P statement OnlyCompliance: a conditional deny"),
             "{skipped:?}"
         );
 
         let (document, skipped) = bucket_policy(&policy, Transport::Tls).unwrap();
         let document: Value = serde_json::from_str(&document.unwrap()).unwrap();
-        assert_eq!(document["Statement"].as_array().unwrap().len(), 2);
+        assert_eq!(document["Statement"].as_array().unwrap().len(), 3);
         assert!(skipped.is_empty());
     }
 

@@ -2,6 +2,9 @@
 //! `template.yaml`, resolving the few intrinsic functions they use: `!Sub` and `!Ref` with pseudo
 //! parameters and parameter defaults, and — for S3 buckets only — `!Ref <bucket>` (its
 //! `BucketName`) and `!GetAtt <bucket>.Arn`, also inside `!Sub` as `${Bucket}` / `${Bucket.Arn}`.
+//! Conditions are evaluated with the parameters' defaults: `!If` picks its branch, `!Ref
+//! AWS::NoValue` removes the property or list item, and a resource whose `Condition` is false is
+//! not part of the stack.
 //!
 //! Promise: local tables are created from exactly what the template says, so they cannot drift
 //! from what `sam deploy` creates; anything the resolver does not understand is an error, never
@@ -142,10 +145,20 @@ impl Template {
             if resource.get("Type").and_then(Yaml::as_str) != Some(resource_type) {
                 continue;
             }
+            if let Some(condition) = resource.get("Condition") {
+                let name = condition.as_str().ok_or_else(|| {
+                    TemplateError::Shape(format!("{logical_id}.Condition is not a name"))
+                })?;
+                if !self.condition(name, stack, &logical_id, 0)? {
+                    continue;
+                }
+            }
             let properties = resource
                 .get("Properties")
                 .ok_or_else(|| TemplateError::Shape(format!("{logical_id} has no Properties")))?;
-            let properties = self.resolve(properties, stack, &logical_id, 0)?;
+            let properties = self
+                .resolve(properties, stack, &logical_id, 0)?
+                .unwrap_or(Json::Null);
             found.push(ResourceDefinition {
                 logical_id,
                 properties,
@@ -221,18 +234,20 @@ impl Template {
         serde_json::to_value(default).ok()
     }
 
+    /// `value` with its intrinsic functions resolved; `None` for `!Ref AWS::NoValue`, which
+    /// removes the property or list item holding it.
     fn resolve(
         &self,
         value: &Yaml,
         stack: &Stack,
         location: &str,
         depth: usize,
-    ) -> Result<Json, TemplateError> {
-        Ok(match value {
+    ) -> Result<Option<Json>, TemplateError> {
+        Ok(Some(match value {
             Yaml::Tagged(tagged) => {
                 let tag = tagged.tag.to_string();
                 let name = tag.trim_start_matches('!');
-                self.intrinsic(name, &tagged.value, stack, location, depth)?
+                return self.intrinsic(name, &tagged.value, stack, location, depth);
             }
             Yaml::Mapping(mapping) => {
                 // The long forms, `Ref: x` and `Fn::Sub: ...`, are the same functions.
@@ -243,24 +258,145 @@ impl Template {
                 for (key, value) in mapping {
                     let key = key.as_str().unwrap_or_default().to_owned();
                     let inner = format!("{location}.{key}");
-                    object.insert(key, self.resolve(value, stack, &inner, depth)?);
+                    if let Some(value) = self.resolve(value, stack, &inner, depth)? {
+                        object.insert(key, value);
+                    }
                 }
                 Json::Object(object)
             }
-            Yaml::Sequence(items) => Json::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| self.resolve(item, stack, &format!("{location}[{i}]"), depth))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Yaml::Sequence(items) => {
+                let mut resolved = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let inner = format!("{location}[{i}]");
+                    resolved.extend(self.resolve(item, stack, &inner, depth)?);
+                }
+                Json::Array(resolved)
+            }
             plain => {
                 serde_json::to_value(plain).map_err(|e| TemplateError::Shape(e.to_string()))?
             }
-        })
+        }))
+    }
+
+    /// `value`, which must not be `!Ref AWS::NoValue`.
+    fn resolve_some(
+        &self,
+        value: &Yaml,
+        stack: &Stack,
+        location: &str,
+        depth: usize,
+    ) -> Result<Json, TemplateError> {
+        self.resolve(value, stack, location, depth)?
+            .ok_or_else(|| unresolvable(location, "!Ref AWS::NoValue here"))
+    }
+
+    /// The condition `name` of the `Conditions` section, evaluated with the parameter defaults.
+    fn condition(
+        &self,
+        name: &str,
+        stack: &Stack,
+        location: &str,
+        depth: usize,
+    ) -> Result<bool, TemplateError> {
+        if depth >= MAX_REFERENCE_DEPTH {
+            return Err(TemplateError::Shape(format!(
+                "{location}: conditions nest deeper than {MAX_REFERENCE_DEPTH} (a cycle?)"
+            )));
+        }
+        let expression = self
+            .root
+            .get("Conditions")
+            .and_then(|c| c.get(name))
+            .ok_or_else(|| unresolvable(location, format!("the condition {name}")))?;
+        self.evaluate(expression, stack, &format!("Conditions.{name}"), depth + 1)
+    }
+
+    /// A condition expression: `!Equals`, `!Not`, `!And`, `!Or` or `!Condition` (short or long form).
+    fn evaluate(
+        &self,
+        expression: &Yaml,
+        stack: &Stack,
+        location: &str,
+        depth: usize,
+    ) -> Result<bool, TemplateError> {
+        let (name, argument) = match expression {
+            Yaml::Tagged(tagged) => (
+                tagged.tag.to_string().trim_start_matches('!').to_owned(),
+                &tagged.value,
+            ),
+            Yaml::Mapping(mapping) => match mapping.iter().next() {
+                Some((key, value)) if mapping.len() == 1 => {
+                    let key = key.as_str().unwrap_or_default();
+                    (key.strip_prefix("Fn::").unwrap_or(key).to_owned(), value)
+                }
+                _ => return Err(unresolvable(location, "this condition")),
+            },
+            _ => return Err(unresolvable(location, "this condition")),
+        };
+        let operands = || match argument {
+            Yaml::Sequence(items) => Ok(items.as_slice()),
+            _ => Err(unresolvable(location, format!("!{name} without a list"))),
+        };
+        match name.as_str() {
+            "Equals" => match operands()? {
+                [a, b] => {
+                    let a = self.resolve_some(a, stack, location, depth)?;
+                    let b = self.resolve_some(b, stack, location, depth)?;
+                    Ok(scalar_text(&a) == scalar_text(&b))
+                }
+                _ => Err(unresolvable(location, "!Equals without two operands")),
+            },
+            "Not" => match operands()? {
+                [inner] => Ok(!self.evaluate(inner, stack, location, depth)?),
+                _ => Err(unresolvable(location, "!Not without one operand")),
+            },
+            "And" | "Or" => {
+                let mut results = Vec::new();
+                for inner in operands()? {
+                    results.push(self.evaluate(inner, stack, location, depth)?);
+                }
+                Ok(if name == "And" {
+                    results.iter().all(|r| *r)
+                } else {
+                    results.iter().any(|r| *r)
+                })
+            }
+            "Condition" => match argument {
+                Yaml::String(other) => self.condition(other, stack, location, depth),
+                _ => Err(unresolvable(location, "!Condition without a name")),
+            },
+            other => Err(unresolvable(location, format!("!{other} in a condition"))),
+        }
     }
 
     fn intrinsic(
+        &self,
+        name: &str,
+        value: &Yaml,
+        stack: &Stack,
+        location: &str,
+        depth: usize,
+    ) -> Result<Option<Json>, TemplateError> {
+        match (name, value) {
+            ("Ref", Yaml::String(name)) if name == "AWS::NoValue" => Ok(None),
+            ("If", Yaml::Sequence(parts)) => match parts.as_slice() {
+                [Yaml::String(condition), then, otherwise] => {
+                    let branch = if self.condition(condition, stack, location, depth)? {
+                        then
+                    } else {
+                        otherwise
+                    };
+                    self.resolve(branch, stack, location, depth)
+                }
+                _ => Err(unresolvable(location, "!If with this argument")),
+            },
+            _ => self
+                .intrinsic_value(name, value, stack, location, depth)
+                .map(Some),
+        }
+    }
+
+    fn intrinsic_value(
         &self,
         name: &str,
         value: &Yaml,
@@ -361,7 +497,7 @@ impl Template {
                 )
             })?;
         let inner = format!("{logical_id}.BucketName");
-        match self.resolve(name, stack, &inner, depth + 1)? {
+        match self.resolve_some(name, stack, &inner, depth + 1)? {
             Json::String(name) => Ok(name),
             _ => Err(TemplateError::Shape(format!("{inner} is not a string"))),
         }
@@ -373,6 +509,15 @@ const BUCKET: &str = "AWS::S3::Bucket";
 const BUCKET_POLICY: &str = "AWS::S3::BucketPolicy";
 const KMS_KEY: &str = "AWS::KMS::Key";
 const MAX_REFERENCE_DEPTH: usize = 8;
+
+/// A scalar as text, so that a `Number` parameter's default equals the string `"3"` as it does in
+/// CloudFormation; anything else as its JSON.
+fn scalar_text(value: &Json) -> String {
+    match value {
+        Json::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
 
 /// `(Ref, x)` or `(X, y)` when the mapping is exactly `Ref: x` or `Fn::X: y`.
 fn single_intrinsic(mapping: &serde_norway::Mapping) -> Option<(&str, &Yaml)> {
@@ -565,6 +710,38 @@ mod tests {
             cycle.buckets(&Stack::local("s")),
             Err(TemplateError::Shape(_))
         ));
+    }
+
+    #[test]
+    fn conditions_pick_branches_and_drop_resources() {
+        let template = Template::parse(concat!(
+            "Parameters:\n  Mode:\n    Type: String\n    Default: a\n",
+            "  Size:\n    Type: Number\n    Default: 3\n",
+            "Conditions:\n  IsA: !Equals [!Ref Mode, a]\n  IsB: !Not [!Condition IsA]\n",
+            "  SizeThree:\n    Fn::And: [!Equals [!Ref Size, \"3\"], !Condition IsA]\n",
+            "Resources:\n  T:\n    Type: Test::Thing\n    Properties:\n",
+            "      Picked: !If [IsA, \"picked\", \"other\"]\n",
+            "      Dropped: !If [IsB, x, !Ref AWS::NoValue]\n",
+            "      List: [one, !If [IsB, two, !Ref AWS::NoValue], three]\n",
+            "      Long:\n        Fn::If: [SizeThree, 3, 4]\n",
+            "  Skipped:\n    Type: Test::Thing\n    Condition: IsB\n    Properties:\n      A: b\n",
+            "  Unknown:\n    Type: Other::Thing\n    Properties:\n      A: !If [Nope, a, b]\n",
+        ))
+        .unwrap();
+        let stack = Stack::local("s");
+        let things = template.resources_of_type("Test::Thing", &stack).unwrap();
+        assert_eq!(things.len(), 1);
+        assert_eq!(
+            things[0].properties,
+            serde_json::json!({"Picked": "picked", "List": ["one", "three"], "Long": 3})
+        );
+        assert_eq!(
+            template
+                .resources_of_type("Other::Thing", &stack)
+                .unwrap_err()
+                .to_string(),
+            "template.yaml: Unknown.A: cannot resolve the condition Nope locally"
+        );
     }
 
     #[test]

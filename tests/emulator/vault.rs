@@ -165,16 +165,71 @@ async fn the_provisioned_vault_and_key_are_the_templates() {
             .collect::<Vec<_>>(),
         ["BucketOwnerEnforced"]
     );
-    // (Versioning: moto's GetBucketVersioning answer does not parse in the Rust SDK; that
-    // overwrites keep versions is shown by `overwriting_keeps_every_version_oldest_first`.)
+    // Versioning: moto's GetBucketVersioning answer does not parse in the Rust SDK (wrong root
+    // element), so read the XML itself; that overwrites keep versions is shown by
+    // `overwriting_keeps_every_version_oldest_first`.
+    let versioning = reqwest::get(format!(
+        "{}/{}?versioning",
+        required_env("AWS_ENDPOINT_URL"),
+        stack.bucket()
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert_eq!(props["VersioningConfiguration"]["Status"], "Enabled");
+    assert!(
+        versioning.contains("<Status>Enabled</Status>"),
+        "{versioning}"
+    );
 
-    // The TLS-only statement is reported as not applied over the emulator's plain HTTP.
+    // The lifecycle rule that clears parts of uploads that never completed, and nothing else.
+    let lifecycle = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(stack.bucket())
+        .send()
+        .await
+        .unwrap();
+    let rules = lifecycle.rules();
+    let template_rules = props["LifecycleConfiguration"]["Rules"].as_array().unwrap();
+    assert_eq!(rules.len(), template_rules.len());
+    assert_eq!(rules[0].id(), template_rules[0]["Id"].as_str());
+    assert_eq!(
+        rules[0]
+            .abort_incomplete_multipart_upload()
+            .and_then(|a| a.days_after_initiation())
+            .map(i64::from),
+        template_rules[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"].as_i64()
+    );
+    assert!(rules[0].expiration().is_none() && rules[0].noncurrent_version_expiration().is_none());
+
+    // The bucket policy is the template's, but for the conditional denies, which are reported
+    // as not applied over the emulator's plain HTTP (moto ignores conditions).
     let skipped = &stack.provisioned.buckets[0].skipped_statements;
-    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
     assert!(
         skipped[0].starts_with("VaultBucketPolicy statement RequireTls:"),
         "{skipped:?}"
     );
+    assert!(
+        skipped[1].starts_with("VaultBucketPolicy statement RetentionOnlyInComplianceMode:"),
+        "{skipped:?}"
+    );
+    let policy = s3
+        .get_bucket_policy()
+        .bucket(stack.bucket())
+        .send()
+        .await
+        .unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let applied: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(applied, ["NoGovernanceBypass"]);
 
     // The signing key.
     let described = stack
