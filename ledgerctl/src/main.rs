@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the tables, the vault bucket and the signing key of template.yaml (for the local
+    /// Create the tables, the vault bucket, the signing key and the alarms of template.yaml (for the local
     /// emulator; uses AWS_ENDPOINT_URL). Reports on stderr; the last line on stdout is
     /// `VAULT_BUCKET=<name> CHECKPOINT_KMS_KEY_ID=<key ARN>`, for shell scripts to `eval`.
     Provision {
@@ -140,6 +140,11 @@ async fn main() -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            eprintln!(
+                "put {} alarms ({}…); the emulator stores them but never evaluates them",
+                provisioned.alarms.len(),
+                provisioned.alarms.first().map_or("", String::as_str)
+            );
             writeln!(std::io::stdout().lock(), "{}", provisioned.shell_exports()?)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -178,6 +178,8 @@ pub struct ProvisionedStack {
     pub tables: Vec<Provisioned>,
     pub buckets: Vec<ProvisionedBucket>,
     pub keys: Vec<ProvisionedKey>,
+    /// The names of the alarms created (or updated: PutMetricAlarm is idempotent).
+    pub alarms: Vec<String>,
 }
 
 impl ProvisionedStack {
@@ -265,6 +267,7 @@ pub async fn provision_stack(
     let buckets = template.buckets(stack)?;
     let policies = template.bucket_policies(stack)?;
     let keys = template.kms_keys(stack)?;
+    let alarms = template.alarms(stack)?;
     let mut policy_of = Vec::new();
     for bucket in &buckets {
         let mine: Vec<&ResourceDefinition> = policies
@@ -299,6 +302,7 @@ pub async fn provision_stack(
         tables: create_tables(&Client::new(sdk), &tables).await?,
         buckets: Vec::new(),
         keys: Vec::new(),
+        alarms: Vec::new(),
     };
     for (bucket, policy) in buckets.iter().zip(policy_of) {
         outcome.buckets.push(
@@ -314,7 +318,76 @@ pub async fn provision_stack(
                 .with_context(|| format!("provisioning KMS key {}", key.logical_id))?,
         );
     }
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(sdk);
+    for alarm in &alarms {
+        outcome.alarms.push(
+            put_alarm(&cloudwatch, alarm)
+                .await
+                .with_context(|| format!("provisioning alarm {}", alarm.logical_id))?,
+        );
+    }
     Ok(outcome)
+}
+
+/// Creates (or updates) one alarm exactly as the template defines it. The emulator never
+/// evaluates alarms, but the report reads their definitions and states back.
+async fn put_alarm(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    alarm: &ResourceDefinition,
+) -> anyhow::Result<String> {
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+    let p = &alarm.properties;
+    let number = |key: &str| p[key].as_f64().or_else(|| p[key].as_str()?.parse().ok());
+    let integer = |key: &str| number(key).map(|n| n as i32);
+    let strings = |key: &str| -> Vec<String> {
+        p[key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let name = alarm.string("AlarmName")?;
+    let dimensions = p["Dimensions"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|d| {
+                    Dimension::builder()
+                        .name(d["Name"].as_str().unwrap_or_default())
+                        .value(d["Value"].as_str().unwrap_or_default())
+                        .build()
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&name)
+        .set_alarm_description(p["AlarmDescription"].as_str().map(str::to_owned))
+        .namespace(alarm.string("Namespace")?)
+        .metric_name(alarm.string("MetricName")?)
+        .set_dimensions(Some(dimensions))
+        .set_statistic(p["Statistic"].as_str().map(Statistic::from))
+        .set_extended_statistic(p["ExtendedStatistic"].as_str().map(str::to_owned))
+        .set_period(integer("Period"))
+        .set_evaluation_periods(integer("EvaluationPeriods"))
+        .set_datapoints_to_alarm(integer("DatapointsToAlarm"))
+        .set_threshold(number("Threshold"))
+        .comparison_operator(ComparisonOperator::from(
+            alarm.string("ComparisonOperator")?.as_str(),
+        ))
+        .set_treat_missing_data(p["TreatMissingData"].as_str().map(str::to_owned))
+        .set_alarm_actions(Some(strings("AlarmActions")))
+        .set_ok_actions(Some(strings("OKActions")))
+        .send()
+        .await
+        .with_context(|| format!("PutMetricAlarm {name}"))?;
+    Ok(name)
 }
 
 const BUCKET_PROPERTIES: [&str; 8] = [

@@ -208,6 +208,12 @@ impl Template {
         self.resources_of_type(KMS_KEY, stack)
     }
 
+    /// Every CloudWatch alarm, resolved for `stack` (functions by their binary names, the topic
+    /// by the ARN it would have).
+    pub fn alarms(&self, stack: &Stack) -> Result<Vec<ResourceDefinition>, TemplateError> {
+        self.resources_of_type(ALARM, stack)
+    }
+
     /// Environment variable names and values (unresolved, as YAML) of a function.
     pub fn function_environment(&self, logical_id: &str) -> BTreeMap<String, Yaml> {
         self.resource(logical_id)
@@ -448,6 +454,28 @@ impl Template {
             name if self.resource_type(name) == Some(BUCKET) => Ok(Json::String(
                 self.bucket_name(name, stack, location, depth)?,
             )),
+            // A function's name is generated on AWS; locally it is the binary cargo lambda
+            // serves, which is also what its metrics' FunctionName dimension says there.
+            name if self.resource_type(name) == Some(FUNCTION) => self
+                .resource(name)
+                .and_then(|f| {
+                    f.get("Metadata")?
+                        .get("BuildProperties")?
+                        .get("Binary")?
+                        .as_str()
+                })
+                .map(|binary| Json::String(binary.to_owned()))
+                .ok_or_else(|| {
+                    unresolvable(
+                        location,
+                        format!("!Ref {name} (no Metadata.BuildProperties.Binary)"),
+                    )
+                }),
+            // A topic's Ref is its ARN, generated from the stack and logical id on AWS.
+            name if self.resource_type(name) == Some(TOPIC) => Ok(Json::String(format!(
+                "arn:aws:sns:{}:{}:{}-{name}",
+                stack.region, stack.account_id, stack.name
+            ))),
             parameter => self
                 .parameter_default(parameter)
                 .ok_or_else(|| unresolvable(location, format!("!Ref {parameter}"))),
@@ -508,6 +536,9 @@ const TABLE: &str = "AWS::DynamoDB::Table";
 const BUCKET: &str = "AWS::S3::Bucket";
 const BUCKET_POLICY: &str = "AWS::S3::BucketPolicy";
 const KMS_KEY: &str = "AWS::KMS::Key";
+const ALARM: &str = "AWS::CloudWatch::Alarm";
+const FUNCTION: &str = "AWS::Serverless::Function";
+const TOPIC: &str = "AWS::SNS::Topic";
 const MAX_REFERENCE_DEPTH: usize = 8;
 
 /// A scalar as text, so that a `Number` parameter's default equals the string `"3"` as it does in

@@ -339,14 +339,19 @@ pub trait TableInspector: Send + Sync {
 
 /// Reads the monitoring side of the deployment (CloudWatch alarms and metric sums).
 pub trait AlarmReader: Send + Sync {
-    /// The alarms whose names start with `name_prefix` (all when `None`), and their state
-    /// changes between `from` and `to`.
-    fn alarms(
+    /// The alarms whose names start with `name_prefix` (all when `None`), with their states.
+    fn alarm_states(
+        &self,
+        name_prefix: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<AlarmState>, BoxError>> + Send;
+
+    /// The state changes of those alarms between `from` and `to`, oldest first.
+    fn alarm_history(
         &self,
         name_prefix: Option<&str>,
         from: &Timestamp,
         to: &Timestamp,
-    ) -> impl Future<Output = Result<(Vec<AlarmState>, Vec<AlarmTransition>), BoxError>> + Send;
+    ) -> impl Future<Output = Result<Vec<AlarmTransition>, BoxError>> + Send;
 
     /// The sum of a dimensionless metric between `from` and `to` (0 when no data points).
     fn metric_sum(

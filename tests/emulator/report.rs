@@ -270,6 +270,16 @@ async fn the_report_states_exactly_what_the_ledger_and_the_vault_hold() {
         "{integrity}"
     );
     assert_eq!(report["ledger"]["tree_size"], json!(entries.len()));
+    // Alarms: the template's alarms, provisioned for this stack, none in ALARM.
+    let alarms = &report["sections"]["alarms"];
+    assert_eq!(alarms["verdict"], "PASS", "{alarms}");
+    assert!(
+        alarms.to_string().contains(&format!(
+            "{}-backup-missing-26h",
+            stack_name(&fixture.stack)
+        )),
+        "{alarms}"
+    );
 
     // Both objects locked and encrypted, and the HTML shows the JSON's numbers.
     for stored in [&outcome.json, &outcome.html] {

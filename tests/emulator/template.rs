@@ -1093,3 +1093,57 @@ fn samconfig_overrides_only_template_parameters_with_allowed_values() {
             && text.contains("confirm_changeset = true")
     );
 }
+
+/// Local provisioning puts every alarm of the template, as the template defines it, so a local
+/// compliance report reads the same alarm set a deployed stack has.
+#[tokio::test]
+async fn provisioned_alarms_are_exactly_the_templates() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let stack = crate::support::VaultedStack::new("al").await;
+    let name = stack.signals.trim_end_matches("-signals").to_owned();
+    let defined = Template::parse(TEMPLATE)
+        .unwrap()
+        .alarms(&Stack::local(&name))
+        .unwrap();
+    assert!(defined.len() >= 10, "only {} alarms", defined.len());
+    let described = aws_sdk_cloudwatch::Client::new(&stack.sdk)
+        .describe_alarms()
+        .alarm_name_prefix(format!("{name}-"))
+        .send()
+        .await
+        .unwrap();
+    let alarms = described.metric_alarms();
+    let names: BTreeSet<&str> = alarms.iter().filter_map(|a| a.alarm_name()).collect();
+    let expected: BTreeSet<String> = defined
+        .iter()
+        .map(|a| a.string("AlarmName").unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        expected.iter().map(String::as_str).collect::<BTreeSet<_>>()
+    );
+    for definition in &defined {
+        let alarm = alarms
+            .iter()
+            .find(|a| a.alarm_name() == Some(&definition.string("AlarmName").unwrap()))
+            .unwrap();
+        let p = &definition.properties;
+        assert_eq!(alarm.metric_name(), p["MetricName"].as_str());
+        assert_eq!(alarm.namespace(), p["Namespace"].as_str());
+        assert_eq!(
+            alarm.threshold(),
+            p["Threshold"].as_f64(),
+            "{}",
+            definition.logical_id
+        );
+        assert_eq!(
+            alarm.comparison_operator().map(|c| c.as_str()),
+            p["ComparisonOperator"].as_str()
+        );
+        assert_eq!(
+            alarm.evaluation_periods(),
+            p["EvaluationPeriods"].as_i64().map(|n| n as i32)
+        );
+        assert_ne!(alarm.state_value(), Some(&StateValue::Alarm));
+    }
+}

@@ -25,12 +25,7 @@ impl CloudWatchAlarms {
 }
 
 impl AlarmReader for CloudWatchAlarms {
-    async fn alarms(
-        &self,
-        name_prefix: Option<&str>,
-        from: &Timestamp,
-        to: &Timestamp,
-    ) -> Result<(Vec<AlarmState>, Vec<AlarmTransition>), BoxError> {
+    async fn alarm_states(&self, name_prefix: Option<&str>) -> Result<Vec<AlarmState>, BoxError> {
         let mut states = Vec::new();
         let mut pages = self
             .client
@@ -50,6 +45,15 @@ impl AlarmReader for CloudWatchAlarms {
                 });
             }
         }
+        Ok(states)
+    }
+
+    async fn alarm_history(
+        &self,
+        name_prefix: Option<&str>,
+        from: &Timestamp,
+        to: &Timestamp,
+    ) -> Result<Vec<AlarmTransition>, BoxError> {
         let mut transitions = Vec::new();
         let mut pages = self
             .client
@@ -76,7 +80,7 @@ impl AlarmReader for CloudWatchAlarms {
             }
         }
         transitions.sort_by_key(|t| t.at);
-        Ok((states, transitions))
+        Ok(transitions)
     }
 
     async fn metric_sum(

@@ -231,19 +231,32 @@ where
                 .table_settings(TableRole::Audit, &self.settings.audit_table)
                 .await?,
         ];
-        let alarms = match self
-            .alarms
-            .alarms(
-                self.settings.alarm_name_prefix.as_deref(),
-                &period.from(),
-                &period.to(),
-            )
-            .await
-        {
-            Ok((alarms, history)) => AlarmsEvidence::Available { alarms, history },
+        let prefix = self.settings.alarm_name_prefix.as_deref();
+        let alarms = match self.alarms.alarm_states(prefix).await {
+            Ok(alarms) => AlarmsEvidence::Available {
+                alarms,
+                history: Vec::new(),
+            },
             Err(error) => AlarmsEvidence::Unavailable {
                 reason: crate::app::ingest::error_chain(error.as_ref()),
             },
+        };
+        let (alarms, alarm_history_unavailable) = match alarms {
+            AlarmsEvidence::Available { alarms, .. } => match self
+                .alarms
+                .alarm_history(prefix, &period.from(), &period.to())
+                .await
+            {
+                Ok(history) => (AlarmsEvidence::Available { alarms, history }, None),
+                Err(error) => (
+                    AlarmsEvidence::Available {
+                        alarms,
+                        history: Vec::new(),
+                    },
+                    Some(crate::app::ingest::error_chain(error.as_ref())),
+                ),
+            },
+            unavailable => (unavailable, None),
         };
         let audit_write_errors = match self
             .alarms
@@ -276,6 +289,7 @@ where
             sweeps: self.sweeps(&period).await?,
             latest_checkpoint: self.latest_checkpoint().await?,
             alarms,
+            alarm_history_unavailable,
         };
         let report = ComplianceReport::build(inputs, latency, audit, chain);
         let html = render_html(&report);

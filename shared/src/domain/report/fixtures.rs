@@ -217,6 +217,7 @@ pub fn healthy() -> Scenario {
             ],
             history: vec![],
         },
+        alarm_history_unavailable: None,
     };
     Scenario {
         inputs,

@@ -536,7 +536,9 @@ fn alarms(s: &AlarmsSection) -> Markup {
                     }
                 }
                 h3 { "State changes in the period" }
-                @if s.history_in_period.is_empty() {
+                @if let Some(reason) = &s.history_unavailable_reason {
+                    p.muted { "The state history could not be read: " (reason) }
+                } @else if s.history_in_period.is_empty() {
                     p.muted { "None." }
                 } @else {
                     table {

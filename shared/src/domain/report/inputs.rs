@@ -31,6 +31,10 @@ pub struct ReportInputs {
     pub sweeps: Vec<SweepSummary>,
     pub latest_checkpoint: Option<CheckpointSummary>,
     pub alarms: AlarmsEvidence,
+    /// Why the alarms' state history could not be read, when it could not (the states can be
+    /// read without it: the emulator has no history API). Noted in the report; the verdict
+    /// rests on the states.
+    pub alarm_history_unavailable: Option<String>,
 }
 
 /// The ledger's size and head when the report was generated.

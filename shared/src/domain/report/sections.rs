@@ -761,6 +761,8 @@ pub struct AlarmsSection {
     pub alarms: Vec<AlarmState>,
     /// State changes in the period, oldest first.
     pub history_in_period: Vec<AlarmTransition>,
+    /// Why the state history could not be read, when it could not.
+    pub history_unavailable_reason: Option<String>,
 }
 
 impl AlarmsSection {
@@ -825,6 +827,7 @@ impl AlarmsSection {
             unavailable_reason,
             alarms,
             history_in_period: history,
+            history_unavailable_reason: inputs.alarm_history_unavailable.clone(),
         }
     }
 }
