@@ -13,10 +13,7 @@
 //! - [`Trace::exit_code`]: 0 complete and every check passed, 1 a check failed, 2 the trail stops
 //!   early.
 
-use std::future::Future;
-
 use serde::Serialize;
-use shared::adapters::dynamodb::DynamoAuditSink;
 use shared::app::backup::MANIFEST_PREFIX;
 use shared::app::sweep::CHECKPOINT_PREFIX;
 use shared::domain::audit::{AuditEvent, AuditEventType};
@@ -28,11 +25,11 @@ use shared::domain::merkle;
 use shared::domain::signal::SignalId;
 use shared::domain::timestamp::Timestamp;
 use shared::ports::{
-    BlobVault, LedgerStore, ObjectVersion, SignError, Signer, StoreError, VaultError,
+    AuditLog, BlobVault, LedgerStore, ObjectVersion, SignError, Signer, StoreError, VaultError,
 };
 
 /// The delivery latency requirement of the seed: a signal is stored within 500 ms.
-pub const LATENCY_REQUIREMENT_MS: i64 = 500;
+pub use shared::domain::report::LATENCY_REQUIREMENT_MS;
 /// How many days after the day of `received_at` the audit table is searched by default.
 pub const DEFAULT_AUDIT_DAYS: u32 = 7;
 /// Entries per page when reading the ledger for the inclusion proof.
@@ -48,18 +45,6 @@ pub const SECTIONS: [&str; 7] = [
     "Checkpoint",
     "Result",
 ];
-
-/// Reads the audit table, which is partitioned by UTC day.
-pub trait AuditReader {
-    /// Every event of one UTC day (`YYYY-MM-DD`), in time order.
-    fn events_on(&self, day: &str) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>>;
-}
-
-impl AuditReader for DynamoAuditSink {
-    async fn events_on(&self, day: &str) -> Result<Vec<AuditEvent>, StoreError> {
-        DynamoAuditSink::events_on(self, day).await
-    }
-}
 
 /// Where the trace reads from. `signer` is used only for public keys, to verify checkpoint
 /// signatures; without one a signed checkpoint's signature is reported as not verified.
@@ -442,7 +427,7 @@ pub async fn trace<S, V, A, G>(
 where
     S: LedgerStore,
     V: BlobVault,
-    A: AuditReader,
+    A: AuditLog,
     G: Signer,
 {
     let id = SignalId::parse(signal_id).map_err(|error| TraceError::InvalidSignalId {
@@ -627,7 +612,7 @@ pub fn audit_days(received_at: &Timestamp, audit_days: u32, now: &Timestamp) -> 
         .collect()
 }
 
-async fn audit_trail<A: AuditReader>(
+async fn audit_trail<A: AuditLog>(
     reader: &A,
     stored: &StoredEntry,
     options: &TraceOptions,
@@ -638,23 +623,23 @@ async fn audit_trail<A: AuditReader>(
     let mut inserted = Vec::new();
     let mut related = Vec::new();
     for day in &days {
-        let events = reader
-            .events_on(day)
+        // Only the events naming this signal are kept: a day's partition can be large.
+        reader
+            .visit_day(day, |event| {
+                let names_id = event.signal_id.as_deref() == Some(id);
+                let names_index = event.chain_index == Some(entry.chain_index)
+                    && matches!(
+                        event.event_type,
+                        AuditEventType::TamperDetected | AuditEventType::IntegrityCheckFailed
+                    );
+                if names_id && event.event_type == AuditEventType::SignalInserted {
+                    inserted.push(event);
+                } else if names_id || names_index {
+                    related.push(event);
+                }
+            })
             .await
             .map_err(store_error(format!("audit events of {day}")))?;
-        for event in events {
-            let names_id = event.signal_id.as_deref() == Some(id);
-            let names_index = event.chain_index == Some(entry.chain_index)
-                && matches!(
-                    event.event_type,
-                    AuditEventType::TamperDetected | AuditEventType::IntegrityCheckFailed
-                );
-            if names_id && event.event_type == AuditEventType::SignalInserted {
-                inserted.push(event);
-            } else if names_id || names_index {
-                related.push(event);
-            }
-        }
     }
     let searched = match (days.first(), days.last()) {
         (Some(first), Some(last)) if first != last => format!("{first} to {last}"),
