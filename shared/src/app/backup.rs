@@ -18,7 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::Date;
 
-use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::domain::audit::AuditEventType;
 use crate::domain::backup::{
     BackupId, CsvObject, IndexRange, Manifest, ManifestFormat, csv_key, manifest_key, write_header,
     write_row,
@@ -180,21 +180,15 @@ where
             }
         };
         self.metrics.emit(&metrics);
-        let event = AuditEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
-            occurred_at: self.clock.now(),
+        let event = super::run_event(
+            "backup",
             event_type,
-            actor: "backup".to_owned(),
-            request_id: request_id.to_owned(),
-            signal_id: None,
-            chain_index: None,
-            reason: Some(reason),
-            excerpt: None,
+            request_id,
+            reason,
             details,
-        };
-        if let Err(error) = self.audit.record(&event).await {
-            tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit the backup run");
-        }
+            self.clock.now(),
+        );
+        super::record_run(&self.audit, &self.metrics, &event).await;
         result.map(|mut outcome| {
             outcome.duration_ms = duration_ms;
             outcome

@@ -8,3 +8,48 @@ pub mod report;
 pub mod sweep;
 pub mod tamper_watch;
 pub mod verify_backup;
+
+use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::domain::timestamp::Timestamp;
+use crate::ports::{AuditSink, Metric, MetricsSink};
+
+/// The audit event of one run of a scheduled job (`actor` is the job's name).
+pub(crate) fn run_event(
+    actor: &str,
+    event_type: AuditEventType,
+    request_id: &str,
+    reason: String,
+    details: serde_json::Value,
+    occurred_at: Timestamp,
+) -> AuditEvent {
+    AuditEvent {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        occurred_at,
+        event_type,
+        actor: actor.to_owned(),
+        request_id: request_id.to_owned(),
+        signal_id: None,
+        chain_index: None,
+        reason: Some(reason),
+        excerpt: None,
+        details,
+    }
+}
+
+/// Records a job's audit event. A failure to record is logged with its cause and counted
+/// (`AuditWriteErrors`, alarmed), never dropped silently; the job's own result stands.
+pub(crate) async fn record_run(
+    audit: &impl AuditSink,
+    metrics: &impl MetricsSink,
+    event: &AuditEvent,
+) {
+    if let Err(error) = audit.record(event).await {
+        tracing::error!(
+            error = %ingest::error_chain(&error),
+            actor = %event.actor,
+            event_type = %event.event_type,
+            "could not write the audit event of the run"
+        );
+        metrics.emit(&[Metric::count(ingest::metric::AUDIT_WRITE_ERRORS, 1)]);
+    }
+}

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::app::backup::MANIFEST_PREFIX;
 use crate::app::sweep::{CHECKPOINT_PREFIX, RUN_PREFIX, SweepRecord, SweepStatus};
 use crate::app::verify_backup::{VERIFICATION_PREFIX, VerificationResult};
-use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::domain::audit::AuditEventType;
 use crate::domain::backup::{BackupId, Manifest};
 use crate::domain::checkpoint::{Signature, SignedCheckpoint};
 use crate::domain::report::{
@@ -608,25 +608,15 @@ where
         reason: String,
         details: serde_json::Value,
     ) {
-        let event = AuditEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
-            occurred_at: self.clock.now(),
+        let event = super::run_event(
+            "report",
             event_type,
-            actor: "report".to_owned(),
-            request_id: request_id.to_owned(),
-            signal_id: None,
-            chain_index: None,
-            reason: Some(reason),
-            excerpt: None,
+            request_id,
+            reason,
             details,
-        };
-        if let Err(error) = self.audit.record(&event).await {
-            tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit the report run");
-            self.metrics.emit(&[Metric::count(
-                crate::app::ingest::metric::AUDIT_WRITE_ERRORS,
-                1,
-            )]);
-        }
+            self.clock.now(),
+        );
+        super::record_run(&self.audit, &self.metrics, &event).await;
     }
 }
 

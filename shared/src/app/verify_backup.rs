@@ -16,7 +16,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::domain::audit::AuditEventType;
 use crate::domain::backup::{BackupId, Manifest, read_rows, verify_manifest_chain};
 use crate::domain::chain::ChainVerifier;
 use crate::domain::hash::Hash;
@@ -588,24 +588,20 @@ where
         reason: String,
         details: serde_json::Value,
     ) {
-        let event = AuditEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
-            occurred_at: self.clock.now(),
+        let first_finding_index = details
+            .get("first_finding")
+            .and_then(|f| f.get("chain_index"))
+            .and_then(serde_json::Value::as_u64);
+        let mut event = super::run_event(
+            "verify-backup",
             event_type,
-            actor: "verify-backup".to_owned(),
-            request_id: request_id.to_owned(),
-            signal_id: None,
-            chain_index: details
-                .get("first_finding")
-                .and_then(|f| f.get("chain_index"))
-                .and_then(serde_json::Value::as_u64),
-            reason: Some(reason),
-            excerpt: None,
+            request_id,
+            reason,
             details,
-        };
-        if let Err(error) = self.audit.record(&event).await {
-            tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit the verification");
-        }
+            self.clock.now(),
+        );
+        event.chain_index = first_finding_index;
+        super::record_run(&self.audit, &self.metrics, &event).await;
     }
 }
 
