@@ -53,3 +53,31 @@ pub(crate) async fn record_run(
         metrics.emit(&[Metric::count(ingest::metric::AUDIT_WRITE_ERRORS, 1)]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{InMemoryLedger, RecordingMetrics};
+    use crate::domain::test_support::timestamp;
+
+    #[tokio::test]
+    async fn a_run_event_that_cannot_be_written_is_counted_not_dropped() {
+        let ledger = InMemoryLedger::new();
+        let metrics = RecordingMetrics::default();
+        let event = run_event(
+            "backup",
+            AuditEventType::BackupSucceeded,
+            "req-1",
+            "backup 20261128 stored".into(),
+            serde_json::json!({}),
+            timestamp("2026-11-28T02:00:00Z"),
+        );
+        record_run(&ledger.audit_sink(), &metrics, &event).await;
+        assert_eq!(metrics.total(ingest::metric::AUDIT_WRITE_ERRORS), 0.0);
+        assert_eq!(ledger.audit_events(), vec![event.clone()]);
+
+        ledger.fail_audit_writes(true);
+        record_run(&ledger.audit_sink(), &metrics, &event).await;
+        assert_eq!(metrics.total(ingest::metric::AUDIT_WRITE_ERRORS), 1.0);
+    }
+}
