@@ -14,7 +14,7 @@ step "full-sweep throughput over ${SWEEP_BENCH_ENTRIES:-100000} entries"
 cargo bench --locked -p tests --bench sweep_throughput
 step "backup of ${BACKUP_BENCH_ENTRIES:-100000} entries: wall time, peak RSS, verification rows/s, the compliance report"
 cargo bench --locked -p tests --bench backup_throughput --no-run
-bench=$(ls -t target/release/deps/backup_throughput-* | grep -v '\.d$' | head -n 1)
+bench=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/backup_throughput-* | grep -v '\.d$' | head -n 1)
 export BACKUP_BENCH_STACK="backupbench-$(date +%s)"
 for phase in seed backup verify report; do
   /usr/bin/time -f "$phase: peak RSS %M KiB, wall %e s" "$bench" "$phase"
