@@ -344,11 +344,10 @@ where
         latency: &mut LatencyAccumulator,
         chain: &mut PeriodChainCheck,
     ) -> Result<(), ReportError> {
-        let Ok(start_at) = Timestamp::from_datetime(
+        let start_at = Timestamp::from_datetime(
             period.from().as_datetime() - time::Duration::seconds(RECEIVED_AT_SKEW_SECONDS),
-        ) else {
-            return Ok(());
-        };
+        )
+        .unwrap_or(period.from());
         let stop_at = Timestamp::from_datetime(
             period.to().as_datetime() + time::Duration::seconds(RECEIVED_AT_SKEW_SECONDS),
         )
