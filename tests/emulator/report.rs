@@ -15,15 +15,14 @@ use shared::adapters::kms::KmsSigner;
 use shared::adapters::memory::RecordingMetrics;
 use shared::adapters::s3::S3Vault;
 use shared::adapters::system::SystemClock;
-use shared::app::backup::{BackupJob, BackupSettings};
 use shared::app::http::HttpRequest;
 use shared::app::ingest::{Ingest, IngestSettings};
 use shared::app::report::{ReportJob, ReportOutcome, ReportSettings};
-use shared::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
+use shared::app::sweep::SweepMode;
 use shared::app::verify_backup::{VerifyBackupJob, VerifyMode};
 use shared::domain::report::{PeriodRequest, Verdict};
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{BlobVault, Clock, MIN_PART_BYTES};
+use shared::ports::{BlobVault, Clock};
 
 use crate::support::{VaultedStack, read_all};
 
@@ -53,9 +52,7 @@ impl Fixture {
     /// of today, its verification and a signed checkpoint.
     async fn seeded(prefix: &str) -> Fixture {
         let stack = VaultedStack::new(prefix).await;
-        let store = DynamoLedgerStore::new(stack.dynamodb.clone(), &stack.signals, &stack.audit);
-        let audit = DynamoAuditSink::new(stack.dynamodb.clone(), &stack.audit);
-        let vault = S3Vault::new(aws_sdk_s3::Client::new(&stack.sdk), &stack.bucket, None);
+        let (store, audit, vault) = (stack.store(), stack.audit_sink(), stack.vault());
         let ingest = Ingest::new(
             store.clone(),
             audit.clone(),
@@ -92,21 +89,7 @@ impl Fixture {
                 .await;
             assert_eq!(response.status, 405);
         }
-        BackupJob::new(
-            store.clone(),
-            vault.clone(),
-            audit.clone(),
-            SystemClock,
-            RecordingMetrics::default(),
-            BackupSettings {
-                retention_days: 1,
-                page_size: 100,
-                part_bytes: MIN_PART_BYTES,
-            },
-        )
-        .run(None, "t")
-        .await
-        .unwrap();
+        stack.backup().await;
         VerifyBackupJob::new(
             store.clone(),
             vault.clone(),
@@ -117,29 +100,14 @@ impl Fixture {
         .run(VerifyMode::All, "t")
         .await
         .unwrap();
-        IntegritySweep::new(
-            store.clone(),
-            vault.clone(),
-            Some(signer(&stack)),
-            audit.clone(),
-            SystemClock,
-            RecordingMetrics::default(),
-            SweepSettings {
-                origin: format!("signal-ledger:{}", stack.signals),
-                retention_days: 1,
-                page_size: 100,
-            },
-        )
-        .run(SweepMode::Init, "t")
-        .await
-        .unwrap();
+        stack.sweep(SweepMode::Init).await;
         let job = ReportJob::new(
             store,
             vault.clone(),
             audit,
             DynamoTableInspector::new(stack.dynamodb.clone()),
             CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&stack.sdk)),
-            Some(signer(&stack)),
+            Some(stack.signer()),
             SystemClock,
             RecordingMetrics::default(),
             ReportSettings {
@@ -168,10 +136,6 @@ impl Fixture {
         assert_eq!(response.status(), 200, "{url}");
         response.bytes().await.unwrap().to_vec()
     }
-}
-
-fn signer(stack: &VaultedStack) -> KmsSigner {
-    KmsSigner::new(aws_sdk_kms::Client::new(&stack.sdk), &stack.key_arn)
 }
 
 fn stack_name(stack: &VaultedStack) -> &str {

@@ -238,3 +238,63 @@ impl VaultedStack {
         }
     }
 }
+
+/// The stack's adapters and jobs, configured the way the tests use them.
+impl VaultedStack {
+    pub fn store(&self) -> DynamoLedgerStore {
+        DynamoLedgerStore::new(self.dynamodb.clone(), &self.signals, &self.audit)
+    }
+
+    pub fn audit_sink(&self) -> DynamoAuditSink {
+        DynamoAuditSink::new(self.dynamodb.clone(), &self.audit)
+    }
+
+    pub fn vault(&self) -> shared::adapters::s3::S3Vault {
+        shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&self.sdk), &self.bucket, None)
+    }
+
+    pub fn signer(&self) -> shared::adapters::kms::KmsSigner {
+        shared::adapters::kms::KmsSigner::new(aws_sdk_kms::Client::new(&self.sdk), &self.key_arn)
+    }
+
+    /// Today's backup of every entry not yet backed up (one-day retention, smallest parts).
+    pub async fn backup(&self) {
+        use shared::app::backup::{BackupJob, BackupSettings};
+        BackupJob::new(
+            self.store(),
+            self.vault(),
+            self.audit_sink(),
+            SystemClock,
+            RecordingMetrics::default(),
+            BackupSettings {
+                retention_days: 1,
+                page_size: 100,
+                part_bytes: shared::ports::MIN_PART_BYTES,
+            },
+        )
+        .run(None, "t")
+        .await
+        .unwrap();
+    }
+
+    /// One integrity sweep, checkpoints signed with the stack's key.
+    pub async fn sweep(&self, mode: shared::app::sweep::SweepMode) {
+        use shared::app::sweep::{IntegritySweep, SweepSettings};
+        IntegritySweep::new(
+            self.store(),
+            self.vault(),
+            Some(self.signer()),
+            self.audit_sink(),
+            SystemClock,
+            RecordingMetrics::default(),
+            SweepSettings {
+                origin: format!("signal-ledger:{}", self.signals),
+                retention_days: 1,
+                page_size: 100,
+            },
+        )
+        .run(mode, "t")
+        .await
+        .unwrap();
+    }
+}

@@ -570,6 +570,22 @@ fn alarms_watch_metrics_the_code_emits_and_notify_the_topic() {
     assert_eq!(missing["DatapointsToAlarm"].as_u64(), Some(periods));
 }
 
+/// The seed's dashboard panels: delivery latency, ingest volume and rejections, modification
+/// attempts, integrity failures and tamper events, backup status, audit errors, function health.
+const SEED_PANELS: [&str; 11] = [
+    "SignalDeliveryLatency",
+    "SignalsIngested",
+    "SignalsRejected",
+    "ModificationAttempts",
+    "IntegrityFailedVerifications",
+    "TamperEvents",
+    "BackupSucceeded",
+    "BackupFailed",
+    "AuditWriteErrors",
+    "AWS/Lambda Errors",
+    "AWS/Lambda Throttles",
+];
+
 #[test]
 fn the_dashboard_shows_the_seeds_panels_from_emitted_metrics() {
     let json = template_json();
@@ -626,19 +642,7 @@ fn the_dashboard_shows_the_seeds_panels_from_emitted_metrics() {
             }
         }
     }
-    for panel in [
-        "SignalDeliveryLatency",
-        "SignalsIngested",
-        "SignalsRejected",
-        "ModificationAttempts",
-        "IntegrityFailedVerifications",
-        "TamperEvents",
-        "BackupSucceeded",
-        "BackupFailed",
-        "AuditWriteErrors",
-        "AWS/Lambda Errors",
-        "AWS/Lambda Throttles",
-    ] {
+    for panel in SEED_PANELS {
         assert!(shown.contains(panel), "the dashboard does not show {panel}");
     }
     assert_eq!(stats, ["p50", "p95", "p99"].map(String::from).into());
@@ -695,19 +699,7 @@ fn the_grafana_dashboard_has_the_same_panels() {
             }
         }
     }
-    for panel in [
-        "SignalDeliveryLatency",
-        "SignalsIngested",
-        "SignalsRejected",
-        "ModificationAttempts",
-        "IntegrityFailedVerifications",
-        "TamperEvents",
-        "BackupSucceeded",
-        "BackupFailed",
-        "AuditWriteErrors",
-        "AWS/Lambda Errors",
-        "AWS/Lambda Throttles",
-    ] {
+    for panel in SEED_PANELS {
         assert!(
             shown.contains(panel),
             "the Grafana dashboard does not show {panel}"

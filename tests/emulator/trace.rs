@@ -5,17 +5,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use ledgerctl::trace::{
     Outcome, SECTIONS, Sources, Step, Trace, TraceError, TraceOptions, render_text, trace,
 };
-use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore, entry_item};
-use shared::adapters::kms::KmsSigner;
+use shared::adapters::dynamodb::entry_item;
 use shared::adapters::memory::RecordingMetrics;
-use shared::adapters::s3::S3Vault;
 use shared::adapters::system::SystemClock;
-use shared::app::backup::{BackupJob, BackupSettings};
 use shared::app::http::HttpRequest;
 use shared::app::ingest::{Ingest, IngestSettings};
-use shared::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
+use shared::app::sweep::SweepMode;
 use shared::domain::audit::AuditEventType;
-use shared::ports::{Clock, LedgerStore, MIN_PART_BYTES};
+use shared::ports::{Clock, LedgerStore};
 
 use crate::support::{VaultedStack, signal};
 
@@ -30,37 +27,10 @@ impl Traced {
         }
     }
 
-    fn store(&self) -> DynamoLedgerStore {
-        DynamoLedgerStore::new(
-            self.stack.dynamodb.clone(),
-            &self.stack.signals,
-            &self.stack.audit,
-        )
-    }
-
-    fn audit(&self) -> DynamoAuditSink {
-        DynamoAuditSink::new(self.stack.dynamodb.clone(), &self.stack.audit)
-    }
-
-    fn vault(&self) -> S3Vault {
-        S3Vault::new(
-            aws_sdk_s3::Client::new(&self.stack.sdk),
-            &self.stack.bucket,
-            None,
-        )
-    }
-
-    fn signer(&self) -> KmsSigner {
-        KmsSigner::new(
-            aws_sdk_kms::Client::new(&self.stack.sdk),
-            &self.stack.key_arn,
-        )
-    }
-
     async fn request(&self, method: &str, path: &str, body: Vec<u8>) -> u16 {
         let service = Ingest::new(
-            self.store(),
-            self.audit(),
+            self.stack.store(),
+            self.stack.audit_sink(),
             SystemClock,
             RecordingMetrics::default(),
             IngestSettings::default(),
@@ -87,46 +57,13 @@ impl Traced {
         }
     }
 
-    async fn backup(&self) {
-        BackupJob::new(
-            self.store(),
-            self.vault(),
-            self.audit(),
-            SystemClock,
-            RecordingMetrics::default(),
-            BackupSettings {
-                retention_days: 1,
-                page_size: 100,
-                part_bytes: MIN_PART_BYTES,
-            },
-        )
-        .run(None, "t")
-        .await
-        .unwrap();
-    }
-
-    async fn sweep(&self, mode: SweepMode) {
-        IntegritySweep::new(
-            self.store(),
-            self.vault(),
-            Some(self.signer()),
-            self.audit(),
-            SystemClock,
-            RecordingMetrics::default(),
-            SweepSettings {
-                origin: format!("signal-ledger:{}", self.stack.signals),
-                retention_days: 1,
-                page_size: 100,
-            },
-        )
-        .run(mode, "t")
-        .await
-        .unwrap();
-    }
-
     async fn trace(&self, signal_id: &str) -> Result<Trace, TraceError> {
-        let (store, vault, audit, signer) =
-            (self.store(), self.vault(), self.audit(), self.signer());
+        let (store, vault, audit, signer) = (
+            self.stack.store(),
+            self.stack.vault(),
+            self.stack.audit_sink(),
+            self.stack.signer(),
+        );
         let sources = Sources {
             store: &store,
             vault: &vault,
@@ -156,8 +93,8 @@ async fn trace_of_a_backed_up_checkpointed_signal_is_complete_and_every_check_pa
             .await,
         405
     );
-    ledger.backup().await;
-    ledger.sweep(SweepMode::Init).await;
+    ledger.stack.backup().await;
+    ledger.stack.sweep(SweepMode::Init).await;
 
     let traced = ledger.trace("tr-a-1").await.unwrap();
     assert_eq!(
@@ -245,8 +182,8 @@ async fn trace_of_a_backed_up_checkpointed_signal_is_complete_and_every_check_pa
 async fn trace_of_a_signal_ingested_after_the_backup_stops_at_the_backup_naming_the_range() {
     let ledger = Traced::new().await;
     ledger.ingest(&["tr-b-0", "tr-b-1"]).await;
-    ledger.backup().await;
-    ledger.sweep(SweepMode::Init).await;
+    ledger.stack.backup().await;
+    ledger.stack.sweep(SweepMode::Init).await;
     ledger.ingest(&["tr-b-2"]).await;
 
     let traced = ledger.trace("tr-b-2").await.unwrap();
@@ -287,10 +224,10 @@ async fn trace_of_a_signal_ingested_after_the_backup_stops_at_the_backup_naming_
 async fn trace_of_an_entry_edited_in_dynamodb_fails_the_hash_check() {
     let ledger = Traced::new().await;
     ledger.ingest(&["tr-c-0", "tr-c-1", "tr-c-2"]).await;
-    ledger.backup().await;
-    ledger.sweep(SweepMode::Init).await;
+    ledger.stack.backup().await;
+    ledger.stack.sweep(SweepMode::Init).await;
     // An insider with PutItem rights overwrites entry 1 with a different price.
-    let mut item = entry_item(&ledger.store().entry_at(1).await.unwrap().unwrap());
+    let mut item = entry_item(&ledger.stack.store().entry_at(1).await.unwrap().unwrap());
     item.insert("entry_price".into(), AttributeValue::S("999".into()));
     ledger
         .stack
