@@ -7,7 +7,8 @@ roots, inclusion proofs and consistency proofs of entries.json and merkle.json w
 RFC 9162 verification algorithms. It parses and verifies the signed checkpoint of
 checkpoint.json (ECDSA P-256, p256.py), and runs the vectors that must fail: every chain of
 failing/chains.json must give exactly its findings (chain_findings.py, section 4.1), every note
-of failing/checkpoints.json exactly its refusal code (checkpoint_note.py, section 7).
+of failing/checkpoints.json exactly its refusal code (checkpoint_note.py, section 7), every chain
+of failing/manifests.json exactly its findings (backup/manifest_chain.py, section 8.4).
 Exit status 0 when every vector checks out.
 
     python3 docs/vectors/check_vectors.py [DIR]
@@ -22,6 +23,9 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import chain_findings  # noqa: E402
 import checkpoint_note  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "backup"))
+import manifest_chain  # noqa: E402
 
 DOMAIN = b"SIGNAL-LEDGER/ENTRY\x00"
 VERSION = 1
@@ -261,7 +265,13 @@ def check_failing(folder, failures):
             got = refused.code
         if got != case["code"]:
             failures.append(f"checkpoints.json, {case['name']}: {got}, expected {case['code']}")
-    return len(chains["cases"]), len(notes["cases"])
+    manifests = json.loads((folder / "failing" / "manifests.json").read_text(encoding="utf-8"))
+    for case in manifests["cases"]:
+        got = manifest_chain.verify_chain([m.encode("utf-8") for m in case["manifests"]])
+        expected = [(f["position"], f["kind"]) for f in case["findings"]]
+        if got != expected:
+            failures.append(f"manifests.json, {case['name']}: found {got}, expected {expected}")
+    return len(chains["cases"]), len(notes["cases"]), len(manifests["cases"])
 
 
 def main():
@@ -270,14 +280,15 @@ def main():
     entries = check_entries(folder / "entries.json", failures)
     leaves = check_merkle(folder / "merkle.json", failures)
     verdicts = check_signed_checkpoint(folder / "checkpoint.json", failures)
-    chains, notes = check_failing(folder, failures)
+    chains, notes, manifests = check_failing(folder, failures)
     for failure in failures:
         print("FAIL", failure)
     if failures:
         return 1
     print(f"ok: {entries} entries re-encoded and re-hashed, chain and proofs verified; "
           f"{leaves}-leaf RFC 6962 tree verified; signed checkpoint: {verdicts} verdicts as expected; "
-          f"{chains} chains with their exact findings; {notes} notes refused with their codes")
+          f"{chains} chains and {manifests} manifest chains with their exact findings; "
+          f"{notes} notes refused with their codes")
     return 0
 
 

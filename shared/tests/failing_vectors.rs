@@ -1,4 +1,4 @@
-//! The vectors that must fail (docs/vectors/failing/) and the signed checkpoint vector
+//! The vectors that must fail (docs/vectors/failing/: chains, checkpoint notes, manifest chains) and the signed checkpoint vector
 //! (docs/vectors/checkpoint.json), run through the Rust verifiers: they must give exactly the
 //! findings and refusal codes the format defines, as the independent Python checker does.
 
@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use shared::adapters::dynamodb::entry_from_item;
+use shared::domain::backup::{Manifest, verify_manifest_chain};
 use shared::domain::chain::ChainVerifier;
 use shared::domain::checkpoint::{CheckpointError, SignatureStatus, SignedCheckpoint};
 
 const CHAINS: &str = include_str!("../../docs/vectors/failing/chains.json");
 const CHECKPOINTS: &str = include_str!("../../docs/vectors/failing/checkpoints.json");
+const MANIFESTS: &str = include_str!("../../docs/vectors/failing/manifests.json");
 const SIGNED: &str = include_str!("../../docs/vectors/checkpoint.json");
 
 fn cases(text: &str) -> Vec<Value> {
@@ -126,4 +128,37 @@ fn the_signed_checkpoint_vector_verifies_under_its_key_only() {
     let unsigned = SignedCheckpoint::parse(vector["unsigned_note"].as_str().unwrap()).unwrap();
     let key = hex::decode(vector["public_key_der_hex"].as_str().unwrap()).unwrap();
     assert_eq!(verdict(&unsigned, &[key], origin), "unsigned");
+}
+
+#[test]
+fn every_failing_manifest_chain_gives_exactly_its_findings() {
+    let all = cases(MANIFESTS);
+    assert!(all.len() >= 10, "the vector file lost its cases");
+    for case in all {
+        let manifests: Vec<(Vec<u8>, Manifest)> = case["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|text| {
+                let bytes = text.as_str().unwrap().as_bytes().to_vec();
+                // Parsed without `Manifest::parse`'s checks: the chain verifier must find them.
+                let manifest: Manifest = serde_json::from_slice(&bytes).unwrap();
+                (bytes, manifest)
+            })
+            .collect();
+        let found: Vec<(usize, &str)> = verify_manifest_chain(&manifests)
+            .iter()
+            .map(|f| (f.position, f.kind.name()))
+            .collect();
+        let expected: Vec<(usize, &str)> = case["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let position = usize::try_from(f["position"].as_u64().unwrap()).unwrap();
+                (position, f["kind"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(found, expected, "{}", case["name"]);
+    }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the vectors that must fail (chains.json, checkpoints.json) and the signed checkpoint
-vector (../checkpoint.json) from entries.json. Each case's expected verdict is written here by
+"""Writes the vectors that must fail (chains.json, checkpoints.json, manifests.json) and the
+signed checkpoint vector (../checkpoint.json) from entries.json. Each case's expected verdict is written here by
 hand from docs/ledger-format.md, not taken from either verifier's output. Run it again only
 together with a change of the format.
 
@@ -18,6 +18,9 @@ sys.path.insert(0, str(HERE.parent))
 import check_vectors  # noqa: E402
 import p256  # noqa: E402
 from checkpoint_note import fold  # noqa: E402
+
+sys.path.insert(0, str(HERE.parent / "backup"))
+import manifest_chain  # noqa: E402
 
 # Fixed test keys: never use these for anything but vectors.
 SIGNING_KEY = int.from_bytes(hashlib.sha256(b"signal-ledger test vector key 1").digest(), "big") % p256.N
@@ -184,6 +187,92 @@ def checkpoint_vectors(leaves):
     return failing, signed_vector
 
 
+def manifest_cases(leaves):
+    def manifest(backup_id, start, end, day):
+        size_range = compact_range(leaves[:end])
+        return {
+            "format": "signal-ledger-backup-manifest/1",
+            "backup_id": backup_id,
+            "created_at": f"2026-11-{day}T02:00:00.500000Z",
+            "index_range": {"from": start, "to": end},
+            "row_count": end - start,
+            "first_previous_hash": leaves[start - 1].hex() if start else "0" * 64,
+            "last_entry_hash": leaves[end - 1].hex() if end else "0" * 64,
+            "merkle_root": fold(size_range).hex(),
+            "compact_range": [h.hex() for h in size_range],
+            "csv": None if start == end else {
+                "key": manifest_chain.csv_key(backup_id),
+                "sha256": hashlib.sha256(backup_id.encode()).hexdigest(),
+                "bytes": 1000 + end,
+                "version_id": f"v{end}.example",
+            },
+            "retain_until": f"2033-11-{day}T02:00:00.500000Z",
+            "previous_manifest_sha256": "0" * 64,
+        }
+
+    def fresh():
+        return [manifest("20261126", 0, 2, 26), manifest("20261127", 2, 5, 27),
+                manifest("20261128", 5, 5, 28)]
+
+    def stored(manifests, render=None, broken=None):
+        """Exact bytes, each linked to the previous one's bytes (unless `broken`)."""
+        out, previous = [], "0" * 64
+        for position, m in enumerate(manifests):
+            m["previous_manifest_sha256"] = previous
+            if broken == position:
+                m["previous_manifest_sha256"] = "11" * 32
+            raw = (render or {}).get(position, manifest_chain.canonical_bytes)(m)
+            previous = hashlib.sha256(raw).hexdigest()
+            out.append(raw.decode("utf-8"))
+        return out
+
+    def set_range(m, start, end):
+        m["index_range"] = {"from": start, "to": end}
+        m["row_count"] = end - start
+        m["first_previous_hash"] = leaves[start - 1].hex() if start else "0" * 64
+
+    cases = [("an intact chain with an empty last backup", stored(fresh()), [])]
+    runs = fresh()
+    runs[0]["backup_id"], runs[1]["backup_id"] = "20261126_2", "20261126_10"
+    for m in runs[:2]:
+        m["csv"]["key"] = manifest_chain.csv_key(m["backup_id"])
+    cases.append(("runs 2 and 10 of one day: ordered by run, not by text", stored(runs), []))
+    cases.append(("a manifest whose link was edited", stored(fresh(), broken=1), [(1, "broken_link")]))
+    early = fresh()
+    early[1]["backup_id"] = "20261125"
+    early[1]["csv"]["key"] = manifest_chain.csv_key("20261125")
+    cases.append(("a backup id before the previous one", stored(early), [(1, "out_of_order")]))
+    gap = fresh()
+    set_range(gap[1], 3, 5)
+    cases.append(("entry 2 in no backup", stored(gap), [(1, "gap")]))
+    overlap = fresh()
+    set_range(overlap[1], 1, 5)
+    cases.append(("entry 1 in two backups", stored(overlap), [(1, "overlap")]))
+    mismatch = fresh()
+    mismatch[1]["first_previous_hash"] = leaves[2].hex()
+    cases.append(("ranges that join, hashes that do not", stored(mismatch), [(1, "entry_link_mismatch")]))
+    changed = fresh()
+    other = [hashlib.sha256(b"other" + bytes([i])).digest() for i in range(4)] + [leaves[4]]
+    changed[2]["compact_range"] = [h.hex() for h in compact_range(other)]
+    changed[2]["merkle_root"] = fold(compact_range(other)).hex()
+    cases.append(("an empty backup whose tree changed", stored(changed), [(2, "root_changed")]))
+    wrong_count = fresh()
+    wrong_count[1]["row_count"] = 4
+    cases.append(("a row count that is not to - from", stored(wrong_count), [(1, "invalid")]))
+    early_lock = fresh()
+    early_lock[0]["retain_until"] = "2026-11-26T02:00:00.500000Z"
+    cases.append(("a retain-until before the manifest was made", stored(early_lock), [(0, "invalid")]))
+    empty_csv = fresh()
+    empty_csv[2]["csv"] = dict(empty_csv[1]["csv"], key=manifest_chain.csv_key("20261128"))
+    cases.append(("an empty backup naming a CSV", stored(empty_csv), [(2, "invalid")]))
+    reordered = {0: lambda m: (json.dumps(dict(reversed(list(m.items()))), indent=2) + "\n").encode()}
+    cases.append(("a manifest whose bytes are not its canonical form", stored(fresh(), render=reordered),
+                  [(0, "invalid")]))
+    return [{"name": name, "manifests": manifests,
+             "findings": [{"position": p, "kind": k} for p, k in findings]}
+            for name, manifests, findings in cases]
+
+
 def main():
     entries = json.loads((HERE.parent / "entries.json").read_text(encoding="utf-8"))["entries"]
     base = [dict(e["fields"], entry_hash=e["entry_hash"]) for e in entries]
@@ -191,6 +280,7 @@ def main():
     failing, signed_vector = checkpoint_vectors(leaves)
     write(HERE / "chains.json", {"cases": chain_cases(base)})
     write(HERE / "checkpoints.json", {"cases": failing})
+    write(HERE / "manifests.json", {"cases": manifest_cases(leaves)})
     write(HERE.parent / "checkpoint.json", signed_vector)
 
 
