@@ -15,17 +15,17 @@
 
 use serde::Serialize;
 use shared::app::backup::MANIFEST_PREFIX;
-use shared::app::sweep::CHECKPOINT_PREFIX;
+use shared::app::vault::{self, CheckpointTrust, Original, SignatureCheck};
 use shared::domain::audit::{AuditEvent, AuditEventType};
 use shared::domain::backup::{BackupId, IndexRange, Manifest, RowReader};
-use shared::domain::checkpoint::{Signature, SignedCheckpoint};
+use shared::domain::checkpoint::Signature;
 use shared::domain::entry::StoredEntry;
 use shared::domain::hash::Hash;
 use shared::domain::merkle;
 use shared::domain::signal::SignalId;
 use shared::domain::timestamp::Timestamp;
 use shared::ports::{
-    AuditLog, BlobVault, LedgerStore, ObjectVersion, SignError, Signer, StoreError, VaultError,
+    AuditLog, BlobVault, LedgerStore, PublicKeys, SignError, StoreError, VaultError,
 };
 
 /// The delivery latency requirement of the seed: a signal is stored within 500 ms.
@@ -46,14 +46,14 @@ pub const SECTIONS: [&str; 7] = [
     "Result",
 ];
 
-/// Where the trace reads from. `signer` is used only for public keys, to verify checkpoint
-/// signatures; without one a signed checkpoint's signature is reported as not verified.
+/// Where the trace reads from. `keys` gives public keys, to verify checkpoint signatures;
+/// without it a signed checkpoint's signature is reported as not verified.
 #[derive(Debug)]
-pub struct Sources<'a, S, V, A, G> {
+pub struct Sources<'a, S, V, A, K> {
     pub store: &'a S,
     pub vault: &'a V,
     pub audit: &'a A,
-    pub signer: Option<&'a G>,
+    pub keys: Option<&'a K>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,8 @@ pub struct TraceOptions {
     pub audit_days: u32,
     /// The current time (days after today are not searched).
     pub now: Timestamp,
+    /// Which checkpoints count as trusted.
+    pub trust: CheckpointTrust,
 }
 
 /// Why a trace could not be made at all.
@@ -418,8 +420,8 @@ fn vault_error(what: impl Into<String>) -> impl FnOnce(VaultError) -> TraceError
 
 /// Traces `signal_id` through the ledger, the audit table and the vault. `progress` receives a
 /// line before each slow step (for stderr).
-pub async fn trace<S, V, A, G>(
-    sources: &Sources<'_, S, V, A, G>,
+pub async fn trace<S, V, A, K>(
+    sources: &Sources<'_, S, V, A, K>,
     signal_id: &str,
     options: &TraceOptions,
     progress: &dyn Fn(&str),
@@ -428,7 +430,7 @@ where
     S: LedgerStore,
     V: BlobVault,
     A: AuditLog,
-    G: Signer,
+    K: PublicKeys,
 {
     let id = SignalId::parse(signal_id).map_err(|error| TraceError::InvalidSignalId {
         text: signal_id.to_owned(),
@@ -461,7 +463,7 @@ where
     progress("looking for the backup holding it");
     let backup = backup_step(sources.vault, &stored, progress).await?;
     progress("looking for the latest checkpoint");
-    let checkpoint = checkpoint_step(sources, &stored, progress).await?;
+    let checkpoint = checkpoint_step(sources, &stored, options, progress).await?;
     Ok(Trace {
         signal_id: signal_id.to_owned(),
         entry: Step::Found(stored),
@@ -704,26 +706,6 @@ fn latency(stored: &StoredEntry) -> LatencyEvidence {
     }
 }
 
-/// Every key under `prefix` with its original (oldest) version and how many versions it has.
-async fn originals<V: BlobVault>(
-    vault: &V,
-    prefix: &str,
-) -> Result<Vec<(ObjectVersion, usize)>, TraceError> {
-    let versions = vault
-        .list_versions(prefix)
-        .await
-        .map_err(vault_error(format!("the listing of {prefix}")))?;
-    let mut keys: Vec<(ObjectVersion, usize)> = Vec::new();
-    for version in versions {
-        match keys.last_mut() {
-            // Versions come oldest first: the first one of a key is the original.
-            Some((first, count)) if first.key == version.key => *count += 1,
-            _ => keys.push((version, 1)),
-        }
-    }
-    Ok(keys)
-}
-
 fn protection_of(protection: shared::ports::ObjectProtection) -> Protection {
     Protection {
         lock_mode: protection.lock_mode,
@@ -745,25 +727,18 @@ async fn backup_step<V: BlobVault>(
     progress: &dyn Fn(&str),
 ) -> Result<Step<BackupEvidence>, TraceError> {
     let index = stored.entry.chain_index;
-    let mut manifests: Vec<(BackupId, ObjectVersion, usize)> = originals(vault, MANIFEST_PREFIX)
-        .await?
-        .into_iter()
-        .filter_map(|(v, n)| Some((BackupId::from_manifest_key(&v.key).ok()?, v, n)))
-        .collect();
-    manifests.sort_by_key(|(id, _, _)| *id);
-    let read = async |version: &ObjectVersion| -> Result<Result<Manifest, String>, TraceError> {
-        let bytes = vault
-            .get_version(&version.key, &version.version_id)
+    let manifests = vault::list_manifests(vault)
+        .await
+        .map_err(vault_error(format!("the listing of {MANIFEST_PREFIX}")))?
+        .manifests;
+    let read = async |original: &Original| -> Result<Result<Manifest, String>, TraceError> {
+        Ok(vault::read_manifest(vault, original)
             .await
-            .map_err(vault_error(format!("manifest {}", version.key)))?;
-        Ok(Manifest::parse(&bytes).map_err(|error| {
-            format!(
-                "manifest {} version {} is invalid: {error}",
-                version.key, version.version_id
-            )
-        }))
+            .map_err(vault_error(format!("manifest {}", original.key())))?
+            .map(|read| read.manifest)
+            .map_err(|invalid| invalid.to_string()))
     };
-    let Some((_, latest_version, _)) = manifests.last() else {
+    let Some((_, latest_version)) = manifests.last() else {
         return Ok(Step::stopped(format!(
             "not yet in any backup: the vault holds no backup manifest (entry {index})"
         )));
@@ -803,7 +778,9 @@ async fn backup_step<V: BlobVault>(
         }
     };
     let (position, manifest) = found;
-    let (_, manifest_version, manifest_versions) = &manifests[position];
+    let (_, manifest_original) = &manifests[position];
+    let manifest_version = &manifest_original.version;
+    let manifest_versions = manifest_original.versions;
     let Some(csv) = &manifest.csv else {
         return Ok(Step::broken(format!(
             "manifest {} covers index {index} but names no CSV",
@@ -812,7 +789,7 @@ async fn backup_step<V: BlobVault>(
     };
     let mut checks = vec![Check::new(
         "manifest_original",
-        *manifest_versions == 1,
+        manifest_versions == 1,
         match manifest_versions {
             1 => format!("{} has one version", manifest_version.key),
             n => format!(
@@ -955,38 +932,30 @@ fn row_check(bytes: &[u8], index: u64, row_number: u64, stored: &StoredEntry) ->
     )
 }
 
-async fn checkpoint_step<S, V, A, G>(
-    sources: &Sources<'_, S, V, A, G>,
+async fn checkpoint_step<S, V, A, K>(
+    sources: &Sources<'_, S, V, A, K>,
     stored: &StoredEntry,
+    options: &TraceOptions,
     progress: &dyn Fn(&str),
 ) -> Result<Step<CheckpointEvidence>, TraceError>
 where
     S: LedgerStore,
     V: BlobVault,
-    G: Signer,
+    K: PublicKeys,
 {
     let index = stored.entry.chain_index;
-    let notes: Vec<(ObjectVersion, usize)> = originals(sources.vault, CHECKPOINT_PREFIX)
-        .await?
-        .into_iter()
-        .filter(|(v, _)| v.key.ends_with(".txt"))
-        .collect();
-    // Keys sort by tree size, then time: the last is the latest checkpoint.
-    let Some((version, versions)) = notes.last() else {
+    let latest = vault::latest_checkpoint(sources.vault, &options.trust, sources.keys)
+        .await
+        .map_err(vault_error("the latest checkpoint"))?;
+    let Some(latest) = latest else {
         return Ok(Step::stopped(format!(
             "no checkpoint covers index {index} yet: the vault holds no checkpoint"
         )));
     };
-    let bytes = sources
-        .vault
-        .get_version(&version.key, &version.version_id)
-        .await
-        .map_err(vault_error(format!("checkpoint {}", version.key)))?;
-    let signed = match String::from_utf8(bytes)
-        .map_err(|_| "not UTF-8 text".to_owned())
-        .and_then(|text| SignedCheckpoint::parse(&text).map_err(|e| e.to_string()))
-    {
-        Ok(signed) => signed,
+    let version = &latest.original.version;
+    let versions = latest.original.versions;
+    let (signed, signature) = match latest.content {
+        Ok(content) => content,
         Err(reason) => {
             return Ok(Step::broken(format!(
                 "checkpoint {} version {} is invalid: {reason}",
@@ -1004,7 +973,7 @@ where
     }
     let mut checks = vec![Check::new(
         "checkpoint_original",
-        *versions == 1,
+        versions == 1,
         match versions {
             1 => format!("{} has one version", version.key),
             n => format!(
@@ -1013,30 +982,28 @@ where
             ),
         },
     )];
-    let (key_id, signature_verified) = match (&signed.signature, sources.signer) {
-        (Signature::Unsigned, _) => (None, None),
-        (Signature::Kms { key_id, .. }, None) => (Some(key_id.clone()), None),
-        (Signature::Kms { key_id, .. }, Some(signer)) => {
-            let public_key =
-                signer
-                    .public_key(key_id)
-                    .await
-                    .map_err(|source| TraceError::PublicKey {
-                        key_id: key_id.clone(),
-                        source,
-                    })?;
-            let verified = signed.verify(Some(&public_key));
-            checks.push(Check::new(
-                "signature",
-                verified.is_ok(),
-                match &verified {
-                    Ok(_) => format!("the signature verifies with the public key of {key_id}"),
-                    Err(error) => format!("the signature does not verify: {error}"),
-                },
-            ));
-            (Some(key_id.clone()), Some(verified.is_ok()))
-        }
-    };
+    match &signature {
+        SignatureCheck::Verified { key_id } => checks.push(Check::new(
+            "signature",
+            true,
+            format!("the signature verifies with the public key of {key_id}"),
+        )),
+        SignatureCheck::Invalid { reason, .. } => checks.push(Check::new(
+            "signature",
+            false,
+            format!("the signature does not verify: {reason}"),
+        )),
+        SignatureCheck::Unsigned | SignatureCheck::NoKeys { .. } => {}
+        SignatureCheck::KeyUnavailable { .. } => {}
+    }
+    let key_id = signature.key_id().map(str::to_owned);
+    let signature_verified = signature.verified();
+    if let SignatureCheck::KeyUnavailable { key_id, error } = signature {
+        return Err(TraceError::PublicKey {
+            key_id,
+            source: error,
+        });
+    }
 
     progress(&format!(
         "reading entries 0..{size} of the live ledger for the inclusion proof"

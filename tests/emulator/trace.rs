@@ -68,11 +68,12 @@ impl Traced {
             store: &store,
             vault: &vault,
             audit: &audit,
-            signer: Some(&signer),
+            keys: Some(&signer),
         };
         let options = TraceOptions {
             audit_days: 7,
             now: SystemClock.now(),
+            trust: Default::default(),
         };
         trace(&sources, signal_id, &options, &|_| {}).await
     }

@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::domain::audit::AuditEvent;
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
+use crate::domain::report::{AlarmState, AlarmTransition, TableRole, TableSettings};
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, AuditSink, BlobVault, ChainHead, Claim, Clock, LedgerStore, MIN_PART_BYTES,
-    Metric, MetricsSink, ObjectProtection, ObjectVersion, Page, SignError, Signer, StoreError,
-    StoredObject, Upload, UploadedPart, VaultError,
+    AlarmReader, AppendError, AuditLog, AuditSink, BlobVault, ChainHead, Claim, Clock, LedgerStore,
+    MIN_PART_BYTES, Metric, MetricsSink, ObjectProtection, ObjectVersion, Page, Presigner,
+    PublicKeys, SignError, Signer, StoreError, StoredObject, TableInspector, Upload, UploadedPart,
+    VaultError,
 };
 
 #[derive(Debug, Default)]
@@ -853,7 +855,9 @@ impl Signer for SoftwareSigner {
             .map_err(|e| SignError::Failed(Box::new(e)))?;
         Ok(signature.to_der().as_bytes().to_vec())
     }
+}
 
+impl PublicKeys for SoftwareSigner {
     async fn public_key(&self, key_id: &str) -> Result<Vec<u8>, SignError> {
         if key_id != self.key_id {
             return Err(SignError::Failed(format!("unknown key {key_id}").into()));
@@ -1022,5 +1026,98 @@ impl<V: BlobVault> BlobVault for FailingUploads<V> {
         version_id: &str,
     ) -> Result<ObjectProtection, VaultError> {
         self.inner.protection(key, version_id).await
+    }
+}
+
+/// Reads back an [`InMemoryLedger`]'s audit log one UTC day at a time, like the audit table's
+/// day partitions.
+impl AuditLog for InMemoryAuditSink {
+    async fn visit_day<F>(&self, day: &str, mut visit: F) -> Result<(), StoreError>
+    where
+        F: FnMut(AuditEvent) + Send,
+    {
+        let mut events: Vec<AuditEvent> = self
+            .ledger
+            .audit_events()
+            .into_iter()
+            .filter(|e| e.occurred_at.as_str().starts_with(day))
+            .collect();
+        events.sort_by_key(|e| e.occurred_at);
+        events.into_iter().for_each(&mut visit);
+        Ok(())
+    }
+}
+
+/// Links to exact versions of an [`InMemoryVault`] (`memory://key?versionId=…`); nothing checks
+/// them, as on the emulator.
+impl Presigner for InMemoryVault {
+    async fn presign_get(
+        &self,
+        key: &str,
+        version_id: &str,
+        _expires_in: std::time::Duration,
+    ) -> Result<String, VaultError> {
+        Ok(format!("memory://{key}?versionId={version_id}"))
+    }
+}
+
+/// Tables whose settings are all protective: deletion protection, point-in-time recovery, a
+/// `NEW_AND_OLD_IMAGES` stream and KMS encryption.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryTables;
+
+impl TableInspector for InMemoryTables {
+    async fn table_settings(
+        &self,
+        role: TableRole,
+        table_name: &str,
+    ) -> Result<TableSettings, StoreError> {
+        Ok(TableSettings {
+            role,
+            table_name: table_name.to_owned(),
+            deletion_protection: true,
+            point_in_time_recovery: true,
+            stream_view_type: Some("NEW_AND_OLD_IMAGES".to_owned()),
+            sse: "KMS".to_owned(),
+        })
+    }
+}
+
+/// Alarms held in memory: their states as set, no history, and metric sums of 0.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryAlarms {
+    pub states: Vec<AlarmState>,
+}
+
+impl AlarmReader for InMemoryAlarms {
+    async fn alarm_states(
+        &self,
+        name_prefix: Option<&str>,
+    ) -> Result<Vec<AlarmState>, crate::ports::BoxError> {
+        Ok(self
+            .states
+            .iter()
+            .filter(|a| name_prefix.is_none_or(|p| a.name.starts_with(p)))
+            .cloned()
+            .collect())
+    }
+
+    async fn alarm_history(
+        &self,
+        _name_prefix: Option<&str>,
+        _from: &Timestamp,
+        _to: &Timestamp,
+    ) -> Result<Vec<AlarmTransition>, crate::ports::BoxError> {
+        Ok(Vec::new())
+    }
+
+    async fn metric_sum(
+        &self,
+        _namespace: &str,
+        _metric: &str,
+        _from: &Timestamp,
+        _to: &Timestamp,
+    ) -> Result<f64, crate::ports::BoxError> {
+        Ok(0.0)
     }
 }

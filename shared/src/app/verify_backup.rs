@@ -16,6 +16,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::app::vault;
 use crate::domain::audit::AuditEventType;
 use crate::domain::backup::{BackupId, Manifest, read_rows, verify_manifest_chain};
 use crate::domain::chain::ChainVerifier;
@@ -281,46 +282,36 @@ where
         findings: &mut Findings,
     ) -> Result<(u64, u64, u64, Option<RestoreDrill>), VerifyError> {
         // Every manifest, original versions, in backup order.
-        let versions = self
-            .vault
-            .list_versions(crate::app::backup::MANIFEST_PREFIX)
-            .await?;
+        let listing = vault::list_manifests(&self.vault).await?;
+        for stray in &listing.strays {
+            findings.add(
+                None,
+                None,
+                "unexpected_object",
+                format!("{} is not a manifest key", stray.key()),
+            );
+        }
         let mut manifests: Vec<(BackupId, Vec<u8>, Manifest)> = Vec::new();
-        let mut seen_keys: Vec<&str> = Vec::new();
-        for version in &versions {
-            if seen_keys.contains(&version.key.as_str()) {
-                continue;
-            }
-            seen_keys.push(&version.key);
-            let count = versions.iter().filter(|v| v.key == version.key).count();
-            let Ok(id) = BackupId::from_manifest_key(&version.key) else {
+        for (id, original) in &listing.manifests {
+            if original.overwritten() {
                 findings.add(
-                    None,
-                    None,
-                    "unexpected_object",
-                    format!("{} is not a manifest key", version.key),
-                );
-                continue;
-            };
-            if count > 1 {
-                findings.add(
-                    Some(id),
+                    Some(*id),
                     None,
                     "manifest_overwritten",
-                    format!("{} has {count} versions; the original is used", version.key),
+                    format!(
+                        "{} has {} versions; the original is used",
+                        original.key(),
+                        original.versions
+                    ),
                 );
             }
-            let bytes = self
-                .vault
-                .get_version(&version.key, &version.version_id)
-                .await?;
-            match Manifest::parse(&bytes) {
-                Ok(manifest) => manifests.push((id, bytes, manifest)),
-                Err(error) => findings.add(
-                    Some(id),
+            match vault::read_manifest(&self.vault, original).await? {
+                Ok(read) => manifests.push((*id, read.bytes, read.manifest)),
+                Err(invalid) => findings.add(
+                    Some(*id),
                     None,
                     "manifest_invalid",
-                    format!("{}: {error}", version.key),
+                    format!("{}: {}", invalid.key, invalid.reason),
                 ),
             }
         }
