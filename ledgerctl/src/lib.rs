@@ -5,4 +5,3 @@
 pub mod provision;
 pub mod restore;
 pub mod template;
-pub mod trace;

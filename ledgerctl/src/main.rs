@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 use ledgerctl::provision::{Provisioned, provision_stack};
 use ledgerctl::restore::{RestoreOptions, restore};
 use ledgerctl::template::{Stack, Template};
-use ledgerctl::trace::{DEFAULT_AUDIT_DAYS, Sources, TraceError, TraceOptions, render_text, trace};
+use shared::app::trace::{
+    DEFAULT_AUDIT_DAYS, Sources, TraceError, TraceOptions, render_text, trace,
+};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod report;
 pub mod sweep;
 pub mod tamper_watch;
+pub mod trace;
 pub mod vault;
 pub mod verify_backup;
 

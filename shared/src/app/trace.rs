@@ -13,23 +13,23 @@
 //! - [`Trace::exit_code`]: 0 complete and every check passed, 1 a check failed, 2 the trail stops
 //!   early.
 
-use serde::Serialize;
-use shared::app::backup::MANIFEST_PREFIX;
-use shared::app::vault::{self, CheckpointTrust, Original, SignatureCheck};
-use shared::domain::audit::{AuditEvent, AuditEventType};
-use shared::domain::backup::{BackupId, IndexRange, Manifest, RowReader};
-use shared::domain::checkpoint::Signature;
-use shared::domain::entry::StoredEntry;
-use shared::domain::hash::Hash;
-use shared::domain::merkle;
-use shared::domain::signal::SignalId;
-use shared::domain::timestamp::Timestamp;
-use shared::ports::{
+use crate::app::backup::MANIFEST_PREFIX;
+use crate::app::vault::{self, CheckpointTrust, Original, SignatureCheck};
+use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::domain::backup::{BackupId, IndexRange, Manifest, RowReader};
+use crate::domain::checkpoint::Signature;
+use crate::domain::entry::StoredEntry;
+use crate::domain::hash::Hash;
+use crate::domain::merkle;
+use crate::domain::signal::SignalId;
+use crate::domain::timestamp::Timestamp;
+use crate::ports::{
     AuditLog, BlobVault, LedgerStore, PublicKeys, SignError, StoreError, VaultError,
 };
+use serde::Serialize;
 
 /// The delivery latency requirement of the seed: a signal is stored within 500 ms.
-pub use shared::domain::report::LATENCY_REQUIREMENT_MS;
+pub use crate::domain::report::LATENCY_REQUIREMENT_MS;
 /// How many days after the day of `received_at` the audit table is searched by default.
 pub const DEFAULT_AUDIT_DAYS: u32 = 7;
 /// Entries per page when reading the ledger for the inclusion proof.
@@ -706,7 +706,7 @@ fn latency(stored: &StoredEntry) -> LatencyEvidence {
     }
 }
 
-fn protection_of(protection: shared::ports::ObjectProtection) -> Protection {
+fn protection_of(protection: crate::ports::ObjectProtection) -> Protection {
     Protection {
         lock_mode: protection.lock_mode,
         retain_until: protection.retain_until,
