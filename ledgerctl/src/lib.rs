@@ -5,3 +5,4 @@
 pub mod provision;
 pub mod restore;
 pub mod template;
+pub mod trace;

@@ -9,9 +9,8 @@ use clap::{Parser, Subcommand};
 use ledgerctl::provision::{Provisioned, provision_stack};
 use ledgerctl::restore::{RestoreOptions, restore};
 use ledgerctl::template::{Stack, Template};
-use shared::app::trace::{
-    DEFAULT_AUDIT_DAYS, Sources, TraceError, TraceOptions, render_text, trace,
-};
+use ledgerctl::trace::render_text;
+use shared::app::trace::{DEFAULT_AUDIT_DAYS, Sources, TraceError, TraceOptions, trace};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -2,15 +2,14 @@
 //! table, the backup and the signed checkpoint — complete, stopped early, tampered, unknown.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use ledgerctl::trace::{SECTIONS, render_text};
 use shared::adapters::dynamodb::entry_item;
 use shared::adapters::memory::RecordingMetrics;
 use shared::adapters::system::SystemClock;
 use shared::app::http::HttpRequest;
 use shared::app::ingest::{Ingest, IngestSettings};
 use shared::app::sweep::SweepMode;
-use shared::app::trace::{
-    Outcome, SECTIONS, Sources, Step, Trace, TraceError, TraceOptions, render_text, trace,
-};
+use shared::app::trace::{Outcome, Sources, Step, Trace, TraceError, TraceOptions, trace};
 use shared::domain::audit::AuditEventType;
 use shared::ports::{Clock, LedgerStore};
 

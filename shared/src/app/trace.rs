@@ -1,4 +1,4 @@
-//! `ledgerctl trace <signal_id>`: follows one signal through every record the ledger keeps of it
+//! The trail of one signal (`ledgerctl trace <signal_id>`): follows one signal through every record the ledger keeps of it
 //! — the entry, its hash and links, its audit events, its delivery latency, the backup that holds
 //! it and the latest checkpoint that covers it — and checks each against the others.
 //!
@@ -8,7 +8,7 @@
 //!   [`Step::Failed`] (found, but a check failed: evidence of tampering), [`Step::Broken`] (the
 //!   record exists but cannot be read as it must be: also a failure) or [`Step::Stopped`] (the
 //!   trail ends here for an ordinary reason, e.g. not backed up yet), each with its evidence.
-//!   Rendering ([`render_text`], or serde JSON) is separate.
+//!   Rendering (`ledgerctl`'s text, or serde JSON) is separate.
 //! - Where the trail stops, the reason says exactly where and why.
 //! - [`Trace::exit_code`]: 0 complete and every check passed, 1 a check failed, 2 the trail stops
 //!   early.
@@ -21,6 +21,7 @@ use crate::domain::checkpoint::Signature;
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
 use crate::domain::merkle;
+use crate::domain::report::ObjectLockSeen;
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
@@ -34,17 +35,6 @@ pub use crate::domain::report::LATENCY_REQUIREMENT_MS;
 pub const DEFAULT_AUDIT_DAYS: u32 = 7;
 /// Entries per page when reading the ledger for the inclusion proof.
 const PAGE_SIZE: u32 = 500;
-
-/// The section headings of [`render_text`], in order.
-pub const SECTIONS: [&str; 7] = [
-    "Entry",
-    "Hash check",
-    "Audit events",
-    "Delivery latency",
-    "Backup",
-    "Checkpoint",
-    "Result",
-];
 
 /// Where the trace reads from. `keys` gives public keys, to verify checkpoint signatures;
 /// without it a signed checkpoint's signature is reported as not verified.
@@ -214,14 +204,6 @@ pub struct LatencyEvidence {
     pub checks: Vec<Check>,
 }
 
-/// Lock and encryption of one stored object version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Protection {
-    pub lock_mode: Option<String>,
-    pub retain_until: Option<Timestamp>,
-    pub server_side_encryption: Option<String>,
-}
-
 /// The backup holding the entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BackupEvidence {
@@ -233,8 +215,8 @@ pub struct BackupEvidence {
     pub csv_version_id: String,
     /// The entry's row in the CSV, 1-based after the header.
     pub csv_row: u64,
-    pub csv_protection: Protection,
-    pub manifest_protection: Protection,
+    pub csv_protection: ObjectLockSeen,
+    pub manifest_protection: ObjectLockSeen,
     pub checks: Vec<Check>,
 }
 
@@ -706,14 +688,6 @@ fn latency(stored: &StoredEntry) -> LatencyEvidence {
     }
 }
 
-fn protection_of(protection: crate::ports::ObjectProtection) -> Protection {
-    Protection {
-        lock_mode: protection.lock_mode,
-        retain_until: protection.retain_until,
-        server_side_encryption: protection.server_side_encryption,
-    }
-}
-
 fn covers(range: &IndexRange) -> String {
     match range.to {
         0 => "no entries".to_owned(),
@@ -825,18 +799,14 @@ async fn backup_step<V: BlobVault>(
         ),
     ));
     checks.push(row_check(&bytes, index, row_number, stored));
-    let csv_protection = protection_of(
-        vault
-            .protection(&csv.key, &csv.version_id)
-            .await
-            .map_err(vault_error(format!("the lock of {}", csv.key)))?,
-    );
-    let manifest_protection = protection_of(
-        vault
-            .protection(&manifest_version.key, &manifest_version.version_id)
-            .await
-            .map_err(vault_error(format!("the lock of {}", manifest_version.key)))?,
-    );
+    let protection = vault::manifest_protection(vault, manifest_original, &manifest)
+        .await
+        .map_err(vault_error(format!("the lock of {}", manifest_version.key)))?;
+    let manifest_protection = vault::lock_seen(&protection.manifest);
+    let csv_protection = protection
+        .csv
+        .as_ref()
+        .map_or_else(ObjectLockSeen::default, vault::lock_seen);
     for (name, what, protection) in [
         ("csv_lock", "the CSV", &csv_protection),
         ("manifest_lock", "the manifest", &manifest_protection),
@@ -1112,301 +1082,6 @@ where
     }))
 }
 
-// ---- rendering --------------------------------------------------------------------------------
-
-fn heading(out: &mut String, title: &str, status: Option<StepStatus>) {
-    let status = match status {
-        None => String::new(),
-        Some(StepStatus::Found) => " [ok]".to_owned(),
-        Some(StepStatus::Failed) => " [FAILED]".to_owned(),
-        Some(StepStatus::Stopped) => " [stopped]".to_owned(),
-    };
-    out.push_str(&format!("\n== {title}{status} ==\n"));
-}
-
-fn line(out: &mut String, name: &str, value: impl std::fmt::Display) {
-    out.push_str(&format!("  {name:<22} {value}\n"));
-}
-
-fn render_checks(out: &mut String, checks: &[Check]) {
-    for check in checks {
-        let mark = if check.passed { "ok    " } else { "FAILED" };
-        out.push_str(&format!("  {mark} {:<20} {}\n", check.name, check.detail));
-    }
-}
-
-fn render_unfound<T>(out: &mut String, step: &Step<T>) {
-    match step {
-        Step::Broken { reason } => out.push_str(&format!("  FAILED: {reason}\n")),
-        Step::Stopped { reason } => out.push_str(&format!("  the trail stops here: {reason}\n")),
-        _ => {}
-    }
-}
-
-fn render_event(out: &mut String, event: &AuditEvent) {
-    out.push_str(&format!(
-        "  {} {} actor {} request {}{}{}\n",
-        event.occurred_at,
-        event.event_type,
-        event.actor,
-        event.request_id,
-        event
-            .chain_index
-            .map_or_else(String::new, |i| format!(" index {i}")),
-        event
-            .reason
-            .as_deref()
-            .map_or_else(String::new, |r| format!(": {r}")),
-    ));
-}
-
-fn optional<T: std::fmt::Display>(value: &Option<T>) -> String {
-    value
-        .as_ref()
-        .map_or_else(|| "(absent)".to_owned(), |v| v.to_string())
-}
-
-/// The human-readable report: one section per step ([`SECTIONS`]), each check with its values,
-/// and the result with the exit code.
-pub fn render_text(trace: &Trace) -> String {
-    let mut out = format!("Trace of signal {}\n", trace.signal_id);
-
-    heading(&mut out, SECTIONS[0], Some(trace.entry.status()));
-    match &trace.entry {
-        Step::Found(stored) => {
-            let entry = &stored.entry;
-            let content = &entry.content;
-            line(&mut out, "schema_version", entry.schema_version);
-            line(&mut out, "chain_index", entry.chain_index);
-            line(&mut out, "previous_hash", entry.previous_hash);
-            line(&mut out, "signal_id", &entry.signal_id);
-            line(&mut out, "symbol", &content.symbol);
-            line(&mut out, "action", content.action.as_str());
-            line(&mut out, "entry_price", &content.entry_price);
-            line(&mut out, "target_price", optional(&content.target_price));
-            line(&mut out, "stop_loss", optional(&content.stop_loss));
-            line(&mut out, "confidence", optional(&content.confidence));
-            line(&mut out, "rationale", format!("{:?}", content.rationale));
-            line(&mut out, "generated_at", content.generated_at);
-            line(&mut out, "producer", optional(&content.producer));
-            line(&mut out, "model", optional(&content.model));
-            line(&mut out, "model_version", optional(&content.model_version));
-            line(&mut out, "received_at", entry.received_at);
-            line(&mut out, "delivery_latency_ms", entry.delivery_latency_ms);
-            line(&mut out, "retention_expires_at", entry.retention_expires_at);
-            line(&mut out, "submitter", &entry.submitter);
-            line(&mut out, "entry_hash", stored.entry_hash);
-        }
-        other => render_unfound(&mut out, other),
-    }
-
-    heading(&mut out, SECTIONS[1], Some(trace.hashes.status()));
-    match trace.hashes.evidence() {
-        Some(evidence) => {
-            line(&mut out, "recomputed hash", evidence.recomputed_hash);
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.hashes),
-    }
-
-    heading(&mut out, SECTIONS[2], Some(trace.audit.status()));
-    match trace.audit.evidence() {
-        Some(evidence) => {
-            line(
-                &mut out,
-                "days searched",
-                format!(
-                    "{} (UTC day partitions of the audit table{})",
-                    evidence.days_searched.join(", "),
-                    match evidence.days_requested > evidence.days_searched.len() as u64 {
-                        true => format!(
-                            "; {} day(s) asked for, cut at today",
-                            evidence.days_requested
-                        ),
-                        false => String::new(),
-                    }
-                ),
-            );
-            for event in evidence.inserted.iter().chain(&evidence.related) {
-                render_event(&mut out, event);
-            }
-            if evidence.related.is_empty() {
-                out.push_str("  no refusal, replay, modification attempt or tamper event names this signal\n");
-            }
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.audit),
-    }
-
-    heading(&mut out, SECTIONS[3], Some(trace.latency.status()));
-    match trace.latency.evidence() {
-        Some(evidence) => {
-            line(
-                &mut out,
-                "delivery latency",
-                format!(
-                    "{} ms (generated_at {} → received_at {}): {} the {} ms requirement",
-                    evidence.delivery_latency_ms,
-                    evidence.generated_at,
-                    evidence.received_at,
-                    if evidence.within_requirement {
-                        "within"
-                    } else {
-                        "OVER"
-                    },
-                    evidence.requirement_ms
-                ),
-            );
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.latency),
-    }
-
-    heading(&mut out, SECTIONS[4], Some(trace.backup.status()));
-    match trace.backup.evidence() {
-        Some(evidence) => {
-            line(&mut out, "backup id", evidence.backup_id);
-            line(
-                &mut out,
-                "manifest",
-                format!(
-                    "{} (version {})",
-                    evidence.manifest_key, evidence.manifest_version_id
-                ),
-            );
-            line(
-                &mut out,
-                "index range",
-                format!(
-                    "[{}, {})",
-                    evidence.index_range.from, evidence.index_range.to
-                ),
-            );
-            line(
-                &mut out,
-                "csv",
-                format!(
-                    "{} (version {}), row {}",
-                    evidence.csv_key, evidence.csv_version_id, evidence.csv_row
-                ),
-            );
-            let protection = &evidence.csv_protection;
-            line(
-                &mut out,
-                "csv lock",
-                format!(
-                    "{} until {}, encryption {}",
-                    protection.lock_mode.as_deref().unwrap_or("none"),
-                    optional(&protection.retain_until),
-                    protection
-                        .server_side_encryption
-                        .as_deref()
-                        .unwrap_or("none")
-                ),
-            );
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.backup),
-    }
-
-    heading(&mut out, SECTIONS[5], Some(trace.checkpoint.status()));
-    match trace.checkpoint.evidence() {
-        Some(evidence) => {
-            line(
-                &mut out,
-                "checkpoint",
-                format!("{} (version {})", evidence.key, evidence.version_id),
-            );
-            line(&mut out, "tree size", evidence.tree_size);
-            line(&mut out, "root", evidence.root);
-            line(&mut out, "time", evidence.time);
-            line(
-                &mut out,
-                "signature",
-                match (&evidence.key_id, evidence.signature_verified) {
-                    (None, _) => {
-                        "UNSIGNED (the note carries the explicit unsigned marker)".to_owned()
-                    }
-                    (Some(key), Some(true)) => format!("signed by kms:{key}, verified"),
-                    (Some(key), Some(false)) => format!("signed by kms:{key}, DOES NOT VERIFY"),
-                    (Some(key), None) => {
-                        format!("signed by kms:{key}, not verified (no key access)")
-                    }
-                },
-            );
-            line(
-                &mut out,
-                "inclusion proof",
-                format!("{} hashes", evidence.inclusion_proof.len()),
-            );
-            for (level, hash) in evidence.inclusion_proof.iter().enumerate() {
-                line(&mut out, &format!("  [{level}]"), hash);
-            }
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.checkpoint),
-    }
-
-    heading(&mut out, SECTIONS[6], None);
-    match trace.outcome() {
-        Outcome::Complete => out.push_str("  complete: every check passed (exit 0)\n"),
-        Outcome::Failed => {
-            out.push_str("  FAILED: a check failed — evidence of tampering (exit 1)\n");
-            for failure in trace.failures() {
-                out.push_str(&format!("  - {failure}\n"));
-            }
-        }
-        Outcome::Stopped => {
-            out.push_str("  incomplete: no check failed, but the trail stops early (exit 2)\n");
-            for stop in trace.stops() {
-                out.push_str(&format!("  - {stop}\n"));
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(text: &str) -> Timestamp {
-        Timestamp::parse_canonical(text).unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
-
-    #[test]
-    fn audit_days_start_on_the_day_received_and_stop_at_today() {
-        let check = |received: &str, days: u32, now: &str, expected: &[&str]| {
-            assert_eq!(
-                audit_days(&at(received), days, &at(now)),
-                expected,
-                "{received} +{days} at {now}"
-            );
-        };
-        check(
-            "2026-11-27T23:59:59.999999Z",
-            7,
-            "2026-11-29T00:00:00.000000Z",
-            &["2026-11-27", "2026-11-28", "2026-11-29"],
-        );
-        check(
-            "2026-11-30T10:00:00.000000Z",
-            2,
-            "2026-12-31T00:00:00.000000Z",
-            &["2026-11-30", "2026-12-01", "2026-12-02"],
-        );
-        check(
-            "2026-11-28T10:00:00.000000Z",
-            0,
-            "2026-12-31T00:00:00.000000Z",
-            &["2026-11-28"],
-        );
-        // A received_at after today (a skewed clock) still searches its own day.
-        check(
-            "2026-11-30T10:00:00.000000Z",
-            7,
-            "2026-11-28T00:00:00.000000Z",
-            &["2026-11-30"],
-        );
-    }
-}
+#[path = "trace_tests.rs"]
+mod tests;

@@ -1,0 +1,268 @@
+//! `ledgerctl trace`'s rendering: a [`Trace`] (gathered by `shared::app::trace`) as the
+//! human-readable report, one section per step, each check with both of its values.
+
+use shared::app::trace::{Check, Outcome, Step, StepStatus, Trace};
+use shared::domain::audit::AuditEvent;
+
+/// The section headings of [`render_text`], in order.
+pub const SECTIONS: [&str; 7] = [
+    "Entry",
+    "Hash check",
+    "Audit events",
+    "Delivery latency",
+    "Backup",
+    "Checkpoint",
+    "Result",
+];
+
+fn heading(out: &mut String, title: &str, status: Option<StepStatus>) {
+    let status = match status {
+        None => String::new(),
+        Some(StepStatus::Found) => " [ok]".to_owned(),
+        Some(StepStatus::Failed) => " [FAILED]".to_owned(),
+        Some(StepStatus::Stopped) => " [stopped]".to_owned(),
+    };
+    out.push_str(&format!("\n== {title}{status} ==\n"));
+}
+
+fn line(out: &mut String, name: &str, value: impl std::fmt::Display) {
+    out.push_str(&format!("  {name:<22} {value}\n"));
+}
+
+fn render_checks(out: &mut String, checks: &[Check]) {
+    for check in checks {
+        let mark = if check.passed { "ok    " } else { "FAILED" };
+        out.push_str(&format!("  {mark} {:<20} {}\n", check.name, check.detail));
+    }
+}
+
+fn render_unfound<T>(out: &mut String, step: &Step<T>) {
+    match step {
+        Step::Broken { reason } => out.push_str(&format!("  FAILED: {reason}\n")),
+        Step::Stopped { reason } => out.push_str(&format!("  the trail stops here: {reason}\n")),
+        _ => {}
+    }
+}
+
+fn render_event(out: &mut String, event: &AuditEvent) {
+    out.push_str(&format!(
+        "  {} {} actor {} request {}{}{}\n",
+        event.occurred_at,
+        event.event_type,
+        event.actor,
+        event.request_id,
+        event
+            .chain_index
+            .map_or_else(String::new, |i| format!(" index {i}")),
+        event
+            .reason
+            .as_deref()
+            .map_or_else(String::new, |r| format!(": {r}")),
+    ));
+}
+
+fn optional<T: std::fmt::Display>(value: &Option<T>) -> String {
+    value
+        .as_ref()
+        .map_or_else(|| "(absent)".to_owned(), |v| v.to_string())
+}
+
+/// The human-readable report: one section per step ([`SECTIONS`]), each check with its values,
+/// and the result with the exit code.
+pub fn render_text(trace: &Trace) -> String {
+    let mut out = format!("Trace of signal {}\n", trace.signal_id);
+
+    heading(&mut out, SECTIONS[0], Some(trace.entry.status()));
+    match &trace.entry {
+        Step::Found(stored) => {
+            let entry = &stored.entry;
+            let content = &entry.content;
+            line(&mut out, "schema_version", entry.schema_version);
+            line(&mut out, "chain_index", entry.chain_index);
+            line(&mut out, "previous_hash", entry.previous_hash);
+            line(&mut out, "signal_id", &entry.signal_id);
+            line(&mut out, "symbol", &content.symbol);
+            line(&mut out, "action", content.action.as_str());
+            line(&mut out, "entry_price", &content.entry_price);
+            line(&mut out, "target_price", optional(&content.target_price));
+            line(&mut out, "stop_loss", optional(&content.stop_loss));
+            line(&mut out, "confidence", optional(&content.confidence));
+            line(&mut out, "rationale", format!("{:?}", content.rationale));
+            line(&mut out, "generated_at", content.generated_at);
+            line(&mut out, "producer", optional(&content.producer));
+            line(&mut out, "model", optional(&content.model));
+            line(&mut out, "model_version", optional(&content.model_version));
+            line(&mut out, "received_at", entry.received_at);
+            line(&mut out, "delivery_latency_ms", entry.delivery_latency_ms);
+            line(&mut out, "retention_expires_at", entry.retention_expires_at);
+            line(&mut out, "submitter", &entry.submitter);
+            line(&mut out, "entry_hash", stored.entry_hash);
+        }
+        other => render_unfound(&mut out, other),
+    }
+
+    heading(&mut out, SECTIONS[1], Some(trace.hashes.status()));
+    match trace.hashes.evidence() {
+        Some(evidence) => {
+            line(&mut out, "recomputed hash", evidence.recomputed_hash);
+            render_checks(&mut out, &evidence.checks);
+        }
+        None => render_unfound(&mut out, &trace.hashes),
+    }
+
+    heading(&mut out, SECTIONS[2], Some(trace.audit.status()));
+    match trace.audit.evidence() {
+        Some(evidence) => {
+            line(
+                &mut out,
+                "days searched",
+                format!(
+                    "{} (UTC day partitions of the audit table{})",
+                    evidence.days_searched.join(", "),
+                    match evidence.days_requested > evidence.days_searched.len() as u64 {
+                        true => format!(
+                            "; {} day(s) asked for, cut at today",
+                            evidence.days_requested
+                        ),
+                        false => String::new(),
+                    }
+                ),
+            );
+            for event in evidence.inserted.iter().chain(&evidence.related) {
+                render_event(&mut out, event);
+            }
+            if evidence.related.is_empty() {
+                out.push_str("  no refusal, replay, modification attempt or tamper event names this signal\n");
+            }
+            render_checks(&mut out, &evidence.checks);
+        }
+        None => render_unfound(&mut out, &trace.audit),
+    }
+
+    heading(&mut out, SECTIONS[3], Some(trace.latency.status()));
+    match trace.latency.evidence() {
+        Some(evidence) => {
+            line(
+                &mut out,
+                "delivery latency",
+                format!(
+                    "{} ms (generated_at {} → received_at {}): {} the {} ms requirement",
+                    evidence.delivery_latency_ms,
+                    evidence.generated_at,
+                    evidence.received_at,
+                    if evidence.within_requirement {
+                        "within"
+                    } else {
+                        "OVER"
+                    },
+                    evidence.requirement_ms
+                ),
+            );
+            render_checks(&mut out, &evidence.checks);
+        }
+        None => render_unfound(&mut out, &trace.latency),
+    }
+
+    heading(&mut out, SECTIONS[4], Some(trace.backup.status()));
+    match trace.backup.evidence() {
+        Some(evidence) => {
+            line(&mut out, "backup id", evidence.backup_id);
+            line(
+                &mut out,
+                "manifest",
+                format!(
+                    "{} (version {})",
+                    evidence.manifest_key, evidence.manifest_version_id
+                ),
+            );
+            line(
+                &mut out,
+                "index range",
+                format!(
+                    "[{}, {})",
+                    evidence.index_range.from, evidence.index_range.to
+                ),
+            );
+            line(
+                &mut out,
+                "csv",
+                format!(
+                    "{} (version {}), row {}",
+                    evidence.csv_key, evidence.csv_version_id, evidence.csv_row
+                ),
+            );
+            let protection = &evidence.csv_protection;
+            line(
+                &mut out,
+                "csv lock",
+                format!(
+                    "{} until {}, encryption {}",
+                    protection.lock_mode.as_deref().unwrap_or("none"),
+                    optional(&protection.retain_until),
+                    protection
+                        .server_side_encryption
+                        .as_deref()
+                        .unwrap_or("none")
+                ),
+            );
+            render_checks(&mut out, &evidence.checks);
+        }
+        None => render_unfound(&mut out, &trace.backup),
+    }
+
+    heading(&mut out, SECTIONS[5], Some(trace.checkpoint.status()));
+    match trace.checkpoint.evidence() {
+        Some(evidence) => {
+            line(
+                &mut out,
+                "checkpoint",
+                format!("{} (version {})", evidence.key, evidence.version_id),
+            );
+            line(&mut out, "tree size", evidence.tree_size);
+            line(&mut out, "root", evidence.root);
+            line(&mut out, "time", evidence.time);
+            line(
+                &mut out,
+                "signature",
+                match (&evidence.key_id, evidence.signature_verified) {
+                    (None, _) => {
+                        "UNSIGNED (the note carries the explicit unsigned marker)".to_owned()
+                    }
+                    (Some(key), Some(true)) => format!("signed by kms:{key}, verified"),
+                    (Some(key), Some(false)) => format!("signed by kms:{key}, DOES NOT VERIFY"),
+                    (Some(key), None) => {
+                        format!("signed by kms:{key}, not verified (no key access)")
+                    }
+                },
+            );
+            line(
+                &mut out,
+                "inclusion proof",
+                format!("{} hashes", evidence.inclusion_proof.len()),
+            );
+            for (level, hash) in evidence.inclusion_proof.iter().enumerate() {
+                line(&mut out, &format!("  [{level}]"), hash);
+            }
+            render_checks(&mut out, &evidence.checks);
+        }
+        None => render_unfound(&mut out, &trace.checkpoint),
+    }
+
+    heading(&mut out, SECTIONS[6], None);
+    match trace.outcome() {
+        Outcome::Complete => out.push_str("  complete: every check passed (exit 0)\n"),
+        Outcome::Failed => {
+            out.push_str("  FAILED: a check failed — evidence of tampering (exit 1)\n");
+            for failure in trace.failures() {
+                out.push_str(&format!("  - {failure}\n"));
+            }
+        }
+        Outcome::Stopped => {
+            out.push_str("  incomplete: no check failed, but the trail stops early (exit 2)\n");
+            for stop in trace.stops() {
+                out.push_str(&format!("  - {stop}\n"));
+            }
+        }
+    }
+    out
+}
