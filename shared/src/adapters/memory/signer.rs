@@ -42,13 +42,33 @@ impl PublicKeys for SoftwareSigner {
         if key_id != self.key_id {
             return Err(SignError::Failed(format!("unknown key {key_id}").into()));
         }
-        // DER SubjectPublicKeyInfo as KMS GetPublicKey returns it: the fixed RFC 5480 header
-        // (id-ecPublicKey, prime256v1, a 66-byte BIT STRING), then the uncompressed point.
-        const HEADER: [u8; 26] = [
-            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
-            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-        ];
-        let point = self.key.verifying_key().to_encoded_point(false);
-        Ok([HEADER.as_slice(), point.as_bytes()].concat())
+        // DER SubjectPublicKeyInfo (RFC 5480: id-ecPublicKey, prime256v1, uncompressed point),
+        // as KMS GetPublicKey returns it.
+        use p256::pkcs8::EncodePublicKey;
+        let der = p256::PublicKey::from(self.key.verifying_key())
+            .to_public_key_der()
+            .map_err(|e| SignError::Failed(Box::new(e)))?;
+        Ok(der.as_bytes().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_public_key_is_the_91_byte_spki_kms_returns() {
+        let signer = SoftwareSigner::from_secret("k", [7; 32]).unwrap();
+        let der = signer.public_key("k").await.unwrap();
+        // SEQUENCE(89) { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING(66) { 0x00, 0x04 … } }
+        assert_eq!(der.len(), 91);
+        assert_eq!(
+            der[..27],
+            [
+                0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04
+            ]
+        );
+        assert!(signer.public_key("other").await.is_err());
     }
 }
