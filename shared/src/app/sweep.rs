@@ -713,7 +713,7 @@ where
         .await;
     }
 
-    /// Audits the run through [`super::record_run`], naming the first failure's chain index.
+    /// Audits the run through [`super::record_run`].
     async fn record(
         &self,
         event_type: AuditEventType,
@@ -721,11 +721,7 @@ where
         reason: String,
         details: serde_json::Value,
     ) {
-        let first_failure_index = details
-            .get("first_failure")
-            .and_then(|f| f.get("index"))
-            .and_then(serde_json::Value::as_u64);
-        let mut event = super::run_event(
+        let event = super::run_event(
             "integrity-sweep",
             event_type,
             request_id,
@@ -733,7 +729,6 @@ where
             details,
             self.clock.now(),
         );
-        event.chain_index = first_failure_index;
         super::record_run(&self.audit, &self.metrics, &event).await;
     }
 }

@@ -537,11 +537,7 @@ where
         reason: String,
         details: serde_json::Value,
     ) {
-        let first_finding_index = details
-            .get("first_finding")
-            .and_then(|f| f.get("chain_index"))
-            .and_then(serde_json::Value::as_u64);
-        let mut event = super::run_event(
+        let event = super::run_event(
             "verify-backup",
             event_type,
             request_id,
@@ -549,7 +545,6 @@ where
             details,
             self.clock.now(),
         );
-        event.chain_index = first_finding_index;
         super::record_run(&self.audit, &self.metrics, &event).await;
     }
 }
