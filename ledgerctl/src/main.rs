@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use ledgerctl::provision::{Provisioned, provision_stack};
 use ledgerctl::restore::{RestoreOptions, restore};
 use ledgerctl::template::{Stack, Template};
-use ledgerctl::trace::{DEFAULT_AUDIT_DAYS, Sources, TraceError, TraceOptions, render_text, trace};
+use ledgerctl::trace::render_text;
+use shared::app::trace::{DEFAULT_AUDIT_DAYS, Sources, TraceError, TraceOptions, trace};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -192,16 +193,17 @@ async fn main() -> anyhow::Result<ExitCode> {
             let vault =
                 shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), bucket, None);
             // Only public keys are fetched: the key id comes from each checkpoint's signature line.
-            let keys = shared::adapters::kms::KmsSigner::new(aws_sdk_kms::Client::new(&sdk), "");
+            let keys = shared::adapters::kms::KmsPublicKeys::new(aws_sdk_kms::Client::new(&sdk));
             let sources = Sources {
                 store: &store,
                 vault: &vault,
                 audit: &audit,
-                signer: Some(&keys),
+                keys: Some(&keys),
             };
             let options = TraceOptions {
                 audit_days,
                 now: shared::adapters::system::SystemClock.now(),
+                trust: shared::app::vault::CheckpointTrust::default(),
             };
             let progress = |line: &str| eprintln!("trace: {line}");
             let traced = match Box::pin(trace(&sources, &signal_id, &options, &progress)).await {

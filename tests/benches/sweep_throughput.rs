@@ -66,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
             origin: format!("signal-ledger:{signals}"),
             retention_days: 1,
             page_size: 1000,
+            trust: Default::default(),
         },
     );
     for mode in [SweepMode::Init, SweepMode::Full] {

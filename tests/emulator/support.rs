@@ -291,6 +291,7 @@ impl VaultedStack {
                 origin: format!("signal-ledger:{}", self.signals),
                 retention_days: 1,
                 page_size: 100,
+                trust: Default::default(),
             },
         )
         .run(mode, "t")

@@ -22,7 +22,7 @@ use shared::domain::audit::AuditEventType;
 use shared::domain::checkpoint::{Signature, SignedCheckpoint, verify_p256};
 use shared::domain::decimal::ExactDecimal;
 use shared::domain::entry::StoredEntry;
-use shared::ports::{BlobVault, Signer};
+use shared::ports::{BlobVault, PublicKeys};
 
 use crate::support::{audit_events, read_all, signal};
 
@@ -68,6 +68,7 @@ impl Ledger {
                 origin: format!("signal-ledger:{signals_table}"),
                 retention_days: 1,
                 page_size: 4,
+                trust: Default::default(),
             },
         );
         let ledger = Ledger {

@@ -21,19 +21,20 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::app::vault::{self, CheckpointTrust, Original, SignatureCheck};
+use crate::domain::audit::AuditEventType;
 use crate::domain::chain::{ChainReport, ChainVerifier, Finding, FindingKind};
 use crate::domain::checkpoint::{
-    Checkpoint, LeavesRef, Signature, SignatureStatus, SignedCheckpoint, encode_leaves, leaves_key,
-    object_key, parse_leaves,
+    Checkpoint, LeavesRef, Signature, SignedCheckpoint, encode_leaves, leaves_key, object_key,
+    parse_leaves,
 };
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, SignError, Signer, StoreError,
-    VaultError,
+    AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, PublicKeys, SignError, Signer,
+    StoreError, VaultError,
 };
 
 /// Where checkpoints live in the vault.
@@ -75,6 +76,8 @@ pub struct SweepSettings {
     pub retention_days: u32,
     /// Entries per read.
     pub page_size: u32,
+    /// Which checkpoints the sweep trusts to resume from and compare with.
+    pub trust: CheckpointTrust,
 }
 
 /// How a run ended.
@@ -163,7 +166,8 @@ struct Outcome {
 }
 
 /// The sweep over its ports. `signer` is `None` when no checkpoint key is configured: checkpoints
-/// are then written with the explicit `unsigned` marker (and the report flags them).
+/// are then written with the explicit `unsigned` marker (and the report flags them). The signer
+/// also gives the public keys that earlier checkpoints are verified with.
 #[derive(Debug)]
 pub struct IntegritySweep<S, V, G, A, C, M> {
     store: S,
@@ -179,7 +183,7 @@ impl<S, V, G, A, C, M> IntegritySweep<S, V, G, A, C, M>
 where
     S: LedgerStore,
     V: BlobVault,
-    G: Signer,
+    G: Signer + PublicKeys,
     A: AuditSink,
     C: Clock,
     M: MetricsSink,
@@ -287,19 +291,17 @@ where
         }
         metrics.push(Metric::count(metric::INTEGRITY_VERIFIED, 1));
         self.metrics.emit(&metrics);
-        let event = self.event(AuditEventType::IntegrityCheckPassed, request_id, record.message.clone(), json!({
+        self.record(AuditEventType::IntegrityCheckPassed, request_id, record.message.clone(), json!({
             "mode": mode, "tree_size": record.tree_size, "root": record.root, "entries_verified": record.entries_verified,
             "checkpoint_written": record.checkpoint_written, "run_id": record.run_id,
-        }));
-        if let Err(error) = self.audit.record(&event).await {
-            tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit the sweep result");
-        }
+        }))
+        .await;
         Ok(record)
     }
 
     async fn init(&self) -> Result<Outcome, SweepError> {
-        let versions = self.vault.list_versions(CHECKPOINT_PREFIX).await?;
-        if let Some(existing) = versions.iter().rev().find(|v| v.key.ends_with(".txt")) {
+        let objects = vault::list_checkpoints(&self.vault).await?;
+        if let Some(existing) = vault::latest_note(&objects) {
             return Ok(Outcome {
                 status: SweepStatus::Skipped,
                 report: ChainVerifier::from_genesis().finish(None),
@@ -309,7 +311,7 @@ where
                 latest: None,
                 message: format!(
                     "already initialised: checkpoint {} exists; nothing changed",
-                    existing.key
+                    existing.key()
                 ),
             });
         }
@@ -514,90 +516,61 @@ where
         &self,
         all: bool,
     ) -> Result<(Vec<Loaded>, Vec<(u64, FindingKind)>), SweepError> {
-        let versions = self.vault.list_versions(CHECKPOINT_PREFIX).await?;
+        let objects = vault::list_checkpoints(&self.vault).await?;
         let mut findings = Vec::new();
-        let mut keys: Vec<(String, String, usize)> = Vec::new();
-        for version in &versions {
-            match keys.last_mut() {
-                Some((key, _, count)) if *key == version.key => *count += 1,
-                // Versions come oldest first: the first one of a key is the original.
-                _ => keys.push((version.key.clone(), version.version_id.clone(), 1)),
-            }
+        for original in objects.iter().filter(|o| o.overwritten()) {
+            findings.push((
+                size_from_key(original.key()),
+                FindingKind::CheckpointOverwritten {
+                    checkpoint: original.key().to_owned(),
+                    versions: original.versions,
+                },
+            ));
         }
-        for (key, _, count) in &keys {
-            if *count > 1 {
-                findings.push((
-                    size_from_key(key),
-                    FindingKind::CheckpointOverwritten {
-                        checkpoint: key.clone(),
-                        versions: *count,
-                    },
-                ));
-            }
-        }
-        let notes: Vec<&(String, String, usize)> = keys
-            .iter()
-            .filter(|(k, _, _)| k.ends_with(".txt"))
-            .collect();
-        let wanted: Vec<&(String, String, usize)> = if all {
-            notes
+        let wanted: Vec<&Original> = if all {
+            objects.iter().filter(|o| vault::is_note(o)).collect()
         } else {
-            notes.last().copied().into_iter().collect()
+            vault::latest_note(&objects).into_iter().collect()
         };
         let mut loaded = Vec::new();
-        for (key, version_id, _) in wanted {
-            let bytes = self.vault.get_version(key, version_id).await?;
+        for original in wanted {
+            let key = original.key();
             let invalid = |reason: String| {
                 (
                     size_from_key(key),
                     FindingKind::CheckpointInvalid {
-                        checkpoint: key.clone(),
+                        checkpoint: key.to_owned(),
                         reason,
                     },
                 )
             };
-            let text = match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(_) => {
-                    findings.push(invalid("not UTF-8 text".into()));
-                    continue;
-                }
-            };
-            let signed = match SignedCheckpoint::parse(&text) {
+            let signed = match vault::read_note(&self.vault, original).await?.content {
                 Ok(signed) => signed,
-                Err(error) => {
-                    findings.push(invalid(error.to_string()));
+                Err(reason) => {
+                    findings.push(invalid(reason));
                     continue;
                 }
             };
-            match self.check_signature(&signed).await? {
-                Ok(_) => loaded.push(Loaded {
-                    key: key.clone(),
-                    signed,
-                }),
-                Err(reason) => findings.push(invalid(reason)),
+            match self
+                .settings
+                .trust
+                .check(&signed, self.signer.as_ref())
+                .await
+            {
+                SignatureCheck::Unsigned | SignatureCheck::Verified { .. } => {
+                    loaded.push(Loaded {
+                        key: key.to_owned(),
+                        signed,
+                    })
+                }
+                SignatureCheck::Invalid { reason, .. } => findings.push(invalid(reason)),
+                SignatureCheck::NoKeys { key_id } => findings.push(invalid(format!(
+                    "signed by kms:{key_id}, but no CHECKPOINT_KMS_KEY_ID is configured to verify it"
+                ))),
+                SignatureCheck::KeyUnavailable { error, .. } => return Err(error.into()),
             }
         }
         Ok((loaded, findings))
-    }
-
-    /// `Ok(Err(reason))` when the signature is wrong; `Err` when the signer cannot be reached.
-    async fn check_signature(
-        &self,
-        signed: &SignedCheckpoint,
-    ) -> Result<Result<SignatureStatus, String>, SweepError> {
-        let public_key = match (&signed.signature, &self.signer) {
-            (Signature::Unsigned, _) => None,
-            (Signature::Kms { key_id, .. }, Some(signer)) => Some(signer.public_key(key_id).await?),
-            (Signature::Kms { key_id, .. }, None) => {
-                return Ok(Err(format!(
-                    "signed by kms:{key_id}, but no CHECKPOINT_KMS_KEY_ID is configured to verify it"
-                )));
-            }
-        };
-        Ok(signed
-            .verify(public_key.as_deref())
-            .map_err(|e| e.to_string()))
     }
 
     /// After `init` or `incremental`: a clean result writes the next checkpoint.
@@ -731,40 +704,32 @@ where
     }
 
     async fn audit_failure(&self, request_id: &str, reason: &str, details: serde_json::Value) {
-        let event = self.event(
+        self.record(
             AuditEventType::IntegrityCheckFailed,
             request_id,
             reason.to_owned(),
             details,
-        );
-        if let Err(error) = self.audit.record(&event).await {
-            tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit the sweep failure");
-        }
+        )
+        .await;
     }
 
-    fn event(
+    /// Audits the run through [`super::record_run`].
+    async fn record(
         &self,
         event_type: AuditEventType,
         request_id: &str,
         reason: String,
         details: serde_json::Value,
-    ) -> AuditEvent {
-        let first_failure_index = details
-            .get("first_failure")
-            .and_then(|f| f.get("index"))
-            .and_then(serde_json::Value::as_u64);
-        AuditEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
-            occurred_at: self.clock.now(),
+    ) {
+        let event = super::run_event(
+            "integrity-sweep",
             event_type,
-            actor: "integrity-sweep".to_owned(),
-            request_id: request_id.to_owned(),
-            signal_id: None,
-            chain_index: first_failure_index,
-            reason: Some(reason),
-            excerpt: None,
+            request_id,
+            reason,
             details,
-        }
+            self.clock.now(),
+        );
+        super::record_run(&self.audit, &self.metrics, &event).await;
     }
 }
 
@@ -792,7 +757,7 @@ impl CheckpointComparison {
     where
         S: LedgerStore,
         V: BlobVault,
-        G: Signer,
+        G: Signer + PublicKeys,
         A: AuditSink,
         C: Clock,
         M: MetricsSink,
@@ -818,8 +783,8 @@ impl CheckpointComparison {
             let loaded = &self.checkpoints[covering];
             let checkpoint = &loaded.signed.checkpoint;
             let key = leaves_key(checkpoint.tree_size, &checkpoint.time);
-            let versions = sweep.vault.list_versions(&key).await?;
-            let Some(original) = versions.iter().find(|v| v.key == key) else {
+            let originals = vault::list_originals(&sweep.vault, &key).await?;
+            let Some(original) = originals.iter().find(|o| o.key() == key) else {
                 findings.push((
                     position,
                     FindingKind::CheckpointInvalid {
@@ -830,7 +795,7 @@ impl CheckpointComparison {
                 self.window = Some((covering, checkpoint.leaves.from, Vec::new()));
                 return Ok(());
             };
-            let bytes = sweep.vault.get_version(&key, &original.version_id).await?;
+            let bytes = sweep.vault.get_version(&key, original.version_id()).await?;
             match parse_leaves(&bytes, &checkpoint.leaves) {
                 Ok(hashes) => self.window = Some((covering, checkpoint.leaves.from, hashes)),
                 Err(error) => {

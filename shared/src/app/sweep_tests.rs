@@ -5,7 +5,7 @@ use crate::adapters::memory::{
     FixedClock, InMemoryLedger, InMemoryVault, RecordingMetrics, SoftwareSigner,
 };
 use crate::domain::test_support::{chain, decimal, insert_event, timestamp};
-use crate::ports::Claim;
+use crate::ports::{Claim, PublicKeys};
 
 type Sweep = IntegritySweep<
     InMemoryLedger,
@@ -39,6 +39,7 @@ impl Fixture {
             origin: "signal-ledger:test".into(),
             retention_days: 2555,
             page_size: 3,
+            trust: Default::default(),
         };
         let sweep = IntegritySweep::new(
             ledger.clone(),
@@ -194,7 +195,7 @@ async fn the_checkpoint_is_a_verifiable_signed_note() {
     let public = signer.public_key("alias/test-signing").await.unwrap();
     assert!(matches!(
         signed.verify(Some(&public)),
-        Ok(SignatureStatus::Verified { .. })
+        Ok(crate::domain::checkpoint::SignatureStatus::Verified { .. })
     ));
 }
 
@@ -421,4 +422,24 @@ async fn a_wrong_signature_is_caught() {
         .unwrap();
     let record = failure(fixture.run(SweepMode::Incremental).await);
     assert_eq!(kinds(&record), vec![(8, "checkpoint_invalid")]);
+}
+
+#[tokio::test]
+async fn a_sweep_audit_event_that_cannot_be_written_is_counted() {
+    use crate::app::ingest::metric::AUDIT_WRITE_ERRORS;
+    let mut fixture = Fixture::new(true);
+    fixture.append(4).await;
+    fixture.ledger.fail_audit_writes(true);
+    // A passing run: its IntegrityCheckPassed event is lost, and counted.
+    fixture.run(SweepMode::Init).await.unwrap();
+    assert_eq!(fixture.metrics.total(AUDIT_WRITE_ERRORS), 1.0);
+    // A run that cannot start: its IntegrityCheckFailed event is lost, and counted.
+    let empty = Fixture::new(true);
+    empty.ledger.fail_audit_writes(true);
+    assert!(matches!(
+        empty.run(SweepMode::Incremental).await,
+        Err(SweepError::NoCheckpoint)
+    ));
+    assert_eq!(empty.metrics.total(AUDIT_WRITE_ERRORS), 1.0);
+    assert!(empty.ledger.audit_events().is_empty());
 }
