@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 use shared::app::backup::MANIFEST_PREFIX;
-use shared::app::vault::{self, CheckpointTrust, Original, SignatureCheck};
+use shared::app::vault::{self, CheckpointTrust, Original, SignatureCheck, TrustError};
 use shared::domain::audit::{AuditEvent, AuditEventType};
 use shared::domain::backup::{BackupId, IndexRange, Manifest, RowReader};
 use shared::domain::checkpoint::Signature;
@@ -24,9 +24,7 @@ use shared::domain::hash::Hash;
 use shared::domain::merkle;
 use shared::domain::signal::SignalId;
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{
-    AuditLog, BlobVault, LedgerStore, PublicKeys, SignError, StoreError, VaultError,
-};
+use shared::ports::{AuditLog, BlobVault, LedgerStore, PublicKeys, StoreError, VaultError};
 
 /// The delivery latency requirement of the seed: a signal is stored within 500 ms.
 pub use shared::domain::report::LATENCY_REQUIREMENT_MS;
@@ -86,12 +84,8 @@ pub enum TraceError {
         #[source]
         source: VaultError,
     },
-    #[error("cannot get the public key of {key_id} to verify the checkpoint signature")]
-    PublicKey {
-        key_id: String,
-        #[source]
-        source: SignError,
-    },
+    #[error("cannot load the trusted checkpoint keys to judge checkpoints")]
+    Trust(#[from] TrustError),
 }
 
 /// One comparison and its outcome, in words with both values.
@@ -944,7 +938,8 @@ where
     K: PublicKeys,
 {
     let index = stored.entry.chain_index;
-    let latest = vault::latest_checkpoint(sources.vault, &options.trust, sources.keys)
+    let trust = options.trust.resolve(sources.keys).await?;
+    let latest = vault::latest_checkpoint(sources.vault, &trust)
         .await
         .map_err(vault_error("the latest checkpoint"))?;
     let Some(latest) = latest else {
@@ -988,22 +983,29 @@ where
             true,
             format!("the signature verifies with the public key of {key_id}"),
         )),
-        SignatureCheck::Invalid { reason, .. } => checks.push(Check::new(
+        SignatureCheck::Unsigned => {}
+        untrusted => checks.push(Check::new(
             "signature",
             false,
-            format!("the signature does not verify: {reason}"),
+            format!(
+                "no checkpoint counts: {}",
+                untrusted.refusal().unwrap_or_default()
+            ),
         )),
-        SignatureCheck::Unsigned | SignatureCheck::NoKeys { .. } => {}
-        SignatureCheck::KeyUnavailable { .. } => {}
+    }
+    for passed in &latest.passed_over {
+        checks.push(Check::new(
+            "newer_notes",
+            false,
+            format!(
+                "a newer note {} does not count: {}",
+                passed.original.key(),
+                passed.reason
+            ),
+        ));
     }
     let key_id = signature.key_id().map(str::to_owned);
     let signature_verified = signature.verified();
-    if let SignatureCheck::KeyUnavailable { key_id, error } = signature {
-        return Err(TraceError::PublicKey {
-            key_id,
-            source: error,
-        });
-    }
 
     progress(&format!(
         "reading entries 0..{size} of the live ledger for the inclusion proof"

@@ -65,10 +65,13 @@ impl Ledger {
             SystemClock,
             RecordingMetrics::default(),
             SweepSettings {
-                origin: format!("signal-ledger:{signals_table}"),
                 retention_days: 1,
                 page_size: 4,
-                trust: Default::default(),
+                trust: shared::app::vault::CheckpointTrust::new(
+                    shared::config::origin(&signals_table),
+                    Some(&key_arn),
+                    &[],
+                ),
             },
         );
         let ledger = Ledger {
