@@ -440,6 +440,9 @@ pub fn key_mismatch(original: &Original, signed: &SignedCheckpoint) -> Option<St
     })
 }
 
+/// A note read back and judged, or why it cannot be read.
+pub type JudgedNote = Result<(SignedCheckpoint, SignatureCheck), String>;
+
 /// A note that did not count, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassedOver {
@@ -453,7 +456,7 @@ pub struct LatestCheckpoint {
     pub original: Original,
     /// The parsed note and its judgement, or why the note cannot be read. It is trusted unless no
     /// note in the vault is: then this is the newest note, with why it does not count.
-    pub content: Result<(SignedCheckpoint, SignatureCheck), String>,
+    pub content: JudgedNote,
     /// Newer notes (newest first) that are unreadable or untrusted: findings for the caller.
     /// When no note counts, `original` is the newest note and this holds the others.
     pub passed_over: Vec<PassedOver>,
@@ -467,7 +470,7 @@ pub async fn latest_checkpoint(
 ) -> Result<Option<LatestCheckpoint>, VaultError> {
     let objects = list_checkpoints(vault).await?;
     let mut passed_over = Vec::new();
-    let mut newest: Option<(Original, Result<(SignedCheckpoint, SignatureCheck), String>)> = None;
+    let mut newest: Option<(Original, JudgedNote)> = None;
     for original in objects.iter().rev().filter(|o| is_note(o)) {
         let note = read_note(vault, original).await?;
         let content = note.content.map(|signed| {
