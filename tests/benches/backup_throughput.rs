@@ -127,7 +127,11 @@ async fn main() -> anyhow::Result<()> {
                         metrics_namespace: "SignalLedger".into(),
                         url_expiry: std::time::Duration::from_secs(600),
                         alarm_name_prefix: Some(format!("{stack}-")),
-                        trust: Default::default(),
+                        trust: shared::app::vault::CheckpointTrust::new(
+                            shared::config::origin(&signals),
+                            None,
+                            &[],
+                        ),
                     },
                 );
                 let today: PeriodRequest = serde_json::from_value(serde_json::json!({

@@ -121,7 +121,7 @@ impl Fixture {
                 metrics_namespace: "SignalLedger".into(),
                 url_expiry: Duration::from_secs(600),
                 alarm_name_prefix: Some(format!("{}-", stack_name(&stack))),
-                trust: Default::default(),
+                trust: stack.trust(),
             },
         );
         Fixture { stack, vault, job }

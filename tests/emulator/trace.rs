@@ -72,7 +72,7 @@ impl Traced {
         let options = TraceOptions {
             audit_days: 7,
             now: SystemClock.now(),
-            trust: Default::default(),
+            trust: self.stack.trust(),
         };
         trace(&sources, signal_id, &options, &|_| {}).await
     }

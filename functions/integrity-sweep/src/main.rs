@@ -15,7 +15,6 @@ use shared::adapters::s3::S3Vault;
 use shared::adapters::system::{EmfStdout, SystemClock, init_json_logs};
 use shared::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
 use shared::app::tamper_watch::TamperWatch;
-use shared::app::vault::CheckpointTrust;
 use shared::config::SweepConfig;
 
 type Watch = TamperWatch<DynamoAuditSink, SystemClock, EmfStdout>;
@@ -59,10 +58,9 @@ async fn main() -> Result<(), Error> {
         SystemClock,
         EmfStdout::new(&config.metrics_namespace, "integrity-sweep"),
         SweepSettings {
-            origin: config.origin(),
             retention_days: config.retention_days,
             page_size: 500,
-            trust: CheckpointTrust::default(),
+            trust: config.trust(),
         },
     ));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {

@@ -13,7 +13,6 @@ use shared::adapters::kms::KmsPublicKeys;
 use shared::adapters::s3::S3Vault;
 use shared::adapters::system::{EmfStdout, SystemClock, init_json_logs};
 use shared::app::report::{ReportJob, ReportSettings, ReportSources};
-use shared::app::vault::CheckpointTrust;
 use shared::config::ReportConfig;
 use shared::domain::report::PeriodRequest;
 
@@ -36,11 +35,10 @@ async fn main() -> Result<(), Error> {
     })?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    // Checkpoint signatures are checked only where a checkpoint key is configured.
-    let keys = config
-        .checkpoint_kms_key_id
-        .is_some()
-        .then(|| KmsPublicKeys::new(aws_sdk_kms::Client::new(&sdk)));
+    // Only the configured keys' public keys are fetched (never the key a checkpoint names).
+    let trust = config.trust();
+    let keys =
+        (!trust.key_ids.is_empty()).then(|| KmsPublicKeys::new(aws_sdk_kms::Client::new(&sdk)));
     let sources = ReportSources {
         store: DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),
         vault: S3Vault::new(
@@ -65,7 +63,7 @@ async fn main() -> Result<(), Error> {
             metrics_namespace: config.metrics_namespace,
             url_expiry: Duration::from_secs(config.report_url_expiry_seconds),
             alarm_name_prefix: config.alarm_name_prefix,
-            trust: CheckpointTrust::default(),
+            trust,
         },
     ));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {

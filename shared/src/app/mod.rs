@@ -1,6 +1,7 @@
 //! Application services: behaviour over the ports (async, but no SDK types), wired to real
 //! adapters by the function binaries and to in-memory doubles by tests and benchmarks.
 
+pub mod acknowledge;
 pub mod backup;
 pub mod http;
 pub mod ingest;

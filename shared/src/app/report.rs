@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app::sweep::{RUN_PREFIX, SweepRecord, SweepStatus};
-use crate::app::vault::{self, CheckpointTrust, SignatureCheck, lock_seen};
+use crate::app::vault::{self, CheckpointTrust, lock_seen};
 use crate::app::verify_backup::{VERIFICATION_PREFIX, VerificationResult};
 use crate::domain::audit::AuditEventType;
 use crate::domain::checkpoint::Signature;
@@ -55,6 +55,8 @@ pub enum ReportError {
     Vault(#[from] VaultError),
     #[error("cannot read {key}: {reason}")]
     Record { key: String, reason: String },
+    #[error("cannot load the trusted checkpoint keys")]
+    Trust(#[from] vault::TrustError),
 }
 
 /// What the job needs besides its ports.
@@ -529,9 +531,12 @@ where
     /// The latest checkpoint, its signature checked with the configured public keys.
     async fn latest_checkpoint(&self) -> Result<Option<CheckpointSummary>, ReportError> {
         let vault = &self.sources.vault;
-        let latest =
-            vault::latest_checkpoint(vault, &self.settings.trust, self.sources.keys.as_ref())
-                .await?;
+        let trust = self
+            .settings
+            .trust
+            .resolve(self.sources.keys.as_ref())
+            .await?;
+        let latest = vault::latest_checkpoint(vault, &trust).await?;
         let Some(latest) = latest else {
             return Ok(None);
         };
@@ -540,8 +545,12 @@ where
             key: key.clone(),
             reason,
         })?;
-        if let SignatureCheck::KeyUnavailable { key_id, error } = &check {
-            tracing::warn!(error = %crate::app::ingest::error_chain(error), key_id, "cannot fetch the checkpoint key's public key");
+        for passed in &latest.passed_over {
+            tracing::warn!(
+                key = passed.original.key(),
+                reason = passed.reason,
+                "a newer checkpoint note does not count"
+            );
         }
         let object = lock_seen(
             &vault

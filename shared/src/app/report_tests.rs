@@ -56,7 +56,7 @@ impl Fixture {
                 metrics_namespace: "SignalLedger".into(),
                 url_expiry: Duration::from_secs(600),
                 alarm_name_prefix: None,
-                trust: CheckpointTrust::default(),
+                trust: CheckpointTrust::new("signal-ledger:t-signals", None, &[]),
             },
         );
         Fixture {

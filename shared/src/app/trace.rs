@@ -14,7 +14,7 @@
 //!   early.
 
 use crate::app::backup::MANIFEST_PREFIX;
-use crate::app::vault::{self, CheckpointTrust, Original, SignatureCheck};
+use crate::app::vault::{self, CheckpointTrust, Original, SignatureCheck, TrustError};
 use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::backup::{BackupId, IndexRange, Manifest, RowReader};
 use crate::domain::checkpoint::Signature;
@@ -24,9 +24,7 @@ use crate::domain::merkle;
 use crate::domain::report::ObjectLockSeen;
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
-use crate::ports::{
-    AuditLog, BlobVault, LedgerStore, PublicKeys, SignError, StoreError, VaultError,
-};
+use crate::ports::{AuditLog, BlobVault, LedgerStore, PublicKeys, StoreError, VaultError};
 use serde::Serialize;
 
 /// The delivery latency requirement of the seed: a signal is stored within 500 ms.
@@ -76,12 +74,8 @@ pub enum TraceError {
         #[source]
         source: VaultError,
     },
-    #[error("cannot get the public key of {key_id} to verify the checkpoint signature")]
-    PublicKey {
-        key_id: String,
-        #[source]
-        source: SignError,
-    },
+    #[error("cannot load the trusted checkpoint keys to judge checkpoints")]
+    Trust(#[from] TrustError),
 }
 
 /// One comparison and its outcome, in words with both values.
@@ -914,7 +908,8 @@ where
     K: PublicKeys,
 {
     let index = stored.entry.chain_index;
-    let latest = vault::latest_checkpoint(sources.vault, &options.trust, sources.keys)
+    let trust = options.trust.resolve(sources.keys).await?;
+    let latest = vault::latest_checkpoint(sources.vault, &trust)
         .await
         .map_err(vault_error("the latest checkpoint"))?;
     let Some(latest) = latest else {
@@ -958,22 +953,29 @@ where
             true,
             format!("the signature verifies with the public key of {key_id}"),
         )),
-        SignatureCheck::Invalid { reason, .. } => checks.push(Check::new(
+        SignatureCheck::Unsigned => {}
+        untrusted => checks.push(Check::new(
             "signature",
             false,
-            format!("the signature does not verify: {reason}"),
+            format!(
+                "no checkpoint counts: {}",
+                untrusted.refusal().unwrap_or_default()
+            ),
         )),
-        SignatureCheck::Unsigned | SignatureCheck::NoKeys { .. } => {}
-        SignatureCheck::KeyUnavailable { .. } => {}
+    }
+    for passed in &latest.passed_over {
+        checks.push(Check::new(
+            "newer_notes",
+            false,
+            format!(
+                "a newer note {} does not count: {}",
+                passed.original.key(),
+                passed.reason
+            ),
+        ));
     }
     let key_id = signature.key_id().map(str::to_owned);
     let signature_verified = signature.verified();
-    if let SignatureCheck::KeyUnavailable { key_id, error } = signature {
-        return Err(TraceError::PublicKey {
-            key_id,
-            source: error,
-        });
-    }
 
     progress(&format!(
         "reading entries 0..{size} of the live ledger for the inclusion proof"

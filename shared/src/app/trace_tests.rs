@@ -15,6 +15,11 @@ use crate::ports::{BlobVault, Clock, MIN_PART_BYTES};
 
 const KEY_ID: &str = "alias/test-signing";
 
+/// Checkpoints count when signed by the trail's key for this log.
+fn trust() -> CheckpointTrust {
+    CheckpointTrust::new("signal-ledger:test", Some(KEY_ID), &[])
+}
+
 /// A ledger whose entries are appended as the ingest protocol would, a vault, and the
 /// checkpoint key.
 struct Trail {
@@ -81,10 +86,9 @@ impl Trail {
             self.clock.clone(),
             RecordingMetrics::default(),
             SweepSettings {
-                origin: "signal-ledger:test".into(),
                 retention_days: 2555,
                 page_size: 4,
-                trust: CheckpointTrust::default(),
+                trust: trust(),
             },
         )
         .run(mode, "t")
@@ -119,7 +123,7 @@ impl Trail {
         let options = TraceOptions {
             audit_days: 7,
             now: timestamp("2026-11-30T00:00:00Z"),
-            trust: CheckpointTrust::default(),
+            trust: trust(),
         };
         trace(&sources, signal_id, &options, &|_| {}).await
     }
@@ -288,7 +292,7 @@ async fn an_overwritten_manifest_or_checkpoint_fails_and_the_original_is_used() 
 }
 
 #[tokio::test]
-async fn an_unreadable_latest_checkpoint_is_a_broken_step() {
+async fn a_planted_note_after_the_latest_checkpoint_is_named_and_never_used() {
     let trail = Trail::complete(6).await;
     // A planted object that sorts after every real note.
     trail
@@ -302,8 +306,28 @@ async fn an_unreadable_latest_checkpoint_is_a_broken_step() {
         .await
         .unwrap();
     let traced = trail.trace("sig-000003").await.unwrap();
-    assert!(broken(&traced.checkpoint).contains("checkpoints/zz.txt"));
+    // The inclusion proof is still made against the latest trusted checkpoint; the planted
+    // note is a failed check naming it.
+    assert_eq!(failed(&traced.checkpoint), vec!["newer_notes"]);
+    let evidence = traced.checkpoint.evidence().unwrap();
+    assert_eq!(evidence.signature_verified, Some(true));
+    assert!(format!("{:?}", traced.checkpoint).contains("checkpoints/zz.txt"));
     assert_eq!(traced.outcome(), Outcome::Failed);
+
+    // With nothing trusted at all the step is broken, never trusted because it sorts last.
+    let empty = Trail::with(6).await;
+    empty
+        .vault
+        .put_locked(
+            "checkpoints/zz.txt",
+            b"not a note".to_vec(),
+            "text/plain",
+            timestamp("2030-01-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let traced = empty.trace("sig-000003").await.unwrap();
+    assert!(broken(&traced.checkpoint).contains("checkpoints/zz.txt"));
 }
 
 #[tokio::test]
@@ -320,16 +344,16 @@ async fn the_checkpoint_signature_is_verified_refuted_or_left_unchecked() {
         traced.checkpoint.evidence().unwrap().signature_verified,
         Some(false)
     );
-    // No key access: reported as not verified, not as a failure.
-    let traced = trail.trace_with("sig-000003", None).await.unwrap();
-    let evidence = traced.checkpoint.evidence().unwrap();
-    assert_eq!((evidence.signed, evidence.signature_verified), (true, None));
-    assert_eq!(traced.outcome(), Outcome::Complete);
-    // The key service cannot give the key: the trace cannot be made.
+    // No way to read the trusted key, or a key service that cannot give it: nothing can be
+    // judged, so the trace cannot be made (rather than trusting what the note says).
+    assert!(matches!(
+        trail.trace_with("sig-000003", None).await,
+        Err(TraceError::Trust(TrustError::NoLookup { .. }))
+    ));
     let elsewhere = SoftwareSigner::from_secret("alias/elsewhere", [7; 32]).unwrap();
     assert!(matches!(
         trail.trace_with("sig-000003", Some(&elsewhere)).await,
-        Err(TraceError::PublicKey { key_id, .. }) if key_id == KEY_ID
+        Err(TraceError::Trust(TrustError::KeyUnavailable { key_id, .. })) if key_id == KEY_ID
     ));
 }
 

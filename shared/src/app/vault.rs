@@ -8,13 +8,19 @@
 //! - The **original** (oldest) version of a key is the evidence; newer versions of a locked key
 //!   are overwrites, counted in [`Original::versions`] for the callers to report.
 //! - Listing is O(versions): the port lists keys ascending with their versions oldest first.
-//! - A checkpoint's signature is judged in one place ([`CheckpointTrust::check`]) with one result
-//!   type ([`SignatureCheck`]); callers decide how loudly each outcome counts.
+//! - A checkpoint counts only if its origin is this ledger's and it is signed by a key of the
+//!   configured trusted set ([`CheckpointTrust`], resolved once per run into [`TrustedKeys`]);
+//!   one result type ([`SignatureCheck`]) for every reader. The key id a note names is a hint.
+//! - The latest checkpoint is the latest *trusted* one: planted or forged notes are passed over
+//!   and reported, however their keys sort.
 
 use crate::app::backup::MANIFEST_PREFIX;
 use crate::app::sweep::CHECKPOINT_PREFIX;
 use crate::domain::backup::{BackupId, Manifest};
-use crate::domain::checkpoint::{Signature, SignedCheckpoint};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::checkpoint::{Signature, SignedCheckpoint, is_p256_public_key, object_key};
+use crate::domain::hash::Hash;
 use crate::domain::report::ObjectLockSeen;
 use crate::ports::{BlobVault, ObjectProtection, ObjectVersion, PublicKeys, SignError, VaultError};
 
@@ -165,80 +171,218 @@ pub fn lock_seen(protection: &ObjectProtection) -> ObjectLockSeen {
 
 // ---- checkpoints ----------------------------------------------------------------------------
 
-/// Which checkpoints count as trusted. Chosen where the job is wired, never by the readers, so
-/// that a stricter rule changes no reader.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum CheckpointTrust {
-    /// A signed note is checked with the public key of the key id the note itself names; an
-    /// unsigned note is reported as unsigned; the origin line is not compared.
-    #[default]
-    KeyNamedInNote,
-}
-
-/// The outcome of checking a checkpoint's signature: the one type every reader judges.
-#[derive(Debug)]
-pub enum SignatureCheck {
-    /// The note carries the explicit `— unsigned` marker.
-    Unsigned,
-    /// The signature verifies under the public key of `key_id`.
-    Verified { key_id: String },
-    /// The signature does not verify (or the key is not a P-256 key).
-    Invalid { key_id: String, reason: String },
-    /// The note is signed, but no public-key lookup was configured to check it.
-    NoKeys { key_id: String },
-    /// The key service could not give the public key.
-    KeyUnavailable { key_id: String, error: SignError },
-}
-
-impl SignatureCheck {
-    /// The key id the note names, when signed.
-    pub fn key_id(&self) -> Option<&str> {
-        match self {
-            SignatureCheck::Unsigned => None,
-            SignatureCheck::Verified { key_id }
-            | SignatureCheck::Invalid { key_id, .. }
-            | SignatureCheck::NoKeys { key_id }
-            | SignatureCheck::KeyUnavailable { key_id, .. } => Some(key_id),
-        }
-    }
-
-    /// `Some(true)` verified, `Some(false)` checked and wrong, `None` unsigned or not checked.
-    pub fn verified(&self) -> Option<bool> {
-        match self {
-            SignatureCheck::Verified { .. } => Some(true),
-            SignatureCheck::Invalid { .. } => Some(false),
-            _ => None,
-        }
-    }
+/// Which checkpoints count as trusted: a configured origin and a configured set of signing keys
+/// (the current key and the ones rotated out). Nothing an insider can write into the vault
+/// decides it: the key id inside a note is only a hint for which trusted key to try first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointTrust {
+    /// The origin line a trusted note carries (`signal-ledger:<signals table>`).
+    pub origin: String,
+    /// KMS key ids of the trusted keys, current first. Empty when no signing key is configured:
+    /// then only unsigned notes count (a local stack without keys), and any signed note is a
+    /// finding, since nothing configured can vouch for it.
+    pub key_ids: Vec<String>,
 }
 
 impl CheckpointTrust {
-    /// Checks `signed`'s signature under this rule, looking public keys up in `keys`.
-    pub async fn check<K: PublicKeys>(
-        &self,
-        signed: &SignedCheckpoint,
-        keys: Option<&K>,
-    ) -> SignatureCheck {
-        match self {
-            CheckpointTrust::KeyNamedInNote => {
-                let key_id = match &signed.signature {
-                    Signature::Unsigned => return SignatureCheck::Unsigned,
-                    Signature::Kms { key_id, .. } => key_id.clone(),
-                };
-                let Some(keys) = keys else {
-                    return SignatureCheck::NoKeys { key_id };
-                };
-                match keys.public_key(&key_id).await {
-                    Ok(public_key) => match signed.verify(Some(&public_key)) {
-                        Ok(_) => SignatureCheck::Verified { key_id },
-                        Err(error) => SignatureCheck::Invalid {
-                            key_id,
-                            reason: error.to_string(),
-                        },
-                    },
-                    Err(error) => SignatureCheck::KeyUnavailable { key_id, error },
-                }
+    /// The trusted set of a deployment: its signing key (if any) and earlier keys.
+    pub fn new(
+        origin: impl Into<String>,
+        signing_key_id: Option<&str>,
+        previous_key_ids: &[String],
+    ) -> CheckpointTrust {
+        let mut key_ids: Vec<String> = signing_key_id.into_iter().map(str::to_owned).collect();
+        for id in previous_key_ids {
+            if !key_ids.contains(id) {
+                key_ids.push(id.clone());
             }
+        }
+        CheckpointTrust {
+            origin: origin.into(),
+            key_ids,
+        }
+    }
+
+    /// Fetches each trusted key's public key once (by the configured id, never by the id a note
+    /// names) and fingerprints it. Every check of a run then uses this, with no further calls.
+    pub async fn resolve<K: PublicKeys>(
+        &self,
+        keys: Option<&K>,
+    ) -> Result<TrustedKeys, TrustError> {
+        let mut resolved = Vec::with_capacity(self.key_ids.len());
+        for key_id in &self.key_ids {
+            let Some(lookup) = keys else {
+                return Err(TrustError::NoLookup {
+                    key_id: key_id.clone(),
+                });
+            };
+            let public_key =
+                lookup
+                    .public_key(key_id)
+                    .await
+                    .map_err(|source| TrustError::KeyUnavailable {
+                        key_id: key_id.clone(),
+                        source,
+                    })?;
+            if !is_p256_public_key(&public_key) {
+                return Err(TrustError::NotP256 {
+                    key_id: key_id.clone(),
+                });
+            }
+            resolved.push(TrustedKey {
+                key_id: key_id.clone(),
+                fingerprint: Hash::sha256(&public_key),
+                public_key,
+            });
+        }
+        Ok(TrustedKeys {
+            origin: self.origin.clone(),
+            keys: resolved,
+        })
+    }
+}
+
+/// Why the trusted set could not be loaded: nothing can be judged without it.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("trusted checkpoint key {key_id} is configured, but no public-key lookup is")]
+    NoLookup { key_id: String },
+    #[error("cannot fetch the public key of trusted checkpoint key {key_id}")]
+    KeyUnavailable {
+        key_id: String,
+        #[source]
+        source: SignError,
+    },
+    #[error("trusted checkpoint key {key_id} is not a P-256 key")]
+    NotP256 { key_id: String },
+}
+
+/// One key of the trusted set, with the SHA-256 fingerprint of its DER SubjectPublicKeyInfo:
+/// what an auditor compares with the key handed over out of band.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedKey {
+    pub key_id: String,
+    pub fingerprint: Hash,
+    #[serde(skip)]
+    pub public_key: Vec<u8>,
+}
+
+/// The resolved trusted set: judges notes without any I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKeys {
+    origin: String,
+    keys: Vec<TrustedKey>,
+}
+
+impl TrustedKeys {
+    pub fn keys(&self) -> &[TrustedKey] {
+        &self.keys
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Judges one note: its origin, then its signature under the trusted keys (the key the note
+    /// names first, as a hint; then every other trusted key).
+    pub fn check(&self, signed: &SignedCheckpoint) -> SignatureCheck {
+        if signed.checkpoint.origin != self.origin {
+            return SignatureCheck::WrongOrigin {
+                found: signed.checkpoint.origin.clone(),
+                expected: self.origin.clone(),
+            };
+        }
+        let hint = match &signed.signature {
+            Signature::Unsigned if self.keys.is_empty() => return SignatureCheck::Unsigned,
+            Signature::Unsigned => {
+                return SignatureCheck::Untrusted {
+                    key_id: None,
+                    reason: "the note is unsigned, but a checkpoint signing key is configured"
+                        .to_owned(),
+                };
+            }
+            Signature::Kms { key_id, .. } => key_id,
+        };
+        if self.keys.is_empty() {
+            return SignatureCheck::NoKeys {
+                key_id: hint.clone(),
+            };
+        }
+        let hinted = self.keys.iter().filter(|k| &k.key_id == hint);
+        let others = self.keys.iter().filter(|k| &k.key_id != hint);
+        for key in hinted.chain(others) {
+            if signed.verify(Some(&key.public_key)).is_ok() {
+                return SignatureCheck::Verified {
+                    key_id: key.key_id.clone(),
+                };
+            }
+        }
+        SignatureCheck::Untrusted {
+            key_id: Some(hint.clone()),
+            reason: format!(
+                "signed as kms:{hint}, but the signature verifies under none of the {} trusted key(s)",
+                self.keys.len()
+            ),
+        }
+    }
+}
+
+/// The outcome of judging a checkpoint: the one type every reader uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// The note is unsigned and no signing key is configured: it counts (a local stack).
+    Unsigned,
+    /// The signature verifies under the trusted key `key_id`.
+    Verified { key_id: String },
+    /// Signed by no trusted key, or unsigned although a key is configured: it does not count.
+    Untrusted {
+        key_id: Option<String>,
+        reason: String,
+    },
+    /// The note names another log.
+    WrongOrigin { found: String, expected: String },
+    /// The note is signed, but no key is configured to check it: it does not count.
+    NoKeys { key_id: String },
+}
+
+impl SignatureCheck {
+    /// The key id the note names (or, when verified, the trusted key that verified it).
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            SignatureCheck::Unsigned | SignatureCheck::WrongOrigin { .. } => None,
+            SignatureCheck::Verified { key_id } | SignatureCheck::NoKeys { key_id } => Some(key_id),
+            SignatureCheck::Untrusted { key_id, .. } => key_id.as_deref(),
+        }
+    }
+
+    /// `Some(true)` verified, `Some(false)` checked and not trusted, `None` unsigned or not checked.
+    pub fn verified(&self) -> Option<bool> {
+        match self {
+            SignatureCheck::Verified { .. } => Some(true),
+            SignatureCheck::Untrusted { .. } | SignatureCheck::WrongOrigin { .. } => Some(false),
+            SignatureCheck::Unsigned | SignatureCheck::NoKeys { .. } => None,
+        }
+    }
+
+    /// Whether the note counts as a checkpoint.
+    pub fn is_trusted(&self) -> bool {
+        matches!(
+            self,
+            SignatureCheck::Verified { .. } | SignatureCheck::Unsigned
+        )
+    }
+
+    /// Why the note does not count, for a finding.
+    pub fn refusal(&self) -> Option<String> {
+        match self {
+            SignatureCheck::Unsigned | SignatureCheck::Verified { .. } => None,
+            SignatureCheck::Untrusted { reason, .. } => Some(reason.clone()),
+            SignatureCheck::WrongOrigin { found, expected } => Some(format!(
+                "its origin is {found:?}, not this ledger's {expected:?}"
+            )),
+            SignatureCheck::NoKeys { key_id } => Some(format!(
+                "signed as kms:{key_id}, but no checkpoint signing key is configured to trust"
+            )),
         }
     }
 }
@@ -284,35 +428,83 @@ pub fn latest_note(objects: &[Original]) -> Option<&Original> {
     objects.iter().rev().find(|o| is_note(o))
 }
 
-/// The latest checkpoint with its signature checked, `None` when the vault holds none.
+/// Why a note is stored under a key its content does not give (a copy planted under a larger
+/// size, say), or `None`.
+pub fn key_mismatch(original: &Original, signed: &SignedCheckpoint) -> Option<String> {
+    let expected = object_key(signed.checkpoint.tree_size, &signed.checkpoint.time);
+    (original.key() != expected).then(|| {
+        format!(
+            "it is stored as {}, but its content is that of {expected}",
+            original.key()
+        )
+    })
+}
+
+/// A note read back and judged, or why it cannot be read.
+pub type JudgedNote = Result<(SignedCheckpoint, SignatureCheck), String>;
+
+/// A note that did not count, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassedOver {
+    pub original: Original,
+    pub reason: String,
+}
+
+/// The latest *trusted* checkpoint, with the newer notes that did not count.
 #[derive(Debug)]
 pub struct LatestCheckpoint {
     pub original: Original,
-    /// The parsed note and its signature check, or why the note cannot be read.
-    pub content: Result<(SignedCheckpoint, SignatureCheck), String>,
+    /// The parsed note and its judgement, or why the note cannot be read. It is trusted unless no
+    /// note in the vault is: then this is the newest note, with why it does not count.
+    pub content: JudgedNote,
+    /// Newer notes (newest first) that are unreadable or untrusted: findings for the caller.
+    /// When no note counts, `original` is the newest note and this holds the others.
+    pub passed_over: Vec<PassedOver>,
 }
 
-/// Reads the latest checkpoint and checks its signature under `trust`.
-pub async fn latest_checkpoint<K: PublicKeys>(
+/// Reads the notes from the newest back to the latest one `trust` accepts; `None` when the
+/// vault holds no note. A planted or forged note (however it sorts) is passed over, never used.
+pub async fn latest_checkpoint(
     vault: &impl BlobVault,
-    trust: &CheckpointTrust,
-    keys: Option<&K>,
+    trust: &TrustedKeys,
 ) -> Result<Option<LatestCheckpoint>, VaultError> {
     let objects = list_checkpoints(vault).await?;
-    let Some(original) = latest_note(&objects) else {
-        return Ok(None);
-    };
-    let note = read_note(vault, original).await?;
-    let content = match note.content {
-        Ok(signed) => {
-            let check = trust.check(&signed, keys).await;
-            Ok((signed, check))
+    let mut passed_over = Vec::new();
+    let mut newest: Option<(Original, JudgedNote)> = None;
+    for original in objects.iter().rev().filter(|o| is_note(o)) {
+        let note = read_note(vault, original).await?;
+        let content = note.content.map(|signed| {
+            let check = trust.check(&signed);
+            (signed, check)
+        });
+        let refusal = match &content {
+            Ok((signed, check)) => key_mismatch(&note.original, signed).or_else(|| check.refusal()),
+            Err(reason) => Some(reason.clone()),
+        };
+        match refusal {
+            None => {
+                return Ok(Some(LatestCheckpoint {
+                    original: note.original,
+                    content,
+                    passed_over,
+                }));
+            }
+            Some(reason) => {
+                if newest.is_none() {
+                    newest = Some((note.original.clone(), content));
+                }
+                passed_over.push(PassedOver {
+                    original: note.original,
+                    reason,
+                });
+            }
         }
-        Err(reason) => Err(reason),
-    };
-    Ok(Some(LatestCheckpoint {
-        original: note.original,
+    }
+    // No note counts: the newest one, with why; the others passed over.
+    Ok(newest.map(|(original, content)| LatestCheckpoint {
+        original,
         content,
+        passed_over: passed_over.split_off(1.min(passed_over.len())),
     }))
 }
 
@@ -412,79 +604,183 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn every_signature_outcome_has_its_own_case() {
-        let trust = CheckpointTrust::default();
-        let signer = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
-        let other = SoftwareSigner::from_secret("alias/test-signing", [9; 32]).unwrap();
-        let unknown = SoftwareSigner::from_secret("alias/other", [7; 32]).unwrap();
-        let unsigned = signed_note(None).await;
-        let signed = signed_note(Some(&signer)).await;
+    const ORIGIN: &str = "signal-ledger:test";
 
-        let check = trust.check(&unsigned, Some(&signer)).await;
-        assert!(matches!(check, SignatureCheck::Unsigned));
-        assert_eq!((check.key_id(), check.verified()), (None, None));
-
-        let check = trust.check(&signed, Some(&signer)).await;
-        assert!(
-            matches!(&check, SignatureCheck::Verified { key_id } if key_id == "alias/test-signing")
-        );
-        assert_eq!(check.verified(), Some(true));
-
-        let check = trust.check(&signed, Some(&other)).await;
-        assert!(matches!(check, SignatureCheck::Invalid { .. }));
-        assert_eq!(check.verified(), Some(false));
-
-        let check = trust.check(&signed, None::<&SoftwareSigner>).await;
-        assert!(matches!(check, SignatureCheck::NoKeys { .. }));
-        assert_eq!(check.key_id(), Some("alias/test-signing"));
-        assert_eq!(check.verified(), None);
-
-        let check = trust.check(&signed, Some(&unknown)).await;
-        assert!(matches!(check, SignatureCheck::KeyUnavailable { .. }));
-        assert_eq!(check.verified(), None);
+    async fn trusted(keys: &[&str], lookup: &SoftwareSigner) -> TrustedKeys {
+        let ids: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        let (first, rest) = ids
+            .split_first()
+            .map_or((None, &[][..]), |(f, r)| (Some(f.as_str()), r));
+        CheckpointTrust::new(ORIGIN, first, rest)
+            .resolve(Some(lookup))
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
-    async fn the_latest_checkpoint_is_the_last_note_in_key_order() {
+    async fn only_a_trusted_key_and_the_configured_origin_make_a_note_count() {
+        let signer = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
+        // An insider's own key that names itself with the real key's id: the hint is not trust.
+        let impostor = SoftwareSigner::from_secret("alias/test-signing", [9; 32]).unwrap();
+        let trust = trusted(&["alias/test-signing"], &signer).await;
+        assert_eq!(trust.keys().len(), 1);
+        assert_eq!(
+            trust.keys()[0].fingerprint,
+            Hash::sha256(&signer.public_key("alias/test-signing").await.unwrap())
+        );
+
+        let check = trust.check(&signed_note(Some(&signer)).await);
+        assert_eq!(
+            check,
+            SignatureCheck::Verified {
+                key_id: "alias/test-signing".into()
+            }
+        );
+        assert!(check.is_trusted() && check.refusal().is_none());
+
+        let check = trust.check(&signed_note(Some(&impostor)).await);
+        assert!(matches!(
+            check,
+            SignatureCheck::Untrusted {
+                key_id: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(check.verified(), Some(false));
+        assert!(!check.is_trusted());
+
+        let check = trust.check(&signed_note(None).await);
+        assert!(matches!(
+            check,
+            SignatureCheck::Untrusted { key_id: None, .. }
+        ));
+        assert!(check.refusal().unwrap().contains("unsigned"));
+
+        let mut foreign = signed_note(Some(&signer)).await;
+        foreign.checkpoint.origin = "signal-ledger:other".into();
+        let check = trust.check(&foreign);
+        assert!(matches!(check, SignatureCheck::WrongOrigin { .. }));
+        assert!(!check.is_trusted());
+    }
+
+    #[tokio::test]
+    async fn a_rotated_out_key_still_counts_and_the_hint_only_orders_the_tries() {
+        let old = SoftwareSigner::from_secret("alias/old", [3; 32]).unwrap();
+        let new = SoftwareSigner::from_secret("alias/new", [4; 32]).unwrap();
+        let lookup = KeyRing(vec![&old, &new]);
+        let trust = CheckpointTrust::new(ORIGIN, Some("alias/new"), &["alias/old".to_owned()])
+            .resolve(Some(&lookup))
+            .await
+            .unwrap();
+        let by_old = signed_note(Some(&old)).await;
+        assert_eq!(
+            trust.check(&by_old),
+            SignatureCheck::Verified {
+                key_id: "alias/old".into()
+            }
+        );
+        // A note that names the new key but was signed by the old one still verifies, under
+        // the key that really signed it.
+        let mut misnamed = by_old.clone();
+        if let Signature::Kms { key_id, .. } = &mut misnamed.signature {
+            *key_id = "alias/new".into();
+        }
+        assert_eq!(
+            trust.check(&misnamed),
+            SignatureCheck::Verified {
+                key_id: "alias/old".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_signing_key_only_unsigned_notes_count() {
+        let signer = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
+        let trust = trusted(&[], &signer).await;
+        assert_eq!(
+            trust.check(&signed_note(None).await),
+            SignatureCheck::Unsigned
+        );
+        let check = trust.check(&signed_note(Some(&signer)).await);
+        assert!(matches!(check, SignatureCheck::NoKeys { .. }));
+        assert!(!check.is_trusted());
+    }
+
+    #[tokio::test]
+    async fn the_trusted_set_cannot_be_loaded_without_its_keys() {
+        let signer = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
+        let trust = CheckpointTrust::new(ORIGIN, Some("alias/unknown"), &[]);
+        assert!(matches!(
+            trust.resolve(Some(&signer)).await,
+            Err(TrustError::KeyUnavailable { .. })
+        ));
+        assert!(matches!(
+            trust.resolve(None::<&SoftwareSigner>).await,
+            Err(TrustError::NoLookup { .. })
+        ));
+    }
+
+    /// Public keys of several software signers, by their key ids.
+    struct KeyRing<'a>(Vec<&'a SoftwareSigner>);
+
+    impl PublicKeys for KeyRing<'_> {
+        async fn public_key(&self, key_id: &str) -> Result<Vec<u8>, SignError> {
+            for signer in &self.0 {
+                if crate::ports::Signer::key_id(*signer) == key_id {
+                    return signer.public_key(key_id).await;
+                }
+            }
+            Err(SignError::Failed(format!("no key {key_id}").into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_latest_checkpoint_is_the_latest_trusted_note_whatever_sorts_last() {
         let vault = InMemoryVault::new();
         let signer = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
-        let trust = CheckpointTrust::default();
-        assert!(
-            latest_checkpoint(&vault, &trust, Some(&signer))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        let impostor = SoftwareSigner::from_secret("alias/test-signing", [9; 32]).unwrap();
+        let trust = trusted(&["alias/test-signing"], &signer).await;
+        assert!(latest_checkpoint(&vault, &trust).await.unwrap().is_none());
         let until = timestamp("2030-01-01T00:00:00Z");
         let note = signed_note(Some(&signer)).await;
-        for key in [
-            "checkpoints/00000000000000000000-20261128T100000000000Z.txt",
-            "checkpoints/00000000000000000000-20261128T100000000000Z.leaves",
+        let key = object_key(note.checkpoint.tree_size, &note.checkpoint.time);
+        for (key, body) in [
+            (key.clone(), note.to_text().into_bytes()),
+            (key.replace(".txt", ".leaves"), Vec::new()),
+            // A forgery under a larger size, a copy of the honest note under a key that is not
+            // its own, and junk that sorts last.
+            (
+                "checkpoints/00000000000000000009-20261128T100000000000Z.txt".to_owned(),
+                signed_note(Some(&impostor)).await.to_text().into_bytes(),
+            ),
+            (
+                "checkpoints/00000000000000000008-20261128T100000000000Z.txt".to_owned(),
+                note.to_text().into_bytes(),
+            ),
+            ("checkpoints/zz.txt".to_owned(), b"junk".to_vec()),
         ] {
             vault
-                .put_locked(key, note.to_text().into_bytes(), "text/plain", until)
+                .put_locked(&key, body, "text/plain", until)
                 .await
                 .unwrap();
         }
-        let latest = latest_checkpoint(&vault, &trust, Some(&signer))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(latest.original.key().ends_with(".txt"));
+        let latest = latest_checkpoint(&vault, &trust).await.unwrap().unwrap();
+        assert_eq!(latest.original.key(), key);
         let (read, check) = latest.content.unwrap();
         assert_eq!(read, note);
         assert_eq!(check.verified(), Some(true));
-
-        vault
-            .put_locked("checkpoints/zz.txt", b"junk".to_vec(), "text/plain", until)
-            .await
-            .unwrap();
-        let latest = latest_checkpoint(&vault, &trust, Some(&signer))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(latest.original.key(), "checkpoints/zz.txt");
-        assert!(latest.content.is_err());
+        let passed: Vec<&str> = latest
+            .passed_over
+            .iter()
+            .map(|p| p.original.key())
+            .collect();
+        assert_eq!(
+            passed,
+            vec![
+                "checkpoints/zz.txt",
+                "checkpoints/00000000000000000009-20261128T100000000000Z.txt",
+                "checkpoints/00000000000000000008-20261128T100000000000Z.txt",
+            ]
+        );
     }
 }

@@ -47,6 +47,9 @@ pub enum AuditEventType {
     ReportGenerated,
     /// A compliance report could not be generated.
     ReportFailed,
+    /// An operator acknowledged a vault finding (a planted or forged object that can never be
+    /// removed): later sweeps list it as acknowledged instead of failing on it.
+    FindingAcknowledged,
 }
 
 impl AuditEventType {
@@ -67,6 +70,7 @@ impl AuditEventType {
             AuditEventType::BackupVerificationFailed => "BACKUP_VERIFICATION_FAILED",
             AuditEventType::ReportGenerated => "REPORT_GENERATED",
             AuditEventType::ReportFailed => "REPORT_FAILED",
+            AuditEventType::FindingAcknowledged => "FINDING_ACKNOWLEDGED",
         }
     }
 
@@ -87,6 +91,7 @@ impl AuditEventType {
             AuditEventType::BackupVerificationFailed,
             AuditEventType::ReportGenerated,
             AuditEventType::ReportFailed,
+            AuditEventType::FindingAcknowledged,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
