@@ -1,5 +1,7 @@
 //! The ingest Lambda function: wiring only. Configuration is parsed once, one `SdkConfig` and one
 //! DynamoDB client are built per process, and every request goes to `shared::app::ingest`.
+//! Request path: no `unwrap`, `expect` or indexing (as in the shared modules it calls).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::sync::Arc;
 

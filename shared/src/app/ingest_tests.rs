@@ -725,6 +725,10 @@ fn request_path_modules_deny_panicking_shortcuts() {
         ),
         ("domain/decimal.rs", include_str!("../domain/decimal.rs")),
         ("domain/audit.rs", include_str!("../domain/audit.rs")),
+        (
+            "functions/ingest/src/main.rs",
+            include_str!("../../../functions/ingest/src/main.rs"),
+        ),
     ] {
         assert!(source.contains(lint), "{module} lost its lint");
     }
