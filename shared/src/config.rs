@@ -2,7 +2,9 @@
 //! a missing or malformed variable stops the process with a message naming it.
 
 use crate::app::vault::CheckpointTrust;
-use crate::domain::signal::{DEFAULT_MIN_RATIONALE_CHARS, MAX_RATIONALE_CHARS};
+use crate::domain::signal::{
+    DEFAULT_MAX_AGE_SECONDS, DEFAULT_MIN_RATIONALE_CHARS, MAX_RATIONALE_CHARS,
+};
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 2555;
 pub const DEFAULT_METRICS_NAMESPACE: &str = "SignalLedger";
@@ -26,6 +28,8 @@ pub struct IngestConfig {
     pub audit_table: String,
     pub retention_days: u32,
     pub min_rationale_chars: usize,
+    /// How far behind the server clock a signal's `generated_at` may be (`too_old` beyond).
+    pub max_signal_age_seconds: u32,
     pub metrics_namespace: String,
 }
 
@@ -48,6 +52,12 @@ impl IngestConfig {
                 DEFAULT_MIN_RATIONALE_CHARS,
                 1..=MAX_RATIONALE_CHARS,
                 "a character count between 1 and 4000",
+            )?,
+            max_signal_age_seconds: vars.number(
+                "MAX_SIGNAL_AGE_SECONDS",
+                DEFAULT_MAX_AGE_SECONDS,
+                60..=31_622_400,
+                "seconds between 60 and 31622400 (366 days)",
             )?,
             metrics_namespace: vars.metrics_namespace(),
         })
@@ -292,6 +302,7 @@ mod tests {
         let config = parse(&[("SIGNALS_TABLE", "s"), ("AUDIT_TABLE", "a")]).unwrap();
         assert_eq!(config.retention_days, 2555);
         assert_eq!(config.min_rationale_chars, 20);
+        assert_eq!(config.max_signal_age_seconds, 86_400);
         assert_eq!(config.metrics_namespace, "SignalLedger");
         assert_eq!(
             parse(&[("AUDIT_TABLE", "a")]),
@@ -330,5 +341,24 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.retention_days, 30);
+        for bad in ["0", "59", "31622401", "1d", "-60"] {
+            let error = parse(&[
+                ("SIGNALS_TABLE", "s"),
+                ("AUDIT_TABLE", "a"),
+                ("MAX_SIGNAL_AGE_SECONDS", bad),
+            ])
+            .unwrap_err();
+            assert!(
+                error.to_string().contains("MAX_SIGNAL_AGE_SECONDS"),
+                "{error}"
+            );
+        }
+        let config = parse(&[
+            ("SIGNALS_TABLE", "s"),
+            ("AUDIT_TABLE", "a"),
+            ("MAX_SIGNAL_AGE_SECONDS", "3600"),
+        ])
+        .unwrap();
+        assert_eq!(config.max_signal_age_seconds, 3600);
     }
 }
