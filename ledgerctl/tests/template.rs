@@ -372,6 +372,14 @@ fn alarms_watch_metrics_the_code_emits_and_notify_the_topic() {
                 "{logical_id}: EMF metrics have no dimensions"
             );
             ledger_metrics.insert(metric.to_owned());
+        } else if p["Namespace"] == "AWS/SQS" {
+            // The tamper watch's failure queue: any message is a batch it gave up on.
+            assert_eq!(logical_id, "TamperWatchFailedAlarm");
+            assert_eq!(
+                p["Dimensions"],
+                json!([{"Name": "QueueName", "Value": template_json()["Resources"]["TamperWatchFailureQueue"]["Properties"]["QueueName"]}])
+            );
+            assert_eq!(p["MetricName"], "ApproximateNumberOfMessagesVisible");
         } else {
             assert_eq!(p["Namespace"], "AWS/Lambda", "{logical_id}");
             let function = p["Dimensions"][0]["Value"]["Ref"].as_str().unwrap();
@@ -941,4 +949,388 @@ fn samconfig_overrides_only_template_parameters_with_allowed_values() {
         text.contains("[production.deploy.parameters]")
             && text.contains("confirm_changeset = true")
     );
+}
+
+// ---- guards that hold against administrators ------------------------------------------------
+
+/// What only the break-glass role may do to a table.
+const TABLE_ADMIN_ACTIONS: [&str; 6] = [
+    "dynamodb:UpdateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:PutResourcePolicy",
+    "dynamodb:DeleteResourcePolicy",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:UpdateTimeToLive",
+];
+
+/// What only the break-glass role may do to a KMS key.
+const KEY_ADMIN_ACTIONS: [&str; 3] = [
+    "kms:ScheduleKeyDeletion",
+    "kms:DisableKey",
+    "kms:PutKeyPolicy",
+];
+
+/// Which functions must (and alone may) put items into each table.
+const TABLE_WRITERS: [(&str, &[&str]); 2] = [
+    ("SignalsTable", &["IngestFunction"]),
+    (
+        "AuditTable",
+        &[
+            "IngestFunction",
+            "IntegritySweepFunction",
+            "BackupFunction",
+            "VerifyBackupFunction",
+            "ReportFunction",
+        ],
+    ),
+];
+
+/// The only function that may sign checkpoints.
+const SIGNER: &str = "IntegritySweepFunction";
+
+/// `{"Fn::Sub": text}` → `text`; anything else → its JSON text (so it never matches a pattern).
+fn sub_text(value: &Value) -> String {
+    value["Fn::Sub"]
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// The ARN pattern of `function`'s role, from its `RolePath` (`/${AWS::StackName}/<binary>/`);
+/// `None` when the function has no such path.
+fn role_pattern(template: &Value, function: &str) -> Option<String> {
+    let resource = &template["Resources"][function];
+    let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str()?;
+    let path = sub_text(&resource["Properties"]["RolePath"]);
+    (path == format!("/${{AWS::StackName}}/{binary}/")).then(|| {
+        format!(
+            "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/${{AWS::StackName}}/{binary}/*"
+        )
+    })
+}
+
+/// The one condition `{operator: {"aws:PrincipalArn": value}}` of a statement; `None` when it
+/// has another shape (a second operator or key would narrow a deny: conditions are ANDed).
+fn principal_condition<'a>(statement: &'a Value, operator: &str) -> Option<&'a Value> {
+    let condition = statement["Condition"].as_object()?;
+    let keys = condition.get(operator)?.as_object()?;
+    (condition.len() == 1 && keys.len() == 1)
+        .then(|| keys.get("aws:PrincipalArn"))
+        .flatten()
+}
+
+/// The deny statements of a policy document that apply to every principal.
+fn denies_to_everyone(document: &Value) -> Vec<&Value> {
+    let statements = match &document["Statement"] {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    statements
+        .into_iter()
+        .filter(|s| {
+            s["Effect"] == "Deny"
+                && (s["Principal"] == "*" || s["Principal"] == json!({"AWS": "*"}))
+        })
+        .collect()
+}
+
+/// Whether a deny to everyone covers `action` on `resource` except for exactly the principals
+/// `exempt` (under `operator`).
+fn denied_except(
+    document: &Value,
+    action: &str,
+    resource: &Value,
+    operator: &str,
+    exempt: &Value,
+) -> bool {
+    let same = |a: &Value, b: &Value| {
+        let set = |v: &Value| -> BTreeSet<String> {
+            match v {
+                Value::Array(items) => items.iter().map(Value::to_string).collect(),
+                other => BTreeSet::from([other.to_string()]),
+            }
+        };
+        set(a) == set(b)
+    };
+    denies_to_everyone(document).into_iter().any(|s| {
+        s["NotAction"].is_null()
+            && actions(&s["Action"])
+                .iter()
+                .any(|p| action_matches(p, action))
+            && (&s["Resource"] == resource || s["Resource"] == "*")
+            && principal_condition(s, operator).is_some_and(|value| same(value, exempt))
+    })
+}
+
+/// Every way the tables' resource policies and the keys' policies fail to hold against an
+/// administrator: puts only by the writers, table changes and key deletion only by the
+/// break-glass role, signing only by the sweep.
+fn administrator_guard_problems(template: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let parameter = &template["Parameters"]["BreakGlassRoleArn"];
+    if parameter.is_null() || !parameter["Default"].is_null() {
+        problems.push("BreakGlassRoleArn must be a parameter without a default".to_owned());
+    }
+    let break_glass = json!({"Ref": "BreakGlassRoleArn"});
+    let (statements, _) = iam_statements(template);
+    let functions: Vec<String> = resources_of_type(template, FUNCTION)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let mut patterns = BTreeMap::new();
+    for function in &functions {
+        match role_pattern(template, function) {
+            Some(pattern) => {
+                if patterns.values().any(|p| p == &pattern) {
+                    problems.push(format!("{function}: its RolePath is another function's"));
+                }
+                patterns.insert(function.clone(), pattern);
+            }
+            None => problems.push(format!(
+                "{function}: no RolePath /${{AWS::StackName}}/<binary>/"
+            )),
+        }
+    }
+    let grants = |function: &str, action: &str, resource: &Value| {
+        statements.iter().any(|(at, s)| {
+            at == function
+                && s["Effect"] == "Allow"
+                && actions(&s["Action"])
+                    .iter()
+                    .any(|p| action_matches(p, action))
+                && match &s["Resource"] {
+                    Value::Array(items) => items.iter().any(|r| r == resource || r == "*"),
+                    single => single == resource || single == "*",
+                }
+        })
+    };
+    for (table, expected_writers) in TABLE_WRITERS {
+        let arn = json!({"Fn::GetAtt": format!("{table}.Arn")});
+        let writers: BTreeSet<&str> = functions
+            .iter()
+            .filter(|f| grants(f, "dynamodb:PutItem", &arn))
+            .map(String::as_str)
+            .collect();
+        if writers != expected_writers.iter().copied().collect() {
+            problems.push(format!(
+                "{table}: written by {writers:?}, must be {expected_writers:?}"
+            ));
+        }
+        let properties = &template["Resources"][table]["Properties"];
+        let name = sub_text(&properties["TableName"]);
+        let own = json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{name}")});
+        let document = &properties["ResourcePolicy"]["PolicyDocument"];
+        let exempt = Value::Array(
+            expected_writers
+                .iter()
+                .filter_map(|f| patterns.get(*f))
+                .map(|p| json!({"Fn::Sub": p}))
+                .collect(),
+        );
+        if !denied_except(document, "dynamodb:PutItem", &own, "ArnNotLike", &exempt) {
+            problems.push(format!(
+                "{table}: PutItem is not denied to every role but {expected_writers:?}"
+            ));
+        }
+        for action in TABLE_ADMIN_ACTIONS {
+            if !denied_except(document, action, &own, "ArnNotEquals", &break_glass) {
+                problems.push(format!(
+                    "{table}: {action} is not denied to all but the break-glass role"
+                ));
+            }
+        }
+    }
+    for (key, resource) in resources_of_type(template, "AWS::KMS::Key") {
+        let document = &resource["Properties"]["KeyPolicy"];
+        for action in KEY_ADMIN_ACTIONS {
+            if !denied_except(document, action, &json!("*"), "ArnNotEquals", &break_glass) {
+                problems.push(format!(
+                    "{key}: {action} is not denied to all but the break-glass role"
+                ));
+            }
+        }
+        if resource["Properties"]["KeyUsage"] == "SIGN_VERIFY" {
+            let signer = patterns.get(SIGNER).map(|p| json!({"Fn::Sub": p}));
+            if !signer
+                .is_some_and(|s| denied_except(document, "kms:Sign", &json!("*"), "ArnNotLike", &s))
+            {
+                problems.push(format!(
+                    "{key}: kms:Sign is not denied to every role but the sweep's"
+                ));
+            }
+        }
+    }
+    for (at, statement) in &statements {
+        let signs = actions(&statement["Action"])
+            .iter()
+            .any(|p| action_matches(p, "kms:Sign"));
+        if statement["Effect"] == "Allow" && signs && at != SIGNER {
+            problems.push(format!("{at}: allows kms:Sign, which only {SIGNER} may"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn tables_and_keys_hold_against_administrators() {
+    assert_eq!(
+        administrator_guard_problems(&template_json()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn the_administrator_guard_check_catches_each_violation() {
+    let template = template_json();
+    let statement_index = |policy: &Value, sid: &str| {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|s| s["Sid"] == sid)
+            .unwrap()
+    };
+    let signals_policy = "/Resources/SignalsTable/Properties/ResourcePolicy/PolicyDocument";
+    let audit_policy = "/Resources/AuditTable/Properties/ResourcePolicy/PolicyDocument";
+    let remove_statement = |t: &mut Value, at: &str, sid: &str| {
+        let policy = t.pointer_mut(at).unwrap();
+        let i = statement_index(policy, sid);
+        policy["Statement"].as_array_mut().unwrap().remove(i);
+    };
+    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        (
+            "signals PutItem deny removed",
+            Box::new(move |t| remove_statement(t, signals_policy, "OnlyIngestAppends")),
+        ),
+        (
+            "backup exempted from the signals PutItem deny",
+            Box::new(move |t| {
+                let p = t.pointer_mut(signals_policy).unwrap();
+                let i = statement_index(p, "OnlyIngestAppends");
+                p["Statement"][i]["Condition"]["ArnNotLike"]["aws:PrincipalArn"].as_array_mut().unwrap()
+                .push(json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}/backup/*"}));
+            }),
+        ),
+        (
+            "a second condition narrows the signals PutItem deny",
+            Box::new(move |t| {
+                let p = t.pointer_mut(signals_policy).unwrap();
+                let i = statement_index(p, "OnlyIngestAppends");
+                p["Statement"][i]["Condition"]["Bool"] = json!({"aws:SecureTransport": "false"});
+            }),
+        ),
+        (
+            "the backup role may put signals",
+            Box::new(|t| {
+                t["Resources"]["BackupFunction"]["Properties"]["Policies"][0]["Statement"].as_array_mut().unwrap()
+                .push(json!({"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": {"Fn::GetAtt": "SignalsTable.Arn"}}));
+            }),
+        ),
+        (
+            "a function's role may not audit",
+            Box::new(move |t| {
+                let p = t.pointer_mut(audit_policy).unwrap();
+                let i = statement_index(p, "OnlyTheFunctionsAudit");
+                p["Statement"][i]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop();
+            }),
+        ),
+        (
+            "UpdateTimeToLive not denied on the audit table",
+            Box::new(move |t| {
+                let p = t.pointer_mut(audit_policy).unwrap();
+                let i = statement_index(p, "OnlyBreakGlassChangesTheTable");
+                p["Statement"][i]["Action"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|a| a != "dynamodb:UpdateTimeToLive");
+            }),
+        ),
+        (
+            "another principal may change the signals table",
+            Box::new(move |t| {
+                let p = t.pointer_mut(signals_policy).unwrap();
+                let i = statement_index(p, "OnlyBreakGlassChangesTheTable");
+                p["Statement"][i]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] =
+                    json!("arn:aws:iam::123456789012:role/admin");
+            }),
+        ),
+        (
+            "the table deny names another table",
+            Box::new(move |t| {
+                let p = t.pointer_mut(audit_policy).unwrap();
+                let i = statement_index(p, "OnlyBreakGlassChangesTheTable");
+                p["Statement"][i]["Resource"] = json!({"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/other"});
+            }),
+        ),
+        (
+            "DisableKey not denied on the vault key",
+            Box::new(|t| {
+                let p = &mut t["Resources"]["VaultKey"]["Properties"]["KeyPolicy"];
+                let i = statement_index(p, "OnlyBreakGlassDisablesDeletesOrRepoliciesTheKey");
+                p["Statement"][i]["Action"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|a| a != "kms:DisableKey");
+            }),
+        ),
+        (
+            "ScheduleKeyDeletion open on the signing key",
+            Box::new(|t| {
+                let p = &mut t["Resources"]["CheckpointSigningKey"]["Properties"]["KeyPolicy"];
+                let i = statement_index(p, "OnlyBreakGlassDisablesDeletesOrRepoliciesTheKey");
+                p["Statement"].as_array_mut().unwrap().remove(i);
+            }),
+        ),
+        (
+            "anyone may sign",
+            Box::new(|t| {
+                let p = &mut t["Resources"]["CheckpointSigningKey"]["Properties"]["KeyPolicy"];
+                let i = statement_index(p, "OnlyTheSweepSigns");
+                p["Statement"].as_array_mut().unwrap().remove(i);
+            }),
+        ),
+        (
+            "the report may sign",
+            Box::new(|t| {
+                t["Resources"]["ReportFunction"]["Properties"]["Policies"][0]["Statement"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"Effect": "Allow", "Action": "kms:Sign", "Resource": "*"}));
+            }),
+        ),
+        (
+            "the ingest role shares the sweep's path",
+            Box::new(|t| {
+                t["Resources"]["IngestFunction"]["Properties"]["RolePath"] =
+                    json!({"Fn::Sub": "/${AWS::StackName}/integrity-sweep/"});
+            }),
+        ),
+        (
+            "a role without a path",
+            Box::new(|t| {
+                t["Resources"]["ReportFunction"]["Properties"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("RolePath");
+            }),
+        ),
+        (
+            "a default break-glass role",
+            Box::new(|t| {
+                t["Parameters"]["BreakGlassRoleArn"]["Default"] =
+                    json!("arn:aws:iam::123456789012:role/x");
+            }),
+        ),
+    ];
+    for (name, mutate) in mutations {
+        let mut bad = template.clone();
+        mutate(&mut bad);
+        assert_ne!(
+            administrator_guard_problems(&bad),
+            Vec::<String>::new(),
+            "not caught: {name}"
+        );
+    }
 }
