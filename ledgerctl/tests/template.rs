@@ -316,6 +316,7 @@ fn emitted_metrics() -> BTreeSet<&'static str> {
         backup::metric::BACKUP_ROWS,
         backup::metric::BACKUP_BYTES,
         backup::metric::BACKUP_DURATION,
+        backup::metric::BACKUP_CONFLICTS,
         verify_backup::metric::BACKUP_VERIFIED,
         verify_backup::metric::BACKUP_VERIFICATION_FAILED,
         sweep::metric::INTEGRITY_VERIFIED,
