@@ -33,6 +33,10 @@ pub enum StoreError {
     /// An item exists but is not a well-formed entry (the stored attributes were edited).
     #[error("stored item at {key} is malformed: {reason}")]
     Malformed { key: String, reason: String },
+    /// A write that must create its item found one already at `key` (for an audit event with a
+    /// deterministic key, a retry of a write that succeeded).
+    #[error("an item already exists at {key}")]
+    AlreadyExists { key: String },
 }
 
 /// Why an append did not happen. Nothing was written in every case.
@@ -112,6 +116,8 @@ pub struct Page {
 
 /// Where audit events outside an append go (refusals, runs of scheduled jobs).
 pub trait AuditSink: Send + Sync {
+    /// Writes the event only if no event has its key (day, time and id): otherwise
+    /// [`StoreError::AlreadyExists`] and nothing is written.
     fn record(&self, event: &AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
