@@ -1197,7 +1197,8 @@ fn the_administrator_guard_check_catches_each_violation() {
         let i = statement_index(policy, sid);
         policy["Statement"].as_array_mut().unwrap().remove(i);
     };
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation<'a> = Box<dyn Fn(&mut Value) + 'a>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "signals PutItem deny removed",
             Box::new(move |t| remove_statement(t, signals_policy, "OnlyIngestAppends")),
