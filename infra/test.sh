@@ -3,7 +3,8 @@
 # checks formatting, lints, the SAM template, starts the AWS emulator (moto) and `cargo lambda
 # watch` on 127.0.0.1, runs every test, and stops what it started.
 #
-# Usage: infra/test.sh      Ports: TEST_MOTO_PORT (default 4567), TEST_WATCH_PORT (default 9001).
+# Usage: infra/test.sh      Ports: TEST_MOTO_PORT (default 4567), TEST_WATCH_PORT (default 9001);
+# the IAM-enforcing moto of the least-privilege test listens on TEST_MOTO_PORT + 5.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -32,6 +33,9 @@ cargo build --workspace --all-targets --locked
 step "start the emulator and cargo lambda watch"
 use_emulator "$moto_port"
 start_moto "$moto_port"
+# A second moto for the least-privilege test, which switches IAM enforcement on there.
+start_moto "$((moto_port + 5))"
+export IAM_MOTO_URL="http://127.0.0.1:$((moto_port + 5))"
 provision "$watch_stack"
 start_watch "$watch_port" "$watch_stack"
 export INGEST_URL="http://127.0.0.1:$watch_port/lambda-url/ingest" WATCH_STACK="$watch_stack"

@@ -15,21 +15,32 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 
-/// Values of the pseudo parameters when a template is instantiated locally.
+/// Values of the pseudo parameters when a template is instantiated locally, and of the
+/// parameters that have no default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stack {
     pub name: String,
     pub region: String,
     pub account_id: String,
+    /// Parameter values used instead of the defaults.
+    pub parameters: BTreeMap<String, Json>,
 }
 
 impl Stack {
-    /// The emulator's defaults (moto's account id).
+    /// The emulator's defaults (moto's account id), and a stand-in `<name>-break-glass` role
+    /// for `BreakGlassRoleArn`, which has no default (a deployment must name its own).
     pub fn local(name: impl Into<String>) -> Stack {
+        let name = name.into();
+        let account_id = "123456789012";
+        let break_glass = format!("arn:aws:iam::{account_id}:role/{name}-break-glass");
         Stack {
-            name: name.into(),
+            parameters: BTreeMap::from([(
+                "BreakGlassRoleArn".to_owned(),
+                Json::String(break_glass),
+            )]),
+            name,
             region: "us-east-1".into(),
-            account_id: "123456789012".into(),
+            account_id: account_id.into(),
         }
     }
 }
@@ -476,8 +487,8 @@ impl Template {
                 "arn:aws:sns:{}:{}:{}-{name}",
                 stack.region, stack.account_id, stack.name
             ))),
-            parameter => self
-                .parameter_default(parameter)
+            parameter => (stack.parameters.get(parameter).cloned())
+                .or_else(|| self.parameter_default(parameter))
                 .ok_or_else(|| unresolvable(location, format!("!Ref {parameter}"))),
         }
     }

@@ -33,6 +33,10 @@ pub enum StoreError {
     /// An item exists but is not a well-formed entry (the stored attributes were edited).
     #[error("stored item at {key} is malformed: {reason}")]
     Malformed { key: String, reason: String },
+    /// A write that must create its item found one already at `key` (for an audit event with a
+    /// deterministic key, a retry of a write that succeeded).
+    #[error("an item already exists at {key}")]
+    AlreadyExists { key: String },
 }
 
 /// Why an append did not happen. Nothing was written in every case.
@@ -112,6 +116,8 @@ pub struct Page {
 
 /// Where audit events outside an append go (refusals, runs of scheduled jobs).
 pub trait AuditSink: Send + Sync {
+    /// Writes the event only if no event has its key (day, time and id): otherwise
+    /// [`StoreError::AlreadyExists`] and nothing is written.
     fn record(&self, event: &AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -177,6 +183,10 @@ pub enum VaultError {
         key: String,
         version_id: Option<String>,
     },
+    /// A create-only write ([`BlobVault::create_locked`], [`BlobVault::complete_upload`]) found
+    /// the key already there: another writer got it first, and nothing was written.
+    #[error("{key} already exists (another writer created it first); nothing was written")]
+    AlreadyExists { key: String },
     /// The store refused: e.g. deleting or shortening the retention of a locked version.
     #[error("the vault refused the operation on {key}")]
     Refused {
@@ -261,9 +271,11 @@ pub trait BlobVault: Send + Sync {
         body: Vec<u8>,
     ) -> impl Future<Output = Result<UploadedPart, VaultError>> + Send;
 
-    /// Completes the upload: the object version appears, locked, only now. Returns its version
-    /// id; `sha256` is the caller's SHA-256 of the whole body, echoed back in [`StoredObject`]
-    /// (the store checks each part's checksum, not this one).
+    /// Completes the upload: the object version appears, locked, only now, and only if no
+    /// version of the key exists yet (create-only: `If-None-Match: *` on S3); otherwise
+    /// [`VaultError::AlreadyExists`], and the upload stays pending, to be aborted. Returns its
+    /// version id; `sha256` is the caller's SHA-256 of the whole body, echoed back in
+    /// [`StoredObject`] (the store checks each part's checksum, not this one).
     fn complete_upload(
         &self,
         upload: &Upload,
@@ -278,6 +290,17 @@ pub trait BlobVault: Send + Sync {
     /// Writes a new object version under COMPLIANCE lock until `retain_until`, server-side
     /// encrypted, with its SHA-256 checksum for the store to verify.
     fn put_locked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        retain_until: Timestamp,
+    ) -> impl Future<Output = Result<StoredObject, VaultError>> + Send;
+
+    /// As [`BlobVault::put_locked`], but create-only: when any version of `key` exists the store
+    /// writes nothing and answers [`VaultError::AlreadyExists`] (`If-None-Match: *` on S3), so
+    /// of two writers racing for one key exactly one succeeds.
+    fn create_locked(
         &self,
         key: &str,
         body: Vec<u8>,

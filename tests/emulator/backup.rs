@@ -91,6 +91,85 @@ async fn a_backup_is_locked_chained_and_complete() {
     assert!(deleted.is_err());
 }
 
+/// Two backups started at the same moment (a schedule delivered twice, or a run by hand) pick
+/// the same backup id: exactly one writes its CSV and manifest, the other is refused by the
+/// create-only writes, leaves nothing behind (no object version, no pending upload), and
+/// verify-backup passes afterwards.
+#[tokio::test]
+async fn two_concurrent_backups_one_wins_and_verification_passes() {
+    use shared::app::backup::BackupFailure;
+    use shared::app::verify_backup::{VerifyBackupJob, VerifyMode};
+    let VaultedStack {
+        sdk,
+        dynamodb,
+        signals,
+        audit,
+        bucket,
+        ..
+    } = VaultedStack::new("cb").await;
+    let store = DynamoLedgerStore::new(dynamodb.clone(), &signals, &audit);
+    crate::support::seed(&dynamodb, &signals, 0, 300).await;
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    let job = || {
+        BackupJob::new(
+            store.clone(),
+            S3Vault::new(s3.clone(), &bucket, None),
+            DynamoAuditSink::new(dynamodb.clone(), &audit),
+            SystemClock,
+            RecordingMetrics::default(),
+            BackupSettings::default(),
+        )
+    };
+    let (first, second) = (job(), job());
+    let date = Some(time::macros::date!(2026 - 11 - 28));
+    let (a, b) = tokio::join!(first.run(date, "a"), second.run(date, "b"));
+    let (won, lost) = match (a, b) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("exactly one run must win: {other:?}"),
+    };
+    assert_eq!(won.row_count, 300);
+    assert!(
+        matches!(&lost, BackupFailure::AnotherRun { key } if key == won.csv_key.as_ref().unwrap() || *key == won.manifest_key),
+        "{lost:?}"
+    );
+    // Nothing half-written: one version of each object, no upload left pending.
+    let vault = S3Vault::new(s3.clone(), &bucket, None);
+    let versions = vault.list_versions("").await.unwrap();
+    let keys: Vec<&str> = versions.iter().map(|v| v.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![won.manifest_key.as_str(), won.csv_key.as_deref().unwrap()],
+        "{versions:?}"
+    );
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
+    // The refusal is audited.
+    let events =
+        crate::support::audit_events(&DynamoAuditSink::new(dynamodb.clone(), &audit)).await;
+    assert!(
+        events.iter().any(|e| e
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("another run"))),
+        "{events:?}"
+    );
+    let verify = VerifyBackupJob::new(
+        store.clone(),
+        vault,
+        DynamoAuditSink::new(dynamodb.clone(), &audit),
+        SystemClock,
+        RecordingMetrics::default(),
+    );
+    let clean = verify.run(VerifyMode::All, "t").await.unwrap();
+    assert_eq!(clean.rows_checked, 300);
+    assert!(clean.restore_drill.as_ref().unwrap().matches);
+}
+
 /// verify-backup against the emulator: a clean pass with the restore drill, then an S3
 /// overwrite and a DynamoDB edit found; and the function binary through `cargo lambda watch`.
 #[tokio::test]

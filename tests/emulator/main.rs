@@ -10,6 +10,7 @@
 
 mod backup;
 mod ingest;
+mod least_privilege;
 mod report;
 mod restore;
 mod support;

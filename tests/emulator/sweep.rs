@@ -17,7 +17,7 @@ use shared::app::ingest::{Ingest, IngestSettings};
 use shared::app::sweep::{
     IntegritySweep, SweepError, SweepMode, SweepRecord, SweepSettings, SweepStatus,
 };
-use shared::app::tamper_watch::{ChangeKind, TamperWatch};
+use shared::app::tamper_watch::{ChangeKind, TamperWatch, WatchedTables};
 use shared::domain::audit::AuditEventType;
 use shared::domain::checkpoint::{Signature, SignedCheckpoint, verify_p256};
 use shared::domain::decimal::ExactDecimal;
@@ -46,6 +46,13 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
+    fn watched(&self) -> WatchedTables {
+        WatchedTables {
+            signals: self.signals_table.clone(),
+            audit: self.audit_table.clone(),
+        }
+    }
+
     /// A fresh stack (tables, vault bucket, signing key) from template.yaml, with `signals`
     /// signals ingested.
     async fn new(signals: usize) -> Ledger {
@@ -475,10 +482,10 @@ async fn the_stream_watch_flags_tampering_1_to_5() {
         ledger.put(claim_item(&sealed)).await;
     }
 
-    let records = stream_records(&ledger).await;
+    let records = stream_records(&ledger, &ledger.signals_table).await;
     let changes: Vec<_> = records
         .iter()
-        .filter_map(change_from_stream_record)
+        .map(|record| change_from_stream_record(record, &ledger.watched()))
         .collect();
     let inserts = changes
         .iter()
@@ -520,10 +527,87 @@ async fn the_stream_watch_flags_tampering_1_to_5() {
     );
     let removed = tampered.iter().find(|e| e.chain_index == Some(3)).unwrap();
     assert_eq!(removed.details["event_name"], "REMOVE");
+    // Lambda retries a batch that failed or timed out: no event is written twice.
+    let retry = watch.handle(&changes, "stream-retry").await.unwrap();
+    assert_eq!((retry.tamper_events, retry.already_audited), (9, 9));
+    assert_eq!(audit_events(&audit).await.len(), events.len());
 }
 
-/// Every record of the table's stream, in the JSON form of a Lambda DynamoDB event record.
-async fn stream_records(ledger: &Ledger) -> Vec<Value> {
+/// An insider with PutItem on the audit table overwrites an audit event (the actor of a
+/// refused modification) inside the window no seal covers yet, and then removes another: the
+/// watch on the audit table's stream, from moto's real stream records, names each event's key.
+#[tokio::test]
+async fn the_audit_stream_watch_catches_an_overwritten_audit_event() {
+    let ledger = Ledger::new(2).await;
+    let audit = DynamoAuditSink::new(ledger.dynamodb.clone(), &ledger.audit_table);
+    let events = audit_events(&audit).await;
+    assert!(events.len() >= 2, "the ingests were audited: {events:?}");
+    let item_of =
+        |event: &shared::domain::audit::AuditEvent| shared::adapters::dynamodb::audit_item(event);
+    let mut rewritten = item_of(&events[0]);
+    rewritten.insert(
+        "actor".into(),
+        AttributeValue::S("arn:aws:iam::123456789012:user/someone-else".into()),
+    );
+    ledger
+        .dynamodb
+        .put_item()
+        .table_name(&ledger.audit_table)
+        .set_item(Some(rewritten.clone()))
+        .send()
+        .await
+        .unwrap();
+    let removed = item_of(&events[1]);
+    ledger
+        .dynamodb
+        .delete_item()
+        .table_name(&ledger.audit_table)
+        .key("pk", removed["pk"].clone())
+        .key("sk", removed["sk"].clone())
+        .send()
+        .await
+        .unwrap();
+    let records = stream_records(&ledger, &ledger.audit_table).await;
+    let changes: Vec<_> = records
+        .iter()
+        .map(|record| change_from_stream_record(record, &ledger.watched()))
+        .collect();
+    let watch = TamperWatch::new(audit.clone(), SystemClock, RecordingMetrics::default());
+    let outcome = watch.handle(&changes, "audit-stream").await.unwrap();
+    assert_eq!(outcome.tamper_events, 2, "{changes:?}");
+    let key_of = |item: &HashMap<String, AttributeValue>| {
+        let text = |name: &str| item[name].as_s().unwrap().clone();
+        format!("{}/{}", text("pk"), text("sk"))
+    };
+    let found = audit_events(&audit).await;
+    let tampered: Vec<_> = found
+        .iter()
+        .filter(|e| e.event_type == AuditEventType::TamperDetected)
+        .collect();
+    let modified = tampered
+        .iter()
+        .find(|e| e.details["event_name"] == "MODIFY")
+        .unwrap();
+    let reason = modified.reason.clone().unwrap();
+    assert!(reason.contains(&key_of(&rewritten)), "{reason}");
+    assert_eq!(modified.details["table"], "audit");
+    assert_eq!(
+        modified.details["old_item"]["actor"]["S"],
+        events[0].actor.as_str()
+    );
+    assert_eq!(
+        modified.details["new_item"]["actor"]["S"],
+        "arn:aws:iam::123456789012:user/someone-else"
+    );
+    let gone = tampered
+        .iter()
+        .find(|e| e.details["event_name"] == "REMOVE")
+        .unwrap();
+    assert!(gone.reason.clone().unwrap().contains(&key_of(&removed)));
+}
+
+/// Every record of `table`'s stream, in the JSON form Lambda hands the function.
+async fn stream_records(ledger: &Ledger, table: &str) -> Vec<Value> {
     use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
     fn encode(item: &HashMap<String, StreamValue>) -> Value {
         let mut object = serde_json::Map::new();
@@ -531,7 +615,7 @@ async fn stream_records(ledger: &Ledger) -> Vec<Value> {
             let encoded = match value {
                 StreamValue::S(s) => json!({"S": s}),
                 StreamValue::N(n) => json!({"N": n}),
-                other => json!({"S": format!("{other:?}")}),
+                other => panic!("the ledger writes no attribute like {other:?}"),
             };
             object.insert(name.clone(), encoded);
         }
@@ -540,7 +624,7 @@ async fn stream_records(ledger: &Ledger) -> Vec<Value> {
     let table = ledger
         .dynamodb
         .describe_table()
-        .table_name(&ledger.signals_table)
+        .table_name(table)
         .send()
         .await
         .unwrap();
@@ -575,7 +659,15 @@ async fn stream_records(ledger: &Ledger) -> Vec<Value> {
             .unwrap();
         for record in output.records() {
             let data = record.dynamodb().unwrap();
-            let mut dynamodb = json!({"Keys": encode(data.keys().unwrap())});
+            let created = data
+                .approximate_creation_date_time()
+                .map(|t| t.as_secs_f64())
+                .unwrap();
+            let mut dynamodb = json!({"Keys": encode(data.keys().unwrap()),
+                "ApproximateCreationDateTime": created,
+                "SequenceNumber": data.sequence_number().unwrap(),
+                "SizeBytes": data.size_bytes().unwrap_or_default(),
+                "StreamViewType": "NEW_AND_OLD_IMAGES"});
             if let Some(old) = data.old_image() {
                 dynamodb["OldImage"] = encode(old);
             }
@@ -583,9 +675,12 @@ async fn stream_records(ledger: &Ledger) -> Vec<Value> {
                 dynamodb["NewImage"] = encode(new);
             }
             records.push(json!({
-                "eventID": record.event_id().unwrap_or_default(),
-                "eventName": record.event_name().map(|n| n.as_str()).unwrap_or_default(),
+                "eventID": record.event_id().unwrap(),
+                "eventName": record.event_name().map(|n| n.as_str()).unwrap(),
+                "eventVersion": record.event_version().unwrap_or("1.1"),
                 "eventSource": "aws:dynamodb",
+                "awsRegion": record.aws_region().unwrap_or("us-east-1"),
+                "eventSourceARN": stream_arn,
                 "dynamodb": dynamodb,
             }));
         }

@@ -1,8 +1,8 @@
 //! The integrity-sweep Lambda function: wiring only. EventBridge Scheduler invokes it with
 //! `{"mode": "incremental"}` hourly and `{"mode": "full"}` at 03:00 UTC; an operator runs
-//! `{"mode": "init"}` once. The signals table's DynamoDB stream invokes it with batches of
-//! records (`{"Records": [...]}`), which go to the tamper watch. The behaviour lives in
-//! `shared::app::sweep` and `shared::app::tamper_watch`.
+//! `{"mode": "init"}` once. The DynamoDB streams of the signals and audit tables invoke it with
+//! batches of records (`{"Records": [...]}`), which go to the tamper watch. The behaviour lives
+//! in `shared::app::sweep` and `shared::app::tamper_watch`.
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use shared::adapters::kms::KmsSigner;
 use shared::adapters::s3::S3Vault;
 use shared::adapters::system::{EmfStdout, SystemClock, init_json_logs};
 use shared::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
-use shared::app::tamper_watch::TamperWatch;
+use shared::app::tamper_watch::{TamperWatch, WatchedTables};
 use shared::config::SweepConfig;
 
 type Watch = TamperWatch<DynamoAuditSink, SystemClock, EmfStdout>;
@@ -27,6 +27,30 @@ type Sweep =
 #[serde(deny_unknown_fields)]
 struct Payload {
     mode: SweepMode,
+}
+
+/// What the function is invoked with.
+#[derive(Debug)]
+enum Invocation {
+    /// EventBridge Scheduler (or an operator): run the sweep.
+    Schedule(Payload),
+    /// A DynamoDB stream batch. Each record is read on its own by the adapter (with
+    /// `aws_lambda_events`), so one unreadable record is an audited finding, not a lost batch.
+    Stream(Vec<serde_json::Value>),
+}
+
+impl Invocation {
+    fn parse(payload: serde_json::Value) -> Result<Invocation, String> {
+        if let Some(records) = payload.get("Records") {
+            return match records {
+                serde_json::Value::Array(records) => Ok(Invocation::Stream(records.clone())),
+                _ => Err("invalid stream event: Records is not a list".to_owned()),
+            };
+        }
+        serde_json::from_value(payload)
+            .map(Invocation::Schedule)
+            .map_err(|error| format!("invalid payload ({error}); expected {{\"mode\": \"init\" | \"incremental\" | \"full\"}} or a DynamoDB stream event"))
+    }
 }
 
 #[tokio::main]
@@ -63,10 +87,14 @@ async fn main() -> Result<(), Error> {
             trust: config.trust(),
         },
     ));
+    let tables = Arc::new(WatchedTables {
+        signals: config.signals_table.clone(),
+        audit: config.audit_table.clone(),
+    });
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let (sweep, watch) = (Arc::clone(&sweep), Arc::clone(&watch));
+        let (sweep, watch, tables) = (Arc::clone(&sweep), Arc::clone(&watch), Arc::clone(&tables));
         // The sweep's future is large (it holds a page of entries): keep it on the heap.
-        async move { Box::pin(handle(&sweep, &watch, event)).await }
+        async move { Box::pin(handle(&sweep, &watch, &tables, event)).await }
     }))
     .await
 }
@@ -74,25 +102,23 @@ async fn main() -> Result<(), Error> {
 async fn handle(
     sweep: &Sweep,
     watch: &Watch,
+    tables: &WatchedTables,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, Error> {
     let request_id = event.context.request_id.clone();
-    if let Some(records) = event
-        .payload
-        .get("Records")
-        .and_then(serde_json::Value::as_array)
-    {
-        let changes: Vec<_> = records
-            .iter()
-            .filter_map(change_from_stream_record)
-            .collect();
-        let outcome = watch.handle(&changes, &request_id).await?;
-        return Ok(serde_json::to_value(outcome)?);
+    match Invocation::parse(event.payload)? {
+        Invocation::Stream(records) => {
+            let changes: Vec<_> = records
+                .iter()
+                .map(|record| change_from_stream_record(record, tables))
+                .collect();
+            let outcome = watch.handle(&changes, &request_id).await?;
+            Ok(serde_json::to_value(outcome)?)
+        }
+        Invocation::Schedule(payload) => {
+            let record = sweep.run(payload.mode, &request_id).await?;
+            tracing::info!(mode = payload.mode.as_str(), status = ?record.status, tree_size = record.tree_size, "integrity sweep finished");
+            Ok(serde_json::to_value(record)?)
+        }
     }
-    let payload: Payload = serde_json::from_value(event.payload).map_err(|error| {
-        format!("invalid payload ({error}); expected {{\"mode\": \"init\" | \"incremental\" | \"full\"}} or a DynamoDB stream event")
-    })?;
-    let record = sweep.run(payload.mode, &request_id).await?;
-    tracing::info!(mode = payload.mode.as_str(), status = ?record.status, tree_size = record.tree_size, "integrity sweep finished");
-    Ok(serde_json::to_value(record)?)
 }

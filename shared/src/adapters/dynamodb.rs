@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, PointInTimeRecoveryStatus, Put, TransactWriteItem,
@@ -415,7 +416,14 @@ impl AuditSink for DynamoAuditSink {
             .condition_expression(IF_ABSENT)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|error| match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                    StoreError::AlreadyExists {
+                        key: format!("{}#{}", event.occurred_at.as_str(), event.event_id),
+                    }
+                }
+                _ => classify(error),
+            })?;
         Ok(())
     }
 }
@@ -699,101 +707,138 @@ fn hash(item: &Item, name: &str, key: &str) -> Result<Hash, StoreError> {
 
 // ---- stream records ------------------------------------------------------------------------
 
-/// An item in DynamoDB's JSON form (`{"S": "..."}`, `{"N": "1"}`, …), as stream records and the
-/// Lambda event carry it. `None` when it is not a DynamoDB JSON object.
-pub fn item_from_json(value: &serde_json::Value) -> Option<Item> {
-    value
-        .as_object()?
-        .iter()
-        .map(|(name, attribute)| Some((name.clone(), attribute_from_json(attribute)?)))
-        .collect()
-}
-
-fn attribute_from_json(value: &serde_json::Value) -> Option<AttributeValue> {
-    let (kind, inner) = value.as_object()?.iter().next()?;
-    Some(match kind.as_str() {
-        "S" => AttributeValue::S(inner.as_str()?.to_owned()),
-        "N" => AttributeValue::N(inner.as_str()?.to_owned()),
-        "BOOL" => AttributeValue::Bool(inner.as_bool()?),
-        "NULL" => AttributeValue::Null(true),
-        "SS" => AttributeValue::Ss(
-            inner
-                .as_array()?
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-        ),
-        "NS" => AttributeValue::Ns(
-            inner
-                .as_array()?
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-        ),
-        "L" => AttributeValue::L(
-            inner
-                .as_array()?
-                .iter()
-                .filter_map(attribute_from_json)
-                .collect(),
-        ),
-        "M" => AttributeValue::M(item_from_json(inner)?),
-        // Binary values are base64 text in JSON; they are not part of the ledger's items.
-        _ => AttributeValue::S(inner.to_string()),
-    })
-}
-
-/// Reduces one record of a DynamoDB stream event (the Lambda event's `Records[i]`) to a
-/// [`Change`](crate::app::tamper_watch::Change): its kind, key, and for each image the stored
-/// and recomputed entry hash. `None` for records that are not INSERT, MODIFY or REMOVE.
+/// Reads one record of a DynamoDB stream event (the Lambda event's `Records[i]`, as sent) with
+/// `aws_lambda_events`, and reduces it to a [`Change`](crate::app::tamper_watch::Change): which
+/// watched table, its kind and key, when it happened, and for each image of a ledger item the
+/// stored and recomputed entry hash (for an audit item, the images themselves).
+///
+/// A record that cannot be read — an attribute type DynamoDB does not have, a missing field, an
+/// unknown event name, a table that is not watched — is never guessed at: it becomes a change of
+/// kind [`Unreadable`](crate::app::tamper_watch::ChangeKind::Unreadable) naming the problem,
+/// which the watch audits like tampering.
 pub fn change_from_stream_record(
     record: &serde_json::Value,
-) -> Option<crate::app::tamper_watch::Change> {
-    use crate::app::tamper_watch::{Change, ChangeKind, ImageHashes};
-    let kind = match record.get("eventName")?.as_str()? {
+    tables: &crate::app::tamper_watch::WatchedTables,
+) -> crate::app::tamper_watch::Change {
+    use crate::app::tamper_watch::{Change, ChangeKind, WatchedTable};
+    let event_id = record
+        .get("eventID")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let unreadable = |problem: String| Change {
+        event_id: event_id.clone(),
+        table: None,
+        kind: ChangeKind::Unreadable { problem },
+        key: "?".to_owned(),
+        happened_at: None,
+        chain_index: None,
+        signal_id: None,
+        old: None,
+        new: None,
+        old_item: None,
+        new_item: None,
+    };
+    use serde::Deserialize;
+    let parsed = match aws_lambda_events::event::dynamodb::EventRecord::deserialize(record) {
+        Ok(parsed) => parsed,
+        Err(error) => return unreadable(format!("not a DynamoDB stream record: {error}")),
+    };
+    let kind = match parsed.event_name.as_str() {
         "INSERT" => ChangeKind::Insert,
         "MODIFY" => ChangeKind::Modify,
         "REMOVE" => ChangeKind::Remove,
-        _ => return None,
+        other => return unreadable(format!("unknown event name {other:?}")),
     };
-    let stream = record.get("dynamodb")?;
-    let keys = stream
-        .get("Keys")
-        .and_then(item_from_json)
-        .unwrap_or_default();
+    // arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>
+    let table_name = parsed
+        .event_source_arn
+        .as_deref()
+        .and_then(|arn| arn.split_once(":table/"))
+        .and_then(|(_, rest)| rest.split_once("/stream/"))
+        .map(|(name, _)| name);
+    let table = match table_name {
+        Some(name) if name == tables.signals => WatchedTable::Signals,
+        Some(name) if name == tables.audit => WatchedTable::Audit,
+        _ => {
+            return unreadable(format!(
+                "from a stream that is not watched: {:?}",
+                parsed.event_source_arn
+            ));
+        }
+    };
+    let item = |image: &serde_dynamo::Item| -> Item {
+        image
+            .iter()
+            .map(|(name, value)| (name.clone(), AttributeValue::from(value.clone())))
+            .collect()
+    };
+    let change = &parsed.change;
+    let keys = item(&change.keys);
     let key_text = |name: &str| match keys.get(name) {
         Some(AttributeValue::S(value) | AttributeValue::N(value)) => value.clone(),
         _ => "?".to_owned(),
     };
-    let is_entry = key_text("pk") == ENTRY_PARTITION;
-    let images: Vec<Option<Item>> = ["OldImage", "NewImage"]
-        .iter()
-        .map(|name| stream.get(*name).and_then(item_from_json))
-        .collect();
-    let hashes = |image: &Option<Item>| {
-        image.as_ref().map(|item| ImageHashes {
-            stored: hash(item, "entry_hash", "image").ok(),
-            recomputed: entry_from_item(item)
-                .map(|stored| stored.entry.compute_hash())
-                .map_err(|e| e.to_string()),
-        })
-    };
-    let any_image = images.iter().flatten().next();
-    Some(Change {
-        event_id: record
-            .get("eventID")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned(),
-        kind,
-        key: format!("{}/{}", key_text("pk"), key_text("sk")),
-        chain_index: if is_entry {
-            key_text("sk").parse().ok()
-        } else {
-            any_image.and_then(|i| number(i, "chain_index", "image").ok())
-        },
-        signal_id: any_image.and_then(|i| text(i, "signal_id", "image").ok()),
-        old: hashes(&images[0]),
-        new: hashes(&images[1]),
-    })
+    // An image the view type carries is present; an empty one is absent (INSERT has no old).
+    let images: [Option<Item>; 2] = [&change.old_image, &change.new_image]
+        .map(|image| (!image.is_empty()).then(|| item(image)));
+    let happened_at = time::OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(change.approximate_creation_date_time.timestamp_micros()) * 1_000,
+    )
+    .ok()
+    .filter(|_| change.approximate_creation_date_time.timestamp() > 0)
+    .and_then(|instant| Timestamp::from_datetime(instant).ok());
+    let key = format!("{}/{}", key_text("pk"), key_text("sk"));
+    match table {
+        WatchedTable::Signals => {
+            let hashes = |image: &Option<Item>| {
+                image
+                    .as_ref()
+                    .map(|item| crate::app::tamper_watch::ImageHashes {
+                        stored: hash(item, "entry_hash", "image").ok(),
+                        recomputed: entry_from_item(item)
+                            .map(|stored| stored.entry.compute_hash())
+                            .map_err(|e| e.to_string()),
+                    })
+            };
+            let any_image = images.iter().flatten().next();
+            Change {
+                event_id: parsed.event_id.clone(),
+                table: Some(table),
+                chain_index: if key_text("pk") == ENTRY_PARTITION {
+                    key_text("sk").parse().ok()
+                } else {
+                    any_image.and_then(|i| number(i, "chain_index", "image").ok())
+                },
+                signal_id: any_image.and_then(|i| text(i, "signal_id", "image").ok()),
+                old: hashes(&images[0]),
+                new: hashes(&images[1]),
+                kind,
+                key,
+                happened_at,
+                old_item: None,
+                new_item: None,
+            }
+        }
+        WatchedTable::Audit => {
+            // The images are the evidence: what the event said before and after.
+            let as_json = |image: &serde_dynamo::Item| {
+                (!image.is_empty())
+                    .then(|| serde_json::to_value(image).unwrap_or(serde_json::Value::Null))
+            };
+            Change {
+                event_id: parsed.event_id.clone(),
+                table: Some(table),
+                chain_index: None,
+                signal_id: None,
+                old: None,
+                new: None,
+                kind,
+                key,
+                happened_at,
+                old_item: as_json(&change.old_image),
+                new_item: as_json(&change.new_image),
+            }
+        }
+    }
 }

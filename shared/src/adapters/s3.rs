@@ -135,6 +135,48 @@ impl S3Vault {
             .map_err(|error| classify(error, key, Some(version_id)))?;
         Ok(())
     }
+
+    /// A single-request locked write; `create_only` adds `If-None-Match: *`.
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        retain_until: Timestamp,
+        create_only: bool,
+    ) -> Result<StoredObject, VaultError> {
+        let sha256 = Hash::sha256(&body);
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(BASE64.encode(sha256.as_bytes()))
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(to_date_time(retain_until))
+            .body(ByteStream::from(body))
+            .set_if_none_match(create_only.then(|| "*".to_owned()));
+        let request = match &self.kms_key_id {
+            Some(kms_key_id) => request
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(kms_key_id),
+            None => request.server_side_encryption(ServerSideEncryption::Aes256),
+        };
+        let output = request
+            .send()
+            .await
+            .map_err(|error| classify(error, key, None))?;
+        let version_id = output
+            .version_id()
+            .ok_or_else(|| unexpected("PutObject", key, "version id (is the bucket versioned?)"))?;
+        Ok(StoredObject {
+            key: key.to_owned(),
+            version_id: version_id.to_owned(),
+            sha256,
+        })
+    }
 }
 
 impl BlobVault for S3Vault {
@@ -237,6 +279,8 @@ impl BlobVault for S3Vault {
                     .set_parts(Some(completed))
                     .build(),
             )
+            // Create-only: a second writer of the key gets 412 and its upload stays pending.
+            .if_none_match("*")
             .send()
             .await
             .map_err(|error| classify(error, key, None))?;
@@ -274,36 +318,17 @@ impl BlobVault for S3Vault {
         content_type: &str,
         retain_until: Timestamp,
     ) -> Result<StoredObject, VaultError> {
-        let sha256 = Hash::sha256(&body);
-        let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(BASE64.encode(sha256.as_bytes()))
-            .object_lock_mode(ObjectLockMode::Compliance)
-            .object_lock_retain_until_date(to_date_time(retain_until))
-            .body(ByteStream::from(body));
-        let request = match &self.kms_key_id {
-            Some(kms_key_id) => request
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(kms_key_id),
-            None => request.server_side_encryption(ServerSideEncryption::Aes256),
-        };
-        let output = request
-            .send()
-            .await
-            .map_err(|error| classify(error, key, None))?;
-        let version_id = output
-            .version_id()
-            .ok_or_else(|| unexpected("PutObject", key, "version id (is the bucket versioned?)"))?;
-        Ok(StoredObject {
-            key: key.to_owned(),
-            version_id: version_id.to_owned(),
-            sha256,
-        })
+        self.put(key, body, content_type, retain_until, false).await
+    }
+
+    async fn create_locked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        retain_until: Timestamp,
+    ) -> Result<StoredObject, VaultError> {
+        self.put(key, body, content_type, retain_until, true).await
     }
 
     async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
@@ -472,7 +497,8 @@ fn unexpected(operation: &'static str, key: &str, field: &'static str) -> VaultE
     }))
 }
 
-/// Missing object, version or multipart upload → `NotFound`; access denied (a locked version, a
+/// A failed create-only condition → `AlreadyExists`; missing object, version or multipart upload
+/// → `NotFound`; access denied (a locked version, a
 /// bucket policy) or parts S3 will not assemble (a non-final part under 5 MiB, a wrong ETag or
 /// order) → `Refused`; anything else → `Failed`. The SDK error is kept whole as the source.
 fn classify<E>(error: SdkError<E, HttpResponse>, key: &str, version_id: Option<&str>) -> VaultError
@@ -482,6 +508,12 @@ where
     let status = error.raw_response().map(|r| r.status().as_u16());
     // HeadObject answers carry no body, hence no error code: the status is all there is.
     match (error.code(), status) {
+        // A create-only write lost to an existing key (or to a concurrent conditional write).
+        (Some("PreconditionFailed" | "ConditionalRequestConflict"), _) | (None, Some(412)) => {
+            VaultError::AlreadyExists {
+                key: key.to_owned(),
+            }
+        }
         (Some("NoSuchKey" | "NoSuchVersion" | "NoSuchUpload" | "NotFound"), _)
         | (None, Some(404)) => VaultError::NotFound {
             key: key.to_owned(),

@@ -9,7 +9,11 @@
 //!   good manifest, so no row is ever backed up twice or skipped;
 //! - the exported rows are verified as they stream (hash, link, index) against the previous
 //!   manifest's head and compact range: a broken chain fails the backup loudly;
-//! - a run with nothing new still writes a manifest: proof the job ran.
+//! - a run with nothing new still writes a manifest: proof the job ran;
+//! - runs exclude each other: the CSV and the manifest are created only if their keys are new
+//!   (`If-None-Match: *`), so of two runs that picked the same backup id exactly one writes
+//!   anything; the other aborts its upload and stops with [`BackupFailure::AnotherRun`],
+//!   audited and counted as a conflict (not as a failed backup: the ledger is backed up).
 
 use std::time::Instant;
 
@@ -41,6 +45,8 @@ pub mod metric {
     pub const BACKUP_ROWS: &str = "BackupRows";
     pub const BACKUP_BYTES: &str = "BackupBytes";
     pub const BACKUP_DURATION: &str = "BackupDuration";
+    /// A run refused because another run created its backup's objects first.
+    pub const BACKUP_CONFLICTS: &str = "BackupConflicts";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +92,18 @@ pub enum BackupFailure {
     PreviousManifest { key: String, reason: String },
     #[error("cannot build the backup: {0}")]
     Invalid(String),
+    /// Another run created `key` first (both picked the same backup id): this run wrote nothing.
+    #[error("another backup run created {key} first; this run wrote nothing")]
+    AnotherRun { key: String },
+}
+
+impl BackupFailure {
+    fn from_create(error: VaultError) -> BackupFailure {
+        match error {
+            VaultError::AlreadyExists { key } => BackupFailure::AnotherRun { key },
+            other => BackupFailure::Vault(other),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -165,6 +183,20 @@ where
                     Metric::millis(metric::BACKUP_DURATION, duration_ms as i64),
                 ],
             ),
+            Err(BackupFailure::AnotherRun { key }) => {
+                tracing::warn!(%key, "another backup run got there first; this run wrote nothing");
+                (
+                    AuditEventType::BackupFailed,
+                    format!(
+                        "backup refused: another run created {key} first; this run wrote nothing"
+                    ),
+                    json!({"conflict": "another_run", "key": key, "duration_ms": duration_ms}),
+                    vec![
+                        Metric::count(metric::BACKUP_CONFLICTS, 1),
+                        Metric::millis(metric::BACKUP_DURATION, duration_ms as i64),
+                    ],
+                )
+            }
             Err(error) => {
                 let text = crate::app::ingest::error_chain(error);
                 tracing::error!(error = %text, "backup failed; no manifest was written");
@@ -241,7 +273,7 @@ where
                         Ok(stored) => stored,
                         Err(error) => {
                             self.abort(&upload).await;
-                            return Err(error.into());
+                            return Err(BackupFailure::from_create(error));
                         }
                     };
                     csv = Some(CsvObject {
@@ -280,8 +312,9 @@ where
             .map_err(|e| BackupFailure::Invalid(e.to_string()))?;
         let key = manifest_key(&backup_id);
         self.vault
-            .put_locked(&key, manifest.to_bytes(), "application/json", retain_until)
-            .await?;
+            .create_locked(&key, manifest.to_bytes(), "application/json", retain_until)
+            .await
+            .map_err(BackupFailure::from_create)?;
         Ok(BackupOutcome {
             backup_id,
             manifest_key: key,

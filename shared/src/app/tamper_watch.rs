@@ -1,16 +1,23 @@
 //! The tamper watch: the serverless equivalent of the seed's database triggers. It consumes the
-//! signals table's DynamoDB stream; appends arrive as INSERTs, so any MODIFY or REMOVE of an
-//! item is tampering — audited as `TAMPER_DETECTED` with the old and new image hashes, counted
-//! and logged within seconds, not at the next sweep.
+//! DynamoDB streams of the signals table and of the audit table. Both are append-only, so
+//! records arrive as INSERTs; any MODIFY or REMOVE of a ledger item or an audit event is
+//! tampering — audited as `TAMPER_DETECTED` naming the item's key (with the old and new image
+//! hashes of a ledger item, the old and new images of an audit event), counted and logged within
+//! seconds, not at the next sweep. A record that cannot be read is audited the same way.
 //!
-//! Promise: a batch is acknowledged only after every tamper event in it is audited; if an audit
-//! write fails the batch fails, and Lambda retries it, so no tamper event is lost.
+//! Promises:
+//! - a batch is acknowledged only after every tamper event in it is audited; if an audit write
+//!   fails the batch fails, and Lambda retries it, so no tamper event is lost;
+//! - a retried batch never duplicates an event: a tamper event's id and time come from its stream
+//!   record (`eventID`, `ApproximateCreationDateTime`), so its audit key is the same on every
+//!   attempt, and an event already written counts as written.
 
 use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::hash::Hash;
+use crate::domain::timestamp::Timestamp;
 use crate::ports::{AuditSink, Clock, Metric, MetricsSink, StoreError};
 
 pub mod metric {
@@ -24,6 +31,25 @@ pub enum ChangeKind {
     Insert,
     Modify,
     Remove,
+    /// The record could not be read (an unknown attribute type, a missing field, a stream that
+    /// is not watched): never guessed at, audited as tampering.
+    Unreadable {
+        problem: String,
+    },
+}
+
+/// The tables whose streams the watch consumes, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedTables {
+    pub signals: String,
+    pub audit: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchedTable {
+    Signals,
+    Audit,
 }
 
 /// What one image of an item says about its hash.
@@ -37,16 +63,25 @@ pub struct ImageHashes {
 }
 
 /// One stream record, reduced to what the watch needs (built by the DynamoDB adapter).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Change {
+    /// The stream record's `eventID` (unique per record; the same on every retry).
     pub event_id: String,
+    /// `None` when the record could not be read.
+    pub table: Option<WatchedTable>,
     pub kind: ChangeKind,
     /// `pk/sk` of the item.
     pub key: String,
+    /// The record's `ApproximateCreationDateTime`.
+    pub happened_at: Option<Timestamp>,
     pub chain_index: Option<u64>,
     pub signal_id: Option<String>,
+    /// Ledger items: what each image's hash says.
     pub old: Option<ImageHashes>,
     pub new: Option<ImageHashes>,
+    /// Audit items: the images as the stream carried them.
+    pub old_item: Option<serde_json::Value>,
+    pub new_item: Option<serde_json::Value>,
 }
 
 /// The outcome of one batch.
@@ -55,6 +90,8 @@ pub struct BatchOutcome {
     pub records: usize,
     pub inserts: usize,
     pub tamper_events: usize,
+    /// Tamper events an earlier attempt of this batch had already audited.
+    pub already_audited: usize,
 }
 
 #[derive(Debug)]
@@ -73,8 +110,8 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
         }
     }
 
-    /// Audits every MODIFY and REMOVE in the batch. `Err` (so the batch is retried) only when an
-    /// audit record could not be written.
+    /// Audits every MODIFY, REMOVE and unreadable record in the batch. `Err` (so the batch is
+    /// retried) only when an audit record could not be written.
     pub async fn handle(
         &self,
         changes: &[Change],
@@ -84,6 +121,7 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
             records: changes.len(),
             inserts: 0,
             tamper_events: 0,
+            already_audited: 0,
         };
         for change in changes {
             if change.kind == ChangeKind::Insert {
@@ -91,43 +129,20 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
                 continue;
             }
             outcome.tamper_events += 1;
-            let what = match change.kind {
-                ChangeKind::Modify => "modified",
-                _ => "removed",
-            };
-            let reason = format!(
-                "ledger item {} was {what} in place; entries are append-only{}",
-                change.key,
-                change
-                    .chain_index
-                    .map_or(String::new(), |i| format!(" (chain index {i})"))
-            );
-            tracing::error!(key = %change.key, kind = ?change.kind, chain_index = change.chain_index, "TAMPER DETECTED: {reason}");
-            let event = AuditEvent {
-                event_id: uuid::Uuid::now_v7().to_string(),
-                occurred_at: self.clock.now(),
-                event_type: AuditEventType::TamperDetected,
-                actor: "tamper-watch".to_owned(),
-                request_id: request_id.to_owned(),
-                signal_id: change.signal_id.clone(),
-                chain_index: change.chain_index,
-                reason: Some(reason),
-                excerpt: None,
-                details: json!({
-                    "stream_event_id": change.event_id,
-                    "event_name": change.kind,
-                    "key": change.key,
-                    "old_image": change.old,
-                    "new_image": change.new,
-                }),
-            };
-            if let Err(error) = self.audit.record(&event).await {
-                tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit a tamper event; failing the batch so it is retried");
-                self.metrics.emit(&[
-                    Metric::count(metric::TAMPER_EVENTS, outcome.tamper_events as u64),
-                    Metric::count(crate::app::ingest::metric::AUDIT_WRITE_ERRORS, 1),
-                ]);
-                return Err(error);
+            let event = self.tamper_event(change, request_id);
+            tracing::error!(key = %change.key, kind = ?change.kind, chain_index = change.chain_index, "TAMPER DETECTED: {}", event.reason.as_deref().unwrap_or_default());
+            match self.audit.record(&event).await {
+                Ok(()) => {}
+                // A retry of this batch: the event was written by an earlier attempt.
+                Err(StoreError::AlreadyExists { .. }) => outcome.already_audited += 1,
+                Err(error) => {
+                    tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit a tamper event; failing the batch so it is retried");
+                    self.metrics.emit(&[
+                        Metric::count(metric::TAMPER_EVENTS, outcome.tamper_events as u64),
+                        Metric::count(crate::app::ingest::metric::AUDIT_WRITE_ERRORS, 1),
+                    ]);
+                    return Err(error);
+                }
             }
         }
         if outcome.tamper_events > 0 {
@@ -137,6 +152,58 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
             )]);
         }
         Ok(outcome)
+    }
+
+    /// The audit event of one tampering record. Its id and time come from the stream record,
+    /// so every attempt builds the same key; only a record without them gets fresh ones.
+    fn tamper_event(&self, change: &Change, request_id: &str) -> AuditEvent {
+        let what = match &change.kind {
+            ChangeKind::Modify => "was modified in place",
+            ChangeKind::Remove => "was removed",
+            _ => "could not be read",
+        };
+        let reason = match (&change.table, &change.kind) {
+            (_, ChangeKind::Unreadable { problem }) => format!(
+                "stream record {} could not be read ({problem}); the ledger's items are never written in a shape it cannot read",
+                change.event_id
+            ),
+            (Some(WatchedTable::Audit), _) => format!(
+                "audit event {} {what}; audit events are append-only",
+                change.key
+            ),
+            _ => format!(
+                "ledger item {} {what}; entries are append-only{}",
+                change.key,
+                change
+                    .chain_index
+                    .map_or(String::new(), |i| format!(" (chain index {i})"))
+            ),
+        };
+        let (event_id, occurred_at) = match (change.event_id.is_empty(), change.happened_at) {
+            (false, Some(at)) => (format!("stream-{}", change.event_id), at),
+            _ => (uuid::Uuid::now_v7().to_string(), self.clock.now()),
+        };
+        AuditEvent {
+            event_id,
+            occurred_at,
+            event_type: AuditEventType::TamperDetected,
+            actor: "tamper-watch".to_owned(),
+            request_id: request_id.to_owned(),
+            signal_id: change.signal_id.clone(),
+            chain_index: change.chain_index,
+            reason: Some(reason),
+            excerpt: None,
+            details: json!({
+                "stream_event_id": change.event_id,
+                "event_name": change.kind,
+                "table": change.table,
+                "key": change.key,
+                "old_image": change.old,
+                "new_image": change.new,
+                "old_item": change.old_item,
+                "new_item": change.new_item,
+            }),
+        }
     }
 }
 
@@ -166,15 +233,38 @@ mod tests {
         Value::Object(object)
     }
 
+    fn tables() -> WatchedTables {
+        WatchedTables {
+            signals: "t-signals".into(),
+            audit: "t-audit".into(),
+        }
+    }
+
+    /// A Lambda DynamoDB event record of the signals table's stream.
     fn record(name: &str, old: Option<Value>, new: Option<Value>, keys: Value) -> Value {
-        let mut dynamodb = json!({"Keys": keys, "StreamViewType": "NEW_AND_OLD_IMAGES"});
+        record_of("t-signals", name, old, new, keys)
+    }
+
+    fn record_of(
+        table: &str,
+        name: &str,
+        old: Option<Value>,
+        new: Option<Value>,
+        keys: Value,
+    ) -> Value {
+        let mut dynamodb = json!({"Keys": keys, "StreamViewType": "NEW_AND_OLD_IMAGES",
+            "ApproximateCreationDateTime": 1_795_000_000.0, "SizeBytes": 100,
+            "SequenceNumber": format!("seq-{name}")});
         if let Some(old) = old {
             dynamodb["OldImage"] = old;
         }
         if let Some(new) = new {
             dynamodb["NewImage"] = new;
         }
-        json!({"eventID": format!("evt-{name}"), "eventName": name, "eventSource": "aws:dynamodb", "dynamodb": dynamodb})
+        json!({"eventID": format!("evt-{name}"), "eventName": name, "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1", "eventVersion": "1.1",
+            "eventSourceARN": format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2026-11-28T00:00:00.000"),
+            "dynamodb": dynamodb})
     }
 
     #[tokio::test]
@@ -198,7 +288,7 @@ mod tests {
         ];
         let changes: Vec<Change> = records
             .iter()
-            .filter_map(change_from_stream_record)
+            .map(|r| change_from_stream_record(r, &tables()))
             .collect();
         assert_eq!(changes.len(), 4);
         let modify = &changes[2];
@@ -234,7 +324,8 @@ mod tests {
             BatchOutcome {
                 records: 4,
                 inserts: 2,
-                tamper_events: 2
+                tamper_events: 2,
+                already_audited: 0,
             }
         );
         let events = ledger.audit_events();
@@ -251,13 +342,15 @@ mod tests {
     async fn a_batch_whose_audit_fails_is_failed_for_retry() {
         let entries = chain(1);
         let item = json_item(&entry_item(&entries[0]));
-        let change = change_from_stream_record(&record(
-            "REMOVE",
-            Some(item),
-            None,
-            json!({"pk": {"S": "ENTRY"}, "sk": {"N": "0"}}),
-        ))
-        .unwrap();
+        let change = change_from_stream_record(
+            &record(
+                "REMOVE",
+                Some(item),
+                None,
+                json!({"pk": {"S": "ENTRY"}, "sk": {"N": "0"}}),
+            ),
+            &tables(),
+        );
         let ledger = InMemoryLedger::new();
         ledger.fail_audit_writes(true);
         let watch = TamperWatch::new(
@@ -266,5 +359,135 @@ mod tests {
             RecordingMetrics::default(),
         );
         assert!(watch.handle(&[change], "req").await.is_err());
+    }
+
+    fn watch(
+        ledger: &InMemoryLedger,
+    ) -> TamperWatch<crate::adapters::memory::InMemoryAuditSink, FixedClock, RecordingMetrics> {
+        TamperWatch::new(
+            ledger.audit_sink(),
+            FixedClock::new(timestamp("2026-11-28T10:00:00Z")),
+            RecordingMetrics::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_retried_batch_never_duplicates_a_tamper_event() {
+        let entries = chain(2);
+        let item = json_item(&entry_item(&entries[1]));
+        let keys = json!({"pk": {"S": "ENTRY"}, "sk": {"N": "1"}});
+        let changes: Vec<Change> = [
+            record(
+                "MODIFY",
+                Some(item.clone()),
+                Some(item.clone()),
+                keys.clone(),
+            ),
+            record("REMOVE", Some(item), None, keys),
+        ]
+        .iter()
+        .map(|r| change_from_stream_record(r, &tables()))
+        .collect();
+        let ledger = InMemoryLedger::new();
+        let watch = watch(&ledger);
+        let first = watch.handle(&changes, "attempt-1").await.unwrap();
+        assert_eq!((first.tamper_events, first.already_audited), (2, 0));
+        // Lambda retries the whole batch (say the function timed out after the writes).
+        let retry = watch.handle(&changes, "attempt-2").await.unwrap();
+        assert_eq!((retry.tamper_events, retry.already_audited), (2, 2));
+        let events = ledger.audit_events();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0].event_id, "stream-evt-MODIFY");
+        // The event's time is the stream record's, not the clock's.
+        assert_eq!(events[0].occurred_at, timestamp("2026-11-18T11:06:40Z"));
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_or_removed_audit_event_is_tampering_named_by_its_key() {
+        let keys =
+            json!({"pk": {"S": "2026-11-28"}, "sk": {"S": "2026-11-28T09:00:00.000000Z#e1"}});
+        let original = json!({"pk": {"S": "2026-11-28"}, "sk": {"S": "2026-11-28T09:00:00.000000Z#e1"},
+            "event_type": {"S": "DELETE_ATTEMPT"}, "actor": {"S": "arn:aws:iam::1:user/mallory"}});
+        let mut rewritten = original.clone();
+        rewritten["actor"] = json!({"S": "arn:aws:iam::1:user/alice"});
+        let changes: Vec<Change> = [
+            record_of(
+                "t-audit",
+                "INSERT",
+                None,
+                Some(original.clone()),
+                keys.clone(),
+            ),
+            record_of(
+                "t-audit",
+                "MODIFY",
+                Some(original.clone()),
+                Some(rewritten),
+                keys.clone(),
+            ),
+            record_of("t-audit", "REMOVE", Some(original), None, keys),
+        ]
+        .iter()
+        .map(|r| change_from_stream_record(r, &tables()))
+        .collect();
+        assert!(changes.iter().all(|c| c.table == Some(WatchedTable::Audit)));
+        let ledger = InMemoryLedger::new();
+        let outcome = watch(&ledger).handle(&changes, "req").await.unwrap();
+        assert_eq!((outcome.inserts, outcome.tamper_events), (1, 2));
+        let events = ledger.audit_events();
+        let modified = &events[0];
+        assert_eq!(modified.event_type, AuditEventType::TamperDetected);
+        let reason = modified.reason.clone().unwrap();
+        assert!(
+            reason.contains("audit event 2026-11-28/2026-11-28T09:00:00.000000Z#e1 was modified"),
+            "{reason}"
+        );
+        assert_eq!(
+            modified.details["old_item"]["actor"],
+            json!({"S": "arn:aws:iam::1:user/mallory"})
+        );
+        assert_eq!(
+            modified.details["new_item"]["actor"],
+            json!({"S": "arn:aws:iam::1:user/alice"})
+        );
+        assert!(events[1].reason.clone().unwrap().contains("was removed"));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_record_is_audited_never_guessed() {
+        let keys = json!({"pk": {"S": "ENTRY"}, "sk": {"N": "1"}});
+        // An attribute type DynamoDB does not have; a record of a table nobody watches; a
+        // record without its mandatory fields.
+        let odd_type = record(
+            "MODIFY",
+            Some(json!({"pk": {"S": "ENTRY"}, "sk": {"N": "1"}, "symbol": {"X": "AAPL"}})),
+            None,
+            keys.clone(),
+        );
+        let other_table = record_of("elsewhere", "MODIFY", None, None, keys);
+        let broken = json!({"eventID": "evt-broken", "eventName": "MODIFY"});
+        let changes: Vec<Change> = [odd_type, other_table, broken]
+            .iter()
+            .map(|r| change_from_stream_record(r, &tables()))
+            .collect();
+        for change in &changes {
+            assert!(
+                matches!(change.kind, ChangeKind::Unreadable { .. }),
+                "{change:?}"
+            );
+        }
+        let ledger = InMemoryLedger::new();
+        let outcome = watch(&ledger).handle(&changes, "req").await.unwrap();
+        assert_eq!(outcome.tamper_events, 3);
+        let reasons: Vec<String> = ledger
+            .audit_events()
+            .iter()
+            .map(|e| e.reason.clone().unwrap())
+            .collect();
+        assert!(
+            reasons[0].contains("evt-MODIFY could not be read"),
+            "{reasons:?}"
+        );
+        assert!(reasons[2].contains("evt-broken"), "{reasons:?}");
     }
 }

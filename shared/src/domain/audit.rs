@@ -124,7 +124,8 @@ impl fmt::Display for AuditEventType {
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// Unique and time-ordered (a UUIDv7, chosen by the caller).
+    /// Unique and time-ordered (a UUIDv7, chosen by the caller; a tamper event's is
+    /// `stream-<eventID>` of its stream record, so a retried batch writes the same key).
     pub event_id: String,
     pub occurred_at: Timestamp,
     pub event_type: AuditEventType,

@@ -152,6 +152,18 @@ impl<V: BlobVault> BlobVault for FailingUploads<V> {
             .await
     }
 
+    async fn create_locked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        retain_until: Timestamp,
+    ) -> Result<StoredObject, VaultError> {
+        self.inner
+            .create_locked(key, body, content_type, retain_until)
+            .await
+    }
+
     async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
         self.inner.list_versions(prefix).await
     }

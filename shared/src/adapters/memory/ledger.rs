@@ -171,7 +171,15 @@ impl AuditSink for InMemoryAuditSink {
         if self.ledger.fail_audit_writes.load(Ordering::SeqCst) {
             return Err(StoreError::Failed(Box::new(InjectedFailure)));
         }
-        self.ledger.state().audit.push(event.clone());
+        let mut state = self.ledger.state();
+        // Conditional on the key, as the DynamoDB sink's put.
+        let key = |e: &AuditEvent| (e.occurred_at.as_str().to_owned(), e.event_id.clone());
+        if state.audit.iter().any(|e| key(e) == key(event)) {
+            return Err(StoreError::AlreadyExists {
+                key: format!("{}#{}", event.occurred_at.as_str(), event.event_id),
+            });
+        }
+        state.audit.push(event.clone());
         Ok(())
     }
 }

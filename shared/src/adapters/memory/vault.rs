@@ -237,8 +237,14 @@ impl BlobVault for InMemoryVault {
             body.extend_from_slice(bytes);
         }
         let retain_until = retain_until.max(pending.retain_until);
-        uploads.pending.remove(&upload.upload_id);
         let mut objects = self.objects();
+        // Create-only, as the S3 adapter's If-None-Match: the upload stays pending.
+        if objects.iter().any(|o| o.key == upload.key) {
+            return Err(VaultError::AlreadyExists {
+                key: upload.key.clone(),
+            });
+        }
+        uploads.pending.remove(&upload.upload_id);
         let version_id = format!("v{}", objects.len() + 1);
         objects.push(VaultObject {
             key: upload.key.clone(),
@@ -278,6 +284,36 @@ impl BlobVault for InMemoryVault {
         retain_until: Timestamp,
     ) -> Result<StoredObject, VaultError> {
         let mut objects = self.objects();
+        let version_id = format!("v{}", objects.len() + 1);
+        let sha256 = Hash::sha256(&body);
+        objects.push(VaultObject {
+            key: key.to_owned(),
+            version_id: version_id.clone(),
+            body,
+            retain_until,
+            multipart: false,
+        });
+        Ok(StoredObject {
+            key: key.to_owned(),
+            version_id,
+            sha256,
+        })
+    }
+
+    async fn create_locked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        _content_type: &str,
+        retain_until: Timestamp,
+    ) -> Result<StoredObject, VaultError> {
+        // The check and the write under one lock, as S3's conditional write is one step.
+        let mut objects = self.objects();
+        if objects.iter().any(|o| o.key == key) {
+            return Err(VaultError::AlreadyExists {
+                key: key.to_owned(),
+            });
+        }
         let version_id = format!("v{}", objects.len() + 1);
         let sha256 = Hash::sha256(&body);
         objects.push(VaultObject {
