@@ -233,51 +233,8 @@ where
                 .table_settings(TableRole::Audit, &self.settings.audit_table)
                 .await?,
         ];
-        let prefix = self.settings.alarm_name_prefix.as_deref();
-        let alarms = match self.sources.alarms.alarm_states(prefix).await {
-            Ok(alarms) => AlarmsEvidence::Available {
-                alarms,
-                history: Vec::new(),
-            },
-            Err(error) => AlarmsEvidence::Unavailable {
-                reason: crate::app::ingest::error_chain(error.as_ref()),
-            },
-        };
-        let (alarms, alarm_history_unavailable) = match alarms {
-            AlarmsEvidence::Available { alarms, .. } => match self
-                .sources
-                .alarms
-                .alarm_history(prefix, &period.from(), &period.to())
-                .await
-            {
-                Ok(history) => (AlarmsEvidence::Available { alarms, history }, None),
-                Err(error) => (
-                    AlarmsEvidence::Available {
-                        alarms,
-                        history: Vec::new(),
-                    },
-                    Some(crate::app::ingest::error_chain(error.as_ref())),
-                ),
-            },
-            unavailable => (unavailable, None),
-        };
-        let audit_write_errors = match self
-            .sources
-            .alarms
-            .metric_sum(
-                &self.settings.metrics_namespace,
-                crate::app::ingest::metric::AUDIT_WRITE_ERRORS,
-                &period.from(),
-                &period.to(),
-            )
-            .await
-        {
-            Ok(sum) => Some(sum.max(0.0).round() as u64),
-            Err(error) => {
-                tracing::warn!(error = %crate::app::ingest::error_chain(error.as_ref()), "cannot read the AuditWriteErrors metric");
-                None
-            }
-        };
+        let (alarms, alarm_history_unavailable) = self.alarms(&period).await;
+        let audit_write_errors = self.audit_write_errors(&period).await;
 
         let inputs = ReportInputs {
             generated_at: now,
@@ -338,6 +295,60 @@ where
             json,
             html,
         })
+    }
+
+    /// The alarms' states and, where the API answers, their history in the period; evidence
+    /// that cannot be read is stated as such, not fatal.
+    async fn alarms(&self, period: &Period) -> (AlarmsEvidence, Option<String>) {
+        let prefix = self.settings.alarm_name_prefix.as_deref();
+        let alarms = match self.sources.alarms.alarm_states(prefix).await {
+            Ok(alarms) => AlarmsEvidence::Available {
+                alarms,
+                history: Vec::new(),
+            },
+            Err(error) => AlarmsEvidence::Unavailable {
+                reason: crate::app::ingest::error_chain(error.as_ref()),
+            },
+        };
+        match alarms {
+            AlarmsEvidence::Available { alarms, .. } => match self
+                .sources
+                .alarms
+                .alarm_history(prefix, &period.from(), &period.to())
+                .await
+            {
+                Ok(history) => (AlarmsEvidence::Available { alarms, history }, None),
+                Err(error) => (
+                    AlarmsEvidence::Available {
+                        alarms,
+                        history: Vec::new(),
+                    },
+                    Some(crate::app::ingest::error_chain(error.as_ref())),
+                ),
+            },
+            unavailable => (unavailable, None),
+        }
+    }
+
+    /// The sum of `AuditWriteErrors` over the period; `None` when the metric cannot be read.
+    async fn audit_write_errors(&self, period: &Period) -> Option<u64> {
+        match self
+            .sources
+            .alarms
+            .metric_sum(
+                &self.settings.metrics_namespace,
+                crate::app::ingest::metric::AUDIT_WRITE_ERRORS,
+                &period.from(),
+                &period.to(),
+            )
+            .await
+        {
+            Ok(sum) => Some(sum.max(0.0).round() as u64),
+            Err(error) => {
+                tracing::warn!(error = %crate::app::ingest::error_chain(error.as_ref()), "cannot read the AuditWriteErrors metric");
+                None
+            }
+        }
     }
 
     /// Feeds every entry received in the period to the accumulators, a page at a time.

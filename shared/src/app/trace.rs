@@ -17,7 +17,7 @@ use crate::app::backup::MANIFEST_PREFIX;
 use crate::app::vault::{self, CheckpointTrust, Original, SignatureCheck, TrustError};
 use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::backup::{BackupId, IndexRange, Manifest, RowReader};
-use crate::domain::checkpoint::Signature;
+use crate::domain::checkpoint::{Checkpoint, Signature};
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
 use crate::domain::merkle;
@@ -980,12 +980,35 @@ where
     progress(&format!(
         "reading entries 0..{size} of the live ledger for the inclusion proof"
     ));
+    let leaves = live_leaves(sources.store, size, index, progress).await?;
+    let inclusion_proof = inclusion_checks(stored, checkpoint, leaves, &mut checks);
+    Ok(Step::judge(CheckpointEvidence {
+        key: version.key.clone(),
+        version_id: version.version_id.clone(),
+        tree_size: size,
+        root: checkpoint.root,
+        time: checkpoint.time,
+        signed: matches!(signed.signature, Signature::Kms { .. }),
+        key_id,
+        signature_verified,
+        inclusion_proof,
+        checks,
+    }))
+}
+
+/// The leaf hashes of entries `0..size` of the live ledger (the traced entry's recomputed, the
+/// others as stored), or why the tree cannot be rebuilt (a missing or malformed entry).
+async fn live_leaves<S: LedgerStore>(
+    store: &S,
+    size: u64,
+    index: u64,
+    progress: &dyn Fn(&str),
+) -> Result<Result<Vec<Hash>, String>, TraceError> {
     let mut leaves: Vec<Hash> = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     let mut unreadable: Option<String> = None;
     let mut next = Some(0u64);
     'pages: while let Some(from) = next {
-        let page = sources
-            .store
+        let page = store
             .read_page(from, PAGE_SIZE)
             .await
             .map_err(store_error(format!("entries from {from}")))?;
@@ -1027,14 +1050,29 @@ where
             leaves.len()
         ));
     }
+    Ok(match unreadable {
+        Some(reason) => Err(reason),
+        None => Ok(leaves),
+    })
+}
+
+/// The head and inclusion checks of the entry against the checkpoint, over the rebuilt tree.
+/// Returns the inclusion proof (empty when there is none).
+fn inclusion_checks(
+    stored: &StoredEntry,
+    checkpoint: &Checkpoint,
+    leaves: Result<Vec<Hash>, String>,
+    checks: &mut Vec<Check>,
+) -> Vec<Hash> {
+    let (index, size) = (stored.entry.chain_index, checkpoint.tree_size);
     let mut inclusion_proof = Vec::new();
-    match unreadable {
-        Some(reason) => checks.push(Check::new(
+    match leaves {
+        Err(reason) => checks.push(Check::new(
             "inclusion",
             false,
             format!("cannot rebuild the tree of size {size}: {reason}"),
         )),
-        None => {
+        Ok(leaves) => {
             let leaf = stored.entry.compute_hash();
             let head = leaves[leaves.len() - 1];
             checks.push(Check::new(
@@ -1070,18 +1108,7 @@ where
             }
         }
     }
-    Ok(Step::judge(CheckpointEvidence {
-        key: version.key.clone(),
-        version_id: version.version_id.clone(),
-        tree_size: size,
-        root: checkpoint.root,
-        time: checkpoint.time,
-        signed: matches!(signed.signature, Signature::Kms { .. }),
-        key_id,
-        signature_verified,
-        inclusion_proof,
-        checks,
-    }))
+    inclusion_proof
 }
 
 #[cfg(test)]
