@@ -46,7 +46,7 @@ cargo test --workspace --locked
 step "fuzz: every cargo-fuzz target for ${FUZZ_SECONDS:-30} s from its seed corpus (nightly)"
 # fuzz/ is its own workspace; new inputs go to a scratch corpus, the repository's stays small.
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version =0.13.2
-fuzz_target_dir="${CARGO_TARGET_DIR:-$ROOT/target}-fuzz"
+fuzz_target_dir="${CARGO_TARGET_DIR:-$ROOT/target}/fuzz"
 for target in ingest_handler validate_signal checkpoint_note backup_csv manifest; do
   found=$(mktemp -d)
   cargo +nightly fuzz run --fuzz-dir fuzz --dev --sanitizer none --target-dir "$fuzz_target_dir" \

@@ -972,7 +972,7 @@ async fn an_append_that_never_answers_times_out_per_attempt_then_503() {
 
 #[test]
 fn the_deadline_and_audit_timeout_fit_in_the_lambda_timeout() {
-    // template.yaml: IngestFunction Timeout: 10 (seconds).
+    // template.yaml: IngestFunction Timeout: 25 (seconds).
     let template = include_str!("../../../template.yaml");
     let ingest = template
         .split("\n  IngestFunction:")
