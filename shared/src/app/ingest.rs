@@ -24,6 +24,11 @@ use crate::ports::{AppendError, AuditSink, Clock, LedgerStore, Metric, MetricsSi
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The routes `route` serves, as (method, path template). Any other method on these paths is
+/// refused with 405 and `Allow`, any other path with 404. `docs/openapi.yaml` documents exactly
+/// these (test `openapi::the_spec_and_the_router_serve_the_same_routes`).
+pub const ROUTES: [(&str, &str); 2] = [("POST", "/signals"), ("GET", "/signals/{signal_id}")];
+
 /// Metric names (DESIGN.md "Metrics and alarms").
 pub mod metric {
     pub const SIGNAL_DELIVERY_LATENCY: &str = "SignalDeliveryLatency";
