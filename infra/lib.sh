@@ -9,14 +9,14 @@ STARTED_PIDS=()
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Installs the pinned tools (moto, cargo-lambda, cfn-lint) into .venv when missing or outdated.
+# Installs the pinned tools (moto, cargo-lambda, cfn-lint, schemathesis) into .venv when missing or outdated.
 ensure_tools() {
   local stamp="$VENV/.requirements.sha256" want
   want=$(cat "$ROOT/infra/requirements.txt" "$ROOT/infra/constraints.txt" | sha256sum | cut -d' ' -f1)
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return
   fi
-  step "installing pinned tools into .venv (moto, cargo-lambda, cfn-lint)"
+  step "installing pinned tools into .venv (moto, cargo-lambda, cfn-lint, schemathesis)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     -r "$ROOT/infra/requirements.txt" -c "$ROOT/infra/constraints.txt"
@@ -41,8 +41,12 @@ ensure_chromium() {
 
 # Dummy credentials and the emulator endpoint, for every AWS SDK and CLI in this shell.
 use_emulator() {
-  local port=$1
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  use_endpoint "http://127.0.0.1:$1"
+}
+
+# use_endpoint URL: the same for an emulator at any URL (e.g. a LocalStack the user runs).
+use_endpoint() {
+  export AWS_ENDPOINT_URL="$1"
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
   unset AWS_PROFILE AWS_SESSION_TOKEN

@@ -6,7 +6,10 @@
 # stops at once with --stop (the default when there is no terminal, as in CI). It exits non-zero
 # if any step fails or any verdict is not PASS.
 #
-# Usage: infra/local.sh [--stop]
+# Usage: infra/local.sh [--stop] [--endpoint URL]
+#   --endpoint URL  use the AWS emulator already running at URL (e.g. LocalStack,
+#                   http://127.0.0.1:4566) instead of starting moto; it is provisioned into and
+#                   left running. `localhost` is replaced by 127.0.0.1 (see README).
 # Ports: MOTO_PORT (default 4566, LocalStack's), WATCH_PORT (default 9000). Stack: STACK_NAME.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -17,15 +20,36 @@ moto_port=${MOTO_PORT:-4566}
 watch_port=${WATCH_PORT:-9000}
 stack=${STACK_NAME:-signal-ledger}
 keep_running=true
-[[ "${1:-}" == "--stop" || ! -t 0 ]] && keep_running=false
+[[ -t 0 ]] || keep_running=false
+endpoint=""
+while (($#)); do
+  case $1 in
+    --stop) keep_running=false ;;
+    --endpoint) endpoint=${2:?--endpoint needs a URL}; shift ;;
+    --endpoint=*) endpoint=${1#--endpoint=} ;;
+    *) die "unknown argument $1 (usage: infra/local.sh [--stop] [--endpoint URL])" ;;
+  esac
+  shift
+done
+# With a host name, S3 clients address buckets as <bucket>.<host>, which does not resolve for
+# localhost; with an IP address they use path-style requests (ARCHITECTURE.md, emulator notes).
+if [[ "$endpoint" =~ ^(https?://)localhost(:.*)?$ ]]; then
+  endpoint="${BASH_REMATCH[1]}127.0.0.1${BASH_REMATCH[2]}"
+fi
 
 ensure_tools
 step "build the functions and ledgerctl"
 cargo build --locked -p ingest -p integrity-sweep -p backup -p verify-backup -p report -p ledgerctl
 
-step "start the emulator on 127.0.0.1:$moto_port and provision $stack (tables, vault, signing key) from template.yaml"
-use_emulator "$moto_port"
-start_moto "$moto_port"
+if [[ -n "$endpoint" ]]; then
+  step "use the AWS emulator at $endpoint (not started or stopped here) and provision $stack (tables, vault, signing key) from template.yaml"
+  use_endpoint "$endpoint"
+  wait_for_http "$endpoint" 10 || die "no AWS emulator answers at $endpoint"
+else
+  step "start the emulator on 127.0.0.1:$moto_port and provision $stack (tables, vault, signing key) from template.yaml"
+  use_emulator "$moto_port"
+  start_moto "$moto_port"
+fi
 provision "$stack"
 
 step "start cargo lambda watch on 127.0.0.1:$watch_port"
@@ -57,16 +81,16 @@ id=$(curl -s -X POST "$url/signals" -H 'content-type: application/json' -d "$(pr
 
 cat <<EOT
 
-The stack: moto on $AWS_ENDPOINT_URL (tables $stack-signals and $stack-audit, vault bucket
+The stack: the emulator on $AWS_ENDPOINT_URL (tables $stack-signals and $stack-audit, vault bucket
 $VAULT_BUCKET, checkpoint signing key $CHECKPOINT_KMS_KEY_ID); cargo lambda watch serves the
 functions on 127.0.0.1:$watch_port and rebuilds them when the code changes. Explore (in a shell
-with: source infra/lib.sh && use_emulator $moto_port):
+with: source infra/lib.sh && use_endpoint $AWS_ENDPOINT_URL):
   curl $url/signals/$id
   curl -X POST $invoke/integrity-sweep/invocations -d @infra/events/integrity-sweep-incremental.json
   curl -X POST $invoke/report/invocations -d '{"last_days": 7}'
   cargo run -q -p ledgerctl -- trace $id --signals-table $stack-signals --audit-table $stack-audit --bucket $VAULT_BUCKET
   .venv/bin/python -c "import boto3; [print(v['Key']) for v in boto3.client('s3').list_object_versions(Bucket='$VAULT_BUCKET')['Versions']]"
-Reports: $STATE/reports/   Logs: .local/watch-$watch_port.log (JSON logs, EMF metrics), .local/moto-$moto_port.log
+Reports: $STATE/reports/   Logs: .local/watch-$watch_port.log (JSON logs, EMF metrics)$([[ -n "$endpoint" ]] || echo ", .local/moto-$moto_port.log")
 EOT
 if $keep_running; then
   echo

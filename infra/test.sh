@@ -4,7 +4,8 @@
 # watch` on 127.0.0.1, runs every test, and stops what it started.
 #
 # Usage: infra/test.sh      Ports: TEST_MOTO_PORT (default 4567), TEST_WATCH_PORT (default 9001);
-# the IAM-enforcing moto of the least-privilege test listens on TEST_MOTO_PORT + 5.
+# the IAM-enforcing moto of the least-privilege test listens on TEST_MOTO_PORT + 5; the demo at
+# the end uses each port + 1, the bring-your-own-emulator run each + 7.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -43,6 +44,14 @@ export INGEST_URL="http://127.0.0.1:$watch_port/lambda-url/ingest" WATCH_STACK="
 step "cargo test (unit, property, known-answer and emulator tests)"
 cargo test --workspace --locked
 
+# --- The published HTTP contract (issue 16): schemathesis runs docs/openapi.yaml against the
+# function URL: no 5xx, no undocumented status, content type or header, no schema violation.
+step "HTTP contract: schemathesis checks the function URL against docs/openapi.yaml"
+# From .local: its caches must not land where cargo lambda watch sees changes (it restarts).
+(cd "$STATE" && "$VENV/bin/schemathesis" --config-file "$ROOT/infra/schemathesis.toml" \
+  run "$ROOT/docs/openapi.yaml" --url "$INGEST_URL" --no-color)
+# ---
+
 step "fuzz: every cargo-fuzz target for ${FUZZ_SECONDS:-30} s from its seed corpus (nightly)"
 # fuzz/ is its own workspace; new inputs go to a scratch corpus, the repository's stays small.
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version =0.13.2
@@ -73,5 +82,20 @@ python3 docs/vectors/backup/check_backup.py
 step "the README's run command, end to end on its own emulator: a day in the life, every verdict PASS"
 stop_started
 MOTO_PORT=$((moto_port + 1)) WATCH_PORT=$((watch_port + 1)) STACK_NAME=demo "$ROOT/infra/local.sh" --stop
+
+# --- Bring your own emulator (issue 16): local.sh --endpoint provisions into and runs against an
+# emulator it did not start (here a moto on port +7, standing in for LocalStack) and leaves it up.
+step "the run command with --endpoint: a day in the life on an emulator started separately"
+byo_port=$((moto_port + 7))
+start_moto "$byo_port"
+WATCH_PORT=$((watch_port + 7)) STACK_NAME=byo "$ROOT/infra/local.sh" --stop --endpoint "http://localhost:$byo_port"
+"$VENV/bin/python" - "http://127.0.0.1:$byo_port" <<'EOT' || die "local.sh --endpoint did not provision into the emulator, or stopped it"
+import sys, boto3
+tables = boto3.client("dynamodb", endpoint_url=sys.argv[1]).list_tables()["TableNames"]
+assert {"byo-signals", "byo-audit"} <= set(tables), tables
+EOT
+echo "ok: provisioned into the external emulator, which is still running"
+stop_started
+# ---
 
 step "all checks passed"

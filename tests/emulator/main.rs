@@ -1,5 +1,6 @@
 //! Integration tests against the emulator: the DynamoDB adapters, the append protocol under
-//! concurrency and faults, the HTTP contract through `cargo lambda watch`, and the template.
+//! concurrency and faults, the HTTP contract through `cargo lambda watch` (and
+//! `docs/openapi.yaml` against the router), the example producers, and the template.
 //!
 //! Run through `infra/test.sh`, which starts moto and `cargo lambda watch` and sets
 //! `AWS_ENDPOINT_URL`, `INGEST_URL` and `WATCH_STACK`. Each test provisions its own tables
@@ -11,6 +12,8 @@
 mod backup;
 mod ingest;
 mod least_privilege;
+mod openapi;
+mod producers;
 mod report;
 mod restore;
 mod support;

@@ -39,6 +39,15 @@ pub const MAX_PROBLEM_BYTES: usize = 16 * 1024;
 /// At most this many characters of a method or path are repeated in answers and audit events.
 const MAX_SHOWN_CHARS: usize = 128;
 
+/// The routes `route` serves, as (method, path template). Any other method on these paths is
+/// refused with 405 and `Allow`, any other path with 404. `docs/openapi.yaml` documents exactly
+/// these (test `openapi::the_spec_and_the_router_serve_the_same_routes`).
+pub const ROUTES: [(&str, &str); 3] = [
+    ("POST", "/signals"),
+    ("GET", "/signals/{signal_id}"),
+    ("HEAD", "/signals/{signal_id}"),
+];
+
 /// Metric names (DESIGN.md "Metrics and alarms").
 pub mod metric {
     pub const SIGNAL_DELIVERY_LATENCY: &str = "SignalDeliveryLatency";
