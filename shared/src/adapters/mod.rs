@@ -2,6 +2,7 @@
 //! doubles. The only place that imports an AWS SDK; item ↔ domain mapping lives here.
 
 pub mod cloudwatch;
+pub mod dynamo_api;
 pub mod dynamodb;
 pub mod kms;
 pub mod memory;
