@@ -44,11 +44,13 @@ python3 docs/vectors/check_vectors.py
 # The checker must also fail when a vector is wrong: tamper with a copy and expect a failure.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"; stop_started' EXIT
-cp docs/vectors/*.json "$scratch/"
+cp -r docs/vectors/. "$scratch/"
 sed -i 's/"symbol": "AAPL"/"symbol": "AAPM"/' "$scratch/entries.json"
-if python3 docs/vectors/check_vectors.py "$scratch" >/dev/null; then
+if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
   die "check_vectors.py accepted a tampered vector file"
 fi
+grep -q '^FAIL entry 0: canonical bytes differ' <<<"$rejected" \
+  || die "check_vectors.py rejected the tampered copy for another reason: $rejected"
 echo "ok: a tampered copy of the vectors is rejected"
 python3 docs/vectors/backup/check_backup.py
 

@@ -4,15 +4,28 @@
 Uses only the Python standard library. It re-encodes every entry of entries.json from its
 fields, recomputes the entry hashes and the chain links, and re-verifies the RFC 6962 Merkle
 roots, inclusion proofs and consistency proofs of entries.json and merkle.json with the
-RFC 9162 verification algorithms. Exit status 0 when every vector checks out.
+RFC 9162 verification algorithms. It parses and verifies the signed checkpoint of
+checkpoint.json (ECDSA P-256, p256.py), and runs the vectors that must fail: every chain of
+failing/chains.json must give exactly its findings (chain_findings.py, section 4.1), every note
+of failing/checkpoints.json exactly its refusal code (checkpoint_note.py, section 7), every chain
+of failing/manifests.json exactly its findings (backup/manifest_chain.py, section 8.4).
+Exit status 0 when every vector checks out.
 
     python3 docs/vectors/check_vectors.py [DIR]
 """
+import base64
 import hashlib
 import json
 import pathlib
 import struct
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import chain_findings  # noqa: E402
+import checkpoint_note  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "backup"))
+import manifest_chain  # noqa: E402
 
 DOMAIN = b"SIGNAL-LEDGER/ENTRY\x00"
 VERSION = 1
@@ -203,17 +216,79 @@ def check_merkle(path, failures):
     return len(leaves)
 
 
+def check_signed_checkpoint(path, failures):
+    vector = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        note = checkpoint_note.parse(vector["note"])
+    except checkpoint_note.Refused as refused:
+        failures.append(f"checkpoint.json: the signed note is refused: {refused}")
+        return 0
+    if note["body"].decode() != vector["body"]:
+        failures.append("checkpoint.json: body differs")
+    if hashlib.sha256(note["body"]).hexdigest() != vector["digest"]:
+        failures.append("checkpoint.json: digest differs")
+    pem = vector["public_key_pem"].replace("-----BEGIN PUBLIC KEY-----", "").replace(
+        "-----END PUBLIC KEY-----", "")
+    if base64.b64decode("".join(pem.split())).hex() != vector["public_key_der_hex"]:
+        failures.append("checkpoint.json: the PEM and DER public keys differ")
+    leaves = bytes(vector["leaf_file"], "ascii")
+    if hashlib.sha256(leaves).digest() != note["leaves"][2]:
+        failures.append("checkpoint.json: the leaf file's SHA-256 is not the note's")
+    if mth([bytes.fromhex(line) for line in leaves.decode().split()]) != note["root"]:
+        failures.append("checkpoint.json: the leaf file does not refold to the root")
+    for case in vector["verdicts"]:
+        keys = [bytes.fromhex(k) for k in case["trusted_keys"]]
+        got = checkpoint_note.verify_signature(note, keys, case["expected_origin"])
+        if got != case["verdict"]:
+            failures.append(f"checkpoint.json: verdict {got}, expected {case['verdict']}")
+    unsigned = checkpoint_note.parse(vector["unsigned_note"])
+    got = checkpoint_note.verify_signature(unsigned, [bytes.fromhex(vector["public_key_der_hex"])],
+                                           vector["expected_origin"])
+    if got != vector["unsigned_verdict"]:
+        failures.append(f"checkpoint.json: unsigned note verdict {got}")
+    return len(vector["verdicts"]) + 1
+
+
+def check_failing(folder, failures):
+    chains = json.loads((folder / "failing" / "chains.json").read_text(encoding="utf-8"))
+    for case in chains["cases"]:
+        got = chain_findings.verify(case["items"], case["known_size"], canonical)
+        expected = [(f["index"], f["kind"]) for f in case["findings"]]
+        if got != expected:
+            failures.append(f"chains.json, {case['name']}: found {got}, expected {expected}")
+    notes = json.loads((folder / "failing" / "checkpoints.json").read_text(encoding="utf-8"))
+    for case in notes["cases"]:
+        try:
+            checkpoint_note.parse(case["note"])
+            got = "accepted"
+        except checkpoint_note.Refused as refused:
+            got = refused.code
+        if got != case["code"]:
+            failures.append(f"checkpoints.json, {case['name']}: {got}, expected {case['code']}")
+    manifests = json.loads((folder / "failing" / "manifests.json").read_text(encoding="utf-8"))
+    for case in manifests["cases"]:
+        got = manifest_chain.verify_chain([m.encode("utf-8") for m in case["manifests"]])
+        expected = [(f["position"], f["kind"]) for f in case["findings"]]
+        if got != expected:
+            failures.append(f"manifests.json, {case['name']}: found {got}, expected {expected}")
+    return len(chains["cases"]), len(notes["cases"]), len(manifests["cases"])
+
+
 def main():
     folder = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(__file__).parent
     failures = []
     entries = check_entries(folder / "entries.json", failures)
     leaves = check_merkle(folder / "merkle.json", failures)
+    verdicts = check_signed_checkpoint(folder / "checkpoint.json", failures)
+    chains, notes, manifests = check_failing(folder, failures)
     for failure in failures:
         print("FAIL", failure)
     if failures:
         return 1
     print(f"ok: {entries} entries re-encoded and re-hashed, chain and proofs verified; "
-          f"{leaves}-leaf RFC 6962 tree verified")
+          f"{leaves}-leaf RFC 6962 tree verified; signed checkpoint: {verdicts} verdicts as expected; "
+          f"{chains} chains and {manifests} manifest chains with their exact findings; "
+          f"{notes} notes refused with their codes")
     return 0
 
 

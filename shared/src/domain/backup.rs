@@ -1197,7 +1197,10 @@ mod tests {
             e.content.producer = Some("@risk-desk".into());
             e.content.model = Some("+gbm".into());
             e.content.model_version = Some("'2026.11".into());
-            e.delivery_latency_ms = -12;
+            // The producer's clock 52 ms ahead of the ledger's: latency −12 ms (§1.2).
+            e.content.generated_at = timestamp("2026-11-28T09:00:00.052000Z");
+            e.delivery_latency_ms = e.received_at.millis_since(&e.content.generated_at);
+            assert_eq!(e.delivery_latency_ms, -12);
         }
         {
             let e = &mut entries[1];
@@ -1226,7 +1229,9 @@ mod tests {
             let e = &mut entries[3];
             e.content.rationale = "-12 ms is the latency; + and @ are harmless inside".into();
             e.content.confidence = Some(decimal("0"));
-            e.delivery_latency_ms = -9_223_372_036_854_775_808;
+            // The latest instant of the format: the most negative latency a valid entry can hold.
+            e.content.generated_at = timestamp("9999-12-31T23:59:59.999999Z");
+            e.delivery_latency_ms = e.received_at.millis_since(&e.content.generated_at);
             e.submitter = "anonymous".into();
         }
         let mut previous = Hash::ZERO;
@@ -1647,10 +1652,10 @@ mod tests {
         assert_eq!(
             hashes,
             [
-                "e04446ebafe606f0bbaf4e9ce0476c60c09f61837fc3b08e0c4b9d58961e6db4",
-                "24ba355bede3725f1acd9e464c9c6dd59ad338d009293b5e2ba5bd21de820484",
-                "e956682809588b95aaa2ff6f0d6340739c7fd8cbf339b524e001089b22d58720",
-                "7b899bc481f7e87b238d937d215fd084519e45acdb704dba005bb1d8e4c14d3b",
+                "b88ec595bd10497f9f1ce98b8d6268f3276607507466f35f4883606c87e6a85f",
+                "231e0e8ae42fbf6b9b36ed1fd567ae1b06e82e9363dbc1e6f1a35b9ba5f19f30",
+                "8922cabda806460f2d7d1a4da9a011f9b51c1b55eb63bfd09df833786c1c500a",
+                "c300f3c64d58bca6430246459bb2897269a047ee636db5f900f716ef1eef3ff2",
             ]
         );
         assert!(verify_chain(&read, Some(4)).is_intact());

@@ -11,9 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::entry::StoredEntry;
+use crate::domain::entry::{Entry, StoredEntry};
 use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
+use crate::domain::signal::SCHEMA_VERSION;
 
 /// At most this many findings are kept in a report; the total is always counted.
 pub const MAX_FINDINGS_KEPT: usize = 1_000;
@@ -47,6 +48,10 @@ pub enum FindingKind {
     Truncated { expected_size: u64 },
     /// Storage returned something at this position that is not a well-formed entry.
     Unreadable { reason: String },
+    /// A well-formed entry breaks a format rule on its values (ledger-format §1.1 rules 4–5):
+    /// an unknown schema version, or a derived field (latency, retention date) that disagrees
+    /// with the fields it derives from.
+    InvalidField { field: String, reason: String },
     /// The entry's signal id has no claim (an entry written outside the append protocol).
     ClaimMissing { signal_id: String },
     /// The signal id's claim names another index or hash than this entry's.
@@ -80,6 +85,7 @@ impl FindingKind {
             FindingKind::Reorder { .. } => "reorder",
             FindingKind::Truncated { .. } => "truncated",
             FindingKind::Unreadable { .. } => "unreadable",
+            FindingKind::InvalidField { .. } => "invalid_field",
             FindingKind::ClaimMissing { .. } => "claim_missing",
             FindingKind::ClaimMismatch { .. } => "claim_mismatch",
             FindingKind::CheckpointMismatch { .. } => "checkpoint_mismatch",
@@ -198,6 +204,15 @@ impl ChainVerifier {
                 },
             );
         }
+        for (field, reason) in invalid_fields(&stored.entry) {
+            self.record(
+                position,
+                FindingKind::InvalidField {
+                    field: field.to_owned(),
+                    reason,
+                },
+            );
+        }
         let occupies_position = if index == position {
             true
         } else if index > position {
@@ -262,6 +277,41 @@ impl ChainVerifier {
         }
         self.report
     }
+}
+
+/// The format rules on an entry's values that its type cannot keep (ledger-format §1.1 rules
+/// 4–5), in tag order: the schema version, and the two derived fields.
+pub fn invalid_fields(entry: &Entry) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    if entry.schema_version != SCHEMA_VERSION {
+        problems.push((
+            "schema_version",
+            format!("is {}; this format defines only 1", entry.schema_version),
+        ));
+    }
+    let latency = entry.received_at.millis_since(&entry.content.generated_at);
+    if entry.delivery_latency_ms != latency {
+        problems.push((
+            "delivery_latency_ms",
+            format!(
+                "is {}, but received_at − generated_at is {latency} ms",
+                entry.delivery_latency_ms
+            ),
+        ));
+    }
+    let retention = entry.retention_expires_at.as_datetime() - entry.received_at.as_datetime();
+    let day_micros = i128::from(86_400) * 1_000_000;
+    let micros = retention.whole_microseconds();
+    if micros <= 0 || micros % day_micros != 0 {
+        problems.push((
+            "retention_expires_at",
+            format!(
+                "is not a positive whole number of days after received_at ({})",
+                entry.received_at
+            ),
+        ));
+    }
+    problems
 }
 
 /// Verifies a whole chain from genesis.

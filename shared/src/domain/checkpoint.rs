@@ -99,6 +99,31 @@ pub enum CheckpointError {
     },
 }
 
+impl CheckpointError {
+    /// The refusal's stable code, as `docs/ledger-format.md` §7 names it (shared with the
+    /// independent Python checker and the failing vectors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            CheckpointError::InvalidOrigin { .. } => "invalid_origin",
+            CheckpointError::InvalidKeyId { .. } => "invalid_key_id",
+            CheckpointError::InconsistentHead { .. } => "inconsistent_head",
+            CheckpointError::LeavesRange { .. } => "leaves_range",
+            CheckpointError::EmptyLeavesDigest { .. } => "empty_leaves_digest",
+            CheckpointError::MissingBlankLine => "missing_blank_line",
+            CheckpointError::MissingLine { .. } => "missing_line",
+            CheckpointError::Malformed { .. } => "malformed_line",
+            CheckpointError::RangeShape { .. } => "range_shape",
+            CheckpointError::RootMismatch { .. } => "root_mismatch",
+            CheckpointError::MissingPublicKey { .. } => "missing_public_key",
+            CheckpointError::BadPublicKey => "bad_public_key",
+            CheckpointError::BadSignature => "bad_signature",
+            CheckpointError::LeavesDigest { .. } => "leaves_digest",
+            CheckpointError::LeavesLine { .. } => "leaves_line",
+            CheckpointError::LeavesCount { .. } => "leaves_count",
+        }
+    }
+}
+
 /// The leaf-hash file written with a checkpoint: the entry hashes of chain indexes `[from, to)`
 /// (those this checkpoint adds to the previous one), so that a sweep finding a different root
 /// can pinpoint which entry changed without re-reading older checkpoints' sources.

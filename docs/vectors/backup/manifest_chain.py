@@ -1,0 +1,107 @@
+"""Backup manifests (docs/ledger-format.md sections 8.3 and 8.4), standard library only.
+
+consistency_problem(m) is the first disagreement between a manifest's fields (8.3), or None;
+canonical_bytes(m) its one encoding; verify_chain(stored) the findings of 8.4 over a list of
+manifests' exact bytes, as (position, kind) pairs in order.
+"""
+import hashlib
+import json
+import sys
+import pathlib
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from checkpoint_note import fold  # noqa: E402
+
+ORDER = ["format", "backup_id", "created_at", "index_range", "row_count", "first_previous_hash",
+         "last_entry_hash", "merkle_root", "compact_range", "csv", "retain_until",
+         "previous_manifest_sha256"]
+CSV_ORDER = ["key", "sha256", "bytes", "version_id"]
+HEADER_BYTES = len(",".join([
+    "schema_version", "chain_index", "previous_hash", "signal_id", "symbol", "action",
+    "entry_price", "target_price", "stop_loss", "confidence", "rationale", "generated_at",
+    "producer", "model", "model_version", "received_at", "delivery_latency_ms",
+    "retention_expires_at", "submitter", "entry_hash"]) + "\r\n")
+ZERO = "0" * 64
+
+
+def canonical_bytes(m):
+    ordered = {name: m[name] for name in ORDER}
+    ordered["index_range"] = {"from": m["index_range"]["from"], "to": m["index_range"]["to"]}
+    if m["csv"] is not None:
+        ordered["csv"] = {name: m["csv"][name] for name in CSV_ORDER}
+    return (json.dumps(ordered, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def backup_order(backup_id):
+    """Backups order by day, then run: (YYYYMMDD, N)."""
+    day, _, run = backup_id.partition("_")
+    return day, int(run or 1)
+
+
+def csv_key(backup_id):
+    return f"signals/{backup_id[0:4]}/{backup_id[4:6]}/signals_backup_{backup_id}.csv"
+
+
+def consistency_problem(m):
+    f, t = m["index_range"]["from"], m["index_range"]["to"]
+    if f > t or m["row_count"] != t - f:
+        return "row_count is not to - from"
+    rng = [bytes.fromhex(h) for h in m["compact_range"]]
+    if len(rng) != bin(t).count("1"):
+        return "compact_range has the wrong number of hashes"
+    if fold(rng).hex() != m["merkle_root"]:
+        return "merkle_root is not the root of compact_range"
+    if (f == 0) != (m["first_previous_hash"] == ZERO):
+        return "first_previous_hash is zero exactly when from is 0"
+    if (t == 0) != (m["last_entry_hash"] == ZERO):
+        return "last_entry_hash is zero exactly when to is 0"
+    if t % 2 == 1 and m["compact_range"][-1] != m["last_entry_hash"]:
+        return "for odd to the last range hash is last_entry_hash"
+    csv = m["csv"]
+    if csv is None and m["row_count"] > 0:
+        return "a backup with rows names its csv"
+    if csv is not None and m["row_count"] == 0:
+        return "an empty backup has csv null"
+    if csv is None and m["last_entry_hash"] != m["first_previous_hash"]:
+        return "an empty backup's head hashes are equal"
+    if csv is not None:
+        if csv["key"] != csv_key(m["backup_id"]):
+            return "csv.key is not the backup id's"
+        if csv["bytes"] <= HEADER_BYTES:
+            return "csv.bytes is no larger than the header"
+        v = csv["version_id"]
+        if not (1 <= len(v) <= 1024) or not all(0x21 <= ord(c) <= 0x7E for c in v):
+            return "csv.version_id is not 1-1024 printable ASCII without spaces"
+    if m["retain_until"] <= m["created_at"]:  # canonical timestamps: text order is time order
+        return "retain_until is not after created_at"
+    return None
+
+
+def verify_chain(stored):
+    findings = []
+    previous_sha, previous_id, expected_from = ZERO, None, 0
+    head, root = ZERO, hashlib.sha256(b"").hexdigest()
+    for position, raw in enumerate(stored):
+        m = json.loads(raw)
+        if consistency_problem(m) is not None:
+            findings.append((position, "invalid"))
+        if canonical_bytes(m) != raw:
+            findings.append((position, "invalid"))
+        if m["previous_manifest_sha256"] != previous_sha:
+            findings.append((position, "broken_link"))
+        if previous_id is not None and backup_order(m["backup_id"]) <= backup_order(previous_id):
+            findings.append((position, "out_of_order"))
+        f, t = m["index_range"]["from"], m["index_range"]["to"]
+        if f > expected_from:
+            findings.append((position, "gap"))
+        elif f < expected_from:
+            findings.append((position, "overlap"))
+        elif m["first_previous_hash"] != head:
+            findings.append((position, "entry_link_mismatch"))
+        if t == expected_from and m["merkle_root"] != root:
+            findings.append((position, "root_changed"))
+        previous_sha = hashlib.sha256(raw).hexdigest()
+        previous_id, expected_from = m["backup_id"], t
+        head, root = m["last_entry_hash"], m["merkle_root"]
+    return findings
