@@ -3,8 +3,12 @@
 //! modelled DynamoDB (`tests/model`), in tokio's paused time: a 60 s scenario runs as fast as the
 //! CPU allows and gives the same figures on every run (fixed seeds).
 //!
+//! Two protocols side by side: today's (the product's `Ingest` service) and the group-commit
+//! prototype of ARCHITECTURE.md (`group_commit/prototype.rs`, on the same model).
+//!
 //! Run with `cargo test -p tests --bench group_commit` (figures go into BENCHMARKS.md).
-//! `GROUP_COMMIT_SUSTAINED_SECONDS` shortens the sustained scenario (default 60).
+//! `GROUP_COMMIT_SUSTAINED_SECONDS` shortens the sustained scenario (default 60);
+//! `GROUP_COMMIT_PROTOCOLS=Today` or `GroupCommit` runs one side only.
 //! This is a measurement, not a test: it fails only when the chain it built is not intact and
 //! complete, or a signal or an audit event is missing or duplicated.
 
@@ -24,6 +28,9 @@ use shared::domain::timestamp::Timestamp;
 use shared::ports::{Clock, LedgerStore};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+
+#[path = "group_commit/prototype.rs"]
+mod prototype;
 
 /// Lambda's default account concurrency: invocations beyond it are refused with 429.
 const LAMBDA_CONCURRENCY: usize = 1_000;
@@ -54,18 +61,44 @@ type Service = Ingest<
     RecordingMetrics,
 >;
 
+/// Which append protocol a rig runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// The product's ingest service, as built.
+    Today,
+    /// The group-commit prototype (`group_commit/prototype.rs`).
+    GroupCommit,
+}
+
+#[derive(Clone)]
+enum Target {
+    Today(Arc<Service>),
+    GroupCommit(Arc<prototype::GroupCommit>),
+}
+
+impl Target {
+    async fn handle(&self, request: HttpRequest) -> u16 {
+        match self {
+            Target::Today(service) => service.handle(request).await.status,
+            Target::GroupCommit(prototype) => prototype.handle(request).await,
+        }
+    }
+}
+
 struct Rig {
+    protocol: Protocol,
+    target: Target,
+    prototype: Option<Arc<prototype::GroupCommit>>,
     model: ModelledDynamo,
     store: DynamoLedgerStore<ModelledDynamo>,
     audit: DynamoAuditSink<ModelledDynamo>,
     metrics: RecordingMetrics,
-    service: Arc<Service>,
     lambdas: Arc<Semaphore>,
     clock: VirtualClock,
 }
 
 impl Rig {
-    fn new(seed: u64) -> Rig {
+    fn new(protocol: Protocol, seed: u64) -> Rig {
         let model = ModelledDynamo::new(ModelParameters::published(), seed);
         let store = DynamoLedgerStore::new(model.clone(), SIGNALS_TABLE, AUDIT_TABLE);
         let audit = DynamoAuditSink::new(model.clone(), AUDIT_TABLE);
@@ -81,12 +114,23 @@ impl Rig {
             metrics.clone(),
             IngestSettings::default(),
         ));
+        let prototype = Arc::new(prototype::GroupCommit {
+            db: model.clone(),
+            clock: clock.clone(),
+            retries: Default::default(),
+        });
+        let target = match protocol {
+            Protocol::Today => Target::Today(service.clone()),
+            Protocol::GroupCommit => Target::GroupCommit(prototype.clone()),
+        };
         Rig {
+            protocol,
+            target,
+            prototype: (protocol == Protocol::GroupCommit).then_some(prototype),
             model,
             store,
             audit,
             metrics,
-            service,
             lambdas: Arc::new(Semaphore::new(LAMBDA_CONCURRENCY)),
             clock,
         }
@@ -105,7 +149,7 @@ struct Produced {
 }
 
 async fn produce(
-    service: Arc<Service>,
+    service: Target,
     lambdas: Arc<Semaphore>,
     clock: VirtualClock,
     n: u64,
@@ -135,7 +179,6 @@ async fn produce(
                         request_id: format!("req-{n}-{}", busy + throttled),
                     })
                     .await
-                    .status
             }
             Err(_) => 429,
         };
@@ -160,6 +203,7 @@ async fn produce(
 /// One scenario's figures.
 #[derive(Debug)]
 struct Figures {
+    protocol: Protocol,
     scenario: String,
     signals: usize,
     stored: usize,
@@ -203,6 +247,7 @@ async fn finish(
     verify(rig, scenario, &produced).await?;
     let count = stored.len().max(1) as f64;
     Ok(Figures {
+        protocol: rig.protocol,
         scenario: scenario.to_owned(),
         signals: produced.len(),
         stored: stored.len(),
@@ -213,7 +258,10 @@ async fn finish(
         answered_503: produced.iter().map(|p| p.busy).sum(),
         answered_429: produced.iter().map(|p| p.throttled).sum(),
         unanswered: produced.len() - stored.len(),
-        retries: rig.metrics.total(metric::APPEND_RETRIES) as u64,
+        retries: match &rig.prototype {
+            Some(prototype) => prototype.retries.load(std::sync::atomic::Ordering::Relaxed),
+            None => rig.metrics.total(metric::APPEND_RETRIES) as u64,
+        },
         transactions_per_signal: stats.transactions as f64 / count,
         wcu_per_signal: stats.wcu / count,
         throttled: stats.throttled,
@@ -224,6 +272,43 @@ async fn finish(
 /// The chain is intact and complete; it holds each stored signal exactly once and nothing else;
 /// each insert has exactly one audit event.
 async fn verify(rig: &Rig, scenario: &str, produced: &[Produced]) -> anyhow::Result<()> {
+    if let Some(prototype) = &rig.prototype {
+        let (entries, claims, inserts) = prototype.read_back();
+        let mut verifier = ChainVerifier::from_genesis();
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        for entry in &entries {
+            *seen.entry(entry.entry.signal_id.to_string()).or_default() += 1;
+            verifier.push(entry);
+        }
+        let length = entries.len() as u64;
+        let report = verifier.finish(Some(length));
+        ensure!(
+            report.is_intact() && report.next_index == length,
+            "{scenario}: chain broken: {:?}",
+            report.findings
+        );
+        ensure!(
+            seen.values().all(|n| *n == 1),
+            "{scenario}: a signal is in the chain twice"
+        );
+        for p in produced {
+            let in_chain = seen.contains_key(&p.signal_id);
+            // The prototype's 503 means "outcome unknown, retry with the same id" (its pending
+            // item may be sequenced after it gave up): only a 200/201 must be in the chain.
+            ensure!(
+                in_chain || !matches!(p.status, 200 | 201),
+                "{scenario}: {} answered {} but in chain: {in_chain}",
+                p.signal_id,
+                p.status
+            );
+        }
+        ensure!(
+            claims == entries.len() && inserts == entries.len(),
+            "{scenario}: {} entries, {claims} claims, {inserts} insert audit events",
+            entries.len()
+        );
+        return Ok(());
+    }
     let mut verifier = ChainVerifier::from_genesis();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut from = 0;
@@ -280,12 +365,12 @@ async fn verify(rig: &Rig, scenario: &str, produced: &[Produced]) -> anyhow::Res
     Ok(())
 }
 
-async fn burst(seed: u64, signals: u64) -> anyhow::Result<Figures> {
-    let rig = Rig::new(seed);
+async fn burst(protocol: Protocol, seed: u64, signals: u64) -> anyhow::Result<Figures> {
+    let rig = Rig::new(protocol, seed);
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..signals {
         tasks.spawn(produce(
-            rig.service.clone(),
+            rig.target.clone(),
             rig.lambdas.clone(),
             rig.clock.clone(),
             n,
@@ -296,8 +381,13 @@ async fn burst(seed: u64, signals: u64) -> anyhow::Result<Figures> {
     finish(&rig, &format!("burst of {signals}"), produced, span).await
 }
 
-async fn sustained(seed: u64, per_second: u64, seconds: u64) -> anyhow::Result<Figures> {
-    let rig = Rig::new(seed);
+async fn sustained(
+    protocol: Protocol,
+    seed: u64,
+    per_second: u64,
+    seconds: u64,
+) -> anyhow::Result<Figures> {
+    let rig = Rig::new(protocol, seed);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let total = per_second * seconds;
@@ -306,7 +396,7 @@ async fn sustained(seed: u64, per_second: u64, seconds: u64) -> anyhow::Result<F
         tokio::time::sleep_until(started + Duration::from_secs_f64(n as f64 / per_second as f64))
             .await;
         tasks.spawn(produce(
-            rig.service.clone(),
+            rig.target.clone(),
             rig.lambdas.clone(),
             rig.clock.clone(),
             n,
@@ -323,14 +413,14 @@ async fn sustained(seed: u64, per_second: u64, seconds: u64) -> anyhow::Result<F
     .await
 }
 
-async fn idle(seed: u64, signals: u64) -> anyhow::Result<Figures> {
-    let rig = Rig::new(seed);
+async fn idle(protocol: Protocol, seed: u64, signals: u64) -> anyhow::Result<Figures> {
+    let rig = Rig::new(protocol, seed);
     let started = Instant::now();
     let mut produced = Vec::new();
     for n in 0..signals {
         produced.push(
             produce(
-                rig.service.clone(),
+                rig.target.clone(),
                 rig.lambdas.clone(),
                 rig.clock.clone(),
                 n,
@@ -364,18 +454,26 @@ fn main() -> anyhow::Result<()> {
     let wall = std::time::Instant::now();
     let figures = runtime.block_on(async {
         let mut all = Vec::new();
-        all.push(idle(1, 200).await?);
-        all.push(burst(2, 1_000).await?);
-        all.push(sustained(3, 1_500, seconds).await?);
+        // `GROUP_COMMIT_PROTOCOLS=GroupCommit` (or `Today`) runs one side only.
+        let only = std::env::var("GROUP_COMMIT_PROTOCOLS").unwrap_or_default();
+        for protocol in [Protocol::Today, Protocol::GroupCommit] {
+            if !only.is_empty() && !only.contains(&format!("{protocol:?}")) {
+                continue;
+            }
+            all.push(idle(protocol, 1, 200).await?);
+            all.push(burst(protocol, 2, 1_000).await?);
+            all.push(sustained(protocol, 3, 1_500, seconds).await?);
+        }
         anyhow::Ok(all)
     })?;
     eprintln!(
-        "| scenario | signals | stored | appends/s | p50 ms | p95 ms | p99 ms | 503 | 429 | not stored | in-service retries | transactions/signal | WCU/signal | throttled calls | conflicts |"
+        "| protocol | scenario | signals | stored | appends/s | p50 ms | p95 ms | p99 ms | 503 | 429 | not stored | in-service retries | transactions/signal | WCU/signal | throttled calls | conflicts |"
     );
-    eprintln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    eprintln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for f in &figures {
         eprintln!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
+            "| {:?} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
+            f.protocol,
             f.scenario,
             f.signals,
             f.stored,

@@ -307,7 +307,7 @@ impl DynamoApi for ModelledDynamo {
                 state.stats.throttled += 1;
                 Err(DynamoFault::Busy(fault(
                     "ThrottlingException",
-                    "partition write capacity exceeded",
+                    format!("write capacity of partition {:?} exceeded", key.1),
                 )))
             } else {
                 state.stats.wcu += self.write_units(bytes);
@@ -456,7 +456,7 @@ impl DynamoApi for ModelledDynamo {
             if self.throttle_read(&mut state, &key.0, &key.1, bytes) {
                 Err(DynamoFault::Busy(fault(
                     "ThrottlingException",
-                    "partition read capacity exceeded",
+                    format!("read capacity of partition {:?} exceeded", key.1),
                 )))
             } else {
                 Ok(item)
@@ -570,7 +570,7 @@ impl DynamoApi for ModelledDynamo {
             if self.throttle_read(&mut state, &query.table, &pk, bytes) {
                 Err(DynamoFault::Busy(fault(
                     "ThrottlingException",
-                    "partition read capacity exceeded",
+                    format!("read capacity of partition {pk:?} exceeded"),
                 )))
             } else {
                 Ok(page)
