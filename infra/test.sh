@@ -39,6 +39,18 @@ export INGEST_URL="http://127.0.0.1:$watch_port/lambda-url/ingest" WATCH_STACK="
 step "cargo test (unit, property, known-answer and emulator tests)"
 cargo test --workspace --locked
 
+step "fuzz: every cargo-fuzz target for ${FUZZ_SECONDS:-30} s from its seed corpus (nightly)"
+# fuzz/ is its own workspace; new inputs go to a scratch corpus, the repository's stays small.
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version =0.13.2
+fuzz_target_dir="${CARGO_TARGET_DIR:-$ROOT/target}-fuzz"
+for target in ingest_handler validate_signal checkpoint_note backup_csv manifest; do
+  found=$(mktemp -d)
+  cargo +nightly fuzz run --fuzz-dir fuzz --dev --sanitizer none --target-dir "$fuzz_target_dir" \
+    "$target" "$found" "fuzz/corpus/$target" -- -max_total_time="${FUZZ_SECONDS:-30}" -max_len=70000 \
+    || die "fuzz target $target failed; the crashing input is under fuzz/artifacts/$target"
+  rm -rf "$found"
+done
+
 step "ledger format: independent Python re-implementation against the vectors"
 python3 docs/vectors/check_vectors.py
 # The checker must also fail when a vector is wrong: tamper with a copy and expect a failure.

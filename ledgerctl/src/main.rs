@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use ledgerctl::provision::{Provisioned, provision_stack};
 use ledgerctl::restore::{RestoreOptions, restore};
 use ledgerctl::template::{Stack, Template};
-use ledgerctl::trace::{DEFAULT_AUDIT_DAYS, Sources, TraceError, TraceOptions, render_text, trace};
+use ledgerctl::trace::render_text;
+use shared::app::trace::{DEFAULT_AUDIT_DAYS, Sources, TraceError, TraceOptions, trace};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,7 +90,40 @@ enum Command {
         /// Print the trace as JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
+    /// Acknowledge a vault finding that can never be removed (a planted or forged object under
+    /// `checkpoints/`, COMPLIANCE-locked): writes a locked acknowledgement of its original version
+    /// and audits it with your identity. Later sweeps list it as acknowledged instead of failing.
+    Acknowledge {
+        /// The object's key, as the sweep's finding names it (e.g. `checkpoints/zz.txt`).
+        key: String,
+        /// Why it is acknowledged: what it is, and who checked it (at least 10 characters).
+        #[arg(long)]
+        reason: String,
+        /// The vault bucket.
+        #[arg(long, env = "VAULT_BUCKET")]
+        bucket: String,
+        /// The audit table.
+        #[arg(long, env = "AUDIT_TABLE")]
+        audit_table: String,
+        /// How long the acknowledgement stays locked, in days.
+        #[arg(long, env = "RETENTION_DAYS", default_value_t = 2555)]
+        retention_days: u32,
+    },
+}
+
+/// Which checkpoints count: the ledger's signing key and the keys rotated out before it.
+#[derive(Debug, clap::Args)]
+struct TrustArgs {
+    /// The current checkpoint signing key (KMS key id or ARN). Without it, only unsigned
+    /// checkpoints count (a stack without a signing key).
+    #[arg(long, env = "CHECKPOINT_KMS_KEY_ID")]
+    checkpoint_key_id: Option<String>,
+    /// Earlier signing keys, comma-separated, whose checkpoints still count.
+    #[arg(long, env = "CHECKPOINT_PREVIOUS_KEY_IDS", value_delimiter = ',')]
+    previous_key_ids: Vec<String>,
 }
 
 /// Exit status of `trace` when it could not be made at all.
@@ -172,6 +206,48 @@ async fn main() -> anyhow::Result<ExitCode> {
             writeln!(std::io::stdout().lock(), "{summary}")?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Acknowledge {
+            key,
+            reason,
+            bucket,
+            audit_table,
+            retention_days,
+        } => {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            // The actor is who the credentials say you are, not a name you type.
+            let identity = aws_sdk_sts::Client::new(&sdk)
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!(aws_sdk_sts::error::DisplayErrorContext(e)))?;
+            let actor = identity
+                .arn()
+                .ok_or_else(|| anyhow::anyhow!("the caller identity has no ARN"))?
+                .to_owned();
+            let acknowledger = shared::app::acknowledge::Acknowledger {
+                vault: shared::adapters::s3::S3Vault::new(
+                    aws_sdk_s3::Client::new(&sdk),
+                    bucket,
+                    None,
+                ),
+                audit: shared::adapters::dynamodb::DynamoAuditSink::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    audit_table,
+                ),
+                clock: shared::adapters::system::SystemClock,
+                metrics: shared::adapters::system::EmfStdout::new("SignalLedger", "ledgerctl"),
+                retention_days,
+            };
+            let done = acknowledger.acknowledge(&key, &reason, &actor).await?;
+            eprintln!(
+                "acknowledged {} (version {}) as {actor}: {} (version {}), locked; audited as FINDING_ACKNOWLEDGED",
+                done.acknowledgement.key,
+                done.acknowledgement.version_id,
+                done.object_key,
+                done.version_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Trace {
             signal_id,
             signals_table,
@@ -179,8 +255,10 @@ async fn main() -> anyhow::Result<ExitCode> {
             bucket,
             audit_days,
             json,
+            trust,
         } => {
             use shared::ports::Clock;
+            let origin = shared::config::origin(&signals_table);
             let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
             let store = shared::adapters::dynamodb::DynamoLedgerStore::new(
@@ -192,16 +270,21 @@ async fn main() -> anyhow::Result<ExitCode> {
             let vault =
                 shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), bucket, None);
             // Only public keys are fetched: the key id comes from each checkpoint's signature line.
-            let keys = shared::adapters::kms::KmsSigner::new(aws_sdk_kms::Client::new(&sdk), "");
+            let keys = shared::adapters::kms::KmsPublicKeys::new(aws_sdk_kms::Client::new(&sdk));
             let sources = Sources {
                 store: &store,
                 vault: &vault,
                 audit: &audit,
-                signer: Some(&keys),
+                keys: Some(&keys),
             };
             let options = TraceOptions {
                 audit_days,
                 now: shared::adapters::system::SystemClock.now(),
+                trust: shared::app::vault::CheckpointTrust::new(
+                    origin,
+                    trust.checkpoint_key_id.as_deref(),
+                    &shared::config::key_list(&trust.previous_key_ids),
+                ),
             };
             let progress = |line: &str| eprintln!("trace: {line}");
             let traced = match Box::pin(trace(&sources, &signal_id, &options, &progress)).await {

@@ -31,21 +31,79 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     VersioningConfiguration,
 };
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::template::{BucketDefinition, ResourceDefinition, Stack, TableDefinition, Template};
 
-const TRANSLATED: [&str; 9] = [
-    "TableName",
-    "BillingMode",
-    "AttributeDefinitions",
-    "KeySchema",
-    "PointInTimeRecoverySpecification",
-    "DeletionProtectionEnabled",
-    "StreamSpecification",
-    "SSESpecification",
-    "ResourcePolicy",
-];
+/// The table properties `ledgerctl provision` translates, read strictly: any other property, at
+/// any depth (say `SSESpecification.SSEType`), is an error rather than silently not provisioned.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct TableProperties {
+    /// Resolved separately (`TableDefinition::table_name`).
+    #[serde(rename = "TableName")]
+    _table_name: serde::de::IgnoredAny,
+    billing_mode: Option<String>,
+    attribute_definitions: Vec<AttributeProperty>,
+    key_schema: Vec<KeyProperty>,
+    point_in_time_recovery_specification: Option<PointInTimeRecoveryProperty>,
+    deletion_protection_enabled: Option<bool>,
+    stream_specification: Option<StreamProperty>,
+    #[serde(rename = "SSESpecification")]
+    sse_specification: Option<SseProperty>,
+    resource_policy: Option<ResourcePolicyProperty>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct AttributeProperty {
+    attribute_name: String,
+    attribute_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct KeyProperty {
+    attribute_name: String,
+    key_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct PointInTimeRecoveryProperty {
+    point_in_time_recovery_enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct StreamProperty {
+    stream_view_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SseProperty {
+    #[serde(rename = "SSEEnabled")]
+    sse_enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct ResourcePolicyProperty {
+    policy_document: Value,
+}
+
+impl TableProperties {
+    fn of(table: &TableDefinition) -> anyhow::Result<TableProperties> {
+        TableProperties::deserialize(&table.properties).map_err(|error| {
+            anyhow!(
+                "{}: {error} in template.yaml; teach ledgerctl/src/provision.rs to translate it",
+                table.logical_id
+            )
+        })
+    }
+}
 
 /// What happened to one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,19 +125,7 @@ pub async fn create_tables(
 }
 
 async fn create_table(client: &Client, table: &TableDefinition) -> anyhow::Result<Provisioned> {
-    let properties = table
-        .properties
-        .as_object()
-        .ok_or_else(|| anyhow::anyhow!("{}: Properties is not a mapping", table.logical_id))?;
-    if let Some(unknown) = properties
-        .keys()
-        .find(|key| !TRANSLATED.contains(&key.as_str()))
-    {
-        anyhow::bail!(
-            "{}: property {unknown} of template.yaml is not provisioned locally; teach ledgerctl/src/provision.rs to translate it",
-            table.logical_id
-        );
-    }
+    let properties = TableProperties::of(table)?;
     let name = table.table_name.clone();
     let exists = client.describe_table().table_name(&name).send().await;
     if exists.is_ok() {
@@ -87,53 +133,42 @@ async fn create_table(client: &Client, table: &TableDefinition) -> anyhow::Resul
     }
 
     let mut request = client.create_table().table_name(&name);
-    for (attribute, kind) in table.attribute_definitions() {
+    for attribute in &properties.attribute_definitions {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name(attribute)
-                .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                .attribute_name(&attribute.attribute_name)
+                .attribute_type(ScalarAttributeType::from(attribute.attribute_type.as_str()))
                 .build()?,
         );
     }
-    for (attribute, kind) in table.key_schema() {
+    for key in &properties.key_schema {
         request = request.key_schema(
             KeySchemaElement::builder()
-                .attribute_name(attribute)
-                .key_type(KeyType::from(kind.as_str()))
+                .attribute_name(&key.attribute_name)
+                .key_type(KeyType::from(key.key_type.as_str()))
                 .build()?,
         );
     }
-    if let Some(mode) = properties.get("BillingMode").and_then(Value::as_str) {
-        request = request.billing_mode(BillingMode::from(mode));
+    if let Some(mode) = &properties.billing_mode {
+        request = request.billing_mode(BillingMode::from(mode.as_str()));
     }
-    if let Some(protected) = properties
-        .get("DeletionProtectionEnabled")
-        .and_then(Value::as_bool)
-    {
+    if let Some(protected) = properties.deletion_protection_enabled {
         request = request.deletion_protection_enabled(protected);
     }
-    if let Some(view) = properties
-        .get("StreamSpecification")
-        .and_then(|s| s["StreamViewType"].as_str())
-    {
+    if let Some(stream) = &properties.stream_specification {
         request = request.stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(StreamViewType::from(view))
+                .stream_view_type(StreamViewType::from(stream.stream_view_type.as_str()))
                 .build()?,
         );
     }
-    if let Some(enabled) = properties
-        .get("SSESpecification")
-        .and_then(|s| s["SSEEnabled"].as_bool())
-    {
-        request = request.sse_specification(SseSpecification::builder().enabled(enabled).build());
+    if let Some(sse) = &properties.sse_specification {
+        request =
+            request.sse_specification(SseSpecification::builder().enabled(sse.sse_enabled).build());
     }
-    if let Some(policy) = properties
-        .get("ResourcePolicy")
-        .map(|p| &p["PolicyDocument"])
-    {
-        request = request.resource_policy(policy.to_string());
+    if let Some(policy) = &properties.resource_policy {
+        request = request.resource_policy(policy.policy_document.to_string());
     }
     request.send().await.map_err(|e| {
         anyhow::anyhow!(
@@ -143,9 +178,8 @@ async fn create_table(client: &Client, table: &TableDefinition) -> anyhow::Resul
     })?;
 
     let pitr = properties
-        .get("PointInTimeRecoverySpecification")
-        .and_then(|s| s["PointInTimeRecoveryEnabled"].as_bool())
-        .unwrap_or(false);
+        .point_in_time_recovery_specification
+        .is_some_and(|s| s.point_in_time_recovery_enabled);
     if pitr {
         client
             .update_continuous_backups()
@@ -477,69 +511,55 @@ pub async fn create_bucket(
         .send()
         .await
         .with_context(|| format!("creating bucket {name}"))?;
-    if let Some(configuration) = versioning {
-        client
-            .put_bucket_versioning()
-            .bucket(&name)
-            .versioning_configuration(configuration)
-            .send()
-            .await
-            .with_context(|| format!("enabling versioning on {name}"))?;
+    // One put per translated setting, in this order, each failure naming what it was doing.
+    macro_rules! put {
+        ($setting:expr, $operation:ident . $field:ident, $what:literal) => {
+            if let Some(value) = $setting {
+                client
+                    .$operation()
+                    .bucket(&name)
+                    .$field(value)
+                    .send()
+                    .await
+                    .with_context(|| format!("{} on {name}", $what))?;
+            }
+        };
     }
-    if let Some(configuration) = object_lock {
-        client
-            .put_object_lock_configuration()
-            .bucket(&name)
-            .object_lock_configuration(configuration)
-            .send()
-            .await
-            .with_context(|| format!("configuring Object Lock on {name}"))?;
-    }
-    if let Some(configuration) = encryption {
-        client
-            .put_bucket_encryption()
-            .bucket(&name)
-            .server_side_encryption_configuration(configuration)
-            .send()
-            .await
-            .with_context(|| format!("configuring default encryption on {name}"))?;
-    }
-    if let Some(configuration) = public_access {
-        client
-            .put_public_access_block()
-            .bucket(&name)
-            .public_access_block_configuration(configuration)
-            .send()
-            .await
-            .with_context(|| format!("blocking public access to {name}"))?;
-    }
-    if let Some(controls) = ownership {
-        client
-            .put_bucket_ownership_controls()
-            .bucket(&name)
-            .ownership_controls(controls)
-            .send()
-            .await
-            .with_context(|| format!("setting ownership controls on {name}"))?;
-    }
-    if let Some(configuration) = lifecycle {
-        client
-            .put_bucket_lifecycle_configuration()
-            .bucket(&name)
-            .lifecycle_configuration(configuration)
-            .send()
-            .await
-            .with_context(|| format!("configuring the lifecycle rules of {name}"))?;
-    }
-    if let Some(document) = policy_document {
-        client
-            .put_bucket_policy()
-            .bucket(&name)
-            .policy(document)
-            .send()
-            .await
-            .with_context(|| format!("putting the bucket policy of {name}"))?;
-    }
+    put!(
+        versioning,
+        put_bucket_versioning.versioning_configuration,
+        "enabling versioning"
+    );
+    put!(
+        object_lock,
+        put_object_lock_configuration.object_lock_configuration,
+        "configuring Object Lock"
+    );
+    put!(
+        encryption,
+        put_bucket_encryption.server_side_encryption_configuration,
+        "configuring default encryption"
+    );
+    put!(
+        public_access,
+        put_public_access_block.public_access_block_configuration,
+        "blocking public access"
+    );
+    put!(
+        ownership,
+        put_bucket_ownership_controls.ownership_controls,
+        "setting ownership controls"
+    );
+    put!(
+        lifecycle,
+        put_bucket_lifecycle_configuration.lifecycle_configuration,
+        "configuring the lifecycle rules"
+    );
+    put!(
+        policy_document,
+        put_bucket_policy.policy,
+        "putting the bucket policy"
+    );
     Ok(ProvisionedBucket {
         logical_id: id.to_owned(),
         outcome: Provisioned::Created(name),
@@ -1032,6 +1052,38 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "B.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault: property Unknown of template.yaml is not provisioned locally; teach ledgerctl/src/provision.rs to translate it"
+        );
+    }
+
+    fn table(properties: Value) -> TableDefinition {
+        TableDefinition {
+            logical_id: "T".into(),
+            table_name: "t".into(),
+            properties,
+        }
+    }
+
+    #[test]
+    fn untranslated_table_properties_are_errors_at_any_depth() {
+        let base = serde_json::json!({
+            "TableName": {"Fn::Sub": "${AWS::StackName}-t"},
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "SSESpecification": {"SSEEnabled": true},
+        });
+        let properties = TableProperties::of(&table(base.clone())).unwrap();
+        assert!(properties.sse_specification.is_some_and(|s| s.sse_enabled));
+        let mut nested = base.clone();
+        nested["SSESpecification"]["SSEType"] = "KMS".into();
+        let error = TableProperties::of(&table(nested)).unwrap_err().to_string();
+        assert!(error.starts_with("T: unknown field `SSEType`"), "{error}");
+        let mut top = base;
+        top["TimeToLiveSpecification"] = serde_json::json!({"Enabled": true});
+        let error = TableProperties::of(&table(top)).unwrap_err().to_string();
+        assert!(
+            error.contains("unknown field `TimeToLiveSpecification`"),
+            "{error}"
         );
     }
 }

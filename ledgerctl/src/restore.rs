@@ -37,7 +37,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use shared::adapters::dynamodb::{claim_item, entry_item};
-use shared::app::backup::MANIFEST_PREFIX;
+use shared::app::vault;
 use shared::domain::backup::{BackupId, Manifest, RowReader, verify_manifest_chain};
 use shared::domain::chain::ChainVerifier;
 use shared::domain::entry::StoredEntry;
@@ -305,51 +305,34 @@ async fn read_manifests<V: BlobVault>(
     vault: &V,
     until: Option<BackupId>,
 ) -> anyhow::Result<(Vec<(Vec<u8>, Manifest)>, Vec<String>)> {
-    let versions = vault
-        .list_versions(MANIFEST_PREFIX)
+    let listing = vault::list_manifests(vault)
         .await
         .context("cannot list the manifests in the vault")?;
-    let mut originals = Vec::new();
-    let mut overwritten = Vec::new();
-    for (position, version) in versions.iter().enumerate() {
-        // Versions come oldest first for each key: the first one listed is the original.
-        if position > 0 && versions[position - 1].key == version.key {
-            if overwritten.last() != Some(&version.key) {
-                overwritten.push(version.key.clone());
-            }
-            continue;
-        }
-        let id = BackupId::from_manifest_key(&version.key).map_err(|error| {
-            anyhow::anyhow!(
-                "{} is not a manifest key ({error}); refusing to guess what it is",
-                version.key
-            )
-        })?;
-        if until.is_some_and(|until| id > until) {
-            continue;
-        }
-        originals.push((id, version));
+    if let Some(stray) = listing.strays.first() {
+        bail!(
+            "{} is not a manifest key; refusing to guess what it is",
+            stray.key()
+        );
     }
-    originals.sort_by_key(|(id, _)| *id);
-    let mut manifests = Vec::with_capacity(originals.len());
-    for (_, version) in originals {
-        let bytes = vault
-            .get_version(&version.key, &version.version_id)
+    let mut overwritten = Vec::new();
+    let mut manifests = Vec::with_capacity(listing.manifests.len());
+    for (id, original) in &listing.manifests {
+        if original.overwritten() {
+            overwritten.push(original.key().to_owned());
+        }
+        if until.is_some_and(|until| *id > until) {
+            continue;
+        }
+        let read = vault::read_manifest(vault, original)
             .await
             .with_context(|| {
                 format!(
                     "cannot read manifest {} version {}",
-                    version.key, version.version_id
+                    original.key(),
+                    original.version_id()
                 )
-            })?;
-        let manifest = Manifest::parse(&bytes).map_err(|error| {
-            anyhow::anyhow!(
-                "manifest {} version {} is invalid: {error}",
-                version.key,
-                version.version_id
-            )
-        })?;
-        manifests.push((bytes, manifest));
+            })??;
+        manifests.push((read.bytes, read.manifest));
     }
     if let Some(until) = until {
         ensure!(

@@ -32,7 +32,9 @@ fn request(body: &str) -> HttpRequest {
 }
 
 fn ingest(c: &mut Criterion) {
+    // Timers on: every store call runs under the request's time limits.
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime");
     let now = Timestamp::parse_rfc3339("2026-11-28T09:30:00.087Z").expect("timestamp");
@@ -44,16 +46,19 @@ fn ingest(c: &mut Criterion) {
         NoMetrics,
         IngestSettings::default(),
     );
-    // Without signal_id: each request is a new signal (the id is generated), never a replay.
-    let new_signal = request(
-        r#"{"symbol":"AAPL","action":"BUY","entry_price":"189.40","target_price":205,
-            "stop_loss":"182.5","confidence":0.74,"generated_at":"2026-11-28T09:30:00Z",
-            "rationale":"Breakout above the 50-day moving average on 2.1x average volume; sector strength confirms.",
-            "producer":"momentum-svc","model":"gbm-ensemble","model_version":"2026.11.1"}"#,
-    );
+    // Without signal_id the id is derived from the content, so each iteration's content differs
+    // (its model_version counts) to be a new signal, never a replay.
+    let mut n = 0u64;
     c.bench_function("ingest: POST /signals, new signal, in-memory ports", |b| {
         b.iter(|| {
-            let response = runtime.block_on(service.handle(new_signal.clone()));
+            n += 1;
+            let new_signal = request(&format!(
+                r#"{{"symbol":"AAPL","action":"BUY","entry_price":"189.40","target_price":205,
+            "stop_loss":"182.5","confidence":0.74,"generated_at":"2026-11-28T09:30:00Z",
+            "rationale":"Breakout above the 50-day moving average on 2.1x average volume; sector strength confirms.",
+            "producer":"momentum-svc","model":"gbm-ensemble","model_version":"2026.11.{n}"}}"#
+            ));
+            let response = runtime.block_on(service.handle(new_signal));
             assert_eq!(response.status, 201);
         });
     });

@@ -1,7 +1,10 @@
 //! Configuration from environment variables (DESIGN.md "Configuration"), parsed once at start;
 //! a missing or malformed variable stops the process with a message naming it.
 
-use crate::domain::signal::{DEFAULT_MIN_RATIONALE_CHARS, MAX_RATIONALE_CHARS};
+use crate::app::vault::CheckpointTrust;
+use crate::domain::signal::{
+    DEFAULT_MAX_AGE_SECONDS, DEFAULT_MIN_RATIONALE_CHARS, MAX_RATIONALE_CHARS,
+};
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 2555;
 pub const DEFAULT_METRICS_NAMESPACE: &str = "SignalLedger";
@@ -25,6 +28,8 @@ pub struct IngestConfig {
     pub audit_table: String,
     pub retention_days: u32,
     pub min_rationale_chars: usize,
+    /// How far behind the server clock a signal's `generated_at` may be (`too_old` beyond).
+    pub max_signal_age_seconds: u32,
     pub metrics_namespace: String,
 }
 
@@ -48,6 +53,12 @@ impl IngestConfig {
                 1..=MAX_RATIONALE_CHARS,
                 "a character count between 1 and 4000",
             )?,
+            max_signal_age_seconds: vars.number(
+                "MAX_SIGNAL_AGE_SECONDS",
+                DEFAULT_MAX_AGE_SECONDS,
+                60..=31_622_400,
+                "seconds between 60 and 31622400 (366 days)",
+            )?,
             metrics_namespace: vars.metrics_namespace(),
         })
     }
@@ -63,6 +74,9 @@ pub struct SweepConfig {
     pub metrics_namespace: String,
     /// Signs checkpoints when set; otherwise they carry the explicit `unsigned` marker.
     pub checkpoint_kms_key_id: Option<String>,
+    /// Signing keys rotated out, whose checkpoints still count (`CHECKPOINT_PREVIOUS_KEY_IDS`,
+    /// comma-separated).
+    pub checkpoint_previous_key_ids: Vec<String>,
     /// Encrypts vault objects with this KMS key when set; otherwise AES256.
     pub vault_kms_key_id: Option<String>,
 }
@@ -83,14 +97,24 @@ impl SweepConfig {
             retention_days: vars.retention_days()?,
             metrics_namespace: vars.metrics_namespace(),
             checkpoint_kms_key_id: vars.optional("CHECKPOINT_KMS_KEY_ID"),
+            checkpoint_previous_key_ids: vars.list("CHECKPOINT_PREVIOUS_KEY_IDS"),
             vault_kms_key_id: vars.optional("VAULT_KMS_KEY_ID"),
         })
+    }
+
+    /// The checkpoints that count: this ledger's origin, its signing key and the earlier ones.
+    pub fn trust(&self) -> CheckpointTrust {
+        CheckpointTrust::new(
+            self.origin(),
+            self.checkpoint_kms_key_id.as_deref(),
+            &self.checkpoint_previous_key_ids,
+        )
     }
 
     /// The checkpoints' origin line: names the log by its table, so two ledgers' checkpoints
     /// can never be confused.
     pub fn origin(&self) -> String {
-        format!("signal-ledger:{}", self.signals_table)
+        origin(&self.signals_table)
     }
 }
 
@@ -142,6 +166,8 @@ pub struct ReportConfig {
     pub vault_kms_key_id: Option<String>,
     /// The checkpoint signing key, to check the latest checkpoint's signature in the report.
     pub checkpoint_kms_key_id: Option<String>,
+    /// Signing keys rotated out, whose checkpoints still count.
+    pub checkpoint_previous_key_ids: Vec<String>,
     /// Lifetime of the presigned download URLs returned with a report (at most 7 days, S3's limit).
     pub report_url_expiry_seconds: u64,
     /// Only alarms whose name starts with this prefix are reported (the stack's own alarms).
@@ -165,6 +191,7 @@ impl ReportConfig {
             metrics_namespace: vars.metrics_namespace(),
             vault_kms_key_id: vars.optional("VAULT_KMS_KEY_ID"),
             checkpoint_kms_key_id: vars.optional("CHECKPOINT_KMS_KEY_ID"),
+            checkpoint_previous_key_ids: vars.list("CHECKPOINT_PREVIOUS_KEY_IDS"),
             report_url_expiry_seconds: vars.number(
                 "REPORT_URL_EXPIRY_SECONDS",
                 DEFAULT_REPORT_URL_EXPIRY_SECONDS,
@@ -174,11 +201,40 @@ impl ReportConfig {
             alarm_name_prefix: vars.optional("ALARM_NAME_PREFIX"),
         })
     }
+
+    /// The checkpoints that count when the report judges the latest one.
+    pub fn trust(&self) -> CheckpointTrust {
+        CheckpointTrust::new(
+            origin(&self.signals_table),
+            self.checkpoint_kms_key_id.as_deref(),
+            &self.checkpoint_previous_key_ids,
+        )
+    }
+}
+
+/// The checkpoints' origin line of the ledger kept in `signals_table`.
+pub fn origin(signals_table: &str) -> String {
+    format!("signal-ledger:{signals_table}")
+}
+
+/// A comma-separated list, trimmed, without empty items or repeats.
+pub fn key_list(items: &[String]) -> Vec<String> {
+    let mut list: Vec<String> = Vec::new();
+    for item in items.iter().flat_map(|i| i.split(',')).map(str::trim) {
+        if !item.is_empty() && !list.iter().any(|seen| seen == item) {
+            list.push(item.to_owned());
+        }
+    }
+    list
 }
 
 struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
 
 impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    fn list(&self, name: &'static str) -> Vec<String> {
+        key_list(&self.optional(name).into_iter().collect::<Vec<_>>())
+    }
+
     fn optional(&self, name: &'static str) -> Option<String> {
         (self.0)(name).filter(|value| !value.trim().is_empty())
     }
@@ -246,6 +302,7 @@ mod tests {
         let config = parse(&[("SIGNALS_TABLE", "s"), ("AUDIT_TABLE", "a")]).unwrap();
         assert_eq!(config.retention_days, 2555);
         assert_eq!(config.min_rationale_chars, 20);
+        assert_eq!(config.max_signal_age_seconds, 86_400);
         assert_eq!(config.metrics_namespace, "SignalLedger");
         assert_eq!(
             parse(&[("AUDIT_TABLE", "a")]),
@@ -284,5 +341,24 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.retention_days, 30);
+        for bad in ["0", "59", "31622401", "1d", "-60"] {
+            let error = parse(&[
+                ("SIGNALS_TABLE", "s"),
+                ("AUDIT_TABLE", "a"),
+                ("MAX_SIGNAL_AGE_SECONDS", bad),
+            ])
+            .unwrap_err();
+            assert!(
+                error.to_string().contains("MAX_SIGNAL_AGE_SECONDS"),
+                "{error}"
+            );
+        }
+        let config = parse(&[
+            ("SIGNALS_TABLE", "s"),
+            ("AUDIT_TABLE", "a"),
+            ("MAX_SIGNAL_AGE_SECONDS", "3600"),
+        ])
+        .unwrap();
+        assert_eq!(config.max_signal_age_seconds, 3600);
     }
 }

@@ -1,5 +1,5 @@
 //! Ports: the small capabilities the application needs from the outside world — a ledger store,
-//! an audit sink, a metrics sink and a clock — speaking domain types and small error enums, never
+//! an audit sink, a vault, a signer and public keys, metrics and a clock — speaking domain types and small error enums, never
 //! SDK types. Adapters (DynamoDB, EMF, in-memory doubles) implement them.
 
 use std::future::Future;
@@ -322,9 +322,13 @@ pub trait Signer: Send + Sync {
     /// ECDSA P-256 signature (ASN.1 DER) over `SHA-256(message)` (`ECDSA_SHA_256`); verifying
     /// it with the public key takes the digest `SHA-256(message)`.
     fn sign(&self, message: &[u8]) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
+}
 
-    /// The public key of `key_id` — this signer's key, or an earlier one after a rotation —
-    /// DER-encoded SubjectPublicKeyInfo.
+/// Looks up the public halves of signing keys, to verify checkpoints. Separate from [`Signer`]:
+/// readers (the report, `ledgerctl trace`) verify without being able to sign.
+pub trait PublicKeys: Send + Sync {
+    /// The public key of `key_id` — the current signing key, or an earlier one after a
+    /// rotation — DER-encoded SubjectPublicKeyInfo.
     fn public_key(&self, key_id: &str) -> impl Future<Output = Result<Vec<u8>, SignError>> + Send;
 }
 

@@ -104,16 +104,19 @@ async fn main() -> anyhow::Result<()> {
             "report" => {
                 use shared::adapters::cloudwatch::CloudWatchAlarms;
                 use shared::adapters::dynamodb::DynamoTableInspector;
-                use shared::adapters::kms::KmsSigner;
-                use shared::app::report::{ReportJob, ReportSettings};
+                use shared::adapters::kms::KmsPublicKeys;
+                use shared::app::report::{ReportJob, ReportSettings, ReportSources};
                 use shared::domain::report::PeriodRequest;
+                let sources = ReportSources {
+                    store: store.clone(),
+                    vault: vault.clone(),
+                    audit: DynamoAuditSink::new(dynamodb.clone(), &audit),
+                    tables: DynamoTableInspector::new(dynamodb.clone()),
+                    alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
+                    keys: None::<KmsPublicKeys>,
+                };
                 let job = ReportJob::new(
-                    store.clone(),
-                    vault.clone(),
-                    DynamoAuditSink::new(dynamodb.clone(), &audit),
-                    DynamoTableInspector::new(dynamodb.clone()),
-                    CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
-                    None::<KmsSigner>,
+                    sources,
                     SystemClock,
                     RecordingMetrics::default(),
                     ReportSettings {
@@ -124,6 +127,11 @@ async fn main() -> anyhow::Result<()> {
                         metrics_namespace: "SignalLedger".into(),
                         url_expiry: std::time::Duration::from_secs(600),
                         alarm_name_prefix: Some(format!("{stack}-")),
+                        trust: shared::app::vault::CheckpointTrust::new(
+                            shared::config::origin(&signals),
+                            None,
+                            &[],
+                        ),
                     },
                 );
                 let today: PeriodRequest = serde_json::from_value(serde_json::json!({

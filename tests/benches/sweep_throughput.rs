@@ -63,9 +63,13 @@ async fn main() -> anyhow::Result<()> {
         SystemClock,
         RecordingMetrics::default(),
         SweepSettings {
-            origin: format!("signal-ledger:{signals}"),
             retention_days: 1,
             page_size: 1000,
+            trust: shared::app::vault::CheckpointTrust::new(
+                shared::config::origin(&signals),
+                Some(&key),
+                &[],
+            ),
         },
     );
     for mode in [SweepMode::Init, SweepMode::Full] {

@@ -16,4 +16,5 @@ mod support;
 mod sweep;
 mod template;
 mod trace;
+mod trust;
 mod vault;

@@ -11,13 +11,13 @@ use shared::adapters::cloudwatch::CloudWatchAlarms;
 use shared::adapters::dynamodb::{
     DynamoAuditSink, DynamoLedgerStore, DynamoTableInspector, entry_item,
 };
-use shared::adapters::kms::KmsSigner;
+use shared::adapters::kms::KmsPublicKeys;
 use shared::adapters::memory::RecordingMetrics;
 use shared::adapters::s3::S3Vault;
 use shared::adapters::system::SystemClock;
 use shared::app::http::HttpRequest;
 use shared::app::ingest::{Ingest, IngestSettings};
-use shared::app::report::{ReportJob, ReportOutcome, ReportSettings};
+use shared::app::report::{ReportJob, ReportOutcome, ReportSettings, ReportSources};
 use shared::app::sweep::SweepMode;
 use shared::app::verify_backup::{VerifyBackupJob, VerifyMode};
 use shared::domain::report::{PeriodRequest, Verdict};
@@ -32,7 +32,7 @@ type Job = ReportJob<
     DynamoAuditSink,
     DynamoTableInspector,
     CloudWatchAlarms,
-    KmsSigner,
+    KmsPublicKeys,
     SystemClock,
     RecordingMetrics,
 >;
@@ -101,13 +101,16 @@ impl Fixture {
         .await
         .unwrap();
         stack.sweep(SweepMode::Init).await;
-        let job = ReportJob::new(
+        let sources = ReportSources {
             store,
-            vault.clone(),
+            vault: vault.clone(),
             audit,
-            DynamoTableInspector::new(stack.dynamodb.clone()),
-            CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&stack.sdk)),
-            Some(stack.signer()),
+            tables: DynamoTableInspector::new(stack.dynamodb.clone()),
+            alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&stack.sdk)),
+            keys: Some(KmsPublicKeys::new(aws_sdk_kms::Client::new(&stack.sdk))),
+        };
+        let job = ReportJob::new(
+            sources,
             SystemClock,
             RecordingMetrics::default(),
             ReportSettings {
@@ -118,6 +121,7 @@ impl Fixture {
                 metrics_namespace: "SignalLedger".into(),
                 url_expiry: Duration::from_secs(600),
                 alarm_name_prefix: Some(format!("{}-", stack_name(&stack))),
+                trust: stack.trust(),
             },
         );
         Fixture { stack, vault, job }

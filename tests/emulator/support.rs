@@ -277,6 +277,15 @@ impl VaultedStack {
         .unwrap();
     }
 
+    /// The stack's checkpoint trust: its origin and its signing key.
+    pub fn trust(&self) -> shared::app::vault::CheckpointTrust {
+        shared::app::vault::CheckpointTrust::new(
+            shared::config::origin(&self.signals),
+            Some(&self.key_arn),
+            &[],
+        )
+    }
+
     /// One integrity sweep, checkpoints signed with the stack's key.
     pub async fn sweep(&self, mode: shared::app::sweep::SweepMode) {
         use shared::app::sweep::{IntegritySweep, SweepSettings};
@@ -288,9 +297,9 @@ impl VaultedStack {
             SystemClock,
             RecordingMetrics::default(),
             SweepSettings {
-                origin: format!("signal-ledger:{}", self.signals),
                 retention_days: 1,
                 page_size: 100,
+                trust: self.trust(),
             },
         )
         .run(mode, "t")

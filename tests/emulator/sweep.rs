@@ -22,11 +22,11 @@ use shared::domain::audit::AuditEventType;
 use shared::domain::checkpoint::{Signature, SignedCheckpoint, verify_p256};
 use shared::domain::decimal::ExactDecimal;
 use shared::domain::entry::StoredEntry;
-use shared::ports::{BlobVault, Signer};
+use shared::ports::{BlobVault, PublicKeys};
 
 use crate::support::{audit_events, read_all, signal};
 
-type Sweep = IntegritySweep<
+pub(crate) type Sweep = IntegritySweep<
     DynamoLedgerStore,
     S3Vault,
     KmsSigner,
@@ -35,14 +35,14 @@ type Sweep = IntegritySweep<
     RecordingMetrics,
 >;
 
-struct Ledger {
-    sdk: aws_config::SdkConfig,
-    dynamodb: aws_sdk_dynamodb::Client,
-    signals_table: String,
-    audit_table: String,
-    bucket: String,
-    key_arn: String,
-    sweep: Sweep,
+pub(crate) struct Ledger {
+    pub(crate) sdk: aws_config::SdkConfig,
+    pub(crate) dynamodb: aws_sdk_dynamodb::Client,
+    pub(crate) signals_table: String,
+    pub(crate) audit_table: String,
+    pub(crate) bucket: String,
+    pub(crate) key_arn: String,
+    pub(crate) sweep: Sweep,
 }
 
 impl Ledger {
@@ -65,9 +65,13 @@ impl Ledger {
             SystemClock,
             RecordingMetrics::default(),
             SweepSettings {
-                origin: format!("signal-ledger:{signals_table}"),
                 retention_days: 1,
                 page_size: 4,
+                trust: shared::app::vault::CheckpointTrust::new(
+                    shared::config::origin(&signals_table),
+                    Some(&key_arn),
+                    &[],
+                ),
             },
         );
         let ledger = Ledger {
@@ -83,7 +87,7 @@ impl Ledger {
         ledger
     }
 
-    fn store(&self) -> DynamoLedgerStore {
+    pub(crate) fn store(&self) -> DynamoLedgerStore {
         DynamoLedgerStore::new(
             self.dynamodb.clone(),
             &self.signals_table,
@@ -91,11 +95,11 @@ impl Ledger {
         )
     }
 
-    fn vault(&self) -> S3Vault {
+    pub(crate) fn vault(&self) -> S3Vault {
         S3Vault::new(aws_sdk_s3::Client::new(&self.sdk), &self.bucket, None)
     }
 
-    async fn ingest(&self, from: usize, count: usize) {
+    pub(crate) async fn ingest(&self, from: usize, count: usize) {
         let service = Ingest::new(
             self.store(),
             DynamoAuditSink::new(self.dynamodb.clone(), &self.audit_table),
@@ -119,7 +123,7 @@ impl Ledger {
     }
 
     /// 6 signals, init (checkpoint at 6), 4 more, incremental (checkpoint at 10), 2 more.
-    async fn checkpointed() -> Ledger {
+    pub(crate) async fn checkpointed() -> Ledger {
         let ledger = Ledger::new(6).await;
         assert_eq!(
             ledger
@@ -144,12 +148,12 @@ impl Ledger {
         ledger
     }
 
-    async fn entries(&self) -> Vec<StoredEntry> {
+    pub(crate) async fn entries(&self) -> Vec<StoredEntry> {
         read_all(&self.store()).await
     }
 
     /// Overwrites an item in place, as an insider with PutItem rights can.
-    async fn put(&self, item: HashMap<String, AttributeValue>) {
+    pub(crate) async fn put(&self, item: HashMap<String, AttributeValue>) {
         self.dynamodb
             .put_item()
             .table_name(&self.signals_table)
@@ -182,14 +186,14 @@ impl Ledger {
     }
 }
 
-fn failure(result: Result<SweepRecord, SweepError>) -> SweepRecord {
+pub(crate) fn failure(result: Result<SweepRecord, SweepError>) -> SweepRecord {
     match result {
         Err(SweepError::Failed(record)) => *record,
         other => panic!("expected an integrity failure, got {other:?}"),
     }
 }
 
-fn kinds(record: &SweepRecord) -> Vec<(u64, &'static str)> {
+pub(crate) fn kinds(record: &SweepRecord) -> Vec<(u64, &'static str)> {
     record
         .findings
         .iter()

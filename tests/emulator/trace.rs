@@ -2,15 +2,14 @@
 //! table, the backup and the signed checkpoint — complete, stopped early, tampered, unknown.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ledgerctl::trace::{
-    Outcome, SECTIONS, Sources, Step, Trace, TraceError, TraceOptions, render_text, trace,
-};
+use ledgerctl::trace::{SECTIONS, render_text};
 use shared::adapters::dynamodb::entry_item;
 use shared::adapters::memory::RecordingMetrics;
 use shared::adapters::system::SystemClock;
 use shared::app::http::HttpRequest;
 use shared::app::ingest::{Ingest, IngestSettings};
 use shared::app::sweep::SweepMode;
+use shared::app::trace::{Outcome, Sources, Step, Trace, TraceError, TraceOptions, trace};
 use shared::domain::audit::AuditEventType;
 use shared::ports::{Clock, LedgerStore};
 
@@ -68,11 +67,12 @@ impl Traced {
             store: &store,
             vault: &vault,
             audit: &audit,
-            signer: Some(&signer),
+            keys: Some(&signer),
         };
         let options = TraceOptions {
             audit_days: 7,
             now: SystemClock.now(),
+            trust: self.stack.trust(),
         };
         trace(&sources, signal_id, &options, &|_| {}).await
     }

@@ -16,7 +16,7 @@ use shared::adapters::s3::S3Vault;
 use shared::domain::checkpoint::verify_p256;
 use shared::domain::hash::Hash;
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{BlobVault, Clock, MIN_PART_BYTES, Signer, VaultError};
+use shared::ports::{BlobVault, Clock, MIN_PART_BYTES, PublicKeys, Signer, VaultError};
 
 use crate::support::{TEMPLATE, required_env};
 

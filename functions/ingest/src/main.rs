@@ -1,5 +1,7 @@
 //! The ingest Lambda function: wiring only. Configuration is parsed once, one `SdkConfig` and one
 //! DynamoDB client are built per process, and every request goes to `shared::app::ingest`.
+//! Request path: no `unwrap`, `expect` or indexing (as in the shared modules it calls).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::sync::Arc;
 
@@ -7,7 +9,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::system::{EmfStdout, SystemClock, init_json_logs};
-use shared::app::http::{HttpRequest, HttpResponse};
+use shared::app::http::{HttpRequest, HttpResponse, RequestHeaders};
 use shared::app::ingest::{Ingest, IngestSettings};
 use shared::config::IngestConfig;
 use shared::domain::entry::ANONYMOUS;
@@ -26,6 +28,7 @@ async fn main() -> Result<(), Error> {
     let settings = IngestSettings {
         rules: ValidationRules {
             min_rationale_chars: config.min_rationale_chars,
+            max_age: time::Duration::seconds(i64::from(config.max_signal_age_seconds)),
             ..ValidationRules::default()
         },
         retention_days: config.retention_days,
@@ -40,14 +43,18 @@ async fn main() -> Result<(), Error> {
     ));
     run(service_fn(move |request: Request| {
         let service = Arc::clone(&service);
-        async move { respond(service.handle(translate(request)).await) }
+        async move {
+            let (request, headers) = translate(request);
+            respond(service.handle_with_headers(request, &headers).await)
+        }
     }))
     .await
 }
 
 /// The function URL request, reduced to what the service needs. The actor is the IAM caller that
-/// signed the request (function URL auth `AWS_IAM`); locally there is none: `anonymous`.
-fn translate(request: Request) -> HttpRequest {
+/// signed the request (function URL auth `AWS_IAM`); locally there is none: `anonymous`. The
+/// headers go along (the service refuses a `Content-Encoding` it would not decode).
+fn translate(request: Request) -> (HttpRequest, RequestHeaders) {
     let context = request.request_context_ref();
     let (actor, context_request_id) = match context {
         Some(RequestContext::ApiGatewayV2(context)) => (
@@ -67,6 +74,12 @@ fn translate(request: Request) -> HttpRequest {
         .headers()
         .get(lambda_http::http::header::CONTENT_TYPE)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let headers = RequestHeaders::new(request.headers().iter().map(|(name, value)| {
+        (
+            name.as_str().to_owned(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        )
+    }));
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let body = match request.into_body() {
@@ -76,7 +89,7 @@ fn translate(request: Request) -> HttpRequest {
         // Any other body representation is read as empty; validation then names the problem.
         _ => Vec::new(),
     };
-    HttpRequest {
+    let request = HttpRequest {
         method,
         path,
         content_type,
@@ -85,7 +98,8 @@ fn translate(request: Request) -> HttpRequest {
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| ANONYMOUS.to_owned()),
         request_id,
-    }
+    };
+    (request, headers)
 }
 
 fn respond(response: HttpResponse) -> Result<Response<Body>, Error> {

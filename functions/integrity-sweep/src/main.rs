@@ -58,9 +58,9 @@ async fn main() -> Result<(), Error> {
         SystemClock,
         EmfStdout::new(&config.metrics_namespace, "integrity-sweep"),
         SweepSettings {
-            origin: config.origin(),
             retention_days: config.retention_days,
             page_size: 500,
+            trust: config.trust(),
         },
     ));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {

@@ -9,10 +9,10 @@ use std::time::Duration;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::adapters::cloudwatch::CloudWatchAlarms;
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore, DynamoTableInspector};
-use shared::adapters::kms::KmsSigner;
+use shared::adapters::kms::KmsPublicKeys;
 use shared::adapters::s3::S3Vault;
 use shared::adapters::system::{EmfStdout, SystemClock, init_json_logs};
-use shared::app::report::{ReportJob, ReportSettings};
+use shared::app::report::{ReportJob, ReportSettings, ReportSources};
 use shared::config::ReportConfig;
 use shared::domain::report::PeriodRequest;
 
@@ -22,7 +22,7 @@ type Job = ReportJob<
     DynamoAuditSink,
     DynamoTableInspector,
     CloudWatchAlarms,
-    KmsSigner,
+    KmsPublicKeys,
     SystemClock,
     EmfStdout,
 >;
@@ -35,21 +35,24 @@ async fn main() -> Result<(), Error> {
     })?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let signer = config
-        .checkpoint_kms_key_id
-        .clone()
-        .map(|key_id| KmsSigner::new(aws_sdk_kms::Client::new(&sdk), key_id));
-    let job: Arc<Job> = Arc::new(ReportJob::new(
-        DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),
-        S3Vault::new(
+    // Only the configured keys' public keys are fetched (never the key a checkpoint names).
+    let trust = config.trust();
+    let keys =
+        (!trust.key_ids.is_empty()).then(|| KmsPublicKeys::new(aws_sdk_kms::Client::new(&sdk)));
+    let sources = ReportSources {
+        store: DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),
+        vault: S3Vault::new(
             aws_sdk_s3::Client::new(&sdk),
             &config.vault_bucket,
             config.vault_kms_key_id.clone(),
         ),
-        DynamoAuditSink::new(dynamodb.clone(), &config.audit_table),
-        DynamoTableInspector::new(dynamodb),
-        CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
-        signer,
+        audit: DynamoAuditSink::new(dynamodb.clone(), &config.audit_table),
+        tables: DynamoTableInspector::new(dynamodb),
+        alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&sdk)),
+        keys,
+    };
+    let job: Arc<Job> = Arc::new(ReportJob::new(
+        sources,
         SystemClock,
         EmfStdout::new(&config.metrics_namespace, "report"),
         ReportSettings {
@@ -60,6 +63,7 @@ async fn main() -> Result<(), Error> {
             metrics_namespace: config.metrics_namespace,
             url_expiry: Duration::from_secs(config.report_url_expiry_seconds),
             alarm_name_prefix: config.alarm_name_prefix,
+            trust,
         },
     ));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {

@@ -11,7 +11,7 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
 
 use crate::domain::hash::Hash;
-use crate::ports::{SignError, Signer};
+use crate::ports::{PublicKeys, SignError, Signer};
 
 /// The largest message KMS signs as `RAW`.
 const RAW_MESSAGE_LIMIT: usize = 4096;
@@ -84,7 +84,21 @@ impl Signer for KmsSigner {
             .ok_or_else(|| missing("Sign", &self.key_id, "signature"))?;
         Ok(signature.into_inner())
     }
+}
 
+/// Public keys of KMS keys (`GetPublicKey`), for verifying checkpoints without signing rights.
+#[derive(Debug, Clone)]
+pub struct KmsPublicKeys {
+    client: Client,
+}
+
+impl KmsPublicKeys {
+    pub fn new(client: Client) -> Self {
+        KmsPublicKeys { client }
+    }
+}
+
+impl PublicKeys for KmsPublicKeys {
     async fn public_key(&self, key_id: &str) -> Result<Vec<u8>, SignError> {
         let output = self
             .client
@@ -97,5 +111,15 @@ impl Signer for KmsSigner {
             .public_key
             .ok_or_else(|| missing("GetPublicKey", key_id, "public key"))?;
         Ok(public_key.into_inner())
+    }
+}
+
+/// The signer also looks up public keys (its own, or an earlier one after a rotation): the
+/// sweep verifies the previous checkpoint with the client it signs with.
+impl PublicKeys for KmsSigner {
+    async fn public_key(&self, key_id: &str) -> Result<Vec<u8>, SignError> {
+        KmsPublicKeys::new(self.client.clone())
+            .public_key(key_id)
+            .await
     }
 }

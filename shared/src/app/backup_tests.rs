@@ -247,3 +247,17 @@ async fn a_broken_chain_is_not_backed_up() {
     );
     assert!(fixture.manifests().is_empty());
 }
+
+#[tokio::test]
+async fn a_backup_audit_event_that_cannot_be_written_is_counted() {
+    use crate::app::ingest::metric::AUDIT_WRITE_ERRORS;
+    let mut fixture = Fixture::new(5);
+    fixture.append(5).await;
+    fixture.ledger.fail_audit_writes(true);
+    fixture
+        .job
+        .run(Some(date!(2026 - 11 - 28)), "t")
+        .await
+        .unwrap();
+    assert_eq!(fixture.metrics.total(AUDIT_WRITE_ERRORS), 1.0);
+}

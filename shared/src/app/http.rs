@@ -1,5 +1,9 @@
 //! A transport-neutral HTTP request/response, so the ingest behaviour is tested and benchmarked
 //! without Lambda; `functions/ingest` converts to and from `lambda_http`.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -16,6 +20,30 @@ pub struct HttpRequest {
     /// The caller's IAM principal, or `anonymous`.
     pub actor: String,
     pub request_id: String,
+}
+
+/// The request headers beyond the content type, as sent (names compared case-insensitively).
+/// Kept beside [`HttpRequest`] rather than in it, so that existing callers that build a request
+/// without headers stay valid; see `Ingest::handle_with_headers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestHeaders {
+    pairs: Vec<(String, String)>,
+}
+
+impl RequestHeaders {
+    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> RequestHeaders {
+        RequestHeaders {
+            pairs: pairs.into_iter().collect(),
+        }
+    }
+
+    /// Every value of the header `name`, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +102,8 @@ pub struct Problem {
     pub detail: String,
     pub instance: String,
     pub errors: Option<Value>,
+    /// Extension members (RFC 9457 §3.2), e.g. `errors_omitted`.
+    pub extensions: Vec<(&'static str, Value)>,
 }
 
 impl Problem {
@@ -90,6 +120,7 @@ impl Problem {
             detail: detail.into(),
             instance: String::new(),
             errors: None,
+            extensions: Vec::new(),
         }
     }
 
@@ -101,8 +132,13 @@ impl Problem {
             "detail": self.detail,
             "instance": self.instance,
         });
-        if let Some(errors) = self.errors {
-            body["errors"] = errors;
+        if let (Some(errors), Value::Object(members)) = (self.errors, &mut body) {
+            members.insert("errors".to_owned(), errors);
+        }
+        if let Value::Object(members) = &mut body {
+            for (name, value) in self.extensions {
+                members.insert(name.to_owned(), value);
+            }
         }
         body
     }

@@ -2,19 +2,30 @@
 //! append protocol (DESIGN.md "Storage"), over the ports.
 //!
 //! Promises:
-//! - a valid signal is appended exactly once — entry, signal-id claim and audit record in one
-//!   atomic write — or the caller gets an error saying it was not stored;
-//! - a lost race for the next chain index is retried with jittered exponential backoff, bounded,
-//!   then answered `503` with `Retry-After`;
-//! - every refused request is audited (type, reason, actor, request id, a bounded excerpt);
-//! - bad input gets a 4xx naming the problem; a 5xx body never says anything internal.
+//! - a valid signal is appended at most once — entry, signal-id claim and audit record in one
+//!   atomic write — whether or not the producer sent a `signal_id` (without one, the id is
+//!   derived from the submitter and the content, so a retry of the same request is a replay);
+//! - a lost race for the next chain index is retried with jittered exponential backoff, bounded;
+//! - every store call has its own timeout and all of them end by a deadline below the
+//!   function's timeout: a request that runs out of attempts or time is answered `503` with
+//!   `Retry-After`, saying the outcome is unknown and that a retry with the same id is safe;
+//! - every refused request gets exactly one audit event (type, bounded reason, actor, request id,
+//!   a bounded excerpt), and so does an append that ends without a confirmed outcome;
+//! - answers and audit events are bounded in size whatever the request;
+//! - bad input gets a 4xx naming the problem; a 5xx body never says anything internal; no input
+//!   makes it panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::app::http::{HttpRequest, HttpResponse, Problem};
-use crate::domain::audit::{AuditEvent, AuditEventType, excerpt};
+use crate::app::http::{HttpRequest, HttpResponse, Problem, RequestHeaders};
+use crate::domain::audit::{AuditEvent, AuditEventType, MAX_REASON_BYTES, bounded_text, excerpt};
 use crate::domain::entry::{Entry, Placement, StoredEntry};
 use crate::domain::hash::Hash;
 use crate::domain::signal::{Rejection, SignalId, Submission, ValidationRules, validate};
@@ -23,6 +34,10 @@ use crate::ports::{AppendError, AuditSink, Clock, LedgerStore, Metric, MetricsSi
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A refusal's answer (problem+json) never exceeds this many bytes, whatever the request.
+pub const MAX_PROBLEM_BYTES: usize = 16 * 1024;
+/// At most this many characters of a method or path are repeated in answers and audit events.
+const MAX_SHOWN_CHARS: usize = 128;
 
 /// Metric names (DESIGN.md "Metrics and alarms").
 pub mod metric {
@@ -68,12 +83,36 @@ impl RetryPolicy {
     }
 }
 
+/// How long one request may wait on its ports. The ingest function's Lambda timeout (10 s in
+/// `template.yaml`) must exceed `deadline + audit_timeout` plus the time to answer: a request
+/// that Lambda kills answers a bare 502 and leaves no audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeLimits {
+    /// One store call (a head read, a claim lookup, one append transaction), SDK retries included.
+    pub attempt_timeout: Duration,
+    /// All store calls of one request end by this long after the request arrived.
+    pub deadline: Duration,
+    /// The audit write of a refusal or of a failed append, after the deadline if need be.
+    pub audit_timeout: Duration,
+}
+
+impl Default for TimeLimits {
+    fn default() -> Self {
+        TimeLimits {
+            attempt_timeout: Duration::from_secs(3),
+            deadline: Duration::from_secs(7),
+            audit_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Settings fixed at process start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestSettings {
     pub rules: ValidationRules,
     pub retention_days: u32,
     pub retry: RetryPolicy,
+    pub limits: TimeLimits,
 }
 
 impl Default for IngestSettings {
@@ -82,8 +121,73 @@ impl Default for IngestSettings {
             rules: ValidationRules::default(),
             retention_days: 2555,
             retry: RetryPolicy::default(),
+            limits: TimeLimits::default(),
         }
     }
+}
+
+/// The time left to one request: each store call runs under the attempt timeout or what is
+/// left of the deadline, whichever is shorter. Kept apart from the append protocol's retry loop
+/// so that a different protocol (e.g. group commit) can run under the same limits.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    ends: tokio::time::Instant,
+    attempt: Duration,
+}
+
+/// A store call did not answer in time: its outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum OutOfTime {
+    #[error("the store call did not answer within its attempt timeout")]
+    Attempt,
+    #[error("the request's deadline passed")]
+    Deadline,
+}
+
+impl Budget {
+    fn starting_now(limits: &TimeLimits) -> Budget {
+        Budget {
+            ends: tokio::time::Instant::now() + limits.deadline,
+            attempt: limits.attempt_timeout,
+        }
+    }
+
+    fn left(&self) -> Duration {
+        self.ends
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    /// Runs one store call within the budget. The call is dropped when its time is up.
+    async fn call<T>(&self, call: impl Future<Output = T>) -> Result<T, OutOfTime> {
+        let left = self.left();
+        if left.is_zero() {
+            return Err(OutOfTime::Deadline);
+        }
+        let limit = self.attempt.min(left);
+        tokio::time::timeout(limit, call)
+            .await
+            .map_err(|_| match self.left().is_zero() {
+                true => OutOfTime::Deadline,
+                false => OutOfTime::Attempt,
+            })
+    }
+
+    /// Sleeps `pause` if the deadline leaves room for it and one more call; false otherwise.
+    async fn pause(&self, pause: Duration) -> bool {
+        if self.left() <= pause {
+            return false;
+        }
+        tokio::time::sleep(pause).await;
+        true
+    }
+}
+
+/// Why an append ended without a confirmed outcome.
+enum Unconfirmed {
+    /// Out of attempts or out of time: 503, retry later.
+    Busy { retries: u32, why: String },
+    /// The store failed in a way retrying will not fix soon: 500.
+    Failed(String),
 }
 
 /// The ingest service over its ports.
@@ -122,18 +226,34 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         }
     }
 
-    /// Handles one request; logs it with its processing time and emits its metrics.
+    /// Handles one request without headers beyond its content type.
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        self.handle_with_headers(request, &RequestHeaders::default())
+            .await
+    }
+
+    /// Handles one request; logs it with its processing time and emits its metrics. `HEAD` is
+    /// answered as `GET`, without the body.
+    pub async fn handle_with_headers(
+        &self,
+        request: HttpRequest,
+        headers: &RequestHeaders,
+    ) -> HttpResponse {
         let started = Instant::now();
-        let mut outcome = self.route(&request).await;
+        let budget = Budget::starting_now(&self.settings.limits);
+        // Boxed: the store calls under their timeouts make a large future (clippy::large_futures).
+        let mut outcome = Box::pin(self.route(&request, headers, &budget)).await;
+        if request.method == "HEAD" {
+            outcome.response.body.clear();
+        }
         outcome
             .response
             .headers
             .push(("x-request-id", request.request_id.clone()));
         self.metrics.emit(&outcome.metrics);
         tracing::info!(
-            method = %request.method,
-            path = %request.path,
+            method = %shown(&request.method),
+            path = %shown(&request.path),
             status = outcome.response.status,
             processing_ms = started.elapsed().as_secs_f64() * 1000.0,
             request_id = %request.request_id,
@@ -143,27 +263,38 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         outcome.response
     }
 
-    async fn route(&self, request: &HttpRequest) -> Outcome {
+    async fn route(
+        &self,
+        request: &HttpRequest,
+        headers: &RequestHeaders,
+        budget: &Budget,
+    ) -> Outcome {
         let Some(segments) = path_segments(&request.path) else {
             return self.not_found(request).await;
         };
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = request.method.as_str();
         match (segments.as_slice(), method) {
-            (["signals"], "POST") => self.post(request).await,
-            (["signals", id], "GET") => self.get(request, id).await,
-            (["signals"] | ["signals", _], "PUT" | "PATCH" | "DELETE") => {
-                let allow = if segments.len() == 1 { "POST" } else { "GET" };
-                self.refuse_write(request, segments.get(1).copied(), allow)
-                    .await
+            (["signals"], "POST") => self.post(request, headers, budget).await,
+            (["signals", id], "GET" | "HEAD") => self.get(request, id, budget).await,
+            (["signals"], "PUT" | "PATCH" | "DELETE") => {
+                self.refuse_write(request, None, "POST").await
+            }
+            (["signals", id], "PUT" | "PATCH" | "DELETE") => {
+                self.refuse_write(request, Some(id), "GET, HEAD").await
             }
             (["signals"], _) => self.method_not_allowed(request, "POST").await,
-            (["signals", _], _) => self.method_not_allowed(request, "GET").await,
+            (["signals", _], _) => self.method_not_allowed(request, "GET, HEAD").await,
             _ => self.not_found(request).await,
         }
     }
 
-    async fn post(&self, request: &HttpRequest) -> Outcome {
+    async fn post(
+        &self,
+        request: &HttpRequest,
+        headers: &RequestHeaders,
+        budget: &Budget,
+    ) -> Outcome {
         let rejected = |problem: Problem, reason: String, details: serde_json::Value| async move {
             let event = self
                 .event(request, AuditEventType::SignalRejected)
@@ -191,8 +322,27 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
             );
             return rejected(problem, detail, json!({"body_bytes": request.body.len()})).await;
         }
+        if let Some(encoding) = headers
+            .all("content-encoding")
+            .find(|value| !is_identity(value))
+        {
+            let encoding = shown(encoding);
+            let detail = format!(
+                "the content encoding is {encoding:?}; send the signal uncompressed (no Content-Encoding, or identity)"
+            );
+            let problem = Problem::new(
+                415,
+                "unsupported-content-encoding",
+                "Unsupported content encoding",
+                detail.clone(),
+            );
+            return rejected(problem, detail, json!({"content_encoding": encoding})).await;
+        }
         if !is_json(request.content_type.as_deref()) {
-            let shown = request.content_type.as_deref().unwrap_or("(none)");
+            let shown = request
+                .content_type
+                .as_deref()
+                .map_or_else(|| "(none)".to_owned(), shown);
             let detail = format!(
                 "the content type is {shown:?}; send the signal as JSON with content-type: application/json"
             );
@@ -202,12 +352,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                 "Unsupported media type",
                 detail.clone(),
             );
-            return rejected(
-                problem,
-                detail,
-                json!({"content_type": request.content_type}),
-            )
-            .await;
+            return rejected(problem, detail, json!({"content_type": shown})).await;
         }
         let received_at = self.clock.now();
         let submission = match validate(&request.body, &self.settings.rules, received_at) {
@@ -226,126 +371,168 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                     Some(json!([{"field": "body", "rule": "json", "message": detail}]));
                 return rejected(problem, detail, json!({"line": line, "column": column})).await;
             }
-            Err(Rejection::Invalid(problems)) => {
-                let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-                let detail = format!(
-                    "the signal breaks {} rule(s), on: {}",
-                    problems.len(),
-                    fields.join(", ")
+            Err(Rejection::Invalid { problems, omitted }) => {
+                let mut fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+                fields.dedup();
+                let more = match omitted {
+                    0 => String::new(),
+                    n => format!(" (the first {} are listed; {n} more)", problems.len()),
+                };
+                let detail = bounded_text(
+                    &format!(
+                        "the signal breaks {} rule(s){more}, on: {}",
+                        problems.len() + omitted,
+                        fields.join(", ")
+                    ),
+                    MAX_REASON_BYTES,
                 );
                 let mut problem =
                     Problem::new(400, "invalid-signal", "Invalid signal", detail.clone());
                 problem.errors = Some(json!(problems));
-                return rejected(problem, detail, json!({"problems": problems})).await;
+                problem.extensions.push(("errors_omitted", json!(omitted)));
+                return rejected(
+                    problem,
+                    detail,
+                    json!({"problems": problems, "problems_omitted": omitted}),
+                )
+                .await;
             }
         };
-        self.append(request, submission, received_at).await
+        self.append(request, submission, received_at, budget).await
     }
 
     /// The append protocol: replay check, then read head → build entry → conditional transaction,
-    /// retried on a lost race.
+    /// retried on a lost race, every store call under the request's [`Budget`]. A signal without
+    /// an id gets [`SignalId::derived`], so that the producer's retry is found as a replay.
     async fn append(
         &self,
         request: &HttpRequest,
         submission: Submission,
         received_at: Timestamp,
+        budget: &Budget,
     ) -> Outcome {
         let Submission { signal_id, content } = submission;
-        let given_id = signal_id.is_some();
-        let signal_id = match signal_id {
-            Some(id) => id,
-            None => generated_signal_id(),
-        };
-        if given_id {
-            match self.store.find_by_signal_id(&signal_id).await {
-                Ok(Some(existing)) => return self.replay(request, existing, &content).await,
-                Ok(None) => {}
-                Err(error) => return self.store_failure(request, &error),
+        let signal_id = signal_id.unwrap_or_else(|| SignalId::derived(&request.actor, &content));
+        match budget.call(self.store.find_by_signal_id(&signal_id)).await {
+            Ok(Ok(Some(existing))) => return self.replay(request, existing, &content).await,
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => return self.unconfirmed(request, &signal_id, error.into()).await,
+            Err(late) => {
+                let why = Unconfirmed::Busy {
+                    retries: 0,
+                    why: late.to_string(),
+                };
+                return self.unconfirmed(request, &signal_id, why).await;
             }
         }
         let policy = &self.settings.retry;
         let mut retries = 0u32;
-        loop {
-            let placement = match self.store.head().await {
-                Ok(head) => Placement {
-                    chain_index: head.map_or(0, |h| h.chain_index + 1),
-                    previous_hash: head.map_or(Hash::ZERO, |h| h.entry_hash),
-                    received_at,
-                    retention_days: self.settings.retention_days,
-                    submitter: request.actor.clone(),
-                },
-                Err(StoreError::Busy(_)) if retries + 1 < policy.max_attempts => {
-                    retries += 1;
-                    tokio::time::sleep(policy.backoff(retries)).await;
-                    continue;
-                }
-                Err(error) => return self.unavailable_or_failure(request, &error.into(), retries),
-            };
-            let entry = match Entry::assemble(signal_id.clone(), content.clone(), placement) {
-                Ok(entry) => StoredEntry::seal(entry),
-                Err(error) => {
-                    // Only possible with a retention period reaching past the year 9999.
-                    tracing::error!(%error, "cannot compute the retention date");
-                    return internal_error(request).into();
-                }
-            };
-            let audit = self
-                .event(request, AuditEventType::SignalInserted)
-                .inserted(&entry);
-            match self.store.append(&entry, &audit).await {
-                Ok(()) => {
-                    let latency = entry.entry.delivery_latency_ms;
-                    let location = format!("/signals/{}", entry.entry.signal_id);
-                    let mut metrics = vec![
-                        Metric::count(metric::SIGNALS_INGESTED, 1),
-                        Metric::millis(metric::SIGNAL_DELIVERY_LATENCY, latency),
-                    ];
-                    if retries > 0 {
-                        metrics.push(Metric::count(metric::APPEND_RETRIES, u64::from(retries)));
-                    }
-                    let response =
-                        HttpResponse::json(201, &entry).with_header("location", location);
-                    return Outcome { response, metrics };
-                }
-                Err(AppendError::SignalIdTaken(_)) => {
-                    // Someone claimed the id between our check and our write (or our own write
-                    // landed on an earlier attempt): answer as a replay.
-                    return match self.store.find_by_signal_id(&signal_id).await {
-                        Ok(Some(existing)) => self.replay(request, existing, &content).await,
-                        Ok(None) => {
-                            let error = StoreError::Malformed {
-                                key: signal_id.to_string(),
-                                reason: "claimed, but no claim item can be read".into(),
-                            };
-                            self.store_failure(request, &error)
-                        }
-                        Err(error) => self.store_failure(request, &error),
+        let why = loop {
+            let failure: String = match budget.call(self.store.head()).await {
+                Ok(Ok(head)) => {
+                    let placement = Placement {
+                        chain_index: head.map_or(0, |h| h.chain_index.saturating_add(1)),
+                        previous_hash: head.map_or(Hash::ZERO, |h| h.entry_hash),
+                        received_at,
+                        retention_days: self.settings.retention_days,
+                        submitter: request.actor.clone(),
                     };
-                }
-                Err(
-                    error @ (AppendError::IndexTaken(_) | AppendError::Store(StoreError::Busy(_))),
-                ) => {
-                    if retries + 1 >= policy.max_attempts {
-                        return self.unavailable_or_failure(request, &error, retries);
+                    let entry = match Entry::assemble(signal_id.clone(), content.clone(), placement)
+                    {
+                        Ok(entry) => StoredEntry::seal(entry),
+                        Err(error) => {
+                            // Only possible with a retention period reaching past the year 9999.
+                            tracing::error!(%error, "cannot compute the retention date");
+                            return internal_error(request).into();
+                        }
+                    };
+                    let audit = self
+                        .event(request, AuditEventType::SignalInserted)
+                        .inserted(&entry);
+                    match budget.call(self.store.append(&entry, &audit)).await {
+                        Ok(Ok(())) => return self.stored(&entry, retries),
+                        Ok(Err(AppendError::SignalIdTaken(_))) => {
+                            // Someone claimed the id between our check and our write, or an
+                            // earlier attempt of ours committed though its answer was lost.
+                            return self
+                                .claimed_meanwhile(request, &signal_id, &content, budget)
+                                .await;
+                        }
+                        Ok(Err(
+                            error @ (AppendError::IndexTaken(_)
+                            | AppendError::Store(StoreError::Busy(_))),
+                        )) => error_chain(&error),
+                        Ok(Err(AppendError::AuditWriteFailed(source))) => {
+                            tracing::error!(
+                                error = %error_chain(source.as_ref()),
+                                request_id = %request.request_id,
+                                "the audit record of an insert could not be written; the signal was not stored"
+                            );
+                            let mut outcome: Outcome = not_stored(request).into();
+                            outcome
+                                .metrics
+                                .push(Metric::count(metric::AUDIT_WRITE_ERRORS, 1));
+                            return outcome;
+                        }
+                        Ok(Err(AppendError::Store(error))) => {
+                            break Unconfirmed::Failed(error_chain(&error));
+                        }
+                        // The transaction may have committed; the next attempt finds out (its
+                        // claim would then be taken) without ever writing the signal twice.
+                        Err(late) => late.to_string(),
                     }
-                    retries += 1;
-                    tokio::time::sleep(policy.backoff(retries)).await;
                 }
-                Err(AppendError::AuditWriteFailed(source)) => {
-                    tracing::error!(
-                        error = %error_chain(source.as_ref()),
-                        request_id = %request.request_id,
-                        "the audit record of an insert could not be written; the signal was not stored"
-                    );
-                    let mut outcome: Outcome = internal_error(request).into();
-                    outcome
-                        .metrics
-                        .push(Metric::count(metric::AUDIT_WRITE_ERRORS, 1));
-                    return outcome;
-                }
-                Err(AppendError::Store(error)) => return self.store_failure(request, &error),
+                Ok(Err(error @ StoreError::Busy(_))) => error_chain(&error),
+                Ok(Err(error)) => break Unconfirmed::Failed(error_chain(&error)),
+                Err(late) => late.to_string(),
+            };
+            if retries + 1 >= policy.max_attempts
+                || !budget.pause(policy.backoff(retries + 1)).await
+            {
+                break Unconfirmed::Busy {
+                    retries,
+                    why: failure,
+                };
             }
+            retries += 1;
+        };
+        self.unconfirmed(request, &signal_id, why).await
+    }
+
+    fn stored(&self, entry: &StoredEntry, retries: u32) -> Outcome {
+        let latency = entry.entry.delivery_latency_ms;
+        let location = format!("/signals/{}", entry.entry.signal_id);
+        let mut metrics = vec![
+            Metric::count(metric::SIGNALS_INGESTED, 1),
+            Metric::millis(metric::SIGNAL_DELIVERY_LATENCY, latency),
+        ];
+        if retries > 0 {
+            metrics.push(Metric::count(metric::APPEND_RETRIES, u64::from(retries)));
         }
+        let response = HttpResponse::json(201, entry).with_header("location", location);
+        Outcome { response, metrics }
+    }
+
+    /// The append found the id claimed: answer as a replay of whatever holds the claim.
+    async fn claimed_meanwhile(
+        &self,
+        request: &HttpRequest,
+        signal_id: &SignalId,
+        content: &crate::domain::signal::SignalContent,
+        budget: &Budget,
+    ) -> Outcome {
+        let why = match budget.call(self.store.find_by_signal_id(signal_id)).await {
+            Ok(Ok(Some(existing))) => return self.replay(request, existing, content).await,
+            Ok(Ok(None)) => Unconfirmed::Failed(format!(
+                "signal id {signal_id} is claimed, but no claim item can be read"
+            )),
+            Ok(Err(error)) => error.into(),
+            Err(late) => Unconfirmed::Busy {
+                retries: 0,
+                why: late.to_string(),
+            },
+        };
+        self.unconfirmed(request, signal_id, why).await
     }
 
     async fn replay(
@@ -382,7 +569,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         .await
     }
 
-    async fn get(&self, request: &HttpRequest, id: &str) -> Outcome {
+    async fn get(&self, request: &HttpRequest, id: &str, budget: &Budget) -> Outcome {
         let signal_id = match SignalId::parse(id) {
             Ok(signal_id) => signal_id,
             Err(error) => {
@@ -402,9 +589,9 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                 return self.refusal(request, problem, event, Vec::new()).await;
             }
         };
-        match self.store.find_by_signal_id(&signal_id).await {
-            Ok(Some(entry)) => HttpResponse::json(200, &entry).into(),
-            Ok(None) => {
+        match budget.call(self.store.find_by_signal_id(&signal_id)).await {
+            Ok(Ok(Some(entry))) => HttpResponse::json(200, &entry).into(),
+            Ok(Ok(None)) => {
                 let mut problem = Problem::new(
                     404,
                     "signal-not-found",
@@ -417,7 +604,21 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                 problem.instance = request.request_id.clone();
                 HttpResponse::problem(problem).into()
             }
-            Err(error) => self.store_failure(request, &error),
+            Ok(Err(error)) => self.store_failure(request, &error),
+            Err(late) => {
+                tracing::warn!(error = %late, request_id = %request.request_id, "read timed out");
+                let seconds = self.settings.retry.retry_after_seconds;
+                let mut problem = Problem::new(
+                    503,
+                    "busy",
+                    "Ledger busy",
+                    format!("the ledger did not answer in time; retry after {seconds} s"),
+                );
+                problem.instance = request.request_id.clone();
+                HttpResponse::problem(problem)
+                    .with_header("retry-after", seconds.to_string())
+                    .into()
+            }
         }
     }
 
@@ -432,10 +633,12 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         } else {
             AuditEventType::ModificationAttempt
         };
-        let target = id.map_or("the ledger".to_owned(), |id| format!("signal {id:?}"));
+        let target = id.map_or("the ledger".to_owned(), |id| {
+            format!("signal {:?}", shown(id))
+        });
         let detail = format!(
             "{} refused: signals are immutable once stored; {target} was not changed and this attempt was audited",
-            request.method
+            shown(&request.method)
         );
         let problem = Problem::new(405, "immutable", "Signals are immutable", detail.clone());
         let bounded_id: Option<String> = id.map(|id| id.chars().take(128).collect());
@@ -461,7 +664,8 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
     async fn method_not_allowed(&self, request: &HttpRequest, allow: &'static str) -> Outcome {
         let detail = format!(
             "{} is not supported on {}; allowed: {allow}",
-            request.method, request.path
+            shown(&request.method),
+            shown(&request.path)
         );
         let problem = Problem::new(
             405,
@@ -479,10 +683,10 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
     }
 
     async fn not_found(&self, request: &HttpRequest) -> Outcome {
-        let shown: String = request.path.chars().take(128).collect();
         let detail = format!(
-            "there is no route {} {shown}; the routes are POST /signals and GET /signals/{{signal_id}}",
-            request.method
+            "there is no route {} {}; the routes are POST /signals and GET /signals/{{signal_id}}",
+            shown(&request.method),
+            shown(&request.path)
         );
         let problem = Problem::new(404, "not-found", "Not found", detail.clone());
         let event = self
@@ -492,8 +696,9 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         self.refusal(request, problem, event, Vec::new()).await
     }
 
-    /// Audits a refusal, then answers it. A failed audit write does not change the answer (the
-    /// request is refused either way) but is logged and counted so that the alarm fires.
+    /// Audits a refusal (exactly one event, bounded in size, written within the audit timeout),
+    /// then answers it. A failed audit write does not change the answer (the request is refused
+    /// either way) but is logged and counted so that the alarm fires.
     async fn refusal(
         &self,
         request: &HttpRequest,
@@ -503,16 +708,21 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
     ) -> Outcome {
         let status = problem.status;
         let event = event.details_field("status", json!(status)).build();
-        if let Err(error) = self.audit.record(&event).await {
+        let timeout = self.settings.limits.audit_timeout;
+        let written = match tokio::time::timeout(timeout, self.audit.record(&event)).await {
+            Ok(written) => written.map_err(|error| error_chain(&error)),
+            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        };
+        if let Err(error) = written {
             tracing::error!(
-                error = %error_chain(&error),
+                %error,
                 request_id = %request.request_id,
                 event_type = %event.event_type,
                 "could not write the audit record of a refused request"
             );
             metrics.push(Metric::count(metric::AUDIT_WRITE_ERRORS, 1));
         }
-        problem.instance = request.request_id.clone();
+        problem.instance = bounded_text(&request.request_id, MAX_SHOWN_CHARS);
         Outcome {
             response: HttpResponse::problem(problem),
             metrics,
@@ -524,43 +734,65 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         internal_error(request).into()
     }
 
-    fn unavailable_or_failure(
+    /// An append that ended without a confirmed outcome: 503 with `Retry-After` when retrying
+    /// later can help, 500 otherwise. Either way the answer says the outcome is unknown and that
+    /// a retry with the same id is safe, and one `APPEND_FAILED` audit event records it.
+    async fn unconfirmed(
         &self,
         request: &HttpRequest,
-        error: &AppendError,
-        retries: u32,
+        signal_id: &SignalId,
+        why: Unconfirmed,
     ) -> Outcome {
-        match error {
-            AppendError::IndexTaken(_) | AppendError::Store(StoreError::Busy(_)) => {
+        let seconds = self.settings.retry.retry_after_seconds;
+        let (mut problem, retries, cause) = match why {
+            Unconfirmed::Busy { retries, why } => {
                 tracing::warn!(
-                    error = %error_chain(error),
+                    error = %why,
                     retries,
                     request_id = %request.request_id,
-                    "gave up appending after retries; answering 503"
+                    "gave up appending (attempts or deadline exhausted); answering 503"
                 );
-                let seconds = self.settings.retry.retry_after_seconds;
-                let mut problem = Problem::new(
+                let problem = Problem::new(
                     503,
-                    "busy",
-                    "Ledger busy",
+                    "outcome-unknown",
+                    "Outcome unknown",
                     format!(
-                        "the ledger is busy and the signal was NOT stored; retry after {seconds} s with the same signal_id"
+                        "the ledger did not confirm the append in time, so whether signal {signal_id} was stored is unknown; \
+                         retry after {seconds} s with the same request (the same signal_id): a retry is safe and never stores the signal twice"
                     ),
                 );
-                problem.instance = request.request_id.clone();
-                let mut outcome: Outcome = HttpResponse::problem(problem)
-                    .with_header("retry-after", seconds.to_string())
-                    .into();
-                outcome
-                    .metrics
-                    .push(Metric::count(metric::APPEND_RETRIES, u64::from(retries)));
-                outcome
+                (problem, Some(retries), "busy")
             }
-            _ => {
-                tracing::error!(error = %error_chain(error), request_id = %request.request_id, "append failed");
-                internal_error(request).into()
+            Unconfirmed::Failed(why) => {
+                tracing::error!(error = %why, request_id = %request.request_id, "append failed");
+                let mut problem = internal_problem(request);
+                problem.detail = format!(
+                    "the signal could not be processed, and whether signal {signal_id} was stored is unknown; \
+                     retry later with the same request (the same signal_id): a retry is safe and never stores the signal twice"
+                );
+                (problem, None, "failed")
             }
+        };
+        let status = problem.status;
+        let event = self
+            .event(request, AuditEventType::AppendFailed)
+            .signal(signal_id.as_str(), None)
+            .reason(problem.detail.clone())
+            .excerpt(&request.body)
+            .details(json!({"cause": cause, "retries": retries}));
+        let mut metrics = Vec::new();
+        if let Some(retries) = retries.filter(|r| *r > 0) {
+            metrics.push(Metric::count(metric::APPEND_RETRIES, u64::from(retries)));
         }
+        problem.status = status;
+        let mut outcome = self.refusal(request, problem, event, metrics).await;
+        if status == 503 {
+            outcome
+                .response
+                .headers
+                .push(("retry-after", seconds.to_string()));
+        }
+        outcome
     }
 
     fn event(&self, request: &HttpRequest, event_type: AuditEventType) -> EventBuilder {
@@ -575,7 +807,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                 chain_index: None,
                 reason: None,
                 excerpt: None,
-                details: json!({"method": request.method, "path": request.path.chars().take(256).collect::<String>()}),
+                details: json!({"method": shown(&request.method), "path": shown(&request.path)}),
             },
         }
     }
@@ -623,7 +855,7 @@ impl EventBuilder {
     }
 
     fn build(self) -> AuditEvent {
-        self.event
+        self.event.bounded()
     }
 
     fn inserted(self, stored: &StoredEntry) -> AuditEvent {
@@ -643,22 +875,56 @@ impl EventBuilder {
     }
 }
 
-fn internal_error(request: &HttpRequest) -> HttpResponse {
+fn internal_problem(request: &HttpRequest) -> Problem {
     let mut problem = Problem::new(
         500,
         "internal",
         "Internal error",
-        "the signal could not be processed and was NOT stored; retry later with the same signal_id",
+        "the request could not be processed; retry later with the same request",
     );
     problem.instance = request.request_id.clone();
+    problem
+}
+
+fn internal_error(request: &HttpRequest) -> HttpResponse {
+    HttpResponse::problem(internal_problem(request))
+}
+
+/// The append was refused as a whole (its audit record could not be written): nothing stored.
+fn not_stored(request: &HttpRequest) -> HttpResponse {
+    let mut problem = internal_problem(request);
+    problem.detail =
+        "the signal could not be processed and was NOT stored; retry later with the same signal_id"
+            .into();
     HttpResponse::problem(problem)
 }
 
-/// A new signal id: a UUIDv7, time-ordered and unique.
-fn generated_signal_id() -> SignalId {
-    // A hyphenated UUID always satisfies the signal-id alphabet and length.
-    SignalId::parse(&uuid::Uuid::now_v7().to_string())
-        .unwrap_or_else(|_| unreachable!("a UUID is a valid signal id"))
+impl From<StoreError> for Unconfirmed {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Busy(_) => Unconfirmed::Busy {
+                retries: 0,
+                why: error_chain(&error),
+            },
+            _ => Unconfirmed::Failed(error_chain(&error)),
+        }
+    }
+}
+
+/// At most [`MAX_SHOWN_CHARS`] characters of a caller-chosen text (method, path, header).
+fn shown(text: &str) -> String {
+    let mut out: String = text.chars().take(MAX_SHOWN_CHARS).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// An empty `Content-Encoding` or `identity` (any case): the body is as sent.
+fn is_identity(value: &str) -> bool {
+    value
+        .split(',')
+        .all(|coding| coding.trim().is_empty() || coding.trim().eq_ignore_ascii_case("identity"))
 }
 
 /// `application/json`, or any `+json` type, with or without parameters.
@@ -685,21 +951,30 @@ fn path_segments(path: &str) -> Option<Vec<String>> {
         .collect()
 }
 
+/// Strict RFC 3986 percent-decoding: `%` must be followed by exactly two hex digits (no sign,
+/// no space); anything else means the segment does not decode.
 fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        if bytes[at] == b'%' {
-            let hex = segment.get(at + 1..at + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            at += 3;
+    let mut out = Vec::with_capacity(segment.len());
+    let mut bytes = segment.bytes();
+    while let Some(byte) = bytes.next() {
+        if byte == b'%' {
+            let high = hex_digit(bytes.next()?)?;
+            let low = hex_digit(bytes.next()?)?;
+            out.push(high << 4 | low);
         } else {
-            out.push(bytes[at]);
-            at += 1;
+            out.push(byte);
         }
     }
     String::from_utf8(out).ok()
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// An error and all its sources, joined with ": ", for one log field.

@@ -126,8 +126,29 @@ async fn a_signal_without_id_gets_a_generated_one() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert!(id.starts_with("sha256:") && id.len() == 71, "derived: {id}");
     assert_eq!(ledger.entries()[0].entry.signal_id.as_str(), id);
+}
+
+#[tokio::test]
+async fn a_retry_without_signal_id_is_a_replay_not_a_second_signal() {
+    let (service, ledger, _) = service();
+    let mut body = signal("x");
+    body.as_object_mut().unwrap().remove("signal_id");
+    let first = service.handle(post(&body)).await;
+    assert_eq!(first.status, 201);
+    // The producer did not see the answer and sends the same request again.
+    let retry = service.handle(post(&body)).await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(retry.body_json(), first.body_json());
+    assert_eq!(ledger.entries().len(), 1);
+    // Another producer's identical content is its own signal; so is a different content.
+    let mut other = post(&body);
+    other.actor = "arn:aws:iam::123456789012:user/bob".into();
+    assert_eq!(service.handle(other).await.status, 201);
+    body["rationale"] = json!("Breakout above the 50-day moving average on heavy volume.");
+    assert_eq!(service.handle(post(&body)).await.status, 201);
+    assert_eq!(ledger.entries().len(), 3);
 }
 
 #[tokio::test]
@@ -243,19 +264,19 @@ async fn writes_are_refused_with_405_and_audited_with_the_actor() {
             "PUT",
             "/signals/s-1",
             AuditEventType::ModificationAttempt,
-            "GET",
+            "GET, HEAD",
         ),
         (
             "PATCH",
             "/signals/s-1",
             AuditEventType::ModificationAttempt,
-            "GET",
+            "GET, HEAD",
         ),
         (
             "DELETE",
             "/signals/s-1",
             AuditEventType::DeleteAttempt,
-            "GET",
+            "GET, HEAD",
         ),
         ("DELETE", "/signals", AuditEventType::DeleteAttempt, "POST"),
     ];
@@ -369,11 +390,10 @@ async fn endless_contention_ends_in_503_with_retry_after_and_nothing_half_writte
     let response = service.handle(post(&signal("s-1"))).await;
     assert_eq!(response.status, 503);
     assert_eq!(response.header("retry-after"), Some("1"));
+    let detail = response.body_json()["detail"].as_str().unwrap().to_owned();
     assert!(
-        response.body_json()["detail"]
-            .as_str()
-            .unwrap()
-            .contains("NOT stored")
+        detail.contains("unknown") && detail.contains("retry is safe"),
+        "{detail}"
     );
     assert!(
         ledger
@@ -424,4 +444,552 @@ async fn concurrent_appends_form_one_chain() {
     let entries = ledger.entries();
     assert_eq!(entries.len(), 64);
     assert!(verify_chain(&entries, Some(64)).is_intact());
+}
+
+// ---- issue 12: hostile input and unknown outcomes ---------------------------------------------
+
+/// Every refusal: exactly one audit event, of bounded size, and an answer of bounded size.
+async fn refused_once<S: LedgerStore>(
+    service: &Service<S>,
+    ledger: &InMemoryLedger,
+    request: HttpRequest,
+    headers: &RequestHeaders,
+) -> (HttpResponse, AuditEvent) {
+    let before = ledger.audit_events().len();
+    let request_bytes = request.body.len();
+    let response = service.handle_with_headers(request, headers).await;
+    assert!(
+        (400..500).contains(&response.status),
+        "{}: {}",
+        response.status,
+        String::from_utf8_lossy(&response.body)
+    );
+    assert!(
+        response.body.len() <= MAX_PROBLEM_BYTES,
+        "a {}-byte answer to a {request_bytes}-byte request",
+        response.body.len()
+    );
+    let events = ledger.audit_events();
+    assert_eq!(
+        events.len(),
+        before + 1,
+        "exactly one audit event per refusal"
+    );
+    let event = events.last().unwrap().clone();
+    assert!(
+        event.encoded_len() <= crate::domain::audit::MAX_AUDIT_EVENT_BYTES,
+        "{} bytes",
+        event.encoded_len()
+    );
+    assert_eq!(event.details["status"], response.status);
+    (response, event)
+}
+
+fn none() -> RequestHeaders {
+    RequestHeaders::default()
+}
+
+#[tokio::test]
+async fn a_timestamp_out_of_range_in_utc_is_a_400_not_a_panic() {
+    let (service, ledger, _) = service();
+    let mut body = signal("s-1");
+    body["generated_at"] = json!("9999-12-31T23:59:59-00:01");
+    let (response, event) = refused_once(&service, &ledger, post(&body), &none()).await;
+    assert_eq!(response.status, 400);
+    let problem = response.body_json();
+    assert_eq!(problem["errors"][0]["field"], "generated_at");
+    assert_eq!(problem["errors"][0]["rule"], "range");
+    assert_eq!(event.event_type, AuditEventType::SignalRejected);
+}
+
+#[tokio::test]
+async fn thousands_of_unknown_keys_get_a_bounded_audited_refusal() {
+    let (service, ledger, _) = service();
+    // Issue 12: ~1,800 keys `"":0` (9 KB), and a 64 KiB body of distinct unknown keys.
+    let empty_keys = format!("{{{}}}", vec![r#""":0"#; 1_800].join(","));
+    let (response, event) = refused_once(
+        &service,
+        &ledger,
+        request("POST", "/signals", empty_keys.as_bytes()),
+        &none(),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    let problem = response.body_json();
+    let errors = problem["errors"].as_array().unwrap();
+    let unknown = errors
+        .iter()
+        .filter(|e| e["rule"] == "unknown_field")
+        .count();
+    assert_eq!(unknown, 1, "each unknown key is reported once");
+    assert_eq!(event.details["problems_omitted"], problem["errors_omitted"]);
+
+    let mut distinct = String::from("{");
+    let mut n = 0;
+    while distinct.len() < MAX_BODY_BYTES - 32 {
+        distinct.push_str(&format!("\"k{n}\":0,"));
+        n += 1;
+    }
+    distinct.push_str("\"end\":0}");
+    assert!(distinct.len() <= MAX_BODY_BYTES);
+    let (response, event) = refused_once(
+        &service,
+        &ledger,
+        request("POST", "/signals", distinct.as_bytes()),
+        &none(),
+    )
+    .await;
+    let problem = response.body_json();
+    let shown = problem["errors"].as_array().unwrap().len();
+    assert_eq!(shown, crate::domain::signal::MAX_REPORTED_PROBLEMS);
+    let omitted = problem["errors_omitted"].as_u64().unwrap() as usize;
+    // n + 1 unknown keys, and the five required fields are missing.
+    assert_eq!(shown + omitted, n + 1 + 5);
+    assert!(problem["detail"].as_str().unwrap().contains("more"));
+    assert!(event.reason.unwrap().len() <= MAX_REASON_BYTES);
+    assert!(response.body.len() < 4 * distinct.len());
+}
+
+#[tokio::test]
+async fn backdated_signals_are_refused_as_too_old() {
+    let (service, ledger, _) = service();
+    for old in ["1970-01-01T00:00:00Z", "2026-11-27T09:30:00.119999Z"] {
+        let mut body = signal("s-old");
+        body["generated_at"] = json!(old);
+        let (response, _) = refused_once(&service, &ledger, post(&body), &none()).await;
+        assert_eq!(
+            response.body_json()["errors"][0]["rule"],
+            "too_old",
+            "{old}"
+        );
+    }
+    // Exactly 24 hours old is still accepted; the bound is configurable.
+    let mut body = signal("s-day");
+    body["generated_at"] = json!("2026-11-27T09:30:00.120Z");
+    let response = service.handle(post(&body)).await;
+    assert_eq!(response.status, 201);
+    assert_eq!(response.body_json()["delivery_latency_ms"], 86_400_000);
+    assert!(ledger.entries().len() == 1);
+}
+
+#[tokio::test]
+async fn a_content_encoding_other_than_identity_is_415() {
+    let (service, ledger, _) = service();
+    let body = signal("s-gz").to_string();
+    for encoding in ["gzip", "br", "identity, gzip", "x-anything"] {
+        let headers = RequestHeaders::new([("Content-Encoding".into(), encoding.into())]);
+        let (response, event) = refused_once(
+            &service,
+            &ledger,
+            request("POST", "/signals", body.as_bytes()),
+            &headers,
+        )
+        .await;
+        assert_eq!(response.status, 415, "{encoding}");
+        assert_eq!(
+            response.body_json()["type"],
+            "urn:signal-ledger:problem:unsupported-content-encoding"
+        );
+        assert_eq!(event.details["content_encoding"], encoding);
+    }
+    assert!(ledger.entries().is_empty());
+    let identity = RequestHeaders::new([("content-encoding".into(), "Identity".into())]);
+    let response = service
+        .handle_with_headers(request("POST", "/signals", body.as_bytes()), &identity)
+        .await;
+    assert_eq!(response.status, 201);
+}
+
+#[tokio::test]
+async fn percent_decoding_is_strict() {
+    let (service, ledger, _) = service();
+    service.handle(post(&signal("s1"))).await;
+    for path in [
+        "/signals/s%+1",
+        "/signals/%+1",
+        "/signals/s%-1",
+        "/signals/s% 1",
+        "/signals/s%1",
+        "/signals/s%",
+        "/signals/%zz",
+        "/signals/%ff",
+    ] {
+        let (response, _) =
+            refused_once(&service, &ledger, request("GET", path, b""), &none()).await;
+        assert_eq!(response.status, 404, "{path}");
+    }
+    let found = service.handle(request("GET", "/signals/s%31", b"")).await;
+    assert_eq!(found.status, 200);
+}
+
+#[tokio::test]
+async fn head_answers_as_get_without_a_body() {
+    let (service, ledger, _) = service();
+    let created = service.handle(post(&signal("s-1"))).await;
+    let get = service.handle(request("GET", "/signals/s-1", b"")).await;
+    let head = service.handle(request("HEAD", "/signals/s-1", b"")).await;
+    assert_eq!((head.status, get.status), (200, 200));
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-type"), get.header("content-type"));
+    assert_eq!(get.body_json(), created.body_json());
+    let missing = service.handle(request("HEAD", "/signals/nope", b"")).await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.is_empty());
+    // Reads are not audited, HEAD included.
+    assert_eq!(ledger.audit_events().len(), 1);
+    let listing = service.handle(request("HEAD", "/signals", b"")).await;
+    assert_eq!(
+        (listing.status, listing.header("allow")),
+        (405, Some("POST"))
+    );
+    assert!(listing.body.is_empty());
+}
+
+#[tokio::test]
+async fn rationale_and_symbol_tricks_are_refused() {
+    let (service, ledger, _) = service();
+    let cases = [
+        (
+            "rationale",
+            json!(format!("a{}", "\u{200B}".repeat(19))),
+            "too_short",
+        ),
+        ("symbol", json!("ß"), "charset"),
+        ("symbol", json!("aapl"), "charset"),
+    ];
+    for (field, value, rule) in cases {
+        let mut body = signal("s-trick");
+        body[field] = value.clone();
+        let (response, _) = refused_once(&service, &ledger, post(&body), &none()).await;
+        assert_eq!(response.body_json()["errors"][0]["rule"], rule, "{value}");
+    }
+    assert!(ledger.entries().is_empty());
+}
+
+#[tokio::test]
+async fn a_huge_body_is_refused_without_decoding_all_of_it() {
+    let (service, ledger, _) = service();
+    // 6 MB, Lambda's payload limit; invalid UTF-8 throughout.
+    let huge = vec![0xff; 6 * 1024 * 1024];
+    let (response, event) = refused_once(
+        &service,
+        &ledger,
+        request("POST", "/signals", &huge),
+        &none(),
+    )
+    .await;
+    assert_eq!(response.status, 413);
+    assert!(event.excerpt.unwrap().chars().count() <= crate::domain::audit::MAX_EXCERPT_CHARS + 1);
+}
+
+#[tokio::test]
+async fn hostile_methods_paths_and_bodies_are_bounded_and_audited_once() {
+    let (service, ledger, _) = service();
+    let long = "x".repeat(100_000);
+    let cases: Vec<HttpRequest> = vec![
+        request(&long, "/signals", b"{}"),
+        request("GET", &format!("/{long}"), b""),
+        request("PUT", &format!("/signals/{long}"), long.as_bytes()),
+        request("DELETE", "/signals", b""),
+        request("BREW", "/signals/s-1", b""),
+        request("POST", "/signals", b"[1,2,3]"),
+        request("POST", "/signals", b"\"\xff\""),
+        request("POST", "/signals", &[b'['; 10_000]),
+        request("POST", "/signals", format!(r#"{{"{long}": 1}}"#).as_bytes()),
+        request(
+            "POST",
+            "/signals",
+            format!(r#"{{"rationale": "{long}"}}"#).as_bytes(),
+        ),
+    ];
+    for case in cases {
+        let (response, event) = refused_once(&service, &ledger, case, &none()).await;
+        assert!(response.status >= 400);
+        assert!(event.details.to_string().len() < 8 * 1024);
+    }
+    assert!(ledger.entries().is_empty());
+}
+
+/// The module-level lint that keeps `unwrap`, `expect` and indexing out of the request path
+/// (a removal would let a panic back in unnoticed).
+#[test]
+fn request_path_modules_deny_panicking_shortcuts() {
+    let lint = "deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)";
+    for (module, source) in [
+        ("app/ingest.rs", include_str!("ingest.rs")),
+        ("app/http.rs", include_str!("http.rs")),
+        ("domain/signal.rs", include_str!("../domain/signal.rs")),
+        (
+            "domain/timestamp.rs",
+            include_str!("../domain/timestamp.rs"),
+        ),
+        ("domain/decimal.rs", include_str!("../domain/decimal.rs")),
+        ("domain/audit.rs", include_str!("../domain/audit.rs")),
+        (
+            "functions/ingest/src/main.rs",
+            include_str!("../../../functions/ingest/src/main.rs"),
+        ),
+    ] {
+        assert!(source.contains(lint), "{module} lost its lint");
+    }
+}
+
+// ---- fault injection over the in-memory ports --------------------------------------------------
+
+#[derive(Debug, thiserror::Error)]
+#[error("injected: {0}")]
+struct Injected(&'static str);
+
+/// The first `lost` appends commit, but their answer never arrives (a timeout after the
+/// transaction committed): the caller sees a busy store.
+#[derive(Debug)]
+struct LostAnswers<S> {
+    inner: S,
+    lost: std::sync::atomic::AtomicU32,
+}
+
+/// Every append is throttled; reads go through.
+#[derive(Debug)]
+struct Throttled<S>(S);
+
+/// Every append hangs and never answers.
+#[derive(Debug)]
+struct Hanging<S>(S);
+
+macro_rules! delegate_reads {
+    () => {
+        async fn head(&self) -> Result<Option<crate::ports::ChainHead>, StoreError> {
+            self.inner().head().await
+        }
+        async fn find_by_signal_id(
+            &self,
+            signal_id: &SignalId,
+        ) -> Result<Option<StoredEntry>, StoreError> {
+            self.inner().find_by_signal_id(signal_id).await
+        }
+        async fn read_page(&self, from: u64, limit: u32) -> Result<crate::ports::Page, StoreError> {
+            self.inner().read_page(from, limit).await
+        }
+        async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
+            self.inner().entry_at(chain_index).await
+        }
+        async fn claims(
+            &self,
+            signal_ids: &[SignalId],
+        ) -> Result<Vec<(SignalId, crate::ports::Claim)>, StoreError> {
+            self.inner().claims(signal_ids).await
+        }
+    };
+}
+
+impl<S> LostAnswers<S> {
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+impl<S> Throttled<S> {
+    fn inner(&self) -> &S {
+        &self.0
+    }
+}
+impl<S> Hanging<S> {
+    fn inner(&self) -> &S {
+        &self.0
+    }
+}
+
+impl<S: LedgerStore> LedgerStore for LostAnswers<S> {
+    delegate_reads!();
+    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
+        self.inner.append(entry, audit).await?;
+        let lose = self
+            .lost
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if lose {
+            return Err(StoreError::Busy(Box::new(Injected("answer lost after commit"))).into());
+        }
+        Ok(())
+    }
+}
+
+impl<S: LedgerStore> LedgerStore for Throttled<S> {
+    delegate_reads!();
+    async fn append(&self, _: &StoredEntry, _: &AuditEvent) -> Result<(), AppendError> {
+        Err(StoreError::Busy(Box::new(Injected("ThrottlingException"))).into())
+    }
+}
+
+impl<S: LedgerStore> LedgerStore for Hanging<S> {
+    delegate_reads!();
+    async fn append(&self, _: &StoredEntry, _: &AuditEvent) -> Result<(), AppendError> {
+        std::future::pending().await
+    }
+}
+
+fn service_with<S: LedgerStore>(
+    store: S,
+    ledger: &InMemoryLedger,
+    settings: IngestSettings,
+) -> Service<S> {
+    Ingest::new(
+        store,
+        ledger.audit_sink(),
+        FixedClock::new(now()),
+        RecordingMetrics::default(),
+        settings,
+    )
+}
+
+fn short_limits() -> IngestSettings {
+    IngestSettings {
+        retry: RetryPolicy {
+            max_attempts: u32::MAX,
+            ..fast_retries()
+        },
+        limits: TimeLimits {
+            attempt_timeout: Duration::from_millis(20),
+            deadline: Duration::from_millis(150),
+            audit_timeout: Duration::from_millis(100),
+        },
+        ..IngestSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_is_answered_as_a_replay_with_one_entry() {
+    let ledger = InMemoryLedger::new();
+    let store = LostAnswers {
+        inner: ledger.clone(),
+        lost: 1.into(),
+    };
+    let service = service_with(store, &ledger, short_limits());
+    // Without signal_id too: the derived id makes the second attempt find the first.
+    for body in [signal("s-lost"), {
+        let mut body = signal("x");
+        body.as_object_mut().unwrap().remove("signal_id");
+        body
+    }] {
+        let before = ledger.entries().len();
+        service
+            .store
+            .lost
+            .store(1, std::sync::atomic::Ordering::SeqCst);
+        let response = service.handle(post(&body)).await;
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        assert_eq!(response.body_json()["chain_index"], before);
+        assert_eq!(ledger.entries().len(), before + 1);
+    }
+    assert!(verify_chain(&ledger.entries(), Some(2)).is_intact());
+}
+
+#[tokio::test]
+async fn an_unconfirmed_commit_then_a_producer_retry_stores_once() {
+    let ledger = InMemoryLedger::new();
+    // One attempt only: the lost answer ends the request with "outcome unknown".
+    let settings = IngestSettings {
+        retry: RetryPolicy {
+            max_attempts: 1,
+            ..fast_retries()
+        },
+        ..IngestSettings::default()
+    };
+    let store = LostAnswers {
+        inner: ledger.clone(),
+        lost: 1.into(),
+    };
+    let service = service_with(store, &ledger, settings);
+    let mut body = signal("x");
+    body.as_object_mut().unwrap().remove("signal_id");
+    let first = service.handle(post(&body)).await;
+    assert_eq!(first.status, 503);
+    assert_eq!(first.header("retry-after"), Some("1"));
+    assert!(
+        first.body_json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is unknown")
+    );
+    let retry = service.handle(post(&body)).await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(ledger.entries().len(), 1);
+    let kinds: Vec<_> = ledger.audit_events().iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        kinds,
+        vec![AuditEventType::SignalInserted, AuditEventType::AppendFailed]
+    );
+}
+
+#[tokio::test]
+async fn throttling_past_the_deadline_is_a_503_with_no_entry_and_one_audit_event() {
+    let ledger = InMemoryLedger::new();
+    let service = service_with(Throttled(ledger.clone()), &ledger, short_limits());
+    let started = Instant::now();
+    let response = service.handle(post(&signal("s-throttled"))).await;
+    let took = started.elapsed();
+    assert_eq!(response.status, 503);
+    assert_eq!(response.header("retry-after"), Some("1"));
+    assert_eq!(
+        response.body_json()["type"],
+        "urn:signal-ledger:problem:outcome-unknown"
+    );
+    assert!(ledger.entries().is_empty());
+    let events = ledger.audit_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, AuditEventType::AppendFailed);
+    assert_eq!(events[0].signal_id.as_deref(), Some("s-throttled"));
+    assert_eq!(events[0].details["status"], 503);
+    assert!(
+        took >= Duration::from_millis(100),
+        "gave up early: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "ran past the deadline: {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_append_that_never_answers_times_out_per_attempt_then_503() {
+    let ledger = InMemoryLedger::new();
+    let service = service_with(Hanging(ledger.clone()), &ledger, short_limits());
+    let started = Instant::now();
+    let response = service.handle(post(&signal("s-hang"))).await;
+    assert_eq!(response.status, 503);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(ledger.entries().is_empty());
+    assert_eq!(ledger.audit_events().len(), 1);
+}
+
+#[test]
+fn the_deadline_and_audit_timeout_fit_in_the_lambda_timeout() {
+    // template.yaml: IngestFunction Timeout: 10 (seconds).
+    let template = include_str!("../../../template.yaml");
+    let ingest = template
+        .split("\n  IngestFunction:")
+        .nth(1)
+        .expect("IngestFunction in template.yaml");
+    let timeout: u64 = ingest
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Timeout:"))
+        .expect("a Timeout")
+        .trim()
+        .parse()
+        .unwrap();
+    let limits = TimeLimits::default();
+    let used = limits.deadline + limits.audit_timeout;
+    assert!(
+        used + Duration::from_secs(1) <= Duration::from_secs(timeout),
+        "{used:?} of {timeout} s"
+    );
+    assert!(limits.attempt_timeout < limits.deadline);
 }

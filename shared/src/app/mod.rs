@@ -1,19 +1,24 @@
 //! Application services: behaviour over the ports (async, but no SDK types), wired to real
 //! adapters by the function binaries and to in-memory doubles by tests and benchmarks.
 
+pub mod acknowledge;
 pub mod backup;
 pub mod http;
 pub mod ingest;
 pub mod report;
 pub mod sweep;
 pub mod tamper_watch;
+pub mod trace;
+pub mod vault;
 pub mod verify_backup;
 
 use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{AuditSink, Metric, MetricsSink};
 
-/// The audit event of one run of a scheduled job (`actor` is the job's name).
+/// The audit event of one run of a scheduled job (`actor` is the job's name). Its `chain_index`
+/// is the first finding's, when `details` names one (`first_failure.index` of the sweep,
+/// `first_finding.chain_index` of verify-backup).
 pub(crate) fn run_event(
     actor: &str,
     event_type: AuditEventType,
@@ -29,7 +34,10 @@ pub(crate) fn run_event(
         actor: actor.to_owned(),
         request_id: request_id.to_owned(),
         signal_id: None,
-        chain_index: None,
+        chain_index: details
+            .pointer("/first_failure/index")
+            .or_else(|| details.pointer("/first_finding/chain_index"))
+            .and_then(serde_json::Value::as_u64),
         reason: Some(reason),
         excerpt: None,
         details,

@@ -13,22 +13,20 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::backup::MANIFEST_PREFIX;
-use crate::app::sweep::{CHECKPOINT_PREFIX, RUN_PREFIX, SweepRecord, SweepStatus};
+use crate::app::sweep::{RUN_PREFIX, SweepRecord, SweepStatus};
+use crate::app::vault::{self, CheckpointTrust, lock_seen};
 use crate::app::verify_backup::{VERIFICATION_PREFIX, VerificationResult};
 use crate::domain::audit::AuditEventType;
-use crate::domain::backup::{BackupId, Manifest};
-use crate::domain::checkpoint::{Signature, SignedCheckpoint};
+use crate::domain::checkpoint::Signature;
 use crate::domain::report::{
     AlarmsEvidence, AuditAccumulator, BackupObservation, CheckpointSummary, ComplianceReport,
-    LatencyAccumulator, LedgerState, ObjectLockSeen, Period, PeriodChainCheck, PeriodError,
-    PeriodRequest, ReportInputs, SweepSummary, TableRole, Verdict, VerificationSummary,
-    render_html,
+    LatencyAccumulator, LedgerState, Period, PeriodChainCheck, PeriodError, PeriodRequest,
+    ReportInputs, SweepSummary, TableRole, Verdict, VerificationSummary, render_html,
 };
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
     AlarmReader, AuditLog, AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink,
-    ObjectProtection, Presigner, Signer, StoreError, TableInspector, VaultError,
+    ObjectVersion, Presigner, PublicKeys, StoreError, TableInspector, VaultError,
 };
 
 /// Where reports live in the vault: `reports/YYYY/MM/compliance-report-<period>.{json,html}`.
@@ -57,6 +55,8 @@ pub enum ReportError {
     Vault(#[from] VaultError),
     #[error("cannot read {key}: {reason}")]
     Record { key: String, reason: String },
+    #[error("cannot load the trusted checkpoint keys")]
+    Trust(#[from] vault::TrustError),
 }
 
 /// What the job needs besides its ports.
@@ -69,6 +69,8 @@ pub struct ReportSettings {
     pub metrics_namespace: String,
     pub url_expiry: Duration,
     pub alarm_name_prefix: Option<String>,
+    /// Which checkpoints count as trusted.
+    pub trust: CheckpointTrust,
 }
 
 /// One stored report object.
@@ -92,50 +94,47 @@ pub struct ReportOutcome {
     pub html: StoredReport,
 }
 
+/// Where the report reads its evidence: the ledger, the vault (which also stores the report and
+/// presigns its links), the audit log (also its audit sink), the tables' settings, the alarms,
+/// and the public keys that checkpoints are verified with (`None`: signatures are not checked).
+#[derive(Debug)]
+pub struct ReportSources<S, V, L, T, W, K> {
+    pub store: S,
+    pub vault: V,
+    pub audit: L,
+    pub tables: T,
+    pub alarms: W,
+    pub keys: Option<K>,
+}
+
 /// The report job over its ports.
 #[derive(Debug)]
-pub struct ReportJob<S, V, L, T, W, G, C, M> {
-    store: S,
-    vault: V,
-    audit: L,
-    tables: T,
-    alarms: W,
-    signer: Option<G>,
+pub struct ReportJob<S, V, L, T, W, K, C, M> {
+    sources: ReportSources<S, V, L, T, W, K>,
     clock: C,
     metrics: M,
     settings: ReportSettings,
 }
 
-impl<S, V, L, T, W, G, C, M> ReportJob<S, V, L, T, W, G, C, M>
+impl<S, V, L, T, W, K, C, M> ReportJob<S, V, L, T, W, K, C, M>
 where
     S: LedgerStore,
     V: BlobVault + Presigner,
     L: AuditLog + AuditSink,
     T: TableInspector,
     W: AlarmReader,
-    G: Signer,
+    K: PublicKeys,
     C: Clock,
     M: MetricsSink,
 {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: S,
-        vault: V,
-        audit: L,
-        tables: T,
-        alarms: W,
-        signer: Option<G>,
+        sources: ReportSources<S, V, L, T, W, K>,
         clock: C,
         metrics: M,
         settings: ReportSettings,
     ) -> Self {
         ReportJob {
-            store,
-            vault,
-            audit,
-            tables,
-            alarms,
-            signer,
+            sources,
             clock,
             metrics,
             settings,
@@ -200,7 +199,7 @@ where
     async fn generate(&self, request: &PeriodRequest) -> Result<ReportOutcome, ReportError> {
         let now = self.clock.now();
         let period = request.resolve(now)?;
-        let head = self.store.head().await?;
+        let head = self.sources.store.head().await?;
         let ledger = LedgerState {
             tree_size: head.map_or(0, |h| h.chain_index + 1),
             head_hash: head.map(|h| h.entry_hash),
@@ -214,7 +213,8 @@ where
         let mut audit = AuditAccumulator::new();
         for day in period.days() {
             let day = day_text(day);
-            self.audit
+            self.sources
+                .audit
                 .visit_day(&day, |event| {
                     if period.contains(&event.occurred_at) {
                         audit.add(&event);
@@ -224,15 +224,17 @@ where
         }
 
         let tables = vec![
-            self.tables
+            self.sources
+                .tables
                 .table_settings(TableRole::Signals, &self.settings.signals_table)
                 .await?,
-            self.tables
+            self.sources
+                .tables
                 .table_settings(TableRole::Audit, &self.settings.audit_table)
                 .await?,
         ];
         let prefix = self.settings.alarm_name_prefix.as_deref();
-        let alarms = match self.alarms.alarm_states(prefix).await {
+        let alarms = match self.sources.alarms.alarm_states(prefix).await {
             Ok(alarms) => AlarmsEvidence::Available {
                 alarms,
                 history: Vec::new(),
@@ -243,6 +245,7 @@ where
         };
         let (alarms, alarm_history_unavailable) = match alarms {
             AlarmsEvidence::Available { alarms, .. } => match self
+                .sources
                 .alarms
                 .alarm_history(prefix, &period.from(), &period.to())
                 .await
@@ -259,6 +262,7 @@ where
             unavailable => (unavailable, None),
         };
         let audit_write_errors = match self
+            .sources
             .alarms
             .metric_sum(
                 &self.settings.metrics_namespace,
@@ -354,7 +358,7 @@ where
         .unwrap_or(period.to());
         let mut next = Some(self.first_index_at_or_after(&start_at, tree_size).await?);
         while let Some(from) = next {
-            let page = self.store.read_page(from, PAGE_SIZE).await?;
+            let page = self.sources.store.read_page(from, PAGE_SIZE).await?;
             next = page.next;
             for item in page.items {
                 match item {
@@ -385,7 +389,7 @@ where
         let (mut low, mut high) = (0, tree_size);
         while low < high {
             let middle = low + (high - low) / 2;
-            match self.store.entry_at(middle).await {
+            match self.sources.store.entry_at(middle).await {
                 Ok(Some(stored)) if stored.entry.received_at < *at => low = middle + 1,
                 Ok(Some(_)) => high = middle,
                 Ok(None) | Err(StoreError::Malformed { .. }) => return Ok(low),
@@ -398,35 +402,25 @@ where
     /// Every backup manifest (its original version), oldest first, with the lock and
     /// encryption its objects carry.
     async fn backups(&self) -> Result<Vec<BackupObservation>, ReportError> {
-        let mut observations: Vec<(BackupId, BackupObservation)> = Vec::new();
-        for (key, version_id) in originals(self.vault.list_versions(MANIFEST_PREFIX).await?) {
-            let Ok(id) = BackupId::from_manifest_key(&key) else {
-                continue;
-            };
-            let bytes = self.vault.get_version(&key, &version_id).await?;
-            let manifest = Manifest::parse(&bytes).map_err(|e| ReportError::Record {
-                key: key.clone(),
-                reason: e.to_string(),
-            })?;
-            let manifest_object = lock_seen(self.vault.protection(&key, &version_id).await?);
-            let csv_object = match &manifest.csv {
-                Some(csv) => Some(lock_seen(
-                    self.vault.protection(&csv.key, &csv.version_id).await?,
-                )),
-                None => None,
-            };
-            observations.push((
-                id,
-                BackupObservation {
-                    manifest_key: key,
-                    manifest,
-                    manifest_object,
-                    csv_object,
-                },
-            ));
+        let vault = &self.sources.vault;
+        let mut observations = Vec::new();
+        for (_, original) in vault::list_manifests(vault).await?.manifests {
+            let manifest = vault::read_manifest(vault, &original)
+                .await?
+                .map_err(|invalid| ReportError::Record {
+                    key: invalid.key,
+                    reason: invalid.reason,
+                })?
+                .manifest;
+            let protection = vault::manifest_protection(vault, &original, &manifest).await?;
+            observations.push(BackupObservation {
+                manifest_key: original.version.key,
+                manifest,
+                manifest_object: lock_seen(&protection.manifest),
+                csv_object: protection.csv.as_ref().map(lock_seen),
+            });
         }
-        observations.sort_by_key(|(id, _)| *id);
-        Ok(observations.into_iter().map(|(_, o)| o).collect())
+        Ok(observations)
     }
 
     /// Verification results finished in the period, plus the latest one before it.
@@ -436,8 +430,11 @@ where
     ) -> Result<Vec<VerificationSummary>, ReportError> {
         let mut summaries = Vec::new();
         let mut before: Option<VerificationSummary> = None;
-        for (key, version_id) in originals(self.vault.list_versions(VERIFICATION_PREFIX).await?) {
-            let bytes = self.vault.get_version(&key, &version_id).await?;
+        for original in vault::list_originals(&self.sources.vault, VERIFICATION_PREFIX).await? {
+            let ObjectVersion {
+                key, version_id, ..
+            } = original.version;
+            let bytes = self.sources.vault.get_version(&key, &version_id).await?;
             let result: VerificationResult =
                 serde_json::from_slice(&bytes).map_err(|e| ReportError::Record {
                     key: key.clone(),
@@ -489,8 +486,11 @@ where
         days.extend(period.days());
         for day in days {
             let prefix = format!("{RUN_PREFIX}{}/", day_text(day).replace('-', "/"));
-            for (key, version_id) in originals(self.vault.list_versions(&prefix).await?) {
-                let bytes = self.vault.get_version(&key, &version_id).await?;
+            for original in vault::list_originals(&self.sources.vault, &prefix).await? {
+                let ObjectVersion {
+                    key, version_id, ..
+                } = original.version;
+                let bytes = self.sources.vault.get_version(&key, &version_id).await?;
                 let record: SweepRecord =
                     serde_json::from_slice(&bytes).map_err(|e| ReportError::Record {
                         key: key.clone(),
@@ -528,40 +528,35 @@ where
         Ok(all)
     }
 
-    /// The checkpoint of the largest tree, its signature checked with the signer's public key.
+    /// The latest checkpoint, its signature checked with the configured public keys.
     async fn latest_checkpoint(&self) -> Result<Option<CheckpointSummary>, ReportError> {
-        let Some((key, version_id)) = originals(self.vault.list_versions(CHECKPOINT_PREFIX).await?)
-            .into_iter()
-            .filter(|(key, _)| key.ends_with(".txt"))
-            .max_by(|a, b| a.0.cmp(&b.0))
-        else {
+        let vault = &self.sources.vault;
+        let trust = self
+            .settings
+            .trust
+            .resolve(self.sources.keys.as_ref())
+            .await?;
+        let latest = vault::latest_checkpoint(vault, &trust).await?;
+        let Some(latest) = latest else {
             return Ok(None);
         };
-        let bytes = self.vault.get_version(&key, &version_id).await?;
-        let signed = String::from_utf8(bytes)
-            .map_err(|_| "not UTF-8 text".to_owned())
-            .and_then(|text| SignedCheckpoint::parse(&text).map_err(|e| e.to_string()))
-            .map_err(|reason| ReportError::Record {
-                key: key.clone(),
-                reason,
-            })?;
-        let (signed_flag, signing_key_id, signature_valid) = match &signed.signature {
-            Signature::Unsigned => (false, None, None),
-            Signature::Kms { key_id, .. } => {
-                let valid = match &self.signer {
-                    Some(signer) => match signer.public_key(key_id).await {
-                        Ok(public_key) => Some(signed.verify(Some(&public_key)).is_ok()),
-                        Err(error) => {
-                            tracing::warn!(error = %crate::app::ingest::error_chain(&error), key_id, "cannot fetch the checkpoint key's public key");
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                (true, Some(key_id.clone()), valid)
-            }
-        };
-        let object = lock_seen(self.vault.protection(&key, &version_id).await?);
+        let key = latest.original.key().to_owned();
+        let (signed, check) = latest.content.map_err(|reason| ReportError::Record {
+            key: key.clone(),
+            reason,
+        })?;
+        for passed in &latest.passed_over {
+            tracing::warn!(
+                key = passed.original.key(),
+                reason = passed.reason,
+                "a newer checkpoint note does not count"
+            );
+        }
+        let object = lock_seen(
+            &vault
+                .protection(latest.original.key(), latest.original.version_id())
+                .await?,
+        );
         let checkpoint = &signed.checkpoint;
         Ok(Some(CheckpointSummary {
             key,
@@ -569,9 +564,9 @@ where
             root: checkpoint.root,
             head_hash: checkpoint.head_hash,
             time: checkpoint.time,
-            signed: signed_flag,
-            signing_key_id,
-            signature_valid,
+            signed: matches!(signed.signature, Signature::Kms { .. }),
+            signing_key_id: check.key_id().map(str::to_owned),
+            signature_valid: check.verified(),
             object,
         }))
     }
@@ -584,10 +579,12 @@ where
         retain_until: Timestamp,
     ) -> Result<StoredReport, ReportError> {
         let stored = self
+            .sources
             .vault
             .put_locked(&key, body, content_type, retain_until)
             .await?;
         let download_url = self
+            .sources
             .vault
             .presign_get(&stored.key, &stored.version_id, self.settings.url_expiry)
             .await?;
@@ -615,27 +612,7 @@ where
             details,
             self.clock.now(),
         );
-        super::record_run(&self.audit, &self.metrics, &event).await;
-    }
-}
-
-/// The first (original) version of every key, in key order: later versions of a locked key
-/// are overwrites, which the verifications report; the evidence is the original.
-fn originals(versions: Vec<crate::ports::ObjectVersion>) -> Vec<(String, String)> {
-    let mut firsts: Vec<(String, String)> = Vec::new();
-    for version in versions {
-        if firsts.last().is_none_or(|(key, _)| *key != version.key) {
-            firsts.push((version.key, version.version_id));
-        }
-    }
-    firsts
-}
-
-fn lock_seen(protection: ObjectProtection) -> ObjectLockSeen {
-    ObjectLockSeen {
-        lock_mode: protection.lock_mode,
-        retain_until: protection.retain_until,
-        server_side_encryption: protection.server_side_encryption,
+        super::record_run(&self.sources.audit, &self.metrics, &event).await;
     }
 }
 
@@ -655,3 +632,7 @@ fn verdict_name(verdict: Verdict) -> &'static str {
         Verdict::Fail => "FAIL",
     }
 }
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;

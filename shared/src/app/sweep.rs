@@ -21,10 +21,11 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::app::vault::{self, CheckpointTrust, Original, TrustError, TrustedKey, TrustedKeys};
+use crate::domain::audit::AuditEventType;
 use crate::domain::chain::{ChainReport, ChainVerifier, Finding, FindingKind};
 use crate::domain::checkpoint::{
-    Checkpoint, LeavesRef, Signature, SignatureStatus, SignedCheckpoint, encode_leaves, leaves_key,
+    Checkpoint, LeavesRef, Signature, SignedCheckpoint, encode_leaves, is_object_key, leaves_key,
     object_key, parse_leaves,
 };
 use crate::domain::entry::StoredEntry;
@@ -32,14 +33,18 @@ use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, SignError, Signer, StoreError,
-    VaultError,
+    AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, PublicKeys, SignError, Signer,
+    StoreError, VaultError,
 };
 
 /// Where checkpoints live in the vault.
 pub const CHECKPOINT_PREFIX: &str = "checkpoints/";
 /// Where run records live in the vault.
 pub const RUN_PREFIX: &str = "integrity/runs/";
+/// Where the trusted keys' public keys are recorded, one locked object per fingerprint.
+pub const TRUSTED_KEY_PREFIX: &str = "integrity/keys/";
+/// Where operators' acknowledgements of vault findings live (see [`Acknowledgement`]).
+pub const ACKNOWLEDGEMENT_PREFIX: &str = "integrity/acknowledgements/";
 
 pub mod metric {
     pub const INTEGRITY_VERIFIED: &str = "IntegrityVerified";
@@ -69,12 +74,13 @@ impl SweepMode {
 /// Settings fixed at process start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepSettings {
-    /// The checkpoints' origin line, naming this log (e.g. `signal-ledger:prod`).
-    pub origin: String,
     /// How long checkpoints and run records stay locked.
     pub retention_days: u32,
     /// Entries per read.
     pub page_size: u32,
+    /// Which checkpoints the sweep trusts to resume from and compare with; its origin is also
+    /// the origin line of the checkpoints the sweep writes.
+    pub trust: CheckpointTrust,
 }
 
 /// How a run ended.
@@ -112,8 +118,17 @@ pub struct SweepRecord {
     pub checkpoint_signed: Option<bool>,
     pub signing_key_id: Option<String>,
     pub findings_total: u64,
-    /// The first findings (at most 100).
+    /// The first findings (at most 100): the chain's, then the vault's (planted, forged,
+    /// overwritten or unexpected objects under `checkpoints/`) that nobody acknowledged.
     pub findings: Vec<Finding>,
+    /// Vault findings an operator acknowledged (a locked, audited acknowledgement): shown, not
+    /// failing.
+    #[serde(default)]
+    pub acknowledged: Vec<Finding>,
+    /// The trusted checkpoint keys this run judged with, by SHA-256 fingerprint of their DER
+    /// public keys: what an auditor compares with the keys handed over out of band.
+    #[serde(default)]
+    pub trusted_keys: Vec<TrustedKey>,
     pub message: String,
 }
 
@@ -142,6 +157,47 @@ pub enum SweepError {
     Sign(#[from] SignError),
     #[error("cannot build the checkpoint: {0}")]
     Checkpoint(String),
+    #[error("cannot load the trusted checkpoint keys")]
+    Trust(#[from] TrustError),
+}
+
+/// An operator's acknowledgement of a vault finding: the object it names (key and original
+/// version) is reported as acknowledged instead of failing every later run. Written locked by
+/// `ledgerctl acknowledge`, which also audits it; it never hides the object, which stays listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledgement {
+    pub format: String,
+    pub key: String,
+    pub version_id: String,
+    pub reason: String,
+    pub acknowledged_by: String,
+    pub acknowledged_at: Timestamp,
+}
+
+impl Acknowledgement {
+    pub const FORMAT: &str = "signal-ledger-acknowledgement/1";
+
+    /// Where the acknowledgement of (`key`, `version_id`) is stored: one object per version.
+    pub fn object_key(key: &str, version_id: &str) -> String {
+        let digest = Hash::sha256(format!("{key}\n{version_id}").as_bytes());
+        format!("{ACKNOWLEDGEMENT_PREFIX}{digest}.json")
+    }
+}
+
+/// The checkpoints a run may use, and what is wrong with the other objects under the prefix.
+struct LoadedCheckpoints {
+    /// Trusted notes in key order (size, then time); with `all = false` only the latest.
+    loaded: Vec<Loaded>,
+    /// Findings about vault objects, each with the object's key and original version id.
+    objects: Vec<ObjectFinding>,
+}
+
+/// A finding about one vault object (not about the chain).
+struct ObjectFinding {
+    key: String,
+    version_id: String,
+    finding: Finding,
 }
 
 /// A checkpoint read back from the vault.
@@ -155,6 +211,8 @@ struct Loaded {
 struct Outcome {
     status: SweepStatus,
     report: ChainReport,
+    /// Findings about vault objects: they fail the run, but never stop an honest checkpoint.
+    objects: Vec<ObjectFinding>,
     from_index: u64,
     checkpoints_checked: u64,
     written: Option<(String, SignedCheckpoint)>,
@@ -163,7 +221,8 @@ struct Outcome {
 }
 
 /// The sweep over its ports. `signer` is `None` when no checkpoint key is configured: checkpoints
-/// are then written with the explicit `unsigned` marker (and the report flags them).
+/// are then written with the explicit `unsigned` marker (and the report flags them). The signer
+/// also gives the public keys that earlier checkpoints are verified with.
 #[derive(Debug)]
 pub struct IntegritySweep<S, V, G, A, C, M> {
     store: S,
@@ -179,7 +238,7 @@ impl<S, V, G, A, C, M> IntegritySweep<S, V, G, A, C, M>
 where
     S: LedgerStore,
     V: BlobVault,
-    G: Signer,
+    G: Signer + PublicKeys,
     A: AuditSink,
     C: Clock,
     M: MetricsSink,
@@ -210,13 +269,12 @@ where
         let started_at = self.clock.now();
         let started = Instant::now();
         let run_id = uuid::Uuid::now_v7().to_string();
-        let outcome = match mode {
-            SweepMode::Init => self.init().await,
-            SweepMode::Incremental => self.incremental().await,
-            SweepMode::Full => self.full().await,
+        let outcome = match self.settings.trust.resolve(self.signer.as_ref()).await {
+            Ok(trust) => self.run_mode(mode, &trust).await.map(|o| (o, trust)),
+            Err(error) => Err(error.into()),
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let outcome = match outcome {
+        let (outcome, trust) = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
                 self.audit_failure(
@@ -233,6 +291,12 @@ where
                 return Err(error);
             }
         };
+        self.record_trusted_keys(&trust).await;
+        let (acknowledged, unacknowledged) = self.acknowledge(outcome.objects).await;
+        let mut status = outcome.status;
+        if !unacknowledged.is_empty() {
+            status = SweepStatus::Failed;
+        }
         let report = &outcome.report;
         let described = outcome
             .written
@@ -242,7 +306,7 @@ where
         let record = SweepRecord {
             run_id,
             mode,
-            status: outcome.status,
+            status,
             started_at,
             finished_at: self.clock.now(),
             duration_ms,
@@ -258,9 +322,23 @@ where
                 Signature::Kms { key_id, .. } => Some(key_id.clone()),
                 Signature::Unsigned => None,
             }),
-            findings_total: report.findings_total,
-            findings: report.findings.iter().take(100).cloned().collect(),
-            message: outcome.message,
+            findings_total: report.findings_total + unacknowledged.len() as u64,
+            findings: report
+                .findings
+                .iter()
+                .chain(&unacknowledged)
+                .take(100)
+                .cloned()
+                .collect(),
+            acknowledged,
+            trusted_keys: trust.keys().to_vec(),
+            message: match unacknowledged.len() {
+                0 => outcome.message,
+                n => format!(
+                    "{}; {n} vault finding(s): an object under {CHECKPOINT_PREFIX} was planted, forged, overwritten or is not trusted",
+                    outcome.message
+                ),
+            },
         };
         self.write_record(&record).await;
         let mut metrics = vec![
@@ -287,22 +365,29 @@ where
         }
         metrics.push(Metric::count(metric::INTEGRITY_VERIFIED, 1));
         self.metrics.emit(&metrics);
-        let event = self.event(AuditEventType::IntegrityCheckPassed, request_id, record.message.clone(), json!({
+        self.record(AuditEventType::IntegrityCheckPassed, request_id, record.message.clone(), json!({
             "mode": mode, "tree_size": record.tree_size, "root": record.root, "entries_verified": record.entries_verified,
             "checkpoint_written": record.checkpoint_written, "run_id": record.run_id,
-        }));
-        if let Err(error) = self.audit.record(&event).await {
-            tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit the sweep result");
-        }
+        }))
+        .await;
         Ok(record)
     }
 
-    async fn init(&self) -> Result<Outcome, SweepError> {
-        let versions = self.vault.list_versions(CHECKPOINT_PREFIX).await?;
-        if let Some(existing) = versions.iter().rev().find(|v| v.key.ends_with(".txt")) {
+    async fn run_mode(&self, mode: SweepMode, trust: &TrustedKeys) -> Result<Outcome, SweepError> {
+        match mode {
+            SweepMode::Init => self.init(trust).await,
+            SweepMode::Incremental => self.incremental(trust).await,
+            SweepMode::Full => self.full(trust).await,
+        }
+    }
+
+    async fn init(&self, trust: &TrustedKeys) -> Result<Outcome, SweepError> {
+        let LoadedCheckpoints { loaded, objects } = self.load_checkpoints(trust, false).await?;
+        if let Some(existing) = loaded.last() {
             return Ok(Outcome {
                 status: SweepStatus::Skipped,
                 report: ChainVerifier::from_genesis().finish(None),
+                objects,
                 from_index: 0,
                 checkpoints_checked: 0,
                 written: None,
@@ -316,30 +401,33 @@ where
         let mut verifier = ChainVerifier::from_genesis();
         let leaves = self.verify_from(0, &mut verifier, None).await?;
         let report = verifier.finish(None);
-        self.conclude(report, 0, 0, leaves, None, CompactRange::new())
-            .await
+        let outcome = self
+            .conclude(report, 0, 0, leaves, None, CompactRange::new())
+            .await?;
+        Ok(Outcome { objects, ..outcome })
     }
 
-    async fn incremental(&self) -> Result<Outcome, SweepError> {
-        let (loaded, mut early) = self.load_checkpoints(false).await?;
+    /// Resumes from the latest *trusted* checkpoint: planted or forged notes, however they sort,
+    /// are findings and never the starting point.
+    async fn incremental(&self, trust: &TrustedKeys) -> Result<Outcome, SweepError> {
+        let LoadedCheckpoints { loaded, objects } = self.load_checkpoints(trust, false).await?;
         let Some(latest) = loaded.last().cloned() else {
-            if early.is_empty() {
+            if objects.is_empty() {
                 return Err(SweepError::NoCheckpoint);
             }
-            let mut verifier = ChainVerifier::from_genesis();
-            early.drain(..).for_each(|(i, k)| verifier.record(i, k));
-            return Ok(self.failed(
-                verifier.finish(None),
+            let mut outcome = self.failed(
+                ChainVerifier::from_genesis().finish(None),
                 0,
                 0,
                 None,
-                "the latest checkpoint cannot be used",
-            ));
+                "no trusted checkpoint to resume from: run the sweep with mode \"init\"",
+            );
+            outcome.objects = objects;
+            return Ok(outcome);
         };
         let checkpoint = &latest.signed.checkpoint;
         let size = checkpoint.tree_size;
         let mut verifier = ChainVerifier::resume(checkpoint.range.clone(), checkpoint.head_hash);
-        early.drain(..).for_each(|(i, k)| verifier.record(i, k));
         // The anchor: the entry the checkpoint ends at must still be there, unchanged, and the
         // ledger must not have shrunk below the checkpoint.
         let head = self.store.head().await?;
@@ -382,19 +470,21 @@ where
         let leaves = self.verify_from(size, &mut verifier, None).await?;
         let report = verifier.finish(Some(size));
         let range = checkpoint.range.clone();
-        self.conclude(report, size, 1, leaves, Some(latest.signed.clone()), range)
-            .await
+        let outcome = self
+            .conclude(report, size, 1, leaves, Some(latest.signed.clone()), range)
+            .await?;
+        Ok(Outcome { objects, ..outcome })
     }
 
-    async fn full(&self) -> Result<Outcome, SweepError> {
-        let (mut loaded, early) = self.load_checkpoints(true).await?;
+    async fn full(&self, trust: &TrustedKeys) -> Result<Outcome, SweepError> {
+        let LoadedCheckpoints {
+            mut loaded,
+            objects,
+        } = self.load_checkpoints(trust, true).await?;
         loaded.sort_by(|a, b| {
             (a.signed.checkpoint.tree_size, &a.key).cmp(&(b.signed.checkpoint.tree_size, &b.key))
         });
         let mut verifier = ChainVerifier::from_genesis();
-        for (index, kind) in early {
-            verifier.record(index, kind);
-        }
         let checked = loaded.len() as u64;
         let largest = loaded.last().map_or(0, |l| l.signed.checkpoint.tree_size);
         let mut comparison = CheckpointComparison {
@@ -424,6 +514,7 @@ where
         Ok(Outcome {
             status,
             report,
+            objects,
             from_index: 0,
             checkpoints_checked: checked,
             written: None,
@@ -507,97 +598,183 @@ where
         Ok(())
     }
 
-    /// Every checkpoint in the vault: overwritten objects are findings; with `all`, every
-    /// checkpoint is read and checked, otherwise only the latest. Returns the usable checkpoints
-    /// (in key order: size, then time) and the findings so far.
+    /// Every object under `checkpoints/`: overwritten, unexpected, unreadable and untrusted
+    /// objects are findings naming their key. With `all`, every note is read and judged;
+    /// otherwise the notes from the newest back to the first trusted one. Returns the trusted
+    /// notes (in key order: size, then time) and the findings.
     async fn load_checkpoints(
         &self,
+        trust: &TrustedKeys,
         all: bool,
-    ) -> Result<(Vec<Loaded>, Vec<(u64, FindingKind)>), SweepError> {
-        let versions = self.vault.list_versions(CHECKPOINT_PREFIX).await?;
+    ) -> Result<LoadedCheckpoints, SweepError> {
+        let objects = vault::list_checkpoints(&self.vault).await?;
         let mut findings = Vec::new();
-        let mut keys: Vec<(String, String, usize)> = Vec::new();
-        for version in &versions {
-            match keys.last_mut() {
-                Some((key, _, count)) if *key == version.key => *count += 1,
-                // Versions come oldest first: the first one of a key is the original.
-                _ => keys.push((version.key.clone(), version.version_id.clone(), 1)),
-            }
-        }
-        for (key, _, count) in &keys {
-            if *count > 1 {
-                findings.push((
-                    size_from_key(key),
+        let finding = |original: &Original, kind: FindingKind| ObjectFinding {
+            key: original.key().to_owned(),
+            version_id: original.version_id().to_owned(),
+            finding: Finding {
+                index: size_from_key(original.key()),
+                kind,
+            },
+        };
+        for original in &objects {
+            if !is_object_key(original.key()) {
+                findings.push(finding(
+                    original,
+                    FindingKind::UnexpectedObject {
+                        key: original.key().to_owned(),
+                    },
+                ));
+            } else if original.overwritten() {
+                findings.push(finding(
+                    original,
                     FindingKind::CheckpointOverwritten {
-                        checkpoint: key.clone(),
-                        versions: *count,
+                        checkpoint: original.key().to_owned(),
+                        versions: original.versions,
                     },
                 ));
             }
         }
-        let notes: Vec<&(String, String, usize)> = keys
+        let notes = objects
             .iter()
-            .filter(|(k, _, _)| k.ends_with(".txt"))
-            .collect();
-        let wanted: Vec<&(String, String, usize)> = if all {
-            notes
-        } else {
-            notes.last().copied().into_iter().collect()
-        };
+            .rev()
+            .filter(|o| vault::is_note(o) && is_object_key(o.key()));
         let mut loaded = Vec::new();
-        for (key, version_id, _) in wanted {
-            let bytes = self.vault.get_version(key, version_id).await?;
-            let invalid = |reason: String| {
-                (
-                    size_from_key(key),
-                    FindingKind::CheckpointInvalid {
-                        checkpoint: key.clone(),
+        for original in notes {
+            let key = original.key();
+            let signed = match vault::read_note(&self.vault, original).await?.content {
+                Ok(signed) => signed,
+                Err(reason) => {
+                    findings.push(finding(
+                        original,
+                        FindingKind::CheckpointInvalid {
+                            checkpoint: key.to_owned(),
+                            reason,
+                        },
+                    ));
+                    continue;
+                }
+            };
+            let refusal =
+                vault::key_mismatch(original, &signed).or_else(|| trust.check(&signed).refusal());
+            if let Some(reason) = refusal {
+                findings.push(finding(
+                    original,
+                    FindingKind::CheckpointUntrusted {
+                        checkpoint: key.to_owned(),
                         reason,
                     },
-                )
-            };
-            let text = match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(_) => {
-                    findings.push(invalid("not UTF-8 text".into()));
-                    continue;
-                }
-            };
-            let signed = match SignedCheckpoint::parse(&text) {
-                Ok(signed) => signed,
-                Err(error) => {
-                    findings.push(invalid(error.to_string()));
-                    continue;
-                }
-            };
-            match self.check_signature(&signed).await? {
-                Ok(_) => loaded.push(Loaded {
-                    key: key.clone(),
-                    signed,
-                }),
-                Err(reason) => findings.push(invalid(reason)),
+                ));
+                continue;
+            }
+            loaded.push(Loaded {
+                key: key.to_owned(),
+                signed,
+            });
+            if !all {
+                break;
             }
         }
-        Ok((loaded, findings))
+        loaded.reverse();
+        findings.sort_by_key(|f| f.finding.index);
+        Ok(LoadedCheckpoints {
+            loaded,
+            objects: findings,
+        })
     }
 
-    /// `Ok(Err(reason))` when the signature is wrong; `Err` when the signer cannot be reached.
-    async fn check_signature(
-        &self,
-        signed: &SignedCheckpoint,
-    ) -> Result<Result<SignatureStatus, String>, SweepError> {
-        let public_key = match (&signed.signature, &self.signer) {
-            (Signature::Unsigned, _) => None,
-            (Signature::Kms { key_id, .. }, Some(signer)) => Some(signer.public_key(key_id).await?),
-            (Signature::Kms { key_id, .. }, None) => {
-                return Ok(Err(format!(
-                    "signed by kms:{key_id}, but no CHECKPOINT_KMS_KEY_ID is configured to verify it"
-                )));
+    /// Splits the vault findings into acknowledged ones (a valid acknowledgement names the
+    /// object's key and original version) and the rest. If the acknowledgements cannot be read,
+    /// nothing counts as acknowledged: a finding is never hidden by a failure.
+    async fn acknowledge(&self, objects: Vec<ObjectFinding>) -> (Vec<Finding>, Vec<Finding>) {
+        if objects.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let mut acknowledged_keys = Vec::new();
+        match vault::list_originals(&self.vault, ACKNOWLEDGEMENT_PREFIX).await {
+            Ok(originals) => {
+                for original in originals {
+                    match self
+                        .vault
+                        .get_version(original.key(), original.version_id())
+                        .await
+                    {
+                        Ok(bytes) => match serde_json::from_slice::<Acknowledgement>(&bytes) {
+                            Ok(ack)
+                                if ack.format == Acknowledgement::FORMAT
+                                    && original.key()
+                                        == Acknowledgement::object_key(
+                                            &ack.key,
+                                            &ack.version_id,
+                                        ) =>
+                            {
+                                acknowledged_keys.push((ack.key, ack.version_id));
+                            }
+                            _ => tracing::warn!(
+                                key = original.key(),
+                                "an object under the acknowledgement prefix is not a valid acknowledgement; ignored"
+                            ),
+                        },
+                        Err(error) => {
+                            tracing::error!(error = %crate::app::ingest::error_chain(&error), "cannot read an acknowledgement: none counts");
+                            return (Vec::new(), objects.into_iter().map(|o| o.finding).collect());
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %crate::app::ingest::error_chain(&error), "cannot list acknowledgements: none counts");
+                return (Vec::new(), objects.into_iter().map(|o| o.finding).collect());
+            }
+        }
+        let (acknowledged, open): (Vec<ObjectFinding>, Vec<ObjectFinding>) =
+            objects.into_iter().partition(|o| {
+                acknowledged_keys
+                    .iter()
+                    .any(|(key, version)| *key == o.key && *version == o.version_id)
+            });
+        (
+            acknowledged.into_iter().map(|o| o.finding).collect(),
+            open.into_iter().map(|o| o.finding).collect(),
+        )
+    }
+
+    /// Records each trusted key's public key under its fingerprint, once (locked), so an auditor
+    /// can compare it with the key handed over out of band. A failure is logged: the run record
+    /// also carries the fingerprints.
+    async fn record_trusted_keys(&self, trust: &TrustedKeys) {
+        if trust.keys().is_empty() {
+            return;
+        }
+        let existing = match vault::list_originals(&self.vault, TRUSTED_KEY_PREFIX).await {
+            Ok(existing) => existing,
+            Err(error) => {
+                tracing::error!(error = %crate::app::ingest::error_chain(&error), "cannot list the recorded trusted keys");
+                return;
             }
         };
-        Ok(signed
-            .verify(public_key.as_deref())
-            .map_err(|e| e.to_string()))
+        let now = self.clock.now();
+        let Ok(retain_until) = now.plus_days(self.settings.retention_days) else {
+            return;
+        };
+        for key in trust.keys() {
+            let object = format!("{TRUSTED_KEY_PREFIX}{}.der", key.fingerprint);
+            if existing.iter().any(|o| o.key() == object) {
+                continue;
+            }
+            if let Err(error) = self
+                .vault
+                .put_locked(
+                    &object,
+                    key.public_key.clone(),
+                    "application/pkix-spki",
+                    retain_until,
+                )
+                .await
+            {
+                tracing::error!(error = %crate::app::ingest::error_chain(&error), object, "cannot record a trusted key");
+            }
+        }
     }
 
     /// After `init` or `incremental`: a clean result writes the next checkpoint.
@@ -632,7 +809,7 @@ where
         };
         let head_hash = report.head_hash.unwrap_or(Hash::ZERO);
         let checkpoint = Checkpoint::new(
-            self.settings.origin.clone(),
+            self.settings.trust.origin.clone(),
             report.tree.clone(),
             head_hash,
             now,
@@ -680,6 +857,7 @@ where
         Ok(Outcome {
             status: SweepStatus::Passed,
             report,
+            objects: Vec::new(),
             from_index,
             checkpoints_checked,
             written: Some((key, signed)),
@@ -700,6 +878,7 @@ where
         Outcome {
             status: SweepStatus::Failed,
             report,
+            objects: Vec::new(),
             from_index,
             checkpoints_checked: checked,
             written: None,
@@ -731,40 +910,32 @@ where
     }
 
     async fn audit_failure(&self, request_id: &str, reason: &str, details: serde_json::Value) {
-        let event = self.event(
+        self.record(
             AuditEventType::IntegrityCheckFailed,
             request_id,
             reason.to_owned(),
             details,
-        );
-        if let Err(error) = self.audit.record(&event).await {
-            tracing::error!(error = %crate::app::ingest::error_chain(&error), "could not audit the sweep failure");
-        }
+        )
+        .await;
     }
 
-    fn event(
+    /// Audits the run through [`super::record_run`].
+    async fn record(
         &self,
         event_type: AuditEventType,
         request_id: &str,
         reason: String,
         details: serde_json::Value,
-    ) -> AuditEvent {
-        let first_failure_index = details
-            .get("first_failure")
-            .and_then(|f| f.get("index"))
-            .and_then(serde_json::Value::as_u64);
-        AuditEvent {
-            event_id: uuid::Uuid::now_v7().to_string(),
-            occurred_at: self.clock.now(),
+    ) {
+        let event = super::run_event(
+            "integrity-sweep",
             event_type,
-            actor: "integrity-sweep".to_owned(),
-            request_id: request_id.to_owned(),
-            signal_id: None,
-            chain_index: first_failure_index,
-            reason: Some(reason),
-            excerpt: None,
+            request_id,
+            reason,
             details,
-        }
+            self.clock.now(),
+        );
+        super::record_run(&self.audit, &self.metrics, &event).await;
     }
 }
 
@@ -792,7 +963,7 @@ impl CheckpointComparison {
     where
         S: LedgerStore,
         V: BlobVault,
-        G: Signer,
+        G: Signer + PublicKeys,
         A: AuditSink,
         C: Clock,
         M: MetricsSink,
@@ -818,8 +989,8 @@ impl CheckpointComparison {
             let loaded = &self.checkpoints[covering];
             let checkpoint = &loaded.signed.checkpoint;
             let key = leaves_key(checkpoint.tree_size, &checkpoint.time);
-            let versions = sweep.vault.list_versions(&key).await?;
-            let Some(original) = versions.iter().find(|v| v.key == key) else {
+            let originals = vault::list_originals(&sweep.vault, &key).await?;
+            let Some(original) = originals.iter().find(|o| o.key() == key) else {
                 findings.push((
                     position,
                     FindingKind::CheckpointInvalid {
@@ -830,7 +1001,7 @@ impl CheckpointComparison {
                 self.window = Some((covering, checkpoint.leaves.from, Vec::new()));
                 return Ok(());
             };
-            let bytes = sweep.vault.get_version(&key, &original.version_id).await?;
+            let bytes = sweep.vault.get_version(&key, original.version_id()).await?;
             match parse_leaves(&bytes, &checkpoint.leaves) {
                 Ok(hashes) => self.window = Some((covering, checkpoint.leaves.from, hashes)),
                 Err(error) => {

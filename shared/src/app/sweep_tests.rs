@@ -5,7 +5,7 @@ use crate::adapters::memory::{
     FixedClock, InMemoryLedger, InMemoryVault, RecordingMetrics, SoftwareSigner,
 };
 use crate::domain::test_support::{chain, decimal, insert_event, timestamp};
-use crate::ports::Claim;
+use crate::ports::{Claim, PublicKeys};
 
 type Sweep = IntegritySweep<
     InMemoryLedger,
@@ -36,9 +36,13 @@ impl Fixture {
         let signer =
             signed.then(|| SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap());
         let settings = SweepSettings {
-            origin: "signal-ledger:test".into(),
             retention_days: 2555,
             page_size: 3,
+            trust: CheckpointTrust::new(
+                "signal-ledger:test",
+                signed.then_some("alias/test-signing"),
+                &[],
+            ),
         };
         let sweep = IntegritySweep::new(
             ledger.clone(),
@@ -194,7 +198,7 @@ async fn the_checkpoint_is_a_verifiable_signed_note() {
     let public = signer.public_key("alias/test-signing").await.unwrap();
     assert!(matches!(
         signed.verify(Some(&public)),
-        Ok(SignatureStatus::Verified { .. })
+        Ok(crate::domain::checkpoint::SignatureStatus::Verified { .. })
     ));
 }
 
@@ -393,32 +397,282 @@ async fn an_overwritten_checkpoint_is_found_and_the_original_still_used() {
     );
 }
 
+/// How an insider forges the next checkpoint.
+#[derive(Debug, Clone, Copy)]
+enum Forgery {
+    /// A bit of the real key's signature flipped.
+    BadSignature,
+    /// Signed by a key of the insider's own that names itself like the real one.
+    OtherKey,
+    /// The explicit unsigned marker, although a signing key is configured.
+    Unsigned,
+    /// Signed by the real key (say, through a compromised signer) but for another log.
+    WrongOrigin,
+}
+
+impl Fixture {
+    /// Stores a forged note for the latest honest checkpoint's tree under a later time, so it is
+    /// the newest note in the vault and its key matches its content. Returns its key.
+    async fn forge(&self, forgery: Forgery) -> String {
+        let keys = self.checkpoint_keys();
+        let text = String::from_utf8(self.vault.latest(keys.last().unwrap()).unwrap()).unwrap();
+        let mut checkpoint = SignedCheckpoint::parse(&text).unwrap().checkpoint;
+        checkpoint.time = timestamp("2099-01-01T00:00:00Z");
+        let real = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
+        let insider = SoftwareSigner::from_secret("alias/test-signing", [9; 32]).unwrap();
+        let sign = |signer: &SoftwareSigner, checkpoint: &Checkpoint| {
+            let body = checkpoint.body();
+            let signer = signer.clone();
+            async move { signer.sign(body.as_bytes()).await.unwrap() }
+        };
+        let signature = match forgery {
+            Forgery::BadSignature => {
+                let mut der = sign(&real, &checkpoint).await;
+                let last = der.len() - 1;
+                der[last] ^= 1;
+                Signature::kms("alias/test-signing", der).unwrap()
+            }
+            Forgery::OtherKey => {
+                Signature::kms("alias/test-signing", sign(&insider, &checkpoint).await).unwrap()
+            }
+            Forgery::Unsigned => Signature::Unsigned,
+            Forgery::WrongOrigin => {
+                checkpoint.origin = "signal-ledger:other".into();
+                Signature::kms("alias/test-signing", sign(&real, &checkpoint).await).unwrap()
+            }
+        };
+        let key = object_key(checkpoint.tree_size, &checkpoint.time);
+        let note = SignedCheckpoint {
+            checkpoint,
+            signature,
+        };
+        self.vault
+            .put_locked(
+                &key,
+                note.to_text().into_bytes(),
+                "text/plain",
+                timestamp("2100-01-01T00:00:00Z"),
+            )
+            .await
+            .unwrap();
+        key
+    }
+}
+
 #[tokio::test]
-async fn a_wrong_signature_is_caught() {
+async fn a_forged_checkpoint_never_counts_and_monitoring_goes_on() {
+    for forgery in [
+        Forgery::BadSignature,
+        Forgery::OtherKey,
+        Forgery::Unsigned,
+        Forgery::WrongOrigin,
+    ] {
+        let fixture = Fixture::checkpointed().await;
+        let forged = fixture.forge(forgery).await;
+        // Incremental passes the forgery over (a finding naming its key), resumes from the
+        // honest checkpoint at size 8, and still writes an honest checkpoint at size 10.
+        let record = failure(fixture.run(SweepMode::Incremental).await);
+        assert_eq!(
+            kinds(&record),
+            vec![(8, "checkpoint_untrusted")],
+            "{forgery:?}"
+        );
+        assert!(
+            format!("{:?}", record.findings[0].kind).contains(&forged),
+            "{forgery:?}"
+        );
+        assert_eq!(record.from_index, 8, "{forgery:?}");
+        let written = record
+            .checkpoint_written
+            .clone()
+            .expect("an honest checkpoint");
+        assert!(written.starts_with("checkpoints/00000000000000000010-"));
+        assert_eq!(record.trusted_keys.len(), 1);
+        // The honest checkpoint is signed by the real key and verifies.
+        let text = String::from_utf8(fixture.vault.latest(&written).unwrap()).unwrap();
+        let trust = fixture
+            .sweep
+            .settings
+            .trust
+            .resolve(fixture.sweep.signer.as_ref())
+            .await
+            .unwrap();
+        assert!(
+            trust
+                .check(&SignedCheckpoint::parse(&text).unwrap())
+                .is_trusted()
+        );
+        // Full keeps reporting the forgery, and every trusted checkpoint still matches.
+        let record = failure(fixture.run(SweepMode::Full).await);
+        assert_eq!(
+            kinds(&record),
+            vec![(8, "checkpoint_untrusted")],
+            "{forgery:?}"
+        );
+        assert_eq!(record.checkpoints_checked, 3);
+    }
+}
+
+#[tokio::test]
+async fn a_rewrite_with_a_forged_checkpoint_is_caught_by_incremental() {
     let fixture = Fixture::checkpointed().await;
-    let keys = fixture.checkpoint_keys();
-    let text = String::from_utf8(fixture.vault.latest(&keys[1]).unwrap()).unwrap();
-    let mut signed = SignedCheckpoint::parse(&text).unwrap();
-    let Signature::Kms { der, .. } = &mut signed.signature else {
-        panic!("unsigned")
-    };
-    let last = der.len() - 1;
-    der[last] ^= 1;
-    // A later checkpoint, as if written by a buggy or hostile writer with a bad signature.
-    let forged_key = object_key(
-        signed.checkpoint.tree_size,
-        &timestamp("2099-01-01T00:00:00Z"),
+    // The insider rewrites entry 5, recomputes every later hash and claim, and plants a
+    // checkpoint of the forged state signed by a key of their own.
+    fixture.ledger.tamper(|entries, claims| {
+        let mut previous = entries[&4].entry_hash;
+        for index in 5..10 {
+            let stored = entries.get_mut(&index).unwrap();
+            if index == 5 {
+                stored.entry.content.entry_price = decimal("999");
+            }
+            stored.entry.previous_hash = previous;
+            stored.entry_hash = stored.entry.compute_hash();
+            previous = stored.entry_hash;
+            claims.insert(
+                stored.entry.signal_id.clone(),
+                Claim {
+                    chain_index: index,
+                    entry_hash: stored.entry_hash,
+                },
+            );
+        }
+    });
+    fixture.forge(Forgery::OtherKey).await;
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    let found = kinds(&record);
+    assert!(found.contains(&(7, "checkpoint_mismatch")), "{found:?}");
+    assert!(found.contains(&(8, "checkpoint_untrusted")), "{found:?}");
+    assert!(
+        record.checkpoint_written.is_none(),
+        "never sign a forged state"
     );
+}
+
+#[tokio::test]
+async fn planted_junk_is_a_finding_until_acknowledged_and_never_stops_monitoring() {
+    use crate::app::acknowledge::Acknowledger;
+    let mut fixture = Fixture::checkpointed().await;
+    let until = timestamp("2100-01-01T00:00:00Z");
+    // Junk that sorts after every real note, and a stray object that is not a checkpoint key.
+    for key in ["checkpoints/zz.txt", "checkpoints/readme"] {
+        fixture
+            .vault
+            .put_locked(key, b"junk".to_vec(), "text/plain", until)
+            .await
+            .unwrap();
+    }
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    assert_eq!(
+        kinds(&record),
+        vec![(0, "unexpected_object"), (0, "unexpected_object")]
+    );
+    assert!(record.checkpoint_written.is_some(), "monitoring goes on");
+    fixture.append(2).await;
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    assert_eq!(
+        record.tree_size, 12,
+        "the next run resumed from the honest checkpoint"
+    );
+
+    let acknowledger = Acknowledger {
+        vault: fixture.vault.clone(),
+        audit: fixture.ledger.audit_sink(),
+        clock: fixture.clock.clone(),
+        metrics: fixture.metrics.clone(),
+        retention_days: 2555,
+    };
+    for key in ["checkpoints/zz.txt", "checkpoints/readme"] {
+        acknowledger
+            .acknowledge(
+                key,
+                "planted by a test; cannot be removed",
+                "arn:aws:iam::1:user/ops",
+            )
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        acknowledger
+            .acknowledge("checkpoints/zz.txt", "planted by a test; again", "ops")
+            .await,
+        Err(crate::app::acknowledge::AcknowledgeError::AlreadyAcknowledged { .. })
+    ));
+    let acknowledgements: Vec<_> = fixture
+        .ledger
+        .audit_events()
+        .into_iter()
+        .filter(|e| e.event_type == AuditEventType::FindingAcknowledged)
+        .collect();
+    assert_eq!(acknowledgements.len(), 2);
+    assert_eq!(acknowledgements[0].actor, "arn:aws:iam::1:user/ops");
+
+    let record = fixture.run(SweepMode::Full).await.unwrap();
+    assert_eq!(record.status, SweepStatus::Passed);
+    assert_eq!(record.acknowledged.len(), 2, "listed, not hidden");
+    let record = fixture.run(SweepMode::Incremental).await.unwrap();
+    assert_eq!(record.acknowledged.len(), 2);
+
+    // An acknowledgement names one version: a new object is a new finding.
     fixture
         .vault
-        .put_locked(
-            &forged_key,
-            signed.to_text().into_bytes(),
-            "text/plain",
-            timestamp("2100-01-01T00:00:00Z"),
-        )
+        .put_locked("checkpoints/zzz.txt", b"more".to_vec(), "text/plain", until)
         .await
         .unwrap();
-    let record = failure(fixture.run(SweepMode::Incremental).await);
-    assert_eq!(kinds(&record), vec![(8, "checkpoint_invalid")]);
+    let record = failure(fixture.run(SweepMode::Full).await);
+    assert_eq!(kinds(&record), vec![(0, "unexpected_object")]);
+}
+
+#[tokio::test]
+async fn the_trusted_keys_are_recorded_once_by_fingerprint() {
+    let fixture = Fixture::checkpointed().await;
+    fixture.run(SweepMode::Incremental).await.unwrap();
+    let recorded: Vec<String> = fixture
+        .vault
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with(TRUSTED_KEY_PREFIX))
+        .collect();
+    let public_key = SoftwareSigner::from_secret("alias/test-signing", [7; 32])
+        .unwrap()
+        .public_key("alias/test-signing")
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        vec![format!(
+            "{TRUSTED_KEY_PREFIX}{}.der",
+            Hash::sha256(&public_key)
+        )]
+    );
+    assert_eq!(fixture.vault.latest(&recorded[0]).unwrap(), public_key);
+    assert_eq!(
+        fixture
+            .vault
+            .list_versions(&recorded[0])
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "written once, not every run"
+    );
+}
+
+#[tokio::test]
+async fn a_sweep_audit_event_that_cannot_be_written_is_counted() {
+    use crate::app::ingest::metric::AUDIT_WRITE_ERRORS;
+    let mut fixture = Fixture::new(true);
+    fixture.append(4).await;
+    fixture.ledger.fail_audit_writes(true);
+    // A passing run: its IntegrityCheckPassed event is lost, and counted.
+    fixture.run(SweepMode::Init).await.unwrap();
+    assert_eq!(fixture.metrics.total(AUDIT_WRITE_ERRORS), 1.0);
+    // A run that cannot start: its IntegrityCheckFailed event is lost, and counted.
+    let empty = Fixture::new(true);
+    empty.ledger.fail_audit_writes(true);
+    assert!(matches!(
+        empty.run(SweepMode::Incremental).await,
+        Err(SweepError::NoCheckpoint)
+    ));
+    assert_eq!(empty.metrics.total(AUDIT_WRITE_ERRORS), 1.0);
+    assert!(empty.ledger.audit_events().is_empty());
 }

@@ -267,3 +267,12 @@ async fn a_csv_with_a_row_removed_is_found() {
     );
     assert!(found.contains(&("gap", Some(25))), "{found:?}");
 }
+
+#[tokio::test]
+async fn a_verification_audit_event_that_cannot_be_written_is_counted() {
+    use crate::app::ingest::metric::AUDIT_WRITE_ERRORS;
+    let fixture = Fixture::new().await;
+    fixture.ledger.fail_audit_writes(true);
+    fixture.verify(VerifyMode::All).await.unwrap();
+    assert_eq!(fixture.metrics.total(AUDIT_WRITE_ERRORS), 1.0);
+}

@@ -72,6 +72,12 @@ pub enum FindingKind {
     CheckpointOverwritten { checkpoint: String, versions: usize },
     /// A checkpoint is malformed, or its signature does not verify.
     CheckpointInvalid { checkpoint: String, reason: String },
+    /// A well-formed note that does not count: signed by no trusted key, unsigned although a
+    /// signing key is configured, naming another log, or stored under a key its content does
+    /// not give. (A planted or forged checkpoint; it is never used.)
+    CheckpointUntrusted { checkpoint: String, reason: String },
+    /// An object under `checkpoints/` that the sweep never writes.
+    UnexpectedObject { key: String },
 }
 
 impl FindingKind {
@@ -91,6 +97,8 @@ impl FindingKind {
             FindingKind::CheckpointMismatch { .. } => "checkpoint_mismatch",
             FindingKind::CheckpointOverwritten { .. } => "checkpoint_overwritten",
             FindingKind::CheckpointInvalid { .. } => "checkpoint_invalid",
+            FindingKind::CheckpointUntrusted { .. } => "checkpoint_untrusted",
+            FindingKind::UnexpectedObject { .. } => "unexpected_object",
         }
     }
 }

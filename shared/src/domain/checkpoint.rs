@@ -348,6 +348,11 @@ impl SignedCheckpoint {
     }
 }
 
+/// Whether `der` is a DER SubjectPublicKeyInfo of a P-256 key (what KMS `GetPublicKey` returns).
+pub fn is_p256_public_key(der: &[u8]) -> bool {
+    VerifyingKey::from_public_key_der(der).is_ok()
+}
+
 /// Verifies an ASN.1 DER ECDSA P-256 signature over a SHA-256 digest (the shapes KMS returns
 /// from `Sign` and `GetPublicKey`). A signature that is not even valid DER is `BadSignature`
 /// too: to the caller, a garbled signature and a wrong one mean the same thing.
@@ -554,6 +559,34 @@ pub fn object_key(tree_size: u64, time: &Timestamp) -> String {
 /// The leaf-hash file's key: [`object_key`] with `.leaves` instead of `.txt`.
 pub fn leaves_key(tree_size: u64, time: &Timestamp) -> String {
     key(tree_size, time, "leaves")
+}
+
+/// Whether `key` has the shape of a checkpoint object key: `checkpoints/`, 20 digits, `-`, a
+/// compact time `YYYYMMDDTHHMMSSffffffZ`, and `.txt` or `.leaves`. Anything else under the prefix
+/// was not written by the sweep.
+pub fn is_object_key(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix("checkpoints/") else {
+        return false;
+    };
+    let Some(stem) = rest
+        .strip_suffix(".txt")
+        .or_else(|| rest.strip_suffix(".leaves"))
+    else {
+        return false;
+    };
+    let bytes = stem.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .is_some_and(|b| b.iter().all(u8::is_ascii_digit))
+    };
+    bytes.len() == 43
+        && digits(0..20)
+        && bytes[20] == b'-'
+        && digits(21..29)
+        && bytes[29] == b'T'
+        && digits(30..42)
+        && bytes[42] == b'Z'
 }
 
 fn key(tree_size: u64, time: &Timestamp, extension: &str) -> String {

@@ -3,6 +3,11 @@
 //!
 //! Promise: a value never passes through a binary float, and every accepted value has exactly one
 //! canonical spelling (`150.5`, never `150.50` or `1.505e2`), which is what gets hashed and stored.
+//! Parsing never panics and its work is bounded by the text's length and [`MAX_EXPONENT`].
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -46,14 +51,14 @@ impl ExactDecimal {
     /// producers' decimal strings; trailing fraction zeros are dropped.
     pub fn parse(text: &str) -> Result<ExactDecimal, DecimalError> {
         let unsigned = match text.strip_prefix('-') {
-            Some(rest) if !rest.is_empty() && rest.as_bytes()[0].is_ascii_digit() => {
+            Some(rest) if rest.as_bytes().first().is_some_and(u8::is_ascii_digit) => {
                 return Err(DecimalError::Negative);
             }
             Some(_) => return Err(DecimalError::Syntax),
             None => text,
         };
-        let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-            Some(at) => (&unsigned[..at], parse_exponent(&unsigned[at + 1..])?),
+        let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+            Some((mantissa, exponent)) => (mantissa, parse_exponent(exponent)?),
             None => (unsigned, 0),
         };
         let (integer, fraction) = match mantissa.split_once('.') {

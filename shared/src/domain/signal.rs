@@ -3,7 +3,13 @@
 //! Promise: [`validate`] turns request bytes into a [`Submission`] only when every rule holds,
 //! and otherwise reports **every** problem at once, each naming the field, a stable rule code
 //! and a human sentence — the body of a 400 `application/problem+json` answer. It never panics,
-//! whatever the bytes.
+//! whatever the bytes, and its answer is bounded whatever the bytes: at most
+//! [`MAX_REPORTED_PROBLEMS`] problems in full plus a count of the rest, each unknown or duplicated
+//! key named once, every quoted value cut short.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -11,21 +17,31 @@ use std::fmt;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 use time::Duration;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::domain::decimal::ExactDecimal;
 use crate::domain::timestamp::Timestamp;
 
 /// The version of the signal schema (the set of fields and their rules). Stored on every entry.
 pub const SCHEMA_VERSION: u64 = 1;
-/// Default minimum rationale length, in Unicode characters after trimming (`MIN_RATIONALE_CHARS`).
+/// Default minimum rationale length, in visible characters (`MIN_RATIONALE_CHARS`): whitespace
+/// and invisible format characters (Unicode category Cf, e.g. U+200B ZERO WIDTH SPACE) do not
+/// count.
 pub const DEFAULT_MIN_RATIONALE_CHARS: usize = 20;
+/// Default maximum age of `generated_at` against the server clock (`MAX_SIGNAL_AGE_SECONDS`).
+pub const DEFAULT_MAX_AGE_SECONDS: u32 = 24 * 60 * 60;
+/// At most this many problems are reported in full; the rest are only counted.
+pub const MAX_REPORTED_PROBLEMS: usize = 20;
 /// Maximum rationale length, in Unicode characters after trimming.
 pub const MAX_RATIONALE_CHARS: usize = 4_000;
 /// Maximum length of `signal_id`.
 pub const MAX_SIGNAL_ID_CHARS: usize = 128;
 /// Maximum length of `symbol`.
 pub const MAX_SYMBOL_CHARS: usize = 16;
+/// The characters a symbol may use, exactly as sent: symbols are never case-mapped.
+pub const SYMBOL_ALPHABET: &str = "A-Z, 0-9, '.', '-' and '/'";
 /// Maximum length of the free-text metadata fields (`producer`, `model`, `model_version`).
 pub const MAX_METADATA_CHARS: usize = 128;
 
@@ -48,10 +64,12 @@ pub const FIELDS: [&str; 12] = [
 /// The tunable parts of validation, fixed at process start from configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationRules {
-    /// Minimum rationale length in Unicode characters after trimming.
+    /// Minimum rationale length in visible characters (whitespace and Cf do not count).
     pub min_rationale_chars: usize,
     /// How far ahead of the server clock `generated_at` may be (producer clock skew).
     pub max_future_skew: Duration,
+    /// How far behind the server clock `generated_at` may be (`too_old` beyond).
+    pub max_age: Duration,
 }
 
 impl Default for ValidationRules {
@@ -59,6 +77,7 @@ impl Default for ValidationRules {
         ValidationRules {
             min_rationale_chars: DEFAULT_MIN_RATIONALE_CHARS,
             max_future_skew: Duration::minutes(5),
+            max_age: Duration::seconds(i64::from(DEFAULT_MAX_AGE_SECONDS)),
         }
     }
 }
@@ -111,7 +130,25 @@ impl SignalId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id of a signal sent without one, derived from who sent it and what it says, so that
+    /// a producer's retry of the same request finds the first attempt's entry instead of storing
+    /// the signal twice: `sha256:` and the hex SHA-256 of `SIGNAL-LEDGER/DERIVED-ID\0`, the
+    /// submitter's length (8 bytes, big-endian) and bytes, and the content as compact JSON
+    /// (fields in schema order, decimals and timestamps in canonical form).
+    pub fn derived(submitter: &str, content: &SignalContent) -> SignalId {
+        let mut hasher = Sha256::new();
+        hasher.update(DERIVED_ID_DOMAIN);
+        hasher.update((submitter.len() as u64).to_be_bytes());
+        hasher.update(submitter.as_bytes());
+        // Plain data with string keys: serialising it cannot fail.
+        hasher.update(serde_json::to_vec(content).unwrap_or_default());
+        SignalId(format!("sha256:{}", hex::encode(hasher.finalize())))
+    }
 }
+
+/// Domain separator of [`SignalId::derived`].
+pub const DERIVED_ID_DOMAIN: &[u8] = b"SIGNAL-LEDGER/DERIVED-ID\0";
 
 /// Why a text is not a signal id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,7 +186,7 @@ impl<'de> Deserialize<'de> for SignalId {
 /// Two submissions are "the same signal" exactly when their ids and contents are equal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignalContent {
-    /// Upper-cased, 1–16 of `A-Z0-9.-/`.
+    /// 1–16 of `A-Z0-9.-/`, exactly as sent.
     pub symbol: String,
     pub action: Action,
     pub entry_price: ExactDecimal,
@@ -198,6 +235,8 @@ pub enum Rule {
     PriceOrder,
     Timestamp,
     InFuture,
+    /// `generated_at` is further behind the server clock than the configured maximum age.
+    TooOld,
 }
 
 /// One problem with one field.
@@ -220,9 +259,13 @@ pub enum Rejection {
         column: usize,
         message: String,
     },
-    /// Valid JSON that breaks one or more rules; never empty.
-    #[error("the signal breaks {} validation rule(s)", .0.len())]
-    Invalid(Vec<FieldProblem>),
+    /// Valid JSON that breaks one or more rules: the first [`MAX_REPORTED_PROBLEMS`] problems
+    /// (never none), and how many more there were.
+    #[error("the signal breaks {} validation rule(s)", .problems.len() + .omitted)]
+    Invalid {
+        problems: Vec<FieldProblem>,
+        omitted: usize,
+    },
 }
 
 /// Validates a request body against the schema, with `now` as the server clock.
@@ -238,15 +281,19 @@ pub fn validate(
             message: strip_position(&error.to_string()),
         })?;
     let Document::Object(fields) = document else {
-        return Err(Rejection::Invalid(vec![problem(
-            "body",
-            Rule::NotAnObject,
-            "the body must be a JSON object with the signal's fields".into(),
-        )]));
+        return Err(Rejection::Invalid {
+            problems: vec![problem(
+                "body",
+                Rule::NotAnObject,
+                "the body must be a JSON object with the signal's fields".into(),
+            )],
+            omitted: 0,
+        });
     };
     let mut checker = Checker {
         fields: &fields,
         problems: Vec::new(),
+        omitted: 0,
     };
     checker.refuse_unknown_and_duplicate_fields();
 
@@ -273,7 +320,7 @@ pub fn validate(
     let stop_loss = checker.price("stop_loss", false);
     let confidence = checker.confidence();
     let rationale = checker.rationale(rules.min_rationale_chars);
-    let generated_at = checker.generated_at(now, rules.max_future_skew);
+    let generated_at = checker.generated_at(now, rules);
     let producer = checker.metadata("producer");
     let model = checker.metadata("model");
     let model_version = checker.metadata("model_version");
@@ -284,7 +331,7 @@ pub fn validate(
 
     match (symbol, action, entry_price, rationale, generated_at) {
         (Some(symbol), Some(action), Some(entry_price), Some(rationale), Some(generated_at))
-            if checker.problems.is_empty() =>
+            if checker.found() == 0 =>
         {
             Ok(Submission {
                 signal_id,
@@ -303,14 +350,17 @@ pub fn validate(
                 },
             })
         }
-        _ => Err(Rejection::Invalid(checker.problems)),
+        _ => Err(Rejection::Invalid {
+            problems: checker.problems,
+            omitted: checker.omitted,
+        }),
     }
 }
 
 /// serde_json appends " at line L column C" to its messages; we report them separately.
 fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_owned(),
+    match message.rfind(" at line ").and_then(|at| message.get(..at)) {
+        Some(before) => before.to_owned(),
         None => message.to_owned(),
     }
 }
@@ -387,17 +437,33 @@ enum Raw<'a> {
 struct Checker<'a> {
     fields: &'a [(String, Box<RawValue>)],
     problems: Vec<FieldProblem>,
+    /// Problems found beyond [`MAX_REPORTED_PROBLEMS`].
+    omitted: usize,
 }
 
 impl<'a> Checker<'a> {
     fn report(&mut self, field: &str, rule: Rule, message: String) {
-        self.problems.push(problem(field, rule, message));
+        if self.problems.len() < MAX_REPORTED_PROBLEMS {
+            self.problems.push(problem(field, rule, message));
+        } else {
+            self.omitted += 1;
+        }
     }
 
+    /// Problems found so far, reported or only counted.
+    fn found(&self) -> usize {
+        self.problems.len() + self.omitted
+    }
+
+    /// Each unknown key, and each key sent more than once, is reported once.
     fn refuse_unknown_and_duplicate_fields(&mut self) {
         let mut seen = BTreeSet::new();
+        let mut reported = BTreeSet::new();
         for (name, _) in self.fields {
             if !FIELDS.contains(&name.as_str()) {
+                if !reported.insert(name.as_str()) {
+                    continue;
+                }
                 let shown: String = name.chars().take(64).collect();
                 self.report(
                     &shown,
@@ -407,7 +473,7 @@ impl<'a> Checker<'a> {
                         FIELDS.join(", ")
                     ),
                 );
-            } else if !seen.insert(name.as_str()) {
+            } else if !seen.insert(name.as_str()) && reported.insert(name.as_str()) {
                 self.report(
                     name,
                     Rule::DuplicateField,
@@ -464,9 +530,9 @@ impl<'a> Checker<'a> {
         self.string(field, false)
     }
 
+    /// Checked exactly as sent: no case mapping (Unicode upper-casing turns "ß" into "SS").
     fn symbol(&mut self, text: String) -> Option<String> {
-        let upper = text.to_uppercase();
-        let length = upper.chars().count();
+        let length = text.chars().count();
         if !(1..=MAX_SYMBOL_CHARS).contains(&length) {
             let rule = if length == 0 {
                 Rule::Empty
@@ -480,18 +546,23 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        if let Some(bad) = upper
+        if let Some(bad) = text
             .chars()
             .find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit() || ".-/".contains(*c)))
         {
+            let hint = if bad.is_ascii_lowercase() {
+                " (symbols are not case-mapped: send them in upper case)"
+            } else {
+                ""
+            };
             self.report(
                 "symbol",
                 Rule::Charset,
-                format!("may contain only A-Z, 0-9, '.', '-' and '/'; found {bad:?}"),
+                format!("may contain only {SYMBOL_ALPHABET}; found {bad:?}{hint}"),
             );
             return None;
         }
-        Some(upper)
+        Some(text)
     }
 
     /// A decimal given as a JSON number or a decimal string.
@@ -554,7 +625,8 @@ impl<'a> Checker<'a> {
         let text = self.required_string("rationale")?;
         let trimmed = text.trim();
         let length = trimmed.chars().count();
-        if length == 0 {
+        let visible = visible_chars(trimmed);
+        if visible == 0 {
             self.report(
                 "rationale",
                 Rule::Empty,
@@ -562,12 +634,12 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        let before = self.problems.len();
-        if length < min_chars {
+        let before = self.found();
+        if visible < min_chars {
             self.report(
                 "rationale",
                 Rule::TooShort,
-                format!("must be at least {min_chars} characters after trimming whitespace; got {length}"),
+                format!("must have at least {min_chars} visible characters (whitespace and invisible format characters do not count); got {visible}"),
             );
         }
         if length > MAX_RATIONALE_CHARS {
@@ -590,7 +662,7 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
-        let mut visible = trimmed.chars().filter(|c| !c.is_whitespace());
+        let mut visible = trimmed.chars().filter(|c| is_visible(*c));
         let first = visible.next();
         if !trimmed.chars().any(char::is_alphabetic) {
             self.report(
@@ -605,30 +677,46 @@ impl<'a> Checker<'a> {
                 "must contain words, not one character repeated".into(),
             );
         }
-        (self.problems.len() == before).then(|| trimmed.to_owned())
+        (self.found() == before).then(|| trimmed.to_owned())
     }
 
-    fn generated_at(&mut self, now: Timestamp, max_skew: Duration) -> Option<Timestamp> {
+    /// Within `[now − max_age, now + max_future_skew]`. Both bounds are computed with checked
+    /// arithmetic: a bound that would leave the years 0000–9999 does not apply.
+    fn generated_at(&mut self, now: Timestamp, rules: &ValidationRules) -> Option<Timestamp> {
         let text = self.required_string("generated_at")?;
         let instant = match Timestamp::parse_rfc3339(&text) {
             Ok(instant) => instant,
             Err(error) => {
+                let rule = if error == crate::domain::timestamp::TimestampError::OutOfRange {
+                    Rule::Range
+                } else {
+                    Rule::Timestamp
+                };
                 let shown: String = text.chars().take(40).collect();
-                self.report(
-                    "generated_at",
-                    Rule::Timestamp,
-                    format!("{shown:?} {error}"),
-                );
+                self.report("generated_at", rule, format!("{shown:?} {error}"));
                 return None;
             }
         };
-        if instant.as_datetime() > now.as_datetime() + max_skew {
+        let latest = now.checked_add(rules.max_future_skew);
+        if latest.is_some_and(|latest| instant.as_datetime() > latest.as_datetime()) {
             self.report(
                 "generated_at",
                 Rule::InFuture,
                 format!(
                     "{instant} is more than {} seconds ahead of the server clock ({now}); check the producer's clock",
-                    max_skew.whole_seconds()
+                    rules.max_future_skew.whole_seconds()
+                ),
+            );
+            return None;
+        }
+        let oldest = now.checked_sub(rules.max_age);
+        if oldest.is_some_and(|oldest| instant.as_datetime() < oldest.as_datetime()) {
+            self.report(
+                "generated_at",
+                Rule::TooOld,
+                format!(
+                    "{instant} is more than {} seconds behind the server clock ({now}); a signal must reach the ledger within that time",
+                    rules.max_age.whole_seconds()
                 ),
             );
             return None;
@@ -704,6 +792,17 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Whether a character counts toward the rationale's length: not whitespace, not an invisible
+/// format character (Unicode general category Cf: zero-width spaces and joiners, bidi marks,
+/// the byte-order mark, soft hyphens, tags).
+fn is_visible(c: char) -> bool {
+    !c.is_whitespace() && c.general_category() != GeneralCategory::Format
+}
+
+fn visible_chars(text: &str) -> usize {
+    text.chars().filter(|c| is_visible(*c)).count()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -717,7 +816,7 @@ mod tests {
     fn valid() -> Value {
         json!({
             "signal_id": "sig-2026-11-28:0001",
-            "symbol": "aapl",
+            "symbol": "AAPL",
             "action": "BUY",
             "entry_price": 150.25,
             "target_price": "165.00",
@@ -750,7 +849,8 @@ mod tests {
             now(),
         ) {
             Ok(submission) => panic!("expected a rejection, got {submission:?}"),
-            Err(Rejection::Invalid(problems)) => {
+            Err(Rejection::Invalid { problems, omitted }) => {
+                assert_eq!(omitted, 0);
                 assert!(problems.iter().all(|p| !p.message.is_empty()));
                 problems.into_iter().map(|p| (p.field, p.rule)).collect()
             }
@@ -894,9 +994,35 @@ mod tests {
             Rule::RepeatedCharacter,
         );
         check(
-            json!({"rationale": "a a a a a a a a a a a a a"}),
+            json!({"rationale": "a a a a a a a a a a a a a a a a a a a a a"}),
             "rationale",
             Rule::RepeatedCharacter,
+        );
+        // Whitespace and invisible format characters (Cf) do not count toward the minimum.
+        // Issue 12: "a" and 19 × U+200B passed; it has one visible character.
+        assert_eq!(
+            problems(&with(
+                json!({"rationale": format!("a{}", "\u{200B}".repeat(19))})
+            )),
+            vec![
+                ("rationale".into(), Rule::TooShort),
+                ("rationale".into(), Rule::RepeatedCharacter),
+            ]
+        );
+        check(
+            json!({"rationale": format!("Buy now{}", "\u{200B}\u{2060}\u{FEFF}\u{00AD}\u{202E}".repeat(4))}),
+            "rationale",
+            Rule::TooShort,
+        );
+        check(
+            json!({"rationale": "\u{200B}\u{200C}\u{200D}"}),
+            "rationale",
+            Rule::Empty,
+        );
+        check(
+            json!({"rationale": "B u y   n o w   o n   t h e   b r e a k"}),
+            "rationale",
+            Rule::TooShort,
         );
         // Several rationale problems at once are all reported.
         assert_eq!(
@@ -1040,14 +1166,23 @@ mod tests {
         check(json!({"symbol": "AAPL US"}), "symbol", Rule::Charset);
         check(json!({"symbol": "ÄPFEL"}), "symbol", Rule::Charset);
         check(json!({"symbol": 42}), "symbol", Rule::Type);
-        assert!(
+        assert_eq!(
             validate(
-                with(json!({"symbol": "eur/usd"})).to_string().as_bytes(),
+                with(json!({"symbol": "EUR/USD"})).to_string().as_bytes(),
                 &ValidationRules::default(),
                 now()
             )
-            .is_ok()
+            .unwrap()
+            .content
+            .symbol,
+            "EUR/USD"
         );
+        // Never case-mapped: lower case is refused, and "ß" is not stored as "SS".
+        check(json!({"symbol": "eur/usd"}), "symbol", Rule::Charset);
+        check(json!({"symbol": "aapl"}), "symbol", Rule::Charset);
+        check(json!({"symbol": "ß"}), "symbol", Rule::Charset);
+        check(json!({"symbol": "ﬀ"}), "symbol", Rule::Charset);
+        check(json!({"symbol": "ＡＡＰＬ"}), "symbol", Rule::Charset);
         check(json!({"action": "HOLD"}), "action", Rule::Charset);
         check(json!({"action": "buy"}), "action", Rule::Charset);
         check(json!({"action": "<absent>"}), "action", Rule::Required);
@@ -1137,7 +1272,7 @@ mod tests {
     fn unknown_and_duplicate_fields_are_refused() {
         check(json!({"quantity": 100}), "quantity", Rule::UnknownField);
         let body = valid().to_string().replacen('{', r#"{"symbol":"MSFT","#, 1);
-        let Err(Rejection::Invalid(problems)) =
+        let Err(Rejection::Invalid { problems, .. }) =
             validate(body.as_bytes(), &ValidationRules::default(), now())
         else {
             panic!("duplicate key accepted");
@@ -1200,7 +1335,7 @@ mod tests {
     #[test]
     fn non_objects_are_refused() {
         for body in ["[]", "\"signal\"", "42", "null", "true"] {
-            let Err(Rejection::Invalid(problems)) =
+            let Err(Rejection::Invalid { problems, .. }) =
                 validate(body.as_bytes(), &ValidationRules::default(), now())
             else {
                 panic!("{body} accepted");

@@ -3,6 +3,12 @@
 //! Promise: every timestamp the ledger stores or hashes is UTC, has exactly six fraction digits
 //! (microseconds) and so sorts lexicographically in time order. Producers may send any RFC 3339
 //! offset and precision; the value is converted to UTC and truncated to the microsecond.
+//! Every conversion is checked: a value outside the years 0000–9999 in UTC (e.g.
+//! `9999-12-31T23:59:59-00:01`) is an [`TimestampError::OutOfRange`], never a panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 use std::fmt;
 
@@ -39,7 +45,10 @@ const CANONICAL: &[time::format_description::BorrowedFormatItem<'static>] =
 impl Timestamp {
     /// Truncates to the microsecond and converts to UTC.
     pub fn from_datetime(instant: OffsetDateTime) -> Result<Timestamp, TimestampError> {
-        let utc = instant.to_offset(UtcOffset::UTC);
+        // `to_offset` panics when the UTC instant leaves the supported years; this does not.
+        let utc = instant
+            .checked_to_offset(UtcOffset::UTC)
+            .ok_or(TimestampError::OutOfRange)?;
         if !(0..=9999).contains(&utc.year()) {
             return Err(TimestampError::OutOfRange);
         }
@@ -91,6 +100,18 @@ impl Timestamp {
             .checked_add(Duration::days(i64::from(days)))
             .ok_or(TimestampError::OutOfRange)?;
         Timestamp::from_datetime(later)
+    }
+
+    /// `self + duration`, or `None` outside the years 0000–9999.
+    pub fn checked_add(&self, duration: Duration) -> Option<Timestamp> {
+        let moved = self.instant.checked_add(duration)?;
+        Timestamp::from_datetime(moved).ok()
+    }
+
+    /// `self - duration`, or `None` outside the years 0000–9999.
+    pub fn checked_sub(&self, duration: Duration) -> Option<Timestamp> {
+        let moved = self.instant.checked_sub(duration)?;
+        Timestamp::from_datetime(moved).ok()
     }
 
     /// Whole milliseconds from `earlier` to `self` (negative when `earlier` is later),
@@ -183,5 +204,77 @@ mod tests {
         );
         let end = Timestamp::parse_rfc3339("9999-12-30T00:00:00Z").unwrap();
         assert_eq!(end.plus_days(5), Err(TimestampError::OutOfRange));
+        assert_eq!(end.checked_add(Duration::days(5)), None);
+        let start_of_time = Timestamp::parse_rfc3339("0000-01-01T00:00:00Z").unwrap();
+        assert_eq!(start_of_time.checked_sub(Duration::seconds(1)), None);
+        assert_eq!(
+            start.checked_sub(Duration::hours(24)).unwrap().as_str(),
+            "2026-11-27T09:30:00.000000Z"
+        );
+    }
+
+    /// The hostile value of issue 12 and its mirror image: local times inside the years that are
+    /// outside them in UTC.
+    #[test]
+    fn offsets_that_leave_the_years_are_out_of_range_not_a_panic() {
+        for text in [
+            "9999-12-31T23:59:59-00:01",
+            "9999-12-31T23:59:59.999999-23:59",
+            "0000-01-01T00:00:00+00:01",
+            "0000-01-01T00:00:00+23:59",
+        ] {
+            assert_eq!(
+                Timestamp::parse_rfc3339(text),
+                Err(TimestampError::OutOfRange),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            Timestamp::parse_rfc3339("9999-12-31T23:59:59+00:01")
+                .unwrap()
+                .as_str(),
+            "9999-12-31T23:58:59.000000Z"
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("0000-01-01T00:00:00-00:01")
+                .unwrap()
+                .as_str(),
+            "0000-01-01T00:01:00.000000Z"
+        );
+    }
+
+    proptest::proptest! {
+        /// Any year 0000–9999 at any offset RFC 3339 allows (±23:59) parses or is out of range,
+        /// never panics; an accepted value is canonical UTC and the same instant.
+        #[test]
+        fn every_offset_at_the_year_limits_is_checked(
+            year in proptest::prop_oneof![0i32..=2, 9997i32..=9999, 0i32..=9999],
+            month in 1u8..=12,
+            day in 1u8..=28,
+            hour in 0u8..=23,
+            minute in 0u8..=59,
+            second in 0u8..=59,
+            offset_minutes in -1439i32..=1439,
+        ) {
+            let sign = if offset_minutes < 0 { '-' } else { '+' };
+            let abs = offset_minutes.unsigned_abs();
+            let text = format!(
+                "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{sign}{:02}:{:02}",
+                abs / 60,
+                abs % 60
+            );
+            match Timestamp::parse_rfc3339(&text) {
+                Ok(parsed) => {
+                    let original = OffsetDateTime::parse(&text, &Rfc3339).unwrap();
+                    proptest::prop_assert_eq!(parsed.as_datetime(), original);
+                    proptest::prop_assert_eq!(parsed.as_str().len(), CANONICAL_LEN);
+                    proptest::prop_assert!(Timestamp::parse_canonical(parsed.as_str()).is_ok());
+                }
+                Err(error) => {
+                    proptest::prop_assert_eq!(error, TimestampError::OutOfRange);
+                    proptest::prop_assert!(year == 0 || year == 9999, "{}", text);
+                }
+            }
+        }
     }
 }

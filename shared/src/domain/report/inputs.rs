@@ -74,7 +74,7 @@ pub struct TableSettings {
 }
 
 /// The Object Lock and encryption headers of one S3 object version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ObjectLockSeen {
     pub lock_mode: Option<String>,
     pub retain_until: Option<Timestamp>,

@@ -1,0 +1,196 @@
+//! `InMemoryLedger`: the ledger store with the same semantics as the DynamoDB adapter (a
+//! conditional, all-or-nothing append of entry + claim + audit record, strongly consistent reads),
+//! its audit sink and audit log, and `tamper` for tests of the integrity checks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::domain::audit::AuditEvent;
+use crate::domain::entry::StoredEntry;
+use crate::domain::signal::SignalId;
+use crate::ports::{
+    AppendError, AuditLog, AuditSink, ChainHead, Claim, LedgerStore, Page, StoreError,
+};
+
+#[derive(Debug, Default)]
+struct State {
+    entries: BTreeMap<u64, StoredEntry>,
+    claims: HashMap<SignalId, Claim>,
+    audit: Vec<AuditEvent>,
+}
+
+/// An in-memory ledger and its audit log. Clones share the same state.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryLedger {
+    state: Arc<Mutex<State>>,
+    fail_audit_writes: Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("injected audit write failure")]
+struct InjectedFailure;
+
+impl InMemoryLedger {
+    pub fn new() -> InMemoryLedger {
+        InMemoryLedger::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied append (each append
+        // mutates only after all checks pass), so a poisoned lock is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// From now on, every audit write fails (and with it every append).
+    pub fn fail_audit_writes(&self, fail: bool) {
+        self.fail_audit_writes.store(fail, Ordering::SeqCst);
+    }
+
+    /// The audit sink writing into this ledger's audit log.
+    pub fn audit_sink(&self) -> InMemoryAuditSink {
+        InMemoryAuditSink {
+            ledger: self.clone(),
+        }
+    }
+
+    pub fn entries(&self) -> Vec<StoredEntry> {
+        self.state().entries.values().cloned().collect()
+    }
+
+    pub fn audit_events(&self) -> Vec<AuditEvent> {
+        self.state().audit.clone()
+    }
+
+    /// Changes stored entries and claims directly, as an insider with write access to the table
+    /// could (tests of the integrity checks).
+    pub fn tamper(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<u64, StoredEntry>, &mut HashMap<SignalId, Claim>),
+    ) {
+        let mut state = self.state();
+        let State {
+            entries, claims, ..
+        } = &mut *state;
+        change(entries, claims);
+    }
+}
+
+impl LedgerStore for InMemoryLedger {
+    async fn head(&self) -> Result<Option<ChainHead>, StoreError> {
+        Ok(self
+            .state()
+            .entries
+            .values()
+            .next_back()
+            .map(|last| ChainHead {
+                chain_index: last.entry.chain_index,
+                entry_hash: last.entry_hash,
+            }))
+    }
+
+    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
+        let mut state = self.state();
+        let index = entry.entry.chain_index;
+        if state.claims.contains_key(&entry.entry.signal_id) {
+            return Err(AppendError::SignalIdTaken(entry.entry.signal_id.clone()));
+        }
+        if state.entries.contains_key(&index) {
+            return Err(AppendError::IndexTaken(index));
+        }
+        if self.fail_audit_writes.load(Ordering::SeqCst) {
+            return Err(AppendError::AuditWriteFailed(Box::new(InjectedFailure)));
+        }
+        state.entries.insert(index, entry.clone());
+        state.claims.insert(
+            entry.entry.signal_id.clone(),
+            Claim {
+                chain_index: index,
+                entry_hash: entry.entry_hash,
+            },
+        );
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn find_by_signal_id(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Option<StoredEntry>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .claims
+            .get(signal_id)
+            .and_then(|claim| state.entries.get(&claim.chain_index))
+            .cloned())
+    }
+
+    async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
+        let state = self.state();
+        let items: Vec<_> = state
+            .entries
+            .range(from..)
+            .take(limit as usize)
+            .map(|(_, e)| Ok(e.clone()))
+            .collect();
+        let next = (items.len() == limit as usize)
+            .then(|| {
+                state
+                    .entries
+                    .range(from..)
+                    .nth(limit as usize)
+                    .map(|(i, _)| *i)
+            })
+            .flatten();
+        Ok(Page { items, next })
+    }
+
+    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        Ok(self.state().entries.get(&chain_index).cloned())
+    }
+
+    async fn claims(&self, signal_ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
+        let state = self.state();
+        Ok(signal_ids
+            .iter()
+            .filter_map(|id| Some((id.clone(), *state.claims.get(id)?)))
+            .collect())
+    }
+}
+
+/// Writes into an [`InMemoryLedger`]'s audit log.
+#[derive(Debug, Clone)]
+pub struct InMemoryAuditSink {
+    ledger: InMemoryLedger,
+}
+
+impl AuditSink for InMemoryAuditSink {
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        if self.ledger.fail_audit_writes.load(Ordering::SeqCst) {
+            return Err(StoreError::Failed(Box::new(InjectedFailure)));
+        }
+        self.ledger.state().audit.push(event.clone());
+        Ok(())
+    }
+}
+
+/// Reads back an [`InMemoryLedger`]'s audit log one UTC day at a time, like the audit table's
+/// day partitions.
+impl AuditLog for InMemoryAuditSink {
+    async fn visit_day<F>(&self, day: &str, mut visit: F) -> Result<(), StoreError>
+    where
+        F: FnMut(AuditEvent) + Send,
+    {
+        let mut events: Vec<AuditEvent> = self
+            .ledger
+            .audit_events()
+            .into_iter()
+            .filter(|e| e.occurred_at.as_str().starts_with(day))
+            .collect();
+        events.sort_by_key(|e| e.occurred_at);
+        events.into_iter().for_each(&mut visit);
+        Ok(())
+    }
+}

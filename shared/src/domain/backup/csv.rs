@@ -1,0 +1,592 @@
+//! The backup CSV: RFC 4180 with one canonical spelling, reversible formula escaping, and a
+//! strict streaming reader (see the promises of [`super`]).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::BufRead;
+use std::str::FromStr;
+
+use crate::domain::decimal::ExactDecimal;
+use crate::domain::entry::{Entry, StoredEntry};
+use crate::domain::hash::Hash;
+use crate::domain::signal::{Action, SignalContent, SignalId};
+use crate::domain::timestamp::Timestamp;
+
+/// The header row: every entry field in canonical tag order (§1), then `entry_hash`.
+pub const HEADER: [&str; 20] = [
+    "schema_version",
+    "chain_index",
+    "previous_hash",
+    "signal_id",
+    "symbol",
+    "action",
+    "entry_price",
+    "target_price",
+    "stop_loss",
+    "confidence",
+    "rationale",
+    "generated_at",
+    "producer",
+    "model",
+    "model_version",
+    "received_at",
+    "delivery_latency_ms",
+    "retention_expires_at",
+    "submitter",
+    "entry_hash",
+];
+
+/// A value starting with one of these is written with a leading `'` (see [`escape_cell`]):
+/// the OWASP CSV-injection characters, LF, the full-width forms some spreadsheets also treat as
+/// formula starts, and `'` itself (so that the escape is reversible).
+pub const FORMULA_TRIGGERS: [char; 12] = [
+    '=', '+', '-', '@', '\t', '\r', '\n', '\'', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+];
+
+/// The reader refuses a row longer than this (a validated entry's row is a few KiB at most), so
+/// a damaged file (e.g. an unterminated quote) cannot make it buffer without bound.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+
+const COLUMNS: usize = HEADER.len();
+/// How much of a refused value an error quotes.
+const EXCERPT_CHARS: usize = 80;
+
+/// Column positions, as in [`HEADER`].
+pub(super) mod col {
+    pub const SCHEMA_VERSION: usize = 0;
+    pub const CHAIN_INDEX: usize = 1;
+    pub const PREVIOUS_HASH: usize = 2;
+    pub const SIGNAL_ID: usize = 3;
+    pub const SYMBOL: usize = 4;
+    pub const ACTION: usize = 5;
+    pub const ENTRY_PRICE: usize = 6;
+    pub const TARGET_PRICE: usize = 7;
+    pub const STOP_LOSS: usize = 8;
+    pub const CONFIDENCE: usize = 9;
+    pub const RATIONALE: usize = 10;
+    pub const GENERATED_AT: usize = 11;
+    pub const PRODUCER: usize = 12;
+    pub const MODEL: usize = 13;
+    pub const MODEL_VERSION: usize = 14;
+    pub const RECEIVED_AT: usize = 15;
+    pub const DELIVERY_LATENCY_MS: usize = 16;
+    pub const RETENTION_EXPIRES_AT: usize = 17;
+    pub const SUBMITTER: usize = 18;
+    pub const ENTRY_HASH: usize = 19;
+}
+
+/// Why a backup CSV (or part of one) was refused.
+///
+/// Rows are numbered from 1 after the header (the header is row 0); `line` is the 1-based line
+/// on which the row starts, counting line breaks inside quoted cells. After a `Syntax`,
+/// `RowTooLong` or `Io` error the reader stops (the row boundaries are lost); after a
+/// `ColumnCount` or `Cell` error it continues with the next row.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackupError {
+    #[error("reading the CSV failed: {0}")]
+    Io(String),
+    #[error("the file is empty; expected the header row on line 1")]
+    MissingHeader,
+    #[error("line 1: the header has {found} columns; expected the {COLUMNS} of `{}`", HEADER.join(","))]
+    HeaderColumns { found: usize },
+    #[error("line 1: header column {column} is {found:?}; expected {expected:?}")]
+    Header {
+        /// 1-based.
+        column: usize,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("row {row} (line {line}): {reason}")]
+    Syntax {
+        row: u64,
+        line: u64,
+        reason: &'static str,
+    },
+    #[error("row {row} (line {line}) is longer than {MAX_ROW_BYTES} bytes")]
+    RowTooLong { row: u64, line: u64 },
+    #[error("row {row} (line {line}) has {found} columns; expected {COLUMNS}")]
+    ColumnCount { row: u64, line: u64, found: usize },
+    #[error("row {row} (line {line}), column {column}: {reason}")]
+    Cell {
+        row: u64,
+        line: u64,
+        column: &'static str,
+        reason: String,
+    },
+}
+
+/// Appends the header row, `schema_version,…,entry_hash` and CRLF.
+pub fn write_header(out: &mut Vec<u8>) {
+    for (position, name) in HEADER.iter().enumerate() {
+        if position > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one row: the entry's 20 cells in [`HEADER`] order and CRLF. Callers append rows to a
+/// buffer and hand full parts to a multipart upload, so memory stays bounded.
+pub fn write_row(out: &mut Vec<u8>, stored: &StoredEntry) {
+    for (position, value) in values(stored).iter().enumerate() {
+        if position > 0 {
+            out.push(b',');
+        }
+        write_cell(out, value.as_deref());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The stored form of each column; `None` for an absent optional field.
+pub(super) fn values(stored: &StoredEntry) -> [Option<Cow<'_, str>>; COLUMNS] {
+    let entry = &stored.entry;
+    let content = &entry.content;
+    [
+        Some(Cow::Owned(entry.schema_version.to_string())),
+        Some(Cow::Owned(entry.chain_index.to_string())),
+        Some(Cow::Owned(entry.previous_hash.to_hex())),
+        text(entry.signal_id.as_str()),
+        text(&content.symbol),
+        text(content.action.as_str()),
+        text(content.entry_price.as_str()),
+        optional_text(content.target_price.as_ref().map(ExactDecimal::as_str)),
+        optional_text(content.stop_loss.as_ref().map(ExactDecimal::as_str)),
+        optional_text(content.confidence.as_ref().map(ExactDecimal::as_str)),
+        text(&content.rationale),
+        text(content.generated_at.as_str()),
+        optional_text(content.producer.as_deref()),
+        optional_text(content.model.as_deref()),
+        optional_text(content.model_version.as_deref()),
+        text(entry.received_at.as_str()),
+        Some(Cow::Owned(entry.delivery_latency_ms.to_string())),
+        text(entry.retention_expires_at.as_str()),
+        text(&entry.submitter),
+        Some(Cow::Owned(stored.entry_hash.to_hex())),
+    ]
+}
+
+fn text(value: &str) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(value))
+}
+
+fn optional_text(value: Option<&str>) -> Option<Cow<'_, str>> {
+    value.map(Cow::Borrowed)
+}
+
+/// The formula escape: a value that is empty or starts with one of [`FORMULA_TRIGGERS`] gets one
+/// leading `'`; any other value is unchanged. ([`unescape_cell`] undoes it.)
+pub fn escape_cell(value: &str) -> Cow<'_, str> {
+    if value.is_empty() || value.starts_with(FORMULA_TRIGGERS) {
+        Cow::Owned(format!("'{value}"))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// Undoes [`escape_cell`] on a non-empty cell, refusing a cell the writer would not produce: one
+/// starting with a trigger character without the `'`, or with a `'` that escapes nothing.
+pub fn unescape_cell(cell: &str) -> Result<&str, String> {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.is_empty() || rest.starts_with(FORMULA_TRIGGERS) => Ok(rest),
+        Some(_) => Err(
+            "has a leading ' that escapes nothing (the writer adds ' only to an empty value or one \
+             starting with = + - @ TAB CR LF ' or a full-width ＝＋－＠)"
+                .to_owned(),
+        ),
+        None => match cell.chars().next() {
+            Some(first) if FORMULA_TRIGGERS.contains(&first) => Err(format!(
+                "starts with {first:?} without the ' escape, so a spreadsheet could run it as a formula"
+            )),
+            _ => Ok(cell),
+        },
+    }
+}
+
+/// Writes one cell: nothing for an absent value; otherwise the escaped value, in double quotes
+/// (its own quotes doubled) exactly when it contains `,` `"` CR or LF.
+pub(super) fn write_cell(out: &mut Vec<u8>, value: Option<&str>) {
+    let Some(value) = value else { return };
+    let cell = escape_cell(value);
+    if cell
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.push(b'"');
+        for byte in cell.bytes() {
+            if byte == b'"' {
+                out.push(b'"');
+            }
+            out.push(byte);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(cell.as_bytes());
+    }
+}
+
+/// Streams entries back out of a backup CSV, one row at a time, checking the header first.
+///
+/// Yields each row as a [`StoredEntry`] exactly as written (it does not verify hashes or links:
+/// feed the entries to a `ChainVerifier`), or a [`BackupError`] naming the row, line and column.
+pub struct RowReader<R> {
+    input: R,
+    /// The current row's unquoted cell bytes, back to back; `ends[i]` is where cell `i` ends.
+    buffer: Vec<u8>,
+    pub(super) ends: Vec<usize>,
+    /// The number of the row last read (0 = header).
+    pub(super) row: u64,
+    /// The line on which the row last read starts.
+    row_line: u64,
+    /// The line on which the next row starts.
+    line: u64,
+    done: bool,
+}
+
+impl<R> fmt::Debug for RowReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowReader")
+            .field("row", &self.row)
+            .field("line", &self.line)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a cell.
+    CellStart,
+    /// Inside an unquoted cell.
+    Unquoted,
+    /// Inside a quoted cell.
+    Quoted,
+    /// Just after a `"` inside a quoted cell: a doubled quote or the closing one.
+    QuoteInQuoted,
+    /// After a CR outside quotes: the row's end, if an LF follows.
+    CarriageReturn,
+}
+
+impl<R: BufRead> RowReader<R> {
+    /// Reads and checks the header row; it must be exactly [`HEADER`].
+    pub fn new(input: R) -> Result<RowReader<R>, BackupError> {
+        let mut reader = RowReader {
+            input,
+            buffer: Vec::new(),
+            ends: Vec::new(),
+            row: 0,
+            row_line: 1,
+            line: 1,
+            done: false,
+        };
+        if !reader.read_record(0)? {
+            return Err(BackupError::MissingHeader);
+        }
+        if reader.ends.len() != COLUMNS {
+            return Err(BackupError::HeaderColumns {
+                found: reader.ends.len(),
+            });
+        }
+        for (position, expected) in HEADER.iter().enumerate() {
+            let found = reader.cell_bytes(position);
+            if found != expected.as_bytes() {
+                return Err(BackupError::Header {
+                    column: position + 1,
+                    found: String::from_utf8_lossy(found).into_owned(),
+                    expected,
+                });
+            }
+        }
+        Ok(reader)
+    }
+
+    /// Data rows read so far (including refused ones).
+    pub fn rows_read(&self) -> u64 {
+        self.row
+    }
+
+    pub(super) fn cell_bytes(&self, position: usize) -> &[u8] {
+        let start = match position {
+            0 => 0,
+            _ => self.ends[position - 1],
+        };
+        &self.buffer[start..self.ends[position]]
+    }
+
+    /// Reads the next record into `buffer`/`ends`. `Ok(false)` at a clean end of input.
+    pub(super) fn read_record(&mut self, row: u64) -> Result<bool, BackupError> {
+        self.buffer.clear();
+        self.ends.clear();
+        self.row = row;
+        self.row_line = self.line;
+        let line = self.line;
+        let syntax = |reason| BackupError::Syntax { row, line, reason };
+        let mut state = State::CellStart;
+        // Whether the quoted cell being read contains a byte that needs the quotes.
+        let mut needs_quotes = false;
+        let mut record_bytes = 0usize;
+        loop {
+            let chunk = self
+                .input
+                .fill_buf()
+                .map_err(|error| BackupError::Io(error.to_string()))?;
+            if chunk.is_empty() {
+                return match record_bytes {
+                    0 => Ok(false),
+                    _ => Err(syntax(
+                        "the file ends inside this row (every row, the last included, ends with CRLF)",
+                    )),
+                };
+            }
+            let mut used = 0;
+            let mut complete = false;
+            for &byte in chunk {
+                used += 1;
+                if record_bytes + used > MAX_ROW_BYTES {
+                    return Err(BackupError::RowTooLong { row, line });
+                }
+                match (state, byte) {
+                    (State::CellStart, b'"') => {
+                        state = State::Quoted;
+                        needs_quotes = false;
+                    }
+                    (State::CellStart | State::Unquoted, b',') => {
+                        self.ends.push(self.buffer.len());
+                        state = State::CellStart;
+                    }
+                    (State::CellStart | State::Unquoted, b'\r') => {
+                        self.ends.push(self.buffer.len());
+                        state = State::CarriageReturn;
+                    }
+                    (State::CellStart | State::Unquoted, b'\n') => {
+                        return Err(syntax(
+                            "a line feed outside quotes without a carriage return (rows end with CRLF)",
+                        ));
+                    }
+                    (State::Unquoted, b'"') => {
+                        return Err(syntax(
+                            "a double quote inside an unquoted cell (a cell containing quotes is quoted, its quotes doubled)",
+                        ));
+                    }
+                    (State::CellStart | State::Unquoted, _) => {
+                        self.buffer.push(byte);
+                        state = State::Unquoted;
+                    }
+                    (State::Quoted, b'"') => state = State::QuoteInQuoted,
+                    (State::Quoted, _) => {
+                        if byte == b'\n' {
+                            self.line += 1;
+                        }
+                        needs_quotes |= matches!(byte, b',' | b'\r' | b'\n');
+                        self.buffer.push(byte);
+                    }
+                    (State::QuoteInQuoted, b'"') => {
+                        needs_quotes = true;
+                        self.buffer.push(b'"');
+                        state = State::Quoted;
+                    }
+                    (State::QuoteInQuoted, b',' | b'\r') => {
+                        if !needs_quotes {
+                            return Err(syntax(
+                                "a quoted cell without a comma, quote, CR or LF (cells are quoted only when they must be)",
+                            ));
+                        }
+                        self.ends.push(self.buffer.len());
+                        state = match byte {
+                            b',' => State::CellStart,
+                            _ => State::CarriageReturn,
+                        };
+                    }
+                    (State::QuoteInQuoted, _) => {
+                        return Err(syntax(
+                            "after a closing quote, expected a comma or the end of the row",
+                        ));
+                    }
+                    (State::CarriageReturn, b'\n') => {
+                        self.line += 1;
+                        complete = true;
+                        break;
+                    }
+                    (State::CarriageReturn, _) => {
+                        return Err(syntax(
+                            "a carriage return outside quotes not followed by a line feed",
+                        ));
+                    }
+                }
+            }
+            self.input.consume(used);
+            record_bytes += used;
+            if complete {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Turns the record in `buffer`/`ends` into an entry.
+    fn parse_row(&self) -> Result<StoredEntry, BackupError> {
+        let (row, line) = (self.row, self.row_line);
+        if self.ends.len() != COLUMNS {
+            return Err(BackupError::ColumnCount {
+                row,
+                line,
+                found: self.ends.len(),
+            });
+        }
+        let mut cells = [""; COLUMNS];
+        for (position, cell) in cells.iter_mut().enumerate() {
+            *cell =
+                std::str::from_utf8(self.cell_bytes(position)).map_err(|_| BackupError::Cell {
+                    row,
+                    line,
+                    column: HEADER[position],
+                    reason: "is not valid UTF-8".to_owned(),
+                })?;
+        }
+        Row { row, line, cells }.entry()
+    }
+}
+
+impl<R: BufRead> Iterator for RowReader<R> {
+    type Item = Result<StoredEntry, BackupError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.read_record(self.row + 1) {
+            Ok(true) => Some(self.parse_row()),
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err(error) => {
+                self.done = true;
+                Some(Err(error))
+            }
+        }
+    }
+}
+
+/// Reads a whole backup CSV held in memory; the first error ends it.
+pub fn read_rows(bytes: &[u8]) -> Result<Vec<StoredEntry>, BackupError> {
+    RowReader::new(bytes)?.collect()
+}
+
+/// One row's cells (still escaped), with where it was found, for precise errors.
+struct Row<'a> {
+    row: u64,
+    line: u64,
+    cells: [&'a str; COLUMNS],
+}
+
+impl<'a> Row<'a> {
+    fn error(&self, column: usize, reason: String) -> BackupError {
+        BackupError::Cell {
+            row: self.row,
+            line: self.line,
+            column: HEADER[column],
+            reason,
+        }
+    }
+
+    /// The value of an optional column: `None` for an empty cell.
+    fn optional(&self, column: usize) -> Result<Option<&'a str>, BackupError> {
+        match self.cells[column] {
+            "" => Ok(None),
+            cell => unescape_cell(cell)
+                .map(Some)
+                .map_err(|reason| self.error(column, reason)),
+        }
+    }
+
+    fn required(&self, column: usize) -> Result<&'a str, BackupError> {
+        self.optional(column)?.ok_or_else(|| {
+            self.error(
+                column,
+                "is empty, but the field is required (an empty value is written ')".to_owned(),
+            )
+        })
+    }
+
+    fn parsed<T, E: fmt::Display>(
+        &self,
+        column: usize,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<T, BackupError> {
+        let text = self.required(column)?;
+        parse(text).map_err(|error| self.error(column, format!("{:?} {error}", excerpt(text))))
+    }
+
+    fn optional_parsed<T, E: fmt::Display>(
+        &self,
+        column: usize,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, BackupError> {
+        match self.optional(column)? {
+            None => Ok(None),
+            Some(text) => parse(text)
+                .map(Some)
+                .map_err(|error| self.error(column, format!("{:?} {error}", excerpt(text)))),
+        }
+    }
+
+    fn text(&self, column: usize) -> Result<String, BackupError> {
+        self.required(column).map(str::to_owned)
+    }
+
+    fn optional_text(&self, column: usize) -> Result<Option<String>, BackupError> {
+        Ok(self.optional(column)?.map(str::to_owned))
+    }
+
+    fn entry(&self) -> Result<StoredEntry, BackupError> {
+        let decimal = ExactDecimal::parse_canonical;
+        let timestamp = Timestamp::parse_canonical;
+        let entry = Entry {
+            schema_version: self.parsed(col::SCHEMA_VERSION, canonical_integer::<u64>)?,
+            chain_index: self.parsed(col::CHAIN_INDEX, canonical_integer::<u64>)?,
+            previous_hash: self.parsed(col::PREVIOUS_HASH, Hash::from_str)?,
+            signal_id: self.parsed(col::SIGNAL_ID, SignalId::parse)?,
+            content: SignalContent {
+                symbol: self.text(col::SYMBOL)?,
+                action: self.parsed(col::ACTION, |text| {
+                    Action::parse(text).ok_or("is not BUY or SELL")
+                })?,
+                entry_price: self.parsed(col::ENTRY_PRICE, decimal)?,
+                target_price: self.optional_parsed(col::TARGET_PRICE, decimal)?,
+                stop_loss: self.optional_parsed(col::STOP_LOSS, decimal)?,
+                confidence: self.optional_parsed(col::CONFIDENCE, decimal)?,
+                rationale: self.text(col::RATIONALE)?,
+                generated_at: self.parsed(col::GENERATED_AT, timestamp)?,
+                producer: self.optional_text(col::PRODUCER)?,
+                model: self.optional_text(col::MODEL)?,
+                model_version: self.optional_text(col::MODEL_VERSION)?,
+            },
+            received_at: self.parsed(col::RECEIVED_AT, timestamp)?,
+            delivery_latency_ms: self.parsed(col::DELIVERY_LATENCY_MS, canonical_integer::<i64>)?,
+            retention_expires_at: self.parsed(col::RETENTION_EXPIRES_AT, timestamp)?,
+            submitter: self.text(col::SUBMITTER)?,
+        };
+        Ok(StoredEntry {
+            entry,
+            entry_hash: self.parsed(col::ENTRY_HASH, Hash::from_str)?,
+        })
+    }
+}
+
+/// At most [`EXCERPT_CHARS`] characters of a refused value, so that an error never quotes a
+/// whole damaged row.
+fn excerpt(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+    }
+}
+
+/// An integer in its one decimal spelling: digits, `-` only when negative, no `+`, no leading
+/// zeros, no `-0`.
+pub(super) fn canonical_integer<T: FromStr + ToString>(text: &str) -> Result<T, &'static str> {
+    text.parse::<T>()
+        .ok()
+        .filter(|value| value.to_string() == text)
+        .ok_or("is not a canonical integer (decimal digits, '-' only when negative, no '+' or leading zeros)")
+}
