@@ -64,7 +64,7 @@ impl Names {
     }
 
     /// `value` with its intrinsics resolved (conditions with the parameters' defaults: the
-    /// vault is not KMS-encrypted); `None` for `!Ref AWS::NoValue`.
+    /// vault is not KMS-encrypted, no key was rotated out); `None` for `!Ref AWS::NoValue`.
     fn resolve(&self, value: &Value) -> Option<Value> {
         Some(match value {
             Value::Object(map) if map.contains_key("Fn::GetAtt") => {
@@ -75,7 +75,14 @@ impl Names {
             }
             Value::Object(map) if map.contains_key("Fn::If") => {
                 let branches = map["Fn::If"].as_array().unwrap();
-                assert_eq!(branches[0], "VaultUsesKms", "an unknown condition");
+                // Both conditions are false with the parameters' defaults: no vault KMS key, no
+                // rotated-out checkpoint keys.
+                assert!(
+                    ["VaultUsesKms", "HasPreviousCheckpointKeys"]
+                        .contains(&branches[0].as_str().unwrap_or_default()),
+                    "an unknown condition {}",
+                    branches[0]
+                );
                 return self.resolve(&branches[2]);
             }
             Value::Object(map) if map.get("Ref") == Some(&json!("AWS::NoValue")) => return None,

@@ -11,16 +11,11 @@
 //! Promise: the only writes are `Put`s conditioned on `attribute_not_exists(pk)` — never an
 //! update, a delete or an unconditional put.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, PointInTimeRecoveryStatus, Put, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoveryStatus};
 
+use crate::adapters::dynamo_api::{DynamoApi, DynamoFault, Item, KeyQuery, PutIfAbsent};
 use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::decimal::ExactDecimal;
 use crate::domain::entry::{Entry, StoredEntry};
@@ -29,7 +24,7 @@ use crate::domain::report::{TableRole, TableSettings};
 use crate::domain::signal::{Action, SignalContent, SignalId};
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, AuditLog, AuditSink, BoxError, ChainHead, Claim, LedgerStore, Page, StoreError,
+    AppendError, AuditLog, AuditSink, ChainHead, Claim, LedgerStore, Page, StoreError,
     TableInspector,
 };
 
@@ -37,22 +32,20 @@ use crate::ports::{
 pub const ENTRY_PARTITION: &str = "ENTRY";
 /// Prefix of the partition key of a signal-id claim.
 pub const CLAIM_PREFIX: &str = "SIGNAL#";
-/// Condition on every write: the item must not exist yet.
-const IF_ABSENT: &str = "attribute_not_exists(pk)";
-
-type Item = HashMap<String, AttributeValue>;
 
 /// The ledger on DynamoDB: the signals table, plus the audit table for the insert's audit record.
+/// Generic over the DynamoDB operations ([`DynamoApi`]): the SDK client in every function, a
+/// modelled DynamoDB in benchmarks.
 #[derive(Debug, Clone)]
-pub struct DynamoLedgerStore {
-    client: Client,
+pub struct DynamoLedgerStore<D = Client> {
+    client: D,
     signals_table: String,
     audit_table: String,
 }
 
-impl DynamoLedgerStore {
+impl<D: DynamoApi> DynamoLedgerStore<D> {
     pub fn new(
-        client: Client,
+        client: D,
         signals_table: impl Into<String>,
         audit_table: impl Into<String>,
     ) -> Self {
@@ -63,33 +56,35 @@ impl DynamoLedgerStore {
         }
     }
 
-    fn put(&self, table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(item))
-            .condition_expression(IF_ABSENT)
-            .build()
-            .map_err(|error| StoreError::Failed(Box::new(error)))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+    fn put(&self, table: &str, item: Item) -> PutIfAbsent {
+        PutIfAbsent {
+            table: table.to_owned(),
+            item,
+        }
+    }
+
+    async fn entry_item_at(&self, chain_index: u64) -> Result<Option<Item>, StoreError> {
+        self.client
+            .get_item(
+                &self.signals_table,
+                Item::from([
+                    ("pk".to_owned(), s(ENTRY_PARTITION)),
+                    ("sk".to_owned(), n(chain_index)),
+                ]),
+            )
+            .await
+            .map_err(store_error)
     }
 }
 
-impl LedgerStore for DynamoLedgerStore {
+impl<D: DynamoApi> LedgerStore for DynamoLedgerStore<D> {
     async fn head(&self) -> Result<Option<ChainHead>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.signals_table)
-            .key_condition_expression("pk = :entry")
-            .expression_attribute_values(":entry", AttributeValue::S(ENTRY_PARTITION.into()))
-            .scan_index_forward(false)
-            .limit(1)
-            .consistent_read(true)
-            .projection_expression("sk, entry_hash")
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = output.items().first() else {
+        let mut query = KeyQuery::partition(&self.signals_table, s(ENTRY_PARTITION));
+        query.descending = true;
+        query.limit = Some(1);
+        query.projection = Some(&["sk", "entry_hash"]);
+        let page = self.client.query(query).await.map_err(store_error)?;
+        let Some(item) = page.items.first() else {
             return Ok(None);
         };
         let key = "head";
@@ -101,27 +96,16 @@ impl LedgerStore for DynamoLedgerStore {
 
     async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
         let items = vec![
-            self.put(&self.signals_table, entry_item(entry))?,
-            self.put(&self.signals_table, claim_item(entry))?,
-            self.put(&self.audit_table, audit_item(audit))?,
+            self.put(&self.signals_table, entry_item(entry)),
+            self.put(&self.signals_table, claim_item(entry)),
+            self.put(&self.audit_table, audit_item(audit)),
         ];
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        let Err(error) = result else { return Ok(()) };
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            error.as_service_error()
-        {
-            let code = |position: usize| {
-                cancelled
-                    .cancellation_reasons()
-                    .get(position)
-                    .and_then(|r| r.code())
-                    .unwrap_or("None")
-            };
+        let error = match self.client.transact_put_if_absent(items).await {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        if let DynamoFault::TransactionCanceled { reasons, .. } = &error {
+            let code = |position: usize| reasons.get(position).map_or("None", String::as_str);
             let (entry_code, claim_code, audit_code) = (code(0), code(1), code(2));
             // A claimed id means a replay, whatever else happened; a taken index means we lost the race.
             if claim_code == "ConditionalCheckFailed" {
@@ -145,7 +129,7 @@ impl LedgerStore for DynamoLedgerStore {
                 return Err(AppendError::AuditWriteFailed(Box::new(error)));
             }
         }
-        Err(classify(error).into())
+        Err(store_error(error).into())
     }
 
     async fn find_by_signal_id(
@@ -155,30 +139,21 @@ impl LedgerStore for DynamoLedgerStore {
         let claim_key = format!("{CLAIM_PREFIX}{signal_id}");
         let claim = self
             .client
-            .get_item()
-            .table_name(&self.signals_table)
-            .key("pk", AttributeValue::S(claim_key.clone()))
-            .key("sk", AttributeValue::N("0".into()))
-            .consistent_read(true)
-            .send()
+            .get_item(
+                &self.signals_table,
+                Item::from([
+                    ("pk".to_owned(), s(claim_key.clone())),
+                    ("sk".to_owned(), n(0)),
+                ]),
+            )
             .await
-            .map_err(classify)?;
-        let Some(claim) = claim.item() else {
+            .map_err(store_error)?;
+        let Some(claim) = claim else {
             return Ok(None);
         };
-        let index: u64 = number(claim, "chain_index", &claim_key)?;
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.signals_table)
-            .key("pk", AttributeValue::S(ENTRY_PARTITION.into()))
-            .key("sk", AttributeValue::N(index.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        match output.item() {
-            Some(item) => entry_from_item(item).map(Some),
+        let index: u64 = number(&claim, "chain_index", &claim_key)?;
+        match self.entry_item_at(index).await? {
+            Some(item) => entry_from_item(&item).map(Some),
             None => Err(StoreError::Malformed {
                 key: claim_key,
                 reason: format!("the claim points at chain index {index}, which does not exist"),
@@ -187,20 +162,12 @@ impl LedgerStore for DynamoLedgerStore {
     }
 
     async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.signals_table)
-            .key_condition_expression("pk = :entry AND sk >= :from")
-            .expression_attribute_values(":entry", AttributeValue::S(ENTRY_PARTITION.into()))
-            .expression_attribute_values(":from", AttributeValue::N(from.to_string()))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let items: Vec<_> = output.items().iter().map(entry_from_item).collect();
-        let next = match output.last_evaluated_key() {
+        let mut query = KeyQuery::partition(&self.signals_table, s(ENTRY_PARTITION));
+        query.sort_from = Some(n(from));
+        query.limit = Some(limit);
+        let page = self.client.query(query).await.map_err(store_error)?;
+        let items: Vec<_> = page.items.iter().map(entry_from_item).collect();
+        let next = match &page.last_evaluated_key {
             Some(key) => Some(number::<u64>(key, "sk", "last evaluated key")? + 1),
             None => None,
         };
@@ -208,17 +175,11 @@ impl LedgerStore for DynamoLedgerStore {
     }
 
     async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.signals_table)
-            .key("pk", AttributeValue::S(ENTRY_PARTITION.into()))
-            .key("sk", AttributeValue::N(chain_index.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        output.item().map(entry_from_item).transpose()
+        self.entry_item_at(chain_index)
+            .await?
+            .as_ref()
+            .map(entry_from_item)
+            .transpose()
     }
 
     async fn claims(&self, signal_ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
@@ -234,32 +195,17 @@ impl LedgerStore for DynamoLedgerStore {
         let mut found = Vec::new();
         let mut attempt = 0u32;
         while !keys.is_empty() {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut keys)))
-                .consistent_read(true)
-                .build()
-                .map_err(|error| StoreError::Failed(Box::new(error)))?;
-            let output = self
+            let got = self
                 .client
-                .batch_get_item()
-                .request_items(&self.signals_table, request)
-                .send()
+                .batch_get_items(&self.signals_table, std::mem::take(&mut keys))
                 .await
-                .map_err(classify)?;
-            for item in output
-                .responses()
-                .and_then(|r| r.get(&self.signals_table))
-                .into_iter()
-                .flatten()
-            {
+                .map_err(store_error)?;
+            for item in &got.items {
                 found.push(claim_from_item(item)?);
             }
             // Unprocessed keys (throttling) are asked for again after a short pause.
-            if let Some(unprocessed) = output
-                .unprocessed_keys()
-                .and_then(|u| u.get(&self.signals_table))
-            {
-                keys = unprocessed.keys().to_vec();
+            if !got.unprocessed.is_empty() {
+                keys = got.unprocessed;
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(
                     20 * u64::from(attempt.min(10)),
@@ -298,13 +244,13 @@ fn claim_from_item(item: &Item) -> Result<(SignalId, Claim), StoreError> {
 
 /// The audit sink on the audit table.
 #[derive(Debug, Clone)]
-pub struct DynamoAuditSink {
-    client: Client,
+pub struct DynamoAuditSink<D = Client> {
+    client: D,
     audit_table: String,
 }
 
-impl DynamoAuditSink {
-    pub fn new(client: Client, audit_table: impl Into<String>) -> Self {
+impl<D: DynamoApi> DynamoAuditSink<D> {
+    pub fn new(client: D, audit_table: impl Into<String>) -> Self {
         DynamoAuditSink {
             client,
             audit_table: audit_table.into(),
@@ -319,26 +265,24 @@ impl DynamoAuditSink {
     }
 }
 
-impl AuditLog for DynamoAuditSink {
+impl<D: DynamoApi> AuditLog for DynamoAuditSink<D> {
     async fn visit_day<F>(&self, day: &str, mut visit: F) -> Result<(), StoreError>
     where
         F: FnMut(AuditEvent) + Send,
     {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.audit_table)
-            .key_condition_expression("pk = :day")
-            .expression_attribute_values(":day", AttributeValue::S(day.into()))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for item in page.map_err(classify)?.items() {
+        let mut start_after = None;
+        loop {
+            let mut query = KeyQuery::partition(&self.audit_table, s(day));
+            query.start_after = start_after;
+            let page = self.client.query(query).await.map_err(store_error)?;
+            for item in &page.items {
                 visit(audit_from_item(item)?);
             }
+            match page.last_evaluated_key {
+                Some(key) => start_after = Some(key),
+                None => return Ok(()),
+            }
         }
-        Ok(())
     }
 }
 
@@ -407,24 +351,29 @@ impl TableInspector for DynamoTableInspector {
     }
 }
 
-impl AuditSink for DynamoAuditSink {
+impl<D: DynamoApi> AuditSink for DynamoAuditSink<D> {
     async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.client
-            .put_item()
-            .table_name(&self.audit_table)
-            .set_item(Some(audit_item(event)))
-            .condition_expression(IF_ABSENT)
-            .send()
+            .put_if_absent(PutIfAbsent {
+                table: self.audit_table.clone(),
+                item: audit_item(event),
+            })
             .await
-            .map_err(|error| match error.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => {
-                    StoreError::AlreadyExists {
-                        key: format!("{}#{}", event.occurred_at.as_str(), event.event_id),
-                    }
-                }
-                _ => classify(error),
+            .map_err(|fault| match fault {
+                DynamoFault::ConditionalCheckFailed(_) => StoreError::AlreadyExists {
+                    key: format!("{}#{}", event.occurred_at.as_str(), event.event_id),
+                },
+                other => store_error(other),
             })?;
         Ok(())
+    }
+}
+
+/// A DynamoDB fault as a store error: busy stays busy (retry), anything else is a failure.
+fn store_error(fault: DynamoFault) -> StoreError {
+    match fault {
+        DynamoFault::Busy(_) => StoreError::Busy(Box::new(fault)),
+        _ => StoreError::Failed(Box::new(fault)),
     }
 }
 
@@ -434,25 +383,7 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let busy = matches!(
-        error.as_service_error().and_then(|e| e.code()),
-        Some(
-            "ThrottlingException"
-                | "ProvisionedThroughputExceededException"
-                | "RequestLimitExceeded"
-                | "TransactionConflictException"
-                | "TransactionInProgressException"
-        )
-    ) || matches!(
-        error,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
-    );
-    let source: BoxError = Box::new(error);
-    if busy {
-        StoreError::Busy(source)
-    } else {
-        StoreError::Failed(source)
-    }
+    store_error(crate::adapters::dynamo_api::classify(error))
 }
 
 // ---- item mapping -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! doubles (only under `cfg(test)` or the `doubles` feature). The only place that imports an AWS SDK; item ↔ domain mapping lives here.
 
 pub mod cloudwatch;
+pub mod dynamo_api;
 pub mod dynamodb;
 pub mod kms;
 #[cfg(any(test, feature = "doubles"))]

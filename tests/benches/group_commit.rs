@@ -1,0 +1,499 @@
+//! The append protocol under a bar-close burst, a sustained open-loop load and an idle ledger,
+//! driving the real ingest service (app layer, real handler, real DynamoDB adapters) over the
+//! modelled DynamoDB (`tests/model`), in tokio's paused time: a 60 s scenario runs as fast as the
+//! CPU allows and gives the same figures on every run (fixed seeds).
+//!
+//! Two protocols side by side: today's (the product's `Ingest` service) and the group-commit
+//! prototype of ARCHITECTURE.md (`group_commit/prototype.rs`, on the same model).
+//!
+//! Run with `cargo test -p tests --bench group_commit` (figures go into BENCHMARKS.md).
+//! `GROUP_COMMIT_SUSTAINED_SECONDS` shortens the sustained scenario (default 60);
+//! `GROUP_COMMIT_PROTOCOLS=Today` or `GroupCommit` runs one side only.
+//! This is a measurement, not a test: it fails only when the chain it built is not intact and
+//! complete, or a signal or an audit event is missing or duplicated.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use dynamo_model::{ModelParameters, ModelStats, ModelledDynamo};
+use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
+use shared::adapters::memory::RecordingMetrics;
+use shared::app::http::HttpRequest;
+use shared::app::ingest::{Ingest, IngestSettings, metric};
+use shared::domain::audit::AuditEventType;
+use shared::domain::chain::ChainVerifier;
+use shared::domain::timestamp::Timestamp;
+use shared::ports::{Clock, LedgerStore};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+#[path = "group_commit/prototype.rs"]
+mod prototype;
+
+/// Lambda's default account concurrency: invocations beyond it are refused with 429.
+const LAMBDA_CONCURRENCY: usize = 1_000;
+/// A producer answered 503 or 429 waits `Retry-After` (1 s) and resends, at most this often.
+const PRODUCER_RESENDS: u32 = 3;
+const SIGNALS_TABLE: &str = "bench-signals";
+const AUDIT_TABLE: &str = "bench-audit";
+
+/// Virtual wall clock: a fixed start plus tokio's (paused) elapsed time.
+#[derive(Debug, Clone)]
+struct VirtualClock {
+    start: time::OffsetDateTime,
+    origin: Instant,
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> Timestamp {
+        let elapsed = time::Duration::try_from(self.origin.elapsed()).unwrap_or_default();
+        Timestamp::from_datetime(self.start + elapsed)
+            .unwrap_or_else(|_| unreachable!("the benchmark runs in 2026"))
+    }
+}
+
+type Service = Ingest<
+    DynamoLedgerStore<ModelledDynamo>,
+    DynamoAuditSink<ModelledDynamo>,
+    VirtualClock,
+    RecordingMetrics,
+>;
+
+/// Which append protocol a rig runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// The product's ingest service, as built.
+    Today,
+    /// The group-commit prototype (`group_commit/prototype.rs`).
+    GroupCommit,
+}
+
+#[derive(Clone)]
+enum Target {
+    Today(Arc<Service>),
+    GroupCommit(Arc<prototype::GroupCommit>),
+}
+
+impl Target {
+    async fn handle(&self, request: HttpRequest) -> u16 {
+        match self {
+            Target::Today(service) => service.handle(request).await.status,
+            Target::GroupCommit(prototype) => prototype.handle(request).await,
+        }
+    }
+}
+
+struct Rig {
+    protocol: Protocol,
+    target: Target,
+    prototype: Option<Arc<prototype::GroupCommit>>,
+    model: ModelledDynamo,
+    store: DynamoLedgerStore<ModelledDynamo>,
+    audit: DynamoAuditSink<ModelledDynamo>,
+    metrics: RecordingMetrics,
+    lambdas: Arc<Semaphore>,
+    clock: VirtualClock,
+}
+
+impl Rig {
+    fn new(protocol: Protocol, seed: u64) -> Rig {
+        let model = ModelledDynamo::new(ModelParameters::published(), seed);
+        let store = DynamoLedgerStore::new(model.clone(), SIGNALS_TABLE, AUDIT_TABLE);
+        let audit = DynamoAuditSink::new(model.clone(), AUDIT_TABLE);
+        let metrics = RecordingMetrics::default();
+        let clock = VirtualClock {
+            start: time::macros::datetime!(2026-11-30 09:30:00 UTC),
+            origin: Instant::now(),
+        };
+        let service = Arc::new(Ingest::new(
+            store.clone(),
+            audit.clone(),
+            clock.clone(),
+            metrics.clone(),
+            IngestSettings::default(),
+        ));
+        let prototype = Arc::new(prototype::GroupCommit {
+            db: model.clone(),
+            clock: clock.clone(),
+            retries: Default::default(),
+        });
+        let target = match protocol {
+            Protocol::Today => Target::Today(service.clone()),
+            Protocol::GroupCommit => Target::GroupCommit(prototype.clone()),
+        };
+        Rig {
+            protocol,
+            target,
+            prototype: (protocol == Protocol::GroupCommit).then_some(prototype),
+            model,
+            store,
+            audit,
+            metrics,
+            lambdas: Arc::new(Semaphore::new(LAMBDA_CONCURRENCY)),
+            clock,
+        }
+    }
+}
+
+/// What one producer saw.
+#[derive(Debug)]
+struct Produced {
+    signal_id: String,
+    status: u16,
+    /// From the first send to the final answer, resends included.
+    ack: Duration,
+    busy: u32,
+    throttled: u32,
+}
+
+async fn produce(
+    service: Target,
+    lambdas: Arc<Semaphore>,
+    clock: VirtualClock,
+    n: u64,
+) -> Produced {
+    let signal_id = format!("sig-{n:07}");
+    let body = serde_json::json!({
+        "signal_id": signal_id, "symbol": "AAPL", "action": "BUY",
+        "entry_price": "189.4", "stop_loss": "182.5", "target_price": "201",
+        "confidence": "0.72", "producer": "momentum-svc",
+        "generated_at": clock.now().to_string(),
+        "rationale": "Breakout above the 50-day moving average on 2.1x average volume."
+    })
+    .to_string()
+    .into_bytes();
+    let sent = Instant::now();
+    let (mut busy, mut throttled) = (0, 0);
+    loop {
+        let status = match lambdas.try_acquire() {
+            Ok(_instance) => {
+                service
+                    .handle(HttpRequest {
+                        method: "POST".into(),
+                        path: "/signals".into(),
+                        content_type: Some("application/json".into()),
+                        body: body.clone(),
+                        actor: "arn:aws:iam::123456789012:role/producer".into(),
+                        request_id: format!("req-{n}-{}", busy + throttled),
+                    })
+                    .await
+            }
+            Err(_) => 429,
+        };
+        match status {
+            503 => busy += 1,
+            429 => throttled += 1,
+            _ => {}
+        }
+        if !matches!(status, 503 | 429) || busy + throttled > PRODUCER_RESENDS {
+            return Produced {
+                signal_id,
+                status,
+                ack: sent.elapsed(),
+                busy,
+                throttled,
+            };
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One scenario's figures.
+#[derive(Debug)]
+struct Figures {
+    protocol: Protocol,
+    scenario: String,
+    signals: usize,
+    stored: usize,
+    appends_per_second: f64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    answered_503: u32,
+    answered_429: u32,
+    unanswered: usize,
+    retries: u64,
+    transactions_per_signal: f64,
+    wcu_per_signal: f64,
+    throttled: u64,
+    conflicts: u64,
+}
+
+async fn finish(
+    rig: &Rig,
+    scenario: &str,
+    produced: Vec<Produced>,
+    span: Duration,
+) -> anyhow::Result<Figures> {
+    let stats: ModelStats = rig.model.stats();
+    let stored: Vec<&Produced> = produced
+        .iter()
+        .filter(|p| matches!(p.status, 200 | 201))
+        .collect();
+    if let Some(odd) = produced
+        .iter()
+        .find(|p| !matches!(p.status, 200 | 201 | 503 | 429))
+    {
+        bail!("{scenario}: {} answered {}", odd.signal_id, odd.status);
+    }
+    let mut acks: Vec<Duration> = stored.iter().map(|p| p.ack).collect();
+    acks.sort();
+    let percentile = |q: f64| {
+        acks.get(((acks.len().max(1) - 1) as f64 * q).round() as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    verify(rig, scenario, &produced).await?;
+    let count = stored.len().max(1) as f64;
+    Ok(Figures {
+        protocol: rig.protocol,
+        scenario: scenario.to_owned(),
+        signals: produced.len(),
+        stored: stored.len(),
+        appends_per_second: stored.len() as f64 / span.as_secs_f64(),
+        p50: percentile(0.50),
+        p95: percentile(0.95),
+        p99: percentile(0.99),
+        answered_503: produced.iter().map(|p| p.busy).sum(),
+        answered_429: produced.iter().map(|p| p.throttled).sum(),
+        unanswered: produced.len() - stored.len(),
+        retries: match &rig.prototype {
+            Some(prototype) => prototype.retries.load(std::sync::atomic::Ordering::Relaxed),
+            None => rig.metrics.total(metric::APPEND_RETRIES) as u64,
+        },
+        transactions_per_signal: stats.transactions as f64 / count,
+        wcu_per_signal: stats.wcu / count,
+        throttled: stats.throttled,
+        conflicts: stats.conflicts,
+    })
+}
+
+/// The chain is intact and complete; it holds each stored signal exactly once and nothing else;
+/// each insert has exactly one audit event.
+async fn verify(rig: &Rig, scenario: &str, produced: &[Produced]) -> anyhow::Result<()> {
+    if let Some(prototype) = &rig.prototype {
+        let (entries, claims, inserts) = prototype.read_back();
+        let mut verifier = ChainVerifier::from_genesis();
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        for entry in &entries {
+            *seen.entry(entry.entry.signal_id.to_string()).or_default() += 1;
+            verifier.push(entry);
+        }
+        let length = entries.len() as u64;
+        let report = verifier.finish(Some(length));
+        ensure!(
+            report.is_intact() && report.next_index == length,
+            "{scenario}: chain broken: {:?}",
+            report.findings
+        );
+        ensure!(
+            seen.values().all(|n| *n == 1),
+            "{scenario}: a signal is in the chain twice"
+        );
+        for p in produced {
+            let in_chain = seen.contains_key(&p.signal_id);
+            // The prototype's 503 means "outcome unknown, retry with the same id" (its pending
+            // item may be sequenced after it gave up): only a 200/201 must be in the chain.
+            ensure!(
+                in_chain || !matches!(p.status, 200 | 201),
+                "{scenario}: {} answered {} but in chain: {in_chain}",
+                p.signal_id,
+                p.status
+            );
+        }
+        ensure!(
+            claims == entries.len() && inserts == entries.len(),
+            "{scenario}: {} entries, {claims} claims, {inserts} insert audit events",
+            entries.len()
+        );
+        return Ok(());
+    }
+    let mut verifier = ChainVerifier::from_genesis();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut from = 0;
+    loop {
+        let page = rig.store.read_page(from, 1_000).await?;
+        for item in page.items {
+            let entry = item?;
+            *seen.entry(entry.entry.signal_id.to_string()).or_default() += 1;
+            verifier.push(&entry);
+        }
+        match page.next {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    let length = seen.values().sum::<u64>();
+    let report = verifier.finish(Some(length));
+    ensure!(
+        report.is_intact() && report.next_index == length,
+        "{scenario}: chain broken: {:?}",
+        report.findings
+    );
+    ensure!(
+        seen.values().all(|n| *n == 1),
+        "{scenario}: a signal is in the chain twice"
+    );
+    for p in produced {
+        let in_chain = seen.contains_key(&p.signal_id);
+        ensure!(
+            in_chain == matches!(p.status, 200 | 201),
+            "{scenario}: {} answered {} but in chain: {in_chain}",
+            p.signal_id,
+            p.status
+        );
+    }
+    let day = &rig.clock.now().to_string()[..10];
+    let mut inserts: HashMap<String, u32> = HashMap::new();
+    for event in rig.audit.events_on(day).await.context("audit day")? {
+        if event.event_type == AuditEventType::SignalInserted {
+            *inserts
+                .entry(event.signal_id.unwrap_or_default())
+                .or_default() += 1;
+        }
+    }
+    ensure!(
+        inserts.len() == seen.len()
+            && inserts
+                .iter()
+                .all(|(id, n)| *n == 1 && seen.contains_key(id)),
+        "{scenario}: {} insert audit events for {} entries",
+        inserts.values().sum::<u32>(),
+        seen.len()
+    );
+    Ok(())
+}
+
+async fn burst(protocol: Protocol, seed: u64, signals: u64) -> anyhow::Result<Figures> {
+    let rig = Rig::new(protocol, seed);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..signals {
+        tasks.spawn(produce(
+            rig.target.clone(),
+            rig.lambdas.clone(),
+            rig.clock.clone(),
+            n,
+        ));
+    }
+    let produced = tasks.join_all().await;
+    let span = produced.iter().map(|p| p.ack).max().unwrap_or_default();
+    finish(&rig, &format!("burst of {signals}"), produced, span).await
+}
+
+async fn sustained(
+    protocol: Protocol,
+    seed: u64,
+    per_second: u64,
+    seconds: u64,
+) -> anyhow::Result<Figures> {
+    let rig = Rig::new(protocol, seed);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let total = per_second * seconds;
+    // Open loop: arrivals on a fixed schedule, whatever the answers.
+    for n in 0..total {
+        tokio::time::sleep_until(started + Duration::from_secs_f64(n as f64 / per_second as f64))
+            .await;
+        tasks.spawn(produce(
+            rig.target.clone(),
+            rig.lambdas.clone(),
+            rig.clock.clone(),
+            n,
+        ));
+    }
+    let produced = tasks.join_all().await;
+    let span = started.elapsed();
+    finish(
+        &rig,
+        &format!("sustained {per_second}/s for {seconds} s"),
+        produced,
+        span,
+    )
+    .await
+}
+
+async fn idle(protocol: Protocol, seed: u64, signals: u64) -> anyhow::Result<Figures> {
+    let rig = Rig::new(protocol, seed);
+    let started = Instant::now();
+    let mut produced = Vec::new();
+    for n in 0..signals {
+        produced.push(
+            produce(
+                rig.target.clone(),
+                rig.lambdas.clone(),
+                rig.clock.clone(),
+                n,
+            )
+            .await,
+        );
+    }
+    let span = started.elapsed();
+    finish(
+        &rig,
+        &format!("idle, {signals} one at a time"),
+        produced,
+        span,
+    )
+    .await
+}
+
+fn main() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::var("GROUP_COMMIT_SUSTAINED_SECONDS")
+        .ok()
+        .map(|s| s.parse())
+        .transpose()
+        .context("GROUP_COMMIT_SUSTAINED_SECONDS")?
+        .unwrap_or(60);
+    // The service's backoff jitter draws from fastrand's thread-local generator: seed it.
+    fastrand::seed(13);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    let wall = std::time::Instant::now();
+    let figures = runtime.block_on(async {
+        let mut all = Vec::new();
+        // `GROUP_COMMIT_PROTOCOLS=GroupCommit` (or `Today`) runs one side only.
+        let only = std::env::var("GROUP_COMMIT_PROTOCOLS").unwrap_or_default();
+        for protocol in [Protocol::Today, Protocol::GroupCommit] {
+            if !only.is_empty() && !only.contains(&format!("{protocol:?}")) {
+                continue;
+            }
+            all.push(idle(protocol, 1, 200).await?);
+            all.push(burst(protocol, 2, 1_000).await?);
+            all.push(sustained(protocol, 3, 1_500, seconds).await?);
+        }
+        anyhow::Ok(all)
+    })?;
+    eprintln!(
+        "| protocol | scenario | signals | stored | appends/s | p50 ms | p95 ms | p99 ms | 503 | 429 | not stored | in-service retries | transactions/signal | WCU/signal | throttled calls | conflicts |"
+    );
+    eprintln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for f in &figures {
+        eprintln!(
+            "| {:?} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
+            f.protocol,
+            f.scenario,
+            f.signals,
+            f.stored,
+            f.appends_per_second,
+            f.p50,
+            f.p95,
+            f.p99,
+            f.answered_503,
+            f.answered_429,
+            f.unanswered,
+            f.retries,
+            f.transactions_per_signal,
+            f.wcu_per_signal,
+            f.throttled,
+            f.conflicts
+        );
+    }
+    eprintln!(
+        "(wall time {:.1} s; every chain verified intact and complete, one entry and one insert audit event per stored signal)",
+        wall.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
