@@ -166,7 +166,8 @@ async fn the_dynamodb_adapter_over_the_model_keeps_the_store_contract() {
         appended,
         "one audit event per insert, none for refused appends"
     );
-    // A refusal's audit record goes through the sink; the same event twice is refused.
+    // A refusal's audit record goes through the sink; the same event twice is refused as
+    // already there (create-only, so a retried tamper batch never duplicates an event).
     let event = AuditEvent {
         event_id: "refusal".into(),
         event_type: AuditEventType::SignalRejected,
@@ -175,7 +176,7 @@ async fn the_dynamodb_adapter_over_the_model_keeps_the_store_contract() {
     audit.record(&event).await.expect("record");
     assert!(matches!(
         audit.record(&event).await,
-        Err(StoreError::Failed(_))
+        Err(StoreError::AlreadyExists { .. })
     ));
     assert_eq!(model.stats().transactions_committed, 25);
 }

@@ -290,11 +290,9 @@ async fn an_edited_and_rehashed_entry_breaks_the_next_link_and_its_claim() {
     );
 }
 
-#[tokio::test]
-async fn a_rewritten_history_is_caught_by_the_checkpoints() {
-    let fixture = Fixture::checkpointed().await;
-    // The insider edits entry 5 and recomputes every later hash, link and claim: the chain
-    // and the claims are consistent again.
+/// The insider edits entry 5 and recomputes every later hash, link and claim: the chain and the
+/// claims are consistent again.
+fn rewrite_history_from_5(fixture: &Fixture) {
     fixture.ledger.tamper(|entries, claims| {
         let mut previous = entries[&4].entry_hash;
         for index in 5..10 {
@@ -314,6 +312,12 @@ async fn a_rewritten_history_is_caught_by_the_checkpoints() {
             );
         }
     });
+}
+
+#[tokio::test]
+async fn a_rewritten_history_is_caught_by_the_checkpoints() {
+    let fixture = Fixture::checkpointed().await;
+    rewrite_history_from_5(&fixture);
     let record = failure(fixture.run(SweepMode::Full).await);
     assert_eq!(
         record.first_failure().map(|f| (f.index, f.kind.name())),
@@ -516,27 +520,8 @@ async fn a_forged_checkpoint_never_counts_and_monitoring_goes_on() {
 #[tokio::test]
 async fn a_rewrite_with_a_forged_checkpoint_is_caught_by_incremental() {
     let fixture = Fixture::checkpointed().await;
-    // The insider rewrites entry 5, recomputes every later hash and claim, and plants a
-    // checkpoint of the forged state signed by a key of their own.
-    fixture.ledger.tamper(|entries, claims| {
-        let mut previous = entries[&4].entry_hash;
-        for index in 5..10 {
-            let stored = entries.get_mut(&index).unwrap();
-            if index == 5 {
-                stored.entry.content.entry_price = decimal("999");
-            }
-            stored.entry.previous_hash = previous;
-            stored.entry_hash = stored.entry.compute_hash();
-            previous = stored.entry_hash;
-            claims.insert(
-                stored.entry.signal_id.clone(),
-                Claim {
-                    chain_index: index,
-                    entry_hash: stored.entry_hash,
-                },
-            );
-        }
-    });
+    // The rewrite, plus a checkpoint of the forged state signed by a key of the insider's own.
+    rewrite_history_from_5(&fixture);
     fixture.forge(Forgery::OtherKey).await;
     let record = failure(fixture.run(SweepMode::Incremental).await);
     let found = kinds(&record);

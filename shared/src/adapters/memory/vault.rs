@@ -128,6 +128,29 @@ impl InMemoryVault {
     }
 }
 
+/// Adds a new version of `key` (a single-request write, as `PutObject`).
+fn insert(
+    objects: &mut Vec<VaultObject>,
+    key: &str,
+    body: Vec<u8>,
+    retain_until: Timestamp,
+) -> StoredObject {
+    let version_id = format!("v{}", objects.len() + 1);
+    let sha256 = Hash::sha256(&body);
+    objects.push(VaultObject {
+        key: key.to_owned(),
+        version_id: version_id.clone(),
+        body,
+        retain_until,
+        multipart: false,
+    });
+    StoredObject {
+        key: key.to_owned(),
+        version_id,
+        sha256,
+    }
+}
+
 impl BlobVault for InMemoryVault {
     async fn start_upload(
         &self,
@@ -283,21 +306,7 @@ impl BlobVault for InMemoryVault {
         _content_type: &str,
         retain_until: Timestamp,
     ) -> Result<StoredObject, VaultError> {
-        let mut objects = self.objects();
-        let version_id = format!("v{}", objects.len() + 1);
-        let sha256 = Hash::sha256(&body);
-        objects.push(VaultObject {
-            key: key.to_owned(),
-            version_id: version_id.clone(),
-            body,
-            retain_until,
-            multipart: false,
-        });
-        Ok(StoredObject {
-            key: key.to_owned(),
-            version_id,
-            sha256,
-        })
+        Ok(insert(&mut self.objects(), key, body, retain_until))
     }
 
     async fn create_locked(
@@ -314,20 +323,7 @@ impl BlobVault for InMemoryVault {
                 key: key.to_owned(),
             });
         }
-        let version_id = format!("v{}", objects.len() + 1);
-        let sha256 = Hash::sha256(&body);
-        objects.push(VaultObject {
-            key: key.to_owned(),
-            version_id: version_id.clone(),
-            body,
-            retain_until,
-            multipart: false,
-        });
-        Ok(StoredObject {
-            key: key.to_owned(),
-            version_id,
-            sha256,
-        })
+        Ok(insert(&mut objects, key, body, retain_until))
     }
 
     async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
