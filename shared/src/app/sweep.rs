@@ -10,10 +10,10 @@
 //!   only if the tree grew: an idle run writes just its run record (passed, "nothing appended").
 //! - `full`: verify everything from genesis and compare every checkpoint — each recorded leaf
 //!   hash, and root and head at its size — with what is stored now. This is what catches an
-//!   insider who edits an entry and recomputes every later hash, link and claim. The notes and
-//!   leaf-hash files are read [`VAULT_READS_IN_FLIGHT`] at a time and used in order, and the
-//!   trusted public keys are fetched once per run, so a run costs about two vault reads per
-//!   checkpoint, overlapped.
+//!   insider who edits an entry and recomputes every later hash, link and claim. Notes and
+//!   leaf-hash files are read [`NOTE_READS_IN_FLIGHT`] and [`LEAF_FILE_READS_IN_FLIGHT`] at a
+//!   time and used in order, and the trusted public keys are fetched once per run: a run costs
+//!   two overlapped vault reads per checkpoint and a listing page per 500.
 //!
 //! Promises: a checkpoint is written only after a clean verification that continued from the
 //! previous checkpoint's own compact range, so checkpoints can never be inconsistent with one
@@ -43,10 +43,22 @@ use crate::ports::{
     StoreError, VaultError,
 };
 
-/// How many vault reads (checkpoint notes, leaf-hash files) `full` keeps in flight. Results are
-/// consumed in order, so findings are those of a sequential walk; memory holds at most this
-/// many leaf-hash files beyond the one in use.
-pub const VAULT_READS_IN_FLIGHT: usize = 16;
+/// How many checkpoint notes `full` reads at once. Notes are under 1 KiB, so this is about
+/// latency only: with one read per checkpoint, 61,000 notes (7 years of hourly checkpoints) take
+/// under 200 s even at 200 ms a read (BENCHMARKS.md). Results are consumed in order, so the
+/// findings are those of a sequential read.
+pub const NOTE_READS_IN_FLIGHT: usize = 64;
+
+/// How many leaf-hash files `full` reads ahead of the walk, in order. Each holds 32 bytes per
+/// entry its checkpoint added (an hour's entries), so memory stays at this many files.
+pub const LEAF_FILE_READS_IN_FLIGHT: usize = 32;
+
+/// Vault reads in flight at once in `full` (the constants above; tests compare with 1 and 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadsInFlight {
+    notes: usize,
+    leaf_files: usize,
+}
 
 /// Where checkpoints live in the vault.
 pub const CHECKPOINT_PREFIX: &str = "checkpoints/";
@@ -301,8 +313,7 @@ pub struct IntegritySweep<S, V, G, A, C, M> {
     clock: C,
     metrics: M,
     settings: SweepSettings,
-    /// [`VAULT_READS_IN_FLIGHT`]; tests compare it with 1.
-    reads_in_flight: usize,
+    reads_in_flight: ReadsInFlight,
 }
 
 impl<S, V, G, A, C, M> IntegritySweep<S, V, G, A, C, M>
@@ -331,7 +342,10 @@ where
             clock,
             metrics,
             settings,
-            reads_in_flight: VAULT_READS_IN_FLIGHT,
+            reads_in_flight: ReadsInFlight {
+                notes: NOTE_READS_IN_FLIGHT,
+                leaf_files: LEAF_FILE_READS_IN_FLIGHT,
+            },
         }
     }
 
@@ -607,7 +621,8 @@ where
         let mut verifier = ChainVerifier::from_genesis();
         let checked = loaded.len() as u64;
         let largest = loaded.last().map_or(0, |l| l.signed.checkpoint.tree_size);
-        let mut comparison = CheckpointComparison::new(loaded, &self.vault, self.reads_in_flight);
+        let mut comparison =
+            CheckpointComparison::new(loaded, &self.vault, self.reads_in_flight.leaf_files);
         // Size-0 checkpoints are compared before any entry is read.
         comparison.at_size(0, &verifier, &mut Vec::new());
         self.verify_from(0, &mut verifier, Some(&mut comparison))
@@ -759,7 +774,7 @@ where
             .filter(|o| vault::is_note(o) && is_object_key(o.key()));
         // `full` reads every note, several at a time (in order); the others usually need only
         // the newest, so they read one at a time and stop at the first trusted note.
-        let in_flight = if all { self.reads_in_flight } else { 1 };
+        let in_flight = if all { self.reads_in_flight.notes } else { 1 };
         let mut reads = stream::iter(notes)
             .map(|original| vault::read_note(&self.vault, original))
             .buffered(in_flight);
@@ -1136,7 +1151,7 @@ struct Window {
 }
 
 /// Full mode's walk along the checkpoints, in size order, holding the leaf-hash file in use and
-/// at most [`VAULT_READS_IN_FLIGHT`] read ahead.
+/// at most [`LEAF_FILE_READS_IN_FLIGHT`] read ahead.
 struct CheckpointComparison<'a> {
     checkpoints: Vec<Loaded>,
     /// The first checkpoint whose size has not been reached yet.

@@ -810,7 +810,10 @@ async fn concurrent_vault_reads_give_the_sequential_results_and_findings() {
         .await
         .unwrap();
 
-    fixture.sweep.reads_in_flight = 1;
+    fixture.sweep.reads_in_flight = ReadsInFlight {
+        notes: 1,
+        leaf_files: 1,
+    };
     let sequential = failure(fixture.run(SweepMode::Full).await);
     let found = kinds(&sequential);
     for kind in [
@@ -824,7 +827,10 @@ async fn concurrent_vault_reads_give_the_sequential_results_and_findings() {
     }
 
     fixture.vault.complete_reads_out_of_order();
-    fixture.sweep.reads_in_flight = VAULT_READS_IN_FLIGHT;
+    fixture.sweep.reads_in_flight = ReadsInFlight {
+        notes: NOTE_READS_IN_FLIGHT,
+        leaf_files: LEAF_FILE_READS_IN_FLIGHT,
+    };
     let concurrent = failure(fixture.run(SweepMode::Full).await);
     let outcome = |r: &SweepRecord| {
         (
