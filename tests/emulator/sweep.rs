@@ -223,10 +223,18 @@ async fn a_clean_ledger_passes_every_mode_with_signed_locked_checkpoints() {
     // Nothing appended since: the run passes and writes no checkpoint, only its run record.
     let idle = ledger.sweep.run(SweepMode::Incremental, "t").await.unwrap();
     assert_eq!(
-        (idle.status, idle.tree_size, idle.checkpoint_written.as_deref()),
+        (
+            idle.status,
+            idle.tree_size,
+            idle.checkpoint_written.as_deref()
+        ),
         (SweepStatus::Passed, 12, None)
     );
-    assert!(idle.message.contains("nothing appended"), "{}", idle.message);
+    assert!(
+        idle.message.contains("nothing appended"),
+        "{}",
+        idle.message
+    );
     assert_eq!(ledger.checkpoint_keys().await.len(), 3);
     let full = ledger.sweep.run(SweepMode::Full, "t").await.unwrap();
     assert_eq!(
