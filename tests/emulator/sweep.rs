@@ -298,7 +298,8 @@ async fn a_clean_ledger_passes_every_mode_with_signed_locked_checkpoints() {
             .iter()
             .filter(|e| e.event_type == AuditEventType::IntegrityCheckPassed)
             .count(),
-        4
+        5,
+        "init, two incrementals, the idle one and full"
     );
 }
 
