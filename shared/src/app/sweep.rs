@@ -758,8 +758,8 @@ where
         while let Some(note) = reads.next().await {
             let note = note?;
             let signed = match judge_note(&note, trust) {
-                Ok(signed) => signed,
-                Err(finding) => {
+                Judged::Trusted(signed) => signed,
+                Judged::Refused(finding) => {
                     findings.push(finding);
                     continue;
                 }
@@ -1315,19 +1315,23 @@ fn listing_findings(objects: &[Original]) -> Vec<ObjectFinding> {
     findings
 }
 
-/// A note read back, judged: the checkpoint if it counts, otherwise the finding naming its key
-/// (unreadable, stored under another key than its content gives, or not trusted).
-fn judge_note(
-    note: &vault::CheckpointNote,
-    trust: &TrustedKeys,
-) -> Result<SignedCheckpoint, ObjectFinding> {
+/// A note read back, judged.
+enum Judged {
+    /// It counts.
+    Trusted(SignedCheckpoint),
+    /// The finding naming its key: unreadable, stored under another key than its content gives,
+    /// or not trusted.
+    Refused(ObjectFinding),
+}
+
+fn judge_note(note: &vault::CheckpointNote, trust: &TrustedKeys) -> Judged {
     let original = &note.original;
     let checkpoint = original.key().to_owned();
     let signed = match &note.content {
         Ok(signed) => signed,
         Err(reason) => {
             let reason = reason.clone();
-            return Err(object_finding(
+            return Judged::Refused(object_finding(
                 original,
                 FindingKind::CheckpointInvalid { checkpoint, reason },
             ));
@@ -1335,11 +1339,11 @@ fn judge_note(
     };
     let refusal = vault::key_mismatch(original, signed).or_else(|| trust.check(signed).refusal());
     match refusal {
-        Some(reason) => Err(object_finding(
+        Some(reason) => Judged::Refused(object_finding(
             original,
             FindingKind::CheckpointUntrusted { checkpoint, reason },
         )),
-        None => Ok(signed.clone()),
+        None => Judged::Trusted(signed.clone()),
     }
 }
 
