@@ -136,6 +136,15 @@ impl S3Vault {
         Ok(())
     }
 
+    /// The encryption at rest of every object written: SSE-KMS with the configured key, else
+    /// SSE-S3 (AES256).
+    fn encryption(&self) -> (ServerSideEncryption, Option<String>) {
+        match &self.kms_key_id {
+            Some(kms_key_id) => (ServerSideEncryption::AwsKms, Some(kms_key_id.clone())),
+            None => (ServerSideEncryption::Aes256, None),
+        }
+    }
+
     /// A single-request locked write; `create_only` adds `If-None-Match: *`.
     async fn put(
         &self,
@@ -158,13 +167,10 @@ impl S3Vault {
             .object_lock_retain_until_date(to_date_time(retain_until))
             .body(ByteStream::from(body))
             .set_if_none_match(create_only.then(|| "*".to_owned()));
-        let request = match &self.kms_key_id {
-            Some(kms_key_id) => request
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(kms_key_id),
-            None => request.server_side_encryption(ServerSideEncryption::Aes256),
-        };
+        let (encryption, kms_key_id) = self.encryption();
         let output = request
+            .server_side_encryption(encryption)
+            .set_ssekms_key_id(kms_key_id)
             .send()
             .await
             .map_err(|error| classify(error, key, None))?;
@@ -195,13 +201,10 @@ impl BlobVault for S3Vault {
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .object_lock_mode(ObjectLockMode::Compliance)
             .object_lock_retain_until_date(to_date_time(retain_until));
-        let request = match &self.kms_key_id {
-            Some(kms_key_id) => request
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(kms_key_id),
-            None => request.server_side_encryption(ServerSideEncryption::Aes256),
-        };
+        let (encryption, kms_key_id) = self.encryption();
         let output = request
+            .server_side_encryption(encryption)
+            .set_ssekms_key_id(kms_key_id)
             .send()
             .await
             .map_err(|error| classify(error, key, None))?;

@@ -502,7 +502,7 @@ async fn previous_link_check<S: LedgerStore>(
             format!("entry 0: previous_hash {previous} vs 64 zeros"),
         ));
     };
-    Ok(match store.entry_at(before).await {
+    Ok(match neighbour(store, before).await? {
         Ok(Some(prior)) => Check::new(
             "previous_link",
             prior.entry_hash == previous,
@@ -516,12 +516,11 @@ async fn previous_link_check<S: LedgerStore>(
             false,
             format!("entry {before} (the previous entry) does not exist"),
         ),
-        Err(StoreError::Malformed { key, reason }) => Check::new(
+        Err(malformed) => Check::new(
             "previous_link",
             false,
-            format!("the previous entry {key} is malformed: {reason}"),
+            format!("the previous entry {malformed}"),
         ),
-        Err(source) => return Err(store_error(format!("entry {before}"))(source)),
     })
 }
 
@@ -533,7 +532,7 @@ async fn next_link_check<S: LedgerStore>(
 ) -> Result<Check, TraceError> {
     let (index, this) = (stored.entry.chain_index, stored.entry_hash);
     let next = index + 1;
-    Ok(match store.entry_at(next).await {
+    Ok(match neighbour(store, next).await? {
         Ok(Some(following)) => Check::new(
             "next_link",
             following.entry.previous_hash == this,
@@ -563,13 +562,22 @@ async fn next_link_check<S: LedgerStore>(
                 ),
             }
         }
-        Err(StoreError::Malformed { key, reason }) => Check::new(
-            "next_link",
-            false,
-            format!("the next entry {key} is malformed: {reason}"),
-        ),
-        Err(source) => return Err(store_error(format!("entry {next}"))(source)),
+        Err(malformed) => Check::new("next_link", false, format!("the next entry {malformed}")),
     })
+}
+
+/// The entry at `index` (`None` when there is none), or `Err("<key> is malformed: <reason>")`.
+async fn neighbour<S: LedgerStore>(
+    store: &S,
+    index: u64,
+) -> Result<Result<Option<StoredEntry>, String>, TraceError> {
+    match store.entry_at(index).await {
+        Ok(found) => Ok(Ok(found)),
+        Err(StoreError::Malformed { key, reason }) => {
+            Ok(Err(format!("{key} is malformed: {reason}")))
+        }
+        Err(source) => Err(store_error(format!("entry {index}"))(source)),
+    }
 }
 
 /// The claim of the signal id must point at this entry's index and hash.
