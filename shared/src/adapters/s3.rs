@@ -79,6 +79,27 @@ pub struct S3Vault {
     page_size: Option<i32>,
 }
 
+/// The request `$operation` (PutObject or CreateMultipartUpload: the SDK gives their builders
+/// the same setters but no common trait) for a new object of the vault: SHA-256 checksums, a
+/// COMPLIANCE lock until `$retain_until`, and the vault's encryption at rest. Every object the
+/// vault writes starts here.
+macro_rules! new_object {
+    ($vault:expr, $operation:ident, $key:expr, $content_type:expr, $retain_until:expr) => {{
+        let (encryption, kms_key_id) = $vault.encryption();
+        $vault
+            .client
+            .$operation()
+            .bucket(&$vault.bucket)
+            .key($key)
+            .content_type($content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(to_date_time($retain_until))
+            .server_side_encryption(encryption)
+            .set_ssekms_key_id(kms_key_id)
+    }};
+}
+
 impl S3Vault {
     /// `kms_key_id`: encrypt with this KMS key (`aws:kms`) instead of S3-managed keys (`AES256`).
     pub fn new(client: Client, bucket: impl Into<String>, kms_key_id: Option<String>) -> Self {
@@ -155,22 +176,10 @@ impl S3Vault {
         create_only: bool,
     ) -> Result<StoredObject, VaultError> {
         let sha256 = Hash::sha256(&body);
-        let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        let output = new_object!(self, put_object, key, content_type, retain_until)
             .checksum_sha256(BASE64.encode(sha256.as_bytes()))
-            .object_lock_mode(ObjectLockMode::Compliance)
-            .object_lock_retain_until_date(to_date_time(retain_until))
             .body(ByteStream::from(body))
-            .set_if_none_match(create_only.then(|| "*".to_owned()));
-        let (encryption, kms_key_id) = self.encryption();
-        let output = request
-            .server_side_encryption(encryption)
-            .set_ssekms_key_id(kms_key_id)
+            .set_if_none_match(create_only.then(|| "*".to_owned()))
             .send()
             .await
             .map_err(|error| classify(error, key, None))?;
@@ -192,22 +201,16 @@ impl BlobVault for S3Vault {
         content_type: &str,
         retain_until: Timestamp,
     ) -> Result<Upload, VaultError> {
-        let request = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .object_lock_mode(ObjectLockMode::Compliance)
-            .object_lock_retain_until_date(to_date_time(retain_until));
-        let (encryption, kms_key_id) = self.encryption();
-        let output = request
-            .server_side_encryption(encryption)
-            .set_ssekms_key_id(kms_key_id)
-            .send()
-            .await
-            .map_err(|error| classify(error, key, None))?;
+        let output = new_object!(
+            self,
+            create_multipart_upload,
+            key,
+            content_type,
+            retain_until
+        )
+        .send()
+        .await
+        .map_err(|error| classify(error, key, None))?;
         let upload_id = output
             .upload_id()
             .ok_or_else(|| unexpected("CreateMultipartUpload", key, "upload id"))?;
