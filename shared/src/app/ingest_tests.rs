@@ -779,6 +779,19 @@ macro_rules! delegate_reads {
         ) -> Result<Vec<(SignalId, crate::ports::Claim)>, StoreError> {
             self.inner().claims(signal_ids).await
         }
+        async fn receipt(
+            &self,
+            signal_id: &SignalId,
+            subscriber: &crate::domain::receipt::Subscriber,
+        ) -> Result<Option<crate::domain::receipt::StoredReceipt>, StoreError> {
+            self.inner().receipt(signal_id, subscriber).await
+        }
+        async fn receipts_of(
+            &self,
+            signal_id: &SignalId,
+        ) -> Result<Vec<Result<crate::domain::receipt::StoredReceipt, StoreError>>, StoreError> {
+            self.inner().receipts_of(signal_id).await
+        }
     };
 }
 
@@ -815,6 +828,25 @@ impl<S: LedgerStore> LedgerStore for LostAnswers<S> {
         }
         Ok(())
     }
+    async fn record_receipt(
+        &self,
+        receipt: &crate::domain::receipt::StoredReceipt,
+        audit: &AuditEvent,
+    ) -> Result<(), crate::ports::ReceiptError> {
+        self.inner.record_receipt(receipt, audit).await?;
+        let lose = self
+            .lost
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if lose {
+            return Err(StoreError::Busy(Box::new(Injected("answer lost after commit"))).into());
+        }
+        Ok(())
+    }
 }
 
 impl<S: LedgerStore> LedgerStore for Throttled<S> {
@@ -822,11 +854,25 @@ impl<S: LedgerStore> LedgerStore for Throttled<S> {
     async fn append(&self, _: &StoredEntry, _: &AuditEvent) -> Result<(), AppendError> {
         Err(StoreError::Busy(Box::new(Injected("ThrottlingException"))).into())
     }
+    async fn record_receipt(
+        &self,
+        _: &crate::domain::receipt::StoredReceipt,
+        _: &AuditEvent,
+    ) -> Result<(), crate::ports::ReceiptError> {
+        Err(StoreError::Busy(Box::new(Injected("ThrottlingException"))).into())
+    }
 }
 
 impl<S: LedgerStore> LedgerStore for Hanging<S> {
     delegate_reads!();
     async fn append(&self, _: &StoredEntry, _: &AuditEvent) -> Result<(), AppendError> {
+        std::future::pending().await
+    }
+    async fn record_receipt(
+        &self,
+        _: &crate::domain::receipt::StoredReceipt,
+        _: &AuditEvent,
+    ) -> Result<(), crate::ports::ReceiptError> {
         std::future::pending().await
     }
 }

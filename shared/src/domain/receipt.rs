@@ -47,6 +47,7 @@ pub mod tag {
 /// Who received a signal: 1 to [`MAX_SUBSCRIBER_CHARS`] of `A-Z a-z 0-9 . _ : -` (the signal
 /// id's alphabet), so that it is safe in keys, CSV cells and logs as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
 pub struct Subscriber(String);
 
 /// Why a text is not a subscriber.
