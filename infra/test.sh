@@ -77,6 +77,15 @@ fi
 grep -q '^FAIL entry 0: canonical bytes differ' <<<"$rejected" \
   || die "check_vectors.py rejected the tampered copy for another reason: $rejected"
 echo "ok: a tampered copy of the vectors is rejected"
+# The same for a delivery receipt (section 10): another subscriber under the same hash.
+cp -r docs/vectors/. "$scratch/"
+sed -i 's/"subscriber": "a"/"subscriber": "b"/' "$scratch/receipts.json"
+if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
+  die "check_vectors.py accepted a tampered receipt vector"
+fi
+grep -q '^FAIL receipt 2: receipt hash differs' <<<"$rejected" \
+  || die "check_vectors.py rejected the tampered receipt for another reason: $rejected"
+echo "ok: a tampered receipt vector is rejected"
 python3 docs/vectors/backup/check_backup.py
 
 step "the README's run command, end to end on its own emulator: a day in the life, every verdict PASS"

@@ -232,6 +232,20 @@ mod tests {
     }
 
     #[test]
+    fn subscriber_keys_match_the_vectors() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/vectors/receipts.json")).unwrap();
+        for vector in vectors["receipts"].as_array().unwrap() {
+            let subscriber =
+                Subscriber::parse(vector["fields"]["subscriber"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                subscriber_key(&subscriber),
+                vector["item_sk"].as_u64().unwrap()
+            );
+        }
+    }
+
+    #[test]
     fn subscriber_keys_differ_and_fit_a_signed_integer() {
         let a = subscriber_key(&Subscriber::parse("a").unwrap());
         let b = subscriber_key(&Subscriber::parse("b").unwrap());

@@ -175,3 +175,23 @@ fn a_replay_is_the_same_subscriber_and_time() {
     };
     assert!(!receipt.same_request(&other));
 }
+
+#[test]
+fn the_known_answer_vectors_hold() {
+    let vectors: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/vectors/receipts.json")).unwrap();
+    assert_eq!(vectors["encoding_version"], RECEIPT_VERSION);
+    let receipts = vectors["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 3);
+    for vector in receipts {
+        let receipt: Receipt = serde_json::from_value(vector["fields"].clone()).unwrap();
+        assert_eq!(
+            hex::encode(receipt.canonical_bytes()),
+            vector["canonical_hex"].as_str().unwrap()
+        );
+        assert_eq!(
+            receipt.compute_hash().to_hex(),
+            vector["receipt_hash"].as_str().unwrap()
+        );
+    }
+}
