@@ -42,13 +42,7 @@ fn main() -> anyhow::Result<()> {
             "2026-11-28T09:30:03.000001Z",
             "arn:aws:sts::123456789012:assumed-role/ws-gateway/eu-1",
         ),
-        (
-            1,
-            "a",
-            "",
-            "2026-11-28T10:00:00Z",
-            "anonymous — désk ✓",
-        ),
+        (1, "a", "", "2026-11-28T10:00:00Z", "anonymous — désk ✓"),
     ];
     let mut out = Vec::new();
     for (index, subscriber, delivered_at, recorded_at, submitter) in cases {
@@ -78,6 +72,10 @@ fn main() -> anyhow::Result<()> {
         "encoding_version": shared::domain::receipt::RECEIPT_VERSION,
         "receipts": out,
     });
-    println!("{}", serde_json::to_string_pretty(&document)?);
+    // The example's one output: the vectors document on stdout.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    }
     Ok(())
 }

@@ -133,7 +133,8 @@ fn every_field_changes_the_hash() {
     let original = sample();
     let base = original.compute_hash();
     let later = timestamp("2026-11-28T09:31:00Z");
-    let edits: Vec<Box<dyn Fn(&mut Receipt)>> = vec![
+    type Edit = Box<dyn Fn(&mut Receipt)>;
+    let edits: Vec<Edit> = vec![
         Box::new(|r| r.signal_id = SignalId::parse("other").unwrap()),
         Box::new(|r| r.chain_index += 1),
         Box::new(|r| r.subscriber = Subscriber::parse("desk-8").unwrap()),
