@@ -196,3 +196,30 @@ fn the_known_answer_vectors_hold() {
         );
     }
 }
+
+proptest::proptest! {
+    /// Whatever the bytes, receipt validation answers without panicking.
+    #[test]
+    fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+        let _ = validate_receipt(&bytes, timestamp(GENERATED), &rules(), timestamp(NOW));
+    }
+
+    /// Any accepted receipt lies in [generated_at, now + skew] and has a non-negative latency.
+    #[test]
+    fn accepted_receipts_are_within_their_bounds(offset_ms in -600_000i64..1_200_000, subscriber in "[A-Za-z0-9._:-]{1,128}") {
+        let delivered = Timestamp::from_datetime(
+            timestamp(GENERATED).as_datetime() + time::Duration::milliseconds(offset_ms),
+        )
+        .unwrap();
+        let body = serde_json::json!({"subscriber": subscriber, "delivered_at": delivered.as_str()});
+        let generated = timestamp(GENERATED);
+        let latest = timestamp("2026-11-28T09:15:00Z");
+        match validate_receipt(body.to_string().as_bytes(), generated, &rules(), timestamp(NOW)) {
+            Ok(request) => {
+                proptest::prop_assert!(request.delivered_at >= generated && request.delivered_at <= latest);
+                proptest::prop_assert!(request.delivered_at.millis_since(&generated) >= 0);
+            }
+            Err(_) => proptest::prop_assert!(delivered < generated || delivered > latest),
+        }
+    }
+}
