@@ -58,6 +58,7 @@ if ! $emulator_only; then
   cargo build --workspace --all-targets --locked
 else
   ensure_tools
+  ensure_chromium
 fi
 
 if [[ -n "$endpoint" ]]; then
