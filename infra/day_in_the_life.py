@@ -84,6 +84,24 @@ def main():
         if (n + 1) % 20 == 0:
             print(f"  {n + 1}/{count} stored, chain index {body['chain_index']}, latency {body['delivery_latency_ms']} ms")
 
+    print("--- subscribers confirm delivery: receipts for the first 40 signals, two desks each")
+    latencies = []
+    for body in stored[:40]:
+        generated = datetime.datetime.strptime(body["generated_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        for desk in ["desk-7.ws-gateway", "mobile:push-2"]:
+            delivered = generated + datetime.timedelta(milliseconds=rng.randint(20, 300))
+            receipt = {"subscriber": desk, "delivered_at": delivered.isoformat(timespec="milliseconds") + "Z"}
+            status, answer = call("POST", f"{ingest}/{body['signal_id']}/receipts", receipt)
+            if status != 201:
+                sys.exit(f"error: a receipt was not recorded ({status}): {answer}")
+            latencies.append(answer["client_latency_ms"])
+    status, _ = call("POST", f"{ingest}/{stored[0]['signal_id']}/receipts", receipt | {"delivered_at": "2000-01-01T00:00:00Z"})
+    if status != 400:
+        sys.exit(f"error: a receipt delivered before its signal was generated was not refused ({status})")
+    latencies.sort()
+    print(f"  {len(latencies)} receipts, client delivery latency p50 {latencies[len(latencies) // 2]} ms, "
+          f"max {latencies[-1]} ms; one delivered before generation: HTTP 400 (audited)")
+
     print("--- refused and audited: invalid signals, a modification and a deletion attempt")
     now = datetime.datetime.now(datetime.timezone.utc).isoformat()
     for description, body in [

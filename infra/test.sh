@@ -3,9 +3,17 @@
 # checks formatting, lints, the SAM template, starts the AWS emulator (moto) and `cargo lambda
 # watch` on 127.0.0.1, runs every test, and stops what it started.
 #
-# Usage: infra/test.sh      Ports: TEST_MOTO_PORT (default 4567), TEST_WATCH_PORT (default 9001);
-# the IAM-enforcing moto of the least-privilege test listens on TEST_MOTO_PORT + 5; the demo at
-# the end uses each port + 1, the bring-your-own-emulator run each + 7.
+# Usage: infra/test.sh [--endpoint URL] [--emulator-only]
+#   --endpoint URL   run the emulator tests, the HTTP contract and the demo against the AWS
+#                    emulator already running at URL (e.g. LocalStack, http://127.0.0.1:4566)
+#                    instead of a moto of its own; it is provisioned into (under fresh stack
+#                    names) and left running. The least-privilege test still runs on a moto of
+#                    its own: it switches on moto's IAM enforcement, which only moto has.
+#   --emulator-only  only the steps that use an emulator (the tests, schemathesis, the demo);
+#                    test.sh runs itself this way with --endpoint for its bring-your-own check.
+# Ports: TEST_MOTO_PORT (default 4567), TEST_WATCH_PORT (default 9001); the IAM-enforcing moto
+# of the least-privilege test listens on TEST_MOTO_PORT + 5; the demo at the end uses each
+# port + 1, the bring-your-own-emulator run each + 7.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -14,26 +22,54 @@ trap stop_started EXIT
 moto_port=${TEST_MOTO_PORT:-4567}
 watch_port=${TEST_WATCH_PORT:-9001}
 watch_stack=it-watch
+endpoint=""
+emulator_only=false
+while (($#)); do
+  case $1 in
+    --endpoint) endpoint=${2:?--endpoint needs a URL}; shift ;;
+    --endpoint=*) endpoint=${1#--endpoint=} ;;
+    --emulator-only) emulator_only=true ;;
+    *) die "unknown argument $1 (usage: infra/test.sh [--endpoint URL] [--emulator-only])" ;;
+  esac
+  shift
+done
+# As in local.sh: with `localhost`, S3 clients would address buckets as <bucket>.localhost.
+if [[ "$endpoint" =~ ^(https?://)localhost(:.*)?$ ]]; then
+  endpoint="${BASH_REMATCH[1]}127.0.0.1${BASH_REMATCH[2]}"
+fi
+# An emulator that outlives this run keeps what it was given: fresh stack names every run.
+[[ -z "$endpoint" ]] || watch_stack="it-watch-$(date +%s)"
 
-step "rustfmt --check"
-cargo fmt --all -- --check
+if ! $emulator_only; then
+  step "rustfmt --check"
+  cargo fmt --all -- --check
 
-step "clippy (warnings denied)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+  step "clippy (warnings denied)"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
 
-ensure_tools
-ensure_chromium
+  ensure_tools
+  ensure_chromium
 
-step "cfn-lint template.yaml"
-"$VENV/bin/cfn-lint" template.yaml
-echo "ok: template.yaml lints clean"
+  step "cfn-lint template.yaml"
+  "$VENV/bin/cfn-lint" template.yaml
+  echo "ok: template.yaml lints clean"
 
-step "build"
-cargo build --workspace --all-targets --locked
+  step "build"
+  cargo build --workspace --all-targets --locked
+else
+  ensure_tools
+  ensure_chromium
+fi
 
-step "start the emulator and cargo lambda watch"
-use_emulator "$moto_port"
-start_moto "$moto_port"
+if [[ -n "$endpoint" ]]; then
+  step "use the AWS emulator at $endpoint (not started or stopped here); start cargo lambda watch"
+  use_endpoint "$endpoint"
+  wait_for_http "$endpoint" 10 || die "no AWS emulator answers at $endpoint"
+else
+  step "start the emulator and cargo lambda watch"
+  use_emulator "$moto_port"
+  start_moto "$moto_port"
+fi
 # A second moto for the least-privilege test, which switches IAM enforcement on there.
 start_moto "$((moto_port + 5))"
 export IAM_MOTO_URL="http://127.0.0.1:$((moto_port + 5))"
@@ -41,8 +77,13 @@ provision "$watch_stack"
 start_watch "$watch_port" "$watch_stack"
 export INGEST_URL="http://127.0.0.1:$watch_port/lambda-url/ingest" WATCH_STACK="$watch_stack"
 
-step "cargo test (unit, property, known-answer and emulator tests)"
-cargo test --workspace --locked
+if $emulator_only; then
+  step "cargo test: the emulator tests"
+  cargo test --locked -p tests --test emulator
+else
+  step "cargo test (unit, property, known-answer and emulator tests)"
+  cargo test --workspace --locked
+fi
 
 # --- The published HTTP contract (issue 16): schemathesis runs docs/openapi.yaml against the
 # function URL: no 5xx, no undocumented status, content type or header, no schema violation.
@@ -52,39 +93,61 @@ step "HTTP contract: schemathesis checks the function URL against docs/openapi.y
   run "$ROOT/docs/openapi.yaml" --url "$INGEST_URL" --no-color)
 # ---
 
-step "fuzz: every cargo-fuzz target for ${FUZZ_SECONDS:-30} s from its seed corpus (nightly)"
-# fuzz/ is its own workspace; new inputs go to a scratch corpus, the repository's stays small.
-command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version =0.13.2
-fuzz_target_dir="${CARGO_TARGET_DIR:-$ROOT/target}/fuzz"
-for target in ingest_handler validate_signal checkpoint_note backup_csv manifest; do
-  found=$(mktemp -d)
-  cargo +nightly fuzz run --fuzz-dir fuzz --dev --sanitizer none --target-dir "$fuzz_target_dir" \
-    "$target" "$found" "fuzz/corpus/$target" -- -max_total_time="${FUZZ_SECONDS:-30}" -max_len=70000 \
-    || die "fuzz target $target failed; the crashing input is under fuzz/artifacts/$target"
-  rm -rf "$found"
-done
+if ! $emulator_only; then
+  step "fuzz: every cargo-fuzz target for ${FUZZ_SECONDS:-30} s from its seed corpus (nightly)"
+  # fuzz/ is its own workspace; new inputs go to a scratch corpus, the repository's stays small.
+  command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version =0.13.2
+  fuzz_target_dir="${CARGO_TARGET_DIR:-$ROOT/target}/fuzz"
+  for target in ingest_handler validate_signal checkpoint_note backup_csv manifest; do
+    found=$(mktemp -d)
+    cargo +nightly fuzz run --fuzz-dir fuzz --dev --sanitizer none --target-dir "$fuzz_target_dir" \
+      "$target" "$found" "fuzz/corpus/$target" -- -max_total_time="${FUZZ_SECONDS:-30}" -max_len=70000 \
+      || die "fuzz target $target failed; the crashing input is under fuzz/artifacts/$target"
+    rm -rf "$found"
+  done
 
-step "ledger format: independent Python re-implementation against the vectors"
-python3 docs/vectors/check_vectors.py
-# The checker must also fail when a vector is wrong: tamper with a copy and expect a failure.
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"; stop_started' EXIT
-cp -r docs/vectors/. "$scratch/"
-sed -i 's/"symbol": "AAPL"/"symbol": "AAPM"/' "$scratch/entries.json"
-if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
-  die "check_vectors.py accepted a tampered vector file"
+  step "ledger format: independent Python re-implementation against the vectors"
+  python3 docs/vectors/check_vectors.py
+  # The checker must also fail when a vector is wrong: tamper with a copy and expect a failure.
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"; stop_started' EXIT
+  cp -r docs/vectors/. "$scratch/"
+  sed -i 's/"symbol": "AAPL"/"symbol": "AAPM"/' "$scratch/entries.json"
+  if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
+    die "check_vectors.py accepted a tampered vector file"
+  fi
+  grep -q '^FAIL entry 0: canonical bytes differ' <<<"$rejected" \
+    || die "check_vectors.py rejected the tampered copy for another reason: $rejected"
+  echo "ok: a tampered copy of the vectors is rejected"
+  # The same for a delivery receipt (section 10): another subscriber under the same hash.
+  cp -r docs/vectors/. "$scratch/"
+  sed -i 's/"subscriber": "a"/"subscriber": "b"/' "$scratch/receipts.json"
+  if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
+    die "check_vectors.py accepted a tampered receipt vector"
+  fi
+  grep -q '^FAIL receipt 2: receipt hash differs' <<<"$rejected" \
+    || die "check_vectors.py rejected the tampered receipt for another reason: $rejected"
+  echo "ok: a tampered receipt vector is rejected"
+  python3 docs/vectors/backup/check_backup.py
 fi
-grep -q '^FAIL entry 0: canonical bytes differ' <<<"$rejected" \
-  || die "check_vectors.py rejected the tampered copy for another reason: $rejected"
-echo "ok: a tampered copy of the vectors is rejected"
-python3 docs/vectors/backup/check_backup.py
+
+stop_started
+if [[ -n "$endpoint" ]]; then
+  if ! $emulator_only; then
+    step "the README's run command with --endpoint: a day in the life on $endpoint, every verdict PASS"
+    WATCH_PORT=$((watch_port + 1)) STACK_NAME="demo-$(date +%s)" "$ROOT/infra/local.sh" --stop --endpoint "$endpoint"
+  fi
+  step "all checks passed against $endpoint"
+  exit 0
+fi
 
 step "the README's run command, end to end on its own emulator: a day in the life, every verdict PASS"
-stop_started
 MOTO_PORT=$((moto_port + 1)) WATCH_PORT=$((watch_port + 1)) STACK_NAME=demo "$ROOT/infra/local.sh" --stop
 
 # --- Bring your own emulator (issue 16): local.sh --endpoint provisions into and runs against an
-# emulator it did not start (here a moto on port +7, standing in for LocalStack) and leaves it up.
+# emulator it did not start (here a moto on port +7, standing in for LocalStack) and leaves it up;
+# then this command runs its emulator steps against it (--endpoint --emulator-only: one level
+# deep, since a run with --endpoint never starts another one).
 step "the run command with --endpoint: a day in the life on an emulator started separately"
 byo_port=$((moto_port + 7))
 start_moto "$byo_port"
@@ -95,6 +158,15 @@ tables = boto3.client("dynamodb", endpoint_url=sys.argv[1]).list_tables()["Table
 assert {"byo-signals", "byo-audit"} <= set(tables), tables
 EOT
 echo "ok: provisioned into the external emulator, which is still running"
+step "the test command with --endpoint: the emulator tests and the HTTP contract on that emulator"
+TEST_MOTO_PORT="$moto_port" TEST_WATCH_PORT=$((watch_port + 7)) \
+  "$ROOT/infra/test.sh" --endpoint "http://localhost:$byo_port" --emulator-only
+"$VENV/bin/python" - "http://127.0.0.1:$byo_port" <<'EOT' || die "test.sh --endpoint did not run against the external emulator"
+import sys, boto3
+tables = boto3.client("dynamodb", endpoint_url=sys.argv[1]).list_tables()["TableNames"]
+assert any(t.startswith("it-watch-") and t.endswith("-signals") for t in tables), tables
+EOT
+echo "ok: the test command ran against the external emulator, which is still running"
 stop_started
 # ---
 

@@ -8,12 +8,14 @@ RFC 9162 verification algorithms. It parses and verifies the signed checkpoint o
 checkpoint.json (ECDSA P-256, p256.py), and runs the vectors that must fail: every chain of
 failing/chains.json must give exactly its findings (chain_findings.py, section 4.1), every note
 of failing/checkpoints.json exactly its refusal code (checkpoint_note.py, section 7), every chain
-of failing/manifests.json exactly its findings (backup/manifest_chain.py, section 8.4).
+of failing/manifests.json exactly its findings (backup/manifest_chain.py, section 8.4). It
+re-encodes and re-hashes every delivery receipt of receipts.json (section 10).
 Exit status 0 when every vector checks out.
 
     python3 docs/vectors/check_vectors.py [DIR]
 """
 import base64
+import datetime
 import hashlib
 import json
 import pathlib
@@ -199,6 +201,69 @@ def check_entries(path, failures):
     return len(leaves)
 
 
+RECEIPT_DOMAIN = b"SIGNAL-LEDGER/RECEIPT\x00"
+RECEIPT_FIELDS = [
+    (0x01, "signal_id", "text"),
+    (0x02, "chain_index", "u64"),
+    (0x03, "subscriber", "text"),
+    (0x04, "generated_at", "text"),
+    (0x05, "delivered_at", "text"),
+    (0x06, "recorded_at", "text"),
+    (0x07, "client_latency_ms", "i64"),
+    (0x08, "submitter", "text"),
+]
+RECEIPT_KEY_DOMAIN = b"SIGNAL-LEDGER/RECEIPT-KEY\x00"
+
+
+def receipt_canonical(fields):
+    """Section 10: every field is required; the receipt hash is SHA-256 of these bytes."""
+    out = bytearray(RECEIPT_DOMAIN + struct.pack(">H", VERSION))
+    for tag, name, kind in RECEIPT_FIELDS:
+        value = fields[name]
+        if kind == "u64":
+            raw = struct.pack(">Q", value)
+        elif kind == "i64":
+            raw = struct.pack(">q", value)
+        else:
+            raw = value.encode("utf-8")
+        out += bytes([tag]) + struct.pack(">I", len(raw)) + raw
+    return bytes(out)
+
+
+def check_receipts(path, entries_path, failures):
+    """Re-encodes and re-hashes each receipt, checks it against its signal's entry (id, chain
+    index, generated_at, latency) and recomputes its item's sort key."""
+    vectors = json.loads(path.read_text(encoding="utf-8"))
+    entries = json.loads(entries_path.read_text(encoding="utf-8"))["entries"]
+    by_id = {e["fields"]["signal_id"]: e["fields"] for e in entries}
+    for i, vector in enumerate(vectors["receipts"]):
+        fields = vector["fields"]
+        encoded = receipt_canonical(fields)
+        if encoded.hex() != vector["canonical_hex"]:
+            failures.append(f"receipt {i}: canonical bytes differ")
+        if sha256(encoded).hex() != vector["receipt_hash"]:
+            failures.append(f"receipt {i}: receipt hash differs")
+        entry = by_id.get(fields["signal_id"])
+        if entry is None or entry["chain_index"] != fields["chain_index"] \
+                or entry["generated_at"] != fields["generated_at"]:
+            failures.append(f"receipt {i}: does not match its signal's entry")
+        if fields["client_latency_ms"] != millis_between(fields["generated_at"], fields["delivered_at"]):
+            failures.append(f"receipt {i}: client_latency_ms is not delivered_at - generated_at")
+        key = int.from_bytes(sha256(RECEIPT_KEY_DOMAIN + fields["subscriber"].encode())[:8], "big") >> 1
+        if key != vector["item_sk"]:
+            failures.append(f"receipt {i}: item sort key differs")
+    return len(vectors["receipts"])
+
+
+def millis_between(earlier, later):
+    """Whole milliseconds from one canonical timestamp to another (truncated toward zero)."""
+    def parse(text):
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    delta = parse(later) - parse(earlier)
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return int(micros / 1000) if micros >= 0 else -int(-micros / 1000)
+
+
 def check_merkle(path, failures):
     vectors = json.loads(path.read_text(encoding="utf-8"))
     leaves = [leaf_hash(bytes.fromhex(h)) for h in vectors["leaf_inputs"]]
@@ -281,6 +346,7 @@ def main():
     leaves = check_merkle(folder / "merkle.json", failures)
     verdicts = check_signed_checkpoint(folder / "checkpoint.json", failures)
     chains, notes, manifests = check_failing(folder, failures)
+    receipts = check_receipts(folder / "receipts.json", folder / "entries.json", failures)
     for failure in failures:
         print("FAIL", failure)
     if failures:
@@ -288,7 +354,8 @@ def main():
     print(f"ok: {entries} entries re-encoded and re-hashed, chain and proofs verified; "
           f"{leaves}-leaf RFC 6962 tree verified; signed checkpoint: {verdicts} verdicts as expected; "
           f"{chains} chains and {manifests} manifest chains with their exact findings; "
-          f"{notes} notes refused with their codes")
+          f"{notes} notes refused with their codes; "
+          f"{receipts} delivery receipts re-encoded and re-hashed")
     return 0
 
 

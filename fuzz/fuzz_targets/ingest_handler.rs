@@ -1,8 +1,10 @@
 //! The whole ingest handler over the in-memory ports, from an arbitrary request written as
 //! `METHOD PATH\nname: value\n…\n\nBODY` (so the seed corpus reads like HTTP).
 //!
+//! Every run starts from a ledger holding one signal (`s-1`), so receipts for it are exercised.
+//!
 //! Invariants: no panic; no 5xx (no store fault is injected); every refusal leaves exactly one
-//! audit event, an insert exactly one, a read none; every audit event fits
+//! audit event, an insert (of a signal or a receipt) exactly one, a read none; every audit event fits
 //! `MAX_AUDIT_EVENT_BYTES`; a refusal's answer fits `MAX_PROBLEM_BYTES`, any answer is at most
 //! twice the request plus 8 KiB; `HEAD` answers without a body.
 #![no_main]
@@ -57,7 +59,12 @@ fn request(data: &[u8]) -> (HttpRequest, RequestHeaders) {
     (request, RequestHeaders::new(headers))
 }
 
-/// Runs one request on a fresh in-memory ledger: the answer, the audit events, the entries.
+/// The signal every run starts with, so that receipts (`POST /signals/s-1/receipts`) reach
+/// their validation and can be stored.
+const STORED: &[u8] = br#"{"signal_id":"s-1","symbol":"AAPL","action":"BUY","entry_price":"150.25","rationale":"Breakout above the 50-day moving average on rising volume.","generated_at":"2026-11-28T09:30:00Z"}"#;
+
+/// Runs one request on a fresh in-memory ledger holding signal `s-1`: the answer, and the audit
+/// events, entries and receipts the request added.
 fn run(request: HttpRequest, headers: &RequestHeaders) -> Option<(HttpResponse, usize, usize)> {
     let now = Timestamp::parse_rfc3339("2026-11-28T09:30:00.120Z").ok()?;
     let ledger = InMemoryLedger::new();
@@ -68,12 +75,23 @@ fn run(request: HttpRequest, headers: &RequestHeaders) -> Option<(HttpResponse, 
         RecordingMetrics::default(),
         IngestSettings::default(),
     );
+    let seed = HttpRequest {
+        method: "POST".into(),
+        path: "/signals".into(),
+        content_type: Some("application/json".into()),
+        body: STORED.to_vec(),
+        actor: "arn:aws:iam::123456789012:role/producer".into(),
+        request_id: "seed".into(),
+    };
+    let seeded = runtime().block_on(service.handle(seed));
+    assert_eq!(seeded.status, 201);
     let response = runtime().block_on(service.handle_with_headers(request, headers));
     let events = ledger.audit_events();
     for event in &events {
         assert!(event.encoded_len() <= MAX_AUDIT_EVENT_BYTES);
     }
-    Some((response, events.len(), ledger.entries().len()))
+    let stored = ledger.entries().len() + ledger.receipts().len();
+    Some((response, events.len() - 1, stored - 1))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -100,11 +118,13 @@ fuzz_target!(|data: &[u8]| {
         }
         return;
     }
-    // A read of a well-formed id that is not stored is an answer, not a refusal: not audited.
+    // A read of a well-formed id that is not stored is an answer, not a refusal: not audited
+    // (a receipt for an unknown signal is a refused write, and is).
     let kind = serde_json::from_slice::<serde_json::Value>(&response.body)
         .ok()
         .and_then(|body| body["type"].as_str().map(str::to_owned));
-    let unknown_signal = kind.as_deref() == Some("urn:signal-ledger:problem:signal-not-found");
+    let unknown_signal = method == "GET"
+        && kind.as_deref() == Some("urn:signal-ledger:problem:signal-not-found");
     let expected_events = match status {
         201 => 1,
         400..=499 if !unknown_signal => 1,
@@ -115,5 +135,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(response.body.len() <= MAX_PROBLEM_BYTES);
     }
     assert!(response.body.len() <= 2 * request_bytes + 8 * 1024);
+    // An entry or a receipt, exactly when the answer is 201.
     assert_eq!(entries, usize::from(status == 201));
 });

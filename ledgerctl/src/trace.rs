@@ -9,13 +9,14 @@ use shared::domain::audit::AuditEvent;
 use shared::domain::entry::StoredEntry;
 
 /// The section headings of [`render_text`], in order.
-pub const SECTIONS: [&str; 7] = [
+pub const SECTIONS: [&str; 8] = [
     "Entry",
     "Hash check",
     "Audit events",
     "Delivery latency",
     "Backup",
     "Checkpoint",
+    "Delivery receipts",
     "Result",
 ];
 
@@ -81,7 +82,8 @@ pub fn render_text(trace: &Trace) -> String {
     section(&mut out, SECTIONS[3], &trace.latency, render_latency);
     section(&mut out, SECTIONS[4], &trace.backup, render_backup);
     section(&mut out, SECTIONS[5], &trace.checkpoint, render_checkpoint);
-    heading(&mut out, SECTIONS[6], None);
+    render_receipts(&mut out, trace);
+    heading(&mut out, SECTIONS[7], None);
     render_outcome(&mut out, trace);
     out
 }
@@ -275,5 +277,39 @@ fn render_outcome(out: &mut String, trace: &Trace) {
                 out.push_str(&format!("  - {stop}\n"));
             }
         }
+    }
+}
+
+/// The "Delivery receipts" section: one line per subscriber's receipt, then the checks.
+fn render_receipts(out: &mut String, trace: &Trace) {
+    heading(out, SECTIONS[6], Some(trace.receipts.status()));
+    match trace.receipts.evidence() {
+        Some(evidence) => {
+            if evidence.receipts.is_empty() {
+                out.push_str("  no subscriber has posted a delivery receipt for this signal\n");
+            }
+            for stored in &evidence.receipts {
+                let receipt = &stored.receipt;
+                line(
+                    out,
+                    receipt.subscriber.as_str(),
+                    format!(
+                        "delivered_at {} ({} ms after generated_at{}), recorded {} by {}, hash {}",
+                        receipt.delivered_at,
+                        receipt.client_latency_ms,
+                        if receipt.client_latency_ms > shared::app::trace::LATENCY_REQUIREMENT_MS {
+                            ", OVER the requirement"
+                        } else {
+                            ""
+                        },
+                        receipt.recorded_at,
+                        receipt.submitter,
+                        stored.receipt_hash
+                    ),
+                );
+            }
+            render_checks(out, &evidence.checks);
+        }
+        None => render_unfound(out, &trace.receipts),
     }
 }

@@ -311,6 +311,9 @@ fn emitted_metrics() -> BTreeSet<&'static str> {
         ingest::metric::MODIFICATION_ATTEMPTS,
         ingest::metric::AUDIT_WRITE_ERRORS,
         ingest::metric::APPEND_RETRIES,
+        ingest::metric::SIGNAL_CLIENT_DELIVERY_LATENCY,
+        ingest::metric::RECEIPTS_RECORDED,
+        ingest::metric::RECEIPTS_REJECTED,
         backup::metric::BACKUP_SUCCEEDED,
         backup::metric::BACKUP_FAILED,
         backup::metric::BACKUP_ROWS,
@@ -401,6 +404,7 @@ fn alarms_watch_metrics_the_code_emits_and_notify_the_topic() {
     // The seed's alerts.
     for metric in [
         "SignalDeliveryLatency",
+        "SignalClientDeliveryLatency",
         "IntegrityFailedVerifications",
         "TamperEvents",
         "BackupFailed",
@@ -418,10 +422,15 @@ fn alarms_watch_metrics_the_code_emits_and_notify_the_topic() {
             );
         }
     }
-    let latency = &json["Resources"]["DeliveryLatencyP95Alarm"]["Properties"];
-    assert_eq!(latency["ExtendedStatistic"], "p95");
-    assert_eq!(latency["Threshold"], 500);
-    assert_eq!(latency["ComparisonOperator"], "GreaterThanThreshold");
+    for alarm in ["DeliveryLatencyP95Alarm", "ClientDeliveryLatencyP95Alarm"] {
+        let latency = &json["Resources"][alarm]["Properties"];
+        assert_eq!(latency["ExtendedStatistic"], "p95", "{alarm}");
+        assert_eq!(latency["Threshold"], 500, "{alarm}");
+        assert_eq!(
+            latency["ComparisonOperator"], "GreaterThanThreshold",
+            "{alarm}"
+        );
+    }
     // No successful backup in 26 h, missing data breaching: every one of the hourly periods
     // of the 26 h range must breach.
     let missing = &json["Resources"]["BackupMissingAlarm"]["Properties"];
@@ -438,8 +447,9 @@ fn alarms_watch_metrics_the_code_emits_and_notify_the_topic() {
 
 /// The seed's dashboard panels: delivery latency, ingest volume and rejections, modification
 /// attempts, integrity failures and tamper events, backup status, audit errors, function health.
-const SEED_PANELS: [&str; 11] = [
+const SEED_PANELS: [&str; 12] = [
     "SignalDeliveryLatency",
+    "SignalClientDeliveryLatency",
     "SignalsIngested",
     "SignalsRejected",
     "ModificationAttempts",
@@ -484,6 +494,7 @@ fn the_dashboard_shows_the_seeds_panels_from_emitted_metrics() {
     let emitted = emitted_metrics();
     let mut shown = BTreeSet::new();
     let mut stats = BTreeSet::new();
+    let mut client_stats = BTreeSet::new();
     for widget in dashboard["widgets"].as_array().unwrap() {
         for metric in widget["properties"]["metrics"]
             .as_array()
@@ -501,6 +512,9 @@ fn the_dashboard_shows_the_seeds_panels_from_emitted_metrics() {
                 if name == "SignalDeliveryLatency" {
                     stats.insert(parts[2]["stat"].as_str().unwrap().to_owned());
                 }
+                if name == "SignalClientDeliveryLatency" {
+                    client_stats.insert(parts[2]["stat"].as_str().unwrap().to_owned());
+                }
                 shown.insert(name.to_owned());
             } else {
                 assert_eq!(parts[0], "AWS/Lambda");
@@ -512,6 +526,7 @@ fn the_dashboard_shows_the_seeds_panels_from_emitted_metrics() {
         assert!(shown.contains(panel), "the dashboard does not show {panel}");
     }
     assert_eq!(stats, ["p50", "p95", "p99"].map(String::from).into());
+    assert_eq!(client_stats, stats);
     // The alarm panel shows every alarm.
     let alarm_panel: BTreeSet<String> = dashboard["widgets"]
         .as_array()

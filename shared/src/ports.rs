@@ -7,6 +7,7 @@ use std::future::Future;
 use crate::domain::audit::AuditEvent;
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
+use crate::domain::receipt::{StoredReceipt, Subscriber};
 use crate::domain::report::{AlarmState, AlarmTransition, TableRole, TableSettings};
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
@@ -97,6 +98,63 @@ pub trait LedgerStore: Send + Sync {
         &self,
         signal_ids: &[SignalId],
     ) -> impl Future<Output = Result<Vec<(SignalId, Claim)>, StoreError>> + Send;
+
+    /// Atomically writes a delivery receipt (only if the signal has none from this subscriber)
+    /// and the audit record of it — both or neither.
+    ///
+    /// The default answers that this store keeps no receipts; every store of the product
+    /// implements it (DynamoDB, in memory), a test wrapper delegates it.
+    fn record_receipt(
+        &self,
+        receipt: &StoredReceipt,
+        audit: &AuditEvent,
+    ) -> impl Future<Output = Result<(), ReceiptError>> + Send {
+        let _ = (receipt, audit);
+        async {
+            Err(ReceiptError::Store(StoreError::Failed(Box::new(
+                NoReceipts,
+            ))))
+        }
+    }
+
+    /// The receipt `subscriber` gave for `signal_id`, read with strong consistency.
+    fn receipt(
+        &self,
+        signal_id: &SignalId,
+        subscriber: &Subscriber,
+    ) -> impl Future<Output = Result<Option<StoredReceipt>, StoreError>> + Send {
+        let _ = (signal_id, subscriber);
+        async { Err(StoreError::Failed(Box::new(NoReceipts))) }
+    }
+
+    /// Every receipt of `signal_id` (in subscriber-key order); a malformed item is an error in
+    /// place, not skipped.
+    fn receipts_of(
+        &self,
+        signal_id: &SignalId,
+    ) -> impl Future<Output = Result<Vec<Result<StoredReceipt, StoreError>>, StoreError>> + Send
+    {
+        let _ = signal_id;
+        async { Err(StoreError::Failed(Box::new(NoReceipts))) }
+    }
+}
+
+/// The answer of a store that keeps no delivery receipts.
+#[derive(Debug, thiserror::Error)]
+#[error("this ledger store keeps no delivery receipts")]
+pub struct NoReceipts;
+
+/// Why a receipt was not recorded. Nothing was written in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptError {
+    /// The signal already has a receipt from this subscriber: a replay (or a conflict).
+    #[error("signal {0} already has a receipt from this subscriber")]
+    Taken(SignalId),
+    /// The audit record could not be written, so neither was the receipt.
+    #[error("the audit record of the receipt could not be written")]
+    AuditWriteFailed(#[source] BoxError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// What a signal-id claim says: the entry that claimed the id.

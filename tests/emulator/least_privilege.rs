@@ -369,6 +369,27 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
             String::from_utf8_lossy(&response.body)
         );
     }
+    // A delivery receipt: the ingest role writes it (and its audit record) and reads it back.
+    let receipt =
+        serde_json::json!({"subscriber": "lp-desk", "delivered_at": crate::support::now_rfc3339()});
+    for expected in [201, 200] {
+        let response = service
+            .handle(HttpRequest {
+                method: "POST".into(),
+                path: "/signals/lp-1/receipts".into(),
+                content_type: Some("application/json".into()),
+                body: receipt.to_string().into_bytes(),
+                actor: "gateway".into(),
+                request_id: format!("lp-receipt-{expected}"),
+            })
+            .await;
+        assert_eq!(
+            response.status,
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(&response.body)
+        );
+    }
     sweep.sweep(SweepMode::Init).await;
     sweep.sweep(SweepMode::Incremental).await;
     backup.backup().await;

@@ -5,6 +5,8 @@
 //! - signals table, key `pk` (S) + `sk` (N): entries at `pk = "ENTRY"`, `sk = chain_index`, so a
 //!   descending query with `Limit 1` finds the head; signal-id claims at `pk = "SIGNAL#<id>"`,
 //!   `sk = 0`, pointing at the entry's index and hash.
+//! - delivery receipts in the signals table too, at `pk = "RECEIPT#<signal_id>"` (see
+//!   `dynamodb_receipts.rs`).
 //! - audit table, key `pk` (S) + `sk` (S): events at `pk = <UTC day>`,
 //!   `sk = <occurred_at>#<event_id>`, so one day's events read back in time order.
 //!
@@ -20,13 +22,17 @@ use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::decimal::ExactDecimal;
 use crate::domain::entry::{Entry, StoredEntry};
 use crate::domain::hash::Hash;
+use crate::domain::receipt::{StoredReceipt, Subscriber};
 use crate::domain::report::{TableRole, TableSettings};
 use crate::domain::signal::{Action, SignalContent, SignalId};
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, AuditLog, AuditSink, ChainHead, Claim, LedgerStore, Page, StoreError,
-    TableInspector,
+    AppendError, AuditLog, AuditSink, ChainHead, Claim, LedgerStore, Page, ReceiptError,
+    StoreError, TableInspector,
 };
+
+#[path = "dynamodb_receipts.rs"]
+pub mod receipts;
 
 /// Partition key of every entry.
 pub const ENTRY_PARTITION: &str = "ENTRY";
@@ -214,6 +220,29 @@ impl<D: DynamoApi> LedgerStore for DynamoLedgerStore<D> {
             }
         }
         Ok(found)
+    }
+
+    async fn record_receipt(
+        &self,
+        receipt: &StoredReceipt,
+        audit: &AuditEvent,
+    ) -> Result<(), ReceiptError> {
+        self.put_receipt(receipt, audit).await
+    }
+
+    async fn receipt(
+        &self,
+        signal_id: &SignalId,
+        subscriber: &Subscriber,
+    ) -> Result<Option<StoredReceipt>, StoreError> {
+        self.get_receipt(signal_id, subscriber).await
+    }
+
+    async fn receipts_of(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Vec<Result<StoredReceipt, StoreError>>, StoreError> {
+        self.query_receipts(signal_id).await
     }
 }
 

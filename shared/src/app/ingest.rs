@@ -12,6 +12,8 @@
 //! - every refused request gets exactly one audit event (type, bounded reason, actor, request id,
 //!   a bounded excerpt), and so does an append that ends without a confirmed outcome;
 //! - answers and audit events are bounded in size whatever the request;
+//! - a delivery receipt (`POST /signals/{id}/receipts`, `ingest_receipts.rs`) is recorded at
+//!   most once per (signal, subscriber), in one atomic write with its audit record;
 //! - bad input gets a 4xx naming the problem; a 5xx body never says anything internal; no input
 //!   makes it panic.
 #![cfg_attr(
@@ -42,10 +44,11 @@ const MAX_SHOWN_CHARS: usize = 128;
 /// The routes `route` serves, as (method, path template). Any other method on these paths is
 /// refused with 405 and `Allow`, any other path with 404. `docs/openapi.yaml` documents exactly
 /// these (test `openapi::the_spec_and_the_router_serve_the_same_routes`).
-pub const ROUTES: [(&str, &str); 3] = [
+pub const ROUTES: [(&str, &str); 4] = [
     ("POST", "/signals"),
     ("GET", "/signals/{signal_id}"),
     ("HEAD", "/signals/{signal_id}"),
+    ("POST", "/signals/{signal_id}/receipts"),
 ];
 
 /// Metric names (DESIGN.md "Metrics and alarms").
@@ -56,6 +59,11 @@ pub mod metric {
     pub const MODIFICATION_ATTEMPTS: &str = "ModificationAttempts";
     pub const AUDIT_WRITE_ERRORS: &str = "AuditWriteErrors";
     pub const APPEND_RETRIES: &str = "AppendRetries";
+    /// `delivered_at − generated_at` of a recorded delivery receipt (ms): the latency a
+    /// subscriber felt, the seed's `signal_delivery_latency_seconds`.
+    pub const SIGNAL_CLIENT_DELIVERY_LATENCY: &str = "SignalClientDeliveryLatency";
+    pub const RECEIPTS_RECORDED: &str = "ReceiptsRecorded";
+    pub const RECEIPTS_REJECTED: &str = "ReceiptsRejected";
 }
 
 /// How lost races and throttling are retried.
@@ -298,6 +306,10 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         match (segments.as_slice(), method) {
             (["signals"], "POST") => self.post(request, headers, budget).await,
             (["signals", id], "GET" | "HEAD") => self.get(request, id, budget).await,
+            (["signals", id, "receipts"], "POST") => {
+                self.post_receipt(request, headers, id, budget).await
+            }
+            (["signals", _, "receipts"], _) => self.method_not_allowed(request, "POST").await,
             (["signals"], "PUT" | "PATCH" | "DELETE") => {
                 self.refuse_write(request, None, "POST").await
             }
@@ -330,50 +342,8 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
             )
             .await
         };
-        if request.body.len() > MAX_BODY_BYTES {
-            let detail = format!(
-                "the body is {} bytes; the limit is {MAX_BODY_BYTES} bytes",
-                request.body.len()
-            );
-            let problem = Problem::new(
-                413,
-                "body-too-large",
-                "Request body too large",
-                detail.clone(),
-            );
-            return rejected(problem, detail, json!({"body_bytes": request.body.len()})).await;
-        }
-        if let Some(encoding) = headers
-            .all("content-encoding")
-            .find(|value| !is_identity(value))
-        {
-            let encoding = shown(encoding);
-            let detail = format!(
-                "the content encoding is {encoding:?}; send the signal uncompressed (no Content-Encoding, or identity)"
-            );
-            let problem = Problem::new(
-                415,
-                "unsupported-content-encoding",
-                "Unsupported content encoding",
-                detail.clone(),
-            );
-            return rejected(problem, detail, json!({"content_encoding": encoding})).await;
-        }
-        if !is_json(request.content_type.as_deref()) {
-            let shown = request
-                .content_type
-                .as_deref()
-                .map_or_else(|| "(none)".to_owned(), shown);
-            let detail = format!(
-                "the content type is {shown:?}; send the signal as JSON with content-type: application/json"
-            );
-            let problem = Problem::new(
-                415,
-                "unsupported-media-type",
-                "Unsupported media type",
-                detail.clone(),
-            );
-            return rejected(problem, detail, json!({"content_type": shown})).await;
+        if let Some((problem, reason, details)) = transport_problem(request, headers, "signal") {
+            return rejected(problem, reason, details).await;
         }
         let received_at = self.clock.now();
         let submission = match validate(&request.body, &self.settings.rules, received_at) {
@@ -724,7 +694,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
 
     async fn not_found(&self, request: &HttpRequest) -> Outcome {
         let detail = format!(
-            "there is no route {} {}; the routes are POST /signals and GET /signals/{{signal_id}}",
+            "there is no route {} {}; the routes are POST /signals, GET /signals/{{signal_id}} and POST /signals/{{signal_id}}/receipts",
             shown(&request.method),
             shown(&request.path)
         );
@@ -915,6 +885,62 @@ impl EventBuilder {
     }
 }
 
+/// The checks every JSON body passes before validation (size, content encoding, content
+/// type): the problem, the audit reason and details of the first one broken, if any. `what`
+/// names the document ("signal", "receipt").
+fn transport_problem(
+    request: &HttpRequest,
+    headers: &RequestHeaders,
+    what: &str,
+) -> Option<(Problem, String, serde_json::Value)> {
+    if request.body.len() > MAX_BODY_BYTES {
+        let detail = format!(
+            "the body is {} bytes; the limit is {MAX_BODY_BYTES} bytes",
+            request.body.len()
+        );
+        let problem = Problem::new(
+            413,
+            "body-too-large",
+            "Request body too large",
+            detail.clone(),
+        );
+        return Some((problem, detail, json!({"body_bytes": request.body.len()})));
+    }
+    if let Some(encoding) = headers
+        .all("content-encoding")
+        .find(|value| !is_identity(value))
+    {
+        let encoding = shown(encoding);
+        let detail = format!(
+            "the content encoding is {encoding:?}; send the {what} uncompressed (no Content-Encoding, or identity)"
+        );
+        let problem = Problem::new(
+            415,
+            "unsupported-content-encoding",
+            "Unsupported content encoding",
+            detail.clone(),
+        );
+        return Some((problem, detail, json!({"content_encoding": encoding})));
+    }
+    if !is_json(request.content_type.as_deref()) {
+        let shown = request
+            .content_type
+            .as_deref()
+            .map_or_else(|| "(none)".to_owned(), shown);
+        let detail = format!(
+            "the content type is {shown:?}; send the {what} as JSON with content-type: application/json"
+        );
+        let problem = Problem::new(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            detail.clone(),
+        );
+        return Some((problem, detail, json!({"content_type": shown})));
+    }
+    None
+}
+
 fn internal_problem(request: &HttpRequest) -> Problem {
     let mut problem = Problem::new(
         500,
@@ -1028,6 +1054,9 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[path = "ingest_receipts.rs"]
+mod receipts;
 
 #[cfg(test)]
 #[path = "ingest_tests.rs"]

@@ -725,6 +725,7 @@ fn request_path_modules_deny_panicking_shortcuts() {
         ),
         ("domain/decimal.rs", include_str!("../domain/decimal.rs")),
         ("domain/audit.rs", include_str!("../domain/audit.rs")),
+        ("domain/receipt.rs", include_str!("../domain/receipt.rs")),
         (
             "functions/ingest/src/main.rs",
             include_str!("../../../functions/ingest/src/main.rs"),
@@ -779,6 +780,19 @@ macro_rules! delegate_reads {
         ) -> Result<Vec<(SignalId, crate::ports::Claim)>, StoreError> {
             self.inner().claims(signal_ids).await
         }
+        async fn receipt(
+            &self,
+            signal_id: &SignalId,
+            subscriber: &crate::domain::receipt::Subscriber,
+        ) -> Result<Option<crate::domain::receipt::StoredReceipt>, StoreError> {
+            self.inner().receipt(signal_id, subscriber).await
+        }
+        async fn receipts_of(
+            &self,
+            signal_id: &SignalId,
+        ) -> Result<Vec<Result<crate::domain::receipt::StoredReceipt, StoreError>>, StoreError> {
+            self.inner().receipts_of(signal_id).await
+        }
     };
 }
 
@@ -815,6 +829,25 @@ impl<S: LedgerStore> LedgerStore for LostAnswers<S> {
         }
         Ok(())
     }
+    async fn record_receipt(
+        &self,
+        receipt: &crate::domain::receipt::StoredReceipt,
+        audit: &AuditEvent,
+    ) -> Result<(), crate::ports::ReceiptError> {
+        self.inner.record_receipt(receipt, audit).await?;
+        let lose = self
+            .lost
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if lose {
+            return Err(StoreError::Busy(Box::new(Injected("answer lost after commit"))).into());
+        }
+        Ok(())
+    }
 }
 
 impl<S: LedgerStore> LedgerStore for Throttled<S> {
@@ -822,11 +855,25 @@ impl<S: LedgerStore> LedgerStore for Throttled<S> {
     async fn append(&self, _: &StoredEntry, _: &AuditEvent) -> Result<(), AppendError> {
         Err(StoreError::Busy(Box::new(Injected("ThrottlingException"))).into())
     }
+    async fn record_receipt(
+        &self,
+        _: &crate::domain::receipt::StoredReceipt,
+        _: &AuditEvent,
+    ) -> Result<(), crate::ports::ReceiptError> {
+        Err(StoreError::Busy(Box::new(Injected("ThrottlingException"))).into())
+    }
 }
 
 impl<S: LedgerStore> LedgerStore for Hanging<S> {
     delegate_reads!();
     async fn append(&self, _: &StoredEntry, _: &AuditEvent) -> Result<(), AppendError> {
+        std::future::pending().await
+    }
+    async fn record_receipt(
+        &self,
+        _: &crate::domain::receipt::StoredReceipt,
+        _: &AuditEvent,
+    ) -> Result<(), crate::ports::ReceiptError> {
         std::future::pending().await
     }
 }
@@ -992,4 +1039,297 @@ fn the_deadline_and_audit_timeout_fit_in_the_lambda_timeout() {
         "{used:?} of {timeout} s"
     );
     assert!(limits.attempt_timeout < limits.deadline);
+}
+
+// ---- delivery receipts (POST /signals/{signal_id}/receipts) ---------------------------------
+
+fn receipt(subscriber: &str, delivered_at: &str) -> Value {
+    json!({"subscriber": subscriber, "delivered_at": delivered_at})
+}
+
+fn post_receipt(id: &str, body: &Value) -> HttpRequest {
+    request(
+        "POST",
+        &format!("/signals/{id}/receipts"),
+        body.to_string().as_bytes(),
+    )
+}
+
+/// A service holding signal `s-1` (generated 09:30:00, received 09:30:00.120).
+async fn service_with_signal() -> (Service, InMemoryLedger, RecordingMetrics) {
+    let (service, ledger, metrics) = service();
+    assert_eq!(service.handle(post(&signal("s-1"))).await.status, 201);
+    (service, ledger, metrics)
+}
+
+fn audit_types(ledger: &InMemoryLedger) -> Vec<AuditEventType> {
+    ledger.audit_events().iter().map(|e| e.event_type).collect()
+}
+
+#[tokio::test]
+async fn a_receipt_is_recorded_audited_with_its_hash_and_measured() {
+    let (service, ledger, metrics) = service_with_signal().await;
+    let response = service
+        .handle(post_receipt(
+            "s-1",
+            &receipt("desk-7", "2026-11-28T09:30:00.380Z"),
+        ))
+        .await;
+    assert_eq!(
+        response.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let body = response.body_json();
+    assert_eq!(body["signal_id"], "s-1");
+    assert_eq!(body["chain_index"], 0);
+    assert_eq!(body["subscriber"], "desk-7");
+    assert_eq!(body["client_latency_ms"], 380);
+    assert_eq!(body["recorded_at"], "2026-11-28T09:30:00.120000Z");
+    assert_eq!(body["submitter"], "arn:aws:iam::123456789012:user/alice");
+    let stored = ledger.receipts();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].receipt.compute_hash(), stored[0].receipt_hash);
+    assert_eq!(body["receipt_hash"], stored[0].receipt_hash.to_hex());
+    let events = ledger.audit_events();
+    let recorded = events.last().unwrap();
+    assert_eq!(recorded.event_type, AuditEventType::ReceiptRecorded);
+    assert_eq!(
+        (recorded.signal_id.as_deref(), recorded.chain_index),
+        (Some("s-1"), Some(0))
+    );
+    assert_eq!(
+        recorded.details["receipt_hash"],
+        stored[0].receipt_hash.to_hex()
+    );
+    assert_eq!(recorded.details["client_latency_ms"], 380);
+    assert_eq!(metrics.total(metric::SIGNAL_CLIENT_DELIVERY_LATENCY), 380.0);
+    assert_eq!(metrics.total(metric::RECEIPTS_RECORDED), 1.0);
+    // Another subscriber of the same signal gets its own receipt.
+    let second = service
+        .handle(post_receipt(
+            "s-1",
+            &receipt("desk-8", "2026-11-28T09:30:01Z"),
+        ))
+        .await;
+    assert_eq!(second.status, 201);
+    assert_eq!(ledger.receipts().len(), 2);
+}
+
+#[tokio::test]
+async fn a_replayed_receipt_is_200_and_a_different_one_409_audited() {
+    let (service, ledger, metrics) = service_with_signal().await;
+    let body = receipt("desk-7", "2026-11-28T09:30:00.380Z");
+    let first = service.handle(post_receipt("s-1", &body)).await;
+    assert_eq!(first.status, 201);
+    let replay = service.handle(post_receipt("s-1", &body)).await;
+    assert_eq!(replay.status, 200);
+    assert_eq!(replay.body_json(), first.body_json());
+    // The same instant spelled differently is the same receipt.
+    let same = receipt("desk-7", "2026-11-28T10:30:00.380+01:00");
+    assert_eq!(service.handle(post_receipt("s-1", &same)).await.status, 200);
+    let events_before = ledger.audit_events().len();
+    let conflict = service
+        .handle(post_receipt(
+            "s-1",
+            &receipt("desk-7", "2026-11-28T09:30:00.999Z"),
+        ))
+        .await;
+    assert_eq!(conflict.status, 409);
+    let problem = conflict.body_json();
+    assert_eq!(
+        problem["type"].as_str().unwrap(),
+        "urn:signal-ledger:problem:conflicting-receipt"
+    );
+    assert_eq!(ledger.receipts().len(), 1, "nothing overwritten");
+    assert_eq!(
+        ledger.receipts()[0].receipt.delivered_at,
+        Timestamp::parse_rfc3339("2026-11-28T09:30:00.380Z").unwrap()
+    );
+    let events = ledger.audit_events();
+    assert_eq!(events.len(), events_before + 1);
+    assert_eq!(
+        events.last().unwrap().event_type,
+        AuditEventType::ReceiptRejected
+    );
+    // Only the first receipt was measured.
+    assert_eq!(metrics.total(metric::RECEIPTS_RECORDED), 1.0);
+    assert_eq!(metrics.total(metric::RECEIPTS_REJECTED), 1.0);
+}
+
+#[tokio::test]
+async fn receipt_refusals_are_4xx_audited_once_and_store_nothing() {
+    let (service, ledger, _) = service_with_signal().await;
+    let cases: Vec<(HttpRequest, u16, &str)> = vec![
+        (
+            post_receipt("nope", &receipt("desk-7", "2026-11-28T09:30:01Z")),
+            404,
+            "signal-not-found",
+        ),
+        (
+            post_receipt("s-1", &receipt("desk-7", "2026-11-28T09:29:59.999Z")),
+            400,
+            "invalid-receipt",
+        ),
+        (
+            post_receipt("s-1", &receipt("desk-7", "2026-11-28T09:35:00.121Z")),
+            400,
+            "invalid-receipt",
+        ),
+        (
+            post_receipt("s-1", &receipt("desk 7", "2026-11-28T09:30:01Z")),
+            400,
+            "invalid-receipt",
+        ),
+        (
+            post_receipt("s-1", &json!({"subscriber": "desk-7"})),
+            400,
+            "invalid-receipt",
+        ),
+        (
+            request("POST", "/signals/s-1/receipts", b"{not json"),
+            400,
+            "malformed-json",
+        ),
+        (
+            request("POST", "/signals/bad%20id/receipts", b"{}"),
+            400,
+            "invalid-signal-id",
+        ),
+        (
+            HttpRequest {
+                content_type: Some("text/plain".into()),
+                ..post_receipt("s-1", &receipt("desk-7", "2026-11-28T09:30:01Z"))
+            },
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            request(
+                "POST",
+                "/signals/s-1/receipts",
+                &vec![b' '; MAX_BODY_BYTES + 1],
+            ),
+            413,
+            "body-too-large",
+        ),
+    ];
+    for (position, (request, status, kind)) in cases.into_iter().enumerate() {
+        let before = ledger.audit_events().len();
+        let response = service.handle(request).await;
+        assert_eq!(response.status, status, "case {position}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/problem+json")
+        );
+        let problem = response.body_json();
+        assert_eq!(
+            problem["type"].as_str().unwrap(),
+            format!("urn:signal-ledger:problem:{kind}"),
+            "case {position}"
+        );
+        let events = ledger.audit_events();
+        assert_eq!(events.len(), before + 1, "case {position}: one audit event");
+        assert_eq!(
+            events.last().unwrap().event_type,
+            AuditEventType::ReceiptRejected
+        );
+    }
+    assert!(ledger.receipts().is_empty());
+    // The rule codes name what was wrong.
+    let early = service
+        .handle(post_receipt(
+            "s-1",
+            &receipt("desk-7", "2026-11-28T09:29:59.999Z"),
+        ))
+        .await
+        .body_json();
+    assert_eq!(early["errors"][0]["field"], "delivered_at");
+    assert_eq!(early["errors"][0]["rule"], "before_generated");
+    // Other methods on the receipts path are 405 with Allow: POST.
+    let get = service
+        .handle(request("GET", "/signals/s-1/receipts", b""))
+        .await;
+    assert_eq!(get.status, 405);
+    assert_eq!(get.header("allow"), Some("POST"));
+}
+
+#[tokio::test]
+async fn a_failed_audit_write_records_no_receipt() {
+    let (service, ledger, metrics) = service_with_signal().await;
+    ledger.fail_audit_writes(true);
+    let response = service
+        .handle(post_receipt(
+            "s-1",
+            &receipt("desk-7", "2026-11-28T09:30:01Z"),
+        ))
+        .await;
+    assert_eq!(response.status, 500);
+    assert!(String::from_utf8_lossy(&response.body).contains("NOT recorded"));
+    assert!(ledger.receipts().is_empty());
+    assert_eq!(metrics.total(metric::AUDIT_WRITE_ERRORS), 1.0);
+    assert_eq!(metrics.total(metric::SIGNAL_CLIENT_DELIVERY_LATENCY), 0.0);
+    // Once the audit log works again, the retry records it.
+    ledger.fail_audit_writes(false);
+    let retry = service
+        .handle(post_receipt(
+            "s-1",
+            &receipt("desk-7", "2026-11-28T09:30:01Z"),
+        ))
+        .await;
+    assert_eq!(retry.status, 201);
+    assert_eq!(ledger.receipts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_receipt_whose_answer_is_lost_is_answered_as_a_replay_with_one_receipt() {
+    let ledger = InMemoryLedger::new();
+    let store = LostAnswers {
+        inner: ledger.clone(),
+        lost: std::sync::atomic::AtomicU32::new(0),
+    };
+    let service = service_with(store, &ledger, IngestSettings::default());
+    assert_eq!(service.handle(post(&signal("s-1"))).await.status, 201);
+    service
+        .store
+        .lost
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let body = receipt("desk-7", "2026-11-28T09:30:01Z");
+    let first = service.handle(post_receipt("s-1", &body)).await;
+    assert_eq!(first.status, 503, "the commit's answer was lost");
+    assert_eq!(first.header("retry-after"), Some("1"));
+    assert_eq!(ledger.receipts().len(), 1, "but it committed");
+    let retry = service.handle(post_receipt("s-1", &body)).await;
+    assert_eq!(retry.status, 200, "the retry finds it");
+    assert_eq!(ledger.receipts().len(), 1);
+    let types = audit_types(&ledger);
+    assert_eq!(
+        types,
+        vec![
+            AuditEventType::SignalInserted,
+            AuditEventType::ReceiptRecorded,
+            AuditEventType::AppendFailed
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_receipt_is_503_and_writes_nothing() {
+    let ledger = InMemoryLedger::new();
+    let (plain, _) = service_over(ledger.clone(), &ledger);
+    assert_eq!(plain.handle(post(&signal("s-1"))).await.status, 201);
+    let service = service_with(Throttled(ledger.clone()), &ledger, short_limits());
+    let response = service
+        .handle(post_receipt(
+            "s-1",
+            &receipt("desk-7", "2026-11-28T09:30:01Z"),
+        ))
+        .await;
+    assert_eq!(response.status, 503);
+    assert!(ledger.receipts().is_empty());
+    assert_eq!(
+        audit_types(&ledger),
+        vec![AuditEventType::SignalInserted, AuditEventType::AppendFailed]
+    );
 }

@@ -1,6 +1,7 @@
 //! The trail of one signal (`ledgerctl trace <signal_id>`): follows one signal through every record the ledger keeps of it
 //! — the entry, its hash and links, its audit events, its delivery latency, the backup that holds
-//! it and the latest checkpoint that covers it — and checks each against the others.
+//! it, the latest checkpoint that covers it and its delivery receipts — and checks each against
+//! the others.
 //!
 //! Promises:
 //! - [`trace`] only reads (the store, the vault, the audit table, public keys); it never writes.
@@ -259,6 +260,8 @@ pub struct Trace {
     pub latency: Step<LatencyEvidence>,
     pub backup: Step<BackupEvidence>,
     pub checkpoint: Step<CheckpointEvidence>,
+    /// The signal's delivery receipts (`trace_receipts.rs`).
+    pub receipts: Step<ReceiptsEvidence>,
 }
 
 /// How the trail ended, with its exit code.
@@ -274,8 +277,9 @@ pub enum Outcome {
 }
 
 impl Trace {
-    fn statuses(&self) -> [StepStatus; 6] {
+    fn statuses(&self) -> [StepStatus; 7] {
         [
+            self.receipts.status(),
             self.entry.status(),
             self.hashes.status(),
             self.audit.status(),
@@ -347,18 +351,25 @@ impl Trace {
             reason(&self.checkpoint),
             checks_of(&self.checkpoint),
         );
+        add(
+            "receipts",
+            self.receipts.status(),
+            reason(&self.receipts),
+            checks_of(&self.receipts),
+        );
         out
     }
 
     /// Where the trail stops, as `step: reason` lines.
     pub fn stops(&self) -> Vec<String> {
-        let named: [(&str, Option<&str>); 6] = [
+        let named: [(&str, Option<&str>); 7] = [
             ("entry", stop_reason(&self.entry)),
             ("hash check", stop_reason(&self.hashes)),
             ("audit", stop_reason(&self.audit)),
             ("latency", stop_reason(&self.latency)),
             ("backup", stop_reason(&self.backup)),
             ("checkpoint", stop_reason(&self.checkpoint)),
+            ("receipts", stop_reason(&self.receipts)),
         ];
         named
             .into_iter()
@@ -429,6 +440,7 @@ where
                 latency: Step::stopped(why),
                 backup: Step::stopped(why),
                 checkpoint: Step::stopped(why),
+                receipts: Step::stopped(why),
             });
         }
         Err(source) => return Err(store_error(format!("entry of signal {id}"))(source)),
@@ -441,6 +453,8 @@ where
     let backup = backup_step(sources.vault, &stored, progress).await?;
     progress("looking for the latest checkpoint");
     let checkpoint = checkpoint_step(sources, &stored, options, progress).await?;
+    progress("reading its delivery receipts");
+    let receipts = trace_receipts::receipts_step(sources.store, &stored, &audit).await?;
     Ok(Trace {
         signal_id: signal_id.to_owned(),
         entry: Step::Found(stored),
@@ -449,6 +463,7 @@ where
         latency,
         backup,
         checkpoint,
+        receipts,
     })
 }
 
@@ -1236,6 +1251,10 @@ fn inclusion_checks(
     }
     inclusion_proof
 }
+
+#[path = "trace_receipts.rs"]
+mod trace_receipts;
+pub use trace_receipts::ReceiptsEvidence;
 
 #[cfg(test)]
 #[path = "trace_tests.rs"]

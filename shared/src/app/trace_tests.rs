@@ -406,3 +406,121 @@ fn audit_days_start_on_the_day_received_and_stop_at_today() {
         &["2026-11-30"],
     );
 }
+
+// ---- delivery receipts --------------------------------------------------------------------
+
+/// Records `subscriber`'s receipt of `signal_id` (delivered `latency_ms` after generation) with
+/// its `RECEIPT_RECORDED` event; `edit` may change the receipt after it was sealed (tampering).
+async fn record_receipt(
+    trail: &Trail,
+    signal_id: &str,
+    subscriber: &str,
+    latency_ms: i64,
+    edit: impl FnOnce(&mut crate::domain::receipt::StoredReceipt),
+) -> crate::domain::receipt::StoredReceipt {
+    use crate::domain::receipt::{Receipt, ReceiptRequest, StoredReceipt, Subscriber};
+    let signal = trail
+        .ledger
+        .find_by_signal_id(&SignalId::parse(signal_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let generated = signal.entry.content.generated_at;
+    let request = ReceiptRequest {
+        subscriber: Subscriber::parse(subscriber).unwrap(),
+        delivered_at: Timestamp::from_datetime(
+            generated.as_datetime() + time::Duration::milliseconds(latency_ms),
+        )
+        .unwrap(),
+    };
+    let sealed = StoredReceipt::seal(Receipt::assemble(
+        &signal,
+        request,
+        timestamp("2026-11-28T12:00:00Z"),
+        "gateway".into(),
+    ));
+    let mut event = insert_event(&signal);
+    event.event_id = format!("receipt-{subscriber}");
+    event.occurred_at = sealed.receipt.recorded_at;
+    event.event_type = AuditEventType::ReceiptRecorded;
+    event.details = serde_json::json!({
+        "subscriber": subscriber,
+        "receipt_hash": sealed.receipt_hash.to_hex(),
+        "client_latency_ms": latency_ms,
+    });
+    let mut stored = sealed;
+    edit(&mut stored);
+    trail.ledger.record_receipt(&stored, &event).await.unwrap();
+    stored
+}
+
+#[tokio::test]
+async fn the_trail_shows_each_receipt_checked_against_its_audit_event() {
+    let trail = Trail::complete(6).await;
+    let traced = trail.trace("sig-000003").await.unwrap();
+    let none = traced.receipts.evidence().unwrap();
+    assert!(
+        none.receipts.is_empty(),
+        "no receipt yet is an ordinary step"
+    );
+    assert_eq!(traced.outcome(), Outcome::Complete);
+
+    let first = record_receipt(&trail, "sig-000003", "desk-7", 310, |_| {}).await;
+    record_receipt(&trail, "sig-000003", "desk-8", 1_250, |_| {}).await;
+    record_receipt(&trail, "sig-000004", "desk-7", 90, |_| {}).await;
+    let traced = trail.trace("sig-000003").await.unwrap();
+    assert_eq!(traced.failures(), Vec::<String>::new());
+    assert_eq!(traced.outcome(), Outcome::Complete);
+    let evidence = traced.receipts.evidence().unwrap();
+    let mut shown: Vec<_> = evidence
+        .receipts
+        .iter()
+        .map(|r| (r.receipt.subscriber.as_str(), r.receipt.client_latency_ms))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, vec![("desk-7", 310), ("desk-8", 1_250)]);
+    assert!(evidence.receipts.contains(&first));
+    let audited = evidence
+        .checks
+        .iter()
+        .filter(|c| c.name == "receipt audited" && c.passed)
+        .count();
+    assert_eq!(audited, 2);
+}
+
+#[tokio::test]
+async fn an_edited_receipt_fails_its_hash_and_audit_checks() {
+    let trail = Trail::complete(6).await;
+    record_receipt(&trail, "sig-000003", "desk-7", 310, |stored| {
+        // An insider makes the delivery look faster, keeping the stored hash.
+        stored.receipt.client_latency_ms = 10;
+    })
+    .await;
+    let traced = trail.trace("sig-000003").await.unwrap();
+    assert_eq!((traced.outcome(), traced.exit_code()), (Outcome::Failed, 1));
+    assert_eq!(
+        failed(&traced.receipts),
+        vec!["receipt hash", "client latency"]
+    );
+    // Re-sealed with a new hash, the audit event still names the original one.
+    let trail = Trail::complete(6).await;
+    record_receipt(&trail, "sig-000003", "desk-7", 310, |stored| {
+        let later = stored.receipt.delivered_at;
+        stored.receipt.delivered_at =
+            Timestamp::from_datetime(later.as_datetime() - time::Duration::milliseconds(300))
+                .unwrap();
+        stored.receipt.client_latency_ms = 10;
+        *stored = crate::domain::receipt::StoredReceipt::seal(stored.receipt.clone());
+    })
+    .await;
+    let traced = trail.trace("sig-000003").await.unwrap();
+    assert_eq!(failed(&traced.receipts), vec!["receipt audited"]);
+    assert!(
+        traced
+            .failures()
+            .iter()
+            .any(|f| f.starts_with("receipts: receipt audited")),
+        "{:?}",
+        traced.failures()
+    );
+}

@@ -65,6 +65,11 @@ pub enum AuditEventType {
     /// An append ended without a confirmed outcome: the deadline passed, the ledger stayed
     /// contended, or the store failed (answered 503 or 500; a retry with the same id is safe).
     AppendFailed,
+    /// A subscriber's delivery receipt was recorded (written in the same transaction as the
+    /// receipt; its `receipt_hash` and client latency in the details).
+    ReceiptRecorded,
+    /// A delivery receipt was refused: invalid, for an unknown signal, or a conflicting replay.
+    ReceiptRejected,
 }
 
 impl AuditEventType {
@@ -87,6 +92,8 @@ impl AuditEventType {
             AuditEventType::ReportFailed => "REPORT_FAILED",
             AuditEventType::FindingAcknowledged => "FINDING_ACKNOWLEDGED",
             AuditEventType::AppendFailed => "APPEND_FAILED",
+            AuditEventType::ReceiptRecorded => "RECEIPT_RECORDED",
+            AuditEventType::ReceiptRejected => "RECEIPT_REJECTED",
         }
     }
 
@@ -109,6 +116,8 @@ impl AuditEventType {
             AuditEventType::ReportFailed,
             AuditEventType::FindingAcknowledged,
             AuditEventType::AppendFailed,
+            AuditEventType::ReceiptRecorded,
+            AuditEventType::ReceiptRejected,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

@@ -8,6 +8,7 @@ pub mod decimal;
 pub mod entry;
 pub mod hash;
 pub mod merkle;
+pub mod receipt;
 pub mod report;
 pub mod signal;
 pub mod timestamp;

@@ -237,6 +237,8 @@ pub enum Rule {
     InFuture,
     /// `generated_at` is further behind the server clock than the configured maximum age.
     TooOld,
+    /// A receipt's `delivered_at` is earlier than its signal's `generated_at`.
+    BeforeGenerated,
 }
 
 /// One problem with one field.
@@ -274,27 +276,8 @@ pub fn validate(
     rules: &ValidationRules,
     now: Timestamp,
 ) -> Result<Submission, Rejection> {
-    let document: Document =
-        serde_json::from_slice(body).map_err(|error| Rejection::MalformedJson {
-            line: error.line(),
-            column: error.column(),
-            message: strip_position(&error.to_string()),
-        })?;
-    let Document::Object(fields) = document else {
-        return Err(Rejection::Invalid {
-            problems: vec![problem(
-                "body",
-                Rule::NotAnObject,
-                "the body must be a JSON object with the signal's fields".into(),
-            )],
-            omitted: 0,
-        });
-    };
-    let mut checker = Checker {
-        fields: &fields,
-        problems: Vec::new(),
-        omitted: 0,
-    };
+    let fields = parse_object(body, "the signal's fields")?;
+    let mut checker = Checker::new(&fields, &FIELDS, "a signal field");
     checker.refuse_unknown_and_duplicate_fields();
     let read = checker.read_fields(rules, now);
     match read.into_submission() {
@@ -411,6 +394,31 @@ fn problem(field: &str, rule: Rule, message: String) -> FieldProblem {
     }
 }
 
+/// Parses a body into its top-level object, or the rejection of a body that is not JSON or not
+/// an object (`what` names what the object should hold, e.g. "the signal's fields").
+pub(crate) fn parse_object(
+    body: &[u8],
+    what: &str,
+) -> Result<Vec<(String, Box<RawValue>)>, Rejection> {
+    let document: Document =
+        serde_json::from_slice(body).map_err(|error| Rejection::MalformedJson {
+            line: error.line(),
+            column: error.column(),
+            message: strip_position(&error.to_string()),
+        })?;
+    match document {
+        Document::Object(fields) => Ok(fields),
+        Document::Other => Err(Rejection::Invalid {
+            problems: vec![problem(
+                "body",
+                Rule::NotAnObject,
+                format!("the body must be a JSON object with {what}"),
+            )],
+            omitted: 0,
+        }),
+    }
+}
+
 /// A JSON document whose top-level object keeps every key in order, duplicates included, and each
 /// value as raw text, so that numbers reach the decimal parser without a float in between.
 enum Document {
@@ -472,15 +480,34 @@ enum Raw<'a> {
     Other(&'static str),
 }
 
-struct Checker<'a> {
+/// Checks the fields of one object against a schema, collecting problems (bounded).
+pub(crate) struct Checker<'a> {
     fields: &'a [(String, Box<RawValue>)],
-    problems: Vec<FieldProblem>,
+    /// The fields the schema knows; any other key is `unknown_field`.
+    known: &'static [&'static str],
+    /// What a known field is, for the `unknown_field` message ("a signal field").
+    noun: &'static str,
+    pub(crate) problems: Vec<FieldProblem>,
     /// Problems found beyond [`MAX_REPORTED_PROBLEMS`].
-    omitted: usize,
+    pub(crate) omitted: usize,
 }
 
 impl<'a> Checker<'a> {
-    fn report(&mut self, field: &str, rule: Rule, message: String) {
+    pub(crate) fn new(
+        fields: &'a [(String, Box<RawValue>)],
+        known: &'static [&'static str],
+        noun: &'static str,
+    ) -> Checker<'a> {
+        Checker {
+            fields,
+            known,
+            noun,
+            problems: Vec::new(),
+            omitted: 0,
+        }
+    }
+
+    pub(crate) fn report(&mut self, field: &str, rule: Rule, message: String) {
         if self.problems.len() < MAX_REPORTED_PROBLEMS {
             self.problems.push(problem(field, rule, message));
         } else {
@@ -489,16 +516,16 @@ impl<'a> Checker<'a> {
     }
 
     /// Problems found so far, reported or only counted.
-    fn found(&self) -> usize {
+    pub(crate) fn found(&self) -> usize {
         self.problems.len() + self.omitted
     }
 
     /// Each unknown key, and each key sent more than once, is reported once.
-    fn refuse_unknown_and_duplicate_fields(&mut self) {
+    pub(crate) fn refuse_unknown_and_duplicate_fields(&mut self) {
         let mut seen = BTreeSet::new();
         let mut reported = BTreeSet::new();
         for (name, _) in self.fields {
-            if !FIELDS.contains(&name.as_str()) {
+            if !self.known.contains(&name.as_str()) {
                 if !reported.insert(name.as_str()) {
                     continue;
                 }
@@ -507,8 +534,9 @@ impl<'a> Checker<'a> {
                     &shown,
                     Rule::UnknownField,
                     format!(
-                        "is not a signal field; the fields are: {}",
-                        FIELDS.join(", ")
+                        "is not {}; the fields are: {}",
+                        self.noun,
+                        self.known.join(", ")
                     ),
                 );
             } else if !seen.insert(name.as_str()) && reported.insert(name.as_str()) {
@@ -560,7 +588,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn required_string(&mut self, field: &str) -> Option<String> {
+    pub(crate) fn required_string(&mut self, field: &str) -> Option<String> {
         self.string(field, true)
     }
 

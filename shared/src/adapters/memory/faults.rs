@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 use crate::domain::audit::AuditEvent;
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
+use crate::domain::receipt::{StoredReceipt, Subscriber};
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
     AppendError, BlobVault, ChainHead, Claim, LedgerStore, ObjectProtection, ObjectVersion, Page,
-    StoreError, StoredObject, Upload, UploadedPart, VaultError,
+    ReceiptError, StoreError, StoredObject, Upload, UploadedPart, VaultError,
 };
 
 /// Fault injection for the append protocol: wraps any ledger store and, on each of the next
@@ -72,6 +73,29 @@ impl<S: LedgerStore> LedgerStore for RivalAppends<S> {
 
     async fn claims(&self, signal_ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
         self.inner.claims(signal_ids).await
+    }
+
+    async fn record_receipt(
+        &self,
+        receipt: &StoredReceipt,
+        audit: &AuditEvent,
+    ) -> Result<(), ReceiptError> {
+        self.inner.record_receipt(receipt, audit).await
+    }
+
+    async fn receipt(
+        &self,
+        signal_id: &SignalId,
+        subscriber: &Subscriber,
+    ) -> Result<Option<StoredReceipt>, StoreError> {
+        self.inner.receipt(signal_id, subscriber).await
+    }
+
+    async fn receipts_of(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Vec<Result<StoredReceipt, StoreError>>, StoreError> {
+        self.inner.receipts_of(signal_id).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! `InMemoryLedger`: the ledger store with the same semantics as the DynamoDB adapter (a
-//! conditional, all-or-nothing append of entry + claim + audit record, strongly consistent reads),
+//! conditional, all-or-nothing append of entry + claim + audit record, the same for a delivery
+//! receipt + its audit record, strongly consistent reads),
 //! its audit sink and audit log, and `tamper` for tests of the integrity checks.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,9 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::domain::audit::AuditEvent;
 use crate::domain::entry::StoredEntry;
+use crate::domain::receipt::{StoredReceipt, Subscriber};
 use crate::domain::signal::SignalId;
 use crate::ports::{
-    AppendError, AuditLog, AuditSink, ChainHead, Claim, LedgerStore, Page, StoreError,
+    AppendError, AuditLog, AuditSink, ChainHead, Claim, LedgerStore, Page, ReceiptError, StoreError,
 };
 
 #[derive(Debug, Default)]
@@ -18,6 +20,7 @@ struct State {
     entries: BTreeMap<u64, StoredEntry>,
     claims: HashMap<SignalId, Claim>,
     audit: Vec<AuditEvent>,
+    receipts: BTreeMap<(SignalId, Subscriber), StoredReceipt>,
 }
 
 /// An in-memory ledger and its audit log. Clones share the same state.
@@ -58,6 +61,11 @@ impl InMemoryLedger {
 
     pub fn entries(&self) -> Vec<StoredEntry> {
         self.state().entries.values().cloned().collect()
+    }
+
+    /// Every stored delivery receipt, by signal and subscriber.
+    pub fn receipts(&self) -> Vec<StoredReceipt> {
+        self.state().receipts.values().cloned().collect()
     }
 
     pub fn audit_events(&self) -> Vec<AuditEvent> {
@@ -156,6 +164,52 @@ impl LedgerStore for InMemoryLedger {
         Ok(signal_ids
             .iter()
             .filter_map(|id| Some((id.clone(), *state.claims.get(id)?)))
+            .collect())
+    }
+
+    async fn record_receipt(
+        &self,
+        receipt: &StoredReceipt,
+        audit: &AuditEvent,
+    ) -> Result<(), ReceiptError> {
+        let mut state = self.state();
+        let key = (
+            receipt.receipt.signal_id.clone(),
+            receipt.receipt.subscriber.clone(),
+        );
+        if state.receipts.contains_key(&key) {
+            return Err(ReceiptError::Taken(key.0));
+        }
+        if self.fail_audit_writes.load(Ordering::SeqCst) {
+            return Err(ReceiptError::AuditWriteFailed(Box::new(InjectedFailure)));
+        }
+        state.receipts.insert(key, receipt.clone());
+        state.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn receipt(
+        &self,
+        signal_id: &SignalId,
+        subscriber: &Subscriber,
+    ) -> Result<Option<StoredReceipt>, StoreError> {
+        Ok(self
+            .state()
+            .receipts
+            .get(&(signal_id.clone(), subscriber.clone()))
+            .cloned())
+    }
+
+    async fn receipts_of(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Vec<Result<StoredReceipt, StoreError>>, StoreError> {
+        Ok(self
+            .state()
+            .receipts
+            .iter()
+            .filter(|((id, _), _)| id == signal_id)
+            .map(|(_, receipt)| Ok(receipt.clone()))
             .collect())
     }
 }

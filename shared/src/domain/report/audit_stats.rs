@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+
+use crate::domain::report::client_latency::{ClientDelivery, ClientLatencyAccumulator};
 use time::Date;
 
 use crate::domain::audit::{AuditEvent, AuditEventType};
@@ -80,6 +82,8 @@ pub struct AuditAccumulator {
     access_not_listed: u64,
     refused: ListedEvents,
     tamper: ListedEvents,
+    /// Client delivery latency, from the `RECEIPT_RECORDED` events.
+    client: ClientLatencyAccumulator,
 }
 
 impl AuditAccumulator {
@@ -87,10 +91,16 @@ impl AuditAccumulator {
         Self::default()
     }
 
+    /// Client delivery latency of the receipts recorded in the period.
+    pub fn client_delivery(&self) -> ClientDelivery {
+        self.client.summary()
+    }
+
     pub fn add(&mut self, event: &AuditEvent) {
         let kind = event.event_type;
         let at = event.occurred_at;
         self.total += 1;
+        self.client.add_event(event);
         *self
             .per_day
             .entry(at.as_datetime().date())

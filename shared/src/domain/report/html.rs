@@ -13,7 +13,9 @@ use crate::domain::report::sections::{
     AlarmsSection, AuditLogSection, BackupsSection, DayStatus, ImmutabilitySection,
     IntegritySection, LatencySection, Reason,
 };
-use crate::domain::report::{ComplianceReport, LATENCY_REQUIREMENT_MS, ObjectLockSeen, Verdict};
+use crate::domain::report::{
+    ClientDelivery, ComplianceReport, LATENCY_REQUIREMENT_MS, ObjectLockSeen, Verdict,
+};
 
 const CSS: &str = r#"
 :root { --ink:#1f2933; --muted:#52606d; --line:#d9dee3; --soft:#f5f7f9;
@@ -421,6 +423,44 @@ fn latency(s: &LatencySection) -> Markup {
                 tbody {
                     @for w in &s.worst_signals {
                         tr { td.mono { (w.signal_id) } td.num { (w.chain_index) } td { (w.symbol) } td.mono { (w.received_at) } td.num { (w.latency_ms) } }
+                    }
+                }
+            }
+            (client_delivery(&s.client_delivery, s.requirement_ms))
+        }
+    }
+}
+
+fn client_delivery(c: &ClientDelivery, requirement_ms: i64) -> Markup {
+    html! {
+        h3 { "Client delivery (signal generated → subscriber receipt)" }
+        @if c.receipts == 0 {
+            p.muted { "No delivery receipt was recorded in the period." }
+        } @else {
+            div.stats {
+                (stat("Receipts", Some("client-count"), &c.receipts.to_string()))
+                (stat("Subscribers", None, &c.subscribers.to_string()))
+                (stat("p50 ms", Some("client-p50"), &num(c.p50_ms)))
+                (stat("p95 ms", Some("client-p95"), &num(c.p95_ms)))
+                (stat("p99 ms", Some("client-p99"), &num(c.p99_ms)))
+                (stat("Max ms", Some("client-max"), &num(c.max_ms)))
+                (stat(&format!("% within {requirement_ms} ms"), Some("client-within-share"), c.within_requirement_percent.as_deref().unwrap_or("n/a")))
+            }
+            p.muted {
+                "From the RECEIPT_RECORDED audit events of the period: delivered_at (subscriber clock) − generated_at (producer clock), exact nearest-rank percentiles."
+                @if c.receipts_of_untracked_subscribers > 0 {
+                    " " (c.receipts_of_untracked_subscribers) " receipts of subscribers beyond the tracked limit count in these figures but not in the table below."
+                }
+                @if c.unreadable_receipt_events > 0 {
+                    " " (c.unreadable_receipt_events) " receipt events could not be read and are not counted."
+                }
+            }
+            h4 { "Slowest subscribers" }
+            table {
+                thead { tr { th { "Subscriber" } th.num { "Receipts" } th.num { "p95 ms" } th.num { "Max ms" } } }
+                tbody {
+                    @for row in &c.slowest_subscribers {
+                        tr { td.mono { (row.subscriber) } td.num { (row.receipts) } td.num { (row.p95_ms) } td.num { (row.max_ms) } }
                     }
                 }
             }

@@ -9,6 +9,7 @@
 mod audit_stats;
 mod auditor;
 mod chain_check;
+mod client_latency;
 mod html;
 mod inputs;
 mod latency;
@@ -23,6 +24,10 @@ pub use audit_stats::{
 };
 pub use auditor::AuditorCommand;
 pub use chain_check::{ChainCheckEvidence, MAX_PERIOD_FINDINGS, PeriodChainCheck};
+pub use client_latency::{
+    ClientDelivery, ClientLatencyAccumulator, MAX_SUBSCRIBERS_TRACKED, SLOWEST_SUBSCRIBERS_KEPT,
+    SubscriberLatency,
+};
 pub use html::render_html;
 pub use inputs::{
     AlarmState, AlarmTransition, AlarmsEvidence, BackupObservation, CheckpointSummary, LedgerState,

@@ -15,6 +15,7 @@ use crate::domain::backup::IndexRange;
 use crate::domain::report::audit_stats::{AccessReviewRow, AuditAccumulator, ListedEvents};
 use crate::domain::report::auditor::{AuditorCommand, auditor_commands};
 use crate::domain::report::chain_check::{ChainCheckEvidence, PeriodChainCheck};
+use crate::domain::report::client_latency::ClientDelivery;
 use crate::domain::report::inputs::{
     AlarmState, AlarmTransition, AlarmsEvidence, CheckpointSummary, ObjectLockSeen, ReportInputs,
     SweepSummary, TableRole, TableSettings, VerificationSummary,
@@ -101,7 +102,7 @@ impl Sections {
         audit: &AuditAccumulator,
         chain: PeriodChainCheck,
     ) -> Sections {
-        let latency_section = LatencySection::build(inputs, latency);
+        let latency_section = LatencySection::build(inputs, latency, audit.client_delivery());
         Sections {
             immutability: ImmutabilitySection::build(inputs, audit),
             audit_log: AuditLogSection::build(inputs, audit, latency.count()),
@@ -332,10 +333,17 @@ pub struct LatencySection {
     pub histogram: Vec<HistogramBucket>,
     pub worst_signals: Vec<WorstSignal>,
     pub daily_volumes: Vec<DayVolume>,
+    /// Signal generated → subscriber receipt (`delivered_at − generated_at`), from the delivery
+    /// receipts recorded in the period; a p95 above the requirement is a WARN.
+    pub client_delivery: ClientDelivery,
 }
 
 impl LatencySection {
-    fn build(inputs: &ReportInputs, latency: &LatencyAccumulator) -> LatencySection {
+    fn build(
+        inputs: &ReportInputs,
+        latency: &LatencyAccumulator,
+        client_delivery: ClientDelivery,
+    ) -> LatencySection {
         let mut judgement = Judgement::default();
         let count = latency.count();
         let p95 = latency.percentile(95);
@@ -350,6 +358,15 @@ impl LatencySection {
                 "The 95th percentile delivery latency is {p95} ms, above the {LATENCY_REQUIREMENT_MS} ms requirement."
             )),
             Some(_) => {}
+        }
+        if let Some(p95) = client_delivery
+            .p95_ms
+            .filter(|p95| *p95 > LATENCY_REQUIREMENT_MS)
+        {
+            judgement.warn(format!(
+                "The 95th percentile client delivery latency (signal generated to subscriber receipt) of {} receipts is {p95} ms, above {LATENCY_REQUIREMENT_MS} ms.",
+                client_delivery.receipts
+            ));
         }
         let (verdict, summary, reasons) = judgement.conclude(format!(
             "The 95th percentile delivery latency of {count} signals is {} ms, within the {LATENCY_REQUIREMENT_MS} ms requirement ({}% of signals within it).",
@@ -382,6 +399,7 @@ impl LatencySection {
                     signals: latency.per_day(day),
                 })
                 .collect(),
+            client_delivery,
         }
     }
 }

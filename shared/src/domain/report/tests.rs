@@ -799,3 +799,61 @@ fn a_long_period_renders_every_day() {
     let html = render_html(&report);
     assert!(html.contains("MISSING"));
 }
+
+fn receipt_event(subscriber: &str, latency_ms: i64) -> crate::domain::audit::AuditEvent {
+    crate::domain::audit::AuditEvent {
+        event_id: format!("receipt-{subscriber}-{latency_ms}"),
+        occurred_at: timestamp("2026-11-28T12:00:00Z"),
+        event_type: AuditEventType::ReceiptRecorded,
+        actor: "arn:aws:iam::123456789012:role/gateway".into(),
+        request_id: "r".into(),
+        signal_id: Some("s-1".into()),
+        chain_index: Some(1),
+        reason: None,
+        excerpt: None,
+        details: serde_json::json!({"subscriber": subscriber, "client_latency_ms": latency_ms}),
+    }
+}
+
+#[test]
+fn client_delivery_latency_is_reported_and_a_slow_p95_warns() {
+    let mut scenario = healthy();
+    for latency in [120, 180, 240] {
+        scenario.events.push(receipt_event("desk-fast", latency));
+    }
+    let report = scenario.build();
+    assert_eq!(section_verdict(&report, "latency"), Verdict::Pass);
+    let client = &json(&report)["sections"]["latency"]["client_delivery"];
+    assert_eq!(client["receipts"], 3);
+    assert_eq!(client["p95_ms"], 240);
+    assert_eq!(client["slowest_subscribers"][0]["subscriber"], "desk-fast");
+
+    scenario.events.push(receipt_event("desk-slow", 2_400));
+    scenario.events.push(receipt_event("desk-slow", 900));
+    let report = scenario.build();
+    assert_eq!(section_verdict(&report, "latency"), Verdict::Warn);
+    let value = json(&report);
+    let latency = &value["sections"]["latency"];
+    assert!(
+        latency["reasons"]
+            .to_string()
+            .contains("client delivery latency"),
+        "{latency}"
+    );
+    let client = &latency["client_delivery"];
+    assert_eq!(client["receipts"], 5);
+    assert_eq!(client["p95_ms"], 2_400);
+    assert_eq!(client["within_requirement_percent"], "60.00");
+    assert_eq!(client["slowest_subscribers"][0]["subscriber"], "desk-slow");
+    assert_eq!(client["slowest_subscribers"][0]["p95_ms"], 2_400);
+    let html = render_html(&report);
+    for (id, key) in [
+        ("client-count", "receipts"),
+        ("client-p50", "p50_ms"),
+        ("client-p95", "p95_ms"),
+        ("client-max", "max_ms"),
+    ] {
+        assert_eq!(text_of(&html, id), client[key].to_string(), "{id}");
+    }
+    assert!(html.contains("desk-slow"));
+}

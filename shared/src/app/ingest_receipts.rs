@@ -1,0 +1,312 @@
+//! `POST /signals/{signal_id}/receipts`: a subscriber's delivery receipt (DESIGN.md "Ingest HTTP
+//! contract"), a child of the ingest service sharing its limits, problem+json answers and audit.
+//!
+//! Promises:
+//! - a receipt is recorded at most once per (signal, subscriber): the receipt and its
+//!   `RECEIPT_RECORDED` audit event (with the receipt hash) are one conditional write, both or
+//!   neither; the same receipt again answers 200 with the stored one, a different
+//!   `delivered_at` 409;
+//! - a receipt for an unknown signal is 404, one delivered before the signal was generated or
+//!   beyond the allowed clock skew is 400 — each refusal audited once (`RECEIPT_REJECTED`);
+//! - a recorded receipt emits `SignalClientDeliveryLatency` (`delivered_at − generated_at`, ms);
+//! - a write without a confirmed outcome answers 503 (busy, `Retry-After`) or 500, says a retry
+//!   is safe, and is audited (`APPEND_FAILED`, kind `receipt`).
+
+use serde_json::json;
+
+use super::{Budget, Ingest, Outcome, internal_problem, metric, transport_problem};
+use crate::app::http::{HttpRequest, HttpResponse, Problem, RequestHeaders};
+use crate::domain::audit::{AuditEventType, MAX_REASON_BYTES, bounded_text};
+use crate::domain::entry::StoredEntry;
+use crate::domain::receipt::{Receipt, ReceiptRequest, StoredReceipt, validate_receipt};
+use crate::domain::signal::{Rejection, SignalId};
+use crate::ports::{AuditSink, Clock, LedgerStore, Metric, MetricsSink, ReceiptError, StoreError};
+
+impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> {
+    pub(super) async fn post_receipt(
+        &self,
+        request: &HttpRequest,
+        headers: &RequestHeaders,
+        id: &str,
+        budget: &Budget,
+    ) -> Outcome {
+        let bounded_id: String = id.chars().take(128).collect();
+        let rejected = |problem: Problem, reason: String, details: serde_json::Value| {
+            let event = self
+                .event(request, AuditEventType::ReceiptRejected)
+                .signal(&bounded_id, None)
+                .reason(reason)
+                .excerpt(&request.body)
+                .details(details);
+            self.refusal(
+                request,
+                problem,
+                event,
+                vec![Metric::count(metric::RECEIPTS_REJECTED, 1)],
+            )
+        };
+        if let Some((problem, reason, details)) = transport_problem(request, headers, "receipt") {
+            return rejected(problem, reason, details).await;
+        }
+        let signal_id = match SignalId::parse(id) {
+            Ok(signal_id) => signal_id,
+            Err(error) => {
+                let shown: String = id.chars().take(64).collect();
+                let detail = format!("signal_id {shown:?} {error}");
+                let mut problem = Problem::new(
+                    400,
+                    "invalid-signal-id",
+                    "Invalid signal id",
+                    detail.clone(),
+                );
+                problem.errors =
+                    Some(json!([{"field": "signal_id", "rule": "charset", "message": detail}]));
+                return rejected(problem, detail, json!({})).await;
+            }
+        };
+        let signal = match budget.call(self.store.find_by_signal_id(&signal_id)).await {
+            Ok(Ok(Some(signal))) => signal,
+            Ok(Ok(None)) => {
+                let detail = format!(
+                    "no signal with signal_id {:?} is stored; a receipt needs the signal first",
+                    signal_id.as_str()
+                );
+                let problem =
+                    Problem::new(404, "signal-not-found", "Signal not found", detail.clone());
+                return rejected(problem, detail, json!({})).await;
+            }
+            Ok(Err(error)) => return self.store_failure(request, &error),
+            Err(late) => {
+                return self
+                    .receipt_unconfirmed(request, &signal_id, true, late.to_string())
+                    .await;
+            }
+        };
+        let now = self.clock.now();
+        let generated_at = signal.entry.content.generated_at;
+        let wanted = match validate_receipt(&request.body, generated_at, &self.settings.rules, now)
+        {
+            Ok(wanted) => wanted,
+            Err(Rejection::MalformedJson {
+                line,
+                column,
+                message,
+            }) => {
+                let detail = format!(
+                    "the body is not valid JSON: {message} at line {line}, column {column}"
+                );
+                let mut problem =
+                    Problem::new(400, "malformed-json", "Malformed JSON", detail.clone());
+                problem.errors =
+                    Some(json!([{"field": "body", "rule": "json", "message": detail}]));
+                return rejected(problem, detail, json!({"line": line, "column": column})).await;
+            }
+            Err(Rejection::Invalid { problems, omitted }) => {
+                let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+                let detail = bounded_text(
+                    &format!(
+                        "the receipt breaks {} rule(s), on: {}",
+                        problems.len() + omitted,
+                        fields.join(", ")
+                    ),
+                    MAX_REASON_BYTES,
+                );
+                let mut problem =
+                    Problem::new(400, "invalid-receipt", "Invalid receipt", detail.clone());
+                problem.errors = Some(json!(problems));
+                problem.extensions.push(("errors_omitted", json!(omitted)));
+                return rejected(
+                    problem,
+                    detail,
+                    json!({"problems": problems, "problems_omitted": omitted}),
+                )
+                .await;
+            }
+        };
+        let stored = StoredReceipt::seal(Receipt::assemble(
+            &signal,
+            wanted.clone(),
+            now,
+            request.actor.clone(),
+        ));
+        let audit = self
+            .event(request, AuditEventType::ReceiptRecorded)
+            .signal(signal_id.as_str(), Some(signal.entry.chain_index))
+            .reason(format!(
+                "delivery receipt of subscriber {} recorded",
+                stored.receipt.subscriber
+            ))
+            .details(receipt_details(&stored))
+            .build();
+        match budget
+            .call(self.store.record_receipt(&stored, &audit))
+            .await
+        {
+            Ok(Ok(())) => recorded(&stored),
+            Ok(Err(ReceiptError::Taken(_))) => {
+                self.receipt_replay(request, &signal, &wanted, budget).await
+            }
+            Ok(Err(ReceiptError::AuditWriteFailed(source))) => {
+                tracing::error!(
+                    error = %super::error_chain(source.as_ref()),
+                    request_id = %request.request_id,
+                    "the audit record of a receipt could not be written; the receipt was not recorded"
+                );
+                let mut problem = internal_problem(request);
+                problem.detail = "the receipt could not be processed and was NOT recorded; retry later with the same request".into();
+                Outcome {
+                    response: HttpResponse::problem(problem),
+                    metrics: vec![Metric::count(metric::AUDIT_WRITE_ERRORS, 1)],
+                }
+            }
+            Ok(Err(ReceiptError::Store(error @ StoreError::Busy(_)))) => {
+                self.receipt_unconfirmed(request, &signal_id, true, super::error_chain(&error))
+                    .await
+            }
+            Ok(Err(ReceiptError::Store(error))) => {
+                self.receipt_unconfirmed(request, &signal_id, false, super::error_chain(&error))
+                    .await
+            }
+            Err(late) => {
+                self.receipt_unconfirmed(request, &signal_id, true, late.to_string())
+                    .await
+            }
+        }
+    }
+
+    /// The (signal, subscriber) pair already has a receipt: 200 with it when it says the same,
+    /// 409 otherwise.
+    async fn receipt_replay(
+        &self,
+        request: &HttpRequest,
+        signal: &StoredEntry,
+        wanted: &ReceiptRequest,
+        budget: &Budget,
+    ) -> Outcome {
+        let signal_id = &signal.entry.signal_id;
+        let existing = match budget
+            .call(self.store.receipt(signal_id, &wanted.subscriber))
+            .await
+        {
+            Ok(Ok(Some(existing))) => existing,
+            Ok(Ok(None)) => {
+                let why = format!(
+                    "the receipt of {} for {signal_id} is taken, but cannot be read",
+                    wanted.subscriber
+                );
+                return self
+                    .receipt_unconfirmed(request, signal_id, false, why)
+                    .await;
+            }
+            Ok(Err(error)) => {
+                let busy = matches!(error, StoreError::Busy(_));
+                return self
+                    .receipt_unconfirmed(request, signal_id, busy, super::error_chain(&error))
+                    .await;
+            }
+            Err(late) => {
+                return self
+                    .receipt_unconfirmed(request, signal_id, true, late.to_string())
+                    .await;
+            }
+        };
+        if existing.receipt.same_request(wanted) {
+            return HttpResponse::json(200, &existing).into();
+        }
+        let detail = format!(
+            "subscriber {} already has a receipt for signal {signal_id:?} (delivered_at {}); receipts are immutable",
+            existing.receipt.subscriber, existing.receipt.delivered_at
+        );
+        let problem = Problem::new(
+            409,
+            "conflicting-receipt",
+            "Conflicting receipt",
+            detail.clone(),
+        );
+        let event = self
+            .event(request, AuditEventType::ReceiptRejected)
+            .signal(signal_id.as_str(), Some(signal.entry.chain_index))
+            .reason(detail)
+            .excerpt(&request.body)
+            .details(json!({"receipt_hash": existing.receipt_hash}));
+        self.refusal(
+            request,
+            problem,
+            event,
+            vec![Metric::count(metric::RECEIPTS_REJECTED, 1)],
+        )
+        .await
+    }
+
+    /// A receipt write without a confirmed outcome: 503 + `Retry-After` when `busy`, else 500;
+    /// audited once as `APPEND_FAILED` of kind `receipt`.
+    async fn receipt_unconfirmed(
+        &self,
+        request: &HttpRequest,
+        signal_id: &SignalId,
+        busy: bool,
+        why: String,
+    ) -> Outcome {
+        let seconds = self.settings.retry.retry_after_seconds;
+        tracing::warn!(error = %why, busy, request_id = %request.request_id, "receipt not confirmed");
+        let retry = "a retry with the same request is safe and never records the receipt twice";
+        let problem = if busy {
+            Problem::new(
+                503,
+                "outcome-unknown",
+                "Outcome unknown",
+                format!(
+                    "the ledger did not confirm the receipt for signal {signal_id} in time; retry after {seconds} s: {retry}"
+                ),
+            )
+        } else {
+            let mut problem = internal_problem(request);
+            problem.detail = format!(
+                "the receipt for signal {signal_id} could not be processed; retry later: {retry}"
+            );
+            problem
+        };
+        let event = self
+            .event(request, AuditEventType::AppendFailed)
+            .signal(signal_id.as_str(), None)
+            .reason(problem.detail.clone())
+            .excerpt(&request.body)
+            .details(json!({"kind": "receipt", "cause": if busy { "busy" } else { "failed" }}));
+        let mut outcome = self.refusal(request, problem, event, Vec::new()).await;
+        if busy {
+            outcome
+                .response
+                .headers
+                .push(("retry-after", seconds.to_string()));
+        }
+        outcome
+    }
+}
+
+/// What the `RECEIPT_RECORDED` audit event says about the receipt: every field and its hash,
+/// so that the audit log alone can rebuild and check each receipt (`docs/ledger-format.md`).
+pub(crate) fn receipt_details(stored: &StoredReceipt) -> serde_json::Value {
+    let receipt = &stored.receipt;
+    json!({
+        "receipt_hash": stored.receipt_hash,
+        "subscriber": receipt.subscriber,
+        "generated_at": receipt.generated_at,
+        "delivered_at": receipt.delivered_at,
+        "recorded_at": receipt.recorded_at,
+        "client_latency_ms": receipt.client_latency_ms,
+    })
+}
+
+fn recorded(stored: &StoredReceipt) -> Outcome {
+    let metrics = vec![
+        Metric::count(metric::RECEIPTS_RECORDED, 1),
+        Metric::millis(
+            metric::SIGNAL_CLIENT_DELIVERY_LATENCY,
+            stored.receipt.client_latency_ms,
+        ),
+    ];
+    Outcome {
+        response: HttpResponse::json(201, stored),
+        metrics,
+    }
+}
