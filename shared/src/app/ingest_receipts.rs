@@ -22,6 +22,30 @@ use crate::domain::receipt::{Receipt, ReceiptRequest, StoredReceipt, validate_re
 use crate::domain::signal::{Rejection, SignalId};
 use crate::ports::{AuditSink, Clock, LedgerStore, Metric, MetricsSink, ReceiptError, StoreError};
 
+/// A refusal found by a step: answered with its problem and audited once.
+struct Refused {
+    problem: Problem,
+    reason: String,
+    details: serde_json::Value,
+}
+
+/// Why a step ended the request early.
+enum Early {
+    Refused(Box<Refused>),
+    /// Already answered (a store failure or an unconfirmed outcome, audited where it happened).
+    Answered(Outcome),
+}
+
+impl Early {
+    fn refused(problem: Problem, reason: String, details: serde_json::Value) -> Early {
+        Early::Refused(Box::new(Refused {
+            problem,
+            reason,
+            details,
+        }))
+    }
+}
+
 impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> {
     pub(super) async fn post_receipt(
         &self,
@@ -30,42 +54,45 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         id: &str,
         budget: &Budget,
     ) -> Outcome {
-        let bounded_id: String = id.chars().take(128).collect();
-        let rejected = |problem: Problem, reason: String, details: serde_json::Value| {
-            let event = self
-                .event(request, AuditEventType::ReceiptRejected)
-                .signal(&bounded_id, None)
-                .reason(reason)
-                .excerpt(&request.body)
-                .details(details);
-            self.refusal(
-                request,
-                problem,
-                event,
-                vec![Metric::count(metric::RECEIPTS_REJECTED, 1)],
-            )
+        let steps = async {
+            let (signal_id, signal) = self.receipt_signal(request, headers, id, budget).await?;
+            let wanted = self.receipt_request(request, &signal)?;
+            Ok(self
+                .record_receipt(request, &signal_id, &signal, wanted, budget)
+                .await)
         };
-        if let Some((problem, reason, details)) = transport_problem(request, headers, "receipt") {
-            return rejected(problem, reason, details).await;
+        match steps.await {
+            Ok(outcome) | Err(Early::Answered(outcome)) => outcome,
+            Err(Early::Refused(refused)) => self.refuse_receipt(request, id, *refused).await,
         }
-        let signal_id = match SignalId::parse(id) {
-            Ok(signal_id) => signal_id,
-            Err(error) => {
-                let shown: String = id.chars().take(64).collect();
-                let detail = format!("signal_id {shown:?} {error}");
-                let mut problem = Problem::new(
-                    400,
-                    "invalid-signal-id",
-                    "Invalid signal id",
-                    detail.clone(),
-                );
-                problem.errors =
-                    Some(json!([{"field": "signal_id", "rule": "charset", "message": detail}]));
-                return rejected(problem, detail, json!({})).await;
-            }
-        };
-        let signal = match budget.call(self.store.find_by_signal_id(&signal_id)).await {
-            Ok(Ok(Some(signal))) => signal,
+    }
+
+    /// Step 1: the transport checks, the path's signal id and the stored signal it names.
+    async fn receipt_signal(
+        &self,
+        request: &HttpRequest,
+        headers: &RequestHeaders,
+        id: &str,
+        budget: &Budget,
+    ) -> Result<(SignalId, StoredEntry), Early> {
+        if let Some((problem, reason, details)) = transport_problem(request, headers, "receipt") {
+            return Err(Early::refused(problem, reason, details));
+        }
+        let signal_id = SignalId::parse(id).map_err(|error| {
+            let shown: String = id.chars().take(64).collect();
+            let detail = format!("signal_id {shown:?} {error}");
+            let mut problem = Problem::new(
+                400,
+                "invalid-signal-id",
+                "Invalid signal id",
+                detail.clone(),
+            );
+            problem.errors =
+                Some(json!([{"field": "signal_id", "rule": "charset", "message": detail}]));
+            Early::refused(problem, detail, json!({}))
+        })?;
+        match budget.call(self.store.find_by_signal_id(&signal_id)).await {
+            Ok(Ok(Some(signal))) => Ok((signal_id, signal)),
             Ok(Ok(None)) => {
                 let detail = format!(
                     "no signal with signal_id {:?} is stored; a receipt needs the signal first",
@@ -73,20 +100,26 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                 );
                 let problem =
                     Problem::new(404, "signal-not-found", "Signal not found", detail.clone());
-                return rejected(problem, detail, json!({})).await;
+                Err(Early::refused(problem, detail, json!({})))
             }
-            Ok(Err(error)) => return self.store_failure(request, &error),
-            Err(late) => {
-                return self
-                    .receipt_unconfirmed(request, &signal_id, true, late.to_string())
-                    .await;
-            }
-        };
-        let now = self.clock.now();
+            Ok(Err(error)) => Err(Early::Answered(self.store_failure(request, &error))),
+            Err(late) => Err(Early::Answered(
+                self.receipt_unconfirmed(request, &signal_id, true, late.to_string())
+                    .await,
+            )),
+        }
+    }
+
+    /// Step 2: the body, validated against the signal (never delivered before it was generated).
+    fn receipt_request(
+        &self,
+        request: &HttpRequest,
+        signal: &StoredEntry,
+    ) -> Result<ReceiptRequest, Early> {
         let generated_at = signal.entry.content.generated_at;
-        let wanted = match validate_receipt(&request.body, generated_at, &self.settings.rules, now)
-        {
-            Ok(wanted) => wanted,
+        let now = self.clock.now();
+        match validate_receipt(&request.body, generated_at, &self.settings.rules, now) {
+            Ok(wanted) => Ok(wanted),
             Err(Rejection::MalformedJson {
                 line,
                 column,
@@ -99,7 +132,11 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                     Problem::new(400, "malformed-json", "Malformed JSON", detail.clone());
                 problem.errors =
                     Some(json!([{"field": "body", "rule": "json", "message": detail}]));
-                return rejected(problem, detail, json!({"line": line, "column": column})).await;
+                Err(Early::refused(
+                    problem,
+                    detail,
+                    json!({"line": line, "column": column}),
+                ))
             }
             Err(Rejection::Invalid { problems, omitted }) => {
                 let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
@@ -115,18 +152,28 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                     Problem::new(400, "invalid-receipt", "Invalid receipt", detail.clone());
                 problem.errors = Some(json!(problems));
                 problem.extensions.push(("errors_omitted", json!(omitted)));
-                return rejected(
+                Err(Early::refused(
                     problem,
                     detail,
                     json!({"problems": problems, "problems_omitted": omitted}),
-                )
-                .await;
+                ))
             }
-        };
+        }
+    }
+
+    /// Step 3: the receipt and its audit event, one conditional write; a taken pair is a replay.
+    async fn record_receipt(
+        &self,
+        request: &HttpRequest,
+        signal_id: &SignalId,
+        signal: &StoredEntry,
+        wanted: ReceiptRequest,
+        budget: &Budget,
+    ) -> Outcome {
         let stored = StoredReceipt::seal(Receipt::assemble(
-            &signal,
+            signal,
             wanted.clone(),
-            now,
+            self.clock.now(),
             request.actor.clone(),
         ));
         let audit = self
@@ -144,7 +191,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         {
             Ok(Ok(())) => recorded(&stored),
             Ok(Err(ReceiptError::Taken(_))) => {
-                self.receipt_replay(request, &signal, &wanted, budget).await
+                self.receipt_replay(request, signal, &wanted, budget).await
             }
             Ok(Err(ReceiptError::AuditWriteFailed(source))) => {
                 tracing::error!(
@@ -160,18 +207,36 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                 }
             }
             Ok(Err(ReceiptError::Store(error @ StoreError::Busy(_)))) => {
-                self.receipt_unconfirmed(request, &signal_id, true, super::error_chain(&error))
+                self.receipt_unconfirmed(request, signal_id, true, super::error_chain(&error))
                     .await
             }
             Ok(Err(ReceiptError::Store(error))) => {
-                self.receipt_unconfirmed(request, &signal_id, false, super::error_chain(&error))
+                self.receipt_unconfirmed(request, signal_id, false, super::error_chain(&error))
                     .await
             }
             Err(late) => {
-                self.receipt_unconfirmed(request, &signal_id, true, late.to_string())
+                self.receipt_unconfirmed(request, signal_id, true, late.to_string())
                     .await
             }
         }
+    }
+
+    /// A refused receipt: the problem answered, audited once as `RECEIPT_REJECTED`.
+    async fn refuse_receipt(&self, request: &HttpRequest, id: &str, refused: Refused) -> Outcome {
+        let bounded_id: String = id.chars().take(128).collect();
+        let event = self
+            .event(request, AuditEventType::ReceiptRejected)
+            .signal(&bounded_id, None)
+            .reason(refused.reason)
+            .excerpt(&request.body)
+            .details(refused.details);
+        self.refusal(
+            request,
+            refused.problem,
+            event,
+            vec![Metric::count(metric::RECEIPTS_REJECTED, 1)],
+        )
+        .await
     }
 
     /// The (signal, subscriber) pair already has a receipt: 200 with it when it says the same,
