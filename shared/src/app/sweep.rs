@@ -21,6 +21,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::app::audit_seal::{self, SealFailure};
 use crate::app::vault::{self, CheckpointTrust, Original, TrustError, TrustedKey, TrustedKeys};
 use crate::domain::audit::AuditEventType;
 use crate::domain::chain::{ChainReport, ChainVerifier, Finding, FindingKind};
@@ -33,7 +34,7 @@ use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, PublicKeys, SignError, Signer,
+    AuditLog, AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, PublicKeys, SignError, Signer,
     StoreError, VaultError,
 };
 
@@ -159,6 +160,8 @@ pub enum SweepError {
     Checkpoint(String),
     #[error("cannot load the trusted checkpoint keys")]
     Trust(#[from] TrustError),
+    #[error("sealing the audit log failed")]
+    AuditSeal(#[from] SealFailure),
 }
 
 /// An operator's acknowledgement of a vault finding: the object it names (key and original
@@ -232,6 +235,8 @@ pub struct IntegritySweep<S, V, G, A, C, M> {
     clock: C,
     metrics: M,
     settings: SweepSettings,
+    /// `AUDIT_SEAL_LAG_SECONDS`: audit events younger than this are left to a later seal.
+    audit_seal_lag_seconds: u64,
 }
 
 impl<S, V, G, A, C, M> IntegritySweep<S, V, G, A, C, M>
@@ -239,7 +244,7 @@ where
     S: LedgerStore,
     V: BlobVault,
     G: Signer + PublicKeys,
-    A: AuditSink,
+    A: AuditSink + AuditLog,
     C: Clock,
     M: MetricsSink,
 {
@@ -260,7 +265,14 @@ where
             clock,
             metrics,
             settings,
+            audit_seal_lag_seconds: audit_seal::DEFAULT_LAG_SECONDS,
         }
+    }
+
+    /// Seals only audit events older than `seconds` (default [`audit_seal::DEFAULT_LAG_SECONDS`]).
+    pub fn with_audit_seal_lag(mut self, seconds: u64) -> Self {
+        self.audit_seal_lag_seconds = seconds;
+        self
     }
 
     /// Runs one sweep: verifies, writes the checkpoint (init, incremental) and the run record,
@@ -270,7 +282,12 @@ where
         let started = Instant::now();
         let run_id = uuid::Uuid::now_v7().to_string();
         let outcome = match self.settings.trust.resolve(self.signer.as_ref()).await {
-            Ok(trust) => self.run_mode(mode, &trust).await.map(|o| (o, trust)),
+            Ok(trust) => match self.run_mode(mode, &trust).await {
+                // Issue 11: every mode also seals the audit log (`full` re-verifies its seals).
+                Ok(outcome) => self.seal_audit_log(mode, &trust, outcome).await,
+                Err(error) => Err(error),
+            }
+            .map(|o| (o, trust)),
             Err(error) => Err(error.into()),
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -371,6 +388,64 @@ where
         }))
         .await;
         Ok(record)
+    }
+
+    /// The sealed audit log's part of a run (`app::audit_seal`): its findings join the chain's
+    /// (they fail the run), its vault findings join the checkpoints' (acknowledgeable).
+    async fn seal_audit_log(
+        &self,
+        mode: SweepMode,
+        trust: &TrustedKeys,
+        mut outcome: Outcome,
+    ) -> Result<Outcome, SweepError> {
+        let sealer = audit_seal::Sealer {
+            vault: &self.vault,
+            signer: self.signer.as_ref(),
+            log: &self.audit,
+            trust,
+            retention_days: self.settings.retention_days,
+            lag_seconds: self.audit_seal_lag_seconds,
+        };
+        let sealed = sealer
+            .run(self.clock.now(), mode == SweepMode::Full)
+            .await?;
+        let report = &mut outcome.report;
+        for finding in &sealed.findings {
+            if report.findings.len() < crate::domain::chain::MAX_FINDINGS_KEPT {
+                report.findings.push(finding.clone());
+            }
+        }
+        report.findings_total += sealed.findings.len() as u64;
+        if !sealed.findings.is_empty() {
+            outcome.status = SweepStatus::Failed;
+        }
+        outcome
+            .objects
+            .extend(sealed.objects.into_iter().map(|(key, version_id, finding)| {
+                ObjectFinding {
+                    key,
+                    version_id,
+                    finding,
+                }
+            }));
+        outcome.message = format!(
+            "{}; audit log: {}{}{}",
+            outcome.message,
+            match (&sealed.written, &sealed.sealed_to) {
+                (Some(key), Some(to)) => format!("sealed to {to} ({key})"),
+                (None, Some(to)) => format!("sealed to {to}"),
+                _ => "nothing sealed yet".to_owned(),
+            },
+            match mode {
+                SweepMode::Full => format!(", {} seal(s) re-verified", sealed.seals_verified),
+                _ => String::new(),
+            },
+            match sealed.findings.len() {
+                0 => String::new(),
+                n => format!(", {n} audit finding(s)"),
+            }
+        );
+        Ok(outcome)
     }
 
     async fn run_mode(&self, mode: SweepMode, trust: &TrustedKeys) -> Result<Outcome, SweepError> {

@@ -74,6 +74,37 @@ impl std::fmt::Display for AuditKey {
     }
 }
 
+/// The UTC day of a time, `YYYY-MM-DD`: the audit table's partition of the events at that time.
+pub fn day_of(time: &Timestamp) -> &str {
+    time.as_str().get(..10).unwrap_or_default()
+}
+
+/// The window `[from, to)` as a key range: a key is in it when
+/// `(day(from), from) ≤ (pk, sk) < (day(to), to)`, comparing strings byte-wise (`from` and `to`
+/// in their canonical text). Every key lies in exactly one window of an unbroken chain of seals.
+pub fn key_in_window(key: &AuditKey, from: &Timestamp, to: &Timestamp) -> bool {
+    let at = (key.pk.as_str(), key.sk.as_str());
+    (day_of(from), from.as_str()) <= at && at < (day_of(to), to.as_str())
+}
+
+/// The days whose partitions the window's key range touches, ascending: from the day of `from`
+/// to the day of `to`, both included.
+pub fn window_days(from: &Timestamp, to: &Timestamp) -> Vec<String> {
+    let mut days = Vec::new();
+    let Ok(mut day) = Timestamp::parse_canonical(&format!("{}T00:00:00.000000Z", day_of(from)))
+    else {
+        return days;
+    };
+    while day_of(&day) <= day_of(to) {
+        days.push(day_of(&day).to_owned());
+        match day.plus_days(1) {
+            Ok(next) => day = next,
+            Err(_) => break,
+        }
+    }
+    days
+}
+
 /// The canonical bytes of an audit event stored under `key`: the domain, the version, then each
 /// field as `tag (1 byte) || length (u32, big-endian) || value`, absent optional fields left out.
 /// The key is covered too, so an event moved to another key is a changed event.

@@ -389,3 +389,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn windows_are_key_ranges_over_day_partitions() {
+    let (from, to) = (
+        timestamp("2026-11-28T10:00:00Z"),
+        timestamp("2026-11-30T00:00:00Z"),
+    );
+    assert_eq!(window_days(&from, &to), ["2026-11-28", "2026-11-29", "2026-11-30"]);
+    let key = |pk: &str, sk: &str| AuditKey {
+        pk: pk.into(),
+        sk: sk.into(),
+    };
+    assert!(key_in_window(&key("2026-11-28", "2026-11-28T10:00:00.000000Z#a"), &from, &to));
+    assert!(!key_in_window(&key("2026-11-28", "2026-11-28T09:59:59.999999Z#a"), &from, &to));
+    assert!(key_in_window(&key("2026-11-29", "anything"), &from, &to));
+    assert!(!key_in_window(&key("2026-11-30", "2026-11-30T00:00:00.000000Z#a"), &from, &to));
+    // A misplaced key belongs to the window its key falls in, whatever its sk says.
+    assert!(key_in_window(&key("2026-11-29", "2020-01-01T00:00:00.000000Z#x"), &from, &to));
+}
