@@ -444,3 +444,7 @@ fn seq_from_key(key: &str) -> u64 {
         .and_then(|digits| digits.parse().ok())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+#[path = "audit_seal_tests.rs"]
+mod tests;
