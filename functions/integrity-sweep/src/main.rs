@@ -86,7 +86,8 @@ async fn main() -> Result<(), Error> {
             page_size: 500,
             trust: config.trust(),
         },
-    ));
+    )
+    .with_audit_seal_lag(config.audit_seal_lag_seconds));
     let tables = Arc::new(WatchedTables {
         signals: config.signals_table.clone(),
         audit: config.audit_table.clone(),
