@@ -16,6 +16,7 @@ mod openapi;
 mod producers;
 mod report;
 mod restore;
+mod seal;
 mod support;
 mod sweep;
 mod template;
