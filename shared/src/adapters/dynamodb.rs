@@ -316,7 +316,7 @@ impl<D: DynamoApi> AuditLog for DynamoAuditSink<D> {
                     if !audit_seal::key_in_window(&key, from, to) {
                         break 'pages;
                     }
-                    let event = audit_from_item(item);
+                    let event = sealable_audit_from_item(item);
                     visit(KeyedAuditEvent { key, event });
                 }
                 match page.last_evaluated_key {
@@ -656,6 +656,24 @@ pub fn audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
         details: serde_json::from_str(&details)
             .map_err(|e| malformed(format!("details are not JSON: {e}")))?,
     })
+}
+
+/// Reads an audit event back for sealing: as [`audit_from_item`], and its `details` text must be
+/// exactly the JSON the writers write (`serde_json`'s compact form, keys sorted), since a seal's
+/// leaf covers that text; anything else is malformed, never normalised.
+pub fn sealable_audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
+    let event = audit_from_item(item)?;
+    let stored = text(item, "details", "audit item")?;
+    if event.details.to_string() != stored {
+        return Err(StoreError::Malformed {
+            key: match item.get("sk") {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => "audit item".to_owned(),
+            },
+            reason: "details are not in canonical JSON form (compact, keys sorted)".to_owned(),
+        });
+    }
+    Ok(event)
 }
 
 fn text(item: &Item, name: &str, key: &str) -> Result<String, StoreError> {

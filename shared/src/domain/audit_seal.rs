@@ -223,6 +223,27 @@ pub enum SealError {
     BadSignature(#[source] CheckpointError),
 }
 
+impl SealError {
+    /// The refusal's stable code, as `docs/ledger-format.md` §10 names it (shared with the
+    /// independent Python checker and the failing vectors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SealError::Malformed { .. } => "malformed_line",
+            SealError::MissingLine { .. } => "missing_line",
+            SealError::MissingBlankLine => "missing_blank_line",
+            SealError::EmptyWindow { .. } => "empty_window",
+            SealError::BadGenesis => "bad_genesis",
+            SealError::InvalidOrigin(_) => "invalid_origin",
+            SealError::EventsDigest { .. } => "events_digest",
+            SealError::EventsLine { .. } => "events_line",
+            SealError::EventsCount { .. } => "events_count",
+            SealError::RootMismatch { .. } => "root_mismatch",
+            SealError::Signature(error) => error.code(),
+            SealError::BadSignature(_) => "bad_signature",
+        }
+    }
+}
+
 /// The signed content of a seal. Build one with [`Seal::new`] (or parse one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seal {
