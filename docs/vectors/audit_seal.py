@@ -203,22 +203,26 @@ def seal_key(seal):
 
 
 def check_chain(keyed):
-    """`keyed`: (key, seal) sorted by seq. Returns (key, problem) pairs: gap, fork, broken_link,
-    wrong_key."""
-    problems, previous = [], None
+    """`keyed`: (key, seal) sorted by seq, then key. Returns (key, problem) pairs: gap,
+    broken_link, wrong_key. Two seals with one number are fine when each links to a seal
+    numbered one less (two sweeps that ran at once)."""
+    problems, before, current = [], [], []
     for key, seal in keyed:
         if key != seal_key(seal):
             problems.append((key, "wrong_key"))
-        expected = 0 if previous is None else previous["seq"] + 1
-        if previous is not None and seal["seq"] == previous["seq"]:
-            problems.append((key, "fork"))
+        current_seq = current[0]["seq"] if current else None
+        if current_seq != seal["seq"]:
+            expected = 0 if current_seq is None else current_seq + 1
+            before, current = current, []
+            if seal["seq"] != expected:
+                problems.append((key, "gap"))
+                before = []
+        current.append(seal)
+        if not before:
             continue
-        if seal["seq"] != expected:
-            problems.append((key, "gap"))
-        elif previous is not None and (seal["previous"] != digest(previous)
-                                       or seal["from"] != previous["to"]):
+        named = [b for b in before if digest(b) == seal["previous"]]
+        if not named or seal["from"] != named[0]["to"]:
             problems.append((key, "broken_link"))
-        previous = seal
     return problems
 
 

@@ -197,7 +197,6 @@ fn every_broken_chain_gives_exactly_its_problems() {
             .into_iter()
             .map(|problem| match problem {
                 ChainProblem::Gap { key, .. } => (key, "gap"),
-                ChainProblem::Fork { key, .. } => (key, "fork"),
                 ChainProblem::BrokenLink { key, .. } => (key, "broken_link"),
                 ChainProblem::WrongKey { key, .. } => (key, "wrong_key"),
             })

@@ -421,6 +421,7 @@ def audit_seal_vectors():
                        "2026-11-29T11:05:00.000000Z")
     replaced, _ = seal_of(origin, first, first["to"], "2026-11-29T09:00:00.000000Z", items,
                           "2026-11-29T10:00:00.000001Z")
+    stray = dict(replaced, previous="2" * 64)
     shifted = dict(second, previous=audit_seal.digest(first), **{"from": "2026-11-29T00:00:01.000000Z"})
     keyed = lambda *seals: [{"key": audit_seal.seal_key(s), "note": seal_note(s)} for s in seals]
     chains = [
@@ -428,8 +429,10 @@ def audit_seal_vectors():
         ("a removed seal", keyed(first, third), [(audit_seal.seal_key(third), "gap")]),
         ("a removed first seal", keyed(second, third), [(audit_seal.seal_key(second), "gap")]),
         ("a replaced seal", keyed(first, replaced, third), [(audit_seal.seal_key(third), "broken_link")]),
-        ("two seals with one number", keyed(first, second, replaced),
-         [(audit_seal.seal_key(replaced), "fork")]),
+        ("two honest seals with one number (sweeps at once), then one more",
+         keyed(first, second, replaced, third), []),
+        ("a second seal 1 naming no seal 0", keyed(first, second, stray),
+         [(audit_seal.seal_key(stray), "broken_link")]),
         ("a window that does not start where the last ended", keyed(first, shifted),
          [(audit_seal.seal_key(shifted), "broken_link")]),
         ("a note under another key", [{"key": "integrity/audit-seals/00000000000000000000-x.txt",

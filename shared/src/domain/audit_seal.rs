@@ -549,19 +549,22 @@ pub enum ChainProblem {
         expected: u64,
         found: u64,
     },
-    /// A second trusted seal with the sequence number of the one before it.
-    Fork { key: String, seq: u64 },
-    /// The seal does not name the previous seal's digest, or does not start where it ended.
+    /// The seal names no seal of the number before it by digest, or does not start where the
+    /// one it names ended.
     BrokenLink { key: String, reason: String },
     /// The note is not stored under the key its content gives.
     WrongKey { key: String, expected: String },
 }
 
-/// Checks that `seals` (key, seal), sorted by sequence number, form one chain: 0, 1, 2, … each
-/// naming the digest of the one before and starting where it ended.
+/// Checks that `seals` (key, seal), sorted by sequence number (then key), form one chain: 0, 1,
+/// 2, … each naming the digest of a seal numbered one less and starting where that one ended.
+/// Two trusted seals with one number (two sweeps that ran at once, both signed by the ledger's
+/// key) are not a problem: each must link to the seal before them, and each is re-verified on
+/// its own; later seals continue from either.
 pub fn check_chain(seals: &[(String, Seal)]) -> Vec<ChainProblem> {
     let mut problems = Vec::new();
-    let mut previous: Option<&Seal> = None;
+    let mut before: Vec<&Seal> = Vec::new();
+    let mut current: Vec<&Seal> = Vec::new();
     for (key, seal) in seals {
         let expected_key = seal_key(seal.seq, &seal.time);
         if *key != expected_key {
@@ -570,44 +573,41 @@ pub fn check_chain(seals: &[(String, Seal)]) -> Vec<ChainProblem> {
                 expected: expected_key,
             });
         }
-        let expected_seq = previous.map_or(0, |p| p.seq + 1);
-        match previous {
-            Some(before) if seal.seq == before.seq => {
-                problems.push(ChainProblem::Fork {
+        let current_seq = current.first().map(|c| c.seq);
+        if current_seq != Some(seal.seq) {
+            let expected = current_seq.map_or(0, |s| s + 1);
+            before = std::mem::take(&mut current);
+            if seal.seq != expected {
+                problems.push(ChainProblem::Gap {
                     key: key.clone(),
-                    seq: seal.seq,
+                    expected,
+                    found: seal.seq,
                 });
-                continue;
+                before.clear();
             }
-            _ if seal.seq != expected_seq => problems.push(ChainProblem::Gap {
-                key: key.clone(),
-                expected: expected_seq,
-                found: seal.seq,
-            }),
-            Some(before) => {
-                if seal.previous != before.digest() {
-                    problems.push(ChainProblem::BrokenLink {
-                        key: key.clone(),
-                        reason: format!(
-                            "it names {} as the previous seal's digest, but seal {} has digest {}",
-                            seal.previous,
-                            before.seq,
-                            before.digest()
-                        ),
-                    });
-                } else if seal.from != before.to {
-                    problems.push(ChainProblem::BrokenLink {
-                        key: key.clone(),
-                        reason: format!(
-                            "its window starts at {}, but seal {} ended at {}",
-                            seal.from, before.seq, before.to
-                        ),
-                    });
-                }
-            }
-            None => {}
         }
-        previous = Some(seal);
+        current.push(seal);
+        if before.is_empty() {
+            continue;
+        }
+        match before.iter().find(|b| b.digest() == seal.previous) {
+            None => problems.push(ChainProblem::BrokenLink {
+                key: key.clone(),
+                reason: format!(
+                    "it names {} as the previous seal's digest, but no seal {} has it",
+                    seal.previous,
+                    seal.seq.saturating_sub(1)
+                ),
+            }),
+            Some(named) if seal.from != named.to => problems.push(ChainProblem::BrokenLink {
+                key: key.clone(),
+                reason: format!(
+                    "its window starts at {}, but seal {} ended at {}",
+                    seal.from, named.seq, named.to
+                ),
+            }),
+            Some(_) => {}
+        }
     }
     problems
 }
