@@ -384,7 +384,10 @@ mod tests {
         assert_eq!(sweep(Some("900")).unwrap().audit_seal_lag_seconds, 900);
         for bad in ["0", "59", "86401", "5m", "-300"] {
             let error = sweep(Some(bad)).unwrap_err();
-            assert!(error.to_string().contains("AUDIT_SEAL_LAG_SECONDS"), "{error}");
+            assert!(
+                error.to_string().contains("AUDIT_SEAL_LAG_SECONDS"),
+                "{error}"
+            );
         }
     }
 }

@@ -3,14 +3,17 @@
 //! through the Rust format and the adapter's item mapping: the same bytes, leaves, seals and
 //! chain, and exactly the refusal codes and findings the format defines (ledger-format §10).
 
+// The whole file is tests: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use shared::adapters::dynamodb::sealable_audit_from_item;
 use shared::domain::audit_seal::{
-    AuditKey, ChainProblem, EventDifference, SealedEvent, SignedSeal, check_chain,
-    compare_events, event_canonical_bytes, event_leaf, key_in_window, seal_key,
+    AuditKey, ChainProblem, EventDifference, SealedEvent, SignedSeal, check_chain, compare_events,
+    event_canonical_bytes, event_leaf, key_in_window, seal_key,
 };
 
 const PASSING: &str = include_str!("../../docs/vectors/audit_seal.json");
@@ -51,7 +54,7 @@ fn leaves(items: &[Value]) -> (Vec<SealedEvent>, Vec<(String, String, String)>) 
             Err(_) => unreadable.push(("audit_event_unreadable".to_owned(), key.pk, key.sk)),
         }
     }
-    events.sort_by(|a, b| a.key().cmp(&b.key()));
+    events.sort_by_key(SealedEvent::key);
     (events, unreadable)
 }
 
@@ -87,7 +90,10 @@ fn the_passing_vector_is_reproduced_byte_for_byte() {
         let note = parse(&case["note"]);
         assert_eq!(note.to_text(), case["note"].as_str().unwrap());
         assert_eq!(note.seal.body(), case["body"].as_str().unwrap());
-        assert_eq!(note.seal.digest().to_hex(), case["digest"].as_str().unwrap());
+        assert_eq!(
+            note.seal.digest().to_hex(),
+            case["digest"].as_str().unwrap()
+        );
         assert_eq!(
             seal_key(note.seal.seq, &note.seal.time),
             case["key"].as_str().unwrap()
@@ -106,7 +112,9 @@ fn the_passing_vector_is_reproduced_byte_for_byte() {
         assert!(unreadable.is_empty());
         assert_eq!(compare_events(&sealed, &current), []);
         // Sealing those items again gives the same seal.
-        let previous = keyed.last().map(|(_, s): &(String, SignedSeal)| s.seal.clone());
+        let previous = keyed
+            .last()
+            .map(|(_, s): &(String, SignedSeal)| s.seal.clone());
         let (again, file) = shared::domain::audit_seal::Seal::new(
             note.seal.origin.clone(),
             previous.as_ref(),
@@ -120,7 +128,10 @@ fn the_passing_vector_is_reproduced_byte_for_byte() {
         assert_eq!(file, case["events_file"].as_str().unwrap().as_bytes());
         keyed.push((case["key"].as_str().unwrap().to_owned(), note));
     }
-    let chain: Vec<_> = keyed.iter().map(|(k, n)| (k.clone(), n.seal.clone())).collect();
+    let chain: Vec<_> = keyed
+        .iter()
+        .map(|(k, n)| (k.clone(), n.seal.clone()))
+        .collect();
     assert_eq!(check_chain(&chain), []);
     let unsigned = parse(&vector["unsigned_note"]);
     assert_eq!(unsigned.verify(&public), Ok(false));
@@ -190,7 +201,12 @@ fn every_broken_chain_gives_exactly_its_problems() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| (s["key"].as_str().unwrap().to_owned(), parse(&s["note"]).seal))
+            .map(|s| {
+                (
+                    s["key"].as_str().unwrap().to_owned(),
+                    parse(&s["note"]).seal,
+                )
+            })
             .collect();
         seals.sort_by(|a, b| (a.1.seq, &a.0).cmp(&(b.1.seq, &b.0)));
         let found: Vec<(String, &str)> = check_chain(&seals)

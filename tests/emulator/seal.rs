@@ -114,7 +114,11 @@ async fn a_clean_ledger_passes_every_mode_and_its_seals_verify_with_the_stack_ke
         "{:?}",
         full.findings
     );
-    assert!(full.message.contains("1 seal(s) re-verified"), "{}", full.message);
+    assert!(
+        full.message.contains("1 seal(s) re-verified"),
+        "{}",
+        full.message
+    );
     // Seal 0 holds exactly the four old events (the fresh ones are younger than the lag), is
     // signed by the stack's KMS key, and its events file lists their keys.
     let notes = seals(&ledger).await;
@@ -122,7 +126,10 @@ async fn a_clean_ledger_passes_every_mode_and_its_seals_verify_with_the_stack_ke
     let (key, note) = &notes[0];
     assert_eq!((note.seal.seq, note.seal.count), (0, 4));
     let public = shared::ports::PublicKeys::public_key(
-        &shared::adapters::kms::KmsSigner::new(aws_sdk_kms::Client::new(&ledger.sdk), &ledger.key_arn),
+        &shared::adapters::kms::KmsSigner::new(
+            aws_sdk_kms::Client::new(&ledger.sdk),
+            &ledger.key_arn,
+        ),
         &ledger.key_arn,
     )
     .await
@@ -142,8 +149,15 @@ async fn a_clean_ledger_passes_every_mode_and_its_seals_verify_with_the_stack_ke
     // Locked like checkpoints, note and events file alike.
     for object in [key.clone(), events_key] {
         let version = &vault.list_versions(&object).await.unwrap()[0];
-        let protection = vault.protection(&object, &version.version_id).await.unwrap();
-        assert_eq!(protection.lock_mode.as_deref(), Some("COMPLIANCE"), "{object}");
+        let protection = vault
+            .protection(&object, &version.version_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            protection.lock_mode.as_deref(),
+            Some("COMPLIANCE"),
+            "{object}"
+        );
     }
 }
 
@@ -244,7 +258,10 @@ async fn an_audit_event_overwritten_in_the_unsealed_window_is_caught_by_the_stre
         .find(|e| e.event_type == AuditEventType::TamperDetected)
         .unwrap();
     assert!(
-        tampered.reason.unwrap().contains(&format!("{}/{}", key.pk, key.sk)),
+        tampered
+            .reason
+            .unwrap()
+            .contains(&format!("{}/{}", key.pk, key.sk)),
         "the finding names the event's key"
     );
 }

@@ -664,7 +664,7 @@ pub fn audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
 pub fn sealable_audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
     let event = audit_from_item(item)?;
     let stored = text(item, "details", "audit item")?;
-    if event.details.to_string() != stored {
+    if serde_json::to_string(&event.details).ok().as_deref() != Some(stored.as_str()) {
         return Err(StoreError::Malformed {
             key: match item.get("sk") {
                 Some(AttributeValue::S(sk)) => sk.clone(),

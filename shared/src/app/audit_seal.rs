@@ -91,9 +91,9 @@ where
         if verify_all {
             self.verify(&trusted, &mut report).await?;
         }
-        let latest = trusted.iter().max_by(|a, b| {
-            (a.seal.seq, &a.key).cmp(&(b.seal.seq, &b.key))
-        });
+        let latest = trusted
+            .iter()
+            .max_by(|a, b| (a.seal.seq, &a.key).cmp(&(b.seal.seq, &b.key)));
         report.sealed_to = latest.map(|l| l.seal.to);
         self.seal_next(latest, now, &mut report).await?;
         Ok(report)
@@ -137,9 +137,10 @@ where
                 ));
             }
         }
-        let notes = objects.iter().rev().filter(|o| {
-            o.key().ends_with(".txt") && audit_seal::is_seal_object_key(o.key())
-        });
+        let notes = objects
+            .iter()
+            .rev()
+            .filter(|o| o.key().ends_with(".txt") && audit_seal::is_seal_object_key(o.key()));
         let mut trusted = Vec::new();
         for original in notes {
             let bytes = self
@@ -232,19 +233,18 @@ where
                     continue;
                 }
             };
-            let current = self.read_window(&seal.from, &seal.to, seal.seq, report).await?;
+            let current = self
+                .read_window(&seal.from, &seal.to, seal.seq, report)
+                .await?;
             for difference in audit_seal::compare_events(&sealed, &current) {
                 let kind = match difference {
                     EventDifference::Changed {
                         key: AuditKey { pk, sk },
-                        sealed,
-                        computed,
+                        ..
                     } => FindingKind::AuditEventChanged {
                         seal: key.clone(),
                         pk,
                         sk,
-                        sealed,
-                        computed,
                     },
                     EventDifference::Missing {
                         key: AuditKey { pk, sk },
@@ -386,7 +386,8 @@ where
         let signature = match self.signer {
             Some(signer) => {
                 let der = signer.sign(seal.body().as_bytes()).await?;
-                Signature::kms(signer.key_id(), der).map_err(|e| SealFailure::Seal(e.to_string()))?
+                Signature::kms(signer.key_id(), der)
+                    .map_err(|e| SealFailure::Seal(e.to_string()))?
             }
             None => Signature::Unsigned,
         };

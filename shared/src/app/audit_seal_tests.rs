@@ -2,8 +2,7 @@
 //! the chain of seals, and every tampering `full` must name.
 
 use crate::adapters::memory::{
-    FixedClock, InMemoryAuditSink, InMemoryLedger, InMemoryVault, RecordingMetrics,
-    SoftwareSigner,
+    FixedClock, InMemoryAuditSink, InMemoryLedger, InMemoryVault, RecordingMetrics, SoftwareSigner,
 };
 use crate::app::sweep::{
     IntegritySweep, SweepError, SweepMode, SweepRecord, SweepSettings, SweepStatus,
@@ -51,11 +50,7 @@ impl Fixture {
             SweepSettings {
                 retention_days: 2555,
                 page_size: 10,
-                trust: CheckpointTrust::new(
-                    "signal-ledger:test",
-                    Some("alias/test-signing"),
-                    &[],
-                ),
+                trust: CheckpointTrust::new("signal-ledger:test", Some("alias/test-signing"), &[]),
             },
         );
         Fixture {
@@ -93,8 +88,7 @@ impl Fixture {
     fn advance(&self, seconds: i64) {
         let now = self.clock.now();
         self.clock.set(
-            Timestamp::from_datetime(now.as_datetime() + time::Duration::seconds(seconds))
-                .unwrap(),
+            Timestamp::from_datetime(now.as_datetime() + time::Duration::seconds(seconds)).unwrap(),
         );
     }
 
@@ -165,13 +159,18 @@ async fn every_mode_seals_what_is_older_than_the_lag_and_a_clean_log_passes() {
     assert_eq!(seals[0].seal.count, 3);
     // Seal 1: the two refusals, plus the init run's own audit event (written at its sweep).
     assert_eq!(seals[1].seal.count, 3);
-    assert!(keys.iter().all(|k| fixture.vault.keys().contains(
-        &k.replace(".txt", ".events")
-    )));
+    assert!(
+        keys.iter()
+            .all(|k| fixture.vault.keys().contains(&k.replace(".txt", ".events")))
+    );
 
     let full = fixture.run(SweepMode::Full).await.unwrap();
     assert_eq!(full.status, SweepStatus::Passed, "{:?}", full.findings);
-    assert!(full.message.contains("3 seal(s) re-verified"), "{}", full.message);
+    assert!(
+        full.message.contains("3 seal(s) re-verified"),
+        "{}",
+        full.message
+    );
     // full seals too: the window since the last seal.
     assert_eq!(fixture.seal_keys().len(), 4);
     // A full run right after seals nothing new (the only new event is younger than the lag).
@@ -223,7 +222,12 @@ async fn an_overwritten_event_in_a_sealed_window_is_named_by_full() {
     let audited = fixture.ledger.audit_events();
     let last = audited.last().unwrap();
     assert_eq!(last.event_type, AuditEventType::IntegrityCheckFailed);
-    assert!(last.reason.as_ref().unwrap().contains("audit_event_changed"));
+    assert!(
+        last.reason
+            .as_ref()
+            .unwrap()
+            .contains("audit_event_changed")
+    );
     assert!(fixture.metrics.recorded().iter().any(|m: &Metric| {
         m.name == crate::app::sweep::metric::INTEGRITY_FAILED_VERIFICATIONS && m.value >= 1.0
     }));
@@ -300,12 +304,22 @@ async fn a_forged_or_planted_seal_is_a_finding_and_sealing_goes_on() {
     let until = timestamp("2030-01-01T00:00:00Z");
     fixture
         .vault
-        .put_locked(&forged_key, forged.to_text().into_bytes(), "text/plain", until)
+        .put_locked(
+            &forged_key,
+            forged.to_text().into_bytes(),
+            "text/plain",
+            until,
+        )
         .await
         .unwrap();
     fixture
         .vault
-        .put_locked(&format!("{SEAL_PREFIX}zz.txt"), b"junk".to_vec(), "text/plain", until)
+        .put_locked(
+            &format!("{SEAL_PREFIX}zz.txt"),
+            b"junk".to_vec(),
+            "text/plain",
+            until,
+        )
         .await
         .unwrap();
     let record = failure(fixture.run(SweepMode::Incremental).await);
@@ -318,15 +332,20 @@ async fn a_forged_or_planted_seal_is_a_finding_and_sealing_goes_on() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert!(kinds.contains(&("untrusted", forged_key.clone())), "{kinds:?}");
-    assert!(kinds.contains(&("invalid", format!("{SEAL_PREFIX}zz.txt"))), "{kinds:?}");
+    assert!(
+        kinds.contains(&("untrusted", forged_key.clone())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("invalid", format!("{SEAL_PREFIX}zz.txt"))),
+        "{kinds:?}"
+    );
     // Sealing went on from the last trusted seal: the new one chains to it.
     let newest = fixture.seal(
         fixture
             .seal_keys()
             .iter()
-            .filter(|k| **k != forged_key && !k.ends_with("zz.txt"))
-            .last()
+            .rfind(|k| **k != forged_key && !k.ends_with("zz.txt"))
             .unwrap(),
     );
     assert_eq!(newest.seal.seq, latest.seal.seq + 1);

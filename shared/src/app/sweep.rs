@@ -34,8 +34,8 @@ use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AuditLog, AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, PublicKeys, SignError, Signer,
-    StoreError, VaultError,
+    AuditLog, AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, PublicKeys, SignError,
+    Signer, StoreError, VaultError,
 };
 
 /// Where checkpoints live in the vault.
@@ -284,7 +284,8 @@ where
         let outcome = match self.settings.trust.resolve(self.signer.as_ref()).await {
             Ok(trust) => match self.run_mode(mode, &trust).await {
                 // Issue 11: every mode also seals the audit log (`full` re-verifies its seals).
-                Ok(outcome) => self.seal_audit_log(mode, &trust, outcome).await,
+                // Boxed: the sealer's future would make every sweep's future large.
+                Ok(outcome) => Box::pin(self.seal_audit_log(mode, &trust, outcome)).await,
                 Err(error) => Err(error),
             }
             .map(|o| (o, trust)),
@@ -419,15 +420,16 @@ where
         if !sealed.findings.is_empty() {
             outcome.status = SweepStatus::Failed;
         }
-        outcome
-            .objects
-            .extend(sealed.objects.into_iter().map(|(key, version_id, finding)| {
-                ObjectFinding {
+        outcome.objects.extend(
+            sealed
+                .objects
+                .into_iter()
+                .map(|(key, version_id, finding)| ObjectFinding {
                     key,
                     version_id,
                     finding,
-                }
-            }));
+                }),
+        );
         outcome.message = format!(
             "{}; audit log: {}{}{}",
             outcome.message,

@@ -402,8 +402,8 @@ impl SignedSeal {
         let split = text.find("\n\n").ok_or(SealError::MissingBlankLine)?;
         let (body, rest) = text.split_at(split + 1);
         let seal = parse_body(body)?;
-        let signature =
-            parse_signature_lines(rest.get(1..).unwrap_or_default()).map_err(SealError::Signature)?;
+        let signature = parse_signature_lines(rest.get(1..).unwrap_or_default())
+            .map_err(SealError::Signature)?;
         Ok(SignedSeal { seal, signature })
     }
 

@@ -13,8 +13,8 @@ fn event(n: u64, at: &str) -> AuditEvent {
         event_type: AuditEventType::DeleteAttempt,
         actor: format!("arn:aws:iam::123456789012:user/u{n}"),
         request_id: format!("req-{n}"),
-        signal_id: (n % 2 == 0).then(|| format!("sig-{n}")),
-        chain_index: (n % 3 == 0).then_some(n),
+        signal_id: n.is_multiple_of(2).then(|| format!("sig-{n}")),
+        chain_index: n.is_multiple_of(3).then_some(n),
         reason: Some("signals are immutable".into()),
         excerpt: None,
         details: serde_json::json!({"method": "DELETE", "status": 405}),
@@ -90,7 +90,8 @@ fn the_canonical_bytes_cover_every_field_and_the_key() {
     let base = event(6, "2026-11-28T09:30:00Z");
     let key = AuditKey::of(&base);
     let leaf = event_leaf(&key, &base);
-    let edits: Vec<Box<dyn Fn(&mut AuditEvent)>> = vec![
+    type Edit = Box<dyn Fn(&mut AuditEvent)>;
+    let edits: Vec<Edit> = vec![
         Box::new(|e| e.event_id.push('x')),
         Box::new(|e| e.occurred_at = timestamp("2026-11-28T09:30:01Z")),
         Box::new(|e| e.event_type = AuditEventType::ModificationAttempt),
@@ -115,7 +116,9 @@ fn the_canonical_bytes_cover_every_field_and_the_key() {
     assert_ne!(event_leaf(&moved, &base), leaf);
     // Known answer: the leaf is SHA-256(0x00 || bytes) and the bytes start with the domain.
     let bytes = event_canonical_bytes(&key, &base);
-    assert!(bytes.starts_with(b"SIGNAL-LEDGER/AUDIT-EVENT\0\x00\x01\x01\x00\x00\x00\x0a2026-11-28"));
+    assert!(
+        bytes.starts_with(b"SIGNAL-LEDGER/AUDIT-EVENT\0\x00\x01\x01\x00\x00\x00\x0a2026-11-28")
+    );
     assert_eq!(leaf, Hash::leaf(&bytes));
 }
 
@@ -153,7 +156,11 @@ fn a_seal_round_trips_and_verifies_with_the_right_key_only() {
     assert_eq!(unsigned.verify(&spki_der(&key)), Ok(false));
     let listed = seal.parse_events(&file).unwrap();
     assert_eq!(listed.len(), 5);
-    assert!(listed.windows(2).all(|w| (&w[0].pk, &w[0].sk) < (&w[1].pk, &w[1].sk)));
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| (&w[0].pk, &w[0].sk) < (&w[1].pk, &w[1].sk))
+    );
 }
 
 #[test]
@@ -165,7 +172,10 @@ fn the_note_is_parsed_strictly() {
     }
     .to_text();
     let edits = [
-        ("signal-ledger-audit-seal/1\n", "signal-ledger-audit-seal/2\n"),
+        (
+            "signal-ledger-audit-seal/1\n",
+            "signal-ledger-audit-seal/2\n",
+        ),
         ("seal 0\n", "seal 00\n"),
         ("seal 0\n", "seal +0\n"),
         ("count 3\n", "count 03\n"),
@@ -177,7 +187,10 @@ fn the_note_is_parsed_strictly() {
         ("— unsigned\n", "— unsigned\n\n"),
         ("— unsigned\n", "— unsigned"),
         // A window that ends where it starts.
-        ("to 2026-11-29T12:00:00.000000Z", "to 2026-11-28T00:00:00.000000Z"),
+        (
+            "to 2026-11-29T12:00:00.000000Z",
+            "to 2026-11-28T00:00:00.000000Z",
+        ),
         // Seal 0 must name no previous seal.
         (
             "previous 0000000000000000000000000000000000000000000000000000000000000000",
@@ -270,7 +283,10 @@ fn seals_chain_and_every_break_is_found() {
     // A replacement for seal 1 (another window, another root) breaks the link of seal 2.
     let (other, _) = seal_of(&all[4..], Some(&first));
     let problems = check_chain(&[keyed(&first), keyed(&other), keyed(&third)]);
-    assert!(matches!(problems.as_slice(), [ChainProblem::BrokenLink { .. }]));
+    assert!(matches!(
+        problems.as_slice(),
+        [ChainProblem::BrokenLink { .. }]
+    ));
     // Two honest seals with one number (two sweeps at once) both link to seal 0: no problem,
     // and the next seal may continue from either.
     let mut both = vec![keyed(&first), keyed(&second), keyed(&other), keyed(&third)];
@@ -280,7 +296,10 @@ fn seals_chain_and_every_break_is_found() {
     let mut stray = other.clone();
     stray.previous = Hash::sha256(b"no such seal");
     let problems = check_chain(&[keyed(&first), keyed(&second), keyed(&stray)]);
-    assert!(matches!(problems.as_slice(), [ChainProblem::BrokenLink { .. }]));
+    assert!(matches!(
+        problems.as_slice(),
+        [ChainProblem::BrokenLink { .. }]
+    ));
     // A seal that does not start where the one before ended.
     let mut late = second.clone();
     late.from = late.from.plus_days(1).unwrap();
@@ -403,15 +422,34 @@ fn windows_are_key_ranges_over_day_partitions() {
         timestamp("2026-11-28T10:00:00Z"),
         timestamp("2026-11-30T00:00:00Z"),
     );
-    assert_eq!(window_days(&from, &to), ["2026-11-28", "2026-11-29", "2026-11-30"]);
+    assert_eq!(
+        window_days(&from, &to),
+        ["2026-11-28", "2026-11-29", "2026-11-30"]
+    );
     let key = |pk: &str, sk: &str| AuditKey {
         pk: pk.into(),
         sk: sk.into(),
     };
-    assert!(key_in_window(&key("2026-11-28", "2026-11-28T10:00:00.000000Z#a"), &from, &to));
-    assert!(!key_in_window(&key("2026-11-28", "2026-11-28T09:59:59.999999Z#a"), &from, &to));
+    assert!(key_in_window(
+        &key("2026-11-28", "2026-11-28T10:00:00.000000Z#a"),
+        &from,
+        &to
+    ));
+    assert!(!key_in_window(
+        &key("2026-11-28", "2026-11-28T09:59:59.999999Z#a"),
+        &from,
+        &to
+    ));
     assert!(key_in_window(&key("2026-11-29", "anything"), &from, &to));
-    assert!(!key_in_window(&key("2026-11-30", "2026-11-30T00:00:00.000000Z#a"), &from, &to));
+    assert!(!key_in_window(
+        &key("2026-11-30", "2026-11-30T00:00:00.000000Z#a"),
+        &from,
+        &to
+    ));
     // A misplaced key belongs to the window its key falls in, whatever its sk says.
-    assert!(key_in_window(&key("2026-11-29", "2020-01-01T00:00:00.000000Z#x"), &from, &to));
+    assert!(key_in_window(
+        &key("2026-11-29", "2020-01-01T00:00:00.000000Z#x"),
+        &from,
+        &to
+    ));
 }

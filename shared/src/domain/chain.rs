@@ -79,20 +79,31 @@ pub enum FindingKind {
     /// An object under `checkpoints/` that the sweep never writes.
     UnexpectedObject { key: String },
     /// An audit event in a sealed window differs from the one sealed (`index`: the seal's
-    /// sequence number). `pk`/`sk` name the event's key in the audit table.
+    /// sequence number). `pk`/`sk` name the event's key in the audit table; the seal's events
+    /// file holds the sealed leaf.
     AuditEventChanged {
         seal: String,
         pk: String,
         sk: String,
-        sealed: Hash,
-        computed: Hash,
     },
     /// A sealed audit event is no longer in the audit table.
-    AuditEventMissing { seal: String, pk: String, sk: String },
+    AuditEventMissing {
+        seal: String,
+        pk: String,
+        sk: String,
+    },
     /// An audit event in a sealed window that its seal does not list (inserted afterwards).
-    AuditEventAdded { seal: String, pk: String, sk: String },
+    AuditEventAdded {
+        seal: String,
+        pk: String,
+        sk: String,
+    },
     /// An audit item that is not a well-formed event, in a window being sealed or re-verified.
-    AuditEventUnreadable { pk: String, sk: String, reason: String },
+    AuditEventUnreadable {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
     /// A seal (or its events file) is malformed, overwritten, or breaks the chain of seals: a
     /// gap, a fork, a wrong link or window.
     AuditSealInvalid { seal: String, reason: String },
