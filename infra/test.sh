@@ -77,6 +77,15 @@ fi
 grep -q '^FAIL entry 0: canonical bytes differ' <<<"$rejected" \
   || die "check_vectors.py rejected the tampered copy for another reason: $rejected"
 echo "ok: a tampered copy of the vectors is rejected"
+# The same for the sealed audit log (ledger-format section 10): an audit item's actor rewritten.
+cp -r docs/vectors/. "$scratch/"
+sed -i 's#user/alice#user/mallory#' "$scratch/audit_seal.json"
+if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
+  die "check_vectors.py accepted a tampered audit seal vector"
+fi
+grep -q '^FAIL audit_seal.json: item 0: canonical bytes differ' <<<"$rejected" \
+  || die "check_vectors.py rejected the tampered audit seal vector for another reason: $rejected"
+echo "ok: a tampered copy of the audit seal vector is rejected"
 python3 docs/vectors/backup/check_backup.py
 
 step "the README's run command, end to end on its own emulator: a day in the life, every verdict PASS"
