@@ -265,3 +265,51 @@ async fn an_audit_event_overwritten_in_the_unsealed_window_is_caught_by_the_stre
         "the finding names the event's key"
     );
 }
+
+/// An item whose details are not in canonical JSON (a rewrite that "looks the same") is never
+/// sealed and is named by the run that meets it and by every `full` after; sealing goes on.
+#[tokio::test]
+async fn an_unreadable_audit_item_is_named_and_never_stops_sealing() {
+    let ledger = Ledger::new(0).await;
+    let audit = DynamoAuditSink::new(ledger.dynamodb.clone(), &ledger.audit_table);
+    let an_hour_ago = SystemClock.now().as_datetime() - time::Duration::hours(1);
+    let mut events = Vec::new();
+    for n in 0..2 {
+        let event = AuditEvent {
+            event_id: format!("0190-odd-{n}"),
+            occurred_at: Timestamp::from_datetime(an_hour_ago + time::Duration::seconds(n))
+                .unwrap(),
+            event_type: AuditEventType::ModificationAttempt,
+            actor: "arn:aws:iam::123456789012:user/alice".into(),
+            request_id: format!("req-{n}"),
+            signal_id: None,
+            chain_index: None,
+            reason: None,
+            excerpt: None,
+            details: serde_json::json!({"method": "PUT", "status": 405}),
+        };
+        audit.record(&event).await.unwrap();
+        events.push(event);
+    }
+    let mut respaced = audit_item(&events[1]);
+    respaced.insert(
+        "details".into(),
+        AttributeValue::S(r#"{"method": "PUT", "status": 405}"#.into()),
+    );
+    put_audit_item(&ledger, respaced).await;
+    let key = AuditKey::of(&events[1]);
+    let unreadable = |record: &SweepRecord| {
+        record.findings.iter().any(|f| {
+            matches!(&f.kind, FindingKind::AuditEventUnreadable { pk, sk, .. }
+                if *pk == key.pk && *sk == key.sk)
+        })
+    };
+    let init = failure(ledger.sweep.run(SweepMode::Init, "t").await);
+    assert!(unreadable(&init), "{:?}", init.findings);
+    let notes = seals(&ledger).await;
+    assert_eq!(notes.len(), 1, "sealing went on");
+    assert_eq!(notes[0].1.seal.count, 1, "the readable event only");
+    let full = failure(ledger.sweep.run(SweepMode::Full, "t").await);
+    assert!(unreadable(&full), "{:?}", full.findings);
+    assert_eq!(full.findings_total, 1, "{:?}", full.findings);
+}

@@ -357,13 +357,10 @@ where
         if from >= to {
             return Ok(());
         }
-        let findings_before = report.findings.len();
         let seq = latest.map_or(0, |l| l.seal.seq + 1);
+        // An unreadable item cannot be sealed: it is a finding now (and in every `full` run
+        // that re-reads the window), but never stops the readable events from being sealed.
         let mut events = self.read_window(&from, &to, seq, report).await?;
-        if report.findings.len() > findings_before {
-            // An unreadable item cannot be sealed; it stays a finding until someone restores it.
-            return Ok(());
-        }
         if events.len() > MAX_EVENTS_PER_SEAL
             && let Some(cut) = cut_time(&events[MAX_EVENTS_PER_SEAL])
             && cut > from
