@@ -374,3 +374,79 @@ async fn an_overwritten_seal_or_events_file_is_a_finding() {
     // The originals still count: the chain is intact and nothing else is reported.
     assert_eq!(record.findings_total, 2, "{:?}", record.findings);
 }
+
+#[tokio::test]
+async fn two_sweeps_at_once_leave_two_honest_seals_and_full_still_passes() {
+    use crate::domain::audit_seal::{Seal, SealedEvent, event_leaf, events_key, seal_key};
+    use crate::ports::{BlobVault, Signer};
+    let mut fixture = Fixture::sealed().await;
+    // The hourly and the nightly sweep both resumed from the same seal and sealed up to a
+    // slightly different moment: the second one's seal, written as that sweep would.
+    let latest = fixture.seal(fixture.seal_keys().last().unwrap());
+    fixture.run(SweepMode::Incremental).await.unwrap();
+    // One second after the incremental one: its own time, and a window one second longer.
+    let now =
+        Timestamp::from_datetime(fixture.clock.now().as_datetime() + time::Duration::seconds(1))
+            .unwrap();
+    let to = Timestamp::from_datetime(now.as_datetime() - time::Duration::seconds(300)).unwrap();
+    let events: Vec<SealedEvent> = fixture
+        .ledger
+        .audit_events()
+        .iter()
+        .map(|e| (AuditKey::of(e), e))
+        .filter(|(k, _)| crate::domain::audit_seal::key_in_window(k, &latest.seal.to, &to))
+        .map(|(k, e)| SealedEvent::new(k.clone(), event_leaf(&k, e)))
+        .collect();
+    let (sibling, file) = Seal::new(
+        "signal-ledger:test",
+        Some(&latest.seal),
+        latest.seal.to,
+        to,
+        events,
+        now,
+    )
+    .unwrap();
+    let signer = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
+    let der = signer.sign(sibling.body().as_bytes()).await.unwrap();
+    let note = SignedSeal {
+        signature: crate::domain::checkpoint::Signature::kms("alias/test-signing", der).unwrap(),
+        seal: sibling.clone(),
+    };
+    let until = timestamp("2030-01-01T00:00:00Z");
+    fixture
+        .vault
+        .put_locked(
+            &events_key(sibling.seq, &now),
+            file,
+            "application/jsonl",
+            until,
+        )
+        .await
+        .unwrap();
+    fixture
+        .vault
+        .put_locked(
+            &seal_key(sibling.seq, &now),
+            note.to_text().into_bytes(),
+            "text/plain",
+            until,
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = fixture
+        .seal_keys()
+        .iter()
+        .map(|k| fixture.seal(k).seal.seq)
+        .collect();
+    assert_eq!(
+        seqs.iter().filter(|s| **s == sibling.seq).count(),
+        2,
+        "{seqs:?}"
+    );
+    fixture.events(1).await;
+    let full = fixture.run(SweepMode::Full).await.unwrap();
+    assert_eq!(full.status, SweepStatus::Passed, "{:?}", full.findings);
+    // The next seal continued from one of the two.
+    let newest = fixture.seal(fixture.seal_keys().last().unwrap());
+    assert_eq!(newest.seal.seq, sibling.seq + 1);
+}
