@@ -56,7 +56,7 @@ step "fuzz: every cargo-fuzz target for ${FUZZ_SECONDS:-30} s from its seed corp
 # fuzz/ is its own workspace; new inputs go to a scratch corpus, the repository's stays small.
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version =0.13.2
 fuzz_target_dir="${CARGO_TARGET_DIR:-$ROOT/target}/fuzz"
-for target in ingest_handler validate_signal checkpoint_note backup_csv manifest; do
+for target in ingest_handler validate_signal checkpoint_note audit_seal_note backup_csv manifest; do
   found=$(mktemp -d)
   cargo +nightly fuzz run --fuzz-dir fuzz --dev --sanitizer none --target-dir "$fuzz_target_dir" \
     "$target" "$found" "fuzz/corpus/$target" -- -max_total_time="${FUZZ_SECONDS:-30}" -max_len=70000 \
