@@ -11,6 +11,9 @@
 //!   hash, and root and head at its size — with what is stored now. This is what catches an
 //!   insider who edits an entry and recomputes every later hash, link and claim.
 //!
+//! Every mode also seals the audit log (`app::audit_seal`, one hook: `seal_audit_log`), and
+//! `full` re-verifies every seal against the audit table; their findings join the run's.
+//!
 //! Promises: a checkpoint is written only after a clean verification that continued from the
 //! previous checkpoint's own compact range, so checkpoints can never be inconsistent with one
 //! another; its leaf-hash file is written first, so a checkpoint never points at a missing file.
