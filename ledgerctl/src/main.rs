@@ -28,37 +28,13 @@ enum Command {
     /// Create the tables, the vault bucket, the signing key and the alarms of template.yaml (for the local
     /// emulator; uses AWS_ENDPOINT_URL). Reports on stderr; the last line on stdout is
     /// `VAULT_BUCKET=<name> CHECKPOINT_KMS_KEY_ID=<key ARN>`, for shell scripts to `eval`.
-    Provision {
-        /// Stack name: resource names are derived from it as in the template (`<stack>-signals`, ...).
-        #[arg(long, env = "STACK_NAME", default_value = "signal-ledger")]
-        stack_name: String,
-        #[arg(long, default_value = "template.yaml")]
-        template: PathBuf,
-    },
+    Provision(ProvisionArgs),
     /// Restore every backup in the vault into a new, empty signals table, verifying each CSV
     /// (checksum, row hashes, links, Merkle root) against the verified manifest chain while it
     /// loads. The target table must exist: create it first from template.yaml, e.g.
     /// `ledgerctl provision --stack-name recovery` creates `recovery-signals`. Progress on
     /// stderr; the summary line on stdout.
-    Restore {
-        /// The vault bucket holding `manifests/` and `signals/`.
-        #[arg(long, env = "VAULT_BUCKET")]
-        bucket: String,
-        /// The signals table to restore into (must exist; must be empty unless --resume).
-        #[arg(long)]
-        target_table: String,
-        /// Continue an interrupted restore into this target: entries already there must be this
-        /// vault's; present items are checked and skipped.
-        #[arg(long)]
-        resume: bool,
-        /// Restore only the backups up to and including this backup id (`YYYYMMDD` or
-        /// `YYYYMMDD_N`).
-        #[arg(long)]
-        until: Option<shared::domain::backup::BackupId>,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-    },
+    Restore(RestoreArgs),
     /// Follow one signal through every record kept of it and check each against the others:
     /// the entry (all fields); its hash check (recomputed canonical hash, links to the previous
     /// and next entries, the signal-id claim); its audit events (searched in the UTC day
@@ -72,46 +48,82 @@ enum Command {
         verbatim_doc_comment,
         after_help = "Exit status:\n  0  the trail is complete and every check passed\n  1  a check failed: evidence of tampering\n  2  the trail stops early (not yet backed up or checkpointed, ...), or the signal id is unknown or malformed\n  3  the trace could not be made (AWS unreachable, access denied, ...)"
     )]
-    Trace {
-        /// The signal id to trace.
-        signal_id: String,
-        /// The signals table (entries and signal-id claims).
-        #[arg(long, env = "SIGNALS_TABLE")]
-        signals_table: String,
-        /// The audit table (partitioned by UTC day).
-        #[arg(long, env = "AUDIT_TABLE")]
-        audit_table: String,
-        /// The vault bucket holding `manifests/`, `signals/` and `checkpoints/`.
-        #[arg(long, env = "VAULT_BUCKET")]
-        bucket: String,
-        /// Search the audit table this many days after the day of `received_at`.
-        #[arg(long, default_value_t = DEFAULT_AUDIT_DAYS)]
-        audit_days: u32,
-        /// Print the trace as JSON instead of text.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        trust: TrustArgs,
-    },
+    Trace(TraceArgs),
     /// Acknowledge a vault finding that can never be removed (a planted or forged object under
     /// `checkpoints/`, COMPLIANCE-locked): writes a locked acknowledgement of its original version
     /// and audits it with your identity. Later sweeps list it as acknowledged instead of failing.
-    Acknowledge {
-        /// The object's key, as the sweep's finding names it (e.g. `checkpoints/zz.txt`).
-        key: String,
-        /// Why it is acknowledged: what it is, and who checked it (at least 10 characters).
-        #[arg(long)]
-        reason: String,
-        /// The vault bucket.
-        #[arg(long, env = "VAULT_BUCKET")]
-        bucket: String,
-        /// The audit table.
-        #[arg(long, env = "AUDIT_TABLE")]
-        audit_table: String,
-        /// How long the acknowledgement stays locked, in days.
-        #[arg(long, env = "RETENTION_DAYS", default_value_t = 2555)]
-        retention_days: u32,
-    },
+    Acknowledge(AcknowledgeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ProvisionArgs {
+    /// Stack name: resource names are derived from it as in the template (`<stack>-signals`, ...).
+    #[arg(long, env = "STACK_NAME", default_value = "signal-ledger")]
+    stack_name: String,
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct RestoreArgs {
+    /// The vault bucket holding `manifests/` and `signals/`.
+    #[arg(long, env = "VAULT_BUCKET")]
+    bucket: String,
+    /// The signals table to restore into (must exist; must be empty unless --resume).
+    #[arg(long)]
+    target_table: String,
+    /// Continue an interrupted restore into this target: entries already there must be this
+    /// vault's; present items are checked and skipped.
+    #[arg(long)]
+    resume: bool,
+    /// Restore only the backups up to and including this backup id (`YYYYMMDD` or
+    /// `YYYYMMDD_N`).
+    #[arg(long)]
+    until: Option<shared::domain::backup::BackupId>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct TraceArgs {
+    /// The signal id to trace.
+    signal_id: String,
+    /// The signals table (entries and signal-id claims).
+    #[arg(long, env = "SIGNALS_TABLE")]
+    signals_table: String,
+    /// The audit table (partitioned by UTC day).
+    #[arg(long, env = "AUDIT_TABLE")]
+    audit_table: String,
+    /// The vault bucket holding `manifests/`, `signals/` and `checkpoints/`.
+    #[arg(long, env = "VAULT_BUCKET")]
+    bucket: String,
+    /// Search the audit table this many days after the day of `received_at`.
+    #[arg(long, default_value_t = DEFAULT_AUDIT_DAYS)]
+    audit_days: u32,
+    /// Print the trace as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    trust: TrustArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct AcknowledgeArgs {
+    /// The object's key, as the sweep's finding names it (e.g. `checkpoints/zz.txt`).
+    key: String,
+    /// Why it is acknowledged: what it is, and who checked it (at least 10 characters).
+    #[arg(long)]
+    reason: String,
+    /// The vault bucket.
+    #[arg(long, env = "VAULT_BUCKET")]
+    bucket: String,
+    /// The audit table.
+    #[arg(long, env = "AUDIT_TABLE")]
+    audit_table: String,
+    /// How long the acknowledgement stays locked, in days.
+    #[arg(long, env = "RETENTION_DAYS", default_value_t = 2555)]
+    retention_days: u32,
 }
 
 /// Which checkpoints count: the ledger's signing key and the keys rotated out before it.
@@ -134,178 +146,158 @@ const TRACE_STOPPED: u8 = 2;
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
-        Command::Provision {
-            stack_name,
-            template,
-        } => {
-            let text = std::fs::read_to_string(&template)
-                .with_context(|| format!("cannot read {}", template.display()))?;
-            let template = Template::parse(&text)?;
-            let stack = Stack::local(stack_name);
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let provisioned = provision_stack(&sdk, &template, &stack).await?;
-            for outcome in &provisioned.tables {
-                let line = match outcome {
-                    Provisioned::Created(name) => format!("created table {name}"),
-                    Provisioned::AlreadyExisted(name) => {
-                        format!("table {name} already exists; left as it is")
-                    }
-                };
-                eprintln!("{line}");
+        Command::Provision(args) => provision(args).await,
+        Command::Restore(args) => restore_backups(args).await,
+        Command::Acknowledge(args) => acknowledge(args).await,
+        Command::Trace(args) => trace_signal(args).await,
+    }
+}
+
+async fn provision(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.template)
+        .with_context(|| format!("cannot read {}", args.template.display()))?;
+    let template = Template::parse(&text)?;
+    let stack = Stack::local(args.stack_name);
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let provisioned = provision_stack(&sdk, &template, &stack).await?;
+    for outcome in &provisioned.tables {
+        let line = match outcome {
+            Provisioned::Created(name) => format!("created table {name}"),
+            Provisioned::AlreadyExisted(name) => {
+                format!("table {name} already exists; left as it is")
             }
-            for bucket in &provisioned.buckets {
-                match &bucket.outcome {
-                    Provisioned::Created(name) => eprintln!("created bucket {name}"),
-                    Provisioned::AlreadyExisted(name) => {
-                        eprintln!("bucket {name} already exists; left as it is")
-                    }
-                }
-                for skipped in &bucket.skipped_statements {
-                    eprintln!("  not applied: {skipped}");
-                }
+        };
+        eprintln!("{line}");
+    }
+    for bucket in &provisioned.buckets {
+        match &bucket.outcome {
+            Provisioned::Created(name) => eprintln!("created bucket {name}"),
+            Provisioned::AlreadyExisted(name) => {
+                eprintln!("bucket {name} already exists; left as it is")
             }
-            for key in &provisioned.keys {
-                if key.created {
-                    eprintln!("created KMS key {} ({})", key.key_arn, key.alias);
-                } else {
-                    eprintln!(
-                        "KMS key {} ({}) already exists; left as it is",
-                        key.key_arn, key.alias
-                    );
-                }
-            }
-            eprintln!(
-                "put {} alarms ({}…); the emulator stores them but never evaluates them",
-                provisioned.alarms.len(),
-                provisioned.alarms.first().map_or("", String::as_str)
-            );
-            writeln!(std::io::stdout().lock(), "{}", provisioned.shell_exports()?)?;
-            Ok(ExitCode::SUCCESS)
         }
-        Command::Restore {
-            bucket,
-            target_table,
-            resume,
-            until,
-            quiet,
-        } => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let vault =
-                shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), bucket, None);
-            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-            let options = RestoreOptions {
-                target_table,
-                resume,
-                until,
-                progress: !quiet,
-            };
-            let summary = Box::pin(restore(&vault, &dynamodb, &options)).await?;
-            for key in &summary.overwritten_manifests {
-                eprintln!("warning: manifest {key} has newer versions; its original was used");
-            }
-            writeln!(std::io::stdout().lock(), "{summary}")?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Acknowledge {
-            key,
-            reason,
-            bucket,
-            audit_table,
-            retention_days,
-        } => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            // The actor is who the credentials say you are, not a name you type.
-            let identity = aws_sdk_sts::Client::new(&sdk)
-                .get_caller_identity()
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!(aws_sdk_sts::error::DisplayErrorContext(e)))?;
-            let actor = identity
-                .arn()
-                .ok_or_else(|| anyhow::anyhow!("the caller identity has no ARN"))?
-                .to_owned();
-            let acknowledger = shared::app::acknowledge::Acknowledger {
-                vault: shared::adapters::s3::S3Vault::new(
-                    aws_sdk_s3::Client::new(&sdk),
-                    bucket,
-                    None,
-                ),
-                audit: shared::adapters::dynamodb::DynamoAuditSink::new(
-                    aws_sdk_dynamodb::Client::new(&sdk),
-                    audit_table,
-                ),
-                clock: shared::adapters::system::SystemClock,
-                metrics: shared::adapters::system::EmfStdout::new("SignalLedger", "ledgerctl"),
-                retention_days,
-            };
-            let done = acknowledger.acknowledge(&key, &reason, &actor).await?;
-            eprintln!(
-                "acknowledged {} (version {}) as {actor}: {} (version {}), locked; audited as FINDING_ACKNOWLEDGED",
-                done.acknowledgement.key,
-                done.acknowledgement.version_id,
-                done.object_key,
-                done.version_id
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Trace {
-            signal_id,
-            signals_table,
-            audit_table,
-            bucket,
-            audit_days,
-            json,
-            trust,
-        } => {
-            use shared::ports::Clock;
-            let origin = shared::config::origin(&signals_table);
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-            let store = shared::adapters::dynamodb::DynamoLedgerStore::new(
-                dynamodb.clone(),
-                signals_table,
-                &audit_table,
-            );
-            let audit = shared::adapters::dynamodb::DynamoAuditSink::new(dynamodb, audit_table);
-            let vault =
-                shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), bucket, None);
-            // Only public keys are fetched: the key id comes from each checkpoint's signature line.
-            let keys = shared::adapters::kms::KmsPublicKeys::new(aws_sdk_kms::Client::new(&sdk));
-            let sources = Sources {
-                store: &store,
-                vault: &vault,
-                audit: &audit,
-                keys: Some(&keys),
-            };
-            let options = TraceOptions {
-                audit_days,
-                now: shared::adapters::system::SystemClock.now(),
-                trust: shared::app::vault::CheckpointTrust::new(
-                    origin,
-                    trust.checkpoint_key_id.as_deref(),
-                    &shared::config::key_list(&trust.previous_key_ids),
-                ),
-            };
-            let progress = |line: &str| eprintln!("trace: {line}");
-            let traced = match Box::pin(trace(&sources, &signal_id, &options, &progress)).await {
-                Ok(traced) => traced,
-                Err(error) => {
-                    let code = match error {
-                        TraceError::InvalidSignalId { .. } | TraceError::UnknownSignalId(_) => {
-                            TRACE_STOPPED
-                        }
-                        _ => TRACE_NOT_MADE,
-                    };
-                    eprintln!("error: {:#}", anyhow::Error::from(error));
-                    return Ok(ExitCode::from(code));
-                }
-            };
-            let text = match json {
-                true => serde_json::to_string_pretty(&traced)? + "\n",
-                false => render_text(&traced),
-            };
-            std::io::stdout().lock().write_all(text.as_bytes())?;
-            Ok(ExitCode::from(traced.exit_code()))
+        for skipped in &bucket.skipped_statements {
+            eprintln!("  not applied: {skipped}");
         }
     }
+    for key in &provisioned.keys {
+        if key.created {
+            eprintln!("created KMS key {} ({})", key.key_arn, key.alias);
+        } else {
+            eprintln!(
+                "KMS key {} ({}) already exists; left as it is",
+                key.key_arn, key.alias
+            );
+        }
+    }
+    eprintln!(
+        "put {} alarms ({}…); the emulator stores them but never evaluates them",
+        provisioned.alarms.len(),
+        provisioned.alarms.first().map_or("", String::as_str)
+    );
+    writeln!(std::io::stdout().lock(), "{}", provisioned.shell_exports()?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn restore_backups(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let vault =
+        shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), args.bucket, None);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let options = RestoreOptions {
+        target_table: args.target_table,
+        resume: args.resume,
+        until: args.until,
+        progress: !args.quiet,
+    };
+    let summary = Box::pin(restore(&vault, &dynamodb, &options)).await?;
+    for key in &summary.overwritten_manifests {
+        eprintln!("warning: manifest {key} has newer versions; its original was used");
+    }
+    writeln!(std::io::stdout().lock(), "{summary}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn acknowledge(args: AcknowledgeArgs) -> anyhow::Result<ExitCode> {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // The actor is who the credentials say you are, not a name you type.
+    let identity = aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(aws_sdk_sts::error::DisplayErrorContext(e)))?;
+    let actor = identity
+        .arn()
+        .ok_or_else(|| anyhow::anyhow!("the caller identity has no ARN"))?
+        .to_owned();
+    let acknowledger = shared::app::acknowledge::Acknowledger {
+        vault: shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), args.bucket, None),
+        audit: shared::adapters::dynamodb::DynamoAuditSink::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            args.audit_table,
+        ),
+        clock: shared::adapters::system::SystemClock,
+        metrics: shared::adapters::system::EmfStdout::new("SignalLedger", "ledgerctl"),
+        retention_days: args.retention_days,
+    };
+    let done = acknowledger
+        .acknowledge(&args.key, &args.reason, &actor)
+        .await?;
+    eprintln!(
+        "acknowledged {} (version {}) as {actor}: {} (version {}), locked; audited as FINDING_ACKNOWLEDGED",
+        done.acknowledgement.key, done.acknowledgement.version_id, done.object_key, done.version_id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn trace_signal(args: TraceArgs) -> anyhow::Result<ExitCode> {
+    use shared::ports::Clock;
+    let origin = shared::config::origin(&args.signals_table);
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let store = shared::adapters::dynamodb::DynamoLedgerStore::new(
+        dynamodb.clone(),
+        args.signals_table,
+        &args.audit_table,
+    );
+    let audit = shared::adapters::dynamodb::DynamoAuditSink::new(dynamodb, args.audit_table);
+    let vault =
+        shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), args.bucket, None);
+    // Only public keys are fetched: the key id comes from each checkpoint's signature line.
+    let keys = shared::adapters::kms::KmsPublicKeys::new(aws_sdk_kms::Client::new(&sdk));
+    let sources = Sources {
+        store: &store,
+        vault: &vault,
+        audit: &audit,
+        keys: Some(&keys),
+    };
+    let options = TraceOptions {
+        audit_days: args.audit_days,
+        now: shared::adapters::system::SystemClock.now(),
+        trust: shared::app::vault::CheckpointTrust::new(
+            origin,
+            args.trust.checkpoint_key_id.as_deref(),
+            &shared::config::key_list(&args.trust.previous_key_ids),
+        ),
+    };
+    let progress = |line: &str| eprintln!("trace: {line}");
+    let traced = match Box::pin(trace(&sources, &args.signal_id, &options, &progress)).await {
+        Ok(traced) => traced,
+        Err(error) => {
+            let code = match error {
+                TraceError::InvalidSignalId { .. } | TraceError::UnknownSignalId(_) => {
+                    TRACE_STOPPED
+                }
+                _ => TRACE_NOT_MADE,
+            };
+            eprintln!("error: {:#}", anyhow::Error::from(error));
+            return Ok(ExitCode::from(code));
+        }
+    };
+    let text = match args.json {
+        true => serde_json::to_string_pretty(&traced)? + "\n",
+        false => render_text(&traced),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitCode::from(traced.exit_code()))
 }

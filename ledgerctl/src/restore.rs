@@ -121,63 +121,127 @@ pub async fn restore<V: BlobVault>(
 ) -> anyhow::Result<RestoreSummary> {
     let started = Instant::now();
     let target = options.target_table.as_str();
-    let (manifests, overwritten_manifests) = read_manifests(vault, options.until).await?;
+    let ManifestsToRestore {
+        manifests,
+        overwritten,
+    } = read_manifests(vault, options.until).await?;
     let total = manifests.last().map_or(0, |(_, m)| m.index_range.to);
 
     check_target_table(dynamodb, target).await?;
     let store = shared::adapters::dynamodb::DynamoLedgerStore::new(dynamodb.clone(), target, "");
+    let resume = resume_point(dynamodb, &store, target, options.resume, total).await?;
+    let bar = progress_bar(options.progress, total)?;
+    let mut load = Load {
+        target,
+        resume,
+        bar,
+        writer: Writer {
+            client: dynamodb.clone(),
+            table: target.to_owned(),
+            pending: Vec::new(),
+            written: 0,
+            already_present: 0,
+        },
+        verifier: ChainVerifier::from_genesis(),
+        rows_verified: 0,
+        rows_skipped: 0,
+    };
+    for (_, manifest) in &manifests {
+        load.backup(vault, manifest).await?;
+    }
+    load.writer.flush().await?;
+    load.bar.finish_and_clear();
+    let end = check_restored(&store, target, &manifests, &load.verifier).await?;
+    Ok(RestoreSummary {
+        target_table: target.to_owned(),
+        manifests: manifests.len(),
+        last_backup_id: manifests.last().map(|(_, m)| m.backup_id),
+        size: total,
+        rows_verified: load.rows_verified,
+        items_written: load.writer.written,
+        items_already_present: load.writer.already_present,
+        rows_skipped: load.rows_skipped,
+        head_hash: end.head_hash,
+        merkle_root: end.merkle_root,
+        overwritten_manifests: overwritten,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// Where the writes start: 0 into an empty table; with `resume`, [`WINDOW`] below the target's
+/// head, whose entry the backups must then hold exactly.
+struct ResumePoint {
+    /// Rows below this chain index are verified, not written.
+    from: u64,
+    /// The target's head entry, when resuming.
+    existing_head: Option<StoredEntry>,
+}
+
+/// The target table must be empty, or (with `resume`) hold a prefix of the backups.
+async fn resume_point(
+    dynamodb: &Client,
+    store: &impl LedgerStore,
+    target: &str,
+    resume: bool,
+    total: u64,
+) -> anyhow::Result<ResumePoint> {
     let head = store
         .head()
         .await
         .with_context(|| format!("cannot read the head of the target table {target}"))?;
-    let (resume_from, existing_head) = match head {
-        None => {
-            if !options.resume {
-                let any = dynamodb
-                    .scan()
-                    .table_name(target)
-                    .limit(1)
-                    .send()
-                    .await
-                    .with_context(|| format!("cannot scan the target table {target}"))?;
-                ensure!(
-                    any.items().is_empty(),
-                    "the target table {target} is not empty (it holds items other than entries); restore only into a new, empty table, or pass --resume to continue an interrupted restore"
-                );
-            }
-            (0, None)
-        }
-        Some(head) => {
-            ensure!(
-                options.resume,
-                "the target table {target} already holds entries (head at chain index {}); restore only into a new, empty table, or pass --resume to continue an interrupted restore of this vault",
-                head.chain_index
-            );
-            ensure!(
-                head.chain_index < total,
-                "cannot resume: the target table {target} holds entries up to chain index {}, but the backups only reach {total}",
-                head.chain_index
-            );
-            let entry = store
-                .entry_at(head.chain_index)
+    let Some(head) = head else {
+        if !resume {
+            let any = dynamodb
+                .scan()
+                .table_name(target)
+                .limit(1)
+                .send()
                 .await
-                .with_context(|| {
-                    format!(
-                        "cannot read the head entry {} of the target table {target}",
-                        head.chain_index
-                    )
-                })?
-                .with_context(|| {
-                    format!(
-                        "the head entry {} of {target} disappeared while resuming",
-                        head.chain_index
-                    )
-                })?;
-            ((head.chain_index + 1).saturating_sub(WINDOW), Some(entry))
+                .with_context(|| format!("cannot scan the target table {target}"))?;
+            ensure!(
+                any.items().is_empty(),
+                "the target table {target} is not empty (it holds items other than entries); restore only into a new, empty table, or pass --resume to continue an interrupted restore"
+            );
         }
+        return Ok(ResumePoint {
+            from: 0,
+            existing_head: None,
+        });
     };
+    ensure!(
+        resume,
+        "the target table {target} already holds entries (head at chain index {}); restore only into a new, empty table, or pass --resume to continue an interrupted restore of this vault",
+        head.chain_index
+    );
+    ensure!(
+        head.chain_index < total,
+        "cannot resume: the target table {target} holds entries up to chain index {}, but the backups only reach {total}",
+        head.chain_index
+    );
+    let entry = store
+        .entry_at(head.chain_index)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot read the head entry {} of the target table {target}",
+                head.chain_index
+            )
+        })?
+        .with_context(|| {
+            format!(
+                "the head entry {} of {target} disappeared while resuming",
+                head.chain_index
+            )
+        })?;
+    Ok(ResumePoint {
+        from: (head.chain_index + 1).saturating_sub(WINDOW),
+        existing_head: Some(entry),
+    })
+}
 
-    let bar = if options.progress {
+/// A progress bar on stderr over `total` rows, hidden unless `shown`.
+fn progress_bar(shown: bool, total: u64) -> anyhow::Result<ProgressBar> {
+    let bar = if shown {
         ProgressBar::new(total)
     } else {
         ProgressBar::hidden()
@@ -189,23 +253,29 @@ pub async fn restore<V: BlobVault>(
         .context("progress bar template")?,
     );
     bar.enable_steady_tick(Duration::from_millis(200));
+    Ok(bar)
+}
 
-    let mut writer = Writer {
-        client: dynamodb.clone(),
-        table: target.to_owned(),
-        pending: Vec::new(),
-        written: 0,
-        already_present: 0,
-    };
-    let mut verifier = ChainVerifier::from_genesis();
-    let mut rows_verified = 0u64;
-    let mut rows_skipped = 0u64;
-    for (_, manifest) in &manifests {
+/// The load in progress: one chain verifier across every backup, and the writer.
+struct Load<'a> {
+    target: &'a str,
+    resume: ResumePoint,
+    bar: ProgressBar,
+    writer: Writer,
+    verifier: ChainVerifier,
+    rows_verified: u64,
+    rows_skipped: u64,
+}
+
+impl Load<'_> {
+    /// Downloads one backup's CSV, checks it against its manifest, verifies its rows into the
+    /// chain and writes those at or above the resume point; the verifier must then be at the
+    /// manifest's end state.
+    async fn backup(&mut self, vault: &impl BlobVault, manifest: &Manifest) -> anyhow::Result<()> {
         let id = manifest.backup_id;
-        bar.set_message(format!("backup {id}"));
+        self.bar.set_message(format!("backup {id}"));
         let Some(csv) = &manifest.csv else {
-            check_manifest_end(&verifier, manifest)?;
-            continue;
+            return check_manifest_end(&self.verifier, manifest);
         };
         let what = format!("backup {id} ({} version {})", csv.key, csv.version_id);
         let bytes = vault
@@ -223,47 +293,74 @@ pub async fn restore<V: BlobVault>(
         let rows = RowReader::new(bytes.as_slice()).with_context(|| format!("{what}: header"))?;
         for (number, row) in (1u64..).zip(rows) {
             let stored = row.with_context(|| format!("{what}: cannot read the CSV"))?;
-            let index = stored.entry.chain_index;
-            verifier.push(&stored);
-            if let Some(finding) = verifier.first_finding() {
-                bail!(
-                    "{what}, row {number} (chain index {index}): the chain is broken: {} {}; nothing after it was restored",
-                    finding.kind.name(),
-                    serde_json::to_string(finding).unwrap_or_default()
-                );
-            }
-            ensure!(
-                index < manifest.index_range.to,
-                "{what}, row {number}: chain index {index} is outside the manifest's range [{}, {})",
-                manifest.index_range.from,
-                manifest.index_range.to
-            );
-            rows_verified += 1;
-            bar.inc(1);
-            if let Some(existing) = &existing_head
-                && existing.entry.chain_index == index
-                && *existing != stored
-            {
-                bail!(
-                    "cannot resume: the entry at chain index {index} in {target} (hash {}) differs from {what}, row {number} (hash {}): the table is not a restore of this vault",
-                    existing.entry_hash,
-                    stored.entry_hash
-                );
-            }
-            if index < resume_from {
-                rows_skipped += 1;
-                continue;
-            }
-            writer.pending.push(stored);
-            if writer.pending.len() as u64 >= WINDOW {
-                writer.flush().await?;
-            }
+            self.row(&what, number, manifest, stored).await?;
         }
-        check_manifest_end(&verifier, manifest).with_context(|| what.clone())?;
+        check_manifest_end(&self.verifier, manifest).with_context(|| what.clone())
     }
-    writer.flush().await?;
-    bar.finish_and_clear();
 
+    /// One CSV row: verified into the chain, compared with the target's head when resuming,
+    /// and queued for writing unless it is below the resume point.
+    async fn row(
+        &mut self,
+        what: &str,
+        number: u64,
+        manifest: &Manifest,
+        stored: StoredEntry,
+    ) -> anyhow::Result<()> {
+        let (target, index) = (self.target, stored.entry.chain_index);
+        self.verifier.push(&stored);
+        if let Some(finding) = self.verifier.first_finding() {
+            bail!(
+                "{what}, row {number} (chain index {index}): the chain is broken: {} {}; nothing after it was restored",
+                finding.kind.name(),
+                serde_json::to_string(finding).unwrap_or_default()
+            );
+        }
+        ensure!(
+            index < manifest.index_range.to,
+            "{what}, row {number}: chain index {index} is outside the manifest's range [{}, {})",
+            manifest.index_range.from,
+            manifest.index_range.to
+        );
+        self.rows_verified += 1;
+        self.bar.inc(1);
+        if let Some(existing) = &self.resume.existing_head
+            && existing.entry.chain_index == index
+            && *existing != stored
+        {
+            bail!(
+                "cannot resume: the entry at chain index {index} in {target} (hash {}) differs from {what}, row {number} (hash {}): the table is not a restore of this vault",
+                existing.entry_hash,
+                stored.entry_hash
+            );
+        }
+        if index < self.resume.from {
+            self.rows_skipped += 1;
+            return Ok(());
+        }
+        self.writer.pending.push(stored);
+        if self.writer.pending.len() as u64 >= WINDOW {
+            self.writer.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The restored chain's end state.
+struct RestoredEnd {
+    head_hash: Hash,
+    merkle_root: Hash,
+}
+
+/// The restored chain must end as the last manifest says, and the target's head must be its
+/// last entry.
+async fn check_restored(
+    store: &impl LedgerStore,
+    target: &str,
+    manifests: &[(Vec<u8>, Manifest)],
+    verifier: &ChainVerifier,
+) -> anyhow::Result<RestoredEnd> {
+    let total = manifests.last().map_or(0, |(_, m)| m.index_range.to);
     let head_hash = verifier.head_hash().unwrap_or(Hash::ZERO);
     let merkle_root = verifier.tree().root();
     if let Some((_, last)) = manifests.last() {
@@ -283,20 +380,19 @@ pub async fn restore<V: BlobVault>(
             == (total > 0).then_some((total, head_hash)),
         "after the restore the head of {target} is {restored:?}, expected {total} entries ending in {head_hash}"
     );
-    Ok(RestoreSummary {
-        target_table: target.to_owned(),
-        manifests: manifests.len(),
-        last_backup_id: manifests.last().map(|(_, m)| m.backup_id),
-        size: total,
-        rows_verified,
-        items_written: writer.written,
-        items_already_present: writer.already_present,
-        rows_skipped,
+    Ok(RestoredEnd {
         head_hash,
         merkle_root,
-        overwritten_manifests,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
+}
+
+/// The manifests to restore, read and chain-verified.
+struct ManifestsToRestore {
+    /// The original version of every manifest up to `until` (its bytes and itself), in
+    /// backup-id order.
+    manifests: Vec<(Vec<u8>, Manifest)>,
+    /// Manifest keys overwritten by newer versions.
+    overwritten: Vec<String>,
 }
 
 /// The original version of every manifest up to `until`, in backup-id order, after verifying
@@ -304,7 +400,7 @@ pub async fn restore<V: BlobVault>(
 async fn read_manifests<V: BlobVault>(
     vault: &V,
     until: Option<BackupId>,
-) -> anyhow::Result<(Vec<(Vec<u8>, Manifest)>, Vec<String>)> {
+) -> anyhow::Result<ManifestsToRestore> {
     let listing = vault::list_manifests(vault)
         .await
         .context("cannot list the manifests in the vault")?;
@@ -359,7 +455,10 @@ async fn read_manifests<V: BlobVault>(
             findings.len()
         );
     }
-    Ok((manifests, overwritten))
+    Ok(ManifestsToRestore {
+        manifests,
+        overwritten,
+    })
 }
 
 /// After a manifest's rows: the verifier must be exactly at the manifest's end state.

@@ -1,8 +1,12 @@
 //! `ledgerctl trace`'s rendering: a [`Trace`] (gathered by `shared::app::trace`) as the
 //! human-readable report, one section per step, each check with both of its values.
 
-use shared::app::trace::{Check, Outcome, Step, StepStatus, Trace};
+use shared::app::trace::{
+    AuditEvidence, BackupEvidence, Check, CheckpointEvidence, HashEvidence, LatencyEvidence,
+    Outcome, Step, StepStatus, Trace,
+};
 use shared::domain::audit::AuditEvent;
+use shared::domain::entry::StoredEntry;
 
 /// The section headings of [`render_text`], in order.
 pub const SECTIONS: [&str; 7] = [
@@ -71,184 +75,192 @@ fn optional<T: std::fmt::Display>(value: &Option<T>) -> String {
 /// and the result with the exit code.
 pub fn render_text(trace: &Trace) -> String {
     let mut out = format!("Trace of signal {}\n", trace.signal_id);
-
-    heading(&mut out, SECTIONS[0], Some(trace.entry.status()));
-    match &trace.entry {
-        Step::Found(stored) => {
-            let entry = &stored.entry;
-            let content = &entry.content;
-            line(&mut out, "schema_version", entry.schema_version);
-            line(&mut out, "chain_index", entry.chain_index);
-            line(&mut out, "previous_hash", entry.previous_hash);
-            line(&mut out, "signal_id", &entry.signal_id);
-            line(&mut out, "symbol", &content.symbol);
-            line(&mut out, "action", content.action.as_str());
-            line(&mut out, "entry_price", &content.entry_price);
-            line(&mut out, "target_price", optional(&content.target_price));
-            line(&mut out, "stop_loss", optional(&content.stop_loss));
-            line(&mut out, "confidence", optional(&content.confidence));
-            line(&mut out, "rationale", format!("{:?}", content.rationale));
-            line(&mut out, "generated_at", content.generated_at);
-            line(&mut out, "producer", optional(&content.producer));
-            line(&mut out, "model", optional(&content.model));
-            line(&mut out, "model_version", optional(&content.model_version));
-            line(&mut out, "received_at", entry.received_at);
-            line(&mut out, "delivery_latency_ms", entry.delivery_latency_ms);
-            line(&mut out, "retention_expires_at", entry.retention_expires_at);
-            line(&mut out, "submitter", &entry.submitter);
-            line(&mut out, "entry_hash", stored.entry_hash);
-        }
-        other => render_unfound(&mut out, other),
-    }
-
-    heading(&mut out, SECTIONS[1], Some(trace.hashes.status()));
-    match trace.hashes.evidence() {
-        Some(evidence) => {
-            line(&mut out, "recomputed hash", evidence.recomputed_hash);
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.hashes),
-    }
-
-    heading(&mut out, SECTIONS[2], Some(trace.audit.status()));
-    match trace.audit.evidence() {
-        Some(evidence) => {
-            line(
-                &mut out,
-                "days searched",
-                format!(
-                    "{} (UTC day partitions of the audit table{})",
-                    evidence.days_searched.join(", "),
-                    match evidence.days_requested > evidence.days_searched.len() as u64 {
-                        true => format!(
-                            "; {} day(s) asked for, cut at today",
-                            evidence.days_requested
-                        ),
-                        false => String::new(),
-                    }
-                ),
-            );
-            for event in evidence.inserted.iter().chain(&evidence.related) {
-                render_event(&mut out, event);
-            }
-            if evidence.related.is_empty() {
-                out.push_str("  no refusal, replay, modification attempt or tamper event names this signal\n");
-            }
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.audit),
-    }
-
-    heading(&mut out, SECTIONS[3], Some(trace.latency.status()));
-    match trace.latency.evidence() {
-        Some(evidence) => {
-            line(
-                &mut out,
-                "delivery latency",
-                format!(
-                    "{} ms (generated_at {} → received_at {}): {} the {} ms requirement",
-                    evidence.delivery_latency_ms,
-                    evidence.generated_at,
-                    evidence.received_at,
-                    if evidence.within_requirement {
-                        "within"
-                    } else {
-                        "OVER"
-                    },
-                    evidence.requirement_ms
-                ),
-            );
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.latency),
-    }
-
-    heading(&mut out, SECTIONS[4], Some(trace.backup.status()));
-    match trace.backup.evidence() {
-        Some(evidence) => {
-            line(&mut out, "backup id", evidence.backup_id);
-            line(
-                &mut out,
-                "manifest",
-                format!(
-                    "{} (version {})",
-                    evidence.manifest_key, evidence.manifest_version_id
-                ),
-            );
-            line(
-                &mut out,
-                "index range",
-                format!(
-                    "[{}, {})",
-                    evidence.index_range.from, evidence.index_range.to
-                ),
-            );
-            line(
-                &mut out,
-                "csv",
-                format!(
-                    "{} (version {}), row {}",
-                    evidence.csv_key, evidence.csv_version_id, evidence.csv_row
-                ),
-            );
-            let protection = &evidence.csv_protection;
-            line(
-                &mut out,
-                "csv lock",
-                format!(
-                    "{} until {}, encryption {}",
-                    protection.lock_mode.as_deref().unwrap_or("none"),
-                    optional(&protection.retain_until),
-                    protection
-                        .server_side_encryption
-                        .as_deref()
-                        .unwrap_or("none")
-                ),
-            );
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.backup),
-    }
-
-    heading(&mut out, SECTIONS[5], Some(trace.checkpoint.status()));
-    match trace.checkpoint.evidence() {
-        Some(evidence) => {
-            line(
-                &mut out,
-                "checkpoint",
-                format!("{} (version {})", evidence.key, evidence.version_id),
-            );
-            line(&mut out, "tree size", evidence.tree_size);
-            line(&mut out, "root", evidence.root);
-            line(&mut out, "time", evidence.time);
-            line(
-                &mut out,
-                "signature",
-                match (&evidence.key_id, evidence.signature_verified) {
-                    (None, _) => {
-                        "UNSIGNED (the note carries the explicit unsigned marker)".to_owned()
-                    }
-                    (Some(key), Some(true)) => format!("signed by kms:{key}, verified"),
-                    (Some(key), Some(false)) => format!("signed by kms:{key}, DOES NOT VERIFY"),
-                    (Some(key), None) => {
-                        format!("signed by kms:{key}, not verified (no key access)")
-                    }
-                },
-            );
-            line(
-                &mut out,
-                "inclusion proof",
-                format!("{} hashes", evidence.inclusion_proof.len()),
-            );
-            for (level, hash) in evidence.inclusion_proof.iter().enumerate() {
-                line(&mut out, &format!("  [{level}]"), hash);
-            }
-            render_checks(&mut out, &evidence.checks);
-        }
-        None => render_unfound(&mut out, &trace.checkpoint),
-    }
-
+    section(&mut out, SECTIONS[0], &trace.entry, render_entry);
+    section(&mut out, SECTIONS[1], &trace.hashes, render_hashes);
+    section(&mut out, SECTIONS[2], &trace.audit, render_audit);
+    section(&mut out, SECTIONS[3], &trace.latency, render_latency);
+    section(&mut out, SECTIONS[4], &trace.backup, render_backup);
+    section(&mut out, SECTIONS[5], &trace.checkpoint, render_checkpoint);
     heading(&mut out, SECTIONS[6], None);
+    render_outcome(&mut out, trace);
+    out
+}
+
+/// One step's section: its heading with the status, then its evidence (rendered by `evidence`)
+/// or why there is none.
+fn section<T>(
+    out: &mut String,
+    title: &str,
+    step: &Step<T>,
+    evidence: impl FnOnce(&mut String, &T),
+) {
+    heading(out, title, Some(step.status()));
+    match step.evidence() {
+        Some(found) => evidence(out, found),
+        None => render_unfound(out, step),
+    }
+}
+
+/// The entry's fields as stored.
+fn render_entry(out: &mut String, stored: &StoredEntry) {
+    let entry = &stored.entry;
+    let content = &entry.content;
+    line(out, "schema_version", entry.schema_version);
+    line(out, "chain_index", entry.chain_index);
+    line(out, "previous_hash", entry.previous_hash);
+    line(out, "signal_id", &entry.signal_id);
+    line(out, "symbol", &content.symbol);
+    line(out, "action", content.action.as_str());
+    line(out, "entry_price", &content.entry_price);
+    line(out, "target_price", optional(&content.target_price));
+    line(out, "stop_loss", optional(&content.stop_loss));
+    line(out, "confidence", optional(&content.confidence));
+    line(out, "rationale", format!("{:?}", content.rationale));
+    line(out, "generated_at", content.generated_at);
+    line(out, "producer", optional(&content.producer));
+    line(out, "model", optional(&content.model));
+    line(out, "model_version", optional(&content.model_version));
+    line(out, "received_at", entry.received_at);
+    line(out, "delivery_latency_ms", entry.delivery_latency_ms);
+    line(out, "retention_expires_at", entry.retention_expires_at);
+    line(out, "submitter", &entry.submitter);
+    line(out, "entry_hash", stored.entry_hash);
+}
+
+/// The recomputed hash and the hash checks.
+fn render_hashes(out: &mut String, evidence: &HashEvidence) {
+    line(out, "recomputed hash", evidence.recomputed_hash);
+    render_checks(out, &evidence.checks);
+}
+
+/// The days searched and the events naming the signal.
+fn render_audit(out: &mut String, evidence: &AuditEvidence) {
+    line(
+        out,
+        "days searched",
+        format!(
+            "{} (UTC day partitions of the audit table{})",
+            evidence.days_searched.join(", "),
+            match evidence.days_requested > evidence.days_searched.len() as u64 {
+                true => format!(
+                    "; {} day(s) asked for, cut at today",
+                    evidence.days_requested
+                ),
+                false => String::new(),
+            }
+        ),
+    );
+    for event in evidence.inserted.iter().chain(&evidence.related) {
+        render_event(out, event);
+    }
+    if evidence.related.is_empty() {
+        out.push_str(
+            "  no refusal, replay, modification attempt or tamper event names this signal\n",
+        );
+    }
+    render_checks(out, &evidence.checks);
+}
+
+/// The delivery latency against the requirement.
+fn render_latency(out: &mut String, evidence: &LatencyEvidence) {
+    line(
+        out,
+        "delivery latency",
+        format!(
+            "{} ms (generated_at {} → received_at {}): {} the {} ms requirement",
+            evidence.delivery_latency_ms,
+            evidence.generated_at,
+            evidence.received_at,
+            if evidence.within_requirement {
+                "within"
+            } else {
+                "OVER"
+            },
+            evidence.requirement_ms
+        ),
+    );
+    render_checks(out, &evidence.checks);
+}
+
+/// The backup, manifest and CSV row holding the entry, and the CSV's lock.
+fn render_backup(out: &mut String, evidence: &BackupEvidence) {
+    line(out, "backup id", evidence.backup_id);
+    line(
+        out,
+        "manifest",
+        format!(
+            "{} (version {})",
+            evidence.manifest_key, evidence.manifest_version_id
+        ),
+    );
+    line(
+        out,
+        "index range",
+        format!(
+            "[{}, {})",
+            evidence.index_range.from, evidence.index_range.to
+        ),
+    );
+    line(
+        out,
+        "csv",
+        format!(
+            "{} (version {}), row {}",
+            evidence.csv_key, evidence.csv_version_id, evidence.csv_row
+        ),
+    );
+    let protection = &evidence.csv_protection;
+    line(
+        out,
+        "csv lock",
+        format!(
+            "{} until {}, encryption {}",
+            protection.lock_mode.as_deref().unwrap_or("none"),
+            optional(&protection.retain_until),
+            protection
+                .server_side_encryption
+                .as_deref()
+                .unwrap_or("none")
+        ),
+    );
+    render_checks(out, &evidence.checks);
+}
+
+/// The checkpoint, its signature and the inclusion proof.
+fn render_checkpoint(out: &mut String, evidence: &CheckpointEvidence) {
+    line(
+        out,
+        "checkpoint",
+        format!("{} (version {})", evidence.key, evidence.version_id),
+    );
+    line(out, "tree size", evidence.tree_size);
+    line(out, "root", evidence.root);
+    line(out, "time", evidence.time);
+    line(
+        out,
+        "signature",
+        match (&evidence.key_id, evidence.signature_verified) {
+            (None, _) => "UNSIGNED (the note carries the explicit unsigned marker)".to_owned(),
+            (Some(key), Some(true)) => format!("signed by kms:{key}, verified"),
+            (Some(key), Some(false)) => format!("signed by kms:{key}, DOES NOT VERIFY"),
+            (Some(key), None) => {
+                format!("signed by kms:{key}, not verified (no key access)")
+            }
+        },
+    );
+    line(
+        out,
+        "inclusion proof",
+        format!("{} hashes", evidence.inclusion_proof.len()),
+    );
+    for (level, hash) in evidence.inclusion_proof.iter().enumerate() {
+        line(out, &format!("  [{level}]"), hash);
+    }
+    render_checks(out, &evidence.checks);
+}
+
+/// How the trail ended, with the exit code and each failure or stop.
+fn render_outcome(out: &mut String, trace: &Trace) {
     match trace.outcome() {
         Outcome::Complete => out.push_str("  complete: every check passed (exit 0)\n"),
         Outcome::Failed => {
@@ -264,5 +276,4 @@ pub fn render_text(trace: &Trace) -> String {
             }
         }
     }
-    out
 }

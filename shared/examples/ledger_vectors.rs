@@ -15,11 +15,35 @@ use shared::domain::signal::{Action, SignalContent, SignalId};
 use shared::domain::timestamp::Timestamp;
 
 fn main() -> anyhow::Result<()> {
+    let entries = seal_chain(signals()?)?;
+    let text = serde_json::to_string_pretty(&vectors(&entries)?)?;
+    // The one place this binary prints: its output is the vector file.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+/// One signal of the vectors: its id, content, arrival time and submitter.
+struct VectorSignal {
+    id: &'static str,
+    content: SignalContent,
+    received_at: &'static str,
+    submitter: &'static str,
+}
+
+fn instant(text: &str) -> anyhow::Result<Timestamp> {
+    Timestamp::parse_rfc3339(text).context("timestamp")
+}
+
+/// The vectors' signals: every optional field present and absent, a negative latency, a
+/// time zone offset, non-ASCII text, the extreme prices and confidences.
+fn signals() -> anyhow::Result<Vec<VectorSignal>> {
     let decimal = |text: &str| ExactDecimal::parse(text).context("decimal");
-    let instant = |text: &str| Timestamp::parse_rfc3339(text).context("timestamp");
     let producer = "arn:aws:sts::123456789012:assumed-role/signal-producer/momentum-svc";
     let signals = [
-        (
+        VectorSignal::new(
             "sig-0001",
             SignalContent {
                 symbol: "AAPL".into(),
@@ -37,7 +61,7 @@ fn main() -> anyhow::Result<()> {
             "2026-11-28T09:30:00.012345Z",
             producer,
         ),
-        (
+        VectorSignal::new(
             "sig-0002",
             SignalContent {
                 symbol: "EUR/USD".into(),
@@ -56,7 +80,7 @@ fn main() -> anyhow::Result<()> {
             "2026-11-28T09:30:00.900000Z",
             "anonymous",
         ),
-        (
+        VectorSignal::new(
             "sig-0003",
             SignalContent {
                 symbol: "7203.T".into(),
@@ -74,7 +98,7 @@ fn main() -> anyhow::Result<()> {
             "2026-11-28T09:30:02.000001Z",
             producer,
         ),
-        (
+        VectorSignal::new(
             "sig-0004",
             SignalContent {
                 symbol: "BRK.B".into(),
@@ -92,7 +116,7 @@ fn main() -> anyhow::Result<()> {
             "2026-11-28T09:30:03.000000Z",
             producer,
         ),
-        (
+        VectorSignal::new(
             "sig-0005",
             SignalContent {
                 symbol: "SPY".into(),
@@ -112,21 +136,48 @@ fn main() -> anyhow::Result<()> {
         ),
     ];
 
+    Ok(signals.into())
+}
+
+impl VectorSignal {
+    fn new(
+        id: &'static str,
+        content: SignalContent,
+        received_at: &'static str,
+        submitter: &'static str,
+    ) -> VectorSignal {
+        VectorSignal {
+            id,
+            content,
+            received_at,
+            submitter,
+        }
+    }
+}
+
+/// The signals appended in order: the vectors' chain.
+fn seal_chain(signals: Vec<VectorSignal>) -> anyhow::Result<Vec<StoredEntry>> {
     let mut entries: Vec<StoredEntry> = Vec::new();
-    for (index, (id, content, received_at, submitter)) in signals.into_iter().enumerate() {
+    for (index, signal) in signals.into_iter().enumerate() {
         let placement = Placement {
             chain_index: index as u64,
             previous_hash: entries.last().map_or(Hash::ZERO, |last| last.entry_hash),
-            received_at: instant(received_at)?,
+            received_at: instant(signal.received_at)?,
             retention_days: 2555,
-            submitter: submitter.to_owned(),
+            submitter: signal.submitter.to_owned(),
         };
-        let signal_id = SignalId::parse(id).context("signal id")?;
+        let signal_id = SignalId::parse(signal.id).context("signal id")?;
         entries.push(StoredEntry::seal(Entry::assemble(
-            signal_id, content, placement,
+            signal_id,
+            signal.content,
+            placement,
         )?));
     }
+    Ok(entries)
+}
 
+/// The vector document: the entries, every root, and inclusion and consistency proofs.
+fn vectors(entries: &[StoredEntry]) -> anyhow::Result<serde_json::Value> {
     let leaves: Vec<Hash> = entries.iter().map(|e| e.entry_hash).collect();
     let mut inclusion = Vec::new();
     for (index, size) in [(0u64, 5u64), (3, 5), (4, 5), (1, 3)] {
@@ -155,11 +206,5 @@ fn main() -> anyhow::Result<()> {
         "inclusion_proofs": inclusion,
         "consistency_proofs": consistency,
     });
-    let text = serde_json::to_string_pretty(&document)?;
-    // The one place this binary prints: its output is the vector file.
-    #[allow(clippy::print_stdout)]
-    {
-        println!("{text}");
-    }
-    Ok(())
+    Ok(document)
 }

@@ -343,7 +343,7 @@ async fn backup_and_verify_backup_invoked_through_cargo_lambda_watch() {
 /// rerun is complete, verifiable and without duplicate rows.
 #[tokio::test]
 async fn backups_over_days_verify_and_a_killed_backup_is_rerun_cleanly() {
-    use shared::adapters::memory::FailingUploads;
+    use shared::adapters::memory::VaultFaults;
     use shared::app::verify_backup::{VerifyBackupJob, VerifyMode};
     let VaultedStack {
         sdk,
@@ -399,7 +399,7 @@ async fn backups_over_days_verify_and_a_killed_backup_is_rerun_cleanly() {
     crate::support::seed(&dynamodb, &signals, 1, 16_000).await;
     let killing = BackupJob::new(
         store.clone(),
-        FailingUploads::new(vault.clone(), 1),
+        VaultFaults::failing_uploads(vault.clone(), 1),
         DynamoAuditSink::new(dynamodb.clone(), &audit),
         SystemClock,
         RecordingMetrics::default(),

@@ -9,10 +9,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use producer::{Producer, ProducerError, RetryPolicy, Unsigned, sign_request};
+use producer::vector::SigningVector;
+use producer::{Producer, ProducerError, RetryPolicy};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,50 +41,13 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct Vector {
-    method: String,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: String,
-    access_key_id: String,
-    secret_access_key: String,
-    session_token: Option<String>,
-    region: String,
-    time: String,
-    expected: Vec<(String, String)>,
-}
-
 /// Both producers sign the same fixed request, with fixed credentials and time, to the same
 /// headers — those of the known-answer vector.
 #[test]
 fn rust_and_python_producers_sign_a_fixed_request_alike() {
     let path = root().join("examples/sigv4-vector.json");
-    let vector: Vector = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let headers: Vec<(&str, &str)> = vector
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_str()))
-        .collect();
-    let credentials = Credentials::new(
-        &vector.access_key_id,
-        &vector.secret_access_key,
-        vector.session_token.clone(),
-        None,
-        "vector",
-    );
-    let time: SystemTime =
-        time::OffsetDateTime::parse(&vector.time, &time::format_description::well_known::Rfc3339)
-            .unwrap()
-            .into();
-    let unsigned = Unsigned {
-        method: &vector.method,
-        url: &vector.url,
-        headers: &headers,
-        body: vector.body.as_bytes(),
-    };
-    let mut rust = sign_request(&unsigned, &credentials, &vector.region, time).unwrap();
-    rust.sort();
+    let vector = SigningVector::parse(&std::fs::read(&path).unwrap()).unwrap();
+    let rust = vector.sign().unwrap();
 
     let output = Command::new(python())
         .arg(root().join("examples/producer.py"))
@@ -108,9 +71,7 @@ fn rust_and_python_producers_sign_a_fixed_request_alike() {
     };
     assert_eq!(authorization(&rust), authorization(&python));
     assert_eq!(rust, python);
-    let mut expected = vector.expected.clone();
-    expected.sort();
-    assert_eq!(rust, expected);
+    assert_eq!(rust, vector.expected_sorted());
 }
 
 /// What the relay does with the n-th request it receives.

@@ -72,6 +72,8 @@ pub struct ModelStats {
     pub wcu: f64,
     pub rcu: f64,
     pub throttled: u64,
+    /// Throttled calls per partition-key value (`table/pk`), for finding the hot one.
+    pub throttled_partitions: BTreeMap<String, u64>,
     pub conflicts: u64,
     pub condition_failures: u64,
 }
@@ -262,6 +264,11 @@ impl ModelledDynamo {
         );
         if !ok {
             state.stats.throttled += 1;
+            *state
+                .stats
+                .throttled_partitions
+                .entry(format!("{table}/{pk}"))
+                .or_default() += 1;
         }
         !ok
     }
@@ -305,6 +312,11 @@ impl DynamoApi for ModelledDynamo {
                 Instant::now(),
             ) {
                 state.stats.throttled += 1;
+                *state
+                    .stats
+                    .throttled_partitions
+                    .entry(format!("{}/{}", key.0, key.1))
+                    .or_default() += 1;
                 Err(DynamoFault::Busy(fault(
                     "ThrottlingException",
                     format!("write capacity of partition {:?} exceeded", key.1),
@@ -394,6 +406,13 @@ impl DynamoApi for ModelledDynamo {
                     .collect();
                 if !short.is_empty() {
                     state.stats.throttled += 1;
+                    for (table, pk) in &short {
+                        *state
+                            .stats
+                            .throttled_partitions
+                            .entry(format!("{table}/{pk}"))
+                            .or_default() += 1;
+                    }
                     Err(cancelled(keys.iter().map(|k| {
                         if short.contains(&(k.0.clone(), k.1.clone())) {
                             "ThrottlingError"

@@ -736,124 +736,174 @@ pub fn change_from_stream_record(
     tables: &crate::app::tamper_watch::WatchedTables,
 ) -> crate::app::tamper_watch::Change {
     use crate::app::tamper_watch::{Change, ChangeKind, WatchedTable};
-    let event_id = record
-        .get("eventID")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let unreadable = |problem: String| Change {
-        event_id: event_id.clone(),
-        table: None,
-        kind: ChangeKind::Unreadable { problem },
-        key: "?".to_owned(),
-        happened_at: None,
-        chain_index: None,
-        signal_id: None,
-        old: None,
-        new: None,
-        old_item: None,
-        new_item: None,
-    };
-    use serde::Deserialize;
-    let parsed = match aws_lambda_events::event::dynamodb::EventRecord::deserialize(record) {
-        Ok(parsed) => parsed,
-        Err(error) => return unreadable(format!("not a DynamoDB stream record: {error}")),
-    };
-    let kind = match parsed.event_name.as_str() {
-        "INSERT" => ChangeKind::Insert,
-        "MODIFY" => ChangeKind::Modify,
-        "REMOVE" => ChangeKind::Remove,
-        other => return unreadable(format!("unknown event name {other:?}")),
-    };
-    // arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>
-    let table_name = parsed
-        .event_source_arn
-        .as_deref()
-        .and_then(|arn| arn.split_once(":table/"))
-        .and_then(|(_, rest)| rest.split_once("/stream/"))
-        .map(|(name, _)| name);
-    let table = match table_name {
-        Some(name) if name == tables.signals => WatchedTable::Signals,
-        Some(name) if name == tables.audit => WatchedTable::Audit,
-        _ => {
-            return unreadable(format!(
-                "from a stream that is not watched: {:?}",
-                parsed.event_source_arn
-            ));
-        }
-    };
-    let item = |image: &serde_dynamo::Item| -> Item {
-        image
-            .iter()
-            .map(|(name, value)| (name.clone(), AttributeValue::from(value.clone())))
-            .collect()
-    };
-    let change = &parsed.change;
-    let keys = item(&change.keys);
-    let key_text = |name: &str| match keys.get(name) {
-        Some(AttributeValue::S(value) | AttributeValue::N(value)) => value.clone(),
-        _ => "?".to_owned(),
-    };
-    // An image the view type carries is present; an empty one is absent (INSERT has no old).
-    let images: [Option<Item>; 2] = [&change.old_image, &change.new_image]
-        .map(|image| (!image.is_empty()).then(|| item(image)));
-    let happened_at = time::OffsetDateTime::from_unix_timestamp_nanos(
-        i128::from(change.approximate_creation_date_time.timestamp_micros()) * 1_000,
-    )
-    .ok()
-    .filter(|_| change.approximate_creation_date_time.timestamp() > 0)
-    .and_then(|instant| Timestamp::from_datetime(instant).ok());
-    let key = format!("{}/{}", key_text("pk"), key_text("sk"));
-    match table {
-        WatchedTable::Signals => {
-            let hashes = |image: &Option<Item>| {
-                image
-                    .as_ref()
-                    .map(|item| crate::app::tamper_watch::ImageHashes {
-                        stored: hash(item, "entry_hash", "image").ok(),
-                        recomputed: entry_from_item(item)
-                            .map(|stored| stored.entry.compute_hash())
-                            .map_err(|e| e.to_string()),
-                    })
-            };
-            let any_image = images.iter().flatten().next();
-            Change {
-                event_id: parsed.event_id.clone(),
-                table: Some(table),
-                chain_index: if key_text("pk") == ENTRY_PARTITION {
-                    key_text("sk").parse().ok()
-                } else {
-                    any_image.and_then(|i| number(i, "chain_index", "image").ok())
-                },
-                signal_id: any_image.and_then(|i| text(i, "signal_id", "image").ok()),
-                old: hashes(&images[0]),
-                new: hashes(&images[1]),
-                kind,
-                key,
-                happened_at,
-                old_item: None,
-                new_item: None,
-            }
-        }
-        WatchedTable::Audit => {
-            // The images are the evidence: what the event said before and after.
-            let as_json = |image: &serde_dynamo::Item| {
-                (!image.is_empty())
-                    .then(|| serde_json::to_value(image).unwrap_or(serde_json::Value::Null))
-            };
-            Change {
-                event_id: parsed.event_id.clone(),
-                table: Some(table),
+    let read = match StreamRecord::read(record, tables) {
+        Ok(read) => read,
+        Err(problem) => {
+            return Change {
+                event_id: record
+                    .get("eventID")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                table: None,
+                kind: ChangeKind::Unreadable { problem },
+                key: "?".to_owned(),
+                happened_at: None,
                 chain_index: None,
                 signal_id: None,
                 old: None,
                 new: None,
-                kind,
-                key,
-                happened_at,
-                old_item: as_json(&change.old_image),
-                new_item: as_json(&change.new_image),
+                old_item: None,
+                new_item: None,
+            };
+        }
+    };
+    match read.table {
+        WatchedTable::Signals => read.ledger_change(),
+        WatchedTable::Audit => read.audit_change(),
+    }
+}
+
+/// A stream record read with `aws_lambda_events`, from a watched table, with a known event name.
+struct StreamRecord {
+    record: aws_lambda_events::event::dynamodb::EventRecord,
+    kind: crate::app::tamper_watch::ChangeKind,
+    table: crate::app::tamper_watch::WatchedTable,
+    /// The item's key, as `<pk>/<sk>`.
+    key: String,
+    happened_at: Option<Timestamp>,
+}
+
+impl StreamRecord {
+    /// The record, or why it cannot be read.
+    fn read(
+        record: &serde_json::Value,
+        tables: &crate::app::tamper_watch::WatchedTables,
+    ) -> Result<StreamRecord, String> {
+        use crate::app::tamper_watch::{ChangeKind, WatchedTable};
+        use serde::Deserialize;
+        let parsed = aws_lambda_events::event::dynamodb::EventRecord::deserialize(record)
+            .map_err(|error| format!("not a DynamoDB stream record: {error}"))?;
+        let kind = match parsed.event_name.as_str() {
+            "INSERT" => ChangeKind::Insert,
+            "MODIFY" => ChangeKind::Modify,
+            "REMOVE" => ChangeKind::Remove,
+            other => return Err(format!("unknown event name {other:?}")),
+        };
+        // arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>
+        let table_name = parsed
+            .event_source_arn
+            .as_deref()
+            .and_then(|arn| arn.split_once(":table/"))
+            .and_then(|(_, rest)| rest.split_once("/stream/"))
+            .map(|(name, _)| name);
+        let table = match table_name {
+            Some(name) if name == tables.signals => WatchedTable::Signals,
+            Some(name) if name == tables.audit => WatchedTable::Audit,
+            _ => {
+                return Err(format!(
+                    "from a stream that is not watched: {:?}",
+                    parsed.event_source_arn
+                ));
             }
+        };
+        let change = &parsed.change;
+        let happened_at = time::OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(change.approximate_creation_date_time.timestamp_micros()) * 1_000,
+        )
+        .ok()
+        .filter(|_| change.approximate_creation_date_time.timestamp() > 0)
+        .and_then(|instant| Timestamp::from_datetime(instant).ok());
+        let mut read = StreamRecord {
+            record: parsed,
+            kind,
+            table,
+            key: String::new(),
+            happened_at,
+        };
+        read.key = format!("{}/{}", read.key_text("pk"), read.key_text("sk"));
+        Ok(read)
+    }
+
+    /// The key attribute `name` as text (`?` when it is not a string or a number).
+    fn key_text(&self, name: &str) -> String {
+        match self
+            .record
+            .change
+            .keys
+            .get(name)
+            .cloned()
+            .map(AttributeValue::from)
+        {
+            Some(AttributeValue::S(value) | AttributeValue::N(value)) => value,
+            _ => "?".to_owned(),
         }
     }
+
+    /// A change of the signals table: for each image, the stored and the recomputed entry hash.
+    fn ledger_change(self) -> crate::app::tamper_watch::Change {
+        let change = &self.record.change;
+        // An image the view type carries is present; an empty one is absent (INSERT has no old).
+        let images: [Option<Item>; 2] = [&change.old_image, &change.new_image]
+            .map(|image| (!image.is_empty()).then(|| sdk_item(image)));
+        let hashes = |image: &Option<Item>| {
+            image
+                .as_ref()
+                .map(|item| crate::app::tamper_watch::ImageHashes {
+                    stored: hash(item, "entry_hash", "image").ok(),
+                    recomputed: entry_from_item(item)
+                        .map(|stored| stored.entry.compute_hash())
+                        .map_err(|e| e.to_string()),
+                })
+        };
+        let any_image = images.iter().flatten().next();
+        crate::app::tamper_watch::Change {
+            event_id: self.record.event_id.clone(),
+            table: Some(self.table),
+            chain_index: if self.key_text("pk") == ENTRY_PARTITION {
+                self.key_text("sk").parse().ok()
+            } else {
+                any_image.and_then(|i| number(i, "chain_index", "image").ok())
+            },
+            signal_id: any_image.and_then(|i| text(i, "signal_id", "image").ok()),
+            old: hashes(&images[0]),
+            new: hashes(&images[1]),
+            kind: self.kind,
+            key: self.key,
+            happened_at: self.happened_at,
+            old_item: None,
+            new_item: None,
+        }
+    }
+
+    /// A change of the audit table: the images are the evidence, what the event said before
+    /// and after.
+    fn audit_change(self) -> crate::app::tamper_watch::Change {
+        let change = &self.record.change;
+        let as_json = |image: &serde_dynamo::Item| {
+            (!image.is_empty())
+                .then(|| serde_json::to_value(image).unwrap_or(serde_json::Value::Null))
+        };
+        crate::app::tamper_watch::Change {
+            event_id: self.record.event_id.clone(),
+            table: Some(self.table),
+            chain_index: None,
+            signal_id: None,
+            old: None,
+            new: None,
+            kind: self.kind,
+            key: self.key,
+            happened_at: self.happened_at,
+            old_item: as_json(&change.old_image),
+            new_item: as_json(&change.new_image),
+        }
+    }
+}
+
+/// A stream image as an SDK item, for the one item ↔ domain mapping.
+fn sdk_item(image: &serde_dynamo::Item) -> Item {
+    image
+        .iter()
+        .map(|(name, value)| (name.clone(), AttributeValue::from(value.clone())))
+        .collect()
 }

@@ -79,6 +79,27 @@ pub struct S3Vault {
     page_size: Option<i32>,
 }
 
+/// The request `$operation` (PutObject or CreateMultipartUpload: the SDK gives their builders
+/// the same setters but no common trait) for a new object of the vault: SHA-256 checksums, a
+/// COMPLIANCE lock until `$retain_until`, and the vault's encryption at rest. Every object the
+/// vault writes starts here.
+macro_rules! new_object {
+    ($vault:expr, $operation:ident, $key:expr, $content_type:expr, $retain_until:expr) => {{
+        let (encryption, kms_key_id) = $vault.encryption();
+        $vault
+            .client
+            .$operation()
+            .bucket(&$vault.bucket)
+            .key($key)
+            .content_type($content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(to_date_time($retain_until))
+            .server_side_encryption(encryption)
+            .set_ssekms_key_id(kms_key_id)
+    }};
+}
+
 impl S3Vault {
     /// `kms_key_id`: encrypt with this KMS key (`aws:kms`) instead of S3-managed keys (`AES256`).
     pub fn new(client: Client, bucket: impl Into<String>, kms_key_id: Option<String>) -> Self {
@@ -136,6 +157,15 @@ impl S3Vault {
         Ok(())
     }
 
+    /// The encryption at rest of every object written: SSE-KMS with the configured key, else
+    /// SSE-S3 (AES256).
+    fn encryption(&self) -> (ServerSideEncryption, Option<String>) {
+        match &self.kms_key_id {
+            Some(kms_key_id) => (ServerSideEncryption::AwsKms, Some(kms_key_id.clone())),
+            None => (ServerSideEncryption::Aes256, None),
+        }
+    }
+
     /// A single-request locked write; `create_only` adds `If-None-Match: *`.
     async fn put(
         &self,
@@ -146,25 +176,10 @@ impl S3Vault {
         create_only: bool,
     ) -> Result<StoredObject, VaultError> {
         let sha256 = Hash::sha256(&body);
-        let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        let output = new_object!(self, put_object, key, content_type, retain_until)
             .checksum_sha256(BASE64.encode(sha256.as_bytes()))
-            .object_lock_mode(ObjectLockMode::Compliance)
-            .object_lock_retain_until_date(to_date_time(retain_until))
             .body(ByteStream::from(body))
-            .set_if_none_match(create_only.then(|| "*".to_owned()));
-        let request = match &self.kms_key_id {
-            Some(kms_key_id) => request
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(kms_key_id),
-            None => request.server_side_encryption(ServerSideEncryption::Aes256),
-        };
-        let output = request
+            .set_if_none_match(create_only.then(|| "*".to_owned()))
             .send()
             .await
             .map_err(|error| classify(error, key, None))?;
@@ -186,25 +201,16 @@ impl BlobVault for S3Vault {
         content_type: &str,
         retain_until: Timestamp,
     ) -> Result<Upload, VaultError> {
-        let request = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .object_lock_mode(ObjectLockMode::Compliance)
-            .object_lock_retain_until_date(to_date_time(retain_until));
-        let request = match &self.kms_key_id {
-            Some(kms_key_id) => request
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(kms_key_id),
-            None => request.server_side_encryption(ServerSideEncryption::Aes256),
-        };
-        let output = request
-            .send()
-            .await
-            .map_err(|error| classify(error, key, None))?;
+        let output = new_object!(
+            self,
+            create_multipart_upload,
+            key,
+            content_type,
+            retain_until
+        )
+        .send()
+        .await
+        .map_err(|error| classify(error, key, None))?;
         let upload_id = output
             .upload_id()
             .ok_or_else(|| unexpected("CreateMultipartUpload", key, "upload id"))?;

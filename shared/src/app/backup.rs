@@ -124,6 +124,31 @@ struct Resume {
     manifest_sha256: Hash,
 }
 
+/// What a run backs up: where it continues from, its id, and its end.
+struct BackupPlan {
+    backup_id: BackupId,
+    resume: Resume,
+    /// The end (exclusive), fixed when the run starts.
+    to: u64,
+    /// The lock every object of the backup gets at least.
+    minimum_retention: Timestamp,
+}
+
+/// The rows a run exported: the chain's state after them, the lock they need, and their CSV
+/// (none when there was nothing new).
+struct ExportedRows {
+    verifier: ChainVerifier,
+    retain_until: Timestamp,
+    csv: Option<CsvObject>,
+}
+
+/// A CSV streamed into an upload: the parts that complete it, its SHA-256 and its size.
+struct ExportedCsv {
+    parts: Vec<UploadedPart>,
+    sha256: Hash,
+    bytes: u64,
+}
+
 impl<S, V, A, C, M> BackupJob<S, V, A, C, M>
 where
     S: LedgerStore,
@@ -228,11 +253,18 @@ where
     }
 
     async fn backup(&self, date: Option<Date>) -> Result<BackupOutcome, BackupFailure> {
+        let plan = self.plan(date).await?;
+        let rows = self.upload_rows(&plan).await?;
+        self.write_manifest(plan, rows).await
+    }
+
+    /// Where this run continues from, its id, and its end, fixed now: entries appended while
+    /// the backup runs belong to the next one.
+    async fn plan(&self, date: Option<Date>) -> Result<BackupPlan, BackupFailure> {
         let now = self.clock.now();
         let date = date.unwrap_or_else(|| now.as_datetime().date());
         let resume = self.resume().await?;
         let backup_id = self.next_id(date).await?;
-        // The end is fixed now: entries appended while the backup runs belong to the next one.
         let to = self
             .store
             .head()
@@ -247,48 +279,92 @@ where
         let minimum_retention = now
             .plus_days(self.settings.retention_days)
             .map_err(|e| BackupFailure::Invalid(e.to_string()))?;
+        Ok(BackupPlan {
+            backup_id,
+            resume,
+            to,
+            minimum_retention,
+        })
+    }
+
+    /// Exports the plan's rows to a locked CSV (none when there is nothing new), aborting the
+    /// upload on any failure so that no partial file becomes an object.
+    async fn upload_rows(&self, plan: &BackupPlan) -> Result<ExportedRows, BackupFailure> {
+        let resume = &plan.resume;
         let mut verifier = ChainVerifier::resume(resume.tree.clone(), resume.head);
-        let mut retain_until = minimum_retention;
-        let mut csv = None;
-        if to > resume.from {
-            let key = csv_key(&backup_id);
-            let upload = self
-                .vault
-                .start_upload(
-                    &key,
-                    "text/csv; charset=utf-8; header=present",
-                    minimum_retention,
-                )
-                .await?;
-            match self
-                .export(&upload, resume.from, to, &mut verifier, &mut retain_until)
-                .await
-            {
-                Ok((parts, sha256, bytes)) => {
-                    let stored = match self
-                        .vault
-                        .complete_upload(&upload, &parts, sha256, retain_until)
-                        .await
-                    {
-                        Ok(stored) => stored,
-                        Err(error) => {
-                            self.abort(&upload).await;
-                            return Err(BackupFailure::from_create(error));
-                        }
-                    };
-                    csv = Some(CsvObject {
-                        key,
-                        sha256,
-                        bytes,
-                        version_id: stored.version_id,
-                    });
-                }
-                Err(error) => {
-                    self.abort(&upload).await;
-                    return Err(error);
-                }
-            }
+        let mut retain_until = plan.minimum_retention;
+        if plan.to == resume.from {
+            return Ok(ExportedRows {
+                verifier,
+                retain_until,
+                csv: None,
+            });
         }
+        let key = csv_key(&plan.backup_id);
+        let upload = self
+            .vault
+            .start_upload(
+                &key,
+                "text/csv; charset=utf-8; header=present",
+                plan.minimum_retention,
+            )
+            .await?;
+        let exported = match self
+            .export(
+                &upload,
+                resume.from,
+                plan.to,
+                &mut verifier,
+                &mut retain_until,
+            )
+            .await
+        {
+            Ok(exported) => exported,
+            Err(error) => {
+                self.abort(&upload).await;
+                return Err(error);
+            }
+        };
+        let stored = match self
+            .vault
+            .complete_upload(&upload, &exported.parts, exported.sha256, retain_until)
+            .await
+        {
+            Ok(stored) => stored,
+            Err(error) => {
+                self.abort(&upload).await;
+                return Err(BackupFailure::from_create(error));
+            }
+        };
+        Ok(ExportedRows {
+            verifier,
+            retain_until,
+            csv: Some(CsvObject {
+                key,
+                sha256: exported.sha256,
+                bytes: exported.bytes,
+                version_id: stored.version_id,
+            }),
+        })
+    }
+
+    /// Writes the manifest chained to the previous one, created only if its key is new.
+    async fn write_manifest(
+        &self,
+        plan: BackupPlan,
+        rows: ExportedRows,
+    ) -> Result<BackupOutcome, BackupFailure> {
+        let BackupPlan {
+            backup_id,
+            resume,
+            to,
+            ..
+        } = plan;
+        let ExportedRows {
+            verifier,
+            retain_until,
+            csv,
+        } = rows;
         let tree = verifier.tree().clone();
         let manifest = Manifest {
             format: ManifestFormat,
@@ -326,8 +402,7 @@ where
         })
     }
 
-    /// Streams entries `[from, to)` into the upload, verifying them; returns the parts, the
-    /// SHA-256 and the size of the whole CSV.
+    /// Streams entries `[from, to)` into the upload, verifying them.
     async fn export(
         &self,
         upload: &Upload,
@@ -335,7 +410,7 @@ where
         to: u64,
         verifier: &mut ChainVerifier,
         retain_until: &mut Timestamp,
-    ) -> Result<(Vec<UploadedPart>, Hash, u64), BackupFailure> {
+    ) -> Result<ExportedCsv, BackupFailure> {
         let part_bytes = self.settings.part_bytes.max(MIN_PART_BYTES);
         let mut buffer = Vec::with_capacity(part_bytes + 64 * 1024);
         write_header(&mut buffer);
@@ -398,7 +473,11 @@ where
                     .await?,
             );
         }
-        Ok((parts, Hash(hasher.finalize().into()), total))
+        Ok(ExportedCsv {
+            parts,
+            sha256: Hash(hasher.finalize().into()),
+            bytes: total,
+        })
     }
 
     async fn abort(&self, upload: &Upload) {

@@ -5,7 +5,8 @@ use time::macros::date;
 
 use super::*;
 use crate::adapters::memory::{
-    FixedClock, InMemoryAuditSink, InMemoryLedger, InMemoryVault, RecordingMetrics,
+    COMPETING_OBJECT, FixedClock, InMemoryAuditSink, InMemoryLedger, InMemoryVault,
+    RecordingMetrics, VaultFaults,
 };
 use crate::domain::backup::{read_rows, verify_manifest_chain};
 use crate::domain::entry::StoredEntry;
@@ -262,101 +263,6 @@ async fn a_backup_audit_event_that_cannot_be_written_is_counted() {
     assert_eq!(fixture.metrics.total(AUDIT_WRITE_ERRORS), 1.0);
 }
 
-/// The in-memory vault, with a competing run that creates the key this run is about to create
-/// (under `prefix`) just before it does: the two runs picked the same backup id.
-struct Competing {
-    inner: InMemoryVault,
-    prefix: &'static str,
-}
-
-impl Competing {
-    async fn compete(&self, key: &str) {
-        if key.starts_with(self.prefix) && !self.inner.keys().iter().any(|k| k == key) {
-            let until = timestamp("2033-11-29T00:00:00Z");
-            let competitor = b"the other run's object".to_vec();
-            self.inner
-                .create_locked(key, competitor, "text/plain", until)
-                .await
-                .unwrap();
-        }
-    }
-}
-
-impl BlobVault for Competing {
-    async fn start_upload(
-        &self,
-        key: &str,
-        content_type: &str,
-        retain_until: Timestamp,
-    ) -> Result<Upload, VaultError> {
-        self.inner
-            .start_upload(key, content_type, retain_until)
-            .await
-    }
-    async fn upload_part(
-        &self,
-        upload: &Upload,
-        part_number: u32,
-        body: Vec<u8>,
-    ) -> Result<UploadedPart, VaultError> {
-        self.inner.upload_part(upload, part_number, body).await
-    }
-    async fn complete_upload(
-        &self,
-        upload: &Upload,
-        parts: &[UploadedPart],
-        sha256: Hash,
-        retain_until: Timestamp,
-    ) -> Result<crate::ports::StoredObject, VaultError> {
-        self.compete(&upload.key).await;
-        self.inner
-            .complete_upload(upload, parts, sha256, retain_until)
-            .await
-    }
-    async fn abort_upload(&self, upload: &Upload) -> Result<(), VaultError> {
-        self.inner.abort_upload(upload).await
-    }
-    async fn put_locked(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        content_type: &str,
-        retain_until: Timestamp,
-    ) -> Result<crate::ports::StoredObject, VaultError> {
-        self.inner
-            .put_locked(key, body, content_type, retain_until)
-            .await
-    }
-    async fn create_locked(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        content_type: &str,
-        retain_until: Timestamp,
-    ) -> Result<crate::ports::StoredObject, VaultError> {
-        self.compete(key).await;
-        self.inner
-            .create_locked(key, body, content_type, retain_until)
-            .await
-    }
-    async fn list_versions(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<crate::ports::ObjectVersion>, VaultError> {
-        self.inner.list_versions(prefix).await
-    }
-    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
-        self.inner.get_version(key, version_id).await
-    }
-    async fn protection(
-        &self,
-        key: &str,
-        version_id: &str,
-    ) -> Result<crate::ports::ObjectProtection, VaultError> {
-        self.inner.protection(key, version_id).await
-    }
-}
-
 /// Two runs that picked the same backup id: the one that creates the CSV (or, with nothing to
 /// back up, the manifest) second writes nothing, aborts its upload and reports the conflict.
 #[tokio::test]
@@ -370,10 +276,7 @@ async fn a_run_that_loses_the_race_for_its_backup_id_writes_nothing() {
         let metrics = RecordingMetrics::default();
         let job = BackupJob::new(
             ledger.clone(),
-            Competing {
-                inner: vault.clone(),
-                prefix,
-            },
+            VaultFaults::competing_run(vault.clone(), prefix),
             ledger.audit_sink(),
             FixedClock::new(timestamp("2026-11-29T02:00:00Z")),
             metrics.clone(),
@@ -386,10 +289,7 @@ async fn a_run_that_loses_the_race_for_its_backup_id_writes_nothing() {
         assert!(key.starts_with(prefix), "{key}");
         // Only the competitor's object; this run's upload is aborted, and it wrote no manifest.
         assert_eq!(vault.keys(), vec![key.clone()], "{prefix}");
-        assert_eq!(
-            vault.latest(key).unwrap(),
-            b"the other run's object".to_vec()
-        );
+        assert_eq!(vault.latest(key).unwrap(), COMPETING_OBJECT.to_vec());
         assert_eq!(vault.pending_uploads(), 0);
         assert_eq!(metrics.total(metric::BACKUP_CONFLICTS), 1.0);
         assert_eq!(metrics.total(metric::BACKUP_FAILED), 0.0);

@@ -193,6 +193,16 @@ impl Budget {
     }
 }
 
+/// What one attempt of the append protocol came to.
+enum Attempt {
+    /// The request is answered: stored, a replay, or refused.
+    Answered(Outcome),
+    /// A lost race, a busy store or a late answer: worth another attempt.
+    Retryable(String),
+    /// The store failed: stop; whether the signal was stored is unconfirmed.
+    Failed(Unconfirmed),
+}
+
 /// Why an append ended without a confirmed outcome.
 enum Unconfirmed {
     /// Out of attempts or out of time: 503, retry later.
@@ -439,63 +449,13 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         let policy = &self.settings.retry;
         let mut retries = 0u32;
         let why = loop {
-            let failure: String = match budget.call(self.store.head()).await {
-                Ok(Ok(head)) => {
-                    let placement = Placement {
-                        chain_index: head.map_or(0, |h| h.chain_index.saturating_add(1)),
-                        previous_hash: head.map_or(Hash::ZERO, |h| h.entry_hash),
-                        received_at,
-                        retention_days: self.settings.retention_days,
-                        submitter: request.actor.clone(),
-                    };
-                    let entry = match Entry::assemble(signal_id.clone(), content.clone(), placement)
-                    {
-                        Ok(entry) => StoredEntry::seal(entry),
-                        Err(error) => {
-                            // Only possible with a retention period reaching past the year 9999.
-                            tracing::error!(%error, "cannot compute the retention date");
-                            return internal_error(request).into();
-                        }
-                    };
-                    let audit = self
-                        .event(request, AuditEventType::SignalInserted)
-                        .inserted(&entry);
-                    match budget.call(self.store.append(&entry, &audit)).await {
-                        Ok(Ok(())) => return self.stored(&entry, retries),
-                        Ok(Err(AppendError::SignalIdTaken(_))) => {
-                            // Someone claimed the id between our check and our write, or an
-                            // earlier attempt of ours committed though its answer was lost.
-                            return self
-                                .claimed_meanwhile(request, &signal_id, &content, budget)
-                                .await;
-                        }
-                        Ok(Err(
-                            error @ (AppendError::IndexTaken(_)
-                            | AppendError::Store(StoreError::Busy(_))),
-                        )) => error_chain(&error),
-                        Ok(Err(AppendError::AuditWriteFailed(source))) => {
-                            tracing::error!(
-                                error = %error_chain(source.as_ref()),
-                                request_id = %request.request_id,
-                                "the audit record of an insert could not be written; the signal was not stored"
-                            );
-                            let mut outcome: Outcome = not_stored(request).into();
-                            outcome
-                                .metrics
-                                .push(Metric::count(metric::AUDIT_WRITE_ERRORS, 1));
-                            return outcome;
-                        }
-                        Ok(Err(AppendError::Store(error))) => {
-                            break Unconfirmed::Failed(error_chain(&error));
-                        }
-                        // The transaction may have committed; the next attempt finds out (its
-                        // claim would then be taken) without ever writing the signal twice.
-                        Err(late) => late.to_string(),
-                    }
-                }
-                Ok(Err(error @ StoreError::Busy(_))) => error_chain(&error),
-                Ok(Err(error)) => break Unconfirmed::Failed(error_chain(&error)),
-                Err(late) => late.to_string(),
+            let attempt = self
+                .attempt(request, &signal_id, &content, received_at, budget, retries)
+                .await;
+            let failure = match attempt {
+                Attempt::Answered(outcome) => return outcome,
+                Attempt::Retryable(failure) => failure,
+                Attempt::Failed(why) => break why,
             };
             if retries + 1 >= policy.max_attempts
                 || !budget.pause(policy.backoff(retries + 1)).await
@@ -508,6 +468,75 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
             retries += 1;
         };
         self.unconfirmed(request, &signal_id, why).await
+    }
+
+    /// One attempt: read the head, build the entry on it, and append it with its claim and
+    /// audit record in one conditional transaction.
+    async fn attempt(
+        &self,
+        request: &HttpRequest,
+        signal_id: &SignalId,
+        content: &crate::domain::signal::SignalContent,
+        received_at: Timestamp,
+        budget: &Budget,
+        retries: u32,
+    ) -> Attempt {
+        let head = match budget.call(self.store.head()).await {
+            Ok(Ok(head)) => head,
+            Ok(Err(error @ StoreError::Busy(_))) => return Attempt::Retryable(error_chain(&error)),
+            Ok(Err(error)) => return Attempt::Failed(Unconfirmed::Failed(error_chain(&error))),
+            Err(late) => return Attempt::Retryable(late.to_string()),
+        };
+        let placement = Placement {
+            chain_index: head.map_or(0, |h| h.chain_index.saturating_add(1)),
+            previous_hash: head.map_or(Hash::ZERO, |h| h.entry_hash),
+            received_at,
+            retention_days: self.settings.retention_days,
+            submitter: request.actor.clone(),
+        };
+        let entry = match Entry::assemble(signal_id.clone(), content.clone(), placement) {
+            Ok(entry) => StoredEntry::seal(entry),
+            Err(error) => {
+                // Only possible with a retention period reaching past the year 9999.
+                tracing::error!(%error, "cannot compute the retention date");
+                return Attempt::Answered(internal_error(request).into());
+            }
+        };
+        let audit = self
+            .event(request, AuditEventType::SignalInserted)
+            .inserted(&entry);
+        match budget.call(self.store.append(&entry, &audit)).await {
+            Ok(Ok(())) => Attempt::Answered(self.stored(&entry, retries)),
+            Ok(Err(AppendError::SignalIdTaken(_))) => {
+                // Someone claimed the id between our check and our write, or an earlier attempt
+                // of ours committed though its answer was lost.
+                Attempt::Answered(
+                    self.claimed_meanwhile(request, signal_id, content, budget)
+                        .await,
+                )
+            }
+            Ok(Err(
+                error @ (AppendError::IndexTaken(_) | AppendError::Store(StoreError::Busy(_))),
+            )) => Attempt::Retryable(error_chain(&error)),
+            Ok(Err(AppendError::AuditWriteFailed(source))) => {
+                tracing::error!(
+                    error = %error_chain(source.as_ref()),
+                    request_id = %request.request_id,
+                    "the audit record of an insert could not be written; the signal was not stored"
+                );
+                let mut outcome: Outcome = not_stored(request).into();
+                outcome
+                    .metrics
+                    .push(Metric::count(metric::AUDIT_WRITE_ERRORS, 1));
+                Attempt::Answered(outcome)
+            }
+            Ok(Err(AppendError::Store(error))) => {
+                Attempt::Failed(Unconfirmed::Failed(error_chain(&error)))
+            }
+            // The transaction may have committed; the next attempt finds out (its claim would
+            // then be taken) without ever writing the signal twice.
+            Err(late) => Attempt::Retryable(late.to_string()),
+        }
     }
 
     fn stored(&self, entry: &StoredEntry, retries: u32) -> Outcome {

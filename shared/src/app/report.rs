@@ -94,6 +94,20 @@ pub struct ReportOutcome {
     pub html: StoredReport,
 }
 
+/// Everything a report is built from.
+struct Evidence {
+    inputs: ReportInputs,
+    latency: LatencyAccumulator,
+    audit: AuditAccumulator,
+    chain: PeriodChainCheck,
+}
+
+/// The report's two stored renderings.
+struct StoredReports {
+    json: StoredReport,
+    html: StoredReport,
+}
+
 /// Where the report reads its evidence: the ledger, the vault (which also stores the report and
 /// presigns its links), the audit log (also its audit sink), the tables' settings, the alarms,
 /// and the public keys that checkpoints are verified with (`None`: signatures are not checked).
@@ -199,6 +213,32 @@ where
     async fn generate(&self, request: &PeriodRequest) -> Result<ReportOutcome, ReportError> {
         let now = self.clock.now();
         let period = request.resolve(now)?;
+        let evidence = self.gather(period, now).await?;
+        let report = ComplianceReport::build(
+            evidence.inputs,
+            evidence.latency,
+            evidence.audit,
+            evidence.chain,
+        );
+        let stored = self.store(&report, period, now).await?;
+        let verdicts = report
+            .section_verdicts()
+            .into_iter()
+            .map(|(name, verdict)| (name.to_owned(), json!(verdict)))
+            .collect();
+        Ok(ReportOutcome {
+            period,
+            overall_verdict: report.overall_verdict(),
+            verdicts,
+            json: stored.json,
+            html: stored.html,
+        })
+    }
+
+    /// Reads everything the report states about `period`: the ledger's entries (latency and
+    /// the report's own chain check), the audit events, the tables, alarms, backups,
+    /// verifications, sweeps and the latest checkpoint.
+    async fn gather(&self, period: Period, now: Timestamp) -> Result<Evidence, ReportError> {
         let head = self.sources.store.head().await?;
         let ledger = LedgerState {
             tree_size: head.map_or(0, |h| h.chain_index + 1),
@@ -252,10 +292,24 @@ where
             alarms,
             alarm_history_unavailable,
         };
-        let report = ComplianceReport::build(inputs, latency, audit, chain);
-        let html = render_html(&report);
-        let json_bytes = report.to_json();
+        Ok(Evidence {
+            inputs,
+            latency,
+            audit,
+            chain,
+        })
+    }
 
+    /// Stores the report as JSON and HTML, locked for the retention period, under
+    /// `reports/<YYYY>/<MM>/compliance-report-<period>`.
+    async fn store(
+        &self,
+        report: &ComplianceReport,
+        period: Period,
+        now: Timestamp,
+    ) -> Result<StoredReports, ReportError> {
+        let html = render_html(report);
+        let json_bytes = report.to_json();
         let base = format!(
             "{REPORT_PREFIX}{}/compliance-report-{}",
             period.from().as_str()[..7].replace('-', "/"),
@@ -283,18 +337,7 @@ where
                 retain_until,
             )
             .await?;
-        let verdicts = report
-            .section_verdicts()
-            .into_iter()
-            .map(|(name, verdict)| (name.to_owned(), json!(verdict)))
-            .collect();
-        Ok(ReportOutcome {
-            period,
-            overall_verdict: report.overall_verdict(),
-            verdicts,
-            json,
-            html,
-        })
+        Ok(StoredReports { json, html })
     }
 
     /// The alarms' states and, where the API answers, their history in the period; evidence

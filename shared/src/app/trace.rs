@@ -14,7 +14,7 @@
 //!   early.
 
 use crate::app::backup::MANIFEST_PREFIX;
-use crate::app::vault::{self, CheckpointTrust, Original, SignatureCheck, TrustError};
+use crate::app::vault::{self, CheckpointTrust, Original, PassedOver, SignatureCheck, TrustError};
 use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::backup::{BackupId, IndexRange, Manifest, RowReader};
 use crate::domain::checkpoint::{Checkpoint, Signature};
@@ -26,6 +26,7 @@ use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{AuditLog, BlobVault, LedgerStore, PublicKeys, StoreError, VaultError};
 use serde::Serialize;
+use std::ops::ControlFlow;
 
 /// The delivery latency requirement of the seed: a signal is stored within 500 ms.
 pub use crate::domain::report::LATENCY_REQUIREMENT_MS;
@@ -451,58 +452,87 @@ where
     })
 }
 
+/// The hash checks of the entry: its own hash, the links to its neighbours, and its claim.
 async fn hash_checks<S: LedgerStore>(
     store: &S,
     id: &SignalId,
     stored: &StoredEntry,
 ) -> Result<HashEvidence, TraceError> {
-    let index = stored.entry.chain_index;
-    let this = stored.entry_hash;
     let recomputed = stored.entry.compute_hash();
-    let mut checks = vec![Check::new(
-        "entry_hash",
-        recomputed == this,
-        format!("recomputed canonical hash {recomputed} vs stored entry_hash {this}"),
-    )];
-    checks.push(Check::new(
-        "signal_id",
-        stored.entry.signal_id == *id,
-        format!(
-            "the entry the claim points at holds signal id {}",
-            stored.entry.signal_id
+    let mut checks = own_hash_checks(id, stored, recomputed);
+    checks.push(previous_link_check(store, stored).await?);
+    checks.push(next_link_check(store, stored).await?);
+    checks.push(claim_check(store, id, stored).await?);
+    Ok(HashEvidence {
+        recomputed_hash: recomputed,
+        checks,
+    })
+}
+
+/// The entry's stored hash against the recomputed one, and the signal id it holds.
+fn own_hash_checks(id: &SignalId, stored: &StoredEntry, recomputed: Hash) -> Vec<Check> {
+    let this = stored.entry_hash;
+    vec![
+        Check::new(
+            "entry_hash",
+            recomputed == this,
+            format!("recomputed canonical hash {recomputed} vs stored entry_hash {this}"),
         ),
-    ));
+        Check::new(
+            "signal_id",
+            stored.entry.signal_id == *id,
+            format!(
+                "the entry the claim points at holds signal id {}",
+                stored.entry.signal_id
+            ),
+        ),
+    ]
+}
+
+/// The entry's `previous_hash` against the hash of the entry before it (64 zeros for entry 0).
+async fn previous_link_check<S: LedgerStore>(
+    store: &S,
+    stored: &StoredEntry,
+) -> Result<Check, TraceError> {
     let previous = stored.entry.previous_hash;
-    checks.push(match index.checked_sub(1) {
-        None => Check::new(
+    let Some(before) = stored.entry.chain_index.checked_sub(1) else {
+        return Ok(Check::new(
             "previous_link",
             previous == Hash::ZERO,
             format!("entry 0: previous_hash {previous} vs 64 zeros"),
+        ));
+    };
+    Ok(match neighbour(store, before).await? {
+        Ok(Some(prior)) => Check::new(
+            "previous_link",
+            prior.entry_hash == previous,
+            format!(
+                "previous_hash {previous} vs entry_hash of entry {before} {}",
+                prior.entry_hash
+            ),
         ),
-        Some(before) => match store.entry_at(before).await {
-            Ok(Some(prior)) => Check::new(
-                "previous_link",
-                prior.entry_hash == previous,
-                format!(
-                    "previous_hash {previous} vs entry_hash of entry {before} {}",
-                    prior.entry_hash
-                ),
-            ),
-            Ok(None) => Check::new(
-                "previous_link",
-                false,
-                format!("entry {before} (the previous entry) does not exist"),
-            ),
-            Err(StoreError::Malformed { key, reason }) => Check::new(
-                "previous_link",
-                false,
-                format!("the previous entry {key} is malformed: {reason}"),
-            ),
-            Err(source) => return Err(store_error(format!("entry {before}"))(source)),
-        },
-    });
+        Ok(None) => Check::new(
+            "previous_link",
+            false,
+            format!("entry {before} (the previous entry) does not exist"),
+        ),
+        Err(malformed) => Check::new(
+            "previous_link",
+            false,
+            format!("the previous entry {malformed}"),
+        ),
+    })
+}
+
+/// The next entry's `previous_hash` against this entry's hash; without a next entry, this
+/// must be the head.
+async fn next_link_check<S: LedgerStore>(
+    store: &S,
+    stored: &StoredEntry,
+) -> Result<Check, TraceError> {
+    let (index, this) = (stored.entry.chain_index, stored.entry_hash);
     let next = index + 1;
-    checks.push(match store.entry_at(next).await {
+    Ok(match neighbour(store, next).await? {
         Ok(Some(following)) => Check::new(
             "next_link",
             following.entry.previous_hash == this,
@@ -532,18 +562,32 @@ async fn hash_checks<S: LedgerStore>(
                 ),
             }
         }
-        Err(StoreError::Malformed { key, reason }) => Check::new(
-            "next_link",
-            false,
-            format!("the next entry {key} is malformed: {reason}"),
-        ),
-        Err(source) => return Err(store_error(format!("entry {next}"))(source)),
-    });
-    let claims = store
-        .claims(std::slice::from_ref(id))
-        .await
-        .map_err(store_error(format!("claim of signal {id}")));
-    checks.push(match claims {
+        Err(malformed) => Check::new("next_link", false, format!("the next entry {malformed}")),
+    })
+}
+
+/// The entry at `index` (`None` when there is none), or `Err("<key> is malformed: <reason>")`.
+async fn neighbour<S: LedgerStore>(
+    store: &S,
+    index: u64,
+) -> Result<Result<Option<StoredEntry>, String>, TraceError> {
+    match store.entry_at(index).await {
+        Ok(found) => Ok(Ok(found)),
+        Err(StoreError::Malformed { key, reason }) => {
+            Ok(Err(format!("{key} is malformed: {reason}")))
+        }
+        Err(source) => Err(store_error(format!("entry {index}"))(source)),
+    }
+}
+
+/// The claim of the signal id must point at this entry's index and hash.
+async fn claim_check<S: LedgerStore>(
+    store: &S,
+    id: &SignalId,
+    stored: &StoredEntry,
+) -> Result<Check, TraceError> {
+    let (index, this) = (stored.entry.chain_index, stored.entry_hash);
+    Ok(match store.claims(std::slice::from_ref(id)).await {
         Ok(claims) => match claims.into_iter().find(|(claimed, _)| claimed == id) {
             Some((_, claim)) => Check::new(
                 "claim",
@@ -555,19 +599,12 @@ async fn hash_checks<S: LedgerStore>(
             ),
             None => Check::new("claim", false, format!("no claim of {id} was found")),
         },
-        Err(TraceError::Store {
-            source: StoreError::Malformed { key, reason },
-            ..
-        }) => Check::new(
+        Err(StoreError::Malformed { key, reason }) => Check::new(
             "claim",
             false,
             format!("the claim {key} is malformed: {reason}"),
         ),
-        Err(error) => return Err(error),
-    });
-    Ok(HashEvidence {
-        recomputed_hash: recomputed,
-        checks,
+        Err(source) => return Err(store_error(format!("claim of signal {id}"))(source)),
     })
 }
 
@@ -689,100 +726,170 @@ fn covers(range: &IndexRange) -> String {
     }
 }
 
+/// The manifest whose range covers the entry, with its original version.
+struct CoveringManifest {
+    original: Original,
+    manifest: Manifest,
+}
+
+/// The CSV a covering manifest names, read back, with its checksum check.
+struct CsvRead {
+    key: String,
+    version_id: String,
+    bytes: Vec<u8>,
+    checksum: Check,
+}
+
+/// What the vault shows of the locks of the CSV and the manifest, with the checks against the
+/// manifest's and the entry's retention.
+struct LockEvidence {
+    csv_protection: ObjectLockSeen,
+    manifest_protection: ObjectLockSeen,
+    checks: Vec<Check>,
+}
+
+/// `Continue` with what a step found, or `Break` with where the backup trail ends.
+type Next<T> = ControlFlow<Step<BackupEvidence>, T>;
+
 async fn backup_step<V: BlobVault>(
     vault: &V,
     stored: &StoredEntry,
     progress: &dyn Fn(&str),
 ) -> Result<Step<BackupEvidence>, TraceError> {
     let index = stored.entry.chain_index;
-    let manifests = vault::list_manifests(vault)
+    let covering = match covering_manifest(vault, index).await? {
+        ControlFlow::Continue(covering) => covering,
+        ControlFlow::Break(step) => return Ok(step),
+    };
+    let CoveringManifest { original, manifest } = &covering;
+    let mut checks = vec![Check::new(
+        "manifest_original",
+        original.versions == 1,
+        match original.versions {
+            1 => format!("{} has one version", original.key()),
+            n => format!(
+                "{} has {n} versions: it was overwritten; the original was used",
+                original.key()
+            ),
+        },
+    )];
+    let csv = match read_csv(vault, &covering, index, progress).await? {
+        ControlFlow::Continue(csv) => csv,
+        ControlFlow::Break(step) => return Ok(step),
+    };
+    let row_number = index - manifest.index_range.from + 1;
+    checks.push(csv.checksum);
+    checks.push(row_check(&csv.bytes, index, row_number, stored));
+    let locks = lock_checks(vault, &covering, stored).await?;
+    checks.extend(locks.checks);
+    Ok(Step::judge(BackupEvidence {
+        backup_id: manifest.backup_id,
+        manifest_key: original.key().to_owned(),
+        manifest_version_id: original.version_id().to_owned(),
+        index_range: manifest.index_range,
+        csv_key: csv.key,
+        csv_version_id: csv.version_id,
+        csv_row: row_number,
+        csv_protection: locks.csv_protection,
+        manifest_protection: locks.manifest_protection,
+        checks,
+    }))
+}
+
+/// Finds the manifest covering `index`: the latest first (is the entry backed up at all?), then
+/// a binary search, as backups cover consecutive ranges in backup-id order (O(log n) reads).
+async fn covering_manifest<V: BlobVault>(
+    vault: &V,
+    index: u64,
+) -> Result<Next<CoveringManifest>, TraceError> {
+    let mut manifests = vault::list_manifests(vault)
         .await
         .map_err(vault_error(format!("the listing of {MANIFEST_PREFIX}")))?
         .manifests;
-    let read = async |original: &Original| -> Result<Result<Manifest, String>, TraceError> {
-        Ok(vault::read_manifest(vault, original)
-            .await
-            .map_err(vault_error(format!("manifest {}", original.key())))?
-            .map(|read| read.manifest)
-            .map_err(|invalid| invalid.to_string()))
+    let read = async |original: &Original| -> Result<Next<Manifest>, TraceError> {
+        Ok(
+            match vault::read_manifest(vault, original)
+                .await
+                .map_err(vault_error(format!("manifest {}", original.key())))?
+            {
+                Ok(read) => ControlFlow::Continue(read.manifest),
+                Err(invalid) => ControlFlow::Break(Step::broken(invalid.to_string())),
+            },
+        )
     };
     let Some((_, latest_version)) = manifests.last() else {
-        return Ok(Step::stopped(format!(
+        return Ok(ControlFlow::Break(Step::stopped(format!(
             "not yet in any backup: the vault holds no backup manifest (entry {index})"
-        )));
+        ))));
     };
     let latest = match read(latest_version).await? {
-        Ok(manifest) => manifest,
-        Err(reason) => return Ok(Step::broken(reason)),
+        ControlFlow::Continue(manifest) => manifest,
+        ControlFlow::Break(step) => return Ok(ControlFlow::Break(step)),
     };
     if latest.index_range.to <= index {
-        return Ok(Step::stopped(format!(
+        return Ok(ControlFlow::Break(Step::stopped(format!(
             "not yet in any backup: the latest backup {} covers {}, and this entry is at index {index}",
             latest.backup_id,
             covers(&latest.index_range)
-        )));
+        ))));
     }
-    // Backups cover consecutive ranges in backup-id order: binary search, O(log n) reads.
     let (mut low, mut high) = (0usize, manifests.len());
-    let found = loop {
+    loop {
         if low >= high {
-            return Ok(Step::broken(format!(
+            return Ok(ControlFlow::Break(Step::broken(format!(
                 "no manifest covers index {index}, although the latest backup {} covers {}: the manifest chain has a gap",
                 latest.backup_id,
                 covers(&latest.index_range)
-            )));
+            ))));
         }
         let middle = low + (high - low) / 2;
         let manifest = match read(&manifests[middle].1).await? {
-            Ok(manifest) => manifest,
-            Err(reason) => return Ok(Step::broken(reason)),
+            ControlFlow::Continue(manifest) => manifest,
+            ControlFlow::Break(step) => return Ok(ControlFlow::Break(step)),
         };
         if manifest.index_range.to <= index {
             low = middle + 1;
         } else if manifest.index_range.from > index {
             high = middle;
         } else {
-            break (middle, manifest);
+            let (_, original) = manifests.swap_remove(middle);
+            return Ok(ControlFlow::Continue(CoveringManifest {
+                original,
+                manifest,
+            }));
         }
+    }
+}
+
+/// Reads the CSV the covering manifest names and checks its size and SHA-256.
+async fn read_csv<V: BlobVault>(
+    vault: &V,
+    covering: &CoveringManifest,
+    index: u64,
+    progress: &dyn Fn(&str),
+) -> Result<Next<CsvRead>, TraceError> {
+    let manifest_key = covering.original.key();
+    let Some(csv) = &covering.manifest.csv else {
+        return Ok(ControlFlow::Break(Step::broken(format!(
+            "manifest {manifest_key} covers index {index} but names no CSV"
+        ))));
     };
-    let (position, manifest) = found;
-    let (_, manifest_original) = &manifests[position];
-    let manifest_version = &manifest_original.version;
-    let manifest_versions = manifest_original.versions;
-    let Some(csv) = &manifest.csv else {
-        return Ok(Step::broken(format!(
-            "manifest {} covers index {index} but names no CSV",
-            manifest_version.key
-        )));
-    };
-    let mut checks = vec![Check::new(
-        "manifest_original",
-        manifest_versions == 1,
-        match manifest_versions {
-            1 => format!("{} has one version", manifest_version.key),
-            n => format!(
-                "{} has {n} versions: it was overwritten; the original was used",
-                manifest_version.key
-            ),
-        },
-    )];
     progress(&format!(
         "reading {} version {} ({} bytes)",
         csv.key, csv.version_id, csv.bytes
     ));
-    let row_number = index - manifest.index_range.from + 1;
     let bytes = match vault.get_version(&csv.key, &csv.version_id).await {
         Ok(bytes) => bytes,
         Err(VaultError::NotFound { .. }) => {
-            return Ok(Step::broken(format!(
-                "the CSV {} version {} named by {} does not exist",
-                csv.key, csv.version_id, manifest_version.key
-            )));
+            return Ok(ControlFlow::Break(Step::broken(format!(
+                "the CSV {} version {} named by {manifest_key} does not exist",
+                csv.key, csv.version_id
+            ))));
         }
         Err(source) => return Err(vault_error(format!("the CSV {}", csv.key))(source)),
     };
     let sha256 = Hash::sha256(&bytes);
-    checks.push(Check::new(
+    let checksum = Check::new(
         "csv_checksum",
         sha256 == csv.sha256 && bytes.len() as u64 == csv.bytes,
         format!(
@@ -791,16 +898,32 @@ async fn backup_step<V: BlobVault>(
             csv.bytes,
             csv.sha256
         ),
-    ));
-    checks.push(row_check(&bytes, index, row_number, stored));
-    let protection = vault::manifest_protection(vault, manifest_original, &manifest)
+    );
+    Ok(ControlFlow::Continue(CsvRead {
+        key: csv.key.clone(),
+        version_id: csv.version_id.clone(),
+        bytes,
+        checksum,
+    }))
+}
+
+/// The locks of the CSV and the manifest against the manifest's retention, the CSV's
+/// retention against the entry's, and the CSV's encryption at rest.
+async fn lock_checks<V: BlobVault>(
+    vault: &V,
+    covering: &CoveringManifest,
+    stored: &StoredEntry,
+) -> Result<LockEvidence, TraceError> {
+    let CoveringManifest { original, manifest } = covering;
+    let protection = vault::manifest_protection(vault, original, manifest)
         .await
-        .map_err(vault_error(format!("the lock of {}", manifest_version.key)))?;
+        .map_err(vault_error(format!("the lock of {}", original.key())))?;
     let manifest_protection = vault::lock_seen(&protection.manifest);
     let csv_protection = protection
         .csv
         .as_ref()
         .map_or_else(ObjectLockSeen::default, vault::lock_seen);
+    let mut checks = Vec::new();
     for (name, what, protection) in [
         ("csv_lock", "the CSV", &csv_protection),
         ("manifest_lock", "the manifest", &manifest_protection),
@@ -844,18 +967,11 @@ async fn backup_step<V: BlobVault>(
             encryption.unwrap_or("nothing")
         ),
     ));
-    Ok(Step::judge(BackupEvidence {
-        backup_id: manifest.backup_id,
-        manifest_key: manifest_version.key.clone(),
-        manifest_version_id: manifest_version.version_id.clone(),
-        index_range: manifest.index_range,
-        csv_key: csv.key.clone(),
-        csv_version_id: csv.version_id.clone(),
-        csv_row: row_number,
+    Ok(LockEvidence {
         csv_protection,
         manifest_protection,
         checks,
-    }))
+    })
 }
 
 /// The CSV row of `index` must carry the entry's hash (and hash to it).
@@ -918,7 +1034,6 @@ where
         )));
     };
     let version = &latest.original.version;
-    let versions = latest.original.versions;
     let (signed, signature) = match latest.content {
         Ok(content) => content,
         Err(reason) => {
@@ -936,44 +1051,7 @@ where
             version.key
         )));
     }
-    let mut checks = vec![Check::new(
-        "checkpoint_original",
-        versions == 1,
-        match versions {
-            1 => format!("{} has one version", version.key),
-            n => format!(
-                "{} has {n} versions: it was overwritten; the original was used",
-                version.key
-            ),
-        },
-    )];
-    match &signature {
-        SignatureCheck::Verified { key_id } => checks.push(Check::new(
-            "signature",
-            true,
-            format!("the signature verifies with the public key of {key_id}"),
-        )),
-        SignatureCheck::Unsigned => {}
-        untrusted => checks.push(Check::new(
-            "signature",
-            false,
-            format!(
-                "no checkpoint counts: {}",
-                untrusted.refusal().unwrap_or_default()
-            ),
-        )),
-    }
-    for passed in &latest.passed_over {
-        checks.push(Check::new(
-            "newer_notes",
-            false,
-            format!(
-                "a newer note {} does not count: {}",
-                passed.original.key(),
-                passed.reason
-            ),
-        ));
-    }
+    let mut checks = trust_checks(&latest.original, &signature, &latest.passed_over);
     let key_id = signature.key_id().map(str::to_owned);
     let signature_verified = signature.verified();
 
@@ -994,6 +1072,54 @@ where
         inclusion_proof,
         checks,
     }))
+}
+
+/// Whether the checkpoint counts: its original version, its signature, and the newer notes
+/// passed over.
+fn trust_checks(
+    original: &Original,
+    signature: &SignatureCheck,
+    passed_over: &[PassedOver],
+) -> Vec<Check> {
+    let mut checks = vec![Check::new(
+        "checkpoint_original",
+        original.versions == 1,
+        match original.versions {
+            1 => format!("{} has one version", original.key()),
+            n => format!(
+                "{} has {n} versions: it was overwritten; the original was used",
+                original.key()
+            ),
+        },
+    )];
+    match signature {
+        SignatureCheck::Verified { key_id } => checks.push(Check::new(
+            "signature",
+            true,
+            format!("the signature verifies with the public key of {key_id}"),
+        )),
+        SignatureCheck::Unsigned => {}
+        untrusted => checks.push(Check::new(
+            "signature",
+            false,
+            format!(
+                "no checkpoint counts: {}",
+                untrusted.refusal().unwrap_or_default()
+            ),
+        )),
+    }
+    for passed in passed_over {
+        checks.push(Check::new(
+            "newer_notes",
+            false,
+            format!(
+                "a newer note {} does not count: {}",
+                passed.original.key(),
+                passed.reason
+            ),
+        ));
+    }
+    checks
 }
 
 /// The leaf hashes of entries `0..size` of the live ledger (the traced entry's recomputed, the

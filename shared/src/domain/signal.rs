@@ -296,64 +296,102 @@ pub fn validate(
         omitted: 0,
     };
     checker.refuse_unknown_and_duplicate_fields();
-
-    let signal_id = checker.optional_string("signal_id").and_then(|text| {
-        SignalId::parse(&text)
-            .map_err(|error| checker.report("signal_id", error.rule(), error.to_string()))
-            .ok()
-    });
-    let symbol = checker
-        .required_string("symbol")
-        .and_then(|text| checker.symbol(text));
-    let action = checker.required_string("action").and_then(|text| {
-        Action::parse(&text).or_else(|| {
-            checker.report(
-                "action",
-                Rule::Charset,
-                format!("must be \"BUY\" or \"SELL\"; got {text:?}"),
-            );
-            None
-        })
-    });
-    let entry_price = checker.price("entry_price", true);
-    let target_price = checker.price("target_price", false);
-    let stop_loss = checker.price("stop_loss", false);
-    let confidence = checker.confidence();
-    let rationale = checker.rationale(rules.min_rationale_chars);
-    let generated_at = checker.generated_at(now, rules);
-    let producer = checker.metadata("producer");
-    let model = checker.metadata("model");
-    let model_version = checker.metadata("model_version");
-
-    if let (Some(action), Some(entry)) = (action, &entry_price) {
-        checker.price_order(action, entry, target_price.as_ref(), stop_loss.as_ref());
-    }
-
-    match (symbol, action, entry_price, rationale, generated_at) {
-        (Some(symbol), Some(action), Some(entry_price), Some(rationale), Some(generated_at))
-            if checker.found() == 0 =>
-        {
-            Ok(Submission {
-                signal_id,
-                content: SignalContent {
-                    symbol,
-                    action,
-                    entry_price,
-                    target_price,
-                    stop_loss,
-                    confidence,
-                    rationale,
-                    generated_at,
-                    producer,
-                    model,
-                    model_version,
-                },
-            })
-        }
+    let read = checker.read_fields(rules, now);
+    match read.into_submission() {
+        Some(submission) if checker.found() == 0 => Ok(submission),
         _ => Err(Rejection::Invalid {
             problems: checker.problems,
             omitted: checker.omitted,
         }),
+    }
+}
+
+/// Every field of the signal as read, `None` where it is absent or was refused (the checker
+/// holds why).
+struct ReadFields {
+    signal_id: Option<SignalId>,
+    symbol: Option<String>,
+    action: Option<Action>,
+    entry_price: Option<ExactDecimal>,
+    target_price: Option<ExactDecimal>,
+    stop_loss: Option<ExactDecimal>,
+    confidence: Option<ExactDecimal>,
+    rationale: Option<String>,
+    generated_at: Option<Timestamp>,
+    producer: Option<String>,
+    model: Option<String>,
+    model_version: Option<String>,
+}
+
+impl ReadFields {
+    /// The submission, when every required field was read.
+    fn into_submission(self) -> Option<Submission> {
+        Some(Submission {
+            signal_id: self.signal_id,
+            content: SignalContent {
+                symbol: self.symbol?,
+                action: self.action?,
+                entry_price: self.entry_price?,
+                target_price: self.target_price,
+                stop_loss: self.stop_loss,
+                confidence: self.confidence,
+                rationale: self.rationale?,
+                generated_at: self.generated_at?,
+                producer: self.producer,
+                model: self.model,
+                model_version: self.model_version,
+            },
+        })
+    }
+}
+
+impl Checker<'_> {
+    /// Reads and checks each field in turn, then the order of the prices.
+    fn read_fields(&mut self, rules: &ValidationRules, now: Timestamp) -> ReadFields {
+        let signal_id = self.optional_string("signal_id").and_then(|text| {
+            SignalId::parse(&text)
+                .map_err(|error| self.report("signal_id", error.rule(), error.to_string()))
+                .ok()
+        });
+        let symbol = self
+            .required_string("symbol")
+            .and_then(|text| self.symbol(text));
+        let action = self.required_string("action").and_then(|text| {
+            Action::parse(&text).or_else(|| {
+                self.report(
+                    "action",
+                    Rule::Charset,
+                    format!("must be \"BUY\" or \"SELL\"; got {text:?}"),
+                );
+                None
+            })
+        });
+        let entry_price = self.price("entry_price", true);
+        let target_price = self.price("target_price", false);
+        let stop_loss = self.price("stop_loss", false);
+        let confidence = self.confidence();
+        let rationale = self.rationale(rules.min_rationale_chars);
+        let generated_at = self.generated_at(now, rules);
+        let producer = self.metadata("producer");
+        let model = self.metadata("model");
+        let model_version = self.metadata("model_version");
+        if let (Some(action), Some(entry)) = (action, &entry_price) {
+            self.price_order(action, entry, target_price.as_ref(), stop_loss.as_ref());
+        }
+        ReadFields {
+            signal_id,
+            symbol,
+            action,
+            entry_price,
+            target_price,
+            stop_loss,
+            confidence,
+            rationale,
+            generated_at,
+            producer,
+            model,
+            model_version,
+        }
     }
 }
 

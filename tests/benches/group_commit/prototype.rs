@@ -5,6 +5,7 @@
 //! bundle) with the product's item mapping. It is not the product: no 409 on a conflicting
 //! replay (the benchmark's ids are unique), no refusal audit, no HTTP body.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -29,9 +30,20 @@ const STRIPES: u64 = 8;
 const MAX_BATCH: usize = 97;
 const MAX_BUNDLE_BYTES: usize = 350 * 1024;
 const POLL: Duration = Duration::from_millis(15);
-const TAKE_OVER_AFTER: Duration = Duration::from_millis(1000);
-/// A ledger whose last commit is older than this is idle: a signal commits alone.
-const IDLE_AFTER: Duration = Duration::from_millis(100);
+/// How often a waiter reads the head to see whether it was passed by or nobody combines.
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+/// A waiter that is not the smallest of its generation takes over this long after entering,
+/// if the head has not moved.
+const TAKE_OVER_AFTER: Duration = Duration::from_millis(250);
+const TAKE_OVER_JITTER_MS: u64 = 250;
+/// A combiner reads the pending partitions of this many of its latest commits' generations:
+/// a pending lands up to a commit or two after the head its owner read.
+const RECENT_GENERATIONS: usize = 3;
+/// The smallest id of a generation first reads the head this long after entering, and
+/// combines when no commit happened since.
+const HANDOFF: Duration = Duration::from_millis(20);
+/// A combiner goes on sequencing others this long after its own signal is stored.
+const LINGER: Duration = Duration::from_millis(2000);
 /// The invocation's own deadline, under Lambda's 10 s timeout.
 const DEADLINE: Duration = Duration::from_secs(8);
 
@@ -44,12 +56,12 @@ pub struct GroupCommit {
 
 #[derive(Debug, Clone)]
 struct Head {
-    /// When the head commit was written (virtual time).
-    committed_at: Option<Instant>,
     /// The first index of the head commit, whose generation may hold late arrivals.
     first: Option<u64>,
     next: u64,
     last_hash: Hash,
+    /// The sort key (`received_at#signal_id`) of the last signal the head commit sequenced.
+    last_key: String,
 }
 
 #[derive(Debug, Clone)]
@@ -118,15 +130,17 @@ impl GroupCommit {
         }
     }
 
+    /// One invocation: put my signal into the pending partition of the generation after the
+    /// head; alone there, commit it at once (the idle path: one round trip more than today).
+    /// Otherwise wait for my claim, reading the head now and then: a head that has not moved
+    /// since I entered means nobody combines (the smallest id of the generation combines after
+    /// `HANDOFF`, anyone after `TAKE_OVER_AFTER`); a head whose last sequenced key is past mine
+    /// means my pending landed after every combiner read its partition (re-enter).
     async fn append(&self, mine: Pending) -> Result<Answer, DynamoFault> {
-        if self.claimed(&mine.signal_id).await? {
-            return Ok(Answer::Replay);
-        }
         let started = Instant::now();
+        let my_key = sort_key(&mine);
         let mut round = 0;
-        // One try at committing alone; after losing it, always go through the combiner.
-        let mut alone_allowed = true;
-        while started.elapsed() < DEADLINE {
+        'rounds: while started.elapsed() < DEADLINE {
             round += 1;
             let head = match self.head().await {
                 Ok(head) => head,
@@ -136,26 +150,6 @@ impl GroupCommit {
                 }
                 Err(e) => return Err(e),
             };
-            // Idle fast path: nobody waits for the next commit, so commit alone, as today.
-            // Idle fast path: no commit for a while, so commit alone, as today.
-            let idle = alone_allowed
-                && head
-                    .committed_at
-                    .is_none_or(|at| at.elapsed() >= IDLE_AFTER);
-            if idle {
-                alone_allowed = false;
-                match self.commit(&head, vec![mine.clone()]).await? {
-                    Committed::Yes(ids) if ids.contains(&mine.signal_id) => {
-                        return Ok(Answer::Stored);
-                    }
-                    Committed::Yes(_) | Committed::Claimed => return Ok(Answer::Replay),
-                    Committed::Busy => {
-                        self.backoff(round).await;
-                        continue;
-                    }
-                    Committed::Lost => continue, // no longer idle: join the crowd
-                }
-            }
             let generation = head.next;
             match self
                 .db
@@ -172,18 +166,30 @@ impl GroupCommit {
                 }
                 Err(e) => return Err(e),
             }
-            let put_at = Instant::now();
-            let mut combiner = self
-                .is_smallest(generation, &mine.signal_id)
-                .await
-                .unwrap_or(false);
-            loop {
-                if combiner {
-                    match self.combine(generation, &mine.signal_id, started).await? {
-                        Some(answer) => return Ok(answer),
-                        None => combiner = false,
+            let entered = Instant::now();
+            let first = match self.first_pendings(generation).await {
+                Ok(first) => first,
+                Err(DynamoFault::Busy(_)) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            let alone = first.len() == 1 && first[0] == mine.signal_id.as_str();
+            let smallest = first
+                .first()
+                .is_none_or(|smallest| smallest.as_str() >= mine.signal_id.as_str());
+            let mut check_at = entered + if smallest { HANDOFF } else { CHECK_EVERY };
+            // Staggered, so that the waiters of a stalled generation do not all take over.
+            let take_over_after =
+                TAKE_OVER_AFTER + Duration::from_millis(fastrand::u64(0..=TAKE_OVER_JITTER_MS));
+            if alone {
+                match self.commit(&head, vec![mine.clone()]).await? {
+                    Committed::Yes { ids, .. } if ids.contains(&mine.signal_id) => {
+                        return Ok(Answer::Stored);
                     }
+                    Committed::Yes { .. } | Committed::Lost | Committed::Busy => {}
+                    Committed::Claimed(_) => return Ok(Answer::Replay),
                 }
+            }
+            loop {
                 match self.claimed(&mine.signal_id).await {
                     Ok(true) => return Ok(Answer::Stored),
                     Ok(false) | Err(DynamoFault::Busy(_)) => {}
@@ -192,9 +198,24 @@ impl GroupCommit {
                 if started.elapsed() >= DEADLINE {
                     return Ok(Answer::Busy);
                 }
-                if put_at.elapsed() >= TAKE_OVER_AFTER {
-                    combiner = true;
-                    continue;
+                if Instant::now() >= check_at {
+                    check_at = Instant::now() + CHECK_EVERY;
+                    match self.head().await {
+                        Ok(now)
+                            if now.next == generation
+                                && (smallest || entered.elapsed() >= take_over_after) =>
+                        {
+                            if let Some(answer) = self
+                                .combine(generation, &mine.signal_id, now, started)
+                                .await?
+                            {
+                                return Ok(answer);
+                            }
+                        }
+                        Ok(now) if now.last_key.as_str() > my_key.as_str() => continue 'rounds,
+                        Ok(_) | Err(DynamoFault::Busy(_)) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 tokio::time::sleep(POLL).await;
             }
@@ -203,91 +224,114 @@ impl GroupCommit {
     }
 
     /// Sequences the pendings of `generation`, of the head's own generation (late arrivals) and
-    /// of the next one, commit after commit while some are left, until `mine` is stored.
-    /// `None` when another combiner is at work (lost the commit race).
+    /// of the next ones, commit after commit on the head it wrote itself (no head re-read),
+    /// reading new arrivals while each commit is in flight, until `mine` is stored and nothing
+    /// it saw is left. `None` when another combiner is at work (lost the commit race).
     async fn combine(
         &self,
         generation: u64,
         mine: &SignalId,
+        mut head: Head,
         started: Instant,
     ) -> Result<Option<Answer>, DynamoFault> {
-        let mut sequenced: std::collections::HashSet<SignalId> = Default::default();
+        let mut stored_at = None;
+        let mut recent: std::collections::VecDeque<u64> = head.first.into_iter().collect();
+        let mut sequenced: HashSet<SignalId> = HashSet::new();
+        let mut backlog: Vec<Pending> = Vec::new();
         let mut stored = false;
         let mut round = 0;
+        match self.read_partitions(&[generation, head.next]).await {
+            Ok(found) => Self::admit(found, &mut backlog, &sequenced),
+            // Throttled: go on waiting; the next check tries again.
+            Err(DynamoFault::Busy(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
         while started.elapsed() < DEADLINE {
             round += 1;
-            let head = match self.head().await {
-                Ok(head) => head,
-                Err(DynamoFault::Busy(_)) => {
-                    self.backoff(round).await;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let mut partitions = vec![generation, head.next];
-            partitions.extend(head.first);
-            partitions.sort_unstable();
-            partitions.dedup();
-            let mut pendings = Vec::new();
-            for partition in partitions {
-                pendings.extend(self.pendings(partition).await?);
+            if backlog.is_empty() {
+                return Ok((stored || sequenced.contains(mine)).then_some(Answer::Stored));
             }
-            sort_pendings(&mut pendings);
-            pendings.retain(|p| !sequenced.contains(&p.signal_id));
-            // Check claims chunk by chunk until a commit's worth of unclaimed signals is found.
-            let mut batch = Vec::new();
-            let mut left = false;
-            let mut seen = std::collections::HashSet::new();
-            pendings.retain(|p| seen.insert(p.signal_id.clone()));
-            for chunk in pendings.chunks(100) {
-                if batch.len() >= MAX_BATCH {
-                    left = true;
-                    break;
+            // Hand over once my signal is stored and I have lingered: the next generation's
+            // smallest id combines.
+            if stored_at.is_some_and(|at: Instant| at.elapsed() >= LINGER) {
+                return Ok(Some(Answer::Stored));
+            }
+            let batch: Vec<Pending> = backlog.iter().take(MAX_BATCH).cloned().collect();
+            let after = head.next + batch.len() as u64;
+            // Read new arrivals while the commit is in flight when the backlog runs low.
+            let mut partitions: Vec<u64> = vec![generation, head.next, after];
+            partitions.extend(recent.iter().copied());
+            let read_now = backlog.len() < 2 * MAX_BATCH;
+            let (committed, arrivals) = tokio::join!(self.commit(&head, batch.clone()), async {
+                if read_now {
+                    self.read_partitions(&partitions).await
+                } else {
+                    Ok(Vec::new())
                 }
-                let keys: Vec<Item> = chunk
-                    .iter()
-                    .map(|p| key(format!("SIGNAL#{}", p.signal_id), n(0)))
-                    .collect();
-                let got = match self.db.batch_get_items(SIGNALS, keys).await {
-                    Ok(got) if got.unprocessed.is_empty() => got,
-                    Ok(_) | Err(DynamoFault::Busy(_)) => {
-                        self.backoff(round).await;
-                        break;
+            });
+            match committed? {
+                Committed::Yes {
+                    ids,
+                    last_hash,
+                    last_key,
+                } => {
+                    if !stored && ids.contains(mine) {
+                        stored = true;
+                        stored_at = Some(Instant::now());
                     }
-                    Err(e) => return Err(e),
-                };
-                let claimed: Vec<String> = got.items.iter().map(|i| text(i, "signal_id")).collect();
-                for p in chunk {
-                    if claimed.contains(&p.signal_id.to_string()) {
-                        sequenced.insert(p.signal_id.clone());
-                    } else if batch.len() < MAX_BATCH {
-                        batch.push(p.clone());
-                    } else {
-                        left = true;
+                    backlog.retain(|p| !ids.contains(&p.signal_id));
+                    recent.push_back(head.next);
+                    if recent.len() > RECENT_GENERATIONS {
+                        recent.pop_front();
                     }
-                }
-            }
-            if batch.is_empty() {
-                if stored || sequenced.contains(mine) {
-                    return Ok(Some(Answer::Stored));
-                }
-                return Ok(None);
-            }
-            match self.commit(&head, batch).await? {
-                Committed::Yes(ids) => {
-                    stored |= ids.contains(mine);
+                    head = Head {
+                        first: Some(head.next),
+                        next: head.next + ids.len() as u64,
+                        last_hash,
+                        last_key,
+                    };
                     sequenced.extend(ids);
-                    if stored && !left {
-                        return Ok(Some(Answer::Stored));
-                    }
                 }
                 Committed::Busy => self.backoff(round).await,
-                Committed::Claimed => {}
+                Committed::Claimed(claimed) => {
+                    backlog.retain(|p| !claimed.contains(&p.signal_id));
+                    sequenced.extend(claimed);
+                }
                 Committed::Lost if stored => return Ok(Some(Answer::Stored)),
                 Committed::Lost => return Ok(None),
             }
+            match arrivals {
+                Ok(arrivals) => Self::admit(arrivals, &mut backlog, &sequenced),
+                Err(DynamoFault::Busy(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(Some(if stored { Answer::Stored } else { Answer::Busy }))
+    }
+
+    /// Adds the pendings not seen before to the backlog. Claims are not read first: a claimed
+    /// one (a replay, or sequenced by another combiner) fails the commit's condition on its
+    /// claim, and the cancellation reasons name it.
+    fn admit(found: Vec<Pending>, backlog: &mut Vec<Pending>, sequenced: &HashSet<SignalId>) {
+        let mut seen: HashSet<SignalId> = backlog.iter().map(|p| p.signal_id.clone()).collect();
+        backlog.extend(
+            found
+                .into_iter()
+                .filter(|p| !sequenced.contains(&p.signal_id) && seen.insert(p.signal_id.clone())),
+        );
+        sort_pendings(backlog);
+    }
+
+    async fn read_partitions(&self, partitions: &[u64]) -> Result<Vec<Pending>, DynamoFault> {
+        let mut partitions = partitions.to_vec();
+        partitions.sort_unstable();
+        partitions.dedup();
+        // At most four small partitions, read while a commit is in flight: one after another.
+        let mut found = Vec::new();
+        for partition in partitions {
+            found.extend(self.pendings(partition).await?);
+        }
+        Ok(found)
     }
 
     async fn backoff(&self, round: u32) {
@@ -311,18 +355,16 @@ impl GroupCommit {
         let page = self.db.query(query).await?;
         Ok(match page.items.first() {
             None => Head {
-                committed_at: None,
                 first: None,
                 next: 0,
                 last_hash: Hash::ZERO,
+                last_key: String::new(),
             },
             Some(commit) => Head {
-                committed_at: Some(
-                    self.clock.origin + Duration::from_micros(num(commit, "committed_at_us")),
-                ),
                 first: Some(num(commit, "sk")),
                 next: num(commit, "sk") + num(commit, "count"),
                 last_hash: text(commit, "last_hash").parse().unwrap_or(Hash::ZERO),
+                last_key: text(commit, "last_key"),
             },
         })
     }
@@ -341,15 +383,13 @@ impl GroupCommit {
         Ok(found)
     }
 
-    async fn is_smallest(&self, generation: u64, id: &SignalId) -> Result<bool, DynamoFault> {
+    /// The first two signal ids of a generation's pending partition (keys only).
+    async fn first_pendings(&self, generation: u64) -> Result<Vec<String>, DynamoFault> {
         let mut query = KeyQuery::partition(SIGNALS, s(format!("PENDING#{generation}")));
-        query.limit = Some(1);
+        query.limit = Some(2);
         query.projection = Some(&["pk", "sk"]);
         let page = self.db.query(query).await?;
-        Ok(page
-            .items
-            .first()
-            .is_none_or(|item| text(item, "sk").as_str() >= id.as_str()))
+        Ok(page.items.iter().map(|item| text(item, "sk")).collect())
     }
 
     /// Writes one commit of (at most `MAX_BATCH` of) `batch` on `head`.
@@ -357,14 +397,20 @@ impl GroupCommit {
         let mut batch = batch;
         batch.truncate(MAX_BATCH);
         if batch.is_empty() {
-            return Ok(Committed::Yes(Vec::new()));
+            return Ok(Committed::Yes {
+                ids: Vec::new(),
+                last_hash: head.last_hash,
+                last_key: head.last_key.clone(),
+            });
         }
         let mut entries: Vec<StoredEntry> = Vec::new();
         let mut audits: Vec<AuditEvent> = Vec::new();
         let (mut entry_bytes, mut audit_bytes) = (0, 0);
         let mut previous = head.last_hash;
         let now = self.clock.now();
+        let mut last_key = head.last_key.clone();
         for pending in batch.into_iter().take(MAX_BATCH) {
+            let key_of_pending = sort_key(&pending);
             let placement = Placement {
                 chain_index: head.next + entries.len() as u64,
                 previous_hash: previous,
@@ -400,6 +446,7 @@ impl GroupCommit {
             entry_bytes += e;
             audit_bytes += a;
             previous = stored.entry_hash;
+            last_key = last_key.max(key_of_pending);
             entries.push(stored);
             audits.push(audit);
         }
@@ -412,6 +459,7 @@ impl GroupCommit {
             ("sk".to_owned(), n(first)),
             ("count".to_owned(), n(entries.len() as u64)),
             ("last_hash".to_owned(), s(previous.to_hex())),
+            ("last_key".to_owned(), s(last_key.clone())),
             ("stripe".to_owned(), n(stripe)),
             ("committed_at_us".to_owned(), n(micros)),
             (
@@ -476,7 +524,11 @@ impl GroupCommit {
             });
         }
         match self.db.transact_put_if_absent(puts).await {
-            Ok(()) => Ok(Committed::Yes(ids)),
+            Ok(()) => Ok(Committed::Yes {
+                ids,
+                last_hash: previous,
+                last_key,
+            }),
             Err(DynamoFault::TransactionCanceled { reasons, .. }) => {
                 let first_reason = reasons.first().map(String::as_str).unwrap_or("None");
                 if reasons.iter().any(|r| r == "ThrottlingError") {
@@ -487,8 +539,17 @@ impl GroupCommit {
                 ) {
                     Ok(Committed::Lost)
                 } else if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
-                    // A claim raced in: the next attempt's claim check drops it.
-                    Ok(Committed::Claimed)
+                    // Claims already there (replays, or sequenced by another combiner): the
+                    // cancellation reasons name them, one per action, claims after the 3 bundles.
+                    Ok(Committed::Claimed(
+                        reasons
+                            .iter()
+                            .skip(3)
+                            .zip(&ids)
+                            .filter(|(r, _)| *r == "ConditionalCheckFailed")
+                            .map(|(_, id)| id.clone())
+                            .collect(),
+                    ))
                 } else {
                     Ok(Committed::Busy)
                 }
@@ -543,9 +604,13 @@ impl GroupCommit {
 }
 
 enum Committed {
-    Yes(Vec<SignalId>),
-    /// A signal of the batch was claimed meanwhile; nothing was written.
-    Claimed,
+    Yes {
+        ids: Vec<SignalId>,
+        last_hash: Hash,
+        last_key: String,
+    },
+    /// These signals of the batch are claimed already; nothing was written.
+    Claimed(Vec<SignalId>),
     Lost,
     Busy,
 }
@@ -555,11 +620,13 @@ async fn backoff(round: u32) {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=ceiling))).await;
 }
 
+/// The order in which combiners sequence pendings: by arrival, then id.
+fn sort_key(p: &Pending) -> String {
+    format!("{}#{}", p.received_at.as_str(), p.signal_id.as_str())
+}
+
 fn sort_pendings(pendings: &mut [Pending]) {
-    pendings.sort_by(|a, b| {
-        (a.received_at.as_str(), a.signal_id.as_str())
-            .cmp(&(b.received_at.as_str(), b.signal_id.as_str()))
-    });
+    pendings.sort_by_cached_key(sort_key);
 }
 
 fn pending_item(generation: u64, p: &Pending) -> Item {

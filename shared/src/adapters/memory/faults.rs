@@ -1,5 +1,5 @@
-//! Fault injection around any port: `RivalAppends` (a lost append race) and `FailingUploads`
-//! (a backup killed midway).
+//! Fault injection around any port: `RivalAppends` (a lost append race) and `VaultFaults` (a
+//! backup killed midway, or a competing backup run).
 
 use std::sync::atomic::Ordering;
 
@@ -75,28 +75,66 @@ impl<S: LedgerStore> LedgerStore for RivalAppends<S> {
     }
 }
 
-/// Fault injection for uploads: wraps any vault and fails every `upload_part` after the first
-/// `parts` — a backup "killed midway" — while everything else goes through.
+/// Fault injection around any vault, everything else going through:
+/// - [`VaultFaults::failing_uploads`]: every `upload_part` after the first `parts` fails — a
+///   backup "killed midway";
+/// - [`VaultFaults::competing_run`]: just before this run creates a key under `prefix` (by
+///   `create_locked` or by completing an upload), a competing run creates it with
+///   [`COMPETING_OBJECT`] — two runs that picked the same backup id.
 #[derive(Debug)]
-pub struct FailingUploads<V> {
+pub struct VaultFaults<V> {
     inner: V,
-    remaining: std::sync::atomic::AtomicUsize,
+    /// Parts still allowed through (`usize::MAX`: no cut-off).
+    parts_left: std::sync::atomic::AtomicUsize,
+    /// Keys under this prefix are created by the competing run first.
+    competing_prefix: Option<&'static str>,
 }
+
+/// What the competing run of [`VaultFaults::competing_run`] writes.
+pub const COMPETING_OBJECT: &[u8] = b"the other run's object";
 
 #[derive(Debug, thiserror::Error)]
 #[error("injected failure: the upload was cut off")]
 struct CutOff;
 
-impl<V> FailingUploads<V> {
-    pub fn new(inner: V, parts: usize) -> FailingUploads<V> {
-        FailingUploads {
+impl<V> VaultFaults<V> {
+    pub fn failing_uploads(inner: V, parts: usize) -> VaultFaults<V> {
+        VaultFaults {
             inner,
-            remaining: std::sync::atomic::AtomicUsize::new(parts),
+            parts_left: std::sync::atomic::AtomicUsize::new(parts),
+            competing_prefix: None,
+        }
+    }
+
+    pub fn competing_run(inner: V, prefix: &'static str) -> VaultFaults<V> {
+        VaultFaults {
+            inner,
+            parts_left: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            competing_prefix: Some(prefix),
         }
     }
 }
 
-impl<V: BlobVault> BlobVault for FailingUploads<V> {
+impl<V: BlobVault> VaultFaults<V> {
+    /// The competing run's write of `key`, when it is under the prefix and does not exist yet.
+    async fn compete(&self, key: &str, retain_until: Timestamp) -> Result<(), VaultError> {
+        if !self
+            .competing_prefix
+            .is_some_and(|prefix| key.starts_with(prefix))
+        {
+            return Ok(());
+        }
+        let versions = self.inner.list_versions(key).await?;
+        if versions.iter().all(|version| version.key != key) {
+            self.inner
+                .create_locked(key, COMPETING_OBJECT.to_vec(), "text/plain", retain_until)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl<V: BlobVault> BlobVault for VaultFaults<V> {
     async fn start_upload(
         &self,
         key: &str,
@@ -115,7 +153,7 @@ impl<V: BlobVault> BlobVault for FailingUploads<V> {
         body: Vec<u8>,
     ) -> Result<UploadedPart, VaultError> {
         if self
-            .remaining
+            .parts_left
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_err()
         {
@@ -131,6 +169,7 @@ impl<V: BlobVault> BlobVault for FailingUploads<V> {
         sha256: Hash,
         retain_until: Timestamp,
     ) -> Result<StoredObject, VaultError> {
+        self.compete(&upload.key, retain_until).await?;
         self.inner
             .complete_upload(upload, parts, sha256, retain_until)
             .await
@@ -159,6 +198,7 @@ impl<V: BlobVault> BlobVault for FailingUploads<V> {
         content_type: &str,
         retain_until: Timestamp,
     ) -> Result<StoredObject, VaultError> {
+        self.compete(key, retain_until).await?;
         self.inner
             .create_locked(key, body, content_type, retain_until)
             .await

@@ -14,7 +14,7 @@ mod signer;
 mod vault;
 
 pub use clock::FixedClock;
-pub use faults::{FailingUploads, RivalAppends};
+pub use faults::{COMPETING_OBJECT, RivalAppends, VaultFaults};
 pub use ledger::{InMemoryAuditSink, InMemoryLedger};
 pub use metrics::RecordingMetrics;
 pub use monitoring::{InMemoryAlarms, InMemoryTables};

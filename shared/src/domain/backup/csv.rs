@@ -253,7 +253,7 @@ impl<R> fmt::Debug for RowReader<R> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// At the start of a cell.
     CellStart,
@@ -265,6 +265,108 @@ enum State {
     QuoteInQuoted,
     /// After a CR outside quotes: the row's end, if an LF follows.
     CarriageReturn,
+}
+
+/// The state machine reading one record, a byte at a time.
+#[derive(Debug, Clone, Copy)]
+struct RecordScan {
+    state: State,
+    /// Whether the quoted cell being read contains a byte that needs the quotes.
+    needs_quotes: bool,
+}
+
+impl Default for RecordScan {
+    fn default() -> Self {
+        RecordScan {
+            state: State::CellStart,
+            needs_quotes: false,
+        }
+    }
+}
+
+/// What one byte did to the record.
+#[derive(Debug, Clone, Copy, Default)]
+struct ByteRead {
+    /// A line feed was read (inside a quoted cell, or ending the row).
+    line_feed: bool,
+    /// The row ended with this byte (the LF of its CRLF).
+    row_complete: bool,
+}
+
+impl RecordScan {
+    /// Feeds one byte: its cell content goes to `buffer`, a cell's end to `ends`. `Err` is the
+    /// reason the byte breaks the format.
+    #[inline]
+    fn feed(
+        &mut self,
+        byte: u8,
+        buffer: &mut Vec<u8>,
+        ends: &mut Vec<usize>,
+    ) -> Result<ByteRead, &'static str> {
+        let mut read = ByteRead::default();
+        match (self.state, byte) {
+            (State::CellStart, b'"') => {
+                self.state = State::Quoted;
+                self.needs_quotes = false;
+            }
+            (State::CellStart | State::Unquoted, b',') => {
+                ends.push(buffer.len());
+                self.state = State::CellStart;
+            }
+            (State::CellStart | State::Unquoted, b'\r') => {
+                ends.push(buffer.len());
+                self.state = State::CarriageReturn;
+            }
+            (State::CellStart | State::Unquoted, b'\n') => {
+                return Err(
+                    "a line feed outside quotes without a carriage return (rows end with CRLF)",
+                );
+            }
+            (State::Unquoted, b'"') => {
+                return Err(
+                    "a double quote inside an unquoted cell (a cell containing quotes is quoted, its quotes doubled)",
+                );
+            }
+            (State::CellStart | State::Unquoted, _) => {
+                buffer.push(byte);
+                self.state = State::Unquoted;
+            }
+            (State::Quoted, b'"') => self.state = State::QuoteInQuoted,
+            (State::Quoted, _) => {
+                read.line_feed = byte == b'\n';
+                self.needs_quotes |= matches!(byte, b',' | b'\r' | b'\n');
+                buffer.push(byte);
+            }
+            (State::QuoteInQuoted, b'"') => {
+                self.needs_quotes = true;
+                buffer.push(b'"');
+                self.state = State::Quoted;
+            }
+            (State::QuoteInQuoted, b',' | b'\r') => {
+                if !self.needs_quotes {
+                    return Err(
+                        "a quoted cell without a comma, quote, CR or LF (cells are quoted only when they must be)",
+                    );
+                }
+                ends.push(buffer.len());
+                self.state = match byte {
+                    b',' => State::CellStart,
+                    _ => State::CarriageReturn,
+                };
+            }
+            (State::QuoteInQuoted, _) => {
+                return Err("after a closing quote, expected a comma or the end of the row");
+            }
+            (State::CarriageReturn, b'\n') => {
+                read.line_feed = true;
+                read.row_complete = true;
+            }
+            (State::CarriageReturn, _) => {
+                return Err("a carriage return outside quotes not followed by a line feed");
+            }
+        }
+        Ok(read)
+    }
 }
 
 impl<R: BufRead> RowReader<R> {
@@ -321,9 +423,7 @@ impl<R: BufRead> RowReader<R> {
         self.row_line = self.line;
         let line = self.line;
         let syntax = |reason| BackupError::Syntax { row, line, reason };
-        let mut state = State::CellStart;
-        // Whether the quoted cell being read contains a byte that needs the quotes.
-        let mut needs_quotes = false;
+        let mut scan = RecordScan::default();
         let mut record_bytes = 0usize;
         loop {
             let chunk = self
@@ -345,73 +445,15 @@ impl<R: BufRead> RowReader<R> {
                 if record_bytes + used > MAX_ROW_BYTES {
                     return Err(BackupError::RowTooLong { row, line });
                 }
-                match (state, byte) {
-                    (State::CellStart, b'"') => {
-                        state = State::Quoted;
-                        needs_quotes = false;
-                    }
-                    (State::CellStart | State::Unquoted, b',') => {
-                        self.ends.push(self.buffer.len());
-                        state = State::CellStart;
-                    }
-                    (State::CellStart | State::Unquoted, b'\r') => {
-                        self.ends.push(self.buffer.len());
-                        state = State::CarriageReturn;
-                    }
-                    (State::CellStart | State::Unquoted, b'\n') => {
-                        return Err(syntax(
-                            "a line feed outside quotes without a carriage return (rows end with CRLF)",
-                        ));
-                    }
-                    (State::Unquoted, b'"') => {
-                        return Err(syntax(
-                            "a double quote inside an unquoted cell (a cell containing quotes is quoted, its quotes doubled)",
-                        ));
-                    }
-                    (State::CellStart | State::Unquoted, _) => {
-                        self.buffer.push(byte);
-                        state = State::Unquoted;
-                    }
-                    (State::Quoted, b'"') => state = State::QuoteInQuoted,
-                    (State::Quoted, _) => {
-                        if byte == b'\n' {
-                            self.line += 1;
-                        }
-                        needs_quotes |= matches!(byte, b',' | b'\r' | b'\n');
-                        self.buffer.push(byte);
-                    }
-                    (State::QuoteInQuoted, b'"') => {
-                        needs_quotes = true;
-                        self.buffer.push(b'"');
-                        state = State::Quoted;
-                    }
-                    (State::QuoteInQuoted, b',' | b'\r') => {
-                        if !needs_quotes {
-                            return Err(syntax(
-                                "a quoted cell without a comma, quote, CR or LF (cells are quoted only when they must be)",
-                            ));
-                        }
-                        self.ends.push(self.buffer.len());
-                        state = match byte {
-                            b',' => State::CellStart,
-                            _ => State::CarriageReturn,
-                        };
-                    }
-                    (State::QuoteInQuoted, _) => {
-                        return Err(syntax(
-                            "after a closing quote, expected a comma or the end of the row",
-                        ));
-                    }
-                    (State::CarriageReturn, b'\n') => {
-                        self.line += 1;
-                        complete = true;
-                        break;
-                    }
-                    (State::CarriageReturn, _) => {
-                        return Err(syntax(
-                            "a carriage return outside quotes not followed by a line feed",
-                        ));
-                    }
+                let read = scan
+                    .feed(byte, &mut self.buffer, &mut self.ends)
+                    .map_err(syntax)?;
+                if read.line_feed {
+                    self.line += 1;
+                }
+                if read.row_complete {
+                    complete = true;
+                    break;
                 }
             }
             self.input.consume(used);

@@ -452,47 +452,7 @@ pub struct BackupsSection {
 impl BackupsSection {
     fn build(inputs: &ReportInputs) -> BackupsSection {
         let mut judgement = Judgement::default();
-        let today = day_of(&inputs.generated_at);
-        let period = &inputs.period;
-        let row = |b: &crate::domain::report::inputs::BackupObservation| BackupRow {
-            backup_id: b.manifest.backup_id.to_string(),
-            manifest_key: b.manifest_key.clone(),
-            created_at: b.manifest.created_at,
-            rows: b.manifest.row_count,
-            index_range: b.manifest.index_range,
-            csv_key: b.manifest.csv.as_ref().map(|csv| csv.key.clone()),
-            manifest_object: b.manifest_object.clone(),
-            csv_object: b.csv_object.clone(),
-        };
-        let days: Vec<BackupDay> = period
-            .days()
-            .into_iter()
-            .map(|day| {
-                let backups: Vec<BackupRow> = inputs
-                    .backups
-                    .iter()
-                    .filter(|b| b.manifest.backup_id.date() == day)
-                    .map(row)
-                    .collect();
-                let status = match (backups.is_empty(), day.cmp(&today)) {
-                    (false, _) => DayStatus::Backed,
-                    (true, std::cmp::Ordering::Less) => DayStatus::Missing,
-                    (true, std::cmp::Ordering::Equal) => DayStatus::Pending,
-                    (true, std::cmp::Ordering::Greater) => DayStatus::NotDue,
-                };
-                BackupDay {
-                    date: iso_date(day),
-                    status,
-                    backups,
-                    verifications: inputs
-                        .verifications
-                        .iter()
-                        .filter(|v| day_of(&v.finished_at) == day)
-                        .cloned()
-                        .collect(),
-                }
-            })
-            .collect();
+        let days = backup_days(inputs);
         let missing: Vec<&str> = days
             .iter()
             .filter(|d| d.status == DayStatus::Missing)
@@ -511,59 +471,8 @@ impl BackupsSection {
             .iter()
             .max_by_key(|v| v.finished_at)
             .cloned();
-        for v in &inputs.verifications {
-            let is_latest = latest.as_ref() == Some(v);
-            if !(period.contains(&v.finished_at) || is_latest) {
-                continue;
-            }
-            let which = if is_latest {
-                "The latest backup verification"
-            } else {
-                "A backup verification"
-            };
-            if !v.passed {
-                judgement.fail(format!(
-                    "{which} ({}, finished {}) failed with {} finding{}{}.",
-                    v.run_id,
-                    v.finished_at,
-                    v.findings_total,
-                    plural(v.findings_total as usize),
-                    v.first_finding
-                        .as_ref()
-                        .map(|f| format!(", the first: {f}"))
-                        .unwrap_or_default()
-                ));
-            } else if v.restore_drill_matches == Some(false) {
-                judgement.fail(format!(
-                    "{which} ({}, finished {}) passed, but its restore drill did not reproduce the ledger.",
-                    v.run_id, v.finished_at
-                ));
-            }
-        }
-        if inputs.verifications.is_empty() {
-            judgement.warn(
-                "No backup verification has run, so no backup is shown to be restorable."
-                    .to_owned(),
-            );
-        }
-        let mut object_problems = Vec::new();
-        for b in &inputs.backups {
-            if let Some(problem) = b.manifest_object.problem() {
-                object_problems.push(format!("manifest {} {problem}", b.manifest_key));
-            }
-            match (&b.manifest.csv, &b.csv_object) {
-                (Some(csv), None) => object_problems.push(format!(
-                    "CSV {} named by manifest {} was not found",
-                    csv.key, b.manifest_key
-                )),
-                (Some(csv), Some(seen)) => {
-                    if let Some(problem) = seen.problem() {
-                        object_problems.push(format!("CSV {} {problem}", csv.key));
-                    }
-                }
-                (None, _) => {}
-            }
-        }
+        judge_verifications(inputs, latest.as_ref(), &mut judgement);
+        let object_problems = backup_object_problems(inputs);
         if !object_problems.is_empty() {
             judgement.fail(format!(
                 "{} backup object problem{}: {}.",
@@ -572,6 +481,143 @@ impl BackupsSection {
                 object_problems[0]
             ));
         }
+        let coverage = Coverage::of(inputs);
+        let (verdict, summary, reasons) = judgement.conclude(format!(
+            "Every past day of the period has a COMPLIANCE-locked, encrypted backup and the latest verification passed. {}",
+            coverage.statement
+        ));
+        BackupsSection {
+            verdict,
+            summary,
+            reasons,
+            days,
+            coverage,
+            latest_verification: latest,
+            object_problems,
+            backups_in_vault: inputs.backups.len() as u64,
+        }
+    }
+}
+
+/// One row per UTC day of the period: its backups and verifications, and whether a backup is
+/// missing, pending (today) or not due.
+fn backup_days(inputs: &ReportInputs) -> Vec<BackupDay> {
+    let today = day_of(&inputs.generated_at);
+    inputs
+        .period
+        .days()
+        .into_iter()
+        .map(|day| {
+            let backups: Vec<BackupRow> = inputs
+                .backups
+                .iter()
+                .filter(|b| b.manifest.backup_id.date() == day)
+                .map(backup_row)
+                .collect();
+            let status = match (backups.is_empty(), day.cmp(&today)) {
+                (false, _) => DayStatus::Backed,
+                (true, std::cmp::Ordering::Less) => DayStatus::Missing,
+                (true, std::cmp::Ordering::Equal) => DayStatus::Pending,
+                (true, std::cmp::Ordering::Greater) => DayStatus::NotDue,
+            };
+            BackupDay {
+                date: iso_date(day),
+                status,
+                backups,
+                verifications: inputs
+                    .verifications
+                    .iter()
+                    .filter(|v| day_of(&v.finished_at) == day)
+                    .cloned()
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn backup_row(b: &crate::domain::report::inputs::BackupObservation) -> BackupRow {
+    BackupRow {
+        backup_id: b.manifest.backup_id.to_string(),
+        manifest_key: b.manifest_key.clone(),
+        created_at: b.manifest.created_at,
+        rows: b.manifest.row_count,
+        index_range: b.manifest.index_range,
+        csv_key: b.manifest.csv.as_ref().map(|csv| csv.key.clone()),
+        manifest_object: b.manifest_object.clone(),
+        csv_object: b.csv_object.clone(),
+    }
+}
+
+/// A failed verification of the period (or the latest one), or one whose restore drill did not
+/// reproduce the ledger, fails the section; no verification at all is a warning.
+fn judge_verifications(
+    inputs: &ReportInputs,
+    latest: Option<&VerificationSummary>,
+    judgement: &mut Judgement,
+) {
+    for v in &inputs.verifications {
+        let is_latest = latest == Some(v);
+        if !(inputs.period.contains(&v.finished_at) || is_latest) {
+            continue;
+        }
+        let which = if is_latest {
+            "The latest backup verification"
+        } else {
+            "A backup verification"
+        };
+        if !v.passed {
+            judgement.fail(format!(
+                "{which} ({}, finished {}) failed with {} finding{}{}.",
+                v.run_id,
+                v.finished_at,
+                v.findings_total,
+                plural(v.findings_total as usize),
+                v.first_finding
+                    .as_ref()
+                    .map(|f| format!(", the first: {f}"))
+                    .unwrap_or_default()
+            ));
+        } else if v.restore_drill_matches == Some(false) {
+            judgement.fail(format!(
+                "{which} ({}, finished {}) passed, but its restore drill did not reproduce the ledger.",
+                v.run_id, v.finished_at
+            ));
+        }
+    }
+    if inputs.verifications.is_empty() {
+        judgement.warn(
+            "No backup verification has run, so no backup is shown to be restorable.".to_owned(),
+        );
+    }
+}
+
+/// Every backup object that is not COMPLIANCE-locked, has no retain-until date, is not
+/// encrypted, or is missing.
+fn backup_object_problems(inputs: &ReportInputs) -> Vec<String> {
+    let mut object_problems = Vec::new();
+    for b in &inputs.backups {
+        if let Some(problem) = b.manifest_object.problem() {
+            object_problems.push(format!("manifest {} {problem}", b.manifest_key));
+        }
+        match (&b.manifest.csv, &b.csv_object) {
+            (Some(csv), None) => object_problems.push(format!(
+                "CSV {} named by manifest {} was not found",
+                csv.key, b.manifest_key
+            )),
+            (Some(csv), Some(seen)) => {
+                if let Some(problem) = seen.problem() {
+                    object_problems.push(format!("CSV {} {problem}", csv.key));
+                }
+            }
+            (None, _) => {}
+        }
+    }
+    object_problems
+}
+
+impl Coverage {
+    /// How far the passed verifications reach into the ledger.
+    fn of(inputs: &ReportInputs) -> Coverage {
         let tree_size = inputs.ledger.tree_size;
         let verified_covered_to = inputs
             .verifications
@@ -586,24 +632,11 @@ impl BackupsSection {
                 to - 1
             ),
         };
-        let coverage = Coverage {
+        Coverage {
             verified_covered_to,
             tree_size,
             entries_not_yet_verified: tree_size.saturating_sub(verified_covered_to.unwrap_or(0)),
-            statement: statement.clone(),
-        };
-        let (verdict, summary, reasons) = judgement.conclude(format!(
-            "Every past day of the period has a COMPLIANCE-locked, encrypted backup and the latest verification passed. {statement}"
-        ));
-        BackupsSection {
-            verdict,
-            summary,
-            reasons,
-            days,
-            coverage,
-            latest_verification: latest,
-            object_problems,
-            backups_in_vault: inputs.backups.len() as u64,
+            statement,
         }
     }
 }
@@ -687,39 +720,7 @@ impl IntegritySection {
                 first.index
             ));
         }
-        match &inputs.latest_checkpoint {
-            None => judgement.warn(
-                "No checkpoint exists, so the ledger's history is not anchored in WORM storage."
-                    .to_owned(),
-            ),
-            Some(checkpoint) => {
-                if checkpoint.signature_valid == Some(false) {
-                    judgement.fail(format!(
-                        "The signature of checkpoint {} does not verify.",
-                        checkpoint.key
-                    ));
-                } else if !checkpoint.signed {
-                    judgement.warn(format!(
-                        "The latest checkpoint {} is unsigned (no signing key configured).",
-                        checkpoint.key
-                    ));
-                } else if checkpoint.signature_valid.is_none() {
-                    judgement.warn(format!(
-                        "The signature of checkpoint {} could not be checked.",
-                        checkpoint.key
-                    ));
-                }
-                if let Some(problem) = checkpoint.object.problem() {
-                    judgement.fail(format!("Checkpoint {} {problem}.", checkpoint.key));
-                }
-                if checkpoint.tree_size > inputs.ledger.tree_size {
-                    judgement.fail(format!(
-                        "The ledger holds {} entries but checkpoint {} recorded {}: entries were removed.",
-                        inputs.ledger.tree_size, checkpoint.key, checkpoint.tree_size
-                    ));
-                }
-            }
-        }
+        judge_latest_checkpoint(inputs, &mut judgement);
         let (verdict, summary, reasons) = judgement.conclude(format!(
             "{} integrity sweep{} in the period passed, the period's {} entries re-hash and link, and the latest checkpoint is signed and verifies.",
             in_period.len(),
@@ -745,6 +746,44 @@ impl IntegritySection {
                 }
             }),
             auditor_commands: auditor_commands(inputs, example_signal.as_deref()),
+        }
+    }
+}
+
+/// The latest checkpoint: absent or unsigned is a warning; a signature that does not verify, an
+/// unprotected object or a ledger shorter than the checkpoint fails the section.
+fn judge_latest_checkpoint(inputs: &ReportInputs, judgement: &mut Judgement) {
+    match &inputs.latest_checkpoint {
+        None => judgement.warn(
+            "No checkpoint exists, so the ledger's history is not anchored in WORM storage."
+                .to_owned(),
+        ),
+        Some(checkpoint) => {
+            if checkpoint.signature_valid == Some(false) {
+                judgement.fail(format!(
+                    "The signature of checkpoint {} does not verify.",
+                    checkpoint.key
+                ));
+            } else if !checkpoint.signed {
+                judgement.warn(format!(
+                    "The latest checkpoint {} is unsigned (no signing key configured).",
+                    checkpoint.key
+                ));
+            } else if checkpoint.signature_valid.is_none() {
+                judgement.warn(format!(
+                    "The signature of checkpoint {} could not be checked.",
+                    checkpoint.key
+                ));
+            }
+            if let Some(problem) = checkpoint.object.problem() {
+                judgement.fail(format!("Checkpoint {} {problem}.", checkpoint.key));
+            }
+            if checkpoint.tree_size > inputs.ledger.tree_size {
+                judgement.fail(format!(
+                    "The ledger holds {} entries but checkpoint {} recorded {}: entries were removed.",
+                    inputs.ledger.tree_size, checkpoint.key, checkpoint.tree_size
+                ));
+            }
         }
     }
 }
