@@ -98,7 +98,7 @@ if ! $emulator_only; then
   # fuzz/ is its own workspace; new inputs go to a scratch corpus, the repository's stays small.
   command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz --version =0.13.2
   fuzz_target_dir="${CARGO_TARGET_DIR:-$ROOT/target}/fuzz"
-  for target in ingest_handler validate_signal checkpoint_note backup_csv manifest; do
+  for target in ingest_handler validate_signal checkpoint_note audit_seal_note backup_csv manifest; do
     found=$(mktemp -d)
     cargo +nightly fuzz run --fuzz-dir fuzz --dev --sanitizer none --target-dir "$fuzz_target_dir" \
       "$target" "$found" "fuzz/corpus/$target" -- -max_total_time="${FUZZ_SECONDS:-30}" -max_len=70000 \
@@ -128,6 +128,15 @@ if ! $emulator_only; then
   grep -q '^FAIL receipt 2: receipt hash differs' <<<"$rejected" \
     || die "check_vectors.py rejected the tampered receipt for another reason: $rejected"
   echo "ok: a tampered receipt vector is rejected"
+  # The same for the sealed audit log (section 11): an audit item's actor rewritten.
+  cp -r docs/vectors/. "$scratch/"
+  sed -i 's#user/alice#user/mallory#' "$scratch/audit_seal.json"
+  if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
+    die "check_vectors.py accepted a tampered audit seal vector"
+  fi
+  grep -q '^FAIL audit_seal.json: item 0: canonical bytes differ' <<<"$rejected" \
+    || die "check_vectors.py rejected the tampered audit seal vector for another reason: $rejected"
+  echo "ok: a tampered copy of the audit seal vector is rejected"
   python3 docs/vectors/backup/check_backup.py
 fi
 

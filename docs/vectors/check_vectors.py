@@ -9,7 +9,11 @@ checkpoint.json (ECDSA P-256, p256.py), and runs the vectors that must fail: eve
 failing/chains.json must give exactly its findings (chain_findings.py, section 4.1), every note
 of failing/checkpoints.json exactly its refusal code (checkpoint_note.py, section 7), every chain
 of failing/manifests.json exactly its findings (backup/manifest_chain.py, section 8.4). It
-re-encodes and re-hashes every delivery receipt of receipts.json (section 10).
+re-encodes and re-hashes every delivery receipt of receipts.json (section 10),
+re-derives the sealed audit log of audit_seal.json (section 11: event leaves, events files, the
+signed seals and their chain) and runs failing/audit_seals.json: refused notes and events files
+with their codes, tampered windows with their exact findings, broken chains with their problems
+(audit_seal.py).
 Exit status 0 when every vector checks out.
 
     python3 docs/vectors/check_vectors.py [DIR]
@@ -23,6 +27,7 @@ import struct
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import audit_seal  # noqa: E402
 import chain_findings  # noqa: E402
 import checkpoint_note  # noqa: E402
 
@@ -314,6 +319,84 @@ def check_signed_checkpoint(path, failures):
     return len(vector["verdicts"]) + 1
 
 
+def check_audit_seals(folder, failures):
+    vector = json.loads((folder / "audit_seal.json").read_text(encoding="utf-8"))
+    for n, case in enumerate(vector["items"]):
+        if audit_seal.event_bytes(case["item"]).hex() != case["canonical_hex"]:
+            failures.append(f"audit_seal.json: item {n}: canonical bytes differ")
+        if audit_seal.event_leaf(case["item"]).hex() != case["leaf"]:
+            failures.append(f"audit_seal.json: item {n}: leaf differs")
+    items = [case["item"] for case in vector["items"]]
+    key = bytes.fromhex(vector["public_key_der_hex"])
+    keyed, previous = [], None
+    for n, case in enumerate(vector["seals"]):
+        try:
+            note = audit_seal.parse(case["note"])
+            events = audit_seal.parse_events(case["events_file"].encode("utf-8"), note["seal"])
+        except checkpoint_note.Refused as refused:
+            failures.append(f"audit_seal.json: seal {n} refused: {refused}")
+            continue
+        seal = note["seal"]
+        if audit_seal.body(seal) != case["body"] or audit_seal.digest(seal) != case["digest"]:
+            failures.append(f"audit_seal.json: seal {n}: body or digest differs")
+        if audit_seal.seal_key(seal) != case["key"]:
+            failures.append(f"audit_seal.json: seal {n}: key differs")
+        if audit_seal.verify_signature(note, [key], vector["origin"]) != "verified":
+            failures.append(f"audit_seal.json: seal {n}: the signature does not verify")
+        window = [i for i in items if audit_seal.in_window(i["pk"], i["sk"], seal["from"], seal["to"])]
+        if audit_seal.compare(events, window):
+            failures.append(f"audit_seal.json: seal {n} does not match its window's items")
+        if previous is not None and seal["previous"] != audit_seal.digest(previous):
+            failures.append(f"audit_seal.json: seal {n} does not name seal {n - 1}")
+        keyed.append((case["key"], seal))
+        previous = seal
+    if audit_seal.check_chain(keyed):
+        failures.append("audit_seal.json: the seals do not chain")
+    first = audit_seal.parse(vector["seals"][0]["note"])
+    for case in vector["verdicts"]:
+        keys = [bytes.fromhex(k) for k in case["trusted_keys"]]
+        got = audit_seal.verify_signature(first, keys, vector["origin"])
+        if got != case["verdict"]:
+            failures.append(f"audit_seal.json: verdict {got}, expected {case['verdict']}")
+    unsigned = audit_seal.parse(vector["unsigned_note"])
+    if audit_seal.verify_signature(unsigned, [key], vector["origin"]) != vector["unsigned_verdict"]:
+        failures.append("audit_seal.json: the unsigned note's verdict differs")
+
+    failing = json.loads((folder / "failing" / "audit_seals.json").read_text(encoding="utf-8"))
+    for case in failing["notes"]:
+        try:
+            audit_seal.parse(case["note"])
+            got = "accepted"
+        except checkpoint_note.Refused as refused:
+            got = refused.code
+        if got != case["code"]:
+            failures.append(f"audit_seals.json, {case['name']}: {got}, expected {case['code']}")
+    for case in failing["events_files"]:
+        seal = audit_seal.parse(case["seal_note"])["seal"]
+        try:
+            audit_seal.parse_events(case["events_file"].encode("utf-8"), seal)
+            got = "accepted"
+        except checkpoint_note.Refused as refused:
+            got = refused.code
+        if got != case["code"]:
+            failures.append(f"audit_seals.json, {case['name']}: {got}, expected {case['code']}")
+    for case in failing["windows"]:
+        seal = audit_seal.parse(case["seal_note"])["seal"]
+        events = audit_seal.parse_events(case["events_file"].encode("utf-8"), seal)
+        got = sorted(audit_seal.compare(events, case["items"]))
+        expected = sorted((f["kind"], f["pk"], f["sk"]) for f in case["findings"])
+        if got != expected:
+            failures.append(f"audit_seals.json, {case['name']}: found {got}, expected {expected}")
+    for case in failing["chains"]:
+        seals = [(s["key"], audit_seal.parse(s["note"])["seal"]) for s in case["seals"]]
+        seals.sort(key=lambda ks: (ks[1]["seq"], ks[0]))
+        got = audit_seal.check_chain(seals)
+        expected = [(p["key"], p["kind"]) for p in case["problems"]]
+        if got != expected:
+            failures.append(f"audit_seals.json, {case['name']}: found {got}, expected {expected}")
+    return len(vector["seals"]), sum(len(failing[k]) for k in failing)
+
+
 def check_failing(folder, failures):
     chains = json.loads((folder / "failing" / "chains.json").read_text(encoding="utf-8"))
     for case in chains["cases"]:
@@ -347,6 +430,7 @@ def main():
     verdicts = check_signed_checkpoint(folder / "checkpoint.json", failures)
     chains, notes, manifests = check_failing(folder, failures)
     receipts = check_receipts(folder / "receipts.json", folder / "entries.json", failures)
+    seals, seal_cases = check_audit_seals(folder, failures)
     for failure in failures:
         print("FAIL", failure)
     if failures:
@@ -355,7 +439,8 @@ def main():
           f"{leaves}-leaf RFC 6962 tree verified; signed checkpoint: {verdicts} verdicts as expected; "
           f"{chains} chains and {manifests} manifest chains with their exact findings; "
           f"{notes} notes refused with their codes; "
-          f"{receipts} delivery receipts re-encoded and re-hashed")
+          f"{receipts} delivery receipts re-encoded and re-hashed; {seals} audit seals re-derived and "
+          f"{seal_cases} audit-seal cases with their exact outcomes")
     return 0
 
 

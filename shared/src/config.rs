@@ -79,6 +79,9 @@ pub struct SweepConfig {
     pub checkpoint_previous_key_ids: Vec<String>,
     /// Encrypts vault objects with this KMS key when set; otherwise AES256.
     pub vault_kms_key_id: Option<String>,
+    /// Audit events younger than this are left to a later seal, so writes still in flight are
+    /// never missed (`AUDIT_SEAL_LAG_SECONDS`, default 300, 60 to 86400).
+    pub audit_seal_lag_seconds: u64,
 }
 
 impl SweepConfig {
@@ -99,6 +102,12 @@ impl SweepConfig {
             checkpoint_kms_key_id: vars.optional("CHECKPOINT_KMS_KEY_ID"),
             checkpoint_previous_key_ids: vars.list("CHECKPOINT_PREVIOUS_KEY_IDS"),
             vault_kms_key_id: vars.optional("VAULT_KMS_KEY_ID"),
+            audit_seal_lag_seconds: vars.number(
+                "AUDIT_SEAL_LAG_SECONDS",
+                crate::app::audit_seal::DEFAULT_LAG_SECONDS,
+                60..=86_400,
+                "seconds between 60 and 86400",
+            )?,
         })
     }
 
@@ -360,5 +369,25 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.max_signal_age_seconds, 3600);
+    }
+
+    #[test]
+    fn the_audit_seal_lag_defaults_to_five_minutes_and_is_bounded() {
+        let sweep = |lag: Option<&str>| {
+            SweepConfig::from_lookup(|name| match name {
+                "SIGNALS_TABLE" | "AUDIT_TABLE" | "VAULT_BUCKET" => Some("x".to_owned()),
+                "AUDIT_SEAL_LAG_SECONDS" => lag.map(str::to_owned),
+                _ => None,
+            })
+        };
+        assert_eq!(sweep(None).unwrap().audit_seal_lag_seconds, 300);
+        assert_eq!(sweep(Some("900")).unwrap().audit_seal_lag_seconds, 900);
+        for bad in ["0", "59", "86401", "5m", "-300"] {
+            let error = sweep(Some(bad)).unwrap_err();
+            assert!(
+                error.to_string().contains("AUDIT_SEAL_LAG_SECONDS"),
+                "{error}"
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@
 use std::future::Future;
 
 use crate::domain::audit::AuditEvent;
+use crate::domain::audit_seal::AuditKey;
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
 use crate::domain::receipt::{StoredReceipt, Subscriber};
@@ -448,8 +449,31 @@ pub trait AlarmReader: Send + Sync {
     ) -> impl Future<Output = Result<f64, BoxError>> + Send;
 }
 
+/// One audit item read back in key order: its key, and the event or why it is not one.
+#[derive(Debug)]
+pub struct KeyedAuditEvent {
+    pub key: AuditKey,
+    pub event: Result<AuditEvent, StoreError>,
+}
+
 /// Reads the audit log back, one UTC day at a time.
 pub trait AuditLog: Send + Sync {
+    /// Calls `visit` with every item whose key `(pk, sk)` lies in the key range of the window
+    /// `[from, to)` — from `(day of from, from)` inclusive to `(day of to, to)` exclusive, byte
+    /// order — in key order, read with strong consistency, one page in memory at a time. An
+    /// item that is not a well-formed event is visited as an error in place, never skipped.
+    fn visit_window<F>(
+        &self,
+        from: &Timestamp,
+        to: &Timestamp,
+        visit: F,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send
+    where
+        F: FnMut(KeyedAuditEvent) + Send;
+
+    /// The earliest day (`YYYY-MM-DD`) any audit item is stored under; `None` when there is none.
+    fn earliest_day(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// Calls `visit` with every event recorded on `day` (`YYYY-MM-DD`) in time order, holding
     /// one page of events in memory at a time.
     fn visit_day<F>(

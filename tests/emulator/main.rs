@@ -17,6 +17,7 @@ mod producers;
 mod receipts;
 mod report;
 mod restore;
+mod seal;
 mod support;
 mod sweep;
 mod template;

@@ -289,7 +289,7 @@ impl VaultedStack {
     /// One integrity sweep, checkpoints signed with the stack's key.
     pub async fn sweep(&self, mode: shared::app::sweep::SweepMode) {
         use shared::app::sweep::{IntegritySweep, SweepSettings};
-        IntegritySweep::new(
+        let sweep = IntegritySweep::new(
             self.store(),
             self.vault(),
             Some(self.signer()),
@@ -301,9 +301,8 @@ impl VaultedStack {
                 page_size: 100,
                 trust: self.trust(),
             },
-        )
-        .run(mode, "t")
-        .await
-        .unwrap();
+        );
+        // Boxed: a sweep's future is large, and callers hold it inside their own.
+        Box::pin(sweep.run(mode, "t")).await.unwrap();
     }
 }

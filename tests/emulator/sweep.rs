@@ -46,7 +46,7 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    fn watched(&self) -> WatchedTables {
+    pub(crate) fn watched(&self) -> WatchedTables {
         WatchedTables {
             signals: self.signals_table.clone(),
             audit: self.audit_table.clone(),
@@ -55,7 +55,7 @@ impl Ledger {
 
     /// A fresh stack (tables, vault bucket, signing key) from template.yaml, with `signals`
     /// signals ingested.
-    async fn new(signals: usize) -> Ledger {
+    pub(crate) async fn new(signals: usize) -> Ledger {
         let crate::support::VaultedStack {
             sdk,
             dynamodb,
@@ -624,7 +624,7 @@ async fn the_audit_stream_watch_catches_an_overwritten_audit_event() {
 }
 
 /// Every record of `table`'s stream, in the JSON form Lambda hands the function.
-async fn stream_records(ledger: &Ledger, table: &str) -> Vec<Value> {
+pub(crate) async fn stream_records(ledger: &Ledger, table: &str) -> Vec<Value> {
     use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
     fn encode(item: &HashMap<String, StreamValue>) -> Value {
         let mut object = serde_json::Map::new();

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the vectors that must fail (chains.json, checkpoints.json, manifests.json) and the
-signed checkpoint vector (../checkpoint.json) from entries.json. Each case's expected verdict is written here by
+"""Writes the vectors that must fail (chains.json, checkpoints.json, manifests.json,
+audit_seals.json), the signed checkpoint vector (../checkpoint.json) from entries.json, and the
+sealed audit log's vector (../audit_seal.json). Each case's expected verdict is written here by
 hand from docs/ledger-format.md, not taken from either verifier's output. Run it again only
 together with a change of the format.
 
@@ -15,6 +16,7 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+import audit_seal  # noqa: E402
 import check_vectors  # noqa: E402
 import p256  # noqa: E402
 from checkpoint_note import fold  # noqa: E402
@@ -273,6 +275,187 @@ def manifest_cases(leaves):
             for name, manifests, findings in cases]
 
 
+def audit_items():
+    """Six audit items over two days, as the audit table stores them (details as JSON text)."""
+    def item(n, at, kind, **extra):
+        event_id = f"0193a1b2-0000-7000-8000-{n:012d}"
+        fields = {"pk": at[:10], "sk": f"{at}#{event_id}", "event_id": event_id, "occurred_at": at,
+                  "event_type": kind, "actor": "arn:aws:iam::123456789012:user/alice",
+                  "request_id": f"req-{n}",
+                  "details": json.dumps({"method": "DELETE", "status": 405}, sort_keys=True,
+                                        separators=(",", ":"), ensure_ascii=False)}
+        fields.update(extra)
+        return fields
+
+    return [
+        item(1, "2026-11-28T09:00:00.000000Z", "DELETE_ATTEMPT", signal_id="sig-1",
+             reason="signals are immutable"),
+        item(2, "2026-11-28T09:00:01.250000Z", "SIGNAL_INSERTED", signal_id="sig-2", chain_index=7,
+             details=json.dumps({"latency_ms": 12, "symbol": "AAPL"}, sort_keys=True,
+                                separators=(",", ":"))),
+        item(3, "2026-11-28T23:59:59.999999Z", "SIGNAL_REJECTED", reason="rationale too short",
+             excerpt="{\"symbol\":\"é\u2026"),
+        item(4, "2026-11-29T00:00:00.000000Z", "INTEGRITY_CHECK_PASSED", actor="integrity-sweep",
+             details=json.dumps({"mode": "incremental"}, separators=(",", ":"))),
+        item(5, "2026-11-29T08:00:00.000000Z", "MODIFICATION_ATTEMPT"),
+        item(6, "2026-11-29T10:00:00.000000Z", "DELETE_ATTEMPT", signal_id="sig-6"),
+    ]
+
+
+def seal_of(origin, previous, start, end, items, time):
+    events = [{"leaf": audit_seal.event_leaf(i).hex(), "pk": i["pk"], "sk": i["sk"]} for i in items
+              if audit_seal.in_window(i["pk"], i["sk"], start, end)]
+    events_file = audit_seal.encode_events(events)
+    seal = {"origin": origin, "seq": 0 if previous is None else previous["seq"] + 1,
+            "from": start, "to": end, "count": len(events),
+            "root": audit_seal.mth([bytes.fromhex(e["leaf"]) for e in sorted(
+                events, key=lambda e: (e["pk"].encode(), e["sk"].encode()))]).hex(),
+            "events": hashlib.sha256(events_file).hexdigest(),
+            "previous": audit_seal.ZERO if previous is None else audit_seal.digest(previous),
+            "time": time}
+    return seal, events_file
+
+
+def seal_note(seal, key=SIGNING_KEY, key_id="alias/signal-ledger-test"):
+    text = audit_seal.body(seal)
+    if key is None:
+        return text + "\n\u2014 unsigned\n"
+    return signed(text, key, key_id)
+
+
+def audit_seal_vectors():
+    origin = "signal-ledger:test"
+    items = audit_items()
+    first, first_file = seal_of(origin, None, "2026-11-28T00:00:00.000000Z",
+                                "2026-11-29T00:00:00.000000Z", items, "2026-11-29T00:05:00.000000Z")
+    second, second_file = seal_of(origin, first, first["to"], "2026-11-29T09:55:00.000000Z", items,
+                                  "2026-11-29T10:00:00.000000Z")
+    public = p256.spki_from_private(SIGNING_KEY).hex()
+    other = p256.spki_from_private(OTHER_KEY).hex()
+    seals = []
+    for seal, events_file in [(first, first_file), (second, second_file)]:
+        seals.append({"key": audit_seal.seal_key(seal), "note": seal_note(seal),
+                      "body": audit_seal.body(seal), "digest": audit_seal.digest(seal),
+                      "events_key": audit_seal.seal_key(seal)[:-4] + ".events",
+                      "events_file": events_file.decode("utf-8")})
+    passing = {
+        "origin": origin,
+        "public_key_der_hex": public,
+        "items": [{"item": i, "canonical_hex": audit_seal.event_bytes(i).hex(),
+                   "leaf": audit_seal.event_leaf(i).hex()} for i in items],
+        "seals": seals,
+        "verdicts": [
+            {"trusted_keys": [public], "verdict": "verified"},
+            {"trusted_keys": [other, public], "verdict": "verified"},
+            {"trusted_keys": [other], "verdict": "untrusted_key"},
+        ],
+        "unsigned_note": seal_note(first, key=None),
+        "unsigned_verdict": "unsigned",
+    }
+
+    good = seal_note(first, key=None)
+    notes = [("an intact unsigned seal", good, "accepted")]
+    for name, old, new, code in [
+        ("another format line", FORMAT_LINE, "signal-ledger-audit-seal/2\n", "malformed_line"),
+        ("a checkpoint's first line", FORMAT_LINE, "signal-ledger:test\n", "malformed_line"),
+        ("an origin with a trailing space", "signal-ledger:test\n", "signal-ledger:test \n",
+         "invalid_origin"),
+        ("a sequence number with a leading zero", "seal 0\n", "seal 00\n", "malformed_line"),
+        ("a timestamp not in canonical form", "from 2026-11-28T00:00:00.000000Z",
+         "from 2026-11-28T00:00:00Z", "malformed_line"),
+        ("an empty window", "to 2026-11-29T00:00:00.000000Z", "to 2026-11-28T00:00:00.000000Z",
+         "empty_window"),
+        ("seal 0 naming a previous seal", "previous " + audit_seal.ZERO, "previous " + "1" * 64,
+         "bad_genesis"),
+        ("an uppercase hex root", "root " + first["root"], "root " + first["root"].upper(),
+         "malformed_line"),
+        ("a line too many", "\n\n", "\nextra\n\n", "malformed_line"),
+        ("no blank line", "\n\n", "\n", "missing_blank_line"),
+        ("a missing time line", "time 2026-11-29T00:05:00.000000Z\n", "", "missing_line"),
+        ("text after the signature line", "\u2014 unsigned\n", "\u2014 unsigned\nmore\n",
+         "malformed_line"),
+        ("a key id with a control character", "\u2014 unsigned\n", "\u2014 kms:a\x01b AAAA\n",
+         "invalid_key_id"),
+    ]:
+        assert old in good, name
+        notes.append((name, good.replace(old, new, 1), code))
+
+    lines = first_file.decode().splitlines(keepends=True)
+    events_files = [("the seal's own events file", first_file.decode(), first, "accepted"),
+                    ("one byte changed", first_file.decode().replace("0193", "0194", 1), first,
+                     "events_digest")]
+    for name, text, code in [
+        ("a line not in canonical form", first_file.decode().replace('","pk"', '", "pk"', 1),
+         "events_line"),
+        ("two lines swapped", lines[1] + lines[0] + "".join(lines[2:]), "events_line"),
+        ("a line missing", "".join(lines[1:]), "events_count"),
+    ]:
+        lying = dict(first, events=hashlib.sha256(text.encode()).hexdigest())
+        events_files.append((name, text, lying, code))
+    lying = dict(first, events=hashlib.sha256("".join(lines[1:]).encode()).hexdigest(),
+                 count=len(lines) - 1)
+    events_files.append(("a line missing, the count adjusted", "".join(lines[1:]), lying,
+                         "root_mismatch"))
+
+    def changed(item, **edits):
+        return dict(item, **edits)
+
+    in_first = [i for i in items if audit_seal.in_window(i["pk"], i["sk"], first["from"], first["to"])]
+    planted = changed(items[0], event_id="planted", sk=items[0]["occurred_at"] + "#planted",
+                      actor="someone who was never there")
+    misplaced = changed(items[4], pk="2026-11-28")
+    windows = [
+        ("the table as sealed", in_first, []),
+        ("an actor rewritten", [changed(in_first[0], actor="mallory")] + in_first[1:],
+         [("audit_event_changed", in_first[0]["pk"], in_first[0]["sk"])]),
+        ("a details text re-spaced", in_first[:1] + [changed(in_first[1], details='{"latency_ms": 12,"symbol":"AAPL"}')]
+         + in_first[2:], [("audit_event_unreadable", in_first[1]["pk"], in_first[1]["sk"]),
+                          ("audit_event_missing", in_first[1]["pk"], in_first[1]["sk"])]),
+        ("an event deleted", in_first[1:], [("audit_event_missing", in_first[0]["pk"], in_first[0]["sk"])]),
+        ("an event inserted", in_first + [planted], [("audit_event_added", planted["pk"], planted["sk"])]),
+        ("an event moved to another day's partition", in_first + [misplaced],
+         [("audit_event_added", misplaced["pk"], misplaced["sk"])]),
+    ]
+
+    third, _ = seal_of(origin, second, second["to"], "2026-11-29T11:00:00.000000Z", items,
+                       "2026-11-29T11:05:00.000000Z")
+    replaced, _ = seal_of(origin, first, first["to"], "2026-11-29T09:00:00.000000Z", items,
+                          "2026-11-29T10:00:00.000001Z")
+    stray = dict(replaced, previous="2" * 64)
+    shifted = dict(second, previous=audit_seal.digest(first), **{"from": "2026-11-29T00:00:01.000000Z"})
+    keyed = lambda *seals: [{"key": audit_seal.seal_key(s), "note": seal_note(s)} for s in seals]
+    chains = [
+        ("an intact chain", keyed(first, second, third), []),
+        ("a removed seal", keyed(first, third), [(audit_seal.seal_key(third), "gap")]),
+        ("a removed first seal", keyed(second, third), [(audit_seal.seal_key(second), "gap")]),
+        ("a replaced seal", keyed(first, replaced, third), [(audit_seal.seal_key(third), "broken_link")]),
+        ("two honest seals with one number (sweeps at once), then one more",
+         keyed(first, second, replaced, third), []),
+        ("a second seal 1 naming no seal 0", keyed(first, second, stray),
+         [(audit_seal.seal_key(stray), "broken_link")]),
+        ("a window that does not start where the last ended", keyed(first, shifted),
+         [(audit_seal.seal_key(shifted), "broken_link")]),
+        ("a note under another key", [{"key": "integrity/audit-seals/00000000000000000000-x.txt",
+                                        "note": seal_note(first)}],
+         [("integrity/audit-seals/00000000000000000000-x.txt", "wrong_key")]),
+    ]
+    failing = {
+        "notes": [{"name": n, "note": t, "code": c} for n, t, c in notes],
+        "events_files": [{"name": n, "seal_note": seal_note(s, key=None), "events_file": t, "code": c}
+                         for n, t, s, c in events_files],
+        "windows": [{"name": n, "seal_note": seal_note(first, key=None),
+                     "events_file": first_file.decode(), "items": its,
+                     "findings": [{"kind": k, "pk": pk, "sk": sk} for k, pk, sk in f]}
+                    for n, its, f in windows],
+        "chains": [{"name": n, "seals": seals, "problems": [{"key": k, "kind": p} for k, p in probs]}
+                   for n, seals, probs in chains],
+    }
+    return passing, failing
+
+
+FORMAT_LINE = "signal-ledger-audit-seal/1\n"
+
+
 def main():
     entries = json.loads((HERE.parent / "entries.json").read_text(encoding="utf-8"))["entries"]
     base = [dict(e["fields"], entry_hash=e["entry_hash"]) for e in entries]
@@ -282,6 +465,9 @@ def main():
     write(HERE / "checkpoints.json", {"cases": failing})
     write(HERE / "manifests.json", {"cases": manifest_cases(leaves)})
     write(HERE.parent / "checkpoint.json", signed_vector)
+    passing, failing_seals = audit_seal_vectors()
+    write(HERE.parent / "audit_seal.json", passing)
+    write(HERE / "audit_seals.json", failing_seals)
 
 
 def write(path, value):

@@ -70,23 +70,26 @@ async fn main() -> Result<(), Error> {
         SystemClock,
         EmfStdout::new(&config.metrics_namespace, "integrity-sweep"),
     ));
-    let sweep: Arc<Sweep> = Arc::new(IntegritySweep::new(
-        DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),
-        S3Vault::new(
-            aws_sdk_s3::Client::new(&sdk),
-            &config.vault_bucket,
-            config.vault_kms_key_id.clone(),
-        ),
-        signer,
-        DynamoAuditSink::new(dynamodb, &config.audit_table),
-        SystemClock,
-        EmfStdout::new(&config.metrics_namespace, "integrity-sweep"),
-        SweepSettings {
-            retention_days: config.retention_days,
-            page_size: 500,
-            trust: config.trust(),
-        },
-    ));
+    let sweep: Arc<Sweep> = Arc::new(
+        IntegritySweep::new(
+            DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),
+            S3Vault::new(
+                aws_sdk_s3::Client::new(&sdk),
+                &config.vault_bucket,
+                config.vault_kms_key_id.clone(),
+            ),
+            signer,
+            DynamoAuditSink::new(dynamodb, &config.audit_table),
+            SystemClock,
+            EmfStdout::new(&config.metrics_namespace, "integrity-sweep"),
+            SweepSettings {
+                retention_days: config.retention_days,
+                page_size: 500,
+                trust: config.trust(),
+            },
+        )
+        .with_audit_seal_lag(config.audit_seal_lag_seconds),
+    );
     let tables = Arc::new(WatchedTables {
         signals: config.signals_table.clone(),
         audit: config.audit_table.clone(),

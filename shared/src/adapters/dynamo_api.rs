@@ -130,6 +130,22 @@ pub trait DynamoApi: Send + Sync {
     /// One page of a `Query`.
     fn query(&self, query: KeyQuery)
     -> impl Future<Output = Result<QueryPage, DynamoFault>> + Send;
+
+    /// One page of a strongly consistent `Scan` of `table` returning only the partition keys
+    /// (`pk`), continuing after `start_after`. Used once, to find where the audit log begins;
+    /// an implementation that does not model `Scan` (the benchmarks' modelled DynamoDB) refuses.
+    fn scan_partition_keys(
+        &self,
+        table: &str,
+        start_after: Option<Item>,
+    ) -> impl Future<Output = Result<QueryPage, DynamoFault>> + Send {
+        let _ = (table, start_after);
+        async {
+            Err(DynamoFault::Failed(
+                "this DynamoDB implementation does not model Scan".into(),
+            ))
+        }
+    }
 }
 
 impl DynamoApi for Client {
@@ -245,6 +261,26 @@ impl DynamoApi for Client {
             request = request.projection_expression(names.join(", "));
         }
         let output = request.send().await.map_err(classify)?;
+        Ok(QueryPage {
+            items: output.items.unwrap_or_default(),
+            last_evaluated_key: output.last_evaluated_key,
+        })
+    }
+
+    async fn scan_partition_keys(
+        &self,
+        table: &str,
+        start_after: Option<Item>,
+    ) -> Result<QueryPage, DynamoFault> {
+        let output = self
+            .scan()
+            .table_name(table)
+            .projection_expression("pk")
+            .consistent_read(true)
+            .set_exclusive_start_key(start_after)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(QueryPage {
             items: output.items.unwrap_or_default(),
             last_evaluated_key: output.last_evaluated_key,

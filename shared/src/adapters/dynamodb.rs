@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoveryStatus};
 
 use crate::adapters::dynamo_api::{DynamoApi, DynamoFault, Item, KeyQuery, PutIfAbsent};
 use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::domain::audit_seal::{self, AuditKey};
 use crate::domain::decimal::ExactDecimal;
 use crate::domain::entry::{Entry, StoredEntry};
 use crate::domain::hash::Hash;
@@ -27,8 +28,8 @@ use crate::domain::report::{TableRole, TableSettings};
 use crate::domain::signal::{Action, SignalContent, SignalId};
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, AuditLog, AuditSink, ChainHead, Claim, LedgerStore, Page, ReceiptError,
-    StoreError, TableInspector,
+    AppendError, AuditLog, AuditSink, ChainHead, Claim, KeyedAuditEvent, LedgerStore, Page,
+    ReceiptError, StoreError, TableInspector,
 };
 
 #[path = "dynamodb_receipts.rs"]
@@ -310,6 +311,71 @@ impl<D: DynamoApi> AuditLog for DynamoAuditSink<D> {
             match page.last_evaluated_key {
                 Some(key) => start_after = Some(key),
                 None => return Ok(()),
+            }
+        }
+    }
+
+    async fn visit_window<F>(
+        &self,
+        from: &Timestamp,
+        to: &Timestamp,
+        mut visit: F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnMut(KeyedAuditEvent) + Send,
+    {
+        let first_day = audit_seal::day_of(from).to_owned();
+        for day in audit_seal::window_days(from, to) {
+            let mut start_after = None;
+            'pages: loop {
+                let mut query = KeyQuery::partition(&self.audit_table, s(&day));
+                query.start_after = start_after;
+                if day == first_day {
+                    query.sort_from = Some(s(from.as_str()));
+                }
+                let page = self.client.query(query).await.map_err(store_error)?;
+                for item in &page.items {
+                    let key = AuditKey {
+                        pk: day.clone(),
+                        sk: match item.get("sk") {
+                            Some(AttributeValue::S(sk)) => sk.clone(),
+                            _ => "?".to_owned(),
+                        },
+                    };
+                    if !audit_seal::key_in_window(&key, from, to) {
+                        break 'pages;
+                    }
+                    let event = sealable_audit_from_item(item);
+                    visit(KeyedAuditEvent { key, event });
+                }
+                match page.last_evaluated_key {
+                    Some(key) => start_after = Some(key),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn earliest_day(&self) -> Result<Option<String>, StoreError> {
+        let mut earliest: Option<String> = None;
+        let mut start_after = None;
+        loop {
+            let page = self
+                .client
+                .scan_partition_keys(&self.audit_table, start_after)
+                .await
+                .map_err(store_error)?;
+            for item in &page.items {
+                if let Some(AttributeValue::S(pk)) = item.get("pk")
+                    && earliest.as_ref().is_none_or(|e| pk < e)
+                {
+                    earliest = Some(pk.clone());
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) => start_after = Some(key),
+                None => return Ok(earliest),
             }
         }
     }
@@ -619,6 +685,24 @@ pub fn audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
         details: serde_json::from_str(&details)
             .map_err(|e| malformed(format!("details are not JSON: {e}")))?,
     })
+}
+
+/// Reads an audit event back for sealing: as [`audit_from_item`], and its `details` text must be
+/// exactly the JSON the writers write (`serde_json`'s compact form, keys sorted), since a seal's
+/// leaf covers that text; anything else is malformed, never normalised.
+pub fn sealable_audit_from_item(item: &Item) -> Result<AuditEvent, StoreError> {
+    let event = audit_from_item(item)?;
+    let stored = text(item, "details", "audit item")?;
+    if serde_json::to_string(&event.details).ok().as_deref() != Some(stored.as_str()) {
+        return Err(StoreError::Malformed {
+            key: match item.get("sk") {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => "audit item".to_owned(),
+            },
+            reason: "details are not in canonical JSON form (compact, keys sorted)".to_owned(),
+        });
+    }
+    Ok(event)
 }
 
 fn text(item: &Item, name: &str, key: &str) -> Result<String, StoreError> {

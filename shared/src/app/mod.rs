@@ -2,6 +2,7 @@
 //! adapters by the function binaries and to in-memory doubles by tests and benchmarks.
 
 pub mod acknowledge;
+pub mod audit_seal;
 pub mod backup;
 pub mod http;
 pub mod ingest;

@@ -15,6 +15,9 @@
 //!   time and used in order, and the trusted public keys are fetched once per run: a run costs
 //!   two overlapped vault reads per checkpoint and a listing page per 500.
 //!
+//! Every mode also seals the audit log (`app::audit_seal`, one hook: `seal_audit_log`), and
+//! `full` re-verifies every seal against the audit table; their findings join the run's.
+//!
 //! Promises: a checkpoint is written only after a clean verification that continued from the
 //! previous checkpoint's own compact range, so checkpoints can never be inconsistent with one
 //! another; its leaf-hash file is written first, so a checkpoint never points at a missing file.
@@ -28,6 +31,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::app::audit_seal::{self, SealFailure};
 use crate::app::vault::{self, CheckpointTrust, Original, TrustError, TrustedKey, TrustedKeys};
 use crate::domain::audit::AuditEventType;
 use crate::domain::chain::{ChainReport, ChainVerifier, Finding, FindingKind};
@@ -39,8 +43,8 @@ use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, PublicKeys, SignError, Signer,
-    StoreError, VaultError,
+    AuditLog, AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, PublicKeys, SignError,
+    Signer, StoreError, VaultError,
 };
 
 /// How many checkpoint notes `full` reads at once. Notes are under 1 KiB, so this is about
@@ -184,6 +188,8 @@ pub enum SweepError {
     Checkpoint(String),
     #[error("cannot load the trusted checkpoint keys")]
     Trust(#[from] TrustError),
+    #[error("sealing the audit log failed")]
+    AuditSeal(#[from] SealFailure),
 }
 
 /// An operator's acknowledgement of a vault finding: the object it names (key and original
@@ -316,6 +322,8 @@ pub struct IntegritySweep<S, V, G, A, C, M> {
     metrics: M,
     settings: SweepSettings,
     reads_in_flight: ReadsInFlight,
+    /// `AUDIT_SEAL_LAG_SECONDS`: audit events younger than this are left to a later seal.
+    audit_seal_lag_seconds: u64,
 }
 
 impl<S, V, G, A, C, M> IntegritySweep<S, V, G, A, C, M>
@@ -323,7 +331,7 @@ where
     S: LedgerStore,
     V: BlobVault,
     G: Signer + PublicKeys,
-    A: AuditSink,
+    A: AuditSink + AuditLog,
     C: Clock,
     M: MetricsSink,
 {
@@ -348,7 +356,14 @@ where
                 notes: NOTE_READS_IN_FLIGHT,
                 leaf_files: LEAF_FILE_READS_IN_FLIGHT,
             },
+            audit_seal_lag_seconds: audit_seal::DEFAULT_LAG_SECONDS,
         }
+    }
+
+    /// Seals only audit events older than `seconds` (default [`audit_seal::DEFAULT_LAG_SECONDS`]).
+    pub fn with_audit_seal_lag(mut self, seconds: u64) -> Self {
+        self.audit_seal_lag_seconds = seconds;
+        self
     }
 
     /// Runs one sweep: verifies, writes the checkpoint (init, incremental) and the run record,
@@ -378,6 +393,9 @@ where
     async fn verify(&self, mode: SweepMode) -> Result<Verified, SweepError> {
         let trust = self.settings.trust.resolve(self.signer.as_ref()).await?;
         let outcome = self.run_mode(mode, &trust).await?;
+        // Issue 11: every mode also seals the audit log (`full` re-verifies its seals).
+        // Boxed: the sealer's future would make every sweep's future large.
+        let outcome = Box::pin(self.seal_audit_log(mode, &trust, outcome)).await?;
         Ok(Verified { outcome, trust })
     }
 
@@ -501,6 +519,65 @@ where
         }))
         .await;
         Ok(record)
+    }
+
+    /// The sealed audit log's part of a run (`app::audit_seal`): its findings join the chain's
+    /// (they fail the run), its vault findings join the checkpoints' (acknowledgeable).
+    async fn seal_audit_log(
+        &self,
+        mode: SweepMode,
+        trust: &TrustedKeys,
+        mut outcome: Outcome,
+    ) -> Result<Outcome, SweepError> {
+        let sealer = audit_seal::Sealer {
+            vault: &self.vault,
+            signer: self.signer.as_ref(),
+            log: &self.audit,
+            trust,
+            retention_days: self.settings.retention_days,
+            lag_seconds: self.audit_seal_lag_seconds,
+        };
+        let sealed = sealer
+            .run(self.clock.now(), mode == SweepMode::Full)
+            .await?;
+        let report = &mut outcome.report;
+        for finding in &sealed.findings {
+            if report.findings.len() < crate::domain::chain::MAX_FINDINGS_KEPT {
+                report.findings.push(finding.clone());
+            }
+        }
+        report.findings_total += sealed.findings.len() as u64;
+        if !sealed.findings.is_empty() {
+            outcome.status = SweepStatus::Failed;
+        }
+        outcome.objects.extend(
+            sealed
+                .objects
+                .into_iter()
+                .map(|(key, version_id, finding)| ObjectFinding {
+                    key,
+                    version_id,
+                    finding,
+                }),
+        );
+        outcome.message = format!(
+            "{}; audit log: {}{}{}",
+            outcome.message,
+            match (&sealed.written, &sealed.sealed_to) {
+                (Some(key), Some(to)) => format!("sealed to {to} ({key})"),
+                (None, Some(to)) => format!("sealed to {to}"),
+                _ => "nothing sealed yet".to_owned(),
+            },
+            match mode {
+                SweepMode::Full => format!(", {} seal(s) re-verified", sealed.seals_verified),
+                _ => String::new(),
+            },
+            match sealed.findings.len() {
+                0 => String::new(),
+                n => format!(", {n} audit finding(s)"),
+            }
+        );
+        Ok(outcome)
     }
 
     async fn run_mode(&self, mode: SweepMode, trust: &TrustedKeys) -> Result<Outcome, SweepError> {

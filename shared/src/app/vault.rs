@@ -286,13 +286,27 @@ impl TrustedKeys {
     /// Judges one note: its origin, then its signature under the trusted keys (the key the note
     /// names first, as a hint; then every other trusted key).
     pub fn check(&self, signed: &SignedCheckpoint) -> SignatureCheck {
-        if signed.checkpoint.origin != self.origin {
+        self.check_note(&signed.checkpoint.origin, &signed.signature, |public_key| {
+            signed.verify(Some(public_key)).is_ok()
+        })
+    }
+
+    /// The one judgement, for any note signed like a checkpoint (checkpoints and audit seals):
+    /// `origin` and `signature` as the note states them, `verifies` whether its signature
+    /// verifies under a given DER public key.
+    pub fn check_note(
+        &self,
+        origin: &str,
+        signature: &Signature,
+        verifies: impl Fn(&[u8]) -> bool,
+    ) -> SignatureCheck {
+        if origin != self.origin {
             return SignatureCheck::WrongOrigin {
-                found: signed.checkpoint.origin.clone(),
+                found: origin.to_owned(),
                 expected: self.origin.clone(),
             };
         }
-        let hint = match &signed.signature {
+        let hint = match signature {
             Signature::Unsigned if self.keys.is_empty() => return SignatureCheck::Unsigned,
             Signature::Unsigned => {
                 return SignatureCheck::Untrusted {
@@ -311,7 +325,7 @@ impl TrustedKeys {
         let hinted = self.keys.iter().filter(|k| &k.key_id == hint);
         let others = self.keys.iter().filter(|k| &k.key_id != hint);
         for key in hinted.chain(others) {
-            if signed.verify(Some(&key.public_key)).is_ok() {
+            if verifies(&key.public_key) {
                 return SignatureCheck::Verified {
                     key_id: key.key_id.clone(),
                 };

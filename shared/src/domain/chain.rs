@@ -78,6 +78,38 @@ pub enum FindingKind {
     CheckpointUntrusted { checkpoint: String, reason: String },
     /// An object under `checkpoints/` that the sweep never writes.
     UnexpectedObject { key: String },
+    /// An audit event in a sealed window differs from the one sealed (`index`: the seal's
+    /// sequence number). `pk`/`sk` name the event's key in the audit table; the seal's events
+    /// file holds the sealed leaf.
+    AuditEventChanged {
+        seal: String,
+        pk: String,
+        sk: String,
+    },
+    /// A sealed audit event is no longer in the audit table.
+    AuditEventMissing {
+        seal: String,
+        pk: String,
+        sk: String,
+    },
+    /// An audit event in a sealed window that its seal does not list (inserted afterwards).
+    AuditEventAdded {
+        seal: String,
+        pk: String,
+        sk: String,
+    },
+    /// An audit item that is not a well-formed event, in a window being sealed or re-verified.
+    AuditEventUnreadable {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
+    /// A seal (or its events file) is malformed, overwritten, or breaks the chain of seals: a
+    /// gap, a fork, a wrong link or window.
+    AuditSealInvalid { seal: String, reason: String },
+    /// A well-formed seal that does not count: signed by no trusted key, unsigned although a
+    /// signing key is configured, or naming another log.
+    AuditSealUntrusted { seal: String, reason: String },
 }
 
 impl FindingKind {
@@ -99,6 +131,12 @@ impl FindingKind {
             FindingKind::CheckpointInvalid { .. } => "checkpoint_invalid",
             FindingKind::CheckpointUntrusted { .. } => "checkpoint_untrusted",
             FindingKind::UnexpectedObject { .. } => "unexpected_object",
+            FindingKind::AuditEventChanged { .. } => "audit_event_changed",
+            FindingKind::AuditEventMissing { .. } => "audit_event_missing",
+            FindingKind::AuditEventAdded { .. } => "audit_event_added",
+            FindingKind::AuditEventUnreadable { .. } => "audit_event_unreadable",
+            FindingKind::AuditSealInvalid { .. } => "audit_seal_invalid",
+            FindingKind::AuditSealUntrusted { .. } => "audit_seal_untrusted",
         }
     }
 }

@@ -296,7 +296,8 @@ impl Signature {
         Ok(Signature::Kms { key_id, der })
     }
 
-    fn line(&self) -> String {
+    /// The signature line and its newline (shared with the audit seal note).
+    pub(crate) fn line(&self) -> String {
         match self {
             Signature::Kms { key_id, der } => {
                 format!(
@@ -461,7 +462,7 @@ fn parse_leaves_line(line: &str) -> Option<LeavesRef> {
 }
 
 /// What follows the blank line: exactly one signature line and its newline, nothing else.
-fn parse_signature_lines(rest: &str) -> Result<Signature, CheckpointError> {
+pub(crate) fn parse_signature_lines(rest: &str) -> Result<Signature, CheckpointError> {
     const SIGNATURE: &str = "`— kms:<key id> <base64 DER signature>` or `— unsigned`";
     let Some((line, after)) = rest.split_once('\n') else {
         return Err(malformed(9, "a signature line ending in a newline", rest));
@@ -491,7 +492,7 @@ fn parse_signature_lines(rest: &str) -> Result<Signature, CheckpointError> {
 
 /// `0` or a digit string without leading zeros that fits in a u64 (`u64::from_str` alone would
 /// also accept `+7` and `007`).
-fn parse_decimal(text: &str) -> Option<u64> {
+pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
     let canonical = text.bytes().all(|b| b.is_ascii_digit())
         && !text.is_empty()
         && (text == "0" || !text.starts_with('0'));

@@ -1,6 +1,7 @@
 //! The pure domain core: no AWS, no tokio, no environment, no clock, no I/O. Callers pass `now`.
 
 pub mod audit;
+pub mod audit_seal;
 pub mod backup;
 pub mod chain;
 pub mod checkpoint;

@@ -1,18 +1,21 @@
 //! `InMemoryLedger`: the ledger store with the same semantics as the DynamoDB adapter (a
 //! conditional, all-or-nothing append of entry + claim + audit record, the same for a delivery
 //! receipt + its audit record, strongly consistent reads),
-//! its audit sink and audit log, and `tamper` for tests of the integrity checks.
+//! its audit sink and audit log, and `tamper`/`tamper_audit` for tests of the integrity checks.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::domain::audit::AuditEvent;
+use crate::domain::audit_seal::{self, AuditKey};
 use crate::domain::entry::StoredEntry;
 use crate::domain::receipt::{StoredReceipt, Subscriber};
 use crate::domain::signal::SignalId;
+use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, AuditLog, AuditSink, ChainHead, Claim, LedgerStore, Page, ReceiptError, StoreError,
+    AppendError, AuditLog, AuditSink, ChainHead, Claim, KeyedAuditEvent, LedgerStore, Page,
+    ReceiptError, StoreError,
 };
 
 #[derive(Debug, Default)]
@@ -83,6 +86,14 @@ impl InMemoryLedger {
             entries, claims, ..
         } = &mut *state;
         change(entries, claims);
+    }
+}
+
+impl InMemoryLedger {
+    /// Changes the stored audit events directly — overwrite, remove or insert — as an insider
+    /// with `PutItem` on the audit table could (tests of the sealed audit log).
+    pub fn tamper_audit(&self, change: impl FnOnce(&mut Vec<AuditEvent>)) {
+        change(&mut self.state().audit);
     }
 }
 
@@ -254,5 +265,40 @@ impl AuditLog for InMemoryAuditSink {
         events.sort_by_key(|e| e.occurred_at);
         events.into_iter().for_each(&mut visit);
         Ok(())
+    }
+
+    async fn visit_window<F>(
+        &self,
+        from: &Timestamp,
+        to: &Timestamp,
+        mut visit: F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnMut(KeyedAuditEvent) + Send,
+    {
+        let mut events: Vec<(AuditKey, AuditEvent)> = self
+            .ledger
+            .audit_events()
+            .into_iter()
+            .map(|e| (AuditKey::of(&e), e))
+            .filter(|(key, _)| audit_seal::key_in_window(key, from, to))
+            .collect();
+        events.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, event) in events {
+            visit(KeyedAuditEvent {
+                key,
+                event: Ok(event),
+            });
+        }
+        Ok(())
+    }
+
+    async fn earliest_day(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .ledger
+            .audit_events()
+            .iter()
+            .map(|e| AuditKey::of(e).pk)
+            .min())
     }
 }

@@ -1,0 +1,443 @@
+//! The sealed audit log over the ports: every sweep seals the audit events older than the lag
+//! into the next signed, COMPLIANCE-locked seal (`integrity/audit-seals/`, format in
+//! `domain::audit_seal`), and `full` re-verifies every seal against the audit table.
+//!
+//! Promises:
+//! - A seal covers the window from where the previous trusted seal ended to `now - lag`, so
+//!   events still being written are never sealed early, every event key falls in exactly one
+//!   window, and nothing sealed is ever sealed again. A window without events writes nothing
+//!   (the next seal covers it). Its events file is written before its note, so a note never names
+//!   a missing file.
+//! - Seals are judged by the same pinned trust as checkpoints ([`TrustedKeys`]): a planted,
+//!   forged, unsigned (with a key configured) or overwritten object under the prefix is a finding
+//!   naming its key, never the starting point of the next seal, and never stops it.
+//! - `full` names every changed, missing or added event of a sealed window by its audit-table key
+//!   (`pk`/`sk`), every break in the chain of seals by the seal's key, and every event stored
+//!   before the first seal's window. Findings are data; only I/O failures are errors.
+
+use crate::app::vault::{self, Original, SignatureCheck, TrustedKeys};
+use crate::domain::audit_seal::{
+    self, AuditKey, ChainProblem, EventDifference, SEAL_PREFIX, Seal, SealedEvent, SignedSeal,
+    event_leaf, events_key, seal_key,
+};
+use crate::domain::chain::{Finding, FindingKind};
+use crate::domain::checkpoint::Signature;
+use crate::domain::timestamp::Timestamp;
+use crate::ports::{AuditLog, BlobVault, SignError, Signer, StoreError, VaultError};
+
+/// The default `AUDIT_SEAL_LAG_SECONDS`: events younger than this are left to the next seal.
+pub const DEFAULT_LAG_SECONDS: u64 = 300;
+/// At most this many events go into one seal (bounded memory); a run seals the rest later.
+pub const MAX_EVENTS_PER_SEAL: usize = 100_000;
+
+/// What the sealing part of a sweep did and found.
+#[derive(Debug, Default)]
+pub struct SealReport {
+    /// Findings about the audit log and the chain of seals: they fail the run.
+    pub findings: Vec<Finding>,
+    /// Findings about single objects under the prefix (key, original version, finding): they
+    /// fail the run unless an operator acknowledged the object.
+    pub objects: Vec<(String, String, Finding)>,
+    /// Trusted seals whose events were re-verified against the table (`full`).
+    pub seals_verified: u64,
+    /// The key of the seal this run wrote, if any.
+    pub written: Option<String>,
+    /// Where the sealed log now ends (the latest trusted seal's `to`).
+    pub sealed_to: Option<Timestamp>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealFailure {
+    #[error("the audit log could not be read")]
+    Store(#[from] StoreError),
+    #[error("the vault failed")]
+    Vault(#[from] VaultError),
+    #[error("signing the audit seal failed")]
+    Sign(#[from] SignError),
+    #[error("cannot build the audit seal: {0}")]
+    Seal(String),
+}
+
+/// A trusted seal read back.
+#[derive(Debug, Clone)]
+struct LoadedSeal {
+    key: String,
+    seal: Seal,
+}
+
+/// The parts of a sweep the sealer uses.
+#[derive(Debug)]
+pub struct Sealer<'a, V, G, L> {
+    pub vault: &'a V,
+    pub signer: Option<&'a G>,
+    pub log: &'a L,
+    pub trust: &'a TrustedKeys,
+    pub retention_days: u32,
+    pub lag_seconds: u64,
+}
+
+impl<V, G, L> Sealer<'_, V, G, L>
+where
+    V: BlobVault,
+    G: Signer,
+    L: AuditLog,
+{
+    /// With `verify_all` (`full`), every seal is read, judged and re-verified against the table;
+    /// otherwise only the notes from the newest back to the first trusted one are read. Then the
+    /// window after the latest trusted seal is sealed, up to `now - lag`.
+    pub async fn run(&self, now: Timestamp, verify_all: bool) -> Result<SealReport, SealFailure> {
+        let mut report = SealReport::default();
+        let trusted = self.load(verify_all, &mut report).await?;
+        if verify_all {
+            self.verify(&trusted, &mut report).await?;
+        }
+        let latest = trusted
+            .iter()
+            .max_by(|a, b| (a.seal.seq, &a.key).cmp(&(b.seal.seq, &b.key)));
+        report.sealed_to = latest.map(|l| l.seal.to);
+        self.seal_next(latest, now, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Lists the prefix; judges the notes. Returns the trusted seals in key order.
+    async fn load(
+        &self,
+        all: bool,
+        report: &mut SealReport,
+    ) -> Result<Vec<LoadedSeal>, SealFailure> {
+        let objects = vault::list_originals(self.vault, SEAL_PREFIX).await?;
+        let object_finding = |original: &Original, kind: FindingKind| {
+            (
+                original.key().to_owned(),
+                original.version_id().to_owned(),
+                Finding {
+                    index: seq_from_key(original.key()),
+                    kind,
+                },
+            )
+        };
+        for original in &objects {
+            let reason = if !audit_seal::is_seal_object_key(original.key()) {
+                Some("an object the sealer never writes".to_owned())
+            } else if original.overwritten() {
+                Some(format!(
+                    "it has {} versions: someone wrote over a locked seal",
+                    original.versions
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                report.objects.push(object_finding(
+                    original,
+                    FindingKind::AuditSealInvalid {
+                        seal: original.key().to_owned(),
+                        reason,
+                    },
+                ));
+            }
+        }
+        let notes = objects
+            .iter()
+            .rev()
+            .filter(|o| o.key().ends_with(".txt") && audit_seal::is_seal_object_key(o.key()));
+        let mut trusted = Vec::new();
+        for original in notes {
+            let bytes = self
+                .vault
+                .get_version(original.key(), original.version_id())
+                .await?;
+            let parsed = String::from_utf8(bytes)
+                .map_err(|_| "not UTF-8 text".to_owned())
+                .and_then(|text| SignedSeal::parse(&text).map_err(|e| e.to_string()));
+            let signed = match parsed {
+                Ok(signed) => signed,
+                Err(reason) => {
+                    report.objects.push(object_finding(
+                        original,
+                        FindingKind::AuditSealInvalid {
+                            seal: original.key().to_owned(),
+                            reason,
+                        },
+                    ));
+                    continue;
+                }
+            };
+            if let Some(reason) = judge(self.trust, &signed).refusal() {
+                report.objects.push(object_finding(
+                    original,
+                    FindingKind::AuditSealUntrusted {
+                        seal: original.key().to_owned(),
+                        reason,
+                    },
+                ));
+                continue;
+            }
+            trusted.push(LoadedSeal {
+                key: original.key().to_owned(),
+                seal: signed.seal,
+            });
+            if !all {
+                break;
+            }
+        }
+        trusted.reverse();
+        Ok(trusted)
+    }
+
+    /// `full`: the chain of trusted seals, then each seal's events against the table, then the
+    /// events stored before the first seal's window.
+    async fn verify(
+        &self,
+        trusted: &[LoadedSeal],
+        report: &mut SealReport,
+    ) -> Result<(), SealFailure> {
+        let mut ordered: Vec<(String, Seal)> = trusted
+            .iter()
+            .map(|l| (l.key.clone(), l.seal.clone()))
+            .collect();
+        ordered.sort_by(|a, b| (a.1.seq, &a.0).cmp(&(b.1.seq, &b.0)));
+        for problem in audit_seal::check_chain(&ordered) {
+            let (key, reason) = match problem {
+                ChainProblem::Gap {
+                    key,
+                    expected,
+                    found,
+                } => (
+                    key,
+                    format!("seal {expected} is missing: the chain of seals jumps to {found}"),
+                ),
+                ChainProblem::BrokenLink { key, reason } => (key, reason),
+                ChainProblem::WrongKey { key, expected } => (
+                    key,
+                    format!("its content is that of {expected}, not of the key it is stored at"),
+                ),
+            };
+            report.findings.push(Finding {
+                index: seq_from_key(&key),
+                kind: FindingKind::AuditSealInvalid { seal: key, reason },
+            });
+        }
+        for (key, seal) in &ordered {
+            report.seals_verified += 1;
+            let sealed = match self.read_events(key, seal).await? {
+                Ok(events) => events,
+                Err(reason) => {
+                    report.findings.push(Finding {
+                        index: seal.seq,
+                        kind: FindingKind::AuditSealInvalid {
+                            seal: key.clone(),
+                            reason,
+                        },
+                    });
+                    continue;
+                }
+            };
+            let current = self
+                .read_window(&seal.from, &seal.to, seal.seq, report)
+                .await?;
+            for difference in audit_seal::compare_events(&sealed, &current) {
+                let kind = match difference {
+                    EventDifference::Changed {
+                        key: AuditKey { pk, sk },
+                        ..
+                    } => FindingKind::AuditEventChanged {
+                        seal: key.clone(),
+                        pk,
+                        sk,
+                    },
+                    EventDifference::Missing {
+                        key: AuditKey { pk, sk },
+                    } => FindingKind::AuditEventMissing {
+                        seal: key.clone(),
+                        pk,
+                        sk,
+                    },
+                    EventDifference::Added {
+                        key: AuditKey { pk, sk },
+                    } => FindingKind::AuditEventAdded {
+                        seal: key.clone(),
+                        pk,
+                        sk,
+                    },
+                };
+                report.findings.push(Finding {
+                    index: seal.seq,
+                    kind,
+                });
+            }
+        }
+        // Anything stored before the first seal's window was added later (or backdated).
+        if let Some((first_key, first)) = ordered.iter().find(|(_, s)| s.seq == 0)
+            && let Some(day) = self.log.earliest_day().await?
+            && let Ok(start) = Timestamp::parse_canonical(&format!("{day}T00:00:00.000000Z"))
+            && start < first.from
+        {
+            let before = self.read_window(&start, &first.from, 0, report).await?;
+            for event in before {
+                report.findings.push(Finding {
+                    index: 0,
+                    kind: FindingKind::AuditEventAdded {
+                        seal: first_key.clone(),
+                        pk: event.pk,
+                        sk: event.sk,
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The original version of a seal's events file, checked against the seal.
+    async fn read_events(
+        &self,
+        key: &str,
+        seal: &Seal,
+    ) -> Result<Result<Vec<SealedEvent>, String>, SealFailure> {
+        let file = events_key(seal.seq, &seal.time);
+        let originals = vault::list_originals(self.vault, &file).await?;
+        let Some(original) = originals.iter().find(|o| o.key() == file) else {
+            return Ok(Err(format!("its events file {file} is missing")));
+        };
+        let bytes = self.vault.get_version(&file, original.version_id()).await?;
+        Ok(seal
+            .parse_events(&bytes)
+            .map_err(|e| format!("its events file {file} does not match {key}: {e}")))
+    }
+
+    /// The events the table holds now in `[from, to)`, in key order, as leaves; unreadable
+    /// items become findings at `seq` (and are left out, so they also show as missing).
+    async fn read_window(
+        &self,
+        from: &Timestamp,
+        to: &Timestamp,
+        seq: u64,
+        report: &mut SealReport,
+    ) -> Result<Vec<SealedEvent>, SealFailure> {
+        let mut events = Vec::new();
+        let mut unreadable = Vec::new();
+        self.log
+            .visit_window(from, to, |item| match item.event {
+                Ok(event) => {
+                    let leaf = event_leaf(&item.key, &event);
+                    events.push(SealedEvent::new(item.key, leaf));
+                }
+                Err(error) => unreadable.push((item.key, error.to_string())),
+            })
+            .await?;
+        for (AuditKey { pk, sk }, reason) in unreadable {
+            report.findings.push(Finding {
+                index: seq,
+                kind: FindingKind::AuditEventUnreadable { pk, sk, reason },
+            });
+        }
+        Ok(events)
+    }
+
+    /// Seals the window after `latest` up to `now - lag` (at most [`MAX_EVENTS_PER_SEAL`]
+    /// events; the rest is left to the next run).
+    async fn seal_next(
+        &self,
+        latest: Option<&LoadedSeal>,
+        now: Timestamp,
+        report: &mut SealReport,
+    ) -> Result<(), SealFailure> {
+        let lag = time::Duration::seconds(i64::try_from(self.lag_seconds).unwrap_or(i64::MAX));
+        let Some(mut to) = now.checked_sub(lag) else {
+            return Ok(());
+        };
+        let from = match latest {
+            Some(latest) => latest.seal.to,
+            None => match self.log.earliest_day().await? {
+                Some(day) => Timestamp::parse_canonical(&format!("{day}T00:00:00.000000Z"))
+                    .map_err(|e| SealFailure::Seal(format!("audit partition {day:?}: {e}")))?,
+                None => return Ok(()),
+            },
+        };
+        if from >= to {
+            return Ok(());
+        }
+        let seq = latest.map_or(0, |l| l.seal.seq + 1);
+        // An unreadable item cannot be sealed: it is a finding now (and in every `full` run
+        // that re-reads the window), but never stops the readable events from being sealed.
+        let mut events = self.read_window(&from, &to, seq, report).await?;
+        if events.len() > MAX_EVENTS_PER_SEAL
+            && let Some(cut) = cut_time(&events[MAX_EVENTS_PER_SEAL])
+            && cut > from
+        {
+            to = cut;
+            events.retain(|e| audit_seal::key_in_window(&e.key(), &from, &to));
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (seal, file) = Seal::new(
+            self.trust.origin(),
+            latest.map(|l| &l.seal),
+            from,
+            to,
+            events,
+            now,
+        )
+        .map_err(|e| SealFailure::Seal(e.to_string()))?;
+        let signature = match self.signer {
+            Some(signer) => {
+                let der = signer.sign(seal.body().as_bytes()).await?;
+                Signature::kms(signer.key_id(), der)
+                    .map_err(|e| SealFailure::Seal(e.to_string()))?
+            }
+            None => Signature::Unsigned,
+        };
+        let retain_until = now
+            .plus_days(self.retention_days)
+            .map_err(|e| SealFailure::Seal(e.to_string()))?;
+        // The events file first: a note never names a file that is not there.
+        self.vault
+            .put_locked(
+                &events_key(seal.seq, &now),
+                file,
+                "application/jsonl",
+                retain_until,
+            )
+            .await?;
+        let key = seal_key(seal.seq, &now);
+        let note = SignedSeal { seal, signature };
+        self.vault
+            .put_locked(
+                &key,
+                note.to_text().into_bytes(),
+                "text/plain; charset=utf-8",
+                retain_until,
+            )
+            .await?;
+        report.sealed_to = Some(note.seal.to);
+        report.written = Some(key);
+        Ok(())
+    }
+}
+
+/// The pinned-trust judgement of a seal: the checkpoints' rules, the seal's own signature.
+pub fn judge(trust: &TrustedKeys, signed: &SignedSeal) -> SignatureCheck {
+    trust.check_note(&signed.seal.origin, &signed.signature, |public_key| {
+        signed.verify(public_key).unwrap_or(false)
+    })
+}
+
+/// The time a key's `sk` starts with, when its partition is that time's day: where a window can
+/// be cut so the key starts the next one.
+fn cut_time(event: &SealedEvent) -> Option<Timestamp> {
+    let time = Timestamp::parse_canonical(event.sk.get(..27)?).ok()?;
+    (audit_seal::day_of(&time) == event.pk).then_some(time)
+}
+
+/// The sequence number in a seal key (`…/<20 digits>-…`), 0 when it has none.
+fn seq_from_key(key: &str) -> u64 {
+    key.strip_prefix(SEAL_PREFIX)
+        .and_then(|rest| rest.get(..20))
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[path = "audit_seal_tests.rs"]
+mod tests;
