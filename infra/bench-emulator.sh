@@ -12,6 +12,8 @@ step "appends per second against the emulator (1, 4, 16 writers)"
 cargo bench --locked -p tests --bench append_throughput
 step "full-sweep throughput over ${SWEEP_BENCH_ENTRIES:-100000} entries"
 cargo bench --locked -p tests --bench sweep_throughput
+step "full sweep over ${SWEEP_BENCH_CHECKPOINTS:-10000} checkpoints"
+cargo bench --locked -p tests --bench sweep_checkpoints
 step "backup of ${BACKUP_BENCH_ENTRIES:-100000} entries: wall time, peak RSS, verification rows/s, the compliance report"
 cargo bench --locked -p tests --bench backup_throughput --no-run
 bench=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/backup_throughput-* | grep -v '\.d$' | head -n 1)

@@ -9,21 +9,18 @@
 
 use std::time::Instant;
 
+#[path = "support/seed.rs"]
+mod seed;
+
 use anyhow::{Context, bail};
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use ledgerctl::provision::{CHECKPOINT_SIGNING_KEY, VAULT_BUCKET, provision_stack};
 use ledgerctl::template::{Stack, Template};
-use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore, claim_item, entry_item};
+use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::kms::KmsSigner;
 use shared::adapters::memory::RecordingMetrics;
 use shared::adapters::s3::S3Vault;
 use shared::adapters::system::SystemClock;
 use shared::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
-use shared::domain::decimal::ExactDecimal;
-use shared::domain::entry::{Entry, Placement, StoredEntry};
-use shared::domain::hash::Hash;
-use shared::domain::signal::{Action, SignalContent, SignalId};
-use shared::domain::timestamp::Timestamp;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -49,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let (signals, audit) = (format!("{name}-signals"), format!("{name}-audit"));
 
     let seeding = Instant::now();
-    seed(&dynamodb, &signals, entries).await?;
+    seed::seed(&dynamodb, &signals, entries).await?;
     eprintln!(
         "seeded {entries} entries (+ claims) in {:.1} s",
         seeding.elapsed().as_secs_f64()
@@ -88,67 +85,6 @@ async fn main() -> anyhow::Result<()> {
             entries as f64 / seconds,
             record.status
         );
-    }
-    Ok(())
-}
-
-async fn seed(client: &aws_sdk_dynamodb::Client, table: &str, entries: u64) -> anyhow::Result<()> {
-    let start = Timestamp::parse_rfc3339("2026-11-28T00:00:00Z")?;
-    let decimal = |text: &str| ExactDecimal::parse(text).context("decimal");
-    let mut previous = Hash::ZERO;
-    let mut batch = Vec::new();
-    for index in 0..entries {
-        let generated_at = Timestamp::from_datetime(
-            start.as_datetime() + time::Duration::milliseconds(index as i64 * 250),
-        )?;
-        let received_at = Timestamp::from_datetime(
-            generated_at.as_datetime() + time::Duration::milliseconds(87),
-        )?;
-        let content = SignalContent {
-            symbol: "AAPL".into(),
-            action: Action::Buy,
-            entry_price: decimal(&format!("{}.25", 150 + index % 50))?,
-            target_price: Some(decimal("215.5")?),
-            stop_loss: Some(decimal("142.5")?),
-            confidence: Some(decimal("0.82")?),
-            rationale: format!("Signal {index}: breakout above the 50-day average on 2.1x volume."),
-            generated_at,
-            producer: Some("momentum-svc".into()),
-            model: Some("gbm-ensemble".into()),
-            model_version: Some("2026.11.1".into()),
-        };
-        let placement = Placement {
-            chain_index: index,
-            previous_hash: previous,
-            received_at,
-            retention_days: 2555,
-            submitter: "arn:aws:sts::123456789012:assumed-role/signal-producer/momentum".into(),
-        };
-        let signal_id = SignalId::parse(&format!("bench-{index:08}")).context("id")?;
-        let stored = StoredEntry::seal(Entry::assemble(signal_id, content, placement)?);
-        previous = stored.entry_hash;
-        for item in [entry_item(&stored), claim_item(&stored)] {
-            batch.push(
-                WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build()?)
-                    .build(),
-            );
-        }
-        if batch.len() == 24 || index + 1 == entries {
-            let mut pending = std::mem::take(&mut batch);
-            while !pending.is_empty() {
-                let output = client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await?;
-                pending = output
-                    .unprocessed_items()
-                    .and_then(|u| u.get(table))
-                    .cloned()
-                    .unwrap_or_default();
-            }
-        }
     }
     Ok(())
 }

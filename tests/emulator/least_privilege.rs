@@ -10,18 +10,27 @@
 //! own; AWS has no such action); `s3:object-lock-mode` conditions are dropped (moto has no value
 //! for that key and turns a failed condition on an Allow into a Deny); and statements of
 //! DynamoDB or KMS actions get `Resource: "*"` (moto checks those actions against `*`, so a
-//! statement naming a table or key never matches). So on moto DynamoDB and KMS grants are
+//! statement naming a table or key never matches); and each `cloudwatch:X` action is also
+//! granted as `monitoring:X` (moto authorises CloudWatch calls under the service's endpoint
+//! prefix, `monitoring:`, where AWS uses `cloudwatch:`). So on moto DynamoDB and KMS grants are
 //! checked by action only — which table a put goes to is not enforced there — while S3 grants
 //! are checked by action and key prefix.
+
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledgerctl::provision::{CHECKPOINT_SIGNING_KEY, VAULT_BUCKET, provision_stack};
 use ledgerctl::template::{Stack, Template};
 use serde_json::{Value, json};
+use shared::adapters::cloudwatch::CloudWatchAlarms;
+use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore, DynamoTableInspector};
+use shared::adapters::kms::KmsPublicKeys;
 use shared::adapters::memory::RecordingMetrics;
+use shared::adapters::s3::S3Vault;
 use shared::adapters::system::SystemClock;
 use shared::app::http::HttpRequest;
 use shared::app::ingest::{Ingest, IngestSettings};
+use shared::app::report::{ReportJob, ReportSettings, ReportSources};
 use shared::app::sweep::SweepMode;
 use shared::app::verify_backup::{VerifyBackupJob, VerifyMode};
 
@@ -99,7 +108,7 @@ impl Names {
     }
 }
 
-/// The emulator's copy of `function`'s role: the template's statements, resolved, with the two
+/// The emulator's copy of `function`'s role: the template's statements, resolved, with the
 /// adjustments for moto described at the top of this file.
 fn emulator_policy(template: &Value, function: &str, names: &Names) -> Value {
     let policies = template["Resources"][function]["Properties"]["Policies"]
@@ -132,6 +141,16 @@ fn emulator_policy(template: &Value, function: &str, names: &Names) -> Value {
                 .all(|a| a.starts_with("dynamodb:") || a.starts_with("kms:"))
             {
                 statement["Resource"] = json!("*");
+            }
+            if actions.iter().any(|a| a.starts_with("cloudwatch:")) {
+                let mut extended = actions.clone();
+                extended.extend(
+                    actions
+                        .iter()
+                        .filter_map(|a| a.strip_prefix("cloudwatch:"))
+                        .map(|a| format!("monitoring:{a}")),
+                );
+                statement["Action"] = json!(extended);
             }
             if actions.iter().any(|a| a == "dynamodb:PutItem")
                 && actions.iter().any(|a| a == "dynamodb:ConditionCheckItem")
@@ -238,6 +257,41 @@ fn status<E, R: std::fmt::Debug>(
     }
 }
 
+/// The compliance report job, wired as `functions/report` wires it, over `stack`'s adapters.
+fn report_job(
+    stack: &VaultedStack,
+    name: &str,
+) -> ReportJob<
+    DynamoLedgerStore,
+    S3Vault,
+    DynamoAuditSink,
+    DynamoTableInspector,
+    CloudWatchAlarms,
+    KmsPublicKeys,
+    SystemClock,
+    RecordingMetrics,
+> {
+    let sources = ReportSources {
+        store: stack.store(),
+        vault: stack.vault(),
+        audit: stack.audit_sink(),
+        tables: DynamoTableInspector::new(stack.dynamodb.clone()),
+        alarms: CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(&stack.sdk)),
+        keys: Some(KmsPublicKeys::new(aws_sdk_kms::Client::new(&stack.sdk))),
+    };
+    let settings = ReportSettings {
+        signals_table: stack.signals.clone(),
+        audit_table: stack.audit.clone(),
+        vault_bucket: stack.bucket.clone(),
+        retention_days: 1,
+        metrics_namespace: "SignalLedger".into(),
+        url_expiry: Duration::from_secs(600),
+        alarm_name_prefix: Some(format!("{name}-")),
+        trust: stack.trust(),
+    };
+    ReportJob::new(sources, SystemClock, RecordingMetrics::default(), settings)
+}
+
 /// moto checks IAM for every request after the next `count` ones (`inf`: never).
 async fn set_auth_after(url: &str, count: &str) {
     let response = reqwest::Client::new()
@@ -283,6 +337,7 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
     let sweep = as_function(&url, &json, "IntegritySweepFunction", &names, &admin).await;
     let backup = as_function(&url, &json, "BackupFunction", &names, &admin).await;
     let verify = as_function(&url, &json, "VerifyBackupFunction", &names, &admin).await;
+    let report = as_function(&url, &json, "ReportFunction", &names, &admin).await;
     // From here on every request is checked against the caller's policies.
     set_auth_after(&url, "0").await;
     let admin_refused = admin.dynamodb.list_tables().send().await;
@@ -328,6 +383,47 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
     .await
     .unwrap();
     assert_eq!(verified.rows_checked, 3);
+    let reported = report_job(&report, &name)
+        .run(
+            &serde_json::from_value(json!({"last_days": 1})).unwrap(),
+            "t",
+        )
+        .await
+        .unwrap();
+    assert!(reported.json.key.starts_with("reports/"), "{reported:?}");
+    let stored = shared::ports::BlobVault::get_version(
+        &report.vault(),
+        &reported.json.key,
+        &reported.json.version_id,
+    )
+    .await
+    .unwrap();
+    let stored: Value = serde_json::from_slice(&stored).unwrap();
+    // Read with exactly its role: no evidence is missing for want of a permission (the report
+    // would still be written, saying the evidence is unavailable).
+    let sections = &stored["sections"];
+    let tables = sections["immutability"]["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 2, "{tables:?}");
+    assert!(
+        tables
+            .iter()
+            .all(|t| t["deletion_protection"] == json!(true)
+                && t["point_in_time_recovery"] == json!(true)),
+        "{tables:?}"
+    );
+    let alarms = &sections["alarms"];
+    assert_eq!(alarms["available"], json!(true), "{alarms}");
+    assert!(
+        sections["audit_log"]["audit_write_errors"].is_number(),
+        "{}",
+        sections["audit_log"]
+    );
+    let checkpoint = &sections["integrity"]["latest_checkpoint"];
+    assert_eq!(
+        (&checkpoint["tree_size"], &checkpoint["signature_valid"]),
+        (&json!(3), &json!(true)),
+        "the report read the checkpoint and verified it with the signing key's public key: {checkpoint}"
+    );
 
     // The forbidden actions are refused.
     let (signals, ingest_db) = (&ingest.signals, &ingest.dynamodb);
@@ -357,6 +453,28 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
         .send()
         .await;
     assert_eq!(status(audit_deleted), Some(403));
+    // The report reads the ledger and appends its audit event, nothing more.
+    let rewritten = report
+        .dynamodb
+        .update_item()
+        .table_name(&report.audit)
+        .key("pk", AttributeValue::S("2026-11-29".into()))
+        .key("sk", AttributeValue::S("x".into()))
+        .update_expression("SET actor = :a")
+        .expression_attribute_values(":a", AttributeValue::S("someone else".into()))
+        .send()
+        .await;
+    assert_eq!(status(rewritten), Some(403));
+    let signed = aws_sdk_kms::Client::new(&report.sdk)
+        .sign()
+        .key_id(&report.key_arn)
+        .message(aws_sdk_kms::primitives::Blob::new(vec![0; 32]))
+        .message_type(aws_sdk_kms::types::MessageType::Digest)
+        .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await;
+    let error = signed.expect_err("the report role signed a checkpoint digest");
+    assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(403));
     // Which table a put goes to is not enforced by moto (see the top of this file): the
     // overwriting put on the other table is covered by the tables' resource policies, checked
     // statically in ledgerctl/tests/template.rs. The vault's prefixes are enforced: each role
@@ -366,6 +484,7 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
         (&sweep, "signals/2026/11/planted.csv"),
         (&backup, "checkpoints/planted.txt"),
         (&verify, "manifests/2026/11/planted.json"),
+        (&report, "checkpoints/planted.txt"),
     ] {
         let put = aws_sdk_s3::Client::new(&role.sdk)
             .put_object()
@@ -387,7 +506,7 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
         .await
         .unwrap()
         .remove(0);
-    for role in [&backup, &sweep, &verify] {
+    for role in [&backup, &sweep, &verify, &report] {
         let deleted = aws_sdk_s3::Client::new(&role.sdk)
             .delete_object()
             .bucket(&role.bucket)

@@ -220,6 +220,22 @@ async fn a_clean_ledger_passes_every_mode_with_signed_locked_checkpoints() {
         ),
         (10, 2, 12)
     );
+    // Nothing appended since: the run passes and writes no checkpoint, only its run record.
+    let idle = ledger.sweep.run(SweepMode::Incremental, "t").await.unwrap();
+    assert_eq!(
+        (
+            idle.status,
+            idle.tree_size,
+            idle.checkpoint_written.as_deref()
+        ),
+        (SweepStatus::Passed, 12, None)
+    );
+    assert!(
+        idle.message.contains("nothing appended"),
+        "{}",
+        idle.message
+    );
+    assert_eq!(ledger.checkpoint_keys().await.len(), 3);
     let full = ledger.sweep.run(SweepMode::Full, "t").await.unwrap();
     assert_eq!(
         (full.status, full.entries_verified, full.checkpoints_checked),
@@ -282,7 +298,8 @@ async fn a_clean_ledger_passes_every_mode_with_signed_locked_checkpoints() {
             .iter()
             .filter(|e| e.event_type == AuditEventType::IntegrityCheckPassed)
             .count(),
-        4
+        5,
+        "init, two incrementals, the idle one and full"
     );
 }
 

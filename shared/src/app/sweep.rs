@@ -6,17 +6,24 @@
 //! - `init`: verify from genesis and write the first checkpoint; if one exists, change nothing.
 //! - `incremental`: load the latest checkpoint (checking its signature), check that the entry it
 //!   ends at is still there unchanged, verify the entries after it (hash, link, index, signal-id
-//!   claim, canonical attributes), extend its Merkle compact range and write a new checkpoint.
+//!   claim, canonical attributes), extend its Merkle compact range and write a new checkpoint —
+//!   only if the tree grew: an idle run writes just its run record (passed, "nothing appended").
 //! - `full`: verify everything from genesis and compare every checkpoint — each recorded leaf
 //!   hash, and root and head at its size — with what is stored now. This is what catches an
-//!   insider who edits an entry and recomputes every later hash, link and claim.
+//!   insider who edits an entry and recomputes every later hash, link and claim. Notes and
+//!   leaf-hash files are read [`NOTE_READS_IN_FLIGHT`] and [`LEAF_FILE_READS_IN_FLIGHT`] at a
+//!   time and used in order, and the trusted public keys are fetched once per run: a run costs
+//!   two overlapped vault reads per checkpoint and a listing page per 500.
 //!
 //! Promises: a checkpoint is written only after a clean verification that continued from the
 //! previous checkpoint's own compact range, so checkpoints can never be inconsistent with one
 //! another; its leaf-hash file is written first, so a checkpoint never points at a missing file.
 //! A failed sweep is audited, counted and returned as an error.
 
+use std::collections::HashMap;
 use std::time::Instant;
+
+use futures_util::stream::{self, BoxStream, StreamExt};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -30,12 +37,30 @@ use crate::domain::checkpoint::{
 };
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
-use crate::domain::merkle::CompactRange;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
     AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, PublicKeys, SignError, Signer,
     StoreError, VaultError,
 };
+
+/// How many checkpoint notes `full` reads at once. Notes are under 1 KiB, so this is about
+/// latency only: with one read per checkpoint, 61,000 notes (7 years of hourly checkpoints) take
+/// under 100 s even at 200 ms a read (BENCHMARKS.md). At 30 ms a read it stays under S3's 5,500
+/// GETs/s per prefix. Results are consumed in order, so the findings are those of a sequential
+/// read.
+pub const NOTE_READS_IN_FLIGHT: usize = 128;
+
+/// How many leaf-hash files `full` reads ahead of the walk, in order. Each holds 32 bytes per
+/// entry its checkpoint added (an hour's entries: 1.2 MB at 10 signals/s), so memory stays at
+/// this many files.
+pub const LEAF_FILE_READS_IN_FLIGHT: usize = 64;
+
+/// Vault reads in flight at once in `full` (the constants above; tests compare with 1 and 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadsInFlight {
+    notes: usize,
+    leaf_files: usize,
+}
 
 /// Where checkpoints live in the vault.
 pub const CHECKPOINT_PREFIX: &str = "checkpoints/";
@@ -205,6 +230,64 @@ struct ObjectFinding {
 struct Loaded {
     key: String,
     signed: SignedCheckpoint,
+    /// The original version of the leaf-hash file the note names, from the same listing;
+    /// `None` when it is missing.
+    leaves: Option<Original>,
+}
+
+/// When and as what a run started.
+struct RunStart {
+    run_id: String,
+    started_at: Timestamp,
+    started: Instant,
+}
+
+impl RunStart {
+    fn now(clock: &impl Clock) -> RunStart {
+        RunStart {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            started_at: clock.now(),
+            started: Instant::now(),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A mode's outcome, and the trusted keys it judged with.
+struct Verified {
+    outcome: Outcome,
+    trust: TrustedKeys,
+}
+
+/// The vault findings of a run, split by whether an operator acknowledged them.
+struct VaultFindings {
+    acknowledged: Vec<Finding>,
+    /// Not acknowledged: these fail the run.
+    open: Vec<Finding>,
+}
+
+impl VaultFindings {
+    fn none_acknowledged(objects: Vec<ObjectFinding>) -> VaultFindings {
+        VaultFindings {
+            acknowledged: Vec::new(),
+            open: objects.into_iter().map(|o| o.finding).collect(),
+        }
+    }
+}
+
+/// A checkpoint signed and not yet stored, with its leaf-hash file.
+struct NextCheckpoint {
+    signed: SignedCheckpoint,
+    leaves: Vec<u8>,
+}
+
+/// A checkpoint this run wrote.
+struct Written {
+    key: String,
+    signed: SignedCheckpoint,
 }
 
 /// What a mode produced, before the record is written.
@@ -215,7 +298,7 @@ struct Outcome {
     objects: Vec<ObjectFinding>,
     from_index: u64,
     checkpoints_checked: u64,
-    written: Option<(String, SignedCheckpoint)>,
+    written: Option<Written>,
     latest: Option<SignedCheckpoint>,
     message: String,
 }
@@ -232,6 +315,7 @@ pub struct IntegritySweep<S, V, G, A, C, M> {
     clock: C,
     metrics: M,
     settings: SweepSettings,
+    reads_in_flight: ReadsInFlight,
 }
 
 impl<S, V, G, A, C, M> IntegritySweep<S, V, G, A, C, M>
@@ -260,54 +344,91 @@ where
             clock,
             metrics,
             settings,
+            reads_in_flight: ReadsInFlight {
+                notes: NOTE_READS_IN_FLIGHT,
+                leaf_files: LEAF_FILE_READS_IN_FLIGHT,
+            },
         }
     }
 
     /// Runs one sweep: verifies, writes the checkpoint (init, incremental) and the run record,
     /// audits and emits metrics. `Err` when the ledger is not intact or the sweep could not finish.
     pub async fn run(&self, mode: SweepMode, request_id: &str) -> Result<SweepRecord, SweepError> {
-        let started_at = self.clock.now();
-        let started = Instant::now();
-        let run_id = uuid::Uuid::now_v7().to_string();
-        let outcome = match self.settings.trust.resolve(self.signer.as_ref()).await {
-            Ok(trust) => self.run_mode(mode, &trust).await.map(|o| (o, trust)),
-            Err(error) => Err(error.into()),
-        };
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (outcome, trust) = match outcome {
-            Ok(outcome) => outcome,
+        let start = RunStart::now(&self.clock);
+        let verified = self.verify(mode).await;
+        let duration_ms = start.elapsed_ms();
+        let Verified { outcome, trust } = match verified {
+            Ok(verified) => verified,
             Err(error) => {
-                self.audit_failure(
-                    request_id,
-                    &format!(
-                        "the sweep could not complete: {}",
-                        crate::app::ingest::error_chain(&error)
-                    ),
-                    json!({"mode": mode}),
-                )
-                .await;
-                self.metrics
-                    .emit(&[Metric::millis(metric::SWEEP_DURATION, duration_ms as i64)]);
-                return Err(error);
+                return Err(self
+                    .could_not_complete(mode, request_id, duration_ms, error)
+                    .await);
             }
         };
         self.record_trusted_keys(&trust).await;
-        let (acknowledged, unacknowledged) = self.acknowledge(outcome.objects).await;
-        let mut status = outcome.status;
-        if !unacknowledged.is_empty() {
-            status = SweepStatus::Failed;
-        }
+        let record = self
+            .build_record(mode, start, duration_ms, outcome, &trust)
+            .await;
+        self.write_record(&record).await;
+        self.announce(request_id, record).await
+    }
+
+    /// Resolves the trusted keys (once per run: every note is judged with them, no further key
+    /// lookups) and runs the mode.
+    async fn verify(&self, mode: SweepMode) -> Result<Verified, SweepError> {
+        let trust = self.settings.trust.resolve(self.signer.as_ref()).await?;
+        let outcome = self.run_mode(mode, &trust).await?;
+        Ok(Verified { outcome, trust })
+    }
+
+    /// A run that could not finish: audited, its duration emitted; returns the error.
+    async fn could_not_complete(
+        &self,
+        mode: SweepMode,
+        request_id: &str,
+        duration_ms: u64,
+        error: SweepError,
+    ) -> SweepError {
+        let reason = format!(
+            "the sweep could not complete: {}",
+            crate::app::ingest::error_chain(&error)
+        );
+        self.audit_failure(request_id, &reason, json!({"mode": mode}))
+            .await;
+        self.metrics
+            .emit(&[Metric::millis(metric::SWEEP_DURATION, duration_ms as i64)]);
+        error
+    }
+
+    /// The run record of a finished run: the mode's outcome, with the vault findings split into
+    /// acknowledged ones and open ones (which fail the run).
+    async fn build_record(
+        &self,
+        mode: SweepMode,
+        start: RunStart,
+        duration_ms: u64,
+        outcome: Outcome,
+        trust: &TrustedKeys,
+    ) -> SweepRecord {
+        let VaultFindings {
+            acknowledged,
+            open: unacknowledged,
+        } = self.acknowledge(outcome.objects).await;
+        let status = match unacknowledged.is_empty() {
+            true => outcome.status,
+            false => SweepStatus::Failed,
+        };
         let report = &outcome.report;
         let described = outcome
             .written
             .as_ref()
-            .map(|(_, c)| c)
+            .map(|w| &w.signed)
             .or(outcome.latest.as_ref());
-        let record = SweepRecord {
-            run_id,
+        SweepRecord {
+            run_id: start.run_id,
             mode,
             status,
-            started_at,
+            started_at: start.started_at,
             finished_at: self.clock.now(),
             duration_ms,
             entries_verified: report.entries_read,
@@ -316,7 +437,7 @@ where
             root: report.tree.root(),
             head_hash: report.head_hash,
             checkpoints_checked: outcome.checkpoints_checked,
-            checkpoint_written: outcome.written.as_ref().map(|(key, _)| key.clone()),
+            checkpoint_written: outcome.written.as_ref().map(|w| w.key.clone()),
             checkpoint_signed: described.map(|c| matches!(c.signature, Signature::Kms { .. })),
             signing_key_id: described.and_then(|c| match &c.signature {
                 Signature::Kms { key_id, .. } => Some(key_id.clone()),
@@ -339,10 +460,19 @@ where
                     outcome.message
                 ),
             },
-        };
-        self.write_record(&record).await;
+        }
+    }
+
+    /// Emits the run's metrics and audits it: `Ok(record)` when it passed (or was skipped),
+    /// `Err(Failed)` otherwise.
+    async fn announce(
+        &self,
+        request_id: &str,
+        record: SweepRecord,
+    ) -> Result<SweepRecord, SweepError> {
+        let mode = record.mode;
         let mut metrics = vec![
-            Metric::millis(metric::SWEEP_DURATION, duration_ms as i64),
+            Metric::millis(metric::SWEEP_DURATION, record.duration_ms as i64),
             Metric::count(metric::ENTRIES_VERIFIED, record.entries_verified),
         ];
         if record.status == SweepStatus::Failed {
@@ -401,9 +531,7 @@ where
         let mut verifier = ChainVerifier::from_genesis();
         let leaves = self.verify_from(0, &mut verifier, None).await?;
         let report = verifier.finish(None);
-        let outcome = self
-            .conclude(report, 0, 0, leaves, None, CompactRange::new())
-            .await?;
+        let outcome = self.conclude(report, 0, leaves, None).await?;
         Ok(Outcome { objects, ..outcome })
     }
 
@@ -428,8 +556,22 @@ where
         let checkpoint = &latest.signed.checkpoint;
         let size = checkpoint.tree_size;
         let mut verifier = ChainVerifier::resume(checkpoint.range.clone(), checkpoint.head_hash);
-        // The anchor: the entry the checkpoint ends at must still be there, unchanged, and the
-        // ledger must not have shrunk below the checkpoint.
+        self.check_anchor(&latest, &mut verifier).await?;
+        let leaves = self.verify_from(size, &mut verifier, None).await?;
+        let report = verifier.finish(Some(size));
+        let outcome = self.conclude(report, size, leaves, Some(latest)).await?;
+        Ok(Outcome { objects, ..outcome })
+    }
+
+    /// The anchor of an incremental run: the entry the checkpoint ends at must still be there,
+    /// unchanged, and the ledger must not have shrunk below the checkpoint.
+    async fn check_anchor(
+        &self,
+        latest: &Loaded,
+        verifier: &mut ChainVerifier,
+    ) -> Result<(), SweepError> {
+        let checkpoint = &latest.signed.checkpoint;
+        let size = checkpoint.tree_size;
         let head = self.store.head().await?;
         let stored_size = head.map_or(0, |h| h.chain_index + 1);
         if stored_size < size {
@@ -467,13 +609,7 @@ where
                 Err(error) => return Err(error.into()),
             }
         }
-        let leaves = self.verify_from(size, &mut verifier, None).await?;
-        let report = verifier.finish(Some(size));
-        let range = checkpoint.range.clone();
-        let outcome = self
-            .conclude(report, size, 1, leaves, Some(latest.signed.clone()), range)
-            .await?;
-        Ok(Outcome { objects, ..outcome })
+        Ok(())
     }
 
     async fn full(&self, trust: &TrustedKeys) -> Result<Outcome, SweepError> {
@@ -487,12 +623,8 @@ where
         let mut verifier = ChainVerifier::from_genesis();
         let checked = loaded.len() as u64;
         let largest = loaded.last().map_or(0, |l| l.signed.checkpoint.tree_size);
-        let mut comparison = CheckpointComparison {
-            checkpoints: loaded,
-            next: 0,
-            window: None,
-            cursor: 0,
-        };
+        let mut comparison =
+            CheckpointComparison::new(loaded, &self.vault, self.reads_in_flight.leaf_files);
         // Size-0 checkpoints are compared before any entry is read.
         comparison.at_size(0, &verifier, &mut Vec::new());
         self.verify_from(0, &mut verifier, Some(&mut comparison))
@@ -530,7 +662,7 @@ where
         &self,
         from: u64,
         verifier: &mut ChainVerifier,
-        mut comparison: Option<&mut CheckpointComparison>,
+        mut comparison: Option<&mut CheckpointComparison<'_>>,
     ) -> Result<Vec<Hash>, SweepError> {
         let mut leaves = Vec::new();
         let mut next = Some(from);
@@ -547,9 +679,7 @@ where
                         leaves.push(computed);
                         if let Some(comparison) = comparison.as_deref_mut() {
                             let mut pending = Vec::new();
-                            comparison
-                                .leaf(position, computed, self, &mut pending)
-                                .await?;
+                            comparison.leaf(position, computed, &mut pending).await?;
                             if verifier.position() > position {
                                 comparison.at_size(verifier.position(), verifier, &mut pending);
                             }
@@ -608,68 +738,40 @@ where
         all: bool,
     ) -> Result<LoadedCheckpoints, SweepError> {
         let objects = vault::list_checkpoints(&self.vault).await?;
-        let mut findings = Vec::new();
-        let finding = |original: &Original, kind: FindingKind| ObjectFinding {
-            key: original.key().to_owned(),
-            version_id: original.version_id().to_owned(),
-            finding: Finding {
-                index: size_from_key(original.key()),
-                kind,
-            },
-        };
-        for original in &objects {
-            if !is_object_key(original.key()) {
-                findings.push(finding(
-                    original,
-                    FindingKind::UnexpectedObject {
-                        key: original.key().to_owned(),
-                    },
-                ));
-            } else if original.overwritten() {
-                findings.push(finding(
-                    original,
-                    FindingKind::CheckpointOverwritten {
-                        checkpoint: original.key().to_owned(),
-                        versions: original.versions,
-                    },
-                ));
-            }
-        }
+        let mut findings = listing_findings(&objects);
+        let leaf_files: HashMap<&str, &Original> = objects
+            .iter()
+            .filter(|o| !vault::is_note(o))
+            .map(|o| (o.key(), o))
+            .collect();
         let notes = objects
             .iter()
             .rev()
             .filter(|o| vault::is_note(o) && is_object_key(o.key()));
+        // `full` reads every note, several at a time (in order); the others usually need only
+        // the newest, so they read one at a time and stop at the first trusted note.
+        let in_flight = if all { self.reads_in_flight.notes } else { 1 };
+        let mut reads = stream::iter(notes)
+            .map(|original| vault::read_note(&self.vault, original))
+            .buffered(in_flight);
         let mut loaded = Vec::new();
-        for original in notes {
-            let key = original.key();
-            let signed = match vault::read_note(&self.vault, original).await?.content {
-                Ok(signed) => signed,
-                Err(reason) => {
-                    findings.push(finding(
-                        original,
-                        FindingKind::CheckpointInvalid {
-                            checkpoint: key.to_owned(),
-                            reason,
-                        },
-                    ));
+        while let Some(note) = reads.next().await {
+            let note = note?;
+            let signed = match judge_note(&note, trust) {
+                Judged::Trusted(signed) => signed,
+                Judged::Refused(finding) => {
+                    findings.push(finding);
                     continue;
                 }
             };
-            let refusal =
-                vault::key_mismatch(original, &signed).or_else(|| trust.check(&signed).refusal());
-            if let Some(reason) = refusal {
-                findings.push(finding(
-                    original,
-                    FindingKind::CheckpointUntrusted {
-                        checkpoint: key.to_owned(),
-                        reason,
-                    },
-                ));
-                continue;
-            }
+            let checkpoint = &signed.checkpoint;
+            let leaves = leaf_files
+                .get(leaves_key(checkpoint.tree_size, &checkpoint.time).as_str())
+                .map(|o| (*o).clone());
             loaded.push(Loaded {
-                key: key.to_owned(),
+                key: note.original.key().to_owned(),
                 signed,
+                leaves,
             });
             if !all {
                 break;
@@ -686,9 +788,9 @@ where
     /// Splits the vault findings into acknowledged ones (a valid acknowledgement names the
     /// object's key and original version) and the rest. If the acknowledgements cannot be read,
     /// nothing counts as acknowledged: a finding is never hidden by a failure.
-    async fn acknowledge(&self, objects: Vec<ObjectFinding>) -> (Vec<Finding>, Vec<Finding>) {
+    async fn acknowledge(&self, objects: Vec<ObjectFinding>) -> VaultFindings {
         if objects.is_empty() {
-            return (Vec::new(), Vec::new());
+            return VaultFindings::none_acknowledged(Vec::new());
         }
         let mut acknowledged_keys = Vec::new();
         match vault::list_originals(&self.vault, ACKNOWLEDGEMENT_PREFIX).await {
@@ -717,14 +819,14 @@ where
                         },
                         Err(error) => {
                             tracing::error!(error = %crate::app::ingest::error_chain(&error), "cannot read an acknowledgement: none counts");
-                            return (Vec::new(), objects.into_iter().map(|o| o.finding).collect());
+                            return VaultFindings::none_acknowledged(objects);
                         }
                     }
                 }
             }
             Err(error) => {
                 tracing::error!(error = %crate::app::ingest::error_chain(&error), "cannot list acknowledgements: none counts");
-                return (Vec::new(), objects.into_iter().map(|o| o.finding).collect());
+                return VaultFindings::none_acknowledged(objects);
             }
         }
         let (acknowledged, open): (Vec<ObjectFinding>, Vec<ObjectFinding>) =
@@ -733,10 +835,10 @@ where
                     .iter()
                     .any(|(key, version)| *key == o.key && *version == o.version_id)
             });
-        (
-            acknowledged.into_iter().map(|o| o.finding).collect(),
-            open.into_iter().map(|o| o.finding).collect(),
-        )
+        VaultFindings {
+            acknowledged: acknowledged.into_iter().map(|o| o.finding).collect(),
+            open: open.into_iter().map(|o| o.finding).collect(),
+        }
     }
 
     /// Records each trusted key's public key under its fingerprint, once (locked), so an auditor
@@ -777,31 +879,78 @@ where
         }
     }
 
-    /// After `init` or `incremental`: a clean result writes the next checkpoint.
+    /// After `init` or `incremental`: a clean result that grew the tree writes the next
+    /// checkpoint; a clean result with nothing appended since `previous` writes none (the run
+    /// record is the proof the sweep ran), so idle hours add nothing for `full` to re-read.
     async fn conclude(
         &self,
         report: ChainReport,
         from_index: u64,
-        checkpoints_checked: u64,
         leaves: Vec<Hash>,
-        previous: Option<SignedCheckpoint>,
-        previous_range: CompactRange,
+        previous: Option<Loaded>,
     ) -> Result<Outcome, SweepError> {
+        let checkpoints_checked = u64::from(previous.is_some());
+        let latest = previous.as_ref().map(|p| p.signed.clone());
         if !report.is_intact() {
             return Ok(self.failed(
                 report,
                 from_index,
                 checkpoints_checked,
-                previous,
+                latest,
                 "findings: no checkpoint written",
             ));
         }
-        debug_assert_eq!(
-            previous_range.size() + leaves.len() as u64,
-            report.tree.size()
-        );
+        let previous_size = latest.as_ref().map_or(0, |p| p.checkpoint.tree_size);
+        debug_assert_eq!(previous_size + leaves.len() as u64, report.tree.size());
+        if let Some(previous) = &previous
+            && report.tree.size() == previous_size
+        {
+            let message = format!(
+                "verified {} entries from index {from_index}; nothing appended since checkpoint {} at size {previous_size}: no checkpoint written",
+                report.entries_read, previous.key
+            );
+            return Ok(Outcome {
+                status: SweepStatus::Passed,
+                report,
+                objects: Vec::new(),
+                from_index,
+                checkpoints_checked,
+                written: None,
+                latest,
+                message,
+            });
+        }
         let now = self.clock.now();
-        let leaves_bytes = encode_leaves(&leaves);
+        let next = self
+            .sign_checkpoint(&report, from_index, &leaves, now)
+            .await?;
+        let written = self.store_checkpoint(next, now).await?;
+        let message = format!(
+            "verified {} entries from index {from_index}; checkpoint {} at size {}",
+            report.entries_read, written.key, written.signed.checkpoint.tree_size
+        );
+        Ok(Outcome {
+            status: SweepStatus::Passed,
+            report,
+            objects: Vec::new(),
+            from_index,
+            checkpoints_checked,
+            written: Some(written),
+            latest,
+            message,
+        })
+    }
+
+    /// The next checkpoint over a clean report, signed (or explicitly unsigned without a key),
+    /// with the leaf-hash file it names.
+    async fn sign_checkpoint(
+        &self,
+        report: &ChainReport,
+        from_index: u64,
+        leaves: &[Hash],
+        now: Timestamp,
+    ) -> Result<NextCheckpoint, SweepError> {
+        let leaves_bytes = encode_leaves(leaves);
         let leaves_ref = LeavesRef {
             from: from_index,
             to: report.tree.size(),
@@ -825,23 +974,36 @@ where
             }
             None => Signature::Unsigned,
         };
-        let signed = SignedCheckpoint {
-            checkpoint,
-            signature,
-        };
+        Ok(NextCheckpoint {
+            signed: SignedCheckpoint {
+                checkpoint,
+                signature,
+            },
+            leaves: leaves_bytes,
+        })
+    }
+
+    /// Writes the leaf-hash file, then the note, both locked: a checkpoint never names a file
+    /// that is not there.
+    async fn store_checkpoint(
+        &self,
+        next: NextCheckpoint,
+        now: Timestamp,
+    ) -> Result<Written, SweepError> {
+        let NextCheckpoint { signed, leaves } = next;
         let retain_until = now
             .plus_days(self.settings.retention_days)
             .map_err(|e| SweepError::Checkpoint(e.to_string()))?;
-        let key = object_key(signed.checkpoint.tree_size, &now);
-        // The leaves first: a checkpoint never names a file that is not there.
+        let size = signed.checkpoint.tree_size;
         self.vault
             .put_locked(
-                &leaves_key(signed.checkpoint.tree_size, &now),
-                leaves_bytes,
+                &leaves_key(size, &now),
+                leaves,
                 "text/plain; charset=utf-8",
                 retain_until,
             )
             .await?;
+        let key = object_key(size, &now);
         self.vault
             .put_locked(
                 &key,
@@ -850,20 +1012,7 @@ where
                 retain_until,
             )
             .await?;
-        let message = format!(
-            "verified {} entries from index {from_index}; checkpoint {key} at size {}",
-            report.entries_read, signed.checkpoint.tree_size
-        );
-        Ok(Outcome {
-            status: SweepStatus::Passed,
-            report,
-            objects: Vec::new(),
-            from_index,
-            checkpoints_checked,
-            written: Some((key, signed)),
-            latest: previous,
-            message,
-        })
+        Ok(Written { key, signed })
     }
 
     fn failed(
@@ -939,35 +1088,101 @@ where
     }
 }
 
-/// Full mode's walk along the checkpoints, in size order, holding at most one leaf-hash file.
-struct CheckpointComparison {
+/// A leaf-hash file read back for one checkpoint.
+enum LeafFile {
+    Hashes(Vec<Hash>),
+    /// Missing, or not the file the note names: why, for the finding.
+    Invalid(String),
+}
+
+/// The leaf-hash files of the checkpoints that add leaves, in checkpoint order, each with its
+/// checkpoint's position; read ahead, a bounded number at a time.
+type LeafFiles<'a> = BoxStream<'a, (usize, Result<LeafFile, VaultError>)>;
+
+/// The leaf-hash file in use: the checkpoint's position, its first leaf index, its hashes.
+struct Window {
+    checkpoint: usize,
+    from: u64,
+    hashes: Vec<Hash>,
+}
+
+/// Full mode's walk along the checkpoints, in size order, holding the leaf-hash file in use and
+/// at most [`LEAF_FILE_READS_IN_FLIGHT`] read ahead.
+struct CheckpointComparison<'a> {
     checkpoints: Vec<Loaded>,
     /// The first checkpoint whose size has not been reached yet.
     next: usize,
-    /// The loaded leaf-hash file: (checkpoint position, from, hashes).
-    window: Option<(usize, u64, Vec<Hash>)>,
+    window: Option<Window>,
     /// The first checkpoint whose leaves may still cover the next position.
     cursor: usize,
+    leaf_files: LeafFiles<'a>,
 }
 
-impl CheckpointComparison {
+impl<'a> CheckpointComparison<'a> {
+    /// Walks `checkpoints` (in size order), reading the leaf-hash files of those that add leaves
+    /// from `vault`, `in_flight` at a time, in order.
+    fn new(checkpoints: Vec<Loaded>, vault: &'a impl BlobVault, in_flight: usize) -> Self {
+        let wanted: Vec<(usize, Option<Original>, LeavesRef, String)> = checkpoints
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.signed.checkpoint.leaves.from < l.signed.checkpoint.leaves.to)
+            .map(|(position, l)| {
+                let checkpoint = &l.signed.checkpoint;
+                let key = leaves_key(checkpoint.tree_size, &checkpoint.time);
+                (position, l.leaves.clone(), checkpoint.leaves, key)
+            })
+            .collect();
+        let leaf_files = stream::iter(wanted)
+            .map(move |(position, original, leaves, key)| async move {
+                let Some(original) = original else {
+                    let missing = format!("its leaf-hash file {key} is missing");
+                    return (position, Ok(LeafFile::Invalid(missing)));
+                };
+                let read = vault
+                    .get_version(original.key(), original.version_id())
+                    .await;
+                let file = read.map(|bytes| match parse_leaves(&bytes, &leaves) {
+                    Ok(hashes) => LeafFile::Hashes(hashes),
+                    Err(error) => LeafFile::Invalid(error.to_string()),
+                });
+                (position, file)
+            })
+            .buffered(in_flight.max(1))
+            .boxed();
+        CheckpointComparison {
+            checkpoints,
+            next: 0,
+            window: None,
+            cursor: 0,
+            leaf_files,
+        }
+    }
+
+    /// The leaf-hash file of checkpoint `position`: files of checkpoints the walk passed
+    /// without needing them (their entries unreadable) are skipped.
+    async fn leaf_file(&mut self, position: usize) -> Result<LeafFile, VaultError> {
+        while let Some((read_for, file)) = self.leaf_files.next().await {
+            if read_for == position {
+                return file;
+            }
+            if read_for > position {
+                break;
+            }
+        }
+        // Unreachable: every checkpoint that covers a position adds leaves, so it is in the stream.
+        Ok(LeafFile::Invalid(
+            "its leaf-hash file was not read in order".to_owned(),
+        ))
+    }
+
     /// Compares the recomputed hash of the entry at `position` with the hash the checkpoint
     /// covering it recorded.
-    async fn leaf<S, V, G, A, C, M>(
+    async fn leaf(
         &mut self,
         position: u64,
         computed: Hash,
-        sweep: &IntegritySweep<S, V, G, A, C, M>,
         findings: &mut Vec<(u64, FindingKind)>,
-    ) -> Result<(), SweepError>
-    where
-        S: LedgerStore,
-        V: BlobVault,
-        G: Signer + PublicKeys,
-        A: AuditSink,
-        C: Clock,
-        M: MetricsSink,
-    {
+    ) -> Result<(), SweepError> {
         // Positions only grow and the checkpoints are in size order, so the covering checkpoint
         // is found by moving a cursor forward: O(entries + checkpoints) over a whole sweep.
         while self
@@ -981,50 +1196,43 @@ impl CheckpointComparison {
         let Some(candidate) = self.checkpoints.get(covering) else {
             return Ok(());
         };
-        if candidate.signed.checkpoint.leaves.from > position {
+        let from = candidate.signed.checkpoint.leaves.from;
+        if from > position {
             // Not covered: a checkpoint's leaves start later (a gap in the checkpoint chain).
             return Ok(());
         }
-        if self.window.as_ref().map(|(i, _, _)| *i) != Some(covering) {
-            let loaded = &self.checkpoints[covering];
-            let checkpoint = &loaded.signed.checkpoint;
-            let key = leaves_key(checkpoint.tree_size, &checkpoint.time);
-            let originals = vault::list_originals(&sweep.vault, &key).await?;
-            let Some(original) = originals.iter().find(|o| o.key() == key) else {
-                findings.push((
-                    position,
-                    FindingKind::CheckpointInvalid {
-                        checkpoint: loaded.key.clone(),
-                        reason: format!("its leaf-hash file {key} is missing"),
-                    },
-                ));
-                self.window = Some((covering, checkpoint.leaves.from, Vec::new()));
-                return Ok(());
-            };
-            let bytes = sweep.vault.get_version(&key, original.version_id()).await?;
-            match parse_leaves(&bytes, &checkpoint.leaves) {
-                Ok(hashes) => self.window = Some((covering, checkpoint.leaves.from, hashes)),
-                Err(error) => {
+        if self.window.as_ref().map(|w| w.checkpoint) != Some(covering) {
+            let hashes = match self.leaf_file(covering).await? {
+                LeafFile::Hashes(hashes) => hashes,
+                LeafFile::Invalid(reason) => {
                     findings.push((
                         position,
                         FindingKind::CheckpointInvalid {
-                            checkpoint: loaded.key.clone(),
-                            reason: error.to_string(),
+                            checkpoint: self.checkpoints[covering].key.clone(),
+                            reason,
                         },
                     ));
-                    self.window = Some((covering, checkpoint.leaves.from, Vec::new()));
-                    return Ok(());
+                    Vec::new()
                 }
+            };
+            let invalid = hashes.is_empty();
+            self.window = Some(Window {
+                checkpoint: covering,
+                from,
+                hashes,
+            });
+            if invalid {
+                return Ok(());
             }
         }
-        if let Some((covering, from, hashes)) = &self.window
-            && let Some(expected) = hashes.get((position - from) as usize)
+        if let Some(window) = &self.window
+            && let Some(expected) = window.hashes.get((position - window.from) as usize)
             && *expected != computed
         {
             findings.push((
                 position,
                 FindingKind::CheckpointMismatch {
-                    checkpoint: self.checkpoints[*covering].key.clone(),
+                    checkpoint: self.checkpoints[window.checkpoint].key.clone(),
                     expected: *expected,
                     computed,
                 },
@@ -1069,6 +1277,73 @@ impl CheckpointComparison {
             }
             self.next += 1;
         }
+    }
+}
+
+/// A finding about `original`, indexed by the tree size its key names.
+fn object_finding(original: &Original, kind: FindingKind) -> ObjectFinding {
+    ObjectFinding {
+        key: original.key().to_owned(),
+        version_id: original.version_id().to_owned(),
+        finding: Finding {
+            index: size_from_key(original.key()),
+            kind,
+        },
+    }
+}
+
+/// What the listing alone shows: objects the sweep never writes, and overwritten keys.
+fn listing_findings(objects: &[Original]) -> Vec<ObjectFinding> {
+    let mut findings = Vec::new();
+    for original in objects {
+        let key = original.key().to_owned();
+        if !is_object_key(original.key()) {
+            findings.push(object_finding(
+                original,
+                FindingKind::UnexpectedObject { key },
+            ));
+        } else if original.overwritten() {
+            findings.push(object_finding(
+                original,
+                FindingKind::CheckpointOverwritten {
+                    checkpoint: key,
+                    versions: original.versions,
+                },
+            ));
+        }
+    }
+    findings
+}
+
+/// A note read back, judged.
+enum Judged {
+    /// It counts.
+    Trusted(SignedCheckpoint),
+    /// The finding naming its key: unreadable, stored under another key than its content gives,
+    /// or not trusted.
+    Refused(ObjectFinding),
+}
+
+fn judge_note(note: &vault::CheckpointNote, trust: &TrustedKeys) -> Judged {
+    let original = &note.original;
+    let checkpoint = original.key().to_owned();
+    let signed = match &note.content {
+        Ok(signed) => signed,
+        Err(reason) => {
+            let reason = reason.clone();
+            return Judged::Refused(object_finding(
+                original,
+                FindingKind::CheckpointInvalid { checkpoint, reason },
+            ));
+        }
+    };
+    let refusal = vault::key_mismatch(original, signed).or_else(|| trust.check(signed).refusal());
+    match refusal {
+        Some(reason) => Judged::Refused(object_finding(
+            original,
+            FindingKind::CheckpointUntrusted { checkpoint, reason },
+        )),
+        None => Judged::Trusted(signed.clone()),
     }
 }
 

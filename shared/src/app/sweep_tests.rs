@@ -149,15 +149,35 @@ async fn init_incremental_and_full_on_a_clean_ledger() {
     );
     let all: Vec<Hash> = fixture.source[..8].iter().map(|e| e.entry_hash).collect();
     assert_eq!(incremental.root, crate::domain::merkle::root(&all));
-    // With nothing new, incremental still writes a fresh checkpoint (proof the sweep ran).
+    // With nothing new, incremental verifies the anchor and writes no checkpoint: the run
+    // record (passed, saying so) is the proof the sweep ran, and full has nothing more to read.
     let idle = fixture.run(SweepMode::Incremental).await.unwrap();
-    assert_eq!((idle.entries_verified, idle.tree_size), (0, 8));
-    assert_eq!(fixture.checkpoint_keys().len(), 3);
+    assert_eq!(
+        (idle.status, idle.entries_verified, idle.tree_size),
+        (SweepStatus::Passed, 0, 8)
+    );
+    assert_eq!(idle.checkpoint_written, None);
+    assert_eq!(idle.checkpoints_checked, 1);
+    assert_eq!(idle.root, incremental.root);
+    assert_eq!(
+        idle.checkpoint_signed,
+        Some(true),
+        "describes the latest checkpoint"
+    );
+    let latest = incremental.checkpoint_written.clone().unwrap();
+    assert!(
+        idle.message.contains("nothing appended")
+            && idle.message.contains(&latest)
+            && idle.message.contains("no checkpoint written"),
+        "{}",
+        idle.message
+    );
+    assert_eq!(fixture.checkpoint_keys().len(), 2);
 
     let full = fixture.run(SweepMode::Full).await.unwrap();
     assert_eq!(
         (full.status, full.entries_verified, full.checkpoints_checked),
-        (SweepStatus::Passed, 8, 3)
+        (SweepStatus::Passed, 8, 2)
     );
     assert_eq!(fixture.metrics.total(metric::INTEGRITY_VERIFIED), 5.0);
     assert_eq!(
@@ -660,4 +680,171 @@ async fn a_sweep_audit_event_that_cannot_be_written_is_counted() {
     ));
     assert_eq!(empty.metrics.total(AUDIT_WRITE_ERRORS), 1.0);
     assert!(empty.ledger.audit_events().is_empty());
+}
+
+/// A signer that counts public-key lookups (KMS `GetPublicKey` calls in production).
+#[derive(Debug, Clone)]
+struct CountingSigner {
+    inner: SoftwareSigner,
+    lookups: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Signer for CountingSigner {
+    fn key_id(&self) -> &str {
+        self.inner.key_id()
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.inner.sign(message).await
+    }
+}
+
+impl PublicKeys for CountingSigner {
+    async fn public_key(&self, key_id: &str) -> Result<Vec<u8>, SignError> {
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.public_key(key_id).await
+    }
+}
+
+#[tokio::test]
+async fn public_keys_are_fetched_once_per_run_however_many_checkpoints() {
+    let mut fixture = Fixture::new(true);
+    fixture.append(2).await;
+    fixture.run(SweepMode::Init).await.unwrap();
+    for _ in 0..6 {
+        fixture.append(2).await;
+        fixture.run(SweepMode::Incremental).await.unwrap();
+    }
+    let signer = CountingSigner {
+        inner: SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap(),
+        lookups: Default::default(),
+    };
+    let counted = IntegritySweep::new(
+        fixture.ledger.clone(),
+        fixture.vault.clone(),
+        Some(signer.clone()),
+        fixture.ledger.audit_sink(),
+        fixture.clock.clone(),
+        fixture.metrics.clone(),
+        fixture.sweep.settings.clone(),
+    );
+    let full = counted.run(SweepMode::Full, "t").await.unwrap();
+    assert_eq!(full.checkpoints_checked, 7);
+    assert_eq!(
+        signer.lookups.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one trusted key, one lookup for the whole run"
+    );
+    fixture.append(2).await;
+    counted.run(SweepMode::Incremental, "t").await.unwrap();
+    assert_eq!(signer.lookups.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_idle_run_writes_no_checkpoint_but_still_checks_the_anchor() {
+    let mut fixture = Fixture::checkpointed().await;
+    fixture.run(SweepMode::Incremental).await.unwrap();
+    let before = fixture.checkpoint_keys();
+    assert_eq!(before.len(), 3);
+    // Idle: passed, nothing written.
+    let idle = fixture.run(SweepMode::Incremental).await.unwrap();
+    assert_eq!(
+        (idle.status, idle.checkpoint_written),
+        (SweepStatus::Passed, None)
+    );
+    assert_eq!(fixture.checkpoint_keys(), before);
+    // The next append gets its checkpoint, resuming from the last one written.
+    fixture.append(1).await;
+    let grown = fixture.run(SweepMode::Incremental).await.unwrap();
+    assert_eq!((grown.from_index, grown.tree_size), (10, 11));
+    assert!(grown.checkpoint_written.is_some());
+    // Idle again, but the entry the checkpoint ends at was rewritten: a finding, no checkpoint.
+    fixture.ledger.tamper(|entries, _| {
+        entries.get_mut(&10).unwrap().entry.content.entry_price = decimal("1");
+    });
+    let record = failure(fixture.run(SweepMode::Incremental).await);
+    assert_eq!(kinds(&record), vec![(10, "checkpoint_mismatch")]);
+    assert_eq!(record.checkpoint_written, None);
+}
+
+#[tokio::test]
+async fn concurrent_vault_reads_give_the_sequential_results_and_findings() {
+    let mut fixture = Fixture::new(true);
+    fixture.append(2).await;
+    fixture.run(SweepMode::Init).await.unwrap();
+    for _ in 0..11 {
+        fixture.append(2).await;
+        fixture.run(SweepMode::Incremental).await.unwrap();
+    }
+    // Everything the walk can meet: a rewrite across several checkpoints, planted junk, a
+    // forged note, an overwritten note, and a trusted note whose leaf-hash file is missing.
+    rewrite_history_from_5(&fixture);
+    fixture.forge(Forgery::OtherKey).await;
+    let until = timestamp("2100-01-01T00:00:00Z");
+    fixture
+        .vault
+        .put_locked("checkpoints/zz.txt", b"junk".to_vec(), "text/plain", until)
+        .await
+        .unwrap();
+    let keys = fixture.checkpoint_keys();
+    fixture.vault.overwrite(&keys[3], b"overwritten".to_vec());
+    let text = String::from_utf8(fixture.vault.latest(&keys[5]).unwrap()).unwrap();
+    let mut checkpoint = SignedCheckpoint::parse(&text).unwrap().checkpoint;
+    checkpoint.time = timestamp("2026-11-28T10:30:00Z");
+    let real = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
+    let der = real.sign(checkpoint.body().as_bytes()).await.unwrap();
+    let key = object_key(checkpoint.tree_size, &checkpoint.time);
+    let without_leaves = SignedCheckpoint {
+        checkpoint,
+        signature: Signature::kms("alias/test-signing", der).unwrap(),
+    };
+    fixture
+        .vault
+        .put_locked(
+            &key,
+            without_leaves.to_text().into_bytes(),
+            "text/plain",
+            until,
+        )
+        .await
+        .unwrap();
+
+    fixture.sweep.reads_in_flight = ReadsInFlight {
+        notes: 1,
+        leaf_files: 1,
+    };
+    let sequential = failure(fixture.run(SweepMode::Full).await);
+    let found = kinds(&sequential);
+    for kind in [
+        "checkpoint_mismatch",
+        "checkpoint_invalid",
+        "checkpoint_untrusted",
+        "checkpoint_overwritten",
+        "unexpected_object",
+    ] {
+        assert!(found.iter().any(|(_, k)| *k == kind), "{kind}: {found:?}");
+    }
+
+    fixture.vault.complete_reads_out_of_order();
+    fixture.sweep.reads_in_flight = ReadsInFlight {
+        notes: NOTE_READS_IN_FLIGHT,
+        leaf_files: LEAF_FILE_READS_IN_FLIGHT,
+    };
+    let concurrent = failure(fixture.run(SweepMode::Full).await);
+    let outcome = |r: &SweepRecord| {
+        (
+            r.status,
+            r.tree_size,
+            r.root,
+            r.head_hash,
+            r.checkpoints_checked,
+            r.findings_total,
+            r.findings.clone(),
+            r.acknowledged.clone(),
+            r.signing_key_id.clone(),
+            r.message.clone(),
+        )
+    };
+    assert_eq!(outcome(&concurrent), outcome(&sequential));
 }

@@ -2,6 +2,7 @@
 //! removed, multipart uploads that appear only when completed), and its presigned links.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::domain::hash::Hash;
@@ -59,11 +60,13 @@ enum UploadProblem {
 /// Object Lock, `list_versions` shows every version. `overwrite` stands in for an attacker
 /// writing a new version over a key. Multipart uploads are buffered per upload id and become
 /// one version only when completed; `fail_uploads_after_parts` stands in for a writer killed
-/// midway.
+/// midway. `complete_reads_out_of_order` makes concurrent reads finish in another order than
+/// they were issued, as a remote store's do.
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryVault {
     objects: Arc<Mutex<Vec<VaultObject>>>,
     uploads: Arc<Mutex<UploadState>>,
+    reads_out_of_order: Arc<AtomicBool>,
 }
 
 impl InMemoryVault {
@@ -87,6 +90,12 @@ impl InMemoryVault {
     }
 
     /// Multipart uploads started and neither completed nor aborted.
+    /// From now on each `get_version` first yields to the scheduler 0–7 times, a number taken
+    /// from its key: reads in flight together then complete in a key-dependent order.
+    pub fn complete_reads_out_of_order(&self) {
+        self.reads_out_of_order.store(true, Ordering::Relaxed);
+    }
+
     pub fn pending_uploads(&self) -> usize {
         self.uploads().pending.len()
     }
@@ -350,6 +359,12 @@ impl BlobVault for InMemoryVault {
     }
 
     async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
+        if self.reads_out_of_order.load(Ordering::Relaxed) {
+            let turns = Hash::sha256(key.as_bytes()).as_bytes()[0] % 8;
+            for _ in 0..turns {
+                tokio::task::yield_now().await;
+            }
+        }
         self.objects()
             .iter()
             .find(|o| o.key == key && o.version_id == version_id)
