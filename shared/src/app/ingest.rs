@@ -348,45 +348,9 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         let received_at = self.clock.now();
         let submission = match validate(&request.body, &self.settings.rules, received_at) {
             Ok(submission) => submission,
-            Err(Rejection::MalformedJson {
-                line,
-                column,
-                message,
-            }) => {
-                let detail = format!(
-                    "the body is not valid JSON: {message} at line {line}, column {column}"
-                );
-                let mut problem =
-                    Problem::new(400, "malformed-json", "Malformed JSON", detail.clone());
-                problem.errors =
-                    Some(json!([{"field": "body", "rule": "json", "message": detail}]));
-                return rejected(problem, detail, json!({"line": line, "column": column})).await;
-            }
-            Err(Rejection::Invalid { problems, omitted }) => {
-                let mut fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-                fields.dedup();
-                let more = match omitted {
-                    0 => String::new(),
-                    n => format!(" (the first {} are listed; {n} more)", problems.len()),
-                };
-                let detail = bounded_text(
-                    &format!(
-                        "the signal breaks {} rule(s){more}, on: {}",
-                        problems.len() + omitted,
-                        fields.join(", ")
-                    ),
-                    MAX_REASON_BYTES,
-                );
-                let mut problem =
-                    Problem::new(400, "invalid-signal", "Invalid signal", detail.clone());
-                problem.errors = Some(json!(problems));
-                problem.extensions.push(("errors_omitted", json!(omitted)));
-                return rejected(
-                    problem,
-                    detail,
-                    json!({"problems": problems, "problems_omitted": omitted}),
-                )
-                .await;
+            Err(rejection) => {
+                let (problem, detail, details) = rejection_problem(rejection, Body::Signal);
+                return rejected(problem, detail, details).await;
             }
         };
         self.append(request, submission, received_at, budget).await
@@ -882,6 +846,65 @@ impl EventBuilder {
                 "delivery_latency_ms": entry.delivery_latency_ms,
             }))
             .build()
+    }
+}
+
+/// What a refused body was meant to be.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Body {
+    Signal,
+    Receipt,
+}
+
+impl Body {
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Body::Signal => ("signal", "invalid-signal", "Invalid signal"),
+            Body::Receipt => ("receipt", "invalid-receipt", "Invalid receipt"),
+        }
+    }
+}
+
+/// The 400 problem, audit reason and audit details of a refused body: malformed JSON, or the
+/// broken rules (at most the first ones listed, the rest counted in `errors_omitted`).
+pub(super) fn rejection_problem(
+    rejection: Rejection,
+    body: Body,
+) -> (Problem, String, serde_json::Value) {
+    let (subject, kind, title) = body.names();
+    match rejection {
+        Rejection::MalformedJson {
+            line,
+            column,
+            message,
+        } => {
+            let detail =
+                format!("the body is not valid JSON: {message} at line {line}, column {column}");
+            let mut problem = Problem::new(400, "malformed-json", "Malformed JSON", detail.clone());
+            problem.errors = Some(json!([{"field": "body", "rule": "json", "message": detail}]));
+            (problem, detail, json!({"line": line, "column": column}))
+        }
+        Rejection::Invalid { problems, omitted } => {
+            let mut fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+            fields.dedup();
+            let more = match omitted {
+                0 => String::new(),
+                n => format!(" (the first {} are listed; {n} more)", problems.len()),
+            };
+            let detail = bounded_text(
+                &format!(
+                    "the {subject} breaks {} rule(s){more}, on: {}",
+                    problems.len() + omitted,
+                    fields.join(", ")
+                ),
+                MAX_REASON_BYTES,
+            );
+            let mut problem = Problem::new(400, kind, title, detail.clone());
+            problem.errors = Some(json!(problems));
+            problem.extensions.push(("errors_omitted", json!(omitted)));
+            let details = json!({"problems": problems, "problems_omitted": omitted});
+            (problem, detail, details)
+        }
     }
 }
 

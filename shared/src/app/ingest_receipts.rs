@@ -14,12 +14,14 @@
 
 use serde_json::json;
 
-use super::{Budget, Ingest, Outcome, internal_problem, metric, transport_problem};
+use super::{
+    Body, Budget, Ingest, Outcome, internal_problem, metric, rejection_problem, transport_problem,
+};
 use crate::app::http::{HttpRequest, HttpResponse, Problem, RequestHeaders};
-use crate::domain::audit::{AuditEventType, MAX_REASON_BYTES, bounded_text};
+use crate::domain::audit::AuditEventType;
 use crate::domain::entry::StoredEntry;
 use crate::domain::receipt::{Receipt, ReceiptRequest, StoredReceipt, validate_receipt};
-use crate::domain::signal::{Rejection, SignalId};
+use crate::domain::signal::SignalId;
 use crate::ports::{AuditSink, Clock, LedgerStore, Metric, MetricsSink, ReceiptError, StoreError};
 
 /// A refusal found by a step: answered with its problem and audited once.
@@ -118,47 +120,12 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
     ) -> Result<ReceiptRequest, Early> {
         let generated_at = signal.entry.content.generated_at;
         let now = self.clock.now();
-        match validate_receipt(&request.body, generated_at, &self.settings.rules, now) {
-            Ok(wanted) => Ok(wanted),
-            Err(Rejection::MalformedJson {
-                line,
-                column,
-                message,
-            }) => {
-                let detail = format!(
-                    "the body is not valid JSON: {message} at line {line}, column {column}"
-                );
-                let mut problem =
-                    Problem::new(400, "malformed-json", "Malformed JSON", detail.clone());
-                problem.errors =
-                    Some(json!([{"field": "body", "rule": "json", "message": detail}]));
-                Err(Early::refused(
-                    problem,
-                    detail,
-                    json!({"line": line, "column": column}),
-                ))
-            }
-            Err(Rejection::Invalid { problems, omitted }) => {
-                let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-                let detail = bounded_text(
-                    &format!(
-                        "the receipt breaks {} rule(s), on: {}",
-                        problems.len() + omitted,
-                        fields.join(", ")
-                    ),
-                    MAX_REASON_BYTES,
-                );
-                let mut problem =
-                    Problem::new(400, "invalid-receipt", "Invalid receipt", detail.clone());
-                problem.errors = Some(json!(problems));
-                problem.extensions.push(("errors_omitted", json!(omitted)));
-                Err(Early::refused(
-                    problem,
-                    detail,
-                    json!({"problems": problems, "problems_omitted": omitted}),
-                ))
-            }
-        }
+        validate_receipt(&request.body, generated_at, &self.settings.rules, now).map_err(
+            |rejection| {
+                let (problem, detail, details) = rejection_problem(rejection, Body::Receipt);
+                Early::refused(problem, detail, details)
+            },
+        )
     }
 
     /// Step 3: the receipt and its audit event, one conditional write; a taken pair is a replay.
