@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         .to_owned();
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let origin = shared::config::origin(&format!("{name}-signals"));
-    let audit = DynamoAuditSink::new(dynamodb, &format!("{name}-audit"));
+    let audit = DynamoAuditSink::new(dynamodb, format!("{name}-audit"));
     let vault = S3Vault::new(aws_sdk_s3::Client::new(&sdk), &bucket, None);
     let signer = KmsSigner::new(aws_sdk_kms::Client::new(&sdk), &key);
 
