@@ -10,8 +10,8 @@
 //! the seals (fixture: each signed by the stack's KMS key, its events file and note stored
 //! locked, exactly as the sealer writes them, chained, an hour apart); list the prefix alone;
 //! the keys-only Scan `full` used to make every night (`AuditLog::earliest_day`); then the
-//! sealer's `full` pass, one seal at a time and `SEAL_READS_IN_FLIGHT` at a time (both must
-//! verify every seal and find nothing).
+//! sealer's `full` pass, one seal at a time and as shipped (`SEAL_READS_IN_FLIGHT` windows,
+//! `NOTE_READS_IN_FLIGHT` notes at a time; both must verify every seal and find nothing).
 
 use std::time::Instant;
 
@@ -24,6 +24,7 @@ use shared::adapters::kms::KmsSigner;
 use shared::adapters::s3::S3Vault;
 use shared::adapters::system::SystemClock;
 use shared::app::audit_seal::{DEFAULT_LAG_SECONDS, SEAL_READS_IN_FLIGHT, Sealer};
+use shared::app::sweep::NOTE_READS_IN_FLIGHT;
 use shared::app::vault::{CheckpointTrust, TrustedKeys};
 use shared::domain::audit::{AuditEvent, AuditEventType};
 use shared::domain::audit_seal::{
@@ -135,10 +136,19 @@ async fn main() -> anyhow::Result<()> {
     let now = Timestamp::from_datetime(
         last_to.as_datetime() + time::Duration::seconds(DEFAULT_LAG_SECONDS as i64),
     )?;
-    for in_flight in [1, SEAL_READS_IN_FLIGHT] {
-        let seconds = verify(&vault, &signer, &audit, &trust, now, in_flight, seals).await?;
+    for (in_flight, notes) in [(1, 1), (SEAL_READS_IN_FLIGHT, NOTE_READS_IN_FLIGHT)] {
+        let seconds = verify(
+            &vault,
+            &signer,
+            &audit,
+            &trust,
+            now,
+            (in_flight, notes),
+            seals,
+        )
+        .await?;
         eprintln!(
-            "full over {seals} seals, {in_flight} at a time: {seconds:.1} s ({:.1} ms a seal, listing included)",
+            "full over {seals} seals, {in_flight} at a time (notes {notes} at a time): {seconds:.1} s ({:.1} ms a seal, listing included)",
             seconds * 1000.0 / seals as f64
         );
     }
@@ -152,7 +162,7 @@ async fn verify(
     audit: &DynamoAuditSink,
     trust: &TrustedKeys,
     now: Timestamp,
-    reads_in_flight: usize,
+    (reads_in_flight, note_reads_in_flight): (usize, usize),
     seals: u64,
 ) -> anyhow::Result<f64> {
     let sealer = Sealer {
@@ -163,6 +173,7 @@ async fn verify(
         retention_days: 1,
         lag_seconds: DEFAULT_LAG_SECONDS,
         reads_in_flight,
+        note_reads_in_flight,
     };
     let started = Instant::now();
     let report = sealer.run(now, true).await?;

@@ -15,7 +15,7 @@
 //!   (`pk`/`sk`), every break in the chain of seals by the seal's key, and every event stored
 //!   in the [`DAYS_CHECKED_BEFORE_FIRST_SEAL`] days before the first seal's window (the tamper
 //!   watch names one backdated further). Seals are re-verified [`SEAL_READS_IN_FLIGHT`] at a
-//!   time, and the findings are those of a sequential run, in its order. Findings are data; only
+//!   time (their notes read `note_reads_in_flight` at a time), and the findings are those of a sequential run, in its order. Findings are data; only
 //!   I/O failures are errors. `full` never scans the audit table.
 
 use std::collections::HashMap;
@@ -38,10 +38,14 @@ pub const DEFAULT_LAG_SECONDS: u64 = 300;
 pub const MAX_EVENTS_PER_SEAL: usize = 100_000;
 
 /// How many seals `full` reads and re-verifies at once (each: its note, then its events file
-/// and the Query of its window). Seals of hourly runs hold an hour's events (36,000 leaves at
-/// 10 signals/s, 2.8 MB of events file), so memory stays at this many windows. Results are
-/// consumed in order, so the findings are those of a sequential run (BENCHMARKS.md).
-pub const SEAL_READS_IN_FLIGHT: usize = 16;
+/// and the Query of its window). A seal of an hourly run holds an hour's events (36,000 at a
+/// sustained 10 signals/s: ≈ 6 MB of events file, twice as much again parsed and read back as
+/// leaves), so memory stays near this many windows (≈ 600 MB at that rate; the function has
+/// 1,024 MB; most hours hold far fewer events). Per seal the reads are sequential (events file,
+/// then the window's Query pages), so this bounds the latency term: 61,000 seals at 40 ms take
+/// 76 s (BENCHMARKS.md). Results are consumed in order, so the findings are those of a
+/// sequential run.
+pub const SEAL_READS_IN_FLIGHT: usize = 32;
 
 /// How many day partitions before seal 0's window `full` reads for backdated events. Seal 0
 /// starts at the start of the earliest day the audit table held when it was made, so nothing
@@ -96,6 +100,9 @@ pub struct Sealer<'a, V, G, L> {
     pub lag_seconds: u64,
     /// Seals re-verified at once by `full` ([`SEAL_READS_IN_FLIGHT`]; 1 is a sequential run).
     pub reads_in_flight: usize,
+    /// Seal notes (under 1 KiB each) read at once by `full`: the checkpoints' limit,
+    /// `sweep::NOTE_READS_IN_FLIGHT`.
+    pub note_reads_in_flight: usize,
 }
 
 /// What `full` found about one seal, in the order a sequential run finds it.
@@ -173,7 +180,11 @@ where
         let mut trusted = Vec::new();
         // `full` reads every note, several at once, in order; otherwise the walk stops at the
         // newest trusted one.
-        let in_flight = if all { self.reads_in_flight.max(1) } else { 1 };
+        let in_flight = if all {
+            self.note_reads_in_flight.max(1)
+        } else {
+            1
+        };
         let mut reads = stream::iter(notes)
             .map(|original| async move {
                 let bytes = self

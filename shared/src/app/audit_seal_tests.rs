@@ -540,6 +540,7 @@ async fn concurrent_seal_checks_give_the_sequential_findings_in_order() {
     fixture.vault.overwrite(&events_file, b"{}\n".to_vec());
 
     fixture.sweep.reads_in_flight.seals = 1;
+    fixture.sweep.reads_in_flight.notes = 1;
     let sequential = failure(fixture.run(SweepMode::Full).await);
     assert!(
         sequential.findings.len() > 30,
@@ -548,6 +549,7 @@ async fn concurrent_seal_checks_give_the_sequential_findings_in_order() {
     );
     fixture.vault.complete_reads_out_of_order();
     fixture.sweep.reads_in_flight.seals = crate::app::audit_seal::SEAL_READS_IN_FLIGHT;
+    fixture.sweep.reads_in_flight.notes = crate::app::sweep::NOTE_READS_IN_FLIGHT;
     let concurrent = failure(fixture.run(SweepMode::Full).await);
     // (The message differs: the first run sealed one more window.)
     let outcome = |r: &SweepRecord| (r.status, r.findings_total, r.findings.clone());

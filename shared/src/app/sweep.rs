@@ -540,6 +540,7 @@ where
             retention_days: self.settings.retention_days,
             lag_seconds: self.audit_seal_lag_seconds,
             reads_in_flight: self.reads_in_flight.seals,
+            note_reads_in_flight: self.reads_in_flight.notes,
         };
         let sealed = sealer
             .run(self.clock.now(), mode == SweepMode::Full)
