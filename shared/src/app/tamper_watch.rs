@@ -183,7 +183,7 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
         });
         let Some(keyed_at) = keyed_at else {
             return Some(format!(
-                "audit event {} was inserted under a key the ledger never writes (`<day>/<time>#<id>`); no seal's window can hold it",
+                "audit event {} was inserted under a key the ledger never writes (`<day>/<time>#<id>`, the day that of the time)",
                 change.key
             ));
         };
@@ -212,7 +212,7 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
             _ => "could not be read",
         };
         let reason = match (&change.table, &change.kind) {
-            _ if backdated.is_some() => backdated.map(str::to_owned).unwrap_or_default(),
+            _ if let Some(backdated) = backdated => backdated.to_owned(),
             (_, ChangeKind::Unreadable { problem }) => format!(
                 "stream record {} could not be read ({problem}); the ledger's items are never written in a shape it cannot read",
                 change.event_id
