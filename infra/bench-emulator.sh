@@ -14,6 +14,8 @@ step "full-sweep throughput over ${SWEEP_BENCH_ENTRIES:-100000} entries"
 cargo bench --locked -p tests --bench sweep_throughput
 step "full sweep over ${SWEEP_BENCH_CHECKPOINTS:-10000} checkpoints"
 cargo bench --locked -p tests --bench sweep_checkpoints
+step "full re-verification of ${SEAL_BENCH_SEALS:-500} audit seals"
+cargo bench --locked -p tests --bench sweep_seals
 step "backup of ${BACKUP_BENCH_ENTRIES:-100000} entries: wall time, peak RSS, verification rows/s, the compliance report"
 cargo bench --locked -p tests --bench backup_throughput --no-run
 bench=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/backup_throughput-* | grep -v '\.d$' | head -n 1)

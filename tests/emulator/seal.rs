@@ -1,7 +1,9 @@
 //! The sealed audit log against the emulator (DynamoDB, S3 Object Lock, KMS signing), tampered
 //! with as an insider with `PutItem`/`DeleteItem` on the audit table would, directly with the
 //! SDK: inside a sealed window `full` names the event's key; inside the unsealed window the
-//! watch on the audit table's stream does. A clean ledger passes every mode with no findings.
+//! watch on the audit table's stream does; before seal 0, `full` names a key in the seven days
+//! before it and the watch any backdated insert. A clean ledger passes every mode with no
+//! findings.
 
 use std::collections::HashMap;
 
@@ -219,6 +221,61 @@ async fn a_deleted_and_an_inserted_audit_event_in_a_sealed_window_are_named() {
         "{:?}",
         record.findings
     );
+}
+
+/// Seal 0 starts where the audit log began, so a key before it is a backdated insert: `full`
+/// names one in the seven days before seal 0 (it never scans the table), and the watch on the
+/// audit table's stream names every one, from moto's real stream records, as it is inserted.
+#[tokio::test]
+async fn an_event_backdated_before_seal_0_is_named_by_full_or_by_the_stream_watch() {
+    let (ledger, old) = sealed_ledger().await;
+    let notes = seals(&ledger).await;
+    let first = &notes.iter().find(|(_, n)| n.seal.seq == 0).unwrap().1.seal;
+    let days_before = |days: i64| {
+        Timestamp::from_datetime(first.from.as_datetime() - time::Duration::days(days)).unwrap()
+    };
+    let mut near = old[0].clone();
+    near.event_id = "0190-backdated-3-days".into();
+    near.occurred_at = days_before(3);
+    let mut far = old[0].clone();
+    far.event_id = "0190-backdated-30-days".into();
+    far.occurred_at = days_before(30);
+    put_audit_item(&ledger, audit_item(&near)).await;
+    put_audit_item(&ledger, audit_item(&far)).await;
+    let (near, far) = (AuditKey::of(&near), AuditKey::of(&far));
+
+    let record = failure(ledger.sweep.run(SweepMode::Full, "t").await);
+    assert_eq!(
+        named(&record),
+        [("audit_event_added", near.pk.clone(), near.sk.clone())],
+        "{:?}",
+        record.findings
+    );
+
+    let audit = DynamoAuditSink::new(ledger.dynamodb.clone(), &ledger.audit_table);
+    let records = stream_records(&ledger, &ledger.audit_table).await;
+    let changes: Vec<_> = records
+        .iter()
+        .map(|record| change_from_stream_record(record, &ledger.watched()))
+        .collect();
+    let watch = TamperWatch::new(audit.clone(), SystemClock, RecordingMetrics::default());
+    let outcome = watch.handle(&changes, "audit-stream").await.unwrap();
+    // The two backdated events; the events written an hour ago by `sealed_ledger`, the sweeps'
+    // and the ingests' are not.
+    assert_eq!(outcome.tamper_events, 2, "{changes:?}");
+    let reasons: Vec<String> = audit_events(&audit)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == AuditEventType::TamperDetected)
+        .map(|e| e.reason.unwrap())
+        .collect();
+    for key in [near, far] {
+        let named = format!("{}/{} was inserted at", key.pk, key.sk);
+        assert!(
+            reasons.iter().any(|r| r.contains(&named)),
+            "{named}: {reasons:?}"
+        );
+    }
 }
 
 /// Inside the unsealed window no seal can see a rewrite yet: the watch on the audit table's

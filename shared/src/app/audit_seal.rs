@@ -13,7 +13,14 @@
 //!   naming its key, never the starting point of the next seal, and never stops it.
 //! - `full` names every changed, missing or added event of a sealed window by its audit-table key
 //!   (`pk`/`sk`), every break in the chain of seals by the seal's key, and every event stored
-//!   before the first seal's window. Findings are data; only I/O failures are errors.
+//!   in the [`DAYS_CHECKED_BEFORE_FIRST_SEAL`] days before the first seal's window (the tamper
+//!   watch names one backdated further). Seals are re-verified [`SEAL_READS_IN_FLIGHT`] at a
+//!   time (their notes read `note_reads_in_flight` at a time), and the findings are those of a sequential run, in its order. Findings are data; only
+//!   I/O failures are errors. `full` never scans the audit table.
+
+use std::collections::HashMap;
+
+use futures_util::stream::{self, StreamExt};
 
 use crate::app::vault::{self, Original, SignatureCheck, TrustedKeys};
 use crate::domain::audit_seal::{
@@ -29,6 +36,23 @@ use crate::ports::{AuditLog, BlobVault, SignError, Signer, StoreError, VaultErro
 pub const DEFAULT_LAG_SECONDS: u64 = 300;
 /// At most this many events go into one seal (bounded memory); a run seals the rest later.
 pub const MAX_EVENTS_PER_SEAL: usize = 100_000;
+
+/// How many seals `full` reads and re-verifies at once (each: its note, then its events file
+/// and the Query of its window). A seal of an hourly run holds an hour's events (36,000 at a
+/// sustained 10 signals/s: ≈ 6 MB of events file, twice as much again parsed and read back as
+/// leaves), so memory stays near this many windows (≈ 600 MB at that rate; the function has
+/// 1,024 MB; most hours hold far fewer events). Per seal the reads are sequential (events file,
+/// then the window's Query pages), so this bounds the latency term: 61,000 seals at 40 ms take
+/// 76 s (BENCHMARKS.md). Results are consumed in order, so the findings are those of a
+/// sequential run.
+pub const SEAL_READS_IN_FLIGHT: usize = 32;
+
+/// How many day partitions before seal 0's window `full` reads for backdated events. Seal 0
+/// starts at the start of the earliest day the audit table held when it was made, so nothing
+/// may ever be stored before it; an event backdated further than this is named by the tamper
+/// watch instead (`tamper_watch::BACKDATED_AFTER_SECONDS`, far less than these days), when it
+/// is inserted. docs/ledger-format.md §11.
+pub const DAYS_CHECKED_BEFORE_FIRST_SEAL: u32 = 7;
 
 /// What the sealing part of a sweep did and found.
 #[derive(Debug, Default)]
@@ -74,6 +98,17 @@ pub struct Sealer<'a, V, G, L> {
     pub trust: &'a TrustedKeys,
     pub retention_days: u32,
     pub lag_seconds: u64,
+    /// Seals re-verified at once by `full` ([`SEAL_READS_IN_FLIGHT`]; 1 is a sequential run).
+    pub reads_in_flight: usize,
+    /// Seal notes (under 1 KiB each) read at once by `full`: the checkpoints' limit,
+    /// `sweep::NOTE_READS_IN_FLIGHT`.
+    pub note_reads_in_flight: usize,
+}
+
+/// What `full` found about one seal, in the order a sequential run finds it.
+#[derive(Debug, Default)]
+struct SealCheck {
+    findings: Vec<Finding>,
 }
 
 impl<V, G, L> Sealer<'_, V, G, L>
@@ -87,9 +122,9 @@ where
     /// window after the latest trusted seal is sealed, up to `now - lag`.
     pub async fn run(&self, now: Timestamp, verify_all: bool) -> Result<SealReport, SealFailure> {
         let mut report = SealReport::default();
-        let trusted = self.load(verify_all, &mut report).await?;
+        let (trusted, originals) = self.load(verify_all, &mut report).await?;
         if verify_all {
-            self.verify(&trusted, &mut report).await?;
+            self.verify(&trusted, &originals, &mut report).await?;
         }
         let latest = trusted
             .iter()
@@ -99,12 +134,13 @@ where
         Ok(report)
     }
 
-    /// Lists the prefix; judges the notes. Returns the trusted seals in key order.
+    /// Lists the prefix; judges the notes. Returns the trusted seals in key order, and the
+    /// original version of every object under the prefix by key.
     async fn load(
         &self,
         all: bool,
         report: &mut SealReport,
-    ) -> Result<Vec<LoadedSeal>, SealFailure> {
+    ) -> Result<(Vec<LoadedSeal>, HashMap<String, String>), SealFailure> {
         let objects = vault::list_originals(self.vault, SEAL_PREFIX).await?;
         let object_finding = |original: &Original, kind: FindingKind| {
             (
@@ -142,11 +178,24 @@ where
             .rev()
             .filter(|o| o.key().ends_with(".txt") && audit_seal::is_seal_object_key(o.key()));
         let mut trusted = Vec::new();
-        for original in notes {
-            let bytes = self
-                .vault
-                .get_version(original.key(), original.version_id())
-                .await?;
+        // `full` reads every note, several at once, in order; otherwise the walk stops at the
+        // newest trusted one.
+        let in_flight = if all {
+            self.note_reads_in_flight.max(1)
+        } else {
+            1
+        };
+        let mut reads = stream::iter(notes)
+            .map(|original| async move {
+                let bytes = self
+                    .vault
+                    .get_version(original.key(), original.version_id())
+                    .await;
+                (original, bytes)
+            })
+            .buffered(in_flight);
+        while let Some((original, bytes)) = reads.next().await {
+            let bytes = bytes?;
             let parsed = String::from_utf8(bytes)
                 .map_err(|_| "not UTF-8 text".to_owned())
                 .and_then(|text| SignedSeal::parse(&text).map_err(|e| e.to_string()));
@@ -182,14 +231,20 @@ where
             }
         }
         trusted.reverse();
-        Ok(trusted)
+        let originals = objects
+            .iter()
+            .map(|o| (o.key().to_owned(), o.version_id().to_owned()))
+            .collect();
+        Ok((trusted, originals))
     }
 
-    /// `full`: the chain of trusted seals, then each seal's events against the table, then the
-    /// events stored before the first seal's window.
+    /// `full`: the chain of trusted seals, then each seal's events against the table (several
+    /// seals at once, consumed in order), then the events stored just before the first seal's
+    /// window.
     async fn verify(
         &self,
         trusted: &[LoadedSeal],
+        originals: &HashMap<String, String>,
         report: &mut SealReport,
     ) -> Result<(), SealFailure> {
         let mut ordered: Vec<(String, Seal)> = trusted
@@ -218,62 +273,24 @@ where
                 kind: FindingKind::AuditSealInvalid { seal: key, reason },
             });
         }
-        for (key, seal) in &ordered {
+        let mut checks = stream::iter(&ordered)
+            .map(|(key, seal)| self.verify_seal(key, seal, originals))
+            .buffered(self.reads_in_flight.max(1));
+        while let Some(check) = checks.next().await {
             report.seals_verified += 1;
-            let sealed = match self.read_events(key, seal).await? {
-                Ok(events) => events,
-                Err(reason) => {
-                    report.findings.push(Finding {
-                        index: seal.seq,
-                        kind: FindingKind::AuditSealInvalid {
-                            seal: key.clone(),
-                            reason,
-                        },
-                    });
-                    continue;
-                }
-            };
-            let current = self
-                .read_window(&seal.from, &seal.to, seal.seq, report)
-                .await?;
-            for difference in audit_seal::compare_events(&sealed, &current) {
-                let kind = match difference {
-                    EventDifference::Changed {
-                        key: AuditKey { pk, sk },
-                        ..
-                    } => FindingKind::AuditEventChanged {
-                        seal: key.clone(),
-                        pk,
-                        sk,
-                    },
-                    EventDifference::Missing {
-                        key: AuditKey { pk, sk },
-                    } => FindingKind::AuditEventMissing {
-                        seal: key.clone(),
-                        pk,
-                        sk,
-                    },
-                    EventDifference::Added {
-                        key: AuditKey { pk, sk },
-                    } => FindingKind::AuditEventAdded {
-                        seal: key.clone(),
-                        pk,
-                        sk,
-                    },
-                };
-                report.findings.push(Finding {
-                    index: seal.seq,
-                    kind,
-                });
-            }
+            report.findings.extend(check?.findings);
         }
-        // Anything stored before the first seal's window was added later (or backdated).
+        // Seal 0 starts where the audit log began: anything stored before its window was added
+        // later (backdated). A bounded number of day partitions is read; the tamper watch names
+        // an insert backdated further, as it happens.
         if let Some((first_key, first)) = ordered.iter().find(|(_, s)| s.seq == 0)
-            && let Some(day) = self.log.earliest_day().await?
-            && let Ok(start) = Timestamp::parse_canonical(&format!("{day}T00:00:00.000000Z"))
-            && start < first.from
+            && let Some(start) = days_before(&first.from, DAYS_CHECKED_BEFORE_FIRST_SEAL)
         {
-            let before = self.read_window(&start, &first.from, 0, report).await?;
+            let mut findings = Vec::new();
+            let before = self
+                .read_window(&start, &first.from, 0, &mut findings)
+                .await?;
+            report.findings.extend(findings);
             for event in before {
                 report.findings.push(Finding {
                     index: 0,
@@ -288,18 +305,77 @@ where
         Ok(())
     }
 
-    /// The original version of a seal's events file, checked against the seal.
+    /// One seal's events file against the events its window holds now.
+    async fn verify_seal(
+        &self,
+        key: &str,
+        seal: &Seal,
+        originals: &HashMap<String, String>,
+    ) -> Result<SealCheck, SealFailure> {
+        let mut check = SealCheck::default();
+        let sealed = match self.read_events(key, seal, originals).await? {
+            Ok(events) => events,
+            Err(reason) => {
+                check.findings.push(Finding {
+                    index: seal.seq,
+                    kind: FindingKind::AuditSealInvalid {
+                        seal: key.to_owned(),
+                        reason,
+                    },
+                });
+                return Ok(check);
+            }
+        };
+        let current = self
+            .read_window(&seal.from, &seal.to, seal.seq, &mut check.findings)
+            .await?;
+        for difference in audit_seal::compare_events(&sealed, &current) {
+            let seal_key = key.to_owned();
+            let kind = match difference {
+                EventDifference::Changed {
+                    key: AuditKey { pk, sk },
+                    ..
+                } => FindingKind::AuditEventChanged {
+                    seal: seal_key,
+                    pk,
+                    sk,
+                },
+                EventDifference::Missing {
+                    key: AuditKey { pk, sk },
+                } => FindingKind::AuditEventMissing {
+                    seal: seal_key,
+                    pk,
+                    sk,
+                },
+                EventDifference::Added {
+                    key: AuditKey { pk, sk },
+                } => FindingKind::AuditEventAdded {
+                    seal: seal_key,
+                    pk,
+                    sk,
+                },
+            };
+            check.findings.push(Finding {
+                index: seal.seq,
+                kind,
+            });
+        }
+        Ok(check)
+    }
+
+    /// The original version of a seal's events file (from the prefix's listing), checked
+    /// against the seal.
     async fn read_events(
         &self,
         key: &str,
         seal: &Seal,
+        originals: &HashMap<String, String>,
     ) -> Result<Result<Vec<SealedEvent>, String>, SealFailure> {
         let file = events_key(seal.seq, &seal.time);
-        let originals = vault::list_originals(self.vault, &file).await?;
-        let Some(original) = originals.iter().find(|o| o.key() == file) else {
+        let Some(version_id) = originals.get(&file) else {
             return Ok(Err(format!("its events file {file} is missing")));
         };
-        let bytes = self.vault.get_version(&file, original.version_id()).await?;
+        let bytes = self.vault.get_version(&file, version_id).await?;
         Ok(seal
             .parse_events(&bytes)
             .map_err(|e| format!("its events file {file} does not match {key}: {e}")))
@@ -312,7 +388,7 @@ where
         from: &Timestamp,
         to: &Timestamp,
         seq: u64,
-        report: &mut SealReport,
+        findings: &mut Vec<Finding>,
     ) -> Result<Vec<SealedEvent>, SealFailure> {
         let mut events = Vec::new();
         let mut unreadable = Vec::new();
@@ -326,7 +402,7 @@ where
             })
             .await?;
         for (AuditKey { pk, sk }, reason) in unreadable {
-            report.findings.push(Finding {
+            findings.push(Finding {
                 index: seq,
                 kind: FindingKind::AuditEventUnreadable { pk, sk, reason },
             });
@@ -360,7 +436,9 @@ where
         let seq = latest.map_or(0, |l| l.seal.seq + 1);
         // An unreadable item cannot be sealed: it is a finding now (and in every `full` run
         // that re-reads the window), but never stops the readable events from being sealed.
-        let mut events = self.read_window(&from, &to, seq, report).await?;
+        let mut events = self
+            .read_window(&from, &to, seq, &mut report.findings)
+            .await?;
         if events.len() > MAX_EVENTS_PER_SEAL
             && let Some(cut) = cut_time(&events[MAX_EVENTS_PER_SEAL])
             && cut > from
@@ -428,6 +506,13 @@ pub fn judge(trust: &TrustedKeys, signed: &SignedSeal) -> SignatureCheck {
 fn cut_time(event: &SealedEvent) -> Option<Timestamp> {
     let time = Timestamp::parse_canonical(event.sk.get(..27)?).ok()?;
     (audit_seal::day_of(&time) == event.pk).then_some(time)
+}
+
+/// The start of the day `days` days before the day of `time`.
+fn days_before(time: &Timestamp, days: u32) -> Option<Timestamp> {
+    let day = Timestamp::parse_canonical(&format!("{}T00:00:00.000000Z", audit_seal::day_of(time)))
+        .ok()?;
+    Timestamp::from_datetime(day.as_datetime() - time::Duration::days(i64::from(days))).ok()
 }
 
 /// The sequence number in a seal key (`…/<20 digits>-…`), 0 when it has none.

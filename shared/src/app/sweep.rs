@@ -59,11 +59,13 @@ pub const NOTE_READS_IN_FLIGHT: usize = 128;
 /// this many files.
 pub const LEAF_FILE_READS_IN_FLIGHT: usize = 64;
 
-/// Vault reads in flight at once in `full` (the constants above; tests compare with 1 and 1).
+/// Vault reads in flight at once in `full` (the constants above and
+/// [`audit_seal::SEAL_READS_IN_FLIGHT`]; tests compare with 1, 1 and 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ReadsInFlight {
-    notes: usize,
-    leaf_files: usize,
+pub(crate) struct ReadsInFlight {
+    pub(crate) notes: usize,
+    pub(crate) leaf_files: usize,
+    pub(crate) seals: usize,
 }
 
 /// Where checkpoints live in the vault.
@@ -321,7 +323,7 @@ pub struct IntegritySweep<S, V, G, A, C, M> {
     clock: C,
     metrics: M,
     settings: SweepSettings,
-    reads_in_flight: ReadsInFlight,
+    pub(crate) reads_in_flight: ReadsInFlight,
     /// `AUDIT_SEAL_LAG_SECONDS`: audit events younger than this are left to a later seal.
     audit_seal_lag_seconds: u64,
 }
@@ -355,6 +357,7 @@ where
             reads_in_flight: ReadsInFlight {
                 notes: NOTE_READS_IN_FLIGHT,
                 leaf_files: LEAF_FILE_READS_IN_FLIGHT,
+                seals: audit_seal::SEAL_READS_IN_FLIGHT,
             },
             audit_seal_lag_seconds: audit_seal::DEFAULT_LAG_SECONDS,
         }
@@ -536,6 +539,8 @@ where
             trust,
             retention_days: self.settings.retention_days,
             lag_seconds: self.audit_seal_lag_seconds,
+            reads_in_flight: self.reads_in_flight.seals,
+            note_reads_in_flight: self.reads_in_flight.notes,
         };
         let sealed = sealer
             .run(self.clock.now(), mode == SweepMode::Full)

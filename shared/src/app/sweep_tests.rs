@@ -817,6 +817,7 @@ async fn concurrent_vault_reads_give_the_sequential_results_and_findings() {
     fixture.sweep.reads_in_flight = ReadsInFlight {
         notes: 1,
         leaf_files: 1,
+        seals: 1,
     };
     let sequential = failure(fixture.run(SweepMode::Full).await);
     let found = kinds(&sequential);
@@ -834,6 +835,7 @@ async fn concurrent_vault_reads_give_the_sequential_results_and_findings() {
     fixture.sweep.reads_in_flight = ReadsInFlight {
         notes: NOTE_READS_IN_FLIGHT,
         leaf_files: LEAF_FILE_READS_IN_FLIGHT,
+        seals: audit_seal::SEAL_READS_IN_FLIGHT,
     };
     let concurrent = failure(fixture.run(SweepMode::Full).await);
     let outcome = |r: &SweepRecord| {

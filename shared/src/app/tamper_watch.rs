@@ -4,6 +4,11 @@
 //! tampering — audited as `TAMPER_DETECTED` naming the item's key (with the old and new image
 //! hashes of a ledger item, the old and new images of an audit event), counted and logged within
 //! seconds, not at the next sweep. A record that cannot be read is audited the same way.
+//! An INSERT into the audit table whose key is not one the ledger writes (`<day>` /
+//! `<occurred_at>#<id>`, the day that of the time) or whose time is more than
+//! [`BACKDATED_AFTER_SECONDS`] before the record's own time is a backdated event, audited the
+//! same way: the sealed audit log's `full` reads only a few days before its first seal, and
+//! relies on this for anything older (docs/ledger-format.md §11).
 //!
 //! Promises:
 //! - a batch is acknowledged only after every tamper event in it is audited; if an audit write
@@ -23,6 +28,15 @@ use crate::ports::{AuditSink, Clock, Metric, MetricsSink, StoreError};
 pub mod metric {
     pub const TAMPER_EVENTS: &str = "TamperEvents";
 }
+
+/// An audit event inserted more than this long after its key's time is backdated. Every writer
+/// keys its events at the time it writes them, except the watch itself: its events are keyed at
+/// their stream record's time and written when the batch is processed, and the stream's event
+/// source drops records older than an hour (`MaximumRecordAgeInSeconds: 3600`, template.yaml),
+/// so its own writes are never flagged (no loop). Far below
+/// `audit_seal::DAYS_CHECKED_BEFORE_FIRST_SEAL` days, so an event backdated before the first
+/// seal is named by one check or the other.
+pub const BACKDATED_AFTER_SECONDS: i64 = 2 * 3600;
 
 /// The kind of a stream record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -124,12 +138,13 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
             already_audited: 0,
         };
         for change in changes {
-            if change.kind == ChangeKind::Insert {
+            let backdated = self.backdated(change);
+            if change.kind == ChangeKind::Insert && backdated.is_none() {
                 outcome.inserts += 1;
                 continue;
             }
             outcome.tamper_events += 1;
-            let event = self.tamper_event(change, request_id);
+            let event = self.tamper_event(change, request_id, backdated.as_deref());
             tracing::error!(key = %change.key, kind = ?change.kind, chain_index = change.chain_index, "TAMPER DETECTED: {}", event.reason.as_deref().unwrap_or_default());
             match self.audit.record(&event).await {
                 Ok(()) => {}
@@ -154,15 +169,50 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
         Ok(outcome)
     }
 
+    /// Why an INSERT into the audit table is a backdated event, if it is: its key is not one
+    /// the ledger writes, or its time is more than [`BACKDATED_AFTER_SECONDS`] before the
+    /// record's (the clock's when the record has no time).
+    fn backdated(&self, change: &Change) -> Option<String> {
+        if change.kind != ChangeKind::Insert || change.table != Some(WatchedTable::Audit) {
+            return None;
+        }
+        let keyed_at = change.key.split_once('/').and_then(|(pk, sk)| {
+            let time = Timestamp::parse_canonical(sk.get(..27)?).ok()?;
+            (sk.as_bytes().get(27) == Some(&b'#') && time.as_str().get(..10) == Some(pk))
+                .then_some(time)
+        });
+        let Some(keyed_at) = keyed_at else {
+            return Some(format!(
+                "audit event {} was inserted under a key the ledger never writes (`<day>/<time>#<id>`, the day that of the time)",
+                change.key
+            ));
+        };
+        let inserted_at = change.happened_at.unwrap_or_else(|| self.clock.now());
+        let age = inserted_at.as_datetime() - keyed_at.as_datetime();
+        (age > time::Duration::seconds(BACKDATED_AFTER_SECONDS)).then(|| {
+            format!(
+                "audit event {} was inserted at {inserted_at}, {} s after its own time: backdated (more than {BACKDATED_AFTER_SECONDS} s)",
+                change.key,
+                age.whole_seconds()
+            )
+        })
+    }
+
     /// The audit event of one tampering record. Its id and time come from the stream record,
     /// so every attempt builds the same key; only a record without them gets fresh ones.
-    fn tamper_event(&self, change: &Change, request_id: &str) -> AuditEvent {
+    fn tamper_event(
+        &self,
+        change: &Change,
+        request_id: &str,
+        backdated: Option<&str>,
+    ) -> AuditEvent {
         let what = match &change.kind {
             ChangeKind::Modify => "was modified in place",
             ChangeKind::Remove => "was removed",
             _ => "could not be read",
         };
         let reason = match (&change.table, &change.kind) {
+            _ if let Some(backdated) = backdated => backdated.to_owned(),
             (_, ChangeKind::Unreadable { problem }) => format!(
                 "stream record {} could not be read ({problem}); the ledger's items are never written in a shape it cannot read",
                 change.event_id
@@ -451,6 +501,81 @@ mod tests {
             json!({"S": "arn:aws:iam::1:user/alice"})
         );
         assert!(events[1].reason.clone().unwrap().contains("was removed"));
+    }
+
+    /// An INSERT into the audit table, with its own stream id, at `inserted_at` (Unix seconds).
+    fn audit_insert(id: &str, pk: &str, sk: &str, inserted_at: f64) -> Change {
+        let keys = json!({"pk": {"S": pk}, "sk": {"S": sk}});
+        let mut record = record_of("t-audit", "INSERT", None, Some(keys.clone()), keys);
+        record["eventID"] = json!(id);
+        record["dynamodb"]["ApproximateCreationDateTime"] = json!(inserted_at);
+        change_from_stream_record(&record, &tables())
+    }
+
+    /// A backdated audit event (older than [`BACKDATED_AFTER_SECONDS`] when inserted, or under a
+    /// key the ledger never writes) is tampering named by its key; the watch's own events,
+    /// written up to an hour after their key's time, are not, so it never flags itself.
+    #[tokio::test]
+    async fn a_backdated_audit_insert_is_tampering_and_the_watch_never_flags_its_own_events() {
+        // 2026-11-18T11:06:40Z.
+        let at = 1_795_000_000.0;
+        let changes = [
+            audit_insert("fresh", "2026-11-18", "2026-11-18T11:06:00.000000Z#a", at),
+            // The watch's own event, written an hour late (the stream's maximum record age).
+            audit_insert(
+                "own",
+                "2026-11-18",
+                "2026-11-18T10:06:40.000000Z#stream-x",
+                at,
+            ),
+            audit_insert("late", "2026-11-18", "2026-11-18T09:06:39.000000Z#b", at),
+            audit_insert("years", "2019-01-01", "2019-01-01T00:00:00.000000Z#c", at),
+            audit_insert(
+                "other-day",
+                "2019-01-01",
+                "2026-11-18T11:06:00.000000Z#d",
+                at,
+            ),
+            audit_insert("no-time", "2026-11-18", "whenever#e", at),
+        ];
+        let ledger = InMemoryLedger::new();
+        let outcome = watch(&ledger).handle(&changes, "req").await.unwrap();
+        assert_eq!((outcome.inserts, outcome.tamper_events), (2, 4));
+        let events = ledger.audit_events();
+        let reasons: Vec<String> = events.iter().map(|e| e.reason.clone().unwrap()).collect();
+        for key in [
+            "2026-11-18/2026-11-18T09:06:39.000000Z#b was inserted at 2026-11-18T11:06:40.000000Z, 7201 s after its own time: backdated",
+            "2019-01-01/2019-01-01T00:00:00.000000Z#c was inserted",
+            "2019-01-01/2026-11-18T11:06:00.000000Z#d was inserted under a key the ledger never writes",
+            "2026-11-18/whenever#e was inserted under a key",
+        ] {
+            assert!(
+                reasons.iter().any(|r| r.contains(key)),
+                "{key}: {reasons:?}"
+            );
+        }
+        assert!(
+            events
+                .iter()
+                .all(|e| e.event_type == AuditEventType::TamperDetected)
+        );
+
+        // Its own tamper events come back on the stream, up to an hour later: never flagged.
+        let echoes: Vec<Change> = events
+            .iter()
+            .map(|event| {
+                let key = crate::domain::audit_seal::AuditKey::of(event);
+                let written = event.occurred_at.as_datetime().unix_timestamp() as f64 + 3600.0;
+                audit_insert(
+                    &format!("echo-{}", event.event_id),
+                    &key.pk,
+                    &key.sk,
+                    written,
+                )
+            })
+            .collect();
+        let again = watch(&ledger).handle(&echoes, "req").await.unwrap();
+        assert_eq!((again.inserts, again.tamper_events), (4, 0));
     }
 
     #[tokio::test]

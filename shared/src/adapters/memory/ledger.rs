@@ -4,7 +4,7 @@
 //! its audit sink and audit log, and `tamper`/`tamper_audit` for tests of the integrity checks.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::domain::audit::AuditEvent;
@@ -31,6 +31,7 @@ struct State {
 pub struct InMemoryLedger {
     state: Arc<Mutex<State>>,
     fail_audit_writes: Arc<AtomicBool>,
+    audit_scans: Arc<AtomicUsize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +95,11 @@ impl InMemoryLedger {
     /// with `PutItem` on the audit table could (tests of the sealed audit log).
     pub fn tamper_audit(&self, change: impl FnOnce(&mut Vec<AuditEvent>)) {
         change(&mut self.state().audit);
+    }
+
+    /// How many times the whole audit table was scanned (`AuditLog::earliest_day`).
+    pub fn audit_scans(&self) -> usize {
+        self.audit_scans.load(Ordering::Relaxed)
     }
 }
 
@@ -294,6 +300,7 @@ impl AuditLog for InMemoryAuditSink {
     }
 
     async fn earliest_day(&self) -> Result<Option<String>, StoreError> {
+        self.ledger.audit_scans.fetch_add(1, Ordering::Relaxed);
         Ok(self
             .ledger
             .audit_events()

@@ -1,0 +1,254 @@
+//! `full`'s re-verification of the sealed audit log over many seals against the emulator: what
+//! seven years of hourly seals cost the nightly run (issue 11's follow-up, "seals that scale").
+//!
+//! Run with `infra/bench-emulator.sh` (starts moto, runs this, stops moto), or alone with
+//! `cargo bench -p tests --bench sweep_seals` against a running moto (`AWS_ENDPOINT_URL`).
+//! `SEAL_BENCH_SEALS` (default 500) hourly seals of `SEAL_BENCH_EVENTS_PER_SEAL` (default 2)
+//! audit events each. Figures go into BENCHMARKS.md.
+//!
+//! Phases, each timed: write the audit events (fixture, `PutItem` through the audit sink); write
+//! the seals (fixture: each signed by the stack's KMS key, its events file and note stored
+//! locked, exactly as the sealer writes them, chained, an hour apart); list the prefix alone;
+//! the keys-only Scan `full` used to make every night (`AuditLog::earliest_day`); then the
+//! sealer's `full` pass, one seal at a time and as shipped (`SEAL_READS_IN_FLIGHT` windows,
+//! `NOTE_READS_IN_FLIGHT` notes at a time; both must verify every seal and find nothing).
+
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use ledgerctl::provision::{CHECKPOINT_SIGNING_KEY, VAULT_BUCKET, provision_stack};
+use ledgerctl::template::{Stack, Template};
+use shared::adapters::dynamodb::DynamoAuditSink;
+use shared::adapters::kms::KmsSigner;
+use shared::adapters::s3::S3Vault;
+use shared::adapters::system::SystemClock;
+use shared::app::audit_seal::{DEFAULT_LAG_SECONDS, SEAL_READS_IN_FLIGHT, Sealer};
+use shared::app::sweep::NOTE_READS_IN_FLIGHT;
+use shared::app::vault::{CheckpointTrust, TrustedKeys};
+use shared::domain::audit::{AuditEvent, AuditEventType};
+use shared::domain::audit_seal::{
+    AuditKey, SEAL_PREFIX, Seal, SealedEvent, SignedSeal, event_leaf, events_key, seal_key,
+};
+use shared::domain::checkpoint::Signature;
+use shared::domain::timestamp::Timestamp;
+use shared::ports::{AuditLog, AuditSink, BlobVault, Clock, Signer};
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    std::env::var("AWS_ENDPOINT_URL")
+        .context("AWS_ENDPOINT_URL must point at the emulator (use infra/bench-emulator.sh)")?;
+    let seals = env_number("SEAL_BENCH_SEALS", 500).max(1);
+    let per_seal = env_number("SEAL_BENCH_EVENTS_PER_SEAL", 2).max(1);
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let name = format!("sealbench-{}", uuid::Uuid::now_v7().simple());
+    let template = Template::parse(include_str!("../../template.yaml"))?;
+    let provisioned = provision_stack(&sdk, &template, &Stack::local(&name)).await?;
+    let bucket = provisioned
+        .bucket_name(VAULT_BUCKET)
+        .context("bucket")?
+        .to_owned();
+    let key = provisioned
+        .key_arn(CHECKPOINT_SIGNING_KEY)
+        .context("key")?
+        .to_owned();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let origin = shared::config::origin(&format!("{name}-signals"));
+    let audit = DynamoAuditSink::new(dynamodb, format!("{name}-audit"));
+    let vault = S3Vault::new(aws_sdk_s3::Client::new(&sdk), &bucket, None);
+    let signer = KmsSigner::new(aws_sdk_kms::Client::new(&sdk), &key);
+
+    let start = Timestamp::parse_rfc3339("2019-01-01T00:00:00Z")?;
+    let hour = |n: u64| -> anyhow::Result<Timestamp> {
+        Ok(Timestamp::from_datetime(
+            start.as_datetime() + time::Duration::hours(i64::try_from(n)?),
+        )?)
+    };
+    let started = Instant::now();
+    let mut windows = Vec::new();
+    for n in 0..seals {
+        let from = hour(n)?;
+        let events: Vec<AuditEvent> = (0..per_seal)
+            .map(|k| {
+                let at = from.as_datetime() + time::Duration::seconds(k as i64 + 1);
+                Ok(AuditEvent {
+                    event_id: format!("0190-bench-{n:06}-{k:04}"),
+                    occurred_at: Timestamp::from_datetime(at)?,
+                    event_type: AuditEventType::DeleteAttempt,
+                    actor: "arn:aws:iam::123456789012:user/alice".into(),
+                    request_id: format!("req-{n}-{k}"),
+                    signal_id: Some(format!("sig-{n}-{k}")),
+                    chain_index: None,
+                    reason: Some("signals are immutable".into()),
+                    excerpt: None,
+                    details: serde_json::json!({"method": "DELETE", "status": 405}),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        windows.push((from, hour(n + 1)?, events));
+    }
+    let all: Vec<&AuditEvent> = windows.iter().flat_map(|(_, _, e)| e).collect();
+    stream::iter(all)
+        .map(|event| audit.record(event))
+        .buffer_unordered(16)
+        .try_collect::<()>()
+        .await?;
+    eprintln!(
+        "wrote {} audit events in {:.1} s",
+        seals * per_seal,
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let last_to = write_seals(&vault, &signer, &origin, &windows).await?;
+    eprintln!(
+        "wrote {seals} signed seals (+ events files) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let listed = shared::app::vault::list_originals(&vault, SEAL_PREFIX).await?;
+    eprintln!(
+        "listing {SEAL_PREFIX} alone: {} objects in {:.1} s",
+        listed.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let earliest = audit.earliest_day().await?;
+    eprintln!(
+        "the keys-only Scan `full` no longer makes (earliest day {earliest:?}): {:.1} s over {} items",
+        started.elapsed().as_secs_f64(),
+        seals * per_seal
+    );
+
+    let trust = CheckpointTrust::new(origin.clone(), Some(&key), &[])
+        .resolve(Some(&signer))
+        .await?;
+    // The window after the last seal is empty: `now − lag` is where it ended.
+    let now = Timestamp::from_datetime(
+        last_to.as_datetime() + time::Duration::seconds(DEFAULT_LAG_SECONDS as i64),
+    )?;
+    for (in_flight, notes) in [(1, 1), (SEAL_READS_IN_FLIGHT, NOTE_READS_IN_FLIGHT)] {
+        let seconds = verify(
+            &vault,
+            &signer,
+            &audit,
+            &trust,
+            now,
+            (in_flight, notes),
+            seals,
+        )
+        .await?;
+        eprintln!(
+            "full over {seals} seals, {in_flight} at a time (notes {notes} at a time): {seconds:.1} s ({:.1} ms a seal, listing included)",
+            seconds * 1000.0 / seals as f64
+        );
+    }
+    Ok(())
+}
+
+/// The sealer's `full` pass (every note, events file and window), checked clean.
+async fn verify(
+    vault: &S3Vault,
+    signer: &KmsSigner,
+    audit: &DynamoAuditSink,
+    trust: &TrustedKeys,
+    now: Timestamp,
+    (reads_in_flight, note_reads_in_flight): (usize, usize),
+    seals: u64,
+) -> anyhow::Result<f64> {
+    let sealer = Sealer {
+        vault,
+        signer: Some(signer),
+        log: audit,
+        trust,
+        retention_days: 1,
+        lag_seconds: DEFAULT_LAG_SECONDS,
+        reads_in_flight,
+        note_reads_in_flight,
+    };
+    let started = Instant::now();
+    let report = sealer.run(now, true).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(
+        report.seals_verified == seals
+            && report.findings.is_empty()
+            && report.objects.is_empty()
+            && report.written.is_none(),
+        "full over the seals: {} verified, findings {:?}, objects {:?}, wrote {:?}",
+        report.seals_verified,
+        report.findings,
+        report.objects,
+        report.written
+    );
+    Ok(seconds)
+}
+
+/// Seals each window exactly as the sealer does (events file, then note; both locked; chained),
+/// sealed 300 s after its end, several at a time to keep the fixture short. Returns where the
+/// last window ends.
+async fn write_seals(
+    vault: &S3Vault,
+    signer: &KmsSigner,
+    origin: &str,
+    windows: &[(Timestamp, Timestamp, Vec<AuditEvent>)],
+) -> anyhow::Result<Timestamp> {
+    let retain_until = SystemClock.now().plus_days(1)?;
+    let mut previous: Option<Seal> = None;
+    let mut notes = Vec::new();
+    for (from, to, events) in windows {
+        let sealed = events
+            .iter()
+            .map(|event| {
+                let key = AuditKey::of(event);
+                let leaf = event_leaf(&key, event);
+                SealedEvent::new(key, leaf)
+            })
+            .collect();
+        let time = Timestamp::from_datetime(
+            to.as_datetime() + time::Duration::seconds(DEFAULT_LAG_SECONDS as i64),
+        )?;
+        let (seal, file) = Seal::new(origin, previous.as_ref(), *from, *to, sealed, time)?;
+        previous = Some(seal.clone());
+        notes.push((seal, file));
+    }
+    let last_to = previous.context("at least one seal")?.to;
+    stream::iter(notes)
+        .map(|(seal, file)| async move {
+            let der = signer.sign(seal.body().as_bytes()).await?;
+            let (seq, time) = (seal.seq, seal.time);
+            let note = SignedSeal {
+                signature: Signature::kms(signer.key_id(), der)?,
+                seal,
+            };
+            vault
+                .put_locked(
+                    &events_key(seq, &time),
+                    file,
+                    "application/jsonl",
+                    retain_until,
+                )
+                .await?;
+            vault
+                .put_locked(
+                    &seal_key(seq, &time),
+                    note.to_text().into_bytes(),
+                    "text/plain; charset=utf-8",
+                    retain_until,
+                )
+                .await?;
+            anyhow::Ok(())
+        })
+        .buffer_unordered(16)
+        .try_collect::<()>()
+        .await?;
+    Ok(last_to)
+}
