@@ -108,35 +108,29 @@ if ! $emulator_only; then
 
   step "ledger format: independent Python re-implementation against the vectors"
   python3 docs/vectors/check_vectors.py
-  # The checker must also fail when a vector is wrong: tamper with a copy and expect a failure.
+  # The checker must also fail when a vector is wrong: tamper with a copy and expect exactly
+  # the failure that names the change.
   scratch=$(mktemp -d)
   trap 'rm -rf "$scratch"; stop_started' EXIT
-  cp -r docs/vectors/. "$scratch/"
-  sed -i 's/"symbol": "AAPL"/"symbol": "AAPM"/' "$scratch/entries.json"
-  if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
-    die "check_vectors.py accepted a tampered vector file"
-  fi
-  grep -q '^FAIL entry 0: canonical bytes differ' <<<"$rejected" \
-    || die "check_vectors.py rejected the tampered copy for another reason: $rejected"
-  echo "ok: a tampered copy of the vectors is rejected"
-  # The same for a delivery receipt (section 10): another subscriber under the same hash.
-  cp -r docs/vectors/. "$scratch/"
-  sed -i 's/"subscriber": "a"/"subscriber": "b"/' "$scratch/receipts.json"
-  if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
-    die "check_vectors.py accepted a tampered receipt vector"
-  fi
-  grep -q '^FAIL receipt 2: receipt hash differs' <<<"$rejected" \
-    || die "check_vectors.py rejected the tampered receipt for another reason: $rejected"
-  echo "ok: a tampered receipt vector is rejected"
-  # The same for the sealed audit log (section 11): an audit item's actor rewritten.
-  cp -r docs/vectors/. "$scratch/"
-  sed -i 's#user/alice#user/mallory#' "$scratch/audit_seal.json"
-  if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
-    die "check_vectors.py accepted a tampered audit seal vector"
-  fi
-  grep -q '^FAIL audit_seal.json: item 0: canonical bytes differ' <<<"$rejected" \
-    || die "check_vectors.py rejected the tampered audit seal vector for another reason: $rejected"
-  echo "ok: a tampered copy of the audit seal vector is rejected"
+  expect_rejected() { # <what> <file> <sed expression> <expected FAIL line prefix>
+    rm -rf "${scratch:?}"/* && cp -r docs/vectors/. "$scratch/"
+    sed -i "$3" "$scratch/$2"
+    local rejected
+    if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
+      die "check_vectors.py accepted a tampered $1"
+    fi
+    grep -q "^$4" <<<"$rejected" \
+      || die "check_vectors.py rejected the tampered $1 for another reason: $rejected"
+    echo "ok: a tampered $1 is rejected"
+  }
+  expect_rejected "entry vector" entries.json 's/"symbol": "AAPL"/"symbol": "AAPM"/' \
+    'FAIL entry 0: canonical bytes differ'
+  # A delivery receipt (section 10): another subscriber under the same hash.
+  expect_rejected "receipt vector" receipts.json 's/"subscriber": "a"/"subscriber": "b"/' \
+    'FAIL receipt 2: receipt hash differs'
+  # The sealed audit log (section 11): an audit item's actor rewritten.
+  expect_rejected "audit seal vector" audit_seal.json 's#user/alice#user/mallory#' \
+    'FAIL audit_seal.json: item 0: canonical bytes differ'
   python3 docs/vectors/backup/check_backup.py
 fi
 

@@ -11,6 +11,9 @@
 //! file and note stored locked, as the sweep writes them, with hourly times); `full` over all of
 //! them (must pass, every checkpoint checked); an idle `incremental` (must write nothing).
 
+#[path = "support/stack.rs"]
+mod stack;
+use stack::{BenchStack, env_number};
 use std::time::Instant;
 
 #[path = "support/seed.rs"]
@@ -18,8 +21,6 @@ mod seed;
 
 use anyhow::{Context, bail, ensure};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use ledgerctl::provision::{CHECKPOINT_SIGNING_KEY, VAULT_BUCKET, provision_stack};
-use ledgerctl::template::{Stack, Template};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::kms::KmsSigner;
 use shared::adapters::memory::RecordingMetrics;
@@ -36,32 +37,17 @@ use shared::domain::merkle::CompactRange;
 use shared::domain::timestamp::Timestamp;
 use shared::ports::{BlobVault, Clock, Signer};
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    std::env::var("AWS_ENDPOINT_URL")
-        .context("AWS_ENDPOINT_URL must point at the emulator (use infra/bench-emulator.sh)")?;
     let checkpoints = env_number("SWEEP_BENCH_CHECKPOINTS", 10_000);
     let per_checkpoint = env_number("SWEEP_BENCH_ENTRIES_PER_CHECKPOINT", 2).max(1);
     let entries = checkpoints * per_checkpoint;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let name = format!("ckptbench-{}", uuid::Uuid::now_v7().simple());
-    let template = Template::parse(include_str!("../../template.yaml"))?;
-    let provisioned = provision_stack(&sdk, &template, &Stack::local(&name)).await?;
-    let bucket = provisioned
-        .bucket_name(VAULT_BUCKET)
-        .context("bucket")?
-        .to_owned();
-    let key = provisioned
-        .key_arn(CHECKPOINT_SIGNING_KEY)
-        .context("key")?
-        .to_owned();
+    let BenchStack {
+        sdk,
+        name,
+        bucket,
+        key,
+    } = BenchStack::provision("ckptbench").await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let (signals, audit) = (format!("{name}-signals"), format!("{name}-audit"));
     let origin = shared::config::origin(&signals);

@@ -13,12 +13,13 @@
 //! sealer's `full` pass, one seal at a time and as shipped (`SEAL_READS_IN_FLIGHT` windows,
 //! `NOTE_READS_IN_FLIGHT` notes at a time; both must verify every seal and find nothing).
 
+#[path = "support/stack.rs"]
+mod stack;
+use stack::{BenchStack, env_number};
 use std::time::Instant;
 
 use anyhow::{Context, ensure};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use ledgerctl::provision::{CHECKPOINT_SIGNING_KEY, VAULT_BUCKET, provision_stack};
-use ledgerctl::template::{Stack, Template};
 use shared::adapters::dynamodb::DynamoAuditSink;
 use shared::adapters::kms::KmsSigner;
 use shared::adapters::s3::S3Vault;
@@ -34,31 +35,16 @@ use shared::domain::checkpoint::Signature;
 use shared::domain::timestamp::Timestamp;
 use shared::ports::{AuditLog, AuditSink, BlobVault, Clock, Signer};
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    std::env::var("AWS_ENDPOINT_URL")
-        .context("AWS_ENDPOINT_URL must point at the emulator (use infra/bench-emulator.sh)")?;
     let seals = env_number("SEAL_BENCH_SEALS", 500).max(1);
     let per_seal = env_number("SEAL_BENCH_EVENTS_PER_SEAL", 2).max(1);
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let name = format!("sealbench-{}", uuid::Uuid::now_v7().simple());
-    let template = Template::parse(include_str!("../../template.yaml"))?;
-    let provisioned = provision_stack(&sdk, &template, &Stack::local(&name)).await?;
-    let bucket = provisioned
-        .bucket_name(VAULT_BUCKET)
-        .context("bucket")?
-        .to_owned();
-    let key = provisioned
-        .key_arn(CHECKPOINT_SIGNING_KEY)
-        .context("key")?
-        .to_owned();
+    let BenchStack {
+        sdk,
+        name,
+        bucket,
+        key,
+    } = BenchStack::provision("sealbench").await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let origin = shared::config::origin(&format!("{name}-signals"));
     let audit = DynamoAuditSink::new(dynamodb, format!("{name}-audit"));
