@@ -70,6 +70,10 @@ pub enum AuditEventType {
     ReceiptRecorded,
     /// A delivery receipt was refused: invalid, for an unknown signal, or a conflicting replay.
     ReceiptRejected,
+    /// A read that disclosed records (a signal, a proof, an evidence export, a production, a
+    /// report's presigned URL): who read what, so the access review shows reads beside writes.
+    /// The details name what was disclosed (`route`, `signal_id`, sizes, keys).
+    RecordsRead,
 }
 
 impl AuditEventType {
@@ -94,6 +98,7 @@ impl AuditEventType {
             AuditEventType::AppendFailed => "APPEND_FAILED",
             AuditEventType::ReceiptRecorded => "RECEIPT_RECORDED",
             AuditEventType::ReceiptRejected => "RECEIPT_REJECTED",
+            AuditEventType::RecordsRead => "RECORDS_READ",
         }
     }
 
@@ -118,6 +123,7 @@ impl AuditEventType {
             AuditEventType::AppendFailed,
             AuditEventType::ReceiptRecorded,
             AuditEventType::ReceiptRejected,
+            AuditEventType::RecordsRead,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
