@@ -25,6 +25,8 @@ import sys
 sys.dont_write_bytecode = True  # leave no __pycache__ beside the vectors
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from check_vectors import canonical, leaf_hash, mth  # noqa: E402
+import chain_findings  # noqa: E402
+from checkpoint_note import is_canonical_timestamp  # noqa: E402
 
 HEADER = ["schema_version", "chain_index", "previous_hash", "signal_id", "symbol", "action",
           "entry_price", "target_price", "stop_loss", "confidence", "rationale", "generated_at",
@@ -166,6 +168,168 @@ def check(csv_path, manifest_path, failures):
     return len(rows)
 
 
+# --- Strict reading and the vectors that must fail (section 8.5) ------------------------------
+# Written from section 8.1 and 8.5 of docs/ledger-format.md: a tokenizer over the raw bytes (the
+# csv module above is lenient and cannot tell a needless quote), then the cell rules in order.
+
+MAX_ROW_BYTES = 1 << 20
+UNQUOTED_CELL = re.compile(rb'[^,"\r\n]*')
+U64, I64 = (0, 2 ** 64), (-2 ** 63, 2 ** 63)
+
+
+class Refusal(Exception):
+    """A refusal of section 8.5: its code, the row (0 = header) and line it starts on, and the
+    column of a refused cell."""
+
+    def __init__(self, code, row, line, column=None):
+        super().__init__(f"{code} at row {row} (line {line})" + (f", column {column}" if column else ""))
+        self.code, self.row, self.line, self.column = code, row, line, column
+
+
+def split_record(data, start, row, line):
+    """The record starting at byte `start`: (cells as bytes, the offset after its CRLF, the LFs
+    it holds). None at the end of the file. Raises Refusal for a framing rule."""
+    if start == len(data):
+        return None
+    cells, at, lfs = [], start, 0
+
+    def refuse(code, offset):
+        # A byte past the record's first MAX_ROW_BYTES is refused as row_too_long first.
+        raise Refusal("row_too_long" if offset - start >= MAX_ROW_BYTES else code, row, line)
+
+    while True:
+        if data[at:at + 1] == b'"':
+            # The closing quote is the first " not followed by another (a pair is one ").
+            close = at + 1
+            while (close := data.find(b'"', close)) != -1 and data[close + 1:close + 2] == b'"':
+                close += 2
+            if close == -1:
+                refuse("unterminated_row", len(data) - 1)
+            content = data[at + 1:close].replace(b'""', b'"')
+            needs_quotes = any(byte in content for byte in (b",", b'"', b"\r", b"\n"))
+            lfs += content.count(b"\n")
+            at = close + 1
+            following = data[at:at + 1]
+            if following in (b",", b"\r") and not needs_quotes:
+                refuse("needless_quotes", at)
+            if following == b"":
+                refuse("unterminated_row", at - 1)
+            if following not in (b",", b"\r"):
+                refuse("text_after_quote", at)
+        else:
+            match = UNQUOTED_CELL.match(data, at)
+            content, at = match.group(0), match.end()
+            following = data[at:at + 1]
+            if following == b'"':
+                refuse("quote_in_unquoted_cell", at)
+            if following == b"\n":
+                refuse("bare_line_feed", at)
+            if following == b"":
+                refuse("unterminated_row", at - 1)
+        cells.append(content)
+        if following == b",":
+            at += 1
+            continue
+        # following is CR: the record ends with CRLF, or the CR is bare.
+        if data[at + 1:at + 2] == b"":
+            refuse("unterminated_row", at)
+        if data[at + 1:at + 2] != b"\n":
+            refuse("bare_carriage_return", at + 1)
+        if at + 1 - start >= MAX_ROW_BYTES:
+            refuse("row_too_long", at + 1)
+        return cells, at + 2, lfs + 1
+
+
+def cell_value(name, cell, row, line):
+    """The value of one decoded cell (None for absent), or a Refusal naming the column."""
+    def refuse(code):
+        raise Refusal(code, row, line, name)
+
+    if cell == "":
+        if name not in OPTIONAL:
+            refuse("required_empty")
+        return None
+    if cell.startswith("'"):
+        value = cell[1:]
+        if value != "" and not value.startswith(TRIGGERS):
+            refuse("needless_escape")
+    elif cell.startswith(TRIGGERS):
+        refuse("unescaped_formula")
+    else:
+        value = cell
+    if name in INTEGERS:
+        low, high = I64 if name == "delivery_latency_ms" else U64
+        if not re.fullmatch(r"-?(0|[1-9][0-9]*)", value) or value == "-0" \
+                or not low <= int(value) < high:
+            refuse("not_canonical")
+        return int(value)
+    canonical = {
+        **{n: lambda v: DECIMAL.fullmatch(v) is not None for n in DECIMALS},
+        **{n: is_canonical_timestamp for n in TIMESTAMPS},
+        **{n: lambda v: HASH.fullmatch(v) is not None for n in HASHES},
+        "signal_id": lambda v: SIGNAL_ID.fullmatch(v) is not None,
+        "action": lambda v: v in ("BUY", "SELL"),
+    }.get(name, lambda v: True)
+    if not canonical(value):
+        refuse("not_canonical")
+    return value
+
+
+def read_strict(data):
+    """Every row of a backup CSV as a dict of field -> value (None when absent), or the first
+    Refusal in the file (section 8.5)."""
+    header = split_record(data, 0, 0, 1)
+    if header is None:
+        raise Refusal("missing_header", 0, 1)
+    cells, at, lfs = header
+    if cells != [name.encode() for name in HEADER]:
+        raise Refusal("header_mismatch", 0, 1)
+    rows, row, line = [], 1, 1 + lfs
+    while (record := split_record(data, at, row, line)) is not None:
+        cells, at, lfs = record
+        if len(cells) != len(HEADER):
+            raise Refusal("column_count", row, line)
+        texts = []
+        for name, cell in zip(HEADER, cells):
+            try:
+                texts.append(cell.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise Refusal("invalid_utf8", row, line, name) from None
+        fields = {name: cell_value(name, text, row, line) for name, text in zip(HEADER, texts)}
+        rows.append(fields)
+        row, line = row + 1, line + lfs
+    return rows
+
+
+def vector_bytes(case):
+    return bytes.fromhex(case["csv_hex"]) if "csv_hex" in case else case["csv"].encode("utf-8")
+
+
+def check_failing_backups(path, failures):
+    """docs/vectors/failing/backups.json: each refused file gives exactly its refusal, each set
+    of files exactly its chain findings (section 4.1 over the rows of every file, in order)."""
+    vectors = json.loads(path.read_text(encoding="utf-8"))
+    for case in vectors["files"]:
+        expected = case["refusal"]
+        try:
+            rows = read_strict(vector_bytes(case))
+            found = None if expected is None else f"accepted ({len(rows)} rows)"
+        except Refusal as refusal:
+            found = {"code": refusal.code, "row": refusal.row, "line": refusal.line,
+                     "column": refusal.column}
+        if found != expected:
+            failures.append(f"backups.json: {case['name']}: {found}, expected {expected}")
+    for case in vectors["sets"]:
+        items = []
+        for text in case["csvs"]:
+            for fields in read_strict(text.encode("utf-8")):
+                items.append({k: v for k, v in fields.items() if v is not None})
+        found = [{"index": i, "kind": k} for i, k in chain_findings.verify(items, None, canonical)]
+        if found != case["findings"]:
+            failures.append(f"backups.json: {case['name']}: {found}, expected {case['findings']}")
+    return len(vectors["files"]) + len(vectors["sets"])
+
+
 def main():
     if len(sys.argv) == 3:
         csv_path, manifest_path = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
@@ -178,12 +342,18 @@ def main():
         rows = check(csv_path, manifest_path, failures)
     except ValueError as error:
         failures.append(str(error))
+    refused = 0
+    if len(sys.argv) == 1:  # the vectors: also those that must fail
+        failing = pathlib.Path(__file__).resolve().parent.parent / "failing" / "backups.json"
+        refused = check_failing_backups(failing, failures)
     for failure in failures:
         print("FAIL", failure)
     if failures:
         return 1
     print(f"ok: {rows} CSV rows unescaped, re-encoded, re-hashed and linked; bytes re-written "
           "identically by Python's csv module; manifest canonical and matching the CSV")
+    if refused:
+        print(f"ok: {refused} failing backup vectors give exactly their refusals and findings")
     return 0
 
 

@@ -270,6 +270,16 @@ def manifest_cases(leaves):
     reordered = {0: lambda m: (json.dumps(dict(reversed(list(m.items()))), indent=2) + "\n").encode()}
     cases.append(("a manifest whose bytes are not its canonical form", stored(fresh(), render=reordered),
                   [(0, "invalid")]))
+    # Section 8.3's size rule: a CSV of the header row alone (its CRLF counted) is no backup.
+    header_bytes = manifest_chain.HEADER_BYTES
+    for name, size in [("a CSV size of the header row with its CRLF", header_bytes),
+                       ("a CSV size of the header row without its CRLF", header_bytes - 2)]:
+        small = fresh()
+        small[0]["csv"]["bytes"] = size
+        cases.append((name, stored(small), [(0, "invalid")]))
+    backwards = fresh()
+    backwards[2]["index_range"] = {"from": 5, "to": 2}
+    cases.append(("an index range with from > to", stored(backwards), [(2, "invalid")]))
     return [{"name": name, "manifests": manifests,
              "findings": [{"position": p, "kind": k} for p, k in findings]}
             for name, manifests, findings in cases]
@@ -453,6 +463,158 @@ def audit_seal_vectors():
     return passing, failing
 
 
+def backup_cases():
+    """The backup CSVs that must be refused (section 8.5), each edited from the valid vector
+    ../backup/signals_backup_20261128.csv, with its refusal (code, row, line, column) written by
+    hand; and sets of CSV files whose rows, read in order, give exactly their chain findings."""
+    sys.path.insert(0, str(HERE.parent / "backup"))
+    import check_backup  # noqa: E402
+
+    text = (HERE.parent / "backup" / "signals_backup_20261128.csv").read_bytes().decode("utf-8")
+    header = text[:text.index("\r\n") + 2]
+
+    def edit(*pairs):
+        out = text
+        for old, new in pairs:
+            assert out.count(old) == 1, old
+            out = out.replace(old, new)
+        return out
+
+    def refused(code, row, line, column=None):
+        return {"code": code, "row": row, "line": line, "column": column}
+
+    last_hash = "c300f3c64d58bca6430246459bb2897269a047ee636db5f900f716ef1eef3ff2"
+    files = [
+        ("the vector as written", text, None),
+        ("the header alone (a reader accepts it; a manifest never names it, 8.3)", header, None),
+        ("an empty file", "", refused("missing_header", 0, 1)),
+        ("a byte-order mark before the header", "\ufeff" + text, refused("header_mismatch", 0, 1)),
+        ("a header name in capitals", edit(("entry_hash\r\n", "ENTRY_HASH\r\n")),
+         refused("header_mismatch", 0, 1)),
+        ("a header with a 21st column", edit(("entry_hash\r\n", "entry_hash,extra\r\n")),
+         refused("header_mismatch", 0, 1)),
+        ("a header ending in LF alone", edit(("entry_hash\r\n", "entry_hash\n")),
+         refused("bare_line_feed", 0, 1)),
+        ("row 1 ending in LF alone", edit(("a85f\r\n", "a85f\n")), refused("bare_line_feed", 1, 2)),
+        ("a bare CR in an unquoted cell", edit(("BRK.B,SELL", "BRK\rB,SELL")),
+         refused("bare_carriage_return", 1, 2)),
+        ("a quote inside an unquoted cell", edit(("BRK.B,SELL", 'BRK"B,SELL')),
+         refused("quote_in_unquoted_cell", 1, 2)),
+        ("quotes around a cell that needs none", edit(("BRK.B,SELL", '"BRK.B",SELL')),
+         refused("needless_quotes", 1, 2)),
+        ("text after a closing quote", edit(('and a comma",2026', 'and a comma"x,2026')),
+         refused("text_after_quote", 1, 2)),
+        ("the last row without its CRLF", text[:-2], refused("unterminated_row", 4, 7)),
+        ("the last row ending in CR alone", text[:-1], refused("unterminated_row", 4, 7)),
+        ("a quote never closed", edit((",anonymous,c300", ',"anonymous,c300')),
+         refused("unterminated_row", 4, 7)),
+        ("a row of 19 cells", edit(("BRK.B,SELL,100", "BRK.B,100")), refused("column_count", 1, 2)),
+        ("a row of 21 cells", edit(("3ff2\r\n", "3ff2,\r\n")), refused("column_count", 4, 7)),
+        ("a blank line after the header", header + "\r\n" + text[len(header):],
+         refused("column_count", 1, 2)),
+        ("a latency without its escape", edit(("'-12,", "-12,")),
+         refused("unescaped_formula", 1, 2, "delivery_latency_ms")),
+        ("a full-width equals sign without its escape", edit(("'\uff1dfull-width", "\uff1dfull-width")),
+         refused("unescaped_formula", 3, 6, "model_version")),
+        ("an escape before nothing to escape", edit(("BRK.B,SELL", "'BRK.B,SELL")),
+         refused("needless_escape", 1, 2, "symbol")),
+        ("a required cell empty", edit(("SELL,100,88,105.5,", "SELL,,88,105.5,")),
+         refused("required_empty", 1, 2, "entry_price")),
+        ("a lone ' (present, empty) in a required decimal: no decimal",
+         edit(("SELL,100,88,105.5,", "SELL,',88,105.5,")), refused("not_canonical", 1, 2, "entry_price")),
+        ("a lone ' in a required text: a present empty value, accepted",
+         edit((",arn:aws:sts::123456789012:assumed-role/signal-producer/momentum,b88e", ",',b88e")), None),
+        ("a decimal with a trailing zero", edit(("SELL,100,88,105.5,", "SELL,100,88,105.50,")),
+         refused("not_canonical", 1, 2, "stop_loss")),
+        ("a negative zero", edit(("'-12,", "'-0,")), refused("not_canonical", 1, 2, "delivery_latency_ms")),
+        ("an integer with a plus sign", edit((",53,", ",'+53,")),
+         refused("not_canonical", 2, 3, "delivery_latency_ms")),
+        ("a chain index beyond 2^64 - 1", edit(("1,3,8922", "1,18446744073709551616,8922")),
+         refused("not_canonical", 4, 7, "chain_index")),
+        ("a date that does not exist", edit(("2026-11-28T09:00:00.040000Z,'-12", "2026-02-29T09:00:00.040000Z,'-12")),
+         refused("not_canonical", 1, 2, "received_at")),
+        ("a hash in upper-case hex", edit((last_hash + "\r\n", last_hash.upper() + "\r\n")),
+         refused("not_canonical", 4, 7, "entry_hash")),
+        ("a signal id with a space", edit(("sig-000001,", "sig 000001,")),
+         refused("not_canonical", 2, 3, "signal_id")),
+        ("row 3 starts on line 6: row 2's two quoted LFs count", edit(("BRK.B,BUY,", "BRK.B,HOLD,")),
+         refused("not_canonical", 3, 6, "action")),
+        ("row 4 starts on line 7: row 3's bare CR inside quotes does not count",
+         edit(("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59Z")),
+         refused("not_canonical", 4, 7, "generated_at")),
+        ("two refused cells: the first column is named",
+         edit(("BRK.B,SELL,100,", "'BRK.B,SELL,100.0,")), refused("needless_escape", 1, 2, "symbol")),
+        ("a refused cell before a framing error in the same row: the framing error",
+         edit(("SELL,100,88", "SELL,100.0,88"), ("a85f\r\n", "a85f\n")), refused("bare_line_feed", 1, 2)),
+    ]
+    cases = [{"name": name, "csv": csv_text, "refusal": refusal} for name, csv_text, refusal in files]
+    raw = text.encode("utf-8")
+
+    def edit_bytes(*pairs):
+        out = raw
+        for old, new in pairs:
+            assert out.count(old) == 1, old
+            out = out.replace(old, new)
+        return out
+
+    for name, csv_bytes, refusal in [
+        ("a cell that is not UTF-8", edit_bytes((b"BRK.B,SELL", b"BRK.B,\xffELL")),
+         refused("invalid_utf8", 1, 2, "action")),
+        ("every cell's UTF-8 is checked before any value: the later column is named",
+         edit_bytes((b"SELL,211.03,", b"SELL,211.030,"), (b",anonymous,", b",anonym\xc3ous,")),
+         refused("invalid_utf8", 4, 7, "submitter")),
+    ]:
+        cases.append({"name": name, "csv_hex": csv_bytes.hex(), "refusal": refusal})
+
+    rows = check_backup.read_strict(raw)
+
+    def sealed(rows, start=0):
+        """Recomputes each row's hash from `start` and relinks the rows after it."""
+        rows = copy.deepcopy(rows)
+        for position in range(start, len(rows)):
+            if position > start:
+                rows[position]["previous_hash"] = rows[position - 1]["entry_hash"]
+            fields = {k: v for k, v in rows[position].items() if k != "entry_hash"}
+            rows[position]["entry_hash"] = check_vectors.leaf_hash(check_vectors.canonical(fields)).hex()
+        return rows
+
+    def files_of(rows, cut=2):
+        return [check_backup.write_csv(rows[:cut]).decode("utf-8"),
+                check_backup.write_csv(rows[cut:]).decode("utf-8")]
+
+    edited = copy.deepcopy(rows)
+    edited[2]["rationale"] += " (edited)"
+    relinked = copy.deepcopy(rows)
+    relinked[2]["previous_hash"] = "07" * 32
+    relinked = sealed(relinked, 2)
+    present = copy.deepcopy(rows)
+    present[1]["producer"] = ""
+    present = sealed(present, 1)
+    absent_hash = copy.deepcopy(present)
+    absent_hash[1]["entry_hash"] = rows[1]["entry_hash"]
+    absent_hash[2]["previous_hash"] = rows[1]["entry_hash"]
+    absent_hash = sealed(absent_hash, 2)
+    present_hash = copy.deepcopy(rows)
+    present_hash[1]["entry_hash"] = present[1]["entry_hash"]
+    present_hash[2]["previous_hash"] = present[1]["entry_hash"]
+    present_hash = sealed(present_hash, 2)
+    sets = [
+        ("rows 0-1 and 2-3 in two files", files_of(rows), []),
+        ("a cell edited, its row hash kept", files_of(edited), [(2, "hash_mismatch")]),
+        ("the second file's first row not linked to the first file's last, its hash recomputed",
+         files_of(relinked), [(2, "broken_link")]),
+        ("row 2 in neither file", [files_of(rows)[0], check_backup.write_csv(rows[3:]).decode("utf-8")],
+         [(2, "gap")]),
+        ("a lone ' hashed as a present empty value", files_of(present), []),
+        ("a lone ' where the hash covers an absent field", files_of(absent_hash), [(1, "hash_mismatch")]),
+        ("an empty cell where the hash covers a present empty value", files_of(present_hash),
+         [(1, "hash_mismatch")]),
+    ]
+    return {"files": cases,
+            "sets": [{"name": name, "csvs": csvs, "findings": [{"index": i, "kind": k} for i, k in found]}
+                     for name, csvs, found in sets]}
+
+
 FORMAT_LINE = "signal-ledger-audit-seal/1\n"
 
 
@@ -468,6 +630,7 @@ def main():
     passing, failing_seals = audit_seal_vectors()
     write(HERE.parent / "audit_seal.json", passing)
     write(HERE / "audit_seals.json", failing_seals)
+    write(HERE / "backups.json", backup_cases())
 
 
 def write(path, value):

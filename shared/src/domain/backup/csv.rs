@@ -100,6 +100,8 @@ pub enum BackupError {
     Syntax {
         row: u64,
         line: u64,
+        /// The stable refusal code (§8.5), e.g. `bare_line_feed`.
+        code: &'static str,
         reason: &'static str,
     },
     #[error("row {row} (line {line}) is longer than {MAX_ROW_BYTES} bytes")]
@@ -111,9 +113,77 @@ pub enum BackupError {
         row: u64,
         line: u64,
         column: &'static str,
+        /// The stable refusal code (§8.5), e.g. `not_canonical`.
+        code: &'static str,
         reason: String,
     },
 }
+
+impl BackupError {
+    /// The stable refusal code of `docs/ledger-format.md` §8.5, the same in every verifier
+    /// (`docs/vectors/failing/backups.json` has a vector for each).
+    pub fn code(&self) -> &'static str {
+        match self {
+            BackupError::Io(_) => "io",
+            BackupError::MissingHeader => "missing_header",
+            BackupError::HeaderColumns { .. } | BackupError::Header { .. } => "header_mismatch",
+            BackupError::Syntax { code, .. } | BackupError::Cell { code, .. } => code,
+            BackupError::RowTooLong { .. } => "row_too_long",
+            BackupError::ColumnCount { .. } => "column_count",
+        }
+    }
+
+    /// Where the refusal is: (row, line), the header being row 0 on line 1; `None` for a
+    /// failed read.
+    pub fn position(&self) -> Option<(u64, u64)> {
+        match *self {
+            BackupError::Io(_) => None,
+            BackupError::MissingHeader
+            | BackupError::HeaderColumns { .. }
+            | BackupError::Header { .. } => Some((0, 1)),
+            BackupError::Syntax { row, line, .. }
+            | BackupError::RowTooLong { row, line }
+            | BackupError::ColumnCount { row, line, .. }
+            | BackupError::Cell { row, line, .. } => Some((row, line)),
+        }
+    }
+
+    /// The column of a refused cell.
+    pub fn column(&self) -> Option<&'static str> {
+        match self {
+            BackupError::Cell { column, .. } => Some(column),
+            _ => None,
+        }
+    }
+}
+
+/// A framing rule a byte broke: its stable code and the reason an error states.
+type SyntaxRule = (&'static str, &'static str);
+
+const BARE_LINE_FEED: SyntaxRule = (
+    "bare_line_feed",
+    "a line feed outside quotes without a carriage return (rows end with CRLF)",
+);
+const QUOTE_IN_UNQUOTED_CELL: SyntaxRule = (
+    "quote_in_unquoted_cell",
+    "a double quote inside an unquoted cell (a cell containing quotes is quoted, its quotes doubled)",
+);
+const NEEDLESS_QUOTES: SyntaxRule = (
+    "needless_quotes",
+    "a quoted cell without a comma, quote, CR or LF (cells are quoted only when they must be)",
+);
+const TEXT_AFTER_QUOTE: SyntaxRule = (
+    "text_after_quote",
+    "after a closing quote, expected a comma or the end of the row",
+);
+const BARE_CARRIAGE_RETURN: SyntaxRule = (
+    "bare_carriage_return",
+    "a carriage return outside quotes not followed by a line feed",
+);
+const UNTERMINATED_ROW: SyntaxRule = (
+    "unterminated_row",
+    "the file ends inside this row (every row, the last included, ends with CRLF)",
+);
 
 /// Appends the header row, `schema_version,…,entry_hash` and CRLF.
 pub fn write_header(out: &mut Vec<u8>) {
@@ -187,16 +257,25 @@ pub fn escape_cell(value: &str) -> Cow<'_, str> {
 /// Undoes [`escape_cell`] on a non-empty cell, refusing a cell the writer would not produce: one
 /// starting with a trigger character without the `'`, or with a `'` that escapes nothing.
 pub fn unescape_cell(cell: &str) -> Result<&str, String> {
+    unescape(cell).map_err(|(_, reason)| reason)
+}
+
+/// [`unescape_cell`] with the refusal's code: `needless_escape` or `unescaped_formula`.
+fn unescape(cell: &str) -> Result<&str, (&'static str, String)> {
     match cell.strip_prefix('\'') {
         Some(rest) if rest.is_empty() || rest.starts_with(FORMULA_TRIGGERS) => Ok(rest),
-        Some(_) => Err(
+        Some(_) => Err((
+            "needless_escape",
             "has a leading ' that escapes nothing (the writer adds ' only to an empty value or one \
              starting with = + - @ TAB CR LF ' or a full-width ＝＋－＠)"
                 .to_owned(),
-        ),
+        )),
         None => match cell.chars().next() {
-            Some(first) if FORMULA_TRIGGERS.contains(&first) => Err(format!(
-                "starts with {first:?} without the ' escape, so a spreadsheet could run it as a formula"
+            Some(first) if FORMULA_TRIGGERS.contains(&first) => Err((
+                "unescaped_formula",
+                format!(
+                    "starts with {first:?} without the ' escape, so a spreadsheet could run it as a formula"
+                ),
             )),
             _ => Ok(cell),
         },
@@ -302,7 +381,7 @@ impl RecordScan {
         byte: u8,
         buffer: &mut Vec<u8>,
         ends: &mut Vec<usize>,
-    ) -> Result<ByteRead, &'static str> {
+    ) -> Result<ByteRead, SyntaxRule> {
         let mut read = ByteRead::default();
         match (self.state, byte) {
             (State::CellStart, b'"') => {
@@ -318,14 +397,10 @@ impl RecordScan {
                 self.state = State::CarriageReturn;
             }
             (State::CellStart | State::Unquoted, b'\n') => {
-                return Err(
-                    "a line feed outside quotes without a carriage return (rows end with CRLF)",
-                );
+                return Err(BARE_LINE_FEED);
             }
             (State::Unquoted, b'"') => {
-                return Err(
-                    "a double quote inside an unquoted cell (a cell containing quotes is quoted, its quotes doubled)",
-                );
+                return Err(QUOTE_IN_UNQUOTED_CELL);
             }
             (State::CellStart | State::Unquoted, _) => {
                 buffer.push(byte);
@@ -344,9 +419,7 @@ impl RecordScan {
             }
             (State::QuoteInQuoted, b',' | b'\r') => {
                 if !self.needs_quotes {
-                    return Err(
-                        "a quoted cell without a comma, quote, CR or LF (cells are quoted only when they must be)",
-                    );
+                    return Err(NEEDLESS_QUOTES);
                 }
                 ends.push(buffer.len());
                 self.state = match byte {
@@ -355,14 +428,14 @@ impl RecordScan {
                 };
             }
             (State::QuoteInQuoted, _) => {
-                return Err("after a closing quote, expected a comma or the end of the row");
+                return Err(TEXT_AFTER_QUOTE);
             }
             (State::CarriageReturn, b'\n') => {
                 read.line_feed = true;
                 read.row_complete = true;
             }
             (State::CarriageReturn, _) => {
-                return Err("a carriage return outside quotes not followed by a line feed");
+                return Err(BARE_CARRIAGE_RETURN);
             }
         }
         Ok(read)
@@ -422,7 +495,12 @@ impl<R: BufRead> RowReader<R> {
         self.row = row;
         self.row_line = self.line;
         let line = self.line;
-        let syntax = |reason| BackupError::Syntax { row, line, reason };
+        let syntax = |(code, reason): SyntaxRule| BackupError::Syntax {
+            row,
+            line,
+            code,
+            reason,
+        };
         let mut scan = RecordScan::default();
         let mut record_bytes = 0usize;
         loop {
@@ -433,9 +511,7 @@ impl<R: BufRead> RowReader<R> {
             if chunk.is_empty() {
                 return match record_bytes {
                     0 => Ok(false),
-                    _ => Err(syntax(
-                        "the file ends inside this row (every row, the last included, ends with CRLF)",
-                    )),
+                    _ => Err(syntax(UNTERMINATED_ROW)),
                 };
             }
             let mut used = 0;
@@ -481,6 +557,7 @@ impl<R: BufRead> RowReader<R> {
                     row,
                     line,
                     column: HEADER[position],
+                    code: "invalid_utf8",
                     reason: "is not valid UTF-8".to_owned(),
                 })?;
         }
@@ -522,11 +599,12 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn error(&self, column: usize, reason: String) -> BackupError {
+    fn error(&self, column: usize, code: &'static str, reason: String) -> BackupError {
         BackupError::Cell {
             row: self.row,
             line: self.line,
             column: HEADER[column],
+            code,
             reason,
         }
     }
@@ -535,9 +613,9 @@ impl<'a> Row<'a> {
     fn optional(&self, column: usize) -> Result<Option<&'a str>, BackupError> {
         match self.cells[column] {
             "" => Ok(None),
-            cell => unescape_cell(cell)
+            cell => unescape(cell)
                 .map(Some)
-                .map_err(|reason| self.error(column, reason)),
+                .map_err(|(code, reason)| self.error(column, code, reason)),
         }
     }
 
@@ -545,6 +623,7 @@ impl<'a> Row<'a> {
         self.optional(column)?.ok_or_else(|| {
             self.error(
                 column,
+                "required_empty",
                 "is empty, but the field is required (an empty value is written ')".to_owned(),
             )
         })
@@ -556,7 +635,13 @@ impl<'a> Row<'a> {
         parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<T, BackupError> {
         let text = self.required(column)?;
-        parse(text).map_err(|error| self.error(column, format!("{:?} {error}", excerpt(text))))
+        parse(text).map_err(|error| {
+            self.error(
+                column,
+                "not_canonical",
+                format!("{:?} {error}", excerpt(text)),
+            )
+        })
     }
 
     fn optional_parsed<T, E: fmt::Display>(
@@ -566,9 +651,13 @@ impl<'a> Row<'a> {
     ) -> Result<Option<T>, BackupError> {
         match self.optional(column)? {
             None => Ok(None),
-            Some(text) => parse(text)
-                .map(Some)
-                .map_err(|error| self.error(column, format!("{:?} {error}", excerpt(text)))),
+            Some(text) => parse(text).map(Some).map_err(|error| {
+                self.error(
+                    column,
+                    "not_canonical",
+                    format!("{:?} {error}", excerpt(text)),
+                )
+            }),
         }
     }
 

@@ -360,6 +360,7 @@ fn non_canonical_values_name_row_and_column() {
                 line,
                 column: c,
                 reason,
+                ..
             }) => {
                 assert_eq!((r, line, c), (row as u64, row as u64 + 1, HEADER[column]));
                 assert!(reason.contains(words), "{reason}");
