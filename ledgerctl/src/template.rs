@@ -791,11 +791,12 @@ mod tests {
         let template = Template::parse(include_str!("../../template.yaml")).unwrap();
         let stack = Stack::local("demo");
         let buckets = template.buckets(&stack).unwrap();
-        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets.len(), 2);
         assert_eq!(buckets[0].logical_id, "VaultBucket");
         assert_eq!(buckets[0].bucket_name, "demo-vault-123456789012");
+        assert_eq!(buckets[1].logical_id, "VaultAccessLogBucket");
         let policies = template.bucket_policies(&stack).unwrap();
-        assert_eq!(policies.len(), 1);
+        assert_eq!(policies.len(), 2);
         assert_eq!(policies[0].properties["Bucket"], "demo-vault-123456789012");
         assert_eq!(
             policies[0].properties["PolicyDocument"]["Statement"][0]["Resource"],

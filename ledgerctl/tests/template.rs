@@ -1351,3 +1351,78 @@ fn the_administrator_guard_check_catches_each_violation() {
         );
     }
 }
+
+/// Issue 14, who read what: every read (and write) of a vault object straight from S3 is a
+/// CloudTrail data event, delivered to a COMPLIANCE-locked bucket of its own with log-file
+/// integrity validation.
+#[test]
+fn reads_straight_from_the_vault_are_recorded_by_a_validated_trail_into_a_locked_bucket() {
+    let json = template_json();
+    let trails = resources_of_type(&json, "AWS::CloudTrail::Trail");
+    assert_eq!(trails.len(), 1, "one trail for the vault's data events");
+    let (trail_id, trail) = &trails[0];
+    let properties = &trail["Properties"];
+    assert_eq!(properties["IsLogging"], true, "{trail_id}");
+    assert_eq!(properties["EnableLogFileValidation"], true, "{trail_id}");
+    assert_eq!(
+        properties["S3BucketName"],
+        json!({"Ref": "VaultAccessLogBucket"})
+    );
+    assert_eq!(trail["DependsOn"], "VaultAccessLogBucketPolicy");
+    let selectors = properties["AdvancedEventSelectors"].as_array().unwrap();
+    assert_eq!(selectors.len(), 1);
+    let fields: BTreeMap<String, Value> = selectors[0]["FieldSelectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["Field"].as_str().unwrap().to_owned(), f.clone()))
+        .collect();
+    assert_eq!(fields["eventCategory"]["Equals"], json!(["Data"]));
+    assert_eq!(
+        fields["resources.type"]["Equals"],
+        json!(["AWS::S3::Object"])
+    );
+    assert_eq!(
+        fields["resources.ARN"]["StartsWith"],
+        json!([{"Fn::Sub": "${VaultBucket.Arn}/"}])
+    );
+    assert!(
+        !fields.contains_key("readOnly"),
+        "a readOnly selector would drop reads or writes"
+    );
+
+    let stack = Stack::local("trail");
+    let template = Template::parse(TEMPLATE).unwrap();
+    let log_bucket = template
+        .buckets(&stack)
+        .unwrap()
+        .into_iter()
+        .find(|b| b.logical_id == "VaultAccessLogBucket")
+        .unwrap();
+    assert_eq!(log_bucket.bucket_name, "trail-trail-123456789012");
+    let bucket = log_bucket.properties;
+    assert_eq!(
+        bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"],
+        json!({"Mode": "COMPLIANCE", "Days": 2555})
+    );
+    assert_eq!(bucket["VersioningConfiguration"]["Status"], "Enabled");
+    let policy = template
+        .bucket_policies(&stack)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.properties["Bucket"] == log_bucket.bucket_name.as_str())
+        .unwrap()
+        .properties;
+    let writers: Vec<&Value> = policy["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .collect();
+    assert!(
+        writers
+            .iter()
+            .all(|s| s["Principal"] == json!({"Service": "cloudtrail.amazonaws.com"})),
+        "only CloudTrail is allowed in: {writers:?}"
+    );
+}
