@@ -53,6 +53,41 @@ enum Command {
     /// `checkpoints/`, COMPLIANCE-locked): writes a locked acknowledgement of its original version
     /// and audits it with your identity. Later sweeps list it as acknowledged instead of failing.
     Acknowledge(AcknowledgeArgs),
+    /// Download the original locked version of every evidence object of the vault (manifests,
+    /// backup CSVs, checkpoints and their leaf files, audit seals and their events files, trusted
+    /// keys, acknowledgements, reports, verification and sweep run records) into DIR, as
+    /// DIR/<key>, and write DIR/evidence.json: each object's key, version id, SHA-256, size and
+    /// retention (mode and retain-until), for offline verification. A newer version written over
+    /// a key is never downloaded. With --from/--to, dated records (CSVs, reports, run records)
+    /// outside the period are left out; the chains (manifests, checkpoints, seals) are always
+    /// whole. Resumes an interrupted export into the same DIR (files present with the right
+    /// SHA-256 are kept); refuses a non-empty DIR that is not an export of the same bucket and
+    /// period. Audited as RECORDS_READ with your identity. Progress on stderr; the summary on
+    /// stdout.
+    #[command(verbatim_doc_comment)]
+    ExportEvidence(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// The vault bucket.
+    #[arg(long, env = "VAULT_BUCKET")]
+    bucket: String,
+    /// The folder to export into: empty or new, or an earlier export of this bucket to resume.
+    #[arg(long)]
+    out: PathBuf,
+    /// First day of the period (UTC, YYYY-MM-DD); needs --to.
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// Last day of the period, included (UTC, YYYY-MM-DD); needs --from.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// The audit table, where the export is recorded.
+    #[arg(long, env = "AUDIT_TABLE")]
+    audit_table: String,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,7 +185,61 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Restore(args) => restore_backups(args).await,
         Command::Acknowledge(args) => acknowledge(args).await,
         Command::Trace(args) => trace_signal(args).await,
+        Command::ExportEvidence(args) => export(args).await,
     }
+}
+
+/// Who the credentials say the caller is (STS), not a name typed in.
+async fn caller_arn(sdk: &aws_config::SdkConfig) -> anyhow::Result<String> {
+    let identity = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(aws_sdk_sts::error::DisplayErrorContext(e)))?;
+    Ok(identity
+        .arn()
+        .ok_or_else(|| anyhow::anyhow!("the caller identity has no ARN"))?
+        .to_owned())
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    use shared::ports::Clock;
+    let period = match (&args.from, &args.to) {
+        (Some(from), Some(to)) => Some(ledgerctl::export::Period::new(from, to)?),
+        _ => None,
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let options = ledgerctl::export::ExportOptions {
+        out: args.out,
+        period,
+        progress: !args.quiet,
+        actor: caller_arn(&sdk).await?,
+        request_id: uuid::Uuid::now_v7().to_string(),
+    };
+    let vault =
+        shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), args.bucket, None);
+    let audit = shared::adapters::dynamodb::DynamoAuditSink::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        args.audit_table,
+    );
+    let summary = ledgerctl::export::export_evidence(
+        &vault,
+        &audit,
+        || shared::adapters::system::SystemClock.now(),
+        &options,
+    )
+    .await?;
+    for key in &summary.overwritten {
+        eprintln!("warning: {key} has newer versions; its original was exported");
+    }
+    for skipped in &summary.not_exported {
+        eprintln!(
+            "warning: {} (version {}) not exported: {}",
+            skipped.key, skipped.version_id, skipped.reason
+        );
+    }
+    writeln!(std::io::stdout().lock(), "{summary}")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn provision(args: ProvisionArgs) -> anyhow::Result<ExitCode> {
@@ -220,16 +309,7 @@ async fn restore_backups(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 
 async fn acknowledge(args: AcknowledgeArgs) -> anyhow::Result<ExitCode> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    // The actor is who the credentials say you are, not a name you type.
-    let identity = aws_sdk_sts::Client::new(&sdk)
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!(aws_sdk_sts::error::DisplayErrorContext(e)))?;
-    let actor = identity
-        .arn()
-        .ok_or_else(|| anyhow::anyhow!("the caller identity has no ARN"))?
-        .to_owned();
+    let actor = caller_arn(&sdk).await?;
     let acknowledger = shared::app::acknowledge::Acknowledger {
         vault: shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), args.bucket, None),
         audit: shared::adapters::dynamodb::DynamoAuditSink::new(

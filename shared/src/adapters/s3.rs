@@ -482,6 +482,58 @@ pub(crate) fn from_date_time(date: &DateTime) -> Option<Timestamp> {
     Timestamp::from_datetime(instant).ok()
 }
 
+/// Why a download into a local writer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error("writing {key} locally failed")]
+    Write {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl S3Vault {
+    /// Streams exactly this version into `sink`, one chunk at a time, so memory is bounded by a
+    /// chunk whatever the object's size (`ledgerctl export-evidence`); returns the bytes
+    /// written. As in [`BlobVault::get_version`], the SDK checks the body against the stored
+    /// whole-object checksum as it reads: a mismatch fails the download at its end.
+    pub async fn download_version(
+        &self,
+        key: &str,
+        version_id: &str,
+        sink: &mut impl std::io::Write,
+    ) -> Result<u64, DownloadError> {
+        let mut output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|error| classify(error, key, Some(version_id)))?;
+        let mut written = 0;
+        while let Some(chunk) = output
+            .body
+            .try_next()
+            .await
+            .map_err(|error| VaultError::Failed(Box::new(error)))?
+        {
+            sink.write_all(&chunk)
+                .map_err(|source| DownloadError::Write {
+                    key: key.to_owned(),
+                    source,
+                })?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+}
+
 /// Whether a checksum or ETag ends in `-<part count>`, as S3 writes them for an object completed
 /// from parts.
 fn has_part_count_suffix(text: &str) -> bool {
