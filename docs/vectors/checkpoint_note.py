@@ -144,13 +144,13 @@ def parse(text):
 
 def verify_signature(note, trusted_keys, expected_origin=None):
     """'verified' / 'unsigned' / 'origin_mismatch' / 'untrusted_key' / 'bad_public_key'."""
+    if any(p256.public_key_from_spki(key) is None for key in trusted_keys):
+        return "bad_public_key"  # the trusted set is unusable: no note is judged with it
     if expected_origin is not None and note["origin"] != expected_origin:
         return "origin_mismatch"
     if note["signature"] is None:
         return "unsigned"
     digest = hashlib.sha256(note["body"]).digest()
-    if any(p256.public_key_from_spki(key) is None for key in trusted_keys):
-        return "bad_public_key"
     if any(p256.verify(key, digest, note["signature"]) for key in trusted_keys):
         return "verified"
     return "untrusted_key"

@@ -9,7 +9,9 @@ use serde_json::Value;
 use shared::adapters::dynamodb::entry_from_item;
 use shared::domain::backup::{Manifest, verify_manifest_chain};
 use shared::domain::chain::ChainVerifier;
-use shared::domain::checkpoint::{CheckpointError, SignatureStatus, SignedCheckpoint};
+use shared::domain::checkpoint::{
+    CheckpointError, SignatureStatus, SignedCheckpoint, is_p256_public_key,
+};
 
 const CHAINS: &str = include_str!("../../docs/vectors/failing/chains.json");
 const CHECKPOINTS: &str = include_str!("../../docs/vectors/failing/checkpoints.json");
@@ -83,21 +85,25 @@ fn every_failing_note_is_refused_with_its_code() {
     }
 }
 
-/// The verdict of §7 for a set of trusted keys: the first key under which the signature holds.
+/// The verdict of §7 for a set of trusted keys: a set holding a key that is not a P-256 public
+/// key is refused whole (as `TrustedKeys` refuses it); else the origin, then the first key under
+/// which the signature holds.
 fn verdict(note: &SignedCheckpoint, trusted: &[Vec<u8>], origin: &str) -> &'static str {
+    if !trusted.iter().all(|key| is_p256_public_key(key)) {
+        return "bad_public_key";
+    }
     if note.checkpoint.origin != origin {
         return "origin_mismatch";
     }
-    let mut verdict = "untrusted_key";
     for key in trusted {
         match note.verify(Some(key)) {
             Ok(SignatureStatus::Verified { .. }) => return "verified",
             Ok(SignatureStatus::Unsigned) => return "unsigned",
-            Err(CheckpointError::BadPublicKey) => verdict = "bad_public_key",
+            Err(CheckpointError::BadPublicKey) => return "bad_public_key",
             Err(_) => {}
         }
     }
-    verdict
+    "untrusted_key"
 }
 
 #[test]
@@ -111,7 +117,7 @@ fn the_signed_checkpoint_vector_verifies_under_its_key_only() {
     );
     let origin = vector["expected_origin"].as_str().unwrap();
     let cases = vector["verdicts"].as_array().unwrap();
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 7);
     for case in cases {
         let keys: Vec<Vec<u8>> = case["trusted_keys"]
             .as_array()

@@ -182,6 +182,11 @@ def checkpoint_vectors(leaves):
             {"trusted_keys": [public_other.hex(), public.hex()], "expected_origin": origin, "verdict": "verified"},
             {"trusted_keys": [public_other.hex()], "expected_origin": origin, "verdict": "untrusted_key"},
             {"trusted_keys": [public.hex()], "expected_origin": "signal-ledger:prod", "verdict": "origin_mismatch"},
+            # A trusted set holding a key that is not a P-256 SubjectPublicKeyInfo is refused
+            # whole, before any note, even beside a key that verifies (section 7).
+            {"trusted_keys": [public[:-1].hex()], "expected_origin": origin, "verdict": "bad_public_key"},
+            {"trusted_keys": [public[:-1].hex(), public.hex()], "expected_origin": origin, "verdict": "bad_public_key"},
+            {"trusted_keys": [public[:-1].hex()], "expected_origin": "signal-ledger:prod", "verdict": "bad_public_key"},
         ],
         "unsigned_note": good + "\n\u2014 unsigned\n",
         "unsigned_verdict": "unsigned",
