@@ -1,17 +1,19 @@
 """Backup manifests (docs/ledger-format.md sections 8.3 and 8.4), standard library only.
 
-consistency_problem(m) is the first disagreement between a manifest's fields (8.3), or None;
+parse(raw) is the manifest in a manifest's bytes, or raises NotAManifest (8.4: such bytes take
+no part in the chain); consistency_problem(m) the first disagreement between its fields (8.3), or None;
 canonical_bytes(m) its one encoding; verify_chain(stored) the findings of 8.4 over a list of
 manifests' exact bytes, as (position, kind) pairs in order.
 """
 import hashlib
 import json
+import re
 import sys
 import pathlib
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from checkpoint_note import fold  # noqa: E402
+from checkpoint_note import HEX64, fold, is_canonical_timestamp  # noqa: E402
 
 ORDER = ["format", "backup_id", "created_at", "index_range", "row_count", "first_previous_hash",
          "last_entry_hash", "merkle_root", "compact_range", "csv", "retain_until",
@@ -78,12 +80,93 @@ def consistency_problem(m):
     return None
 
 
+class NotAManifest(ValueError):
+    pass
+
+
+BACKUP_ID = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:_([2-9]|[1-9][0-9]+))?\Z")
+
+
+def _is_u64(value):
+    return type(value) is int and 0 <= value < 2 ** 64
+
+
+def _is_hash(value):
+    return isinstance(value, str) and HEX64.match(value) is not None
+
+
+def _is_timestamp(value):
+    return isinstance(value, str) and is_canonical_timestamp(value)
+
+
+def _is_backup_id(value):
+    match = isinstance(value, str) and BACKUP_ID.match(value)
+    return bool(match) and is_canonical_timestamp(
+        f"{match[1]}-{match[2]}-{match[3]}T00:00:00.000000Z") and int(match[4] or 2) < 2 ** 32
+
+
+def _is_index_range(value):
+    return isinstance(value, dict) and list(value) in (["from", "to"], ["to", "from"]) \
+        and all(_is_u64(v) for v in value.values())
+
+
+def _is_csv(value):
+    if value is None:
+        return True
+    return isinstance(value, dict) and sorted(value) == sorted(CSV_ORDER) \
+        and isinstance(value["key"], str) and _is_hash(value["sha256"]) \
+        and _is_u64(value["bytes"]) and isinstance(value["version_id"], str)
+
+
+# What each field must hold for the bytes to be a manifest at all (8.4).
+FIELD_SHAPES = {
+    "format": lambda v: v == "signal-ledger-backup-manifest/1",
+    "backup_id": _is_backup_id,
+    "created_at": _is_timestamp,
+    "index_range": _is_index_range,
+    "row_count": _is_u64,
+    "first_previous_hash": _is_hash,
+    "last_entry_hash": _is_hash,
+    "merkle_root": _is_hash,
+    "compact_range": lambda v: isinstance(v, list) and all(_is_hash(h) for h in v),
+    "csv": _is_csv,
+    "retain_until": _is_timestamp,
+    "previous_manifest_sha256": _is_hash,
+}
+
+
+def _unique_object(pairs):
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise NotAManifest("a field given twice")
+    return dict(pairs)
+
+
+def parse(raw):
+    """The manifest in `raw`, or NotAManifest: not UTF-8 JSON, not an object, a field missing,
+    unknown or given twice, or a value of the wrong shape (8.4)."""
+    try:
+        m = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise NotAManifest(str(error)) from None
+    if not isinstance(m, dict) or sorted(m) != sorted(ORDER):
+        raise NotAManifest("not an object of exactly the manifest's fields")
+    for name in ORDER:
+        if not FIELD_SHAPES.get(name, lambda v: True)(m[name]):
+            raise NotAManifest(f"{name} is not of its shape")
+    return m
+
+
 def verify_chain(stored):
     findings = []
     previous_sha, previous_id, expected_from = ZERO, None, 0
     head, root = ZERO, hashlib.sha256(b"").hexdigest()
     for position, raw in enumerate(stored):
-        m = json.loads(raw)
+        try:
+            m = parse(raw)
+        except NotAManifest:
+            findings.append((position, "invalid"))  # and no part in the chain
+            continue
         if consistency_problem(m) is not None:
             findings.append((position, "invalid"))
         if canonical_bytes(m) != raw:

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import pathlib
+import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -275,6 +276,25 @@ def manifest_cases(leaves):
     reordered = {0: lambda m: (json.dumps(dict(reversed(list(m.items()))), indent=2) + "\n").encode()}
     cases.append(("a manifest whose bytes are not its canonical form", stored(fresh(), render=reordered),
                   [(0, "invalid")]))
+    # Bytes that are not a manifest at all (8.4) are invalid and take no part in the chain: the
+    # next manifest is compared with the last one read (here its link and range break).
+    def rendered(edit):
+        return {1: lambda m: edit(manifest_chain.canonical_bytes(m).decode("utf-8")).encode("utf-8")}
+
+    not_read = [(1, "invalid"), (2, "broken_link"), (2, "gap")]
+    for name, edit in [
+        ("an unknown field", lambda text: text.replace('"format"', '"note": "x",\n  "format"', 1)),
+        ("a field given twice", lambda text: text.replace('  "row_count": 3,\n', '  "row_count": 3,\n  "row_count": 3,\n', 1)),
+        ("a field missing", lambda text: text.replace('  "row_count": 3,\n', "", 1)),
+        ("a count written as a fraction", lambda text: text.replace('"row_count": 3,', '"row_count": 3.0,', 1)),
+        ("a timestamp without its microseconds", lambda text: text.replace(".500000Z", "Z", 1)),
+        ("a hash in upper-case hex", lambda text: re.sub('"merkle_root": "([0-9a-f]{64})"',
+                                                         lambda m: f'"merkle_root": "{m[1].upper()}"', text)),
+        ("a backup id of run 1 written _1", lambda text: text.replace('"backup_id": "20261127"', '"backup_id": "20261127_1"', 1)),
+        ("its end cut off (not JSON)", lambda text: text[:-3]),
+    ]:
+        cases.append((f"a manifest with {name}: not read", stored(fresh(), render=rendered(edit)), not_read))
+
     # Section 8.3's size rule: a CSV of the header row alone (its CRLF counted) is no backup.
     header_bytes = manifest_chain.HEADER_BYTES
     for name, size in [("a CSV size of the header row with its CRLF", header_bytes),
