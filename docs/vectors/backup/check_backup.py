@@ -302,6 +302,8 @@ def read_strict(data):
 
 
 def vector_bytes(case):
+    if "csv_parts" in case:  # text parts, each repeated `count` times (a 1 MiB row stays small)
+        return "".join(text * count for text, count in case["csv_parts"]).encode("utf-8")
     return bytes.fromhex(case["csv_hex"]) if "csv_hex" in case else case["csv"].encode("utf-8")
 
 

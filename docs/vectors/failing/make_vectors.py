@@ -591,6 +591,22 @@ def backup_cases():
     ]:
         cases.append({"name": name, "csv_hex": csv_bytes.hex(), "refusal": refusal})
 
+    # row_too_long: a record of exactly 1 MiB (CRLF included) is read; one byte more is refused,
+    # and so is an unclosed quote running past 1 MiB. Spelled as parts, each repeated `count`
+    # times, to keep the file small.
+    row_one = text[len(header):text.index("\r\n", len(header)) + 2]
+    symbol_at = row_one.index("BRK.B,SELL")
+    fill = check_backup.MAX_ROW_BYTES - len(row_one.encode("utf-8")) + len("BRK.B")
+    for name, extra, refusal in [
+        ("a row of exactly 1 MiB", 0, None),
+        ("a row one byte over 1 MiB", 1, refused("row_too_long", 1, 2)),
+    ]:
+        parts = [[header + row_one[:symbol_at], 1], ["X", fill + extra],
+                 [row_one[symbol_at + len("BRK.B"):] + text[len(header) + len(row_one):], 1]]
+        cases.append({"name": name, "csv_parts": parts, "refusal": refusal})
+    cases.append({"name": "a quote left open past 1 MiB", "csv_parts": [[header + '1,"', 1], ["x", check_backup.MAX_ROW_BYTES]],
+                  "refusal": refused("row_too_long", 1, 2)})
+
     rows = check_backup.read_strict(raw)
 
     def sealed(rows, start=0):
