@@ -196,6 +196,21 @@ async fn the_export_holds_the_original_of_every_evidence_object_with_its_hash_an
             assert_eq!(s3_sha256, object.sha256);
         }
     }
+    // The exported backup checks out offline with the independent checker, as downloaded.
+    let key_of = |prefix: &str| listed.iter().find(|k| k.starts_with(prefix)).unwrap();
+    let checker =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/backup/check_backup.py");
+    let checked = std::process::Command::new("python3")
+        .arg(checker)
+        .arg(out.join(key_of("signals/")))
+        .arg(out.join(key_of("manifests/")))
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
     assert_eq!(summary.objects, evidence.objects.len());
     assert_eq!(summary.downloaded, evidence.objects.len());
     assert!(
