@@ -19,8 +19,9 @@ fn csv_bytes(case: &Value) -> Vec<u8> {
         return parts
             .iter()
             .map(|part| {
-                let count = usize::try_from(part[1].as_u64().unwrap()).unwrap();
-                part[0].as_str().unwrap().repeat(count)
+                let count = part[1].as_u64().expect("a count");
+                let count = usize::try_from(count).expect("a count that fits memory");
+                part[0].as_str().expect("a text").repeat(count)
             })
             .collect::<String>()
             .into_bytes();
