@@ -279,33 +279,47 @@ pub async fn export_evidence(
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
 
     // The original version of every key of the evidence prefixes, with its lock.
+    let mut listed = Vec::new();
+    for prefix in PREFIXES {
+        listed.extend(
+            vault::list_originals(vault, prefix)
+                .await?
+                .into_iter()
+                .filter(|original| {
+                    options
+                        .period
+                        .as_ref()
+                        .is_none_or(|p| p.selects(original.key()))
+                }),
+        );
+    }
+    let folders = folder_keys(listed.iter().map(Original::key));
     let mut selected = Vec::new();
     let mut not_exported = Vec::new();
-    for prefix in PREFIXES {
-        for original in vault::list_originals(vault, prefix).await? {
-            if !options
-                .period
-                .as_ref()
-                .is_none_or(|p| p.selects(original.key()))
-            {
-                continue;
-            }
-            if let Err(reason) = relative_path(original.key()) {
-                not_exported.push(NotExported {
-                    key: original.key().to_owned(),
-                    version_id: original.version_id().to_owned(),
-                    reason,
-                });
-                continue;
-            }
-            let protection = vault
-                .protection(original.key(), original.version_id())
-                .await?;
-            selected.push(Selected {
-                original,
-                protection,
+    for original in listed {
+        let path = match folders.contains(original.key()) {
+            true => Err(
+                "other keys lie under it as under a folder, so it cannot be a file \
+                 beside them"
+                    .to_owned(),
+            ),
+            false => relative_path(original.key()).map(drop),
+        };
+        if let Err(reason) = path {
+            not_exported.push(NotExported {
+                key: original.key().to_owned(),
+                version_id: original.version_id().to_owned(),
+                reason,
             });
+            continue;
         }
+        let protection = vault
+            .protection(original.key(), original.version_id())
+            .await?;
+        selected.push(Selected {
+            original,
+            protection,
+        });
     }
     selected.sort_by(|a, b| a.original.key().cmp(b.original.key()));
     let total_bytes: u64 = selected.iter().map(|s| s.original.version.size).sum();
@@ -494,6 +508,21 @@ fn open_journal(out: &Path, header: &JournalHeader) -> anyhow::Result<BufWriter<
         journal.flush()?;
     }
     Ok(journal)
+}
+
+/// The keys that are also folders of other keys (`a/b` beside `a/b/c`): such a key cannot be a
+/// file in the export, and a planted one must not stop the export of the others.
+fn folder_keys<'a>(keys: impl Iterator<Item = &'a str>) -> std::collections::BTreeSet<String> {
+    let keys: std::collections::BTreeSet<&str> = keys.collect();
+    keys.iter()
+        .filter(|key| {
+            let folder = format!("{key}/");
+            keys.range(folder.as_str()..)
+                .next()
+                .is_some_and(|next| next.starts_with(&folder))
+        })
+        .map(|key| (*key).to_owned())
+        .collect()
 }
 
 /// The folder path of a key: its `/`-separated parts, each a plain file name. A key that could
@@ -729,6 +758,18 @@ mod tests {
             let error = Period::new(from, to).unwrap_err().to_string();
             assert!(error.contains(words), "{from} {to}: {error}");
         }
+    }
+
+    #[test]
+    fn a_key_that_is_also_a_folder_of_other_keys_is_found() {
+        let keys = [
+            "reports/2026",
+            "reports/2026/11/a.json",
+            "reports/2026-x",
+            "signals/a",
+        ];
+        let folders = folder_keys(keys.into_iter());
+        assert_eq!(folders.into_iter().collect::<Vec<_>>(), ["reports/2026"]);
     }
 
     #[test]

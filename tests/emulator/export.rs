@@ -254,8 +254,30 @@ async fn an_overwritten_object_is_exported_as_first_written_and_a_rerun_fetches_
         .await
         .unwrap();
 
+    // A planted object whose key is a folder of the backups' keys cannot be a file: it is
+    // recorded as not exported, and the export of the others goes on.
+    let csv_key = originals(&stack)
+        .await
+        .into_keys()
+        .find(|key| key.starts_with("signals/"))
+        .unwrap();
+    let planted = csv_key[.."signals/YYYY".len()].to_owned();
+    vault
+        .put_locked(&planted, b"planted".to_vec(), "text/plain", until)
+        .await
+        .unwrap();
+
     let out = scratch();
     let summary = export(&stack, &out).await.unwrap();
+    assert_eq!(
+        summary
+            .not_exported
+            .iter()
+            .map(|n| n.key.as_str())
+            .collect::<Vec<_>>(),
+        [planted.as_str()]
+    );
+    assert!(out.join(&csv_key).is_file());
     assert_eq!(std::fs::read(out.join(&manifest)).unwrap(), original_bytes);
     assert_eq!(summary.overwritten, std::slice::from_ref(&manifest));
     let evidence = read_evidence(&out).unwrap();
