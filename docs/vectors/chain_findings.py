@@ -24,7 +24,11 @@ KINDS = {
 
 
 def unreadable_reason(item):
-    """Why an item is not an entry of the format (section 1.1 rules 1-3), or None."""
+    """Why an item is not an entry of the format (section 1.1 rules 1-3, and section 9: its sort
+    key `sk`, when the item gives one, is its chain_index), or None. Attributes beyond the layout
+    are not part of the entry and are ignored."""
+    if "sk" in item and item["sk"] != item.get("chain_index"):
+        return "sk differs from chain_index"
     for name, kind in KINDS.items():
         value = item.get(name)
         if value is None:

@@ -24,7 +24,7 @@ fn cases(text: &str) -> Vec<Value> {
 }
 
 /// A vector item as the DynamoDB item of §9: numbers as `N`, strings as `S`, an absent
-/// optional field (`null`) left out.
+/// optional field (`null`) left out, `pk` `ENTRY` and `sk` the chain index unless given.
 fn item(fields: &serde_json::Map<String, Value>) -> HashMap<String, AttributeValue> {
     let mut item: HashMap<String, AttributeValue> = fields
         .iter()
@@ -40,7 +40,8 @@ fn item(fields: &serde_json::Map<String, Value>) -> HashMap<String, AttributeVal
         .collect();
     item.insert("pk".into(), AttributeValue::S("ENTRY".into()));
     let index = item["chain_index"].clone();
-    item.insert("sk".into(), index);
+    // A vector names `sk` only where it is not the chain index.
+    item.entry("sk".into()).or_insert(index);
     item
 }
 

@@ -98,6 +98,14 @@ def chain_cases(base):
     items = fresh()
     items[3]["chain_index"] = 1
     cases.append(("an index edited, hash kept", items, 5, [(3, "hash_mismatch"), (1, "reorder")]))
+    # Section 9: the item's sort key must be its chain_index; attributes beyond the layout are
+    # not part of the entry and are ignored (items carry `sk` only where it is not the index).
+    items = fresh()
+    items[2]["sk"] = 7
+    cases.append(("an item stored under another sort key", items, 5, [(2, "unreadable")]))
+    items = fresh()
+    items[1]["note"] = "an attribute the layout does not have"
+    cases.append(("an item with an extra attribute, ignored", items, 5, []))
     return [{"name": name, "known_size": size, "items": items,
              "findings": [{"index": i, "kind": k} for i, k in findings]}
             for name, items, size, findings in cases]
