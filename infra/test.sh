@@ -132,6 +132,15 @@ if ! $emulator_only; then
   expect_rejected "audit seal vector" audit_seal.json 's#user/alice#user/mallory#' \
     'FAIL audit_seal.json: item 0: canonical bytes differ'
   python3 docs/vectors/backup/check_backup.py
+  # ...and when an expected refusal of a backup CSV that must fail is wrong (section 8.5).
+  rm -rf "${scratch:?}"/* && cp -r docs/vectors/. "$scratch/"
+  sed -i '0,/"code": "needless_quotes"/s//"code": "text_after_quote"/' "$scratch/failing/backups.json"
+  if rejected=$(python3 "$scratch/backup/check_backup.py"); then
+    die "check_backup.py accepted a wrong expected refusal in backups.json"
+  fi
+  grep -q '^FAIL backups.json: quotes around a cell that needs none' <<<"$rejected" \
+    || die "check_backup.py rejected the edited backups.json for another reason: $rejected"
+  echo "ok: a wrong expected refusal in backups.json is caught"
 fi
 
 stop_started
