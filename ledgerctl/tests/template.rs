@@ -1186,9 +1186,9 @@ fn administrator_guard_problems(template: &Value) -> Vec<String> {
     let bucket_policy = &template["Resources"]["VaultBucketPolicy"]["Properties"]["PolicyDocument"];
     let cursors = json!({"Fn::Sub": "${VaultBucket.Arn}/integrity/full-pass/*"});
     let sweep_only = patterns.get(SIGNER).map(|p| json!({"Fn::Sub": p}));
-    if !sweep_only.is_some_and(|s| {
-        denied_except(bucket_policy, "s3:PutObject", &cursors, "ArnNotLike", &s)
-    }) {
+    if !sweep_only
+        .is_some_and(|s| denied_except(bucket_policy, "s3:PutObject", &cursors, "ArnNotLike", &s))
+    {
         problems.push(
             "VaultBucketPolicy: s3:PutObject under integrity/full-pass/ is not denied to every role but the sweep's"
                 .to_owned(),

@@ -28,8 +28,8 @@ use crate::domain::audit_seal::{
     event_leaf, events_key, seal_key,
 };
 use crate::domain::chain::{Finding, FindingKind};
-use crate::domain::full_pass::SealLink;
 use crate::domain::checkpoint::Signature;
+use crate::domain::full_pass::SealLink;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{AuditLog, BlobVault, SignError, Signer, StoreError, VaultError};
 
@@ -95,8 +95,9 @@ pub struct SealPassStep {
     /// Where the next step starts, and the seal this one ended with.
     pub next_seq: u64,
     pub previous: Option<SealLink>,
-    /// The highest trusted sequence number + 1: how many seals a pass verifies.
-    pub total: u64,
+    /// The pass verifies the seals below this number: the highest trusted sequence number + 1
+    /// when its first seal step ran (later seals are the next pass's).
+    pub until: u64,
     /// Every seal is verified: the pass is complete.
     pub done: bool,
     /// Why the previous step's seal is not trusted now (nothing was verified).
@@ -290,7 +291,7 @@ where
 
     /// One step of the resumable full pass (`app::sweep`'s `full`): every seal is read and
     /// judged (planted or untrusted ones join `objects`), and the trusted seals from `next_seq`
-    /// on are re-verified in order until `deadline` has passed (at least one sequence number per
+    /// up to `until` (`None`: all there are now) are re-verified in order until `deadline` has passed (at least one sequence number per
     /// step, and never half of one). When `next_seq` is 0 the chain of seals is checked; when
     /// the last seal is done, the days before seal 0. `previous` — the seal the last step ended
     /// with — must still be the trusted seal of its number, with the same digest: otherwise
@@ -298,27 +299,28 @@ where
     pub async fn verify_pass(
         &self,
         next_seq: u64,
+        until: Option<u64>,
         previous: Option<&SealLink>,
         deadline: std::time::Instant,
     ) -> Result<SealPassStep, SealFailure> {
         let mut report = SealReport::default();
         let (trusted, originals) = self.load(true, &mut report).await?;
+        let total = trusted.iter().map(|l| l.seal.seq + 1).max().unwrap_or(0);
+        let until = until.unwrap_or(total);
         let mut step = SealPassStep {
             objects: report.objects,
-            total: trusted.iter().map(|l| l.seal.seq + 1).max().unwrap_or(0),
+            until,
             next_seq,
             previous: previous.cloned(),
             ..SealPassStep::default()
         };
-        let mut ordered: Vec<(String, Seal)> = trusted
-            .into_iter()
-            .map(|l| (l.key, l.seal))
-            .collect();
+        let mut ordered: Vec<(String, Seal)> =
+            trusted.into_iter().map(|l| (l.key, l.seal)).collect();
         ordered.sort_by(|a, b| (a.1.seq, &a.0).cmp(&(b.1.seq, &b.0)));
         if let Some(link) = previous {
-            let anchored = ordered
-                .iter()
-                .any(|(key, seal)| seal.seq == link.seq && *key == link.key && seal.digest() == link.digest);
+            let anchored = ordered.iter().any(|(key, seal)| {
+                seal.seq == link.seq && *key == link.key && seal.digest() == link.digest
+            });
             if !anchored {
                 step.anchor = Some(format!(
                     "it stopped after seal {} ({}) with digest {}, which is not a trusted seal now",
@@ -330,8 +332,10 @@ where
         if next_seq == 0 {
             step.findings.extend(chain_findings(&ordered));
         }
-        let remaining: Vec<&(String, Seal)> =
-            ordered.iter().filter(|(_, s)| s.seq >= next_seq).collect();
+        let remaining: Vec<&(String, Seal)> = ordered
+            .iter()
+            .filter(|(_, s)| s.seq >= next_seq && s.seq < until)
+            .collect();
         let originals = &originals;
         let mut checks = stream::iter(remaining.iter().enumerate())
             .map(|(i, (key, seal))| async move {

@@ -615,10 +615,7 @@ where
     }
 
     /// The sealer of the audit log, over this sweep's ports.
-    fn sealer<'a>(
-        &'a self,
-        trust: &'a TrustedKeys,
-    ) -> audit_seal::Sealer<'a, V, G, A> {
+    fn sealer<'a>(&'a self, trust: &'a TrustedKeys) -> audit_seal::Sealer<'a, V, G, A> {
         audit_seal::Sealer {
             vault: &self.vault,
             signer: self.signer.as_ref(),
@@ -1472,8 +1469,8 @@ fn compact_time(time: &Timestamp) -> String {
 
 #[path = "sweep_full_pass.rs"]
 mod full_pass;
-pub use full_pass::{DEFAULT_FULL_PASS_BUDGET_SECONDS, PassProgress};
 use full_pass::Budget;
+pub use full_pass::{DEFAULT_FULL_PASS_BUDGET_SECONDS, PassProgress};
 
 #[cfg(test)]
 #[path = "sweep_tests.rs"]

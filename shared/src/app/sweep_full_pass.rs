@@ -46,7 +46,7 @@ pub struct PassProgress {
     pub phase: String,
     /// Entries: the next chain index to verify; seals: the next seal's sequence number.
     pub position: u64,
-    /// Entries: the ledger's size at this step; seals: the number of seals.
+    /// Entries: the ledger's size at this step; seals: the seals this pass verifies.
     pub of: Option<u64>,
     /// `position` as a percentage of `of` (phase progress), when known.
     pub phase_percent: Option<u8>,
@@ -124,9 +124,7 @@ fn fresh_pass(now: Timestamp) -> FullPassCursor {
 fn absorb(cursor: &mut FullPassCursor, findings: &[Finding], total: u64) {
     cursor.findings_total += total;
     let room = MAX_CURSOR_FINDINGS.saturating_sub(cursor.findings.len());
-    cursor
-        .findings
-        .extend(findings.iter().take(room).cloned());
+    cursor.findings.extend(findings.iter().take(room).cloned());
 }
 
 /// Why a clean pass may not continue from `state`: it must be exactly the trusted checkpoint it
@@ -262,6 +260,7 @@ where
                     cursor.checkpoints_checked = checkpoints_checked;
                     PassPhase::Seals {
                         next_seq: 0,
+                        until: None,
                         previous: None,
                     }
                 }
@@ -270,19 +269,28 @@ where
         let mut seals_total = None;
         // A step that finished the entries goes on to the seals only while its budget lasts.
         let seals_now = started_in_seals || Instant::now() < deadline;
-        if seals_now && let PassPhase::Seals { next_seq, previous } = cursor.phase.clone() {
+        if seals_now
+            && let PassPhase::Seals {
+                next_seq,
+                until,
+                previous,
+            } = cursor.phase.clone()
+        {
             let sealed = self
                 .sealer(trust)
-                .verify_pass(next_seq, previous.as_ref(), deadline)
+                .verify_pass(next_seq, until, previous.as_ref(), deadline)
                 .await?;
-            objects.extend(sealed.objects.into_iter().map(|(key, version_id, finding)| {
-                ObjectFinding {
-                    key,
-                    version_id,
-                    finding,
-                }
-            }));
-            seals_total = Some(sealed.total);
+            objects.extend(
+                sealed
+                    .objects
+                    .into_iter()
+                    .map(|(key, version_id, finding)| ObjectFinding {
+                        key,
+                        version_id,
+                        finding,
+                    }),
+            );
+            seals_total = Some(sealed.until);
             if let Some(reason) = sealed.anchor {
                 let key = cursor_key.clone().unwrap_or_default();
                 add_finding(&mut report, cursor_refused(&key, cursor.seq, reason));
@@ -304,6 +312,7 @@ where
                     },
                     false => PassPhase::Seals {
                         next_seq: sealed.next_seq,
+                        until: Some(sealed.until),
                         previous: sealed.previous,
                     },
                 };
@@ -350,9 +359,7 @@ where
                         key: original.key().to_owned(),
                     },
                 )),
-                Some(seq) if latest.is_none_or(|(s, _)| seq > s) => {
-                    latest = Some((seq, original))
-                }
+                Some(seq) if latest.is_none_or(|(s, _)| seq > s) => latest = Some((seq, original)),
                 Some(_) => {}
             }
         }
@@ -444,7 +451,12 @@ where
         }
         let budget = Budget { deadline, stops };
         let stopped = self
-            .verify_from(position, &mut verifier, Some(&mut comparison), Some(&budget))
+            .verify_from(
+                position,
+                &mut verifier,
+                Some(&mut comparison),
+                Some(&budget),
+            )
             .await?
             .1;
         if stopped {

@@ -8,7 +8,9 @@ use super::*;
 use crate::adapters::memory::{COMPETING_OBJECT, VaultFaults};
 use crate::domain::chain::VerifierState;
 use crate::domain::checkpoint::SignedCheckpoint;
-use crate::domain::full_pass::{CURSOR_PREFIX, FullPassCursor, PassPhase, SignedCursor, object_key};
+use crate::domain::full_pass::{
+    CURSOR_PREFIX, FullPassCursor, PassPhase, SignedCursor, object_key,
+};
 
 /// The record of a run, passed or failed.
 fn record(result: Result<SweepRecord, SweepError>) -> SweepRecord {
@@ -69,14 +71,26 @@ async fn a_pass_in_many_steps_finds_what_one_unbounded_step_finds() {
     let steps = whole_pass(&bounded).await;
     // One step per checkpoint (4, 8, 12, 16, 20), one to the end of the ledger, one for the
     // seals.
-    assert_eq!(steps.len(), 7, "{:?}", steps.iter().map(|s| &s.message).collect::<Vec<_>>());
+    assert_eq!(
+        steps.len(),
+        7,
+        "{:?}",
+        steps.iter().map(|s| &s.message).collect::<Vec<_>>()
+    );
     let found = pass_findings(&steps);
     assert_eq!(found, pass_findings(&one));
     assert!(found.contains(&(10, "hash_mismatch")), "{found:?}");
     // The steps before entry 10 passed; the one that read it (and those that compared the
     // later checkpoints' roots) failed; every step says where the pass is.
     let statuses: Vec<SweepStatus> = steps.iter().map(|s| s.status).collect();
-    assert_eq!(&statuses[..3], &[SweepStatus::Passed, SweepStatus::Passed, SweepStatus::Failed]);
+    assert_eq!(
+        &statuses[..3],
+        &[
+            SweepStatus::Passed,
+            SweepStatus::Passed,
+            SweepStatus::Failed
+        ]
+    );
     assert_eq!(statuses[6], SweepStatus::Passed);
     let progress: Vec<(u64, String, u64)> = steps
         .iter()
@@ -91,8 +105,15 @@ async fn a_pass_in_many_steps_finds_what_one_unbounded_step_finds() {
     let first = steps[0].full_pass.as_ref().unwrap();
     assert_eq!((first.of, first.phase_percent), (Some(22), Some(18)));
     let last = steps[6].full_pass.as_ref().unwrap();
-    assert!(steps.iter().all(|s| s.full_pass.as_ref().unwrap().pass_id == first.pass_id));
-    assert_eq!(last.findings_total, one[0].full_pass.as_ref().unwrap().findings_total);
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.full_pass.as_ref().unwrap().pass_id == first.pass_id)
+    );
+    assert_eq!(
+        last.findings_total,
+        one[0].full_pass.as_ref().unwrap().findings_total
+    );
     assert!(last.duration_ms.is_some() && last.finished_at.is_some());
     assert!(bounded.metrics.total(metric::FULL_SWEEP_PASS_AGE_HOURS) > 0.0);
     // Seven cursors, one per step, each locked and written once.
@@ -225,7 +246,12 @@ async fn a_signed_cursor_whose_state_is_not_its_checkpoints_is_refused() {
     if let PassPhase::Entries { checkpoint, .. } = &mut forged.phase {
         *checkpoint = Some(sixteen);
     }
-    plant(&fixture, &object_key(1), signed_with_the_real_key(forged, 1).await).await;
+    plant(
+        &fixture,
+        &object_key(1),
+        signed_with_the_real_key(forged, 1).await,
+    )
+    .await;
     after_the_plant(&fixture, &object_key(1)).await;
 }
 
@@ -234,7 +260,12 @@ async fn a_malformed_or_misplaced_cursor_is_refused_and_a_stray_object_named() {
     let (fixture, honest) = one_step_taken().await;
     edit_entry_10(&fixture);
     // An honest cursor's content stored under another step number (a replay).
-    plant(&fixture, &object_key(1), signed_with_the_real_key(honest.cursor.clone(), 0).await).await;
+    plant(
+        &fixture,
+        &object_key(1),
+        signed_with_the_real_key(honest.cursor.clone(), 0).await,
+    )
+    .await;
     after_the_plant(&fixture, &object_key(1)).await;
 
     let (fixture, _) = one_step_taken().await;
@@ -242,7 +273,12 @@ async fn a_malformed_or_misplaced_cursor_is_refused_and_a_stray_object_named() {
     plant(&fixture, &object_key(1), b"position: 99999\n".to_vec()).await;
     plant(&fixture, "integrity/full-pass/junk.txt", b"x".to_vec()).await;
     let steps = whole_pass(&fixture).await;
-    assert!(steps[0].findings.iter().any(|f| f.kind.name() == "full_pass_cursor_invalid"));
+    assert!(
+        steps[0]
+            .findings
+            .iter()
+            .any(|f| f.kind.name() == "full_pass_cursor_invalid")
+    );
     assert!(
         steps[0].findings.iter().any(|f| matches!(
             &f.kind,
@@ -277,8 +313,15 @@ async fn two_steps_racing_for_one_step_number_one_writes() {
     let lost = racing.run(SweepMode::Full, "racing").await.unwrap();
     let progress = lost.full_pass.as_ref().unwrap();
     assert_eq!(progress.cursor_written, None);
-    assert_eq!(progress.position, 8, "it verified, but its progress is not recorded");
-    assert!(lost.message.contains("another run wrote this step first"), "{}", lost.message);
+    assert_eq!(
+        progress.position, 8,
+        "it verified, but its progress is not recorded"
+    );
+    assert!(
+        lost.message.contains("another run wrote this step first"),
+        "{}",
+        lost.message
+    );
     // The winner's object is the only version of step 1.
     assert_eq!(
         fixture.vault.latest(&object_key(1)).as_deref(),

@@ -41,11 +41,13 @@ pub enum PassPhase {
         state: VerifierState,
         checkpoint: Option<String>,
     },
-    /// Every trusted seal from `next_seq` on, against the audit table. `previous` is the seal
-    /// the last step ended with (seq `next_seq - 1`) and its digest, re-checked against the
-    /// trusted seal of that number before continuing.
+    /// Every trusted seal from `next_seq` up to `until` (exclusive; fixed by the first seal
+    /// step: seals written later belong to the next pass), against the audit table.
+    /// `previous` is the seal the last step ended with (seq `next_seq - 1`) and its digest,
+    /// re-checked against the trusted seal of that number before continuing.
     Seals {
         next_seq: u64,
+        until: Option<u64>,
         previous: Option<SealLink>,
     },
     /// The pass is complete.
@@ -158,14 +160,21 @@ impl FullPassCursor {
             PassPhase::Entries { state, .. } => ChainVerifier::from_state(state.clone())
                 .map(|_| ())
                 .map_err(CursorError::Inconsistent),
-            PassPhase::Seals { next_seq, previous } => match previous {
+            PassPhase::Seals {
+                next_seq, until, ..
+            } if until.is_some_and(|until| *next_seq > until) => {
+                inconsistent(format!("seal {next_seq} is next, past the pass's end"))
+            }
+            PassPhase::Seals {
+                next_seq, previous, ..
+            } => match previous {
                 Some(link) if link.seq + 1 != *next_seq => inconsistent(format!(
                     "the previous seal is {}, the next {next_seq}",
                     link.seq
                 )),
-                None if *next_seq != 0 => {
-                    inconsistent(format!("seal {next_seq} is next but no previous seal is named"))
-                }
+                None if *next_seq != 0 => inconsistent(format!(
+                    "seal {next_seq} is next but no previous seal is named"
+                )),
                 _ => Ok(()),
             },
             PassPhase::Done { finished_at, .. } if *finished_at < self.pass_started_at => {

@@ -54,6 +54,7 @@ fn a_cursor_round_trips_through_its_text_in_every_phase() {
     let seals = FullPassCursor {
         phase: PassPhase::Seals {
             next_seq: 4,
+            until: Some(9),
             previous: Some(SealLink {
                 seq: 3,
                 key: "integrity/audit-seals/3.txt".to_owned(),
@@ -148,13 +149,33 @@ fn malformed_cursors_are_refused_with_a_reason() {
     let seal_without_previous = FullPassCursor {
         phase: PassPhase::Seals {
             next_seq: 3,
+            until: None,
             previous: None,
         },
         ..cursor_at(5)
     };
+    let past_the_end = FullPassCursor {
+        phase: PassPhase::Seals {
+            next_seq: 3,
+            until: Some(2),
+            previous: Some(SealLink {
+                seq: 2,
+                key: "k".to_owned(),
+                digest: Hash::ZERO,
+            }),
+        },
+        ..cursor_at(5)
+    };
     let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            format!("{}\n— unsigned\n", SignedCursor::body("o", &past_the_end)).into_bytes(),
+            "inconsistent",
+        ),
         (vec![0xff, 0xfe], "not_text"),
-        (text.replacen("cursor v1", "cursor v2", 1).into_bytes(), "header"),
+        (
+            text.replacen("cursor v1", "cursor v2", 1).into_bytes(),
+            "header",
+        ),
         (
             text.replacen("\"steps\":3", "\"steps\":3,\"skip\":true", 1)
                 .into_bytes(),
@@ -180,8 +201,11 @@ fn malformed_cursors_are_refused_with_a_reason() {
             "missing_blank_line",
         ),
         (
-            format!("{}— kms:alias/ledger !!!\n", SignedCursor::body("o", &cursor_at(5)) + "\n")
-                .into_bytes(),
+            format!(
+                "{}— kms:alias/ledger !!!\n",
+                SignedCursor::body("o", &cursor_at(5)) + "\n"
+            )
+            .into_bytes(),
             "signature",
         ),
         (
@@ -219,7 +243,10 @@ fn an_edited_cursor_no_longer_verifies() {
 
 #[test]
 fn keys_name_their_step_and_nothing_else_is_a_cursor_key() {
-    assert_eq!(object_key(0), "integrity/full-pass/00000000000000000000.txt");
+    assert_eq!(
+        object_key(0),
+        "integrity/full-pass/00000000000000000000.txt"
+    );
     assert_eq!(seq_of_key(&object_key(42)), Some(42));
     assert_eq!(seq_of_key(&object_key(u64::MAX)), Some(u64::MAX));
     for key in [
