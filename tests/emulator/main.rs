@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod backup;
+mod full_pass;
 mod ingest;
 mod least_privilege;
 mod openapi;
