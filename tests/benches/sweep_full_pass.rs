@@ -5,13 +5,15 @@
 //! Run with `infra/bench-emulator.sh` (starts moto, runs this, stops moto), or alone with
 //! `cargo bench -p tests --bench sweep_full_pass` against a running moto (`AWS_ENDPOINT_URL`).
 //! `FULL_PASS_BENCH_ENTRIES` (default 20,000) entries, a checkpoint every
-//! `FULL_PASS_BENCH_ENTRIES_PER_CHECKPOINT` (default 500), steps of
+//! `FULL_PASS_BENCH_ENTRIES_PER_CHECKPOINT` (default 500), `FULL_PASS_BENCH_SEALS` (default 100)
+//! hourly audit seals of `FULL_PASS_BENCH_EVENTS_PER_SEAL` (default 20) events, steps of
 //! `FULL_PASS_BENCH_BUDGET_SECONDS` (default 10). Figures go into BENCHMARKS.md.
 //!
 //! Phases, each timed: seed the entries (fixture); write the checkpoints (fixture, as the sweep
-//! writes them); then `full` steps until the pass is done, each step's wall time, entries
-//! verified and position printed; every step must pass, and the pass must cover every entry and
-//! every checkpoint.
+//! writes them); record the audit events and write their seals (fixture, as the sealer writes
+//! them, ending two hours ago); then `full` steps until the pass is done, each step's wall time,
+//! entries verified and position printed; every step must pass, and the pass must cover every
+//! entry, every checkpoint and every seal.
 
 #[path = "support/stack.rs"]
 mod stack;
@@ -25,6 +27,9 @@ mod seed;
 mod checkpoints;
 use checkpoints::write_checkpoints;
 
+#[path = "support/seals.rs"]
+mod seals;
+
 use anyhow::{bail, ensure};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::kms::KmsSigner;
@@ -32,6 +37,8 @@ use shared::adapters::memory::RecordingMetrics;
 use shared::adapters::s3::S3Vault;
 use shared::adapters::system::SystemClock;
 use shared::app::sweep::{IntegritySweep, SweepMode, SweepSettings, SweepStatus};
+use shared::domain::timestamp::Timestamp;
+use shared::ports::Clock;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -39,6 +46,8 @@ async fn main() -> anyhow::Result<()> {
     let per_checkpoint = env_number("FULL_PASS_BENCH_ENTRIES_PER_CHECKPOINT", 500).max(1);
     let budget = env_number("FULL_PASS_BENCH_BUDGET_SECONDS", 10);
     let checkpoints = entries.div_ceil(per_checkpoint);
+    let seal_count = env_number("FULL_PASS_BENCH_SEALS", 100);
+    let per_seal = env_number("FULL_PASS_BENCH_EVENTS_PER_SEAL", 20).max(1);
     let BenchStack {
         sdk,
         name,
@@ -61,6 +70,27 @@ async fn main() -> anyhow::Result<()> {
     write_checkpoints(&vault, &signer, &origin, &leaves, per_checkpoint).await?;
     eprintln!(
         "wrote {checkpoints} signed checkpoints (+ leaf-hash files) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    if seal_count > 0 {
+        let now = SystemClock.now().as_datetime();
+        let hour_start = now
+            .replace_minute(0)?
+            .replace_second(0)?
+            .replace_nanosecond(0)?;
+        let start = Timestamp::from_datetime(
+            hour_start - time::Duration::hours(i64::try_from(seal_count)? + 2),
+        )?;
+        let windows = seals::windows(start, seal_count, per_seal)?;
+        let audit_sink = DynamoAuditSink::new(dynamodb.clone(), &audit);
+        seals::record_events(&audit_sink, &windows).await?;
+        seals::write_seals(&vault, &signer, &origin, &windows).await?;
+    }
+    eprintln!(
+        "recorded {} audit events and wrote {seal_count} signed seals in {:.1} s",
+        seal_count * per_seal,
         started.elapsed().as_secs_f64()
     );
 
@@ -112,6 +142,13 @@ async fn main() -> anyhow::Result<()> {
             ensure!(
                 verified == entries,
                 "the pass verified {verified} of {entries} entries"
+            );
+            ensure!(
+                record
+                    .message
+                    .contains(&format!("{checkpoints} checkpoint(s) match")),
+                "not every checkpoint was compared: {}",
+                record.message
             );
             eprintln!(
                 "pass complete: {steps} steps of a {budget}-s budget, {verified} entries and {checkpoints} checkpoints in {:.1} s ({})",
