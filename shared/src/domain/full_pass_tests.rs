@@ -259,3 +259,24 @@ fn keys_name_their_step_and_nothing_else_is_a_cursor_key() {
         assert_eq!(seq_of_key(key), None, "{key}");
     }
 }
+
+proptest::proptest! {
+    /// Any bytes: a cursor or a refusal, never a panic; and any single flipped byte of a signed
+    /// cursor is refused or no longer verifies.
+    #[test]
+    fn parsing_never_panics_and_an_edited_byte_never_verifies(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        at in 0usize..10_000,
+        flip in 1u8..=255,
+    ) {
+        let _ = SignedCursor::parse(&bytes);
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let mut text = signed(cursor_at(5), &key).to_text().into_bytes();
+        let signature_line = text.len() - text.iter().rev().skip(1).position(|b| *b == b'\n').unwrap() - 1;
+        let at = at % signature_line;
+        text[at] ^= flip;
+        if let Ok(parsed) = SignedCursor::parse(&text) {
+            proptest::prop_assert!(!parsed.verifies(&spki_der(&key)));
+        }
+    }
+}
