@@ -330,3 +330,15 @@ async fn two_steps_racing_for_one_step_number_one_writes() {
     let versions = fixture.vault.list_versions(&object_key(1)).await.unwrap();
     assert_eq!(versions.len(), 1);
 }
+
+#[test]
+fn the_modes_are_spelled_as_the_schedules_send_them() {
+    for (mode, text) in [
+        (SweepMode::Full, "\"full\""),
+        (SweepMode::FullContinue, "\"full-continue\""),
+    ] {
+        assert_eq!(serde_json::to_string(&mode).unwrap(), text);
+        assert_eq!(serde_json::from_str::<SweepMode>(text).unwrap(), mode);
+        assert_eq!(format!("\"{}\"", mode.as_str()), text);
+    }
+}
