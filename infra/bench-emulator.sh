@@ -16,6 +16,8 @@ step "full sweep over ${SWEEP_BENCH_CHECKPOINTS:-10000} checkpoints"
 cargo bench --locked -p tests --bench sweep_checkpoints
 step "full re-verification of ${SEAL_BENCH_SEALS:-500} audit seals"
 cargo bench --locked -p tests --bench sweep_seals
+step "the resumable full pass over ${FULL_PASS_BENCH_ENTRIES:-20000} entries in steps of ${FULL_PASS_BENCH_BUDGET_SECONDS:-10} s"
+cargo bench --locked -p tests --bench sweep_full_pass
 step "backup of ${BACKUP_BENCH_ENTRIES:-100000} entries: wall time, peak RSS, verification rows/s, the compliance report"
 cargo bench --locked -p tests --bench backup_throughput --no-run
 bench=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/backup_throughput-* | grep -v '\.d$' | head -n 1)

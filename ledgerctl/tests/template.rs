@@ -168,7 +168,7 @@ fn every_function_is_built_and_run_the_same_way() {
 }
 
 /// The DESIGN's schedules: (function, cron expression, payload).
-const SCHEDULES: [(&str, &str, &str); 5] = [
+const SCHEDULES: [(&str, &str, &str); 6] = [
     (
         "IntegritySweepFunction",
         "cron(0 * * * ? *)",
@@ -178,6 +178,12 @@ const SCHEDULES: [(&str, &str, &str); 5] = [
         "IntegritySweepFunction",
         "cron(0 3 * * ? *)",
         r#"{"mode": "full"}"#,
+    ),
+    // The resumable full pass: steps of the open pass between the nightly runs.
+    (
+        "IntegritySweepFunction",
+        "cron(30 * * * ? *)",
+        r#"{"mode": "full-continue"}"#,
     ),
     ("BackupFunction", "cron(0 2 * * ? *)", "{}"),
     (
@@ -326,6 +332,7 @@ fn emitted_metrics() -> BTreeSet<&'static str> {
         sweep::metric::INTEGRITY_FAILED_VERIFICATIONS,
         sweep::metric::SWEEP_DURATION,
         sweep::metric::ENTRIES_VERIFIED,
+        sweep::metric::FULL_SWEEP_PASS_AGE_HOURS,
         tamper_watch::metric::TAMPER_EVENTS,
     ]
     .into()
@@ -1175,6 +1182,18 @@ fn administrator_guard_problems(template: &Value) -> Vec<String> {
             }
         }
     }
+    // The full pass's cursors (`integrity/full-pass/`): only the sweep's role may write them.
+    let bucket_policy = &template["Resources"]["VaultBucketPolicy"]["Properties"]["PolicyDocument"];
+    let cursors = json!({"Fn::Sub": "${VaultBucket.Arn}/integrity/full-pass/*"});
+    let sweep_only = patterns.get(SIGNER).map(|p| json!({"Fn::Sub": p}));
+    if !sweep_only
+        .is_some_and(|s| denied_except(bucket_policy, "s3:PutObject", &cursors, "ArnNotLike", &s))
+    {
+        problems.push(
+            "VaultBucketPolicy: s3:PutObject under integrity/full-pass/ is not denied to every role but the sweep's"
+                .to_owned(),
+        );
+    }
     for (at, statement) in &statements {
         let signs = actions(&statement["Action"])
             .iter()
@@ -1331,6 +1350,25 @@ fn the_administrator_guard_check_catches_each_violation() {
                     .as_object_mut()
                     .unwrap()
                     .remove("RolePath");
+            }),
+        ),
+        (
+            "anyone may write a full-pass cursor",
+            Box::new(|t| {
+                let p = &mut t["Resources"]["VaultBucketPolicy"]["Properties"]["PolicyDocument"];
+                let i = statement_index(p, "OnlyTheSweepWritesFullPassCursors");
+                p["Statement"].as_array_mut().unwrap().remove(i);
+            }),
+        ),
+        (
+            "the report may write a full-pass cursor",
+            Box::new(|t| {
+                let p = &mut t["Resources"]["VaultBucketPolicy"]["Properties"]["PolicyDocument"];
+                let i = statement_index(p, "OnlyTheSweepWritesFullPassCursors");
+                p["Statement"][i]["Condition"]["ArnNotLike"]["aws:PrincipalArn"] = json!([
+                    {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}/integrity-sweep/*"},
+                    {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}/report/*"}
+                ]);
             }),
         ),
         (

@@ -82,6 +82,10 @@ pub struct SweepConfig {
     /// Audit events younger than this are left to a later seal, so writes still in flight are
     /// never missed (`AUDIT_SEAL_LAG_SECONDS`, default 300, 60 to 86400).
     pub audit_seal_lag_seconds: u64,
+    /// How long one step of the resumable full pass verifies before it stops at the next
+    /// trusted checkpoint or seal and writes its cursor (`FULL_SWEEP_BUDGET_SECONDS`, default
+    /// 600, 1 to 840: under the function's 900 s timeout, with room for the step's end).
+    pub full_sweep_budget_seconds: u64,
 }
 
 impl SweepConfig {
@@ -107,6 +111,12 @@ impl SweepConfig {
                 crate::app::audit_seal::DEFAULT_LAG_SECONDS,
                 60..=86_400,
                 "seconds between 60 and 86400",
+            )?,
+            full_sweep_budget_seconds: vars.number(
+                "FULL_SWEEP_BUDGET_SECONDS",
+                crate::app::sweep::DEFAULT_FULL_PASS_BUDGET_SECONDS,
+                1..=840,
+                "seconds between 1 and 840",
             )?,
         })
     }
@@ -386,6 +396,26 @@ mod tests {
             let error = sweep(Some(bad)).unwrap_err();
             assert!(
                 error.to_string().contains("AUDIT_SEAL_LAG_SECONDS"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_full_sweep_budget_defaults_to_ten_minutes_and_stays_under_the_timeout() {
+        let sweep = |budget: Option<&str>| {
+            SweepConfig::from_lookup(|name| match name {
+                "SIGNALS_TABLE" | "AUDIT_TABLE" | "VAULT_BUCKET" => Some("x".to_owned()),
+                "FULL_SWEEP_BUDGET_SECONDS" => budget.map(str::to_owned),
+                _ => None,
+            })
+        };
+        assert_eq!(sweep(None).unwrap().full_sweep_budget_seconds, 600);
+        assert_eq!(sweep(Some("30")).unwrap().full_sweep_budget_seconds, 30);
+        for bad in ["0", "841", "900", "10m"] {
+            let error = sweep(Some(bad)).unwrap_err();
+            assert!(
+                error.to_string().contains("FULL_SWEEP_BUDGET_SECONDS"),
                 "{error}"
             );
         }

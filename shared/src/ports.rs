@@ -186,6 +186,8 @@ pub enum Unit {
     Count,
     Milliseconds,
     Bytes,
+    /// A plain number (CloudWatch `None`), e.g. hours.
+    None,
 }
 
 impl Unit {
@@ -194,6 +196,7 @@ impl Unit {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
             Unit::Bytes => "Bytes",
+            Unit::None => "None",
         }
     }
 }
@@ -212,6 +215,15 @@ impl Metric {
             name,
             unit: Unit::Count,
             value: value as f64,
+        }
+    }
+
+    /// A duration in hours (unit `None`: CloudWatch has no hour unit).
+    pub fn hours(name: &'static str, value: f64) -> Metric {
+        Metric {
+            name,
+            unit: Unit::None,
+            value,
         }
     }
 

@@ -19,8 +19,11 @@ use std::time::Instant;
 #[path = "support/seed.rs"]
 mod seed;
 
-use anyhow::{Context, bail, ensure};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+#[path = "support/checkpoints.rs"]
+mod checkpoints;
+use checkpoints::write_checkpoints;
+
+use anyhow::{bail, ensure};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::kms::KmsSigner;
 use shared::adapters::memory::RecordingMetrics;
@@ -29,13 +32,6 @@ use shared::adapters::system::SystemClock;
 use shared::app::sweep::{
     IntegritySweep, LEAF_FILE_READS_IN_FLIGHT, NOTE_READS_IN_FLIGHT, SweepMode, SweepSettings,
 };
-use shared::domain::checkpoint::{
-    Checkpoint, LeavesRef, Signature, SignedCheckpoint, encode_leaves, leaves_key, object_key,
-};
-use shared::domain::hash::Hash;
-use shared::domain::merkle::CompactRange;
-use shared::domain::timestamp::Timestamp;
-use shared::ports::{BlobVault, Clock, Signer};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -129,59 +125,4 @@ async fn main() -> anyhow::Result<()> {
         idle.message
     );
     Ok(())
-}
-
-/// Writes one checkpoint per `per_checkpoint` entries, exactly as the sweep writes them (leaf
-/// file, then note; both locked), an hour apart, several at a time to keep the fixture short.
-async fn write_checkpoints(
-    vault: &S3Vault,
-    signer: &KmsSigner,
-    origin: &str,
-    leaves: &[Hash],
-    per_checkpoint: u64,
-) -> anyhow::Result<()> {
-    let start = Timestamp::parse_rfc3339("2019-01-01T00:00:00Z")?;
-    let retain_until = SystemClock.now().plus_days(1)?;
-    let mut range = CompactRange::new();
-    let mut notes = Vec::new();
-    for (hour, chunk) in leaves.chunks(per_checkpoint as usize).enumerate() {
-        let from = range.size();
-        chunk.iter().for_each(|leaf| range.append(*leaf));
-        let time =
-            Timestamp::from_datetime(start.as_datetime() + time::Duration::hours(hour as i64))?;
-        let bytes = encode_leaves(chunk);
-        let leaves_ref = LeavesRef {
-            from,
-            to: range.size(),
-            sha256: Hash::sha256(&bytes),
-        };
-        let head = *chunk.last().context("a chunk is never empty")?;
-        let checkpoint = Checkpoint::new(origin, range.clone(), head, time, leaves_ref)?;
-        notes.push((checkpoint, bytes));
-    }
-    stream::iter(notes)
-        .map(|(checkpoint, bytes)| async move {
-            let der = signer.sign(checkpoint.body().as_bytes()).await?;
-            let signed = SignedCheckpoint {
-                signature: Signature::kms(signer.key_id(), der)?,
-                checkpoint,
-            };
-            let (size, time) = (signed.checkpoint.tree_size, signed.checkpoint.time);
-            let text = "text/plain; charset=utf-8";
-            vault
-                .put_locked(&leaves_key(size, &time), bytes, text, retain_until)
-                .await?;
-            vault
-                .put_locked(
-                    &object_key(size, &time),
-                    signed.to_text().into_bytes(),
-                    text,
-                    retain_until,
-                )
-                .await?;
-            anyhow::Ok(())
-        })
-        .buffer_unordered(16)
-        .try_collect::<()>()
-        .await
 }

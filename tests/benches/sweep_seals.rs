@@ -15,25 +15,22 @@
 
 #[path = "support/stack.rs"]
 mod stack;
+
+#[path = "support/seals.rs"]
+mod seals;
 use stack::{BenchStack, env_number};
 use std::time::Instant;
 
-use anyhow::{Context, ensure};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use anyhow::ensure;
 use shared::adapters::dynamodb::DynamoAuditSink;
 use shared::adapters::kms::KmsSigner;
 use shared::adapters::s3::S3Vault;
-use shared::adapters::system::SystemClock;
 use shared::app::audit_seal::{DEFAULT_LAG_SECONDS, SEAL_READS_IN_FLIGHT, Sealer};
 use shared::app::sweep::NOTE_READS_IN_FLIGHT;
 use shared::app::vault::{CheckpointTrust, TrustedKeys};
-use shared::domain::audit::{AuditEvent, AuditEventType};
-use shared::domain::audit_seal::{
-    AuditKey, SEAL_PREFIX, Seal, SealedEvent, SignedSeal, event_leaf, events_key, seal_key,
-};
-use shared::domain::checkpoint::Signature;
+use shared::domain::audit_seal::SEAL_PREFIX;
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{AuditLog, AuditSink, BlobVault, Clock, Signer};
+use shared::ports::AuditLog;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -52,40 +49,9 @@ async fn main() -> anyhow::Result<()> {
     let signer = KmsSigner::new(aws_sdk_kms::Client::new(&sdk), &key);
 
     let start = Timestamp::parse_rfc3339("2019-01-01T00:00:00Z")?;
-    let hour = |n: u64| -> anyhow::Result<Timestamp> {
-        Ok(Timestamp::from_datetime(
-            start.as_datetime() + time::Duration::hours(i64::try_from(n)?),
-        )?)
-    };
     let started = Instant::now();
-    let mut windows = Vec::new();
-    for n in 0..seals {
-        let from = hour(n)?;
-        let events: Vec<AuditEvent> = (0..per_seal)
-            .map(|k| {
-                let at = from.as_datetime() + time::Duration::seconds(k as i64 + 1);
-                Ok(AuditEvent {
-                    event_id: format!("0190-bench-{n:06}-{k:04}"),
-                    occurred_at: Timestamp::from_datetime(at)?,
-                    event_type: AuditEventType::DeleteAttempt,
-                    actor: "arn:aws:iam::123456789012:user/alice".into(),
-                    request_id: format!("req-{n}-{k}"),
-                    signal_id: Some(format!("sig-{n}-{k}")),
-                    chain_index: None,
-                    reason: Some("signals are immutable".into()),
-                    excerpt: None,
-                    details: serde_json::json!({"method": "DELETE", "status": 405}),
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        windows.push((from, hour(n + 1)?, events));
-    }
-    let all: Vec<&AuditEvent> = windows.iter().flat_map(|(_, _, e)| e).collect();
-    stream::iter(all)
-        .map(|event| audit.record(event))
-        .buffer_unordered(16)
-        .try_collect::<()>()
-        .await?;
+    let windows = seals::windows(start, seals, per_seal)?;
+    seals::record_events(&audit, &windows).await?;
     eprintln!(
         "wrote {} audit events in {:.1} s",
         seals * per_seal,
@@ -93,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    let last_to = write_seals(&vault, &signer, &origin, &windows).await?;
+    let last_to = seals::write_seals(&vault, &signer, &origin, &windows).await?;
     eprintln!(
         "wrote {seals} signed seals (+ events files) in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -176,65 +142,4 @@ async fn verify(
         report.written
     );
     Ok(seconds)
-}
-
-/// Seals each window exactly as the sealer does (events file, then note; both locked; chained),
-/// sealed 300 s after its end, several at a time to keep the fixture short. Returns where the
-/// last window ends.
-async fn write_seals(
-    vault: &S3Vault,
-    signer: &KmsSigner,
-    origin: &str,
-    windows: &[(Timestamp, Timestamp, Vec<AuditEvent>)],
-) -> anyhow::Result<Timestamp> {
-    let retain_until = SystemClock.now().plus_days(1)?;
-    let mut previous: Option<Seal> = None;
-    let mut notes = Vec::new();
-    for (from, to, events) in windows {
-        let sealed = events
-            .iter()
-            .map(|event| {
-                let key = AuditKey::of(event);
-                let leaf = event_leaf(&key, event);
-                SealedEvent::new(key, leaf)
-            })
-            .collect();
-        let time = Timestamp::from_datetime(
-            to.as_datetime() + time::Duration::seconds(DEFAULT_LAG_SECONDS as i64),
-        )?;
-        let (seal, file) = Seal::new(origin, previous.as_ref(), *from, *to, sealed, time)?;
-        previous = Some(seal.clone());
-        notes.push((seal, file));
-    }
-    let last_to = previous.context("at least one seal")?.to;
-    stream::iter(notes)
-        .map(|(seal, file)| async move {
-            let der = signer.sign(seal.body().as_bytes()).await?;
-            let (seq, time) = (seal.seq, seal.time);
-            let note = SignedSeal {
-                signature: Signature::kms(signer.key_id(), der)?,
-                seal,
-            };
-            vault
-                .put_locked(
-                    &events_key(seq, &time),
-                    file,
-                    "application/jsonl",
-                    retain_until,
-                )
-                .await?;
-            vault
-                .put_locked(
-                    &seal_key(seq, &time),
-                    note.to_text().into_bytes(),
-                    "text/plain; charset=utf-8",
-                    retain_until,
-                )
-                .await?;
-            anyhow::Ok(())
-        })
-        .buffer_unordered(16)
-        .try_collect::<()>()
-        .await?;
-    Ok(last_to)
 }

@@ -392,6 +392,8 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
     }
     sweep.sweep(SweepMode::Init).await;
     sweep.sweep(SweepMode::Incremental).await;
+    // A step of the full pass: it writes its cursor under integrity/full-pass/ (create-only).
+    sweep.sweep(SweepMode::Full).await;
     backup.backup().await;
     let verified = VerifyBackupJob::new(
         verify.store(),
@@ -506,6 +508,11 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
         (&backup, "checkpoints/planted.txt"),
         (&verify, "manifests/2026/11/planted.json"),
         (&report, "checkpoints/planted.txt"),
+        // Only the sweep writes full-pass cursors (the bucket policy also denies it to every
+        // other principal on AWS; moto ignores that conditional deny).
+        (&backup, "integrity/full-pass/00000000000000000099.txt"),
+        (&verify, "integrity/full-pass/00000000000000000099.txt"),
+        (&report, "integrity/full-pass/00000000000000000099.txt"),
     ] {
         let put = aws_sdk_s3::Client::new(&role.sdk)
             .put_object()

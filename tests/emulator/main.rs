@@ -11,6 +11,7 @@
 
 mod backup;
 mod export;
+mod full_pass;
 mod ingest;
 mod least_privilege;
 mod openapi;

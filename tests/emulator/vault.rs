@@ -207,13 +207,18 @@ async fn the_provisioned_vault_and_key_are_the_templates() {
     // The bucket policy is the template's, but for the conditional denies, which are reported
     // as not applied over the emulator's plain HTTP (moto ignores conditions).
     let skipped = &stack.provisioned.buckets[0].skipped_statements;
-    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
     assert!(
         skipped[0].starts_with("VaultBucketPolicy statement RequireTls:"),
         "{skipped:?}"
     );
+    // Only the sweep writes full-pass cursors: a deny conditioned on the principal.
     assert!(
-        skipped[1].starts_with("VaultBucketPolicy statement RetentionOnlyInComplianceMode:"),
+        skipped[1].starts_with("VaultBucketPolicy statement OnlyTheSweepWritesFullPassCursors:"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[2].starts_with("VaultBucketPolicy statement RetentionOnlyInComplianceMode:"),
         "{skipped:?}"
     );
     let policy = s3

@@ -1,5 +1,7 @@
 //! The integrity-sweep Lambda function: wiring only. EventBridge Scheduler invokes it with
-//! `{"mode": "incremental"}` hourly and `{"mode": "full"}` at 03:00 UTC; an operator runs
+//! `{"mode": "incremental"}` hourly, `{"mode": "full"}` at 03:00 UTC (a step of the full pass,
+//! starting one if none is open) and `{"mode": "full-continue"}` hourly at :30 (a step of the
+//! open pass, if any); an operator runs
 //! `{"mode": "init"}` once. The DynamoDB streams of the signals and audit tables invoke it with
 //! batches of records (`{"Records": [...]}`), which go to the tamper watch. The behaviour lives
 //! in `shared::app::sweep` and `shared::app::tamper_watch`.
@@ -49,7 +51,7 @@ impl Invocation {
         }
         serde_json::from_value(payload)
             .map(Invocation::Schedule)
-            .map_err(|error| format!("invalid payload ({error}); expected {{\"mode\": \"init\" | \"incremental\" | \"full\"}} or a DynamoDB stream event"))
+            .map_err(|error| format!("invalid payload ({error}); expected {{\"mode\": \"init\" | \"incremental\" | \"full\" | \"full-continue\"}} or a DynamoDB stream event"))
     }
 }
 
@@ -88,7 +90,10 @@ async fn main() -> Result<(), Error> {
                 trust: config.trust(),
             },
         )
-        .with_audit_seal_lag(config.audit_seal_lag_seconds),
+        .with_audit_seal_lag(config.audit_seal_lag_seconds)
+        .with_full_pass_budget(std::time::Duration::from_secs(
+            config.full_sweep_budget_seconds,
+        )),
     );
     let tables = Arc::new(WatchedTables {
         signals: config.signals_table.clone(),

@@ -29,6 +29,7 @@ use crate::domain::audit_seal::{
 };
 use crate::domain::chain::{Finding, FindingKind};
 use crate::domain::checkpoint::Signature;
+use crate::domain::full_pass::SealLink;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{AuditLog, BlobVault, SignError, Signer, StoreError, VaultError};
 
@@ -80,6 +81,27 @@ pub enum SealFailure {
     Sign(#[from] SignError),
     #[error("cannot build the audit seal: {0}")]
     Seal(String),
+}
+
+/// What one step of the resumable full pass did with the seals.
+#[derive(Debug, Default)]
+pub struct SealPassStep {
+    /// Findings about the audit log and the chain of seals.
+    pub findings: Vec<Finding>,
+    /// Findings about single objects under the prefix (key, original version, finding).
+    pub objects: Vec<(String, String, Finding)>,
+    /// Seals re-verified in this step.
+    pub seals_verified: u64,
+    /// Where the next step starts, and the seal this one ended with.
+    pub next_seq: u64,
+    pub previous: Option<SealLink>,
+    /// The pass verifies the seals below this number: the highest trusted sequence number + 1
+    /// when its first seal step ran (later seals are the next pass's).
+    pub until: u64,
+    /// Every seal is verified: the pass is complete.
+    pub done: bool,
+    /// Why the previous step's seal is not trusted now (nothing was verified).
+    pub anchor: Option<String>,
 }
 
 /// A trusted seal read back.
@@ -252,27 +274,7 @@ where
             .map(|l| (l.key.clone(), l.seal.clone()))
             .collect();
         ordered.sort_by(|a, b| (a.1.seq, &a.0).cmp(&(b.1.seq, &b.0)));
-        for problem in audit_seal::check_chain(&ordered) {
-            let (key, reason) = match problem {
-                ChainProblem::Gap {
-                    key,
-                    expected,
-                    found,
-                } => (
-                    key,
-                    format!("seal {expected} is missing: the chain of seals jumps to {found}"),
-                ),
-                ChainProblem::BrokenLink { key, reason } => (key, reason),
-                ChainProblem::WrongKey { key, expected } => (
-                    key,
-                    format!("its content is that of {expected}, not of the key it is stored at"),
-                ),
-            };
-            report.findings.push(Finding {
-                index: seq_from_key(&key),
-                kind: FindingKind::AuditSealInvalid { seal: key, reason },
-            });
-        }
+        report.findings.extend(chain_findings(&ordered));
         let mut checks = stream::iter(&ordered)
             .map(|(key, seal)| self.verify_seal(key, seal, originals))
             .buffered(self.reads_in_flight.max(1));
@@ -280,27 +282,116 @@ where
             report.seals_verified += 1;
             report.findings.extend(check?.findings);
         }
-        // Seal 0 starts where the audit log began: anything stored before its window was added
-        // later (backdated). A bounded number of day partitions is read; the tamper watch names
-        // an insert backdated further, as it happens.
-        if let Some((first_key, first)) = ordered.iter().find(|(_, s)| s.seq == 0)
-            && let Some(start) = days_before(&first.from, DAYS_CHECKED_BEFORE_FIRST_SEAL)
-        {
-            let mut findings = Vec::new();
-            let before = self
-                .read_window(&start, &first.from, 0, &mut findings)
+        if let Some((first_key, first)) = ordered.iter().find(|(_, s)| s.seq == 0) {
+            self.check_before_first(first_key, first, &mut report.findings)
                 .await?;
-            report.findings.extend(findings);
-            for event in before {
-                report.findings.push(Finding {
-                    index: 0,
-                    kind: FindingKind::AuditEventAdded {
-                        seal: first_key.clone(),
-                        pk: event.pk,
-                        sk: event.sk,
-                    },
-                });
+        }
+        Ok(())
+    }
+
+    /// One step of the resumable full pass (`app::sweep`'s `full`): every seal is read and
+    /// judged (planted or untrusted ones join `objects`), and the trusted seals from `next_seq`
+    /// up to `until` (`None`: all there are now) are re-verified in order until `deadline` has passed (at least one sequence number per
+    /// step, and never half of one). When `next_seq` is 0 the chain of seals is checked; when
+    /// the last seal is done, the days before seal 0. `previous` — the seal the last step ended
+    /// with — must still be the trusted seal of its number, with the same digest: otherwise
+    /// nothing is verified and `anchor` says why (the pass restarts).
+    pub async fn verify_pass(
+        &self,
+        next_seq: u64,
+        until: Option<u64>,
+        previous: Option<&SealLink>,
+        deadline: std::time::Instant,
+    ) -> Result<SealPassStep, SealFailure> {
+        let mut report = SealReport::default();
+        let (trusted, originals) = self.load(true, &mut report).await?;
+        let total = trusted.iter().map(|l| l.seal.seq + 1).max().unwrap_or(0);
+        let until = until.unwrap_or(total);
+        let mut step = SealPassStep {
+            objects: report.objects,
+            until,
+            next_seq,
+            previous: previous.cloned(),
+            ..SealPassStep::default()
+        };
+        let mut ordered: Vec<(String, Seal)> =
+            trusted.into_iter().map(|l| (l.key, l.seal)).collect();
+        ordered.sort_by(|a, b| (a.1.seq, &a.0).cmp(&(b.1.seq, &b.0)));
+        if let Some(link) = previous {
+            let anchored = ordered.iter().any(|(key, seal)| {
+                seal.seq == link.seq && *key == link.key && seal.digest() == link.digest
+            });
+            if !anchored {
+                step.anchor = Some(format!(
+                    "it stopped after seal {} ({}) with digest {}, which is not a trusted seal now",
+                    link.seq, link.key, link.digest
+                ));
+                return Ok(step);
             }
+        }
+        if next_seq == 0 {
+            step.findings.extend(chain_findings(&ordered));
+        }
+        let remaining: Vec<&(String, Seal)> = ordered
+            .iter()
+            .filter(|(_, s)| s.seq >= next_seq && s.seq < until)
+            .collect();
+        let originals = &originals;
+        let mut checks = stream::iter(remaining.iter().enumerate())
+            .map(|(i, (key, seal))| async move {
+                (i, key, seal, self.verify_seal(key, seal, originals).await)
+            })
+            .buffered(self.reads_in_flight.max(1));
+        let mut finished = true;
+        while let Some((i, key, seal, check)) = checks.next().await {
+            step.seals_verified += 1;
+            step.findings.extend(check?.findings);
+            step.next_seq = seal.seq + 1;
+            step.previous = Some(SealLink {
+                seq: seal.seq,
+                key: key.clone(),
+                digest: seal.digest(),
+            });
+            let next_differs = remaining
+                .get(i + 1)
+                .is_some_and(|(_, next)| next.seq != seal.seq);
+            if next_differs && std::time::Instant::now() >= deadline {
+                finished = false;
+                break;
+            }
+        }
+        if finished {
+            if let Some((first_key, first)) = ordered.iter().find(|(_, s)| s.seq == 0) {
+                self.check_before_first(first_key, first, &mut step.findings)
+                    .await?;
+            }
+            step.done = true;
+        }
+        Ok(step)
+    }
+
+    /// Seal 0 starts where the audit log began: anything stored before its window was added
+    /// later (backdated). A bounded number of day partitions is read; the tamper watch names
+    /// an insert backdated further, as it happens.
+    async fn check_before_first(
+        &self,
+        first_key: &str,
+        first: &Seal,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), SealFailure> {
+        let Some(start) = days_before(&first.from, DAYS_CHECKED_BEFORE_FIRST_SEAL) else {
+            return Ok(());
+        };
+        let before = self.read_window(&start, &first.from, 0, findings).await?;
+        for event in before {
+            findings.push(Finding {
+                index: 0,
+                kind: FindingKind::AuditEventAdded {
+                    seal: first_key.to_owned(),
+                    pk: event.pk,
+                    sk: event.sk,
+                },
+            });
         }
         Ok(())
     }
@@ -492,6 +583,34 @@ where
         report.written = Some(key);
         Ok(())
     }
+}
+
+/// The chain of trusted seals (in `(seq, key)` order) checked: each break named by its seal.
+fn chain_findings(ordered: &[(String, Seal)]) -> Vec<Finding> {
+    audit_seal::check_chain(ordered)
+        .into_iter()
+        .map(|problem| {
+            let (key, reason) = match problem {
+                ChainProblem::Gap {
+                    key,
+                    expected,
+                    found,
+                } => (
+                    key,
+                    format!("seal {expected} is missing: the chain of seals jumps to {found}"),
+                ),
+                ChainProblem::BrokenLink { key, reason } => (key, reason),
+                ChainProblem::WrongKey { key, expected } => (
+                    key,
+                    format!("its content is that of {expected}, not of the key it is stored at"),
+                ),
+            };
+            Finding {
+                index: seq_from_key(&key),
+                kind: FindingKind::AuditSealInvalid { seal: key, reason },
+            }
+        })
+        .collect()
 }
 
 /// The pinned-trust judgement of a seal: the checkpoints' rules, the seal's own signature.

@@ -555,3 +555,132 @@ async fn concurrent_seal_checks_give_the_sequential_findings_in_order() {
     let outcome = |r: &SweepRecord| (r.status, r.findings_total, r.findings.clone());
     assert_eq!(outcome(&concurrent), outcome(&sequential));
 }
+
+/// The records of `full` steps until the pass is done.
+async fn whole_pass(fixture: &Fixture) -> Vec<SweepRecord> {
+    let mut steps = Vec::new();
+    loop {
+        let step = match fixture.run(SweepMode::Full).await {
+            Ok(record) => record,
+            Err(SweepError::Failed(record)) => *record,
+            Err(other) => panic!("{other:?}"),
+        };
+        let done = step.full_pass.as_ref().unwrap().phase == "done";
+        steps.push(step);
+        if done {
+            return steps;
+        }
+        assert!(steps.len() < 30, "the pass does not advance");
+    }
+}
+
+#[tokio::test]
+async fn a_full_pass_in_steps_reverifies_one_seal_a_step_and_finds_the_same() {
+    let mut fixture = Fixture::sealed().await;
+    fixture.ledger.tamper_audit(|events| {
+        let event = events.iter_mut().find(|e| e.event_id == "e-0004").unwrap();
+        event.actor = "arn:aws:iam::123456789012:user/mallory".into();
+    });
+    let one = whole_pass(&fixture).await;
+    assert_eq!(one.len(), 1);
+    let sealed_before = fixture.seal_keys().len() as u64;
+
+    fixture.sweep = fixture
+        .sweep
+        .with_full_pass_budget(std::time::Duration::ZERO);
+    let steps = whole_pass(&fixture).await;
+    // The entries (an empty ledger) in one step, then one seal per step: the seals there were
+    // when the seal phase began, not the ones each step adds.
+    let seal_steps = &steps[1..];
+    assert_eq!(
+        seal_steps.len() as u64,
+        sealed_before + 1,
+        "{:?}",
+        steps.iter().map(|s| &s.message).collect::<Vec<_>>()
+    );
+    let progress: Vec<(String, u64, Option<u64>)> = seal_steps
+        .iter()
+        .map(|s| {
+            let p = s.full_pass.as_ref().unwrap();
+            (p.phase.clone(), p.position, p.of)
+        })
+        .collect();
+    assert_eq!(
+        progress[0],
+        ("seals".to_owned(), 1, Some(sealed_before + 1))
+    );
+    assert_eq!(progress.last().unwrap().0, "done");
+    let named = |records: &[SweepRecord]| -> Vec<(u64, String)> {
+        records
+            .iter()
+            .flat_map(|r| &r.findings)
+            .map(|f| (f.index, format!("{:?}", f.kind)))
+            .collect()
+    };
+    assert_eq!(named(&steps), named(&one));
+    assert!(
+        matches!(&steps[2].findings[..], [f] if matches!(&f.kind, FindingKind::AuditEventChanged { .. })),
+        "the step that re-read seal 1 names the event: {:?}",
+        steps[2].findings
+    );
+}
+
+#[tokio::test]
+async fn a_seal_step_whose_last_seal_is_no_longer_trusted_restarts_the_pass() {
+    let mut fixture = Fixture::sealed().await;
+    fixture.sweep = fixture
+        .sweep
+        .with_full_pass_budget(std::time::Duration::ZERO);
+    fixture.run(SweepMode::Full).await.unwrap(); // the entries
+    let after_seal_0 = fixture.run(SweepMode::Full).await.unwrap();
+    assert_eq!(after_seal_0.full_pass.as_ref().unwrap().position, 1);
+    // A cursor signed with the sweep's own key (a bug, or an insider who can sign) that says
+    // the pass ended seal 0 with another digest: the re-check against the trusted seal 0
+    // refuses it.
+    let key = crate::domain::full_pass::object_key(1);
+    let text = String::from_utf8(fixture.vault.latest(&key).unwrap()).unwrap();
+    let mut cursor = crate::domain::full_pass::SignedCursor::parse(text.as_bytes())
+        .unwrap()
+        .cursor;
+    if let crate::domain::full_pass::PassPhase::Seals {
+        previous: Some(link),
+        ..
+    } = &mut cursor.phase
+    {
+        link.digest = crate::domain::hash::Hash::sha256(b"a seal that never was");
+    }
+    cursor.seq = 2;
+    let signer = SoftwareSigner::from_secret("alias/test-signing", [7; 32]).unwrap();
+    let body = crate::domain::full_pass::SignedCursor::body("signal-ledger:test", &cursor);
+    let der = crate::ports::Signer::sign(&signer, body.as_bytes())
+        .await
+        .unwrap();
+    let note = crate::domain::full_pass::SignedCursor {
+        origin: "signal-ledger:test".to_owned(),
+        cursor,
+        signature: crate::domain::checkpoint::Signature::kms("alias/test-signing", der).unwrap(),
+    };
+    crate::ports::BlobVault::create_locked(
+        &fixture.vault,
+        &crate::domain::full_pass::object_key(2),
+        note.to_text().into_bytes(),
+        "text/plain",
+        timestamp("2033-01-01T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    let refused = failure(fixture.run(SweepMode::Full).await);
+    assert!(
+        refused.findings.iter().any(|f| matches!(
+            &f.kind,
+            FindingKind::FullPassCursorInvalid { reason, .. } if reason.contains("not a trusted seal")
+        )),
+        "{:?}",
+        refused.findings
+    );
+    let progress = refused.full_pass.as_ref().unwrap();
+    assert_eq!(
+        (progress.step, progress.phase.as_str(), progress.position),
+        (1, "entries", 0)
+    );
+}

@@ -82,6 +82,9 @@ pub mod metric {
     pub const INTEGRITY_FAILED_VERIFICATIONS: &str = "IntegrityFailedVerifications";
     pub const SWEEP_DURATION: &str = "IntegritySweepDuration";
     pub const ENTRIES_VERIFIED: &str = "IntegrityEntriesVerified";
+    /// Hours since the open full pass started (emitted by each step; by the finishing step, its
+    /// whole duration): the alarm fires when a complete pass takes longer than its limit.
+    pub const FULL_SWEEP_PASS_AGE_HOURS: &str = "FullSweepPassAgeHours";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +92,11 @@ pub mod metric {
 pub enum SweepMode {
     Init,
     Incremental,
+    /// One step of the resumable full pass; starts a new pass when none is open.
     Full,
+    /// One step of the open full pass, if there is one (never starts a pass).
+    #[serde(rename = "full-continue")]
+    FullContinue,
 }
 
 impl SweepMode {
@@ -98,6 +105,7 @@ impl SweepMode {
             SweepMode::Init => "init",
             SweepMode::Incremental => "incremental",
             SweepMode::Full => "full",
+            SweepMode::FullContinue => "full-continue",
         }
     }
 }
@@ -160,6 +168,10 @@ pub struct SweepRecord {
     /// public keys: what an auditor compares with the keys handed over out of band.
     #[serde(default)]
     pub trusted_keys: Vec<TrustedKey>,
+    /// `full` and `full-continue`: how far the resumable full pass got (`None` for the other
+    /// modes and for a skipped continuation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_pass: Option<PassProgress>,
     pub message: String,
 }
 
@@ -309,6 +321,8 @@ struct Outcome {
     written: Option<Written>,
     latest: Option<SignedCheckpoint>,
     message: String,
+    /// The full pass's progress after this step.
+    pass: Option<PassProgress>,
 }
 
 /// The sweep over its ports. `signer` is `None` when no checkpoint key is configured: checkpoints
@@ -326,6 +340,8 @@ pub struct IntegritySweep<S, V, G, A, C, M> {
     pub(crate) reads_in_flight: ReadsInFlight,
     /// `AUDIT_SEAL_LAG_SECONDS`: audit events younger than this are left to a later seal.
     audit_seal_lag_seconds: u64,
+    /// `FULL_SWEEP_BUDGET_SECONDS`: how long one step of the full pass verifies.
+    full_pass_budget: std::time::Duration,
 }
 
 impl<S, V, G, A, C, M> IntegritySweep<S, V, G, A, C, M>
@@ -360,7 +376,15 @@ where
                 seals: audit_seal::SEAL_READS_IN_FLIGHT,
             },
             audit_seal_lag_seconds: audit_seal::DEFAULT_LAG_SECONDS,
+            full_pass_budget: std::time::Duration::from_secs(DEFAULT_FULL_PASS_BUDGET_SECONDS),
         }
+    }
+
+    /// Each step of the full pass verifies for at most about this long (default
+    /// [`DEFAULT_FULL_PASS_BUDGET_SECONDS`]), then stops at the next trusted checkpoint or seal.
+    pub fn with_full_pass_budget(mut self, budget: std::time::Duration) -> Self {
+        self.full_pass_budget = budget;
+        self
     }
 
     /// Seals only audit events older than `seconds` (default [`audit_seal::DEFAULT_LAG_SECONDS`]).
@@ -373,7 +397,8 @@ where
     /// audits and emits metrics. `Err` when the ledger is not intact or the sweep could not finish.
     pub async fn run(&self, mode: SweepMode, request_id: &str) -> Result<SweepRecord, SweepError> {
         let start = RunStart::now(&self.clock);
-        let verified = self.verify(mode).await;
+        let deadline = start.started + self.full_pass_budget;
+        let verified = self.verify(mode, deadline).await;
         let duration_ms = start.elapsed_ms();
         let Verified { outcome, trust } = match verified {
             Ok(verified) => verified,
@@ -393,12 +418,12 @@ where
 
     /// Resolves the trusted keys (once per run: every note is judged with them, no further key
     /// lookups) and runs the mode.
-    async fn verify(&self, mode: SweepMode) -> Result<Verified, SweepError> {
+    async fn verify(&self, mode: SweepMode, deadline: Instant) -> Result<Verified, SweepError> {
         let trust = self.settings.trust.resolve(self.signer.as_ref()).await?;
-        let outcome = self.run_mode(mode, &trust).await?;
+        let outcome = self.run_mode(mode, &trust, deadline).await?;
         // Issue 11: every mode also seals the audit log (`full` re-verifies its seals).
         // Boxed: the sealer's future would make every sweep's future large.
-        let outcome = Box::pin(self.seal_audit_log(mode, &trust, outcome)).await?;
+        let outcome = Box::pin(self.seal_audit_log(&trust, outcome)).await?;
         Ok(Verified { outcome, trust })
     }
 
@@ -474,6 +499,7 @@ where
                 .collect(),
             acknowledged,
             trusted_keys: trust.keys().to_vec(),
+            full_pass: outcome.pass,
             message: match unacknowledged.len() {
                 0 => outcome.message,
                 n => format!(
@@ -496,6 +522,16 @@ where
             Metric::millis(metric::SWEEP_DURATION, record.duration_ms as i64),
             Metric::count(metric::ENTRIES_VERIFIED, record.entries_verified),
         ];
+        if let Some(pass) = &record.full_pass {
+            let age_ms = pass.duration_ms.unwrap_or_else(|| {
+                let age = record.finished_at.as_datetime() - pass.pass_started_at.as_datetime();
+                u64::try_from(age.whole_milliseconds()).unwrap_or(0)
+            });
+            metrics.push(Metric::hours(
+                metric::FULL_SWEEP_PASS_AGE_HOURS,
+                age_ms as f64 / 3_600_000.0,
+            ));
+        }
         if record.status == SweepStatus::Failed {
             metrics.push(Metric::count(
                 metric::INTEGRITY_FAILED_VERIFICATIONS,
@@ -528,23 +564,12 @@ where
     /// (they fail the run), its vault findings join the checkpoints' (acknowledgeable).
     async fn seal_audit_log(
         &self,
-        mode: SweepMode,
         trust: &TrustedKeys,
         mut outcome: Outcome,
     ) -> Result<Outcome, SweepError> {
-        let sealer = audit_seal::Sealer {
-            vault: &self.vault,
-            signer: self.signer.as_ref(),
-            log: &self.audit,
-            trust,
-            retention_days: self.settings.retention_days,
-            lag_seconds: self.audit_seal_lag_seconds,
-            reads_in_flight: self.reads_in_flight.seals,
-            note_reads_in_flight: self.reads_in_flight.notes,
-        };
-        let sealed = sealer
-            .run(self.clock.now(), mode == SweepMode::Full)
-            .await?;
+        // The full pass re-verifies the seals in its own steps (`full_pass`); here every mode
+        // seals.
+        let sealed = self.sealer(trust).run(self.clock.now(), false).await?;
         let report = &mut outcome.report;
         for finding in &sealed.findings {
             if report.findings.len() < crate::domain::chain::MAX_FINDINGS_KEPT {
@@ -555,16 +580,20 @@ where
         if !sealed.findings.is_empty() {
             outcome.status = SweepStatus::Failed;
         }
-        outcome.objects.extend(
-            sealed
+        for (key, version_id, finding) in sealed.objects {
+            // A full step has judged every seal already: the listing's findings are among them.
+            let seen = outcome
                 .objects
-                .into_iter()
-                .map(|(key, version_id, finding)| ObjectFinding {
+                .iter()
+                .any(|o| o.key == key && o.version_id == version_id && o.finding == finding);
+            if !seen {
+                outcome.objects.push(ObjectFinding {
                     key,
                     version_id,
                     finding,
-                }),
-        );
+                });
+            }
+        }
         outcome.message = format!(
             "{}; audit log: {}{}{}",
             outcome.message,
@@ -573,9 +602,9 @@ where
                 (None, Some(to)) => format!("sealed to {to}"),
                 _ => "nothing sealed yet".to_owned(),
             },
-            match mode {
-                SweepMode::Full => format!(", {} seal(s) re-verified", sealed.seals_verified),
-                _ => String::new(),
+            match &outcome.pass {
+                Some(_) => ", seals re-verified by the full pass".to_owned(),
+                None => String::new(),
             },
             match sealed.findings.len() {
                 0 => String::new(),
@@ -585,11 +614,31 @@ where
         Ok(outcome)
     }
 
-    async fn run_mode(&self, mode: SweepMode, trust: &TrustedKeys) -> Result<Outcome, SweepError> {
+    /// The sealer of the audit log, over this sweep's ports.
+    fn sealer<'a>(&'a self, trust: &'a TrustedKeys) -> audit_seal::Sealer<'a, V, G, A> {
+        audit_seal::Sealer {
+            vault: &self.vault,
+            signer: self.signer.as_ref(),
+            log: &self.audit,
+            trust,
+            retention_days: self.settings.retention_days,
+            lag_seconds: self.audit_seal_lag_seconds,
+            reads_in_flight: self.reads_in_flight.seals,
+            note_reads_in_flight: self.reads_in_flight.notes,
+        }
+    }
+
+    async fn run_mode(
+        &self,
+        mode: SweepMode,
+        trust: &TrustedKeys,
+        deadline: Instant,
+    ) -> Result<Outcome, SweepError> {
         match mode {
             SweepMode::Init => self.init(trust).await,
             SweepMode::Incremental => self.incremental(trust).await,
-            SweepMode::Full => self.full(trust).await,
+            SweepMode::Full => Box::pin(self.full_step(trust, deadline, true)).await,
+            SweepMode::FullContinue => Box::pin(self.full_step(trust, deadline, false)).await,
         }
     }
 
@@ -608,10 +657,11 @@ where
                     "already initialised: checkpoint {} exists; nothing changed",
                     existing.key
                 ),
+                pass: None,
             });
         }
         let mut verifier = ChainVerifier::from_genesis();
-        let leaves = self.verify_from(0, &mut verifier, None).await?;
+        let (leaves, _) = self.verify_from(0, &mut verifier, None, None).await?;
         let report = verifier.finish(None);
         let outcome = self.conclude(report, 0, leaves, None).await?;
         Ok(Outcome { objects, ..outcome })
@@ -639,7 +689,7 @@ where
         let size = checkpoint.tree_size;
         let mut verifier = ChainVerifier::resume(checkpoint.range.clone(), checkpoint.head_hash);
         self.check_anchor(&latest, &mut verifier).await?;
-        let leaves = self.verify_from(size, &mut verifier, None).await?;
+        let (leaves, _) = self.verify_from(size, &mut verifier, None, None).await?;
         let report = verifier.finish(Some(size));
         let outcome = self.conclude(report, size, leaves, Some(latest)).await?;
         Ok(Outcome { objects, ..outcome })
@@ -694,59 +744,22 @@ where
         Ok(())
     }
 
-    async fn full(&self, trust: &TrustedKeys) -> Result<Outcome, SweepError> {
-        let LoadedCheckpoints {
-            mut loaded,
-            objects,
-        } = self.load_checkpoints(trust, true).await?;
-        loaded.sort_by(|a, b| {
-            (a.signed.checkpoint.tree_size, &a.key).cmp(&(b.signed.checkpoint.tree_size, &b.key))
-        });
-        let mut verifier = ChainVerifier::from_genesis();
-        let checked = loaded.len() as u64;
-        let largest = loaded.last().map_or(0, |l| l.signed.checkpoint.tree_size);
-        let mut comparison =
-            CheckpointComparison::new(loaded, &self.vault, self.reads_in_flight.leaf_files);
-        // Size-0 checkpoints are compared before any entry is read.
-        comparison.at_size(0, &verifier, &mut Vec::new());
-        self.verify_from(0, &mut verifier, Some(&mut comparison))
-            .await?;
-        let report = verifier.finish(Some(largest));
-        let latest = comparison.checkpoints.last().map(|l| l.signed.clone());
-        let status = if report.is_intact() {
-            SweepStatus::Passed
-        } else {
-            SweepStatus::Failed
-        };
-        let message = match status {
-            SweepStatus::Passed => format!(
-                "full sweep: {} entries verified from genesis; {checked} checkpoint(s) match",
-                report.entries_read
-            ),
-            _ => format!("full sweep: {} finding(s)", report.findings_total),
-        };
-        Ok(Outcome {
-            status,
-            report,
-            objects,
-            from_index: 0,
-            checkpoints_checked: checked,
-            written: None,
-            latest,
-            message,
-        })
-    }
-
     /// Reads and verifies entries from `from` to the head: chain checks in the verifier, claims
     /// here, and (full mode) recorded leaf hashes and checkpoint roots. Returns the recomputed
     /// hashes of the entries read, in order — the leaves a new checkpoint adds.
+    ///
+    /// With a `budget` (the full pass), it stops once the budget is spent and the position is a
+    /// trusted checkpoint's size; the second value says whether it stopped there. The full pass
+    /// (with a `comparison`) collects no leaves: a step may read millions of entries.
     async fn verify_from(
         &self,
         from: u64,
         verifier: &mut ChainVerifier,
         mut comparison: Option<&mut CheckpointComparison<'_>>,
-    ) -> Result<Vec<Hash>, SweepError> {
+        budget: Option<&Budget>,
+    ) -> Result<(Vec<Hash>, bool), SweepError> {
         let mut leaves = Vec::new();
+        let collect = comparison.is_none();
         let mut next = Some(from);
         while let Some(start) = next {
             let page = self.store.read_page(start, self.settings.page_size).await?;
@@ -758,7 +771,9 @@ where
                         let position = verifier.position();
                         let computed = entry.entry.compute_hash();
                         verifier.push(&entry);
-                        leaves.push(computed);
+                        if collect {
+                            leaves.push(computed);
+                        }
                         if let Some(comparison) = comparison.as_deref_mut() {
                             let mut pending = Vec::new();
                             comparison.leaf(position, computed, &mut pending).await?;
@@ -772,10 +787,14 @@ where
                     Err(StoreError::Malformed { reason, .. }) => verifier.push_unreadable(reason),
                     Err(error) => return Err(error.into()),
                 }
+                if budget.is_some_and(|b| b.stops_at(verifier.position())) {
+                    self.check_claims(&entries, verifier).await?;
+                    return Ok((leaves, true));
+                }
             }
             self.check_claims(&entries, verifier).await?;
         }
-        Ok(leaves)
+        Ok((leaves, false))
     }
 
     async fn check_claims(
@@ -1000,6 +1019,7 @@ where
                 written: None,
                 latest,
                 message,
+                pass: None,
             });
         }
         let now = self.clock.now();
@@ -1020,6 +1040,7 @@ where
             written: Some(written),
             latest,
             message,
+            pass: None,
         })
     }
 
@@ -1115,6 +1136,7 @@ where
             written: None,
             latest,
             message,
+            pass: None,
         }
     }
 
@@ -1444,6 +1466,11 @@ fn compact_time(time: &Timestamp) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .collect()
 }
+
+#[path = "sweep_full_pass.rs"]
+mod full_pass;
+use full_pass::Budget;
+pub use full_pass::{DEFAULT_FULL_PASS_BUDGET_SECONDS, PassProgress};
 
 #[cfg(test)]
 #[path = "sweep_tests.rs"]

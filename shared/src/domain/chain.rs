@@ -110,6 +110,11 @@ pub enum FindingKind {
     /// A well-formed seal that does not count: signed by no trusted key, unsigned although a
     /// signing key is configured, or naming another log.
     AuditSealUntrusted { seal: String, reason: String },
+    /// The latest cursor of the resumable full pass (`integrity/full-pass/`) does not verify:
+    /// malformed, overwritten, stored under another key than its sequence number, untrusted, or
+    /// its state does not match the trusted checkpoint or seal it stopped at. The pass restarts
+    /// from genesis; nothing is skipped.
+    FullPassCursorInvalid { cursor: String, reason: String },
 }
 
 impl FindingKind {
@@ -137,6 +142,7 @@ impl FindingKind {
             FindingKind::AuditEventUnreadable { .. } => "audit_event_unreadable",
             FindingKind::AuditSealInvalid { .. } => "audit_seal_invalid",
             FindingKind::AuditSealUntrusted { .. } => "audit_seal_untrusted",
+            FindingKind::FullPassCursorInvalid { .. } => "full_pass_cursor_invalid",
         }
     }
 }
@@ -166,6 +172,24 @@ impl ChainReport {
     pub fn first_finding(&self) -> Option<&Finding> {
         self.findings.first()
     }
+}
+
+/// Everything a [`ChainVerifier`] carries from one entry to the next, so a verification can
+/// stop at a position and another process can continue it exactly (the resumable full pass
+/// stores it in its cursor). Findings are not part of it: they are the caller's to keep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierState {
+    /// The chain index the next entry should have.
+    pub position: u64,
+    /// The stored hash of the entry at `position - 1`; `None` after an unreadable item.
+    pub previous: Option<Hash>,
+    /// The highest index accepted so far.
+    pub last_index: Option<u64>,
+    /// The Merkle tree over the recomputed hashes of the entries accepted so far.
+    pub tree: CompactRange,
+    /// The stored hash of the last accepted entry.
+    pub head_hash: Option<Hash>,
 }
 
 /// Streaming chain verifier. Feed entries in storage order with [`push`](Self::push), then
@@ -203,6 +227,57 @@ impl ChainVerifier {
                 tree,
             },
         }
+    }
+
+    /// The state to continue from later ([`ChainVerifier::from_state`]).
+    pub fn state(&self) -> VerifierState {
+        VerifierState {
+            position: self.position,
+            previous: self.previous,
+            last_index: self.last_index,
+            tree: self.report.tree.clone(),
+            head_hash: self.report.head_hash,
+        }
+    }
+
+    /// Continues exactly where [`ChainVerifier::state`] was taken, with no findings and no
+    /// entries read yet. Refuses a state no verifier can be in (the reason is returned).
+    pub fn from_state(state: VerifierState) -> Result<ChainVerifier, String> {
+        let VerifierState {
+            position,
+            previous,
+            last_index,
+            tree,
+            head_hash,
+        } = state;
+        if tree.size() > position {
+            return Err(format!(
+                "the tree holds {} leaves but the position is {position}",
+                tree.size()
+            ));
+        }
+        if last_index.is_some_and(|last| last >= position) || (position > 0) != last_index.is_some()
+        {
+            return Err(format!(
+                "last index {last_index:?} does not precede position {position}"
+            ));
+        }
+        if (tree.size() > 0) != head_hash.is_some() {
+            return Err("a head hash is stated exactly when the tree has leaves".to_owned());
+        }
+        Ok(ChainVerifier {
+            position,
+            previous,
+            last_index,
+            report: ChainReport {
+                entries_read: 0,
+                findings: Vec::new(),
+                findings_total: 0,
+                next_index: position,
+                head_hash,
+                tree,
+            },
+        })
     }
 
     /// Records a finding made outside the chain itself (claims, checkpoints), so that one

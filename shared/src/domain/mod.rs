@@ -7,6 +7,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod decimal;
 pub mod entry;
+pub mod full_pass;
 pub mod hash;
 pub mod merkle;
 pub mod receipt;
