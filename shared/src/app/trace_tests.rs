@@ -66,6 +66,7 @@ impl Trail {
                 retention_days: 2555,
                 page_size: 4,
                 part_bytes: MIN_PART_BYTES,
+                receipt_lag_seconds: 300,
             },
         )
         .run(Some(date!(2026 - 11 - 28)), "t")

@@ -38,6 +38,7 @@ impl Fixture {
                 retention_days: 2555,
                 page_size: 7,
                 part_bytes: MIN_PART_BYTES,
+                receipt_lag_seconds: 300,
             },
         );
         fixture.append(0, 20).await;
