@@ -149,7 +149,7 @@ fn every_wrong_row_is_a_finding_naming_it() {
         Some("2026-11-28T11:30:00Z"),
         "2026-11-28T12:00:00Z",
         &rows,
-        "x",
+        "20261129",
     );
     assert_eq!(
         kinds(&rows, &later, 5),
