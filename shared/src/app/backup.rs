@@ -458,11 +458,17 @@ where
     /// CSV order (`recorded_at`, signal id, subscriber), each once.
     async fn receipt_refs(&self, plan: &BackupPlan) -> Result<Vec<ReceiptRef>, BackupFailure> {
         let (from, until) = (plan.receipts_from, plan.receipts_until);
+        // No lower bound: a receipt is never recorded before its signal was received, so the
+        // first entry's day bounds every receipt (a GetItem, where the audit log's earliest
+        // day would take a scan).
         let read_from = match from {
             Some(from) => from,
-            None => match self.audit.earliest_day().await? {
-                Some(day) => Timestamp::parse_canonical(&format!("{day}T00:00:00.000000Z"))
-                    .map_err(|e| BackupFailure::Invalid(format!("audit partition {day:?}: {e}")))?,
+            None => match self.store.entry_at(0).await? {
+                Some(first) => {
+                    let day = crate::domain::audit_seal::day_of(&first.entry.received_at);
+                    Timestamp::parse_canonical(&format!("{day}T00:00:00.000000Z"))
+                        .map_err(|e| BackupFailure::Invalid(format!("day {day:?}: {e}")))?
+                }
                 None => return Ok(Vec::new()),
             },
         };

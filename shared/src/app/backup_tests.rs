@@ -487,7 +487,7 @@ async fn a_backup_after_a_manifest_without_receipts_takes_every_earlier_receipt(
             .unwrap();
     }
     assert_ne!(bytes, old.to_bytes());
-    let early = fixture.receipt(0, "desk-a", "2026-11-20T08:00:00Z").await;
+    let early = fixture.receipt(0, "desk-a", "2026-11-28T09:30:00Z").await;
     let job = BackupJob::new(
         fixture.ledger.clone(),
         vault.clone(),
