@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use shared::domain::backup::{
-    CsvObject, IndexRange, Manifest, ManifestFormat, ReceiptsBackup, manifest_key,
-    read_rows, receipts_csv_key, write_receipt_row, write_receipts_header,
+    CsvObject, IndexRange, Manifest, ManifestFormat, ReceiptsBackup, manifest_key, read_rows,
+    receipts_csv_key, write_receipt_row, write_receipts_header,
 };
 use shared::domain::hash::Hash;
 use shared::domain::receipt::{Receipt, ReceiptRequest, StoredReceipt, Subscriber};

@@ -83,7 +83,10 @@ async fn receipts_are_backed_up_verified_found_tampered_and_restored() {
         IngestSettings::default(),
     );
     for id in ["rb-1", "rb-2"] {
-        assert_eq!(ingest.handle(request("/signals", &signal(id))).await.status, 201);
+        assert_eq!(
+            ingest.handle(request("/signals", &signal(id))).await.status,
+            201
+        );
     }
     let post = |id: &str, subscriber: &str| {
         request(
@@ -169,7 +172,9 @@ async fn receipts_are_backed_up_verified_found_tampered_and_restored() {
         .find(|(kind, _)| kind == "receipt_differs_from_live")
         .unwrap_or_else(|| panic!("{found:?}"));
     assert!(
-        edited.1.starts_with(&format!("{}: row 2 (signal", receipts_csv.key)),
+        edited
+            .1
+            .starts_with(&format!("{}: row 2 (signal", receipts_csv.key)),
         "{}",
         edited.1
     );

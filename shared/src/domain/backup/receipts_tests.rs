@@ -293,3 +293,63 @@ fn a_manifest_s_receipts_must_agree_with_themselves() {
     assert!(text.find("\"csv\"").unwrap() < text.find("\"receipts\"").unwrap());
     assert!(text.find("\"receipts\"").unwrap() < text.find("\"retain_until\"").unwrap());
 }
+
+const RECEIPTS_VECTOR_CSV: &[u8] =
+    include_bytes!("../../../../docs/vectors/backup/receipts_backup_20261129.csv");
+const RECEIPTS_VECTOR_MANIFEST: &[u8] =
+    include_bytes!("../../../../docs/vectors/backup/signals_backup_20261129.json");
+
+#[test]
+fn known_answer_receipts_backup_vector() {
+    let manifest = Manifest::parse(RECEIPTS_VECTOR_MANIFEST).unwrap();
+    assert_eq!(manifest.format, ManifestFormat::V2);
+    let previous = Manifest::parse(VECTOR_MANIFEST).unwrap();
+    assert_eq!(previous.format, ManifestFormat::V1);
+    let chain = vec![
+        (VECTOR_MANIFEST.to_vec(), previous),
+        (RECEIPTS_VECTOR_MANIFEST.to_vec(), manifest.clone()),
+    ];
+    assert_eq!(verify_manifest_chain(&chain), vec![]);
+    let window = manifest.receipts.clone().unwrap();
+    let csv = window.csv.clone().unwrap();
+    assert_eq!(
+        (csv.sha256, csv.bytes, window.row_count),
+        (
+            Hash::sha256(RECEIPTS_VECTOR_CSV),
+            RECEIPTS_VECTOR_CSV.len() as u64,
+            3
+        )
+    );
+    let rows = read_receipt_rows(RECEIPTS_VECTOR_CSV).unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.receipt_hash.to_hex())
+            .collect::<Vec<_>>(),
+        [
+            "641b2590e41a80e64c96dec0a4d82813af2e021cbd9a8d59074c7d2a5f602245",
+            "371c960165cf7f2f9f1f3466225c9655e866b11b7e9b04e1806e006f9153e302",
+            "dfb7b7e8dbfae04634c8470a8ee92e9ebcbdd11cca01cd69df9628649f7ddf84",
+        ]
+    );
+    assert_eq!(
+        check_receipt_rows(&rows, &window, manifest.index_range.to),
+        vec![]
+    );
+    // Each receipt is of its entry in the entries vector, and the bytes are the writer's.
+    let entries = read_rows(VECTOR_CSV).unwrap();
+    for row in &rows {
+        let entry = &entries[row.receipt.chain_index as usize].entry;
+        assert_eq!(
+            (&entry.signal_id, entry.content.generated_at),
+            (&row.receipt.signal_id, row.receipt.generated_at)
+        );
+    }
+    assert_eq!(receipts_file(&rows), RECEIPTS_VECTOR_CSV);
+    let text = std::str::from_utf8(RECEIPTS_VECTOR_CSV).unwrap();
+    for escaped in [
+        "\r\n'-sig.0:a_b,0,'-pager.ops,",
+        ",\"'=cmd|' /C calc'!A0,\"\"quoted\"\"\",",
+    ] {
+        assert!(text.contains(escaped), "{escaped}");
+    }
+}
