@@ -74,7 +74,7 @@ pub struct BackupSettings {
 pub const DEFAULT_RECEIPT_LAG_SECONDS: u32 = 300;
 
 /// A receipt's `RECEIPT_RECORDED` event is written a moment after its `recorded_at` is taken
-/// (same request, no I/O between): events are read this far past the window's end.
+/// (same request, no I/O between): events are read this far either side of the window.
 const RECEIPT_EVENT_MARGIN_SECONDS: i64 = 60;
 
 impl Default for BackupSettings {
@@ -461,8 +461,12 @@ where
         // No lower bound: a receipt is never recorded before its signal was received, so the
         // first entry's day bounds every receipt (a GetItem, where the audit log's earliest
         // day would take a scan).
+        let margin = time::Duration::seconds(RECEIPT_EVENT_MARGIN_SECONDS);
         let read_from = match from {
-            Some(from) => from,
+            // The window's receipts are chosen by `recorded_at` below; events are read a margin
+            // either side of it, so a wall clock stepping between a receipt's `recorded_at` and
+            // its event's `occurred_at` loses nothing.
+            Some(from) => from.checked_sub(margin).unwrap_or(from),
             None => match self.store.entry_at(0).await? {
                 Some(first) => {
                     let day = crate::domain::audit_seal::day_of(&first.entry.received_at);
@@ -475,9 +479,7 @@ where
         if from.is_some_and(|from| from >= until) || read_from >= until {
             return Ok(Vec::new());
         }
-        let read_to = until
-            .checked_add(time::Duration::seconds(RECEIPT_EVENT_MARGIN_SECONDS))
-            .unwrap_or(until);
+        let read_to = until.checked_add(margin).unwrap_or(until);
         let mut refs = Vec::new();
         let mut unreadable = 0u64;
         self.audit
