@@ -517,3 +517,39 @@ async fn a_backup_after_a_manifest_without_receipts_takes_every_earlier_receipt(
         verify_manifest_chain(&chain)
     );
 }
+
+#[tokio::test]
+async fn a_receipt_at_the_window_edge_is_in_exactly_one_backup() {
+    let mut fixture = Fixture::new(2);
+    fixture.append(2).await;
+    // Recorded just before the window's end (01:55), its event written just after it.
+    let (before, mut event) = crate::domain::test_support::receipt_record(
+        &fixture.source[0],
+        "edge-a",
+        1_500,
+        "2026-11-29T01:54:59.999999Z",
+    );
+    event.occurred_at = timestamp("2026-11-29T01:55:00.000300Z");
+    fixture
+        .ledger
+        .record_receipt(&before, &event)
+        .await
+        .unwrap();
+    // Recorded exactly at the end: the next window's.
+    let at_end = fixture.receipt(1, "edge-b", "2026-11-29T01:55:00Z").await;
+    fixture
+        .job
+        .run(Some(date!(2026 - 11 - 29)), "t")
+        .await
+        .unwrap();
+    fixture.job.clock.set(timestamp("2026-11-30T02:00:00Z"));
+    fixture
+        .job
+        .run(Some(date!(2026 - 11 - 30)), "t")
+        .await
+        .unwrap();
+    let manifests = fixture.manifests();
+    assert_eq!(fixture.receipt_rows(&manifests[0].1), vec![before]);
+    assert_eq!(fixture.receipt_rows(&manifests[1].1), vec![at_end]);
+    assert!(verify_manifest_chain(&manifests).is_empty());
+}
