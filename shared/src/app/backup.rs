@@ -17,9 +17,10 @@
 //! - the delivery receipts recorded since the previous backup's receipts window, up to a lag
 //!   before the run (`receipt_lag_seconds`, so a receipt still being written belongs to the next
 //!   backup), go to a receipts CSV listed in the manifest (§8.6): windows join end to start, so
-//!   no receipt is in two backups or in none. They are found through their `RECEIPT_RECORDED` audit
-//!   events, and each stored receipt must be the one its event names (same hash), else the
-//!   backup fails loudly. The receipts CSV is held in memory (about 400 bytes a receipt).
+//!   no receipt is in two backups or in none. They are found through their
+//!   `RECEIPT_RECORDED` audit events, and each stored receipt must be the one its event names
+//!   (same hash), else the backup fails loudly. The receipts CSV is held in memory (about 400
+//!   bytes a receipt).
 
 use std::time::Instant;
 
