@@ -112,15 +112,16 @@ if ! $emulator_only; then
   # the failure that names the change.
   scratch=$(mktemp -d)
   trap 'rm -rf "$scratch"; stop_started' EXIT
-  expect_rejected() { # <what> <file> <sed expression> <expected FAIL line prefix>
+  # [checker]: the Python checker to run (default check_vectors.py), on the tampered file's folder.
+  expect_rejected() { # <what> <file> <sed expression> <expected FAIL line prefix> [checker]
     rm -rf "${scratch:?}"/* && cp -r docs/vectors/. "$scratch/"
     sed -i "$3" "$scratch/$2"
-    local rejected
-    if rejected=$(python3 docs/vectors/check_vectors.py "$scratch"); then
-      die "check_vectors.py accepted a tampered $1"
+    local rejected checker=${5:-docs/vectors/check_vectors.py}
+    if rejected=$(python3 "$checker" "$scratch/$(dirname "$2")"); then
+      die "$(basename "$checker") accepted a tampered $1"
     fi
     grep -q "^$4" <<<"$rejected" \
-      || die "check_vectors.py rejected the tampered $1 for another reason: $rejected"
+      || die "$(basename "$checker") rejected the tampered $1 for another reason: $rejected"
     echo "ok: a tampered $1 is rejected"
   }
   expect_rejected "entry vector" entries.json 's/"symbol": "AAPL"/"symbol": "AAPM"/' \
@@ -141,6 +142,10 @@ if ! $emulator_only; then
   grep -q '^FAIL backups.json: quotes around a cell that needs none' <<<"$rejected" \
     || die "check_backup.py rejected the edited backups.json for another reason: $rejected"
   echo "ok: a wrong expected refusal in backups.json is caught"
+  # A backup's receipts CSV (section 8.6): a receipt's subscriber rewritten in the CSV.
+  expect_rejected "receipts backup CSV" backup/receipts_backup_20261129.csv \
+    's/mobile:push-2/mobile:push-3/' 'FAIL receipts row 3: the row does not re-hash to its receipt_hash' \
+    docs/vectors/backup/check_backup.py
 fi
 
 stop_started

@@ -18,6 +18,13 @@
 //!    put. A failed condition on an item that already holds exactly the same content counts as
 //!    "already restored"; any other existing item is a conflict, reported by its key.
 //!
+//! 5. Then the delivery receipts: each manifest's receipts CSV (§8.6), exactly the version named,
+//!    is checked against the manifest's SHA-256, size and row count, and every row against §10
+//!    (`check_receipt_rows`: its hash, latency, window, order, and a signal in the backups); its
+//!    signal must be the restored entry at its chain index (id and `generated_at`). Any finding
+//!    stops the restore, naming the file and row. Each receipt is then put under the same
+//!    create-only condition as the entries.
+//!
 //! Resuming: rows are written in windows of at most [`WINDOW`] consecutive chain indexes, a
 //! window only after the previous one is complete, so after an interruption every missing item
 //! is within [`WINDOW`] indexes below the target's head. With `resume`, the target's head entry
@@ -36,12 +43,16 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use shared::adapters::dynamodb::receipts::receipt_item;
 use shared::adapters::dynamodb::{claim_item, entry_item};
 use shared::app::vault;
-use shared::domain::backup::{BackupId, Manifest, RowReader, verify_manifest_chain};
+use shared::domain::backup::{
+    BackupId, Manifest, RowReader, check_receipt_rows, read_receipt_rows, verify_manifest_chain,
+};
 use shared::domain::chain::ChainVerifier;
 use shared::domain::entry::StoredEntry;
 use shared::domain::hash::Hash;
+use shared::domain::receipt::StoredReceipt;
 use shared::ports::{BlobVault, LedgerStore};
 use tokio::task::JoinSet;
 
@@ -82,6 +93,9 @@ pub struct RestoreSummary {
     pub items_already_present: u64,
     /// Rows below the resume point: verified, not written.
     pub rows_skipped: u64,
+    /// Delivery receipts read from the receipts CSVs, verified and restored (written now or
+    /// already present); their items are counted in `items_written` / `items_already_present`.
+    pub receipts_restored: u64,
     /// The head hash and Merkle root of the restored chain (equal to the last manifest's).
     pub head_hash: Hash,
     pub merkle_root: Hash,
@@ -96,8 +110,9 @@ impl std::fmt::Display for RestoreSummary {
         let seconds = self.duration_ms as f64 / 1000.0;
         write!(
             f,
-            "restored {} entries from {} backups (last {}) into {}: {} items written, {} already present, {} rows skipped; head {}, root {}; {:.1}s ({:.0} rows/s)",
+            "restored {} entries and {} receipts from {} backups (last {}) into {}: {} items written, {} already present, {} rows skipped; head {}, root {}; {:.1}s ({:.0} rows/s)",
             self.size,
+            self.receipts_restored,
             self.manifests,
             self.last_backup_id
                 .map_or_else(|| "none".to_owned(), |id| id.to_string()),
@@ -152,6 +167,10 @@ pub async fn restore<V: BlobVault>(
     load.writer.flush().await?;
     load.bar.finish_and_clear();
     let end = check_restored(&store, target, &manifests, &load.verifier).await?;
+    let mut receipts_restored = 0;
+    for (_, manifest) in &manifests {
+        receipts_restored += restore_receipts(vault, &store, &mut load.writer, manifest).await?;
+    }
     Ok(RestoreSummary {
         target_table: target.to_owned(),
         manifests: manifests.len(),
@@ -161,6 +180,7 @@ pub async fn restore<V: BlobVault>(
         items_written: load.writer.written,
         items_already_present: load.writer.already_present,
         rows_skipped: load.rows_skipped,
+        receipts_restored,
         head_hash: end.head_hash,
         merkle_root: end.merkle_root,
         overwritten_manifests: overwritten,
@@ -386,6 +406,76 @@ async fn check_restored(
     })
 }
 
+/// Restores one manifest's receipts CSV into the target, whose entries are already restored:
+/// the exact version named, its SHA-256, size and row count, every row by §10 and against the
+/// restored entry of its signal; then each receipt is put create-only. Returns the receipts.
+async fn restore_receipts(
+    vault: &impl BlobVault,
+    store: &impl LedgerStore,
+    writer: &mut Writer,
+    manifest: &Manifest,
+) -> anyhow::Result<u64> {
+    let Some(receipts) = &manifest.receipts else {
+        return Ok(0);
+    };
+    let Some(csv) = &receipts.csv else {
+        return Ok(0);
+    };
+    let what = format!(
+        "backup {} ({} version {})",
+        manifest.backup_id, csv.key, csv.version_id
+    );
+    let bytes = vault
+        .get_version(&csv.key, &csv.version_id)
+        .await
+        .with_context(|| format!("cannot download {what}"))?;
+    ensure!(
+        bytes.len() as u64 == csv.bytes && Hash::sha256(&bytes) == csv.sha256,
+        "{what}: the receipts CSV ({} bytes, SHA-256 {}) is not the one its manifest names ({} bytes, SHA-256 {})",
+        bytes.len(),
+        Hash::sha256(&bytes),
+        csv.bytes,
+        csv.sha256
+    );
+    let rows = read_receipt_rows(&bytes).with_context(|| format!("{what}: cannot read the CSV"))?;
+    ensure!(
+        rows.len() as u64 == receipts.row_count,
+        "{what}: {} rows, but the manifest says {}",
+        rows.len(),
+        receipts.row_count
+    );
+    if let Some(finding) = check_receipt_rows(&rows, receipts, manifest.index_range.to).first() {
+        bail!(
+            "{what}, row {}: {}: {}; no receipt of it was restored",
+            finding.row,
+            finding.kind,
+            finding.message
+        );
+    }
+    for (number, row) in (1u64..).zip(&rows) {
+        let receipt = &row.receipt;
+        let entry = store
+            .entry_at(receipt.chain_index)
+            .await
+            .with_context(|| format!("cannot read back entry {}", receipt.chain_index))?;
+        ensure!(
+            entry
+                .as_ref()
+                .is_some_and(|e| e.entry.signal_id == receipt.signal_id
+                    && e.entry.content.generated_at == receipt.generated_at),
+            "{what}, row {number}: the receipt names signal {} at chain index {} generated at {}, but the restored entry there is {:?}",
+            receipt.signal_id,
+            receipt.chain_index,
+            receipt.generated_at,
+            entry.map(|e| (e.entry.signal_id, e.entry.content.generated_at))
+        );
+    }
+    for window in rows.chunks(WINDOW as usize) {
+        writer.put_receipts(window).await?;
+    }
+    Ok(rows.len() as u64)
+}
+
 /// The manifests to restore, read and chain-verified.
 struct ManifestsToRestore {
     /// The original version of every manifest up to `until` (its bytes and itself), in
@@ -529,6 +619,28 @@ enum Put {
 }
 
 impl Writer {
+    /// Puts these receipts in parallel, each only if its key is free.
+    async fn put_receipts(&mut self, receipts: &[StoredReceipt]) -> anyhow::Result<()> {
+        let mut tasks = JoinSet::new();
+        for stored in receipts {
+            let what = format!(
+                "receipt of signal {} from subscriber {}",
+                stored.receipt.signal_id, stored.receipt.subscriber
+            );
+            let (client, table, item): (Client, String, Item) = (
+                self.client.clone(),
+                self.table.clone(),
+                receipt_item(stored),
+            );
+            tasks.spawn(async move {
+                put_if_absent(&client, &table, item)
+                    .await
+                    .with_context(|| format!("cannot restore the {what} into {table}"))
+            });
+        }
+        self.join(tasks).await
+    }
+
     async fn flush(&mut self) -> anyhow::Result<()> {
         let mut tasks = JoinSet::new();
         for stored in self.pending.drain(..) {
@@ -548,6 +660,11 @@ impl Writer {
                 });
             }
         }
+        self.join(tasks).await
+    }
+
+    /// Waits for every put; counts them; the first error, if any, after all have ended.
+    async fn join(&mut self, mut tasks: JoinSet<anyhow::Result<Put>>) -> anyhow::Result<()> {
         let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {
             match joined.context("a write task failed")? {

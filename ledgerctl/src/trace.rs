@@ -288,13 +288,17 @@ fn render_receipts(out: &mut String, trace: &Trace) {
             if evidence.receipts.is_empty() {
                 out.push_str("  no subscriber has posted a delivery receipt for this signal\n");
             }
-            for stored in &evidence.receipts {
+            for (position, stored) in evidence.receipts.iter().enumerate() {
                 let receipt = &stored.receipt;
+                let backup = evidence
+                    .backups
+                    .get(position)
+                    .map_or(String::new(), |b| format!("; {}", b.note));
                 line(
                     out,
                     receipt.subscriber.as_str(),
                     format!(
-                        "delivered_at {} ({} ms after generated_at{}), recorded {} by {}, hash {}",
+                        "delivered_at {} ({} ms after generated_at{}), recorded {} by {}, hash {}{backup}",
                         receipt.delivered_at,
                         receipt.client_latency_ms,
                         if receipt.client_latency_ms > shared::app::trace::LATENCY_REQUIREMENT_MS {

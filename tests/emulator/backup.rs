@@ -36,6 +36,7 @@ async fn a_backup_is_locked_chained_and_complete() {
             retention_days: 1,
             page_size: 250,
             part_bytes: MIN_PART_BYTES,
+            receipt_lag_seconds: 300,
         },
     );
     let first = job
@@ -359,6 +360,7 @@ async fn backups_over_days_verify_and_a_killed_backup_is_rerun_cleanly() {
         retention_days: 1,
         page_size: 1_000,
         part_bytes: MIN_PART_BYTES,
+        receipt_lag_seconds: 300,
     };
     let job = |vault| {
         BackupJob::new(

@@ -17,6 +17,7 @@ mod least_privilege;
 mod openapi;
 mod producers;
 mod receipts;
+mod receipts_backup;
 mod report;
 mod restore;
 mod seal;

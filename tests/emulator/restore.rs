@@ -44,6 +44,7 @@ async fn backed_up(first: u64, second: u64) -> BackedUp {
             retention_days: 1,
             page_size: 250,
             part_bytes: MIN_PART_BYTES,
+            receipt_lag_seconds: 300,
         },
     );
     crate::support::seed(&dynamodb, &signals, 0, first).await;

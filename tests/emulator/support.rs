@@ -270,6 +270,7 @@ impl VaultedStack {
                 retention_days: 1,
                 page_size: 100,
                 part_bytes: shared::ports::MIN_PART_BYTES,
+                receipt_lag_seconds: 300,
             },
         )
         .run(None, "t")

@@ -13,6 +13,16 @@ compact range, retain-until) and that its bytes are canonical. Exit status 0 whe
 
 With DIR (default: this folder), it checks the vectors signals_backup_20261128.csv and .json in
 it; with two paths, any backup CSV downloaded from the vault and its manifest.
+
+Delivery receipts (section 8.6): in DIR it also checks receipts_backup_20261129.csv against its
+format-2 manifest signals_backup_20261129.json (chained to signals_backup_20261128.json) and the
+entries of signals_backup_20261128.csv: every row unescaped, in canonical form, re-encoded per
+section 10 and re-hashed to its receipt_hash, its latency, window, order and signal; the bytes
+re-written identically; the manifest's receipts key, size, SHA-256 and count. Downloaded files:
+
+    python3 docs/vectors/backup/check_backup.py --receipts RECEIPTS.csv MANIFEST.json [BACKUP.csv]
+
+(with BACKUP.csv, the entries CSV that holds the receipts' signals).
 """
 import csv
 import hashlib
@@ -24,7 +34,7 @@ import sys
 
 sys.dont_write_bytecode = True  # leave no __pycache__ beside the vectors
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from check_vectors import canonical, leaf_hash, mth  # noqa: E402
+from check_vectors import canonical, leaf_hash, millis_between, mth, receipt_canonical  # noqa: E402
 import chain_findings  # noqa: E402
 from checkpoint_note import is_canonical_timestamp  # noqa: E402
 
@@ -330,9 +340,129 @@ def check_failing_backups(path, failures):
         if found != case["findings"]:
             failures.append(f"backups.json: {case['name']}: {found}, expected {case['findings']}")
     return len(vectors["files"]) + len(vectors["sets"])
+# ---- section 8.6: the receipts CSV -------------------------------------------------------------
+
+RECEIPTS_HEADER = ["signal_id", "chain_index", "subscriber", "generated_at", "delivered_at",
+                   "recorded_at", "client_latency_ms", "submitter", "receipt_hash"]
+SUBSCRIBER = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def parse_receipt_row(cells, row):
+    where = f"receipts row {row}"
+    if len(cells) != len(RECEIPTS_HEADER):
+        raise ValueError(f"{where}: {len(cells)} columns")
+    fields = {}
+    for name, cell in zip(RECEIPTS_HEADER, cells):
+        if cell == "":
+            raise ValueError(f"{where}, column {name}: empty, but every field is required")
+        value = unescape(cell, f"{where}, column {name}")
+        if name in ("chain_index", "client_latency_ms"):
+            if str(int(value)) != value:
+                raise ValueError(f"{where}, column {name}: {value!r} is not a canonical integer")
+            value = int(value)
+        elif name in ("generated_at", "delivered_at", "recorded_at") and not TIMESTAMP.fullmatch(value):
+            raise ValueError(f"{where}, column {name}: {value!r} is not a canonical timestamp")
+        elif name == "receipt_hash" and not HASH.fullmatch(value):
+            raise ValueError(f"{where}, column {name}: {value!r} is not 64 lowercase hex digits")
+        elif name == "signal_id" and not SIGNAL_ID.fullmatch(value):
+            raise ValueError(f"{where}, column {name}: {value!r} is not a signal id")
+        elif name == "subscriber" and not SUBSCRIBER.fullmatch(value):
+            raise ValueError(f"{where}, column {name}: {value!r} is not a subscriber")
+        fields[name] = value
+    return fields
+
+
+def check_receipts(receipts_path, manifest_path, entries_path, failures, previous_path=None):
+    """A receipts CSV against its format-2 manifest (and the entries CSV holding its signals)."""
+    data = receipts_path.read_bytes()
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), strict=True)
+    if next(reader) != RECEIPTS_HEADER:
+        failures.append("receipts csv: the header differs")
+    rows = [parse_receipt_row(cells, row) for row, cells in enumerate(reader, start=1)]
+    raw = manifest_path.read_bytes()
+    manifest = json.loads(raw)
+    import manifest_chain  # beside this file
+    if manifest_chain.canonical_bytes(manifest) != raw:
+        failures.append("receipts manifest: not in canonical form")
+    problem = manifest_chain.consistency_problem(manifest)
+    if problem is not None:
+        failures.append(f"receipts manifest: {problem}")
+    window = manifest.get("receipts")
+    if window is None:
+        failures.append("receipts manifest: no receipts field (format 1)")
+        return len(rows)
+    entries = {}
+    if entries_path is not None:
+        entry_reader = csv.reader(io.StringIO(entries_path.read_text(encoding="utf-8"), newline=""))
+        next(entry_reader)
+        for number, cells in enumerate(entry_reader, start=1):
+            fields = parse_row(cells, number)
+            entries[fields["chain_index"]] = fields
+    previous_key = None
+    for row, fields in enumerate(rows, start=1):
+        where = f"receipts row {row}"
+        if hashlib.sha256(receipt_canonical(fields)).hexdigest() != fields["receipt_hash"]:
+            failures.append(f"{where}: the row does not re-hash to its receipt_hash")
+        latency = millis_between(fields["generated_at"], fields["delivered_at"])
+        if latency != fields["client_latency_ms"] or latency < 0:
+            failures.append(f"{where}: client_latency_ms is not delivered_at - generated_at")
+        start, until = window["recorded_from"], window["recorded_until"]
+        if not ((start is None or start <= fields["recorded_at"]) and fields["recorded_at"] < until):
+            failures.append(f"{where}: recorded_at is outside the manifest's window")
+        key = (fields["recorded_at"], fields["signal_id"].encode(), fields["subscriber"].encode())
+        if previous_key is not None and key <= previous_key:
+            failures.append(f"{where}: not after the row before (recorded_at, signal_id, subscriber)")
+        previous_key = key
+        if fields["chain_index"] >= manifest["index_range"]["to"]:
+            failures.append(f"{where}: its signal is beyond the backed-up entries")
+        entry = entries.get(fields["chain_index"])
+        if entries_path is not None and (entry is None or entry["signal_id"] != fields["signal_id"]
+                                         or entry["generated_at"] != fields["generated_at"]):
+            failures.append(f"{where}: does not match its signal's entry")
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(RECEIPTS_HEADER)
+    for fields in rows:
+        writer.writerow([escape(str(fields[name])) for name in RECEIPTS_HEADER])
+    if out.getvalue().encode("utf-8") != data:
+        failures.append("receipts csv: Python's csv writer with the same escaping gives different bytes")
+    listed = window["csv"] or {}
+    expected = {
+        "key": manifest_chain.receipts_csv_key(manifest["backup_id"]),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+    }
+    for name, value in expected.items():
+        if listed.get(name) != value:
+            failures.append(f"receipts manifest: receipts.csv.{name} is {listed.get(name)!r}, expected {value!r}")
+    if window["row_count"] != len(rows):
+        failures.append(f"receipts manifest: receipts.row_count is {window['row_count']}, the CSV has {len(rows)} rows")
+    if previous_path is not None:
+        chain = [previous_path.read_bytes(), raw]
+        for position, kind in manifest_chain.verify_chain(chain):
+            failures.append(f"manifest chain: manifest {position}: {kind}")
+    return len(rows)
+
+
+def main_receipts(args):
+    """--receipts RECEIPTS.csv MANIFEST.json [BACKUP.csv]"""
+    entries = pathlib.Path(args[2]) if len(args) > 2 else None
+    failures = []
+    try:
+        rows = check_receipts(pathlib.Path(args[0]), pathlib.Path(args[1]), entries, failures)
+    except ValueError as error:
+        failures.append(str(error))
+    for failure in failures:
+        print("FAIL", failure)
+    if failures:
+        return 1
+    print(f"ok: {rows} receipts re-encoded and re-hashed; manifest canonical and matching the CSV")
+    return 0
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--receipts":
+        return main_receipts(sys.argv[2:])
     if len(sys.argv) == 3:
         csv_path, manifest_path = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     else:
@@ -340,8 +470,13 @@ def main():
         csv_path = folder / "signals_backup_20261128.csv"
         manifest_path = folder / "signals_backup_20261128.json"
     failures = []
+    receipts = None
     try:
         rows = check(csv_path, manifest_path, failures)
+        if len(sys.argv) != 3 and (folder / "receipts_backup_20261129.csv").exists():
+            receipts = check_receipts(folder / "receipts_backup_20261129.csv",
+                                      folder / "signals_backup_20261129.json", csv_path, failures,
+                                      previous_path=manifest_path)
     except ValueError as error:
         failures.append(str(error))
     refused = 0
@@ -356,6 +491,10 @@ def main():
           "identically by Python's csv module; manifest canonical and matching the CSV")
     if refused:
         print(f"ok: {refused} failing backup vectors give exactly their refusals and findings")
+    if receipts is not None:
+        print(f"ok: {receipts} receipts rows unescaped, re-encoded and re-hashed (section 10), in "
+              "window and order, matching their signals; re-written identically; the format-2 "
+              "manifest lists them and chains to the format-1 one")
     return 0
 
 

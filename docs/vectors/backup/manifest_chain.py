@@ -1,4 +1,4 @@
-"""Backup manifests (docs/ledger-format.md sections 8.3 and 8.4), standard library only.
+"""Backup manifests (docs/ledger-format.md sections 8.3, 8.4 and 8.6), standard library only.
 
 parse(raw) is the manifest in a manifest's bytes, or raises NotAManifest (8.4: such bytes take
 no part in the chain); consistency_problem(m) the first disagreement between its fields (8.3), or None;
@@ -32,6 +32,7 @@ def canonical_bytes(m):
     ordered["index_range"] = {"from": m["index_range"]["from"], "to": m["index_range"]["to"]}
     if m["csv"] is not None:
         ordered["csv"] = {name: m["csv"][name] for name in CSV_ORDER}
+    ordered = with_receipts(ordered, m)
     return (json.dumps(ordered, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -77,7 +78,7 @@ def consistency_problem(m):
             return "csv.version_id is not 1-1024 printable ASCII without spaces"
     if m["retain_until"] <= m["created_at"]:  # canonical timestamps: text order is time order
         return "retain_until is not after created_at"
-    return None
+    return receipts_problem(m)
 
 
 class NotAManifest(ValueError):
@@ -161,6 +162,7 @@ def verify_chain(stored):
     findings = []
     previous_sha, previous_id, expected_from = ZERO, None, 0
     head, root = ZERO, hashlib.sha256(b"").hexdigest()
+    receipts_until = None  # the last receipts window's end; None before any format-2 manifest
     for position, raw in enumerate(stored):
         try:
             m = parse(raw)
@@ -184,7 +186,79 @@ def verify_chain(stored):
             findings.append((position, "entry_link_mismatch"))
         if t == expected_from and m["merkle_root"] != root:
             findings.append((position, "root_changed"))
+        receipts_until = receipts_window_finding(m, receipts_until, position, findings)
         previous_sha = hashlib.sha256(raw).hexdigest()
         previous_id, expected_from = m["backup_id"], t
         head, root = m["last_entry_hash"], m["merkle_root"]
     return findings
+
+
+# ---- section 8.6: the receipts of format-2 manifests ----------------------------------------
+
+FORMAT_1 = "signal-ledger-backup-manifest/1"
+FORMAT_2 = "signal-ledger-backup-manifest/2"
+RECEIPTS_ORDER = ["recorded_from", "recorded_until", "row_count", "csv"]
+RECEIPTS_HEADER_BYTES = len(",".join([
+    "signal_id", "chain_index", "subscriber", "generated_at", "delivered_at", "recorded_at",
+    "client_latency_ms", "submitter", "receipt_hash"]) + "\r\n")
+
+
+def receipts_csv_key(backup_id):
+    return f"signals/{backup_id[0:4]}/{backup_id[4:6]}/receipts_backup_{backup_id}.csv"
+
+
+def with_receipts(ordered, m):
+    """The canonical field order with `receipts` (when present) right after `csv`."""
+    if "receipts" not in m:
+        return ordered
+    receipts = m["receipts"]
+    inner = {name: receipts[name] for name in RECEIPTS_ORDER}
+    if receipts["csv"] is not None:
+        inner["csv"] = {name: receipts["csv"][name] for name in CSV_ORDER}
+    out = {}
+    for name, value in ordered.items():
+        out[name] = value
+        if name == "csv":
+            out["receipts"] = inner
+    return out
+
+
+def receipts_problem(m):
+    """Format 1 has no `receipts`; format 2 has them, consistent with themselves (8.6)."""
+    if m["format"] == FORMAT_1:
+        return "a format-1 manifest has no receipts field" if "receipts" in m else None
+    if m["format"] != FORMAT_2:
+        return "format is neither /1 nor /2"
+    if "receipts" not in m:
+        return "a format-2 manifest lists its receipts"
+    r = m["receipts"]
+    if r["recorded_from"] is not None and r["recorded_from"] > r["recorded_until"]:
+        return "receipts.recorded_from is after receipts.recorded_until"
+    if r["recorded_until"] > m["created_at"]:
+        return "receipts.recorded_until is after created_at"
+    csv = r["csv"]
+    if csv is None and r["row_count"] > 0:
+        return "receipts with rows name their csv"
+    if csv is not None and r["row_count"] == 0:
+        return "receipts without rows have csv null"
+    if csv is not None:
+        if csv["key"] != receipts_csv_key(m["backup_id"]):
+            return "receipts.csv.key is not the backup id's"
+        if csv["bytes"] <= RECEIPTS_HEADER_BYTES:
+            return "receipts.csv.bytes is no larger than the header"
+        v = csv["version_id"]
+        if not (1 <= len(v) <= 1024) or not all(0x21 <= ord(c) <= 0x7E for c in v):
+            return "receipts.csv.version_id is not 1-1024 printable ASCII without spaces"
+    return None
+
+
+def receipts_window_finding(m, receipts_until, position, findings):
+    """8.4's receipts findings for manifest `m`; returns the window end for the next one."""
+    receipts = m.get("receipts")
+    if receipts is None:
+        if receipts_until is not None:
+            findings.append((position, "receipts_dropped"))
+        return receipts_until
+    if receipts["recorded_from"] != receipts_until:
+        findings.append((position, "receipts_window_mismatch"))
+    return receipts["recorded_until"]

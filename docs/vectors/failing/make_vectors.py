@@ -662,6 +662,93 @@ def backup_cases():
     return {"files": cases,
             "sets": [{"name": name, "csvs": csvs, "findings": [{"index": i, "kind": k} for i, k in found]}
                      for name, csvs, found in sets]}
+def receipts_manifest_cases(leaves):
+    """Section 8.6: chains of format-2 manifests whose receipts windows (or fields) are wrong."""
+    def manifest(backup_id, start, end, day, receipts):
+        size_range = compact_range(leaves[:end])
+        m = {
+            "format": "signal-ledger-backup-manifest/2",
+            "backup_id": backup_id,
+            "created_at": f"2026-11-{day}T02:00:00.500000Z",
+            "index_range": {"from": start, "to": end},
+            "row_count": end - start,
+            "first_previous_hash": leaves[start - 1].hex() if start else "0" * 64,
+            "last_entry_hash": leaves[end - 1].hex() if end else "0" * 64,
+            "merkle_root": fold(size_range).hex(),
+            "compact_range": [h.hex() for h in size_range],
+            "csv": None if start == end else {
+                "key": manifest_chain.csv_key(backup_id),
+                "sha256": hashlib.sha256(backup_id.encode()).hexdigest(),
+                "bytes": 1000 + end,
+                "version_id": f"v{end}.example",
+            },
+            "retain_until": f"2033-11-{day}T02:00:00.500000Z",
+            "previous_manifest_sha256": "0" * 64,
+        }
+        if receipts is None:
+            m["format"] = "signal-ledger-backup-manifest/1"
+        else:
+            start_at, until, rows = receipts
+            m["receipts"] = {
+                "recorded_from": start_at,
+                "recorded_until": until,
+                "row_count": rows,
+                "csv": None if rows == 0 else {
+                    "key": manifest_chain.receipts_csv_key(backup_id),
+                    "sha256": hashlib.sha256(b"receipts " + backup_id.encode()).hexdigest(),
+                    "bytes": 500 + rows,
+                    "version_id": f"r{end}.example",
+                },
+            }
+        return m
+
+    def fresh():
+        """A format-1 manifest, then two format-2 ones whose windows join."""
+        return [manifest("20261126", 0, 2, 26, None),
+                manifest("20261127", 2, 5, 27, (None, "2026-11-27T01:55:00.000000Z", 3)),
+                manifest("20261128", 5, 5, 28, ("2026-11-27T01:55:00.000000Z",
+                                                "2026-11-28T01:55:00.000000Z", 0))]
+
+    def stored(manifests):
+        out, previous = [], "0" * 64
+        for m in manifests:
+            m["previous_manifest_sha256"] = previous
+            raw = manifest_chain.canonical_bytes(m)
+            previous = hashlib.sha256(raw).hexdigest()
+            out.append(raw.decode("utf-8"))
+        return out
+
+    cases = [("receipts windows that join, after a format-1 manifest", stored(fresh()), [])]
+    gap = fresh()
+    gap[2]["receipts"]["recorded_from"] = "2026-11-27T03:00:00.000000Z"
+    cases.append(("receipts recorded between two windows", stored(gap),
+                  [(2, "receipts_window_mismatch")]))
+    late = fresh()
+    late[1]["receipts"]["recorded_from"] = "2026-11-20T00:00:00.000000Z"
+    cases.append(("a first receipts window with a lower bound", stored(late),
+                  [(1, "receipts_window_mismatch")]))
+    dropped = fresh()
+    dropped[2]["format"] = "signal-ledger-backup-manifest/1"
+    del dropped[2]["receipts"]
+    cases.append(("a format-1 manifest after a format-2 one", stored(dropped),
+                  [(2, "receipts_dropped")]))
+    missing = fresh()
+    del missing[1]["receipts"]
+    cases.append(("a format-2 manifest without receipts", stored(missing),
+                  [(1, "invalid"), (2, "receipts_window_mismatch")]))
+    no_csv = fresh()
+    no_csv[1]["receipts"]["csv"] = None
+    cases.append(("receipts with rows naming no CSV", stored(no_csv), [(1, "invalid")]))
+    wrong_key = fresh()
+    wrong_key[1]["receipts"]["csv"]["key"] = manifest_chain.receipts_csv_key("20261128")
+    cases.append(("a receipts CSV of another backup", stored(wrong_key), [(1, "invalid")]))
+    future = fresh()
+    future[2]["receipts"]["recorded_until"] = "2026-11-28T03:00:00.000000Z"
+    cases.append(("a receipts window ending after the manifest was made", stored(future),
+                  [(2, "invalid")]))
+    return [{"name": name, "manifests": manifests,
+             "findings": [{"position": p, "kind": k} for p, k in findings]}
+            for name, manifests, findings in cases]
 
 
 FORMAT_LINE = "signal-ledger-audit-seal/1\n"
@@ -674,7 +761,7 @@ def main():
     failing, signed_vector = checkpoint_vectors(leaves)
     write(HERE / "chains.json", {"cases": chain_cases(base)})
     write(HERE / "checkpoints.json", {"cases": failing})
-    write(HERE / "manifests.json", {"cases": manifest_cases(leaves)})
+    write(HERE / "manifests.json", {"cases": manifest_cases(leaves) + receipts_manifest_cases(leaves)})
     write(HERE.parent / "checkpoint.json", signed_vector)
     passing, failing_seals = audit_seal_vectors()
     write(HERE.parent / "audit_seal.json", passing)

@@ -14,6 +14,13 @@
 //!   (`If-None-Match: *`), so of two runs that picked the same backup id exactly one writes
 //!   anything; the other aborts its upload and stops with [`BackupFailure::AnotherRun`],
 //!   audited and counted as a conflict (not as a failed backup: the ledger is backed up).
+//! - the delivery receipts recorded since the previous backup's receipts window, up to a lag
+//!   before the run (`receipt_lag_seconds`, so a receipt still being written belongs to the next
+//!   backup), go to a receipts CSV listed in the manifest (§8.6): windows join end to start, so
+//!   no receipt is in two backups or in none. They are found through their
+//!   `RECEIPT_RECORDED` audit events, and each stored receipt must be the one its event names
+//!   (same hash), else the backup fails loudly. The receipts CSV is held in memory (about 400
+//!   bytes a receipt).
 
 use std::time::Instant;
 
@@ -24,16 +31,19 @@ use time::Date;
 
 use crate::domain::audit::AuditEventType;
 use crate::domain::backup::{
-    BackupId, CsvObject, IndexRange, Manifest, ManifestFormat, csv_key, manifest_key, write_header,
-    write_row,
+    BackupId, CsvObject, IndexRange, Manifest, ManifestFormat, ReceiptsBackup, csv_key,
+    manifest_key, receipt_order, receipts_csv_key, write_header, write_receipt_row,
+    write_receipts_header, write_row,
 };
 use crate::domain::chain::ChainVerifier;
 use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
+use crate::domain::receipt::{StoredReceipt, Subscriber};
+use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AuditSink, BlobVault, Clock, LedgerStore, MIN_PART_BYTES, Metric, MetricsSink, StoreError,
-    Upload, UploadedPart, VaultError,
+    AuditLog, AuditSink, BlobVault, Clock, LedgerStore, MIN_PART_BYTES, Metric, MetricsSink,
+    StoreError, Upload, UploadedPart, VaultError,
 };
 
 /// Where manifests live in the vault.
@@ -56,7 +66,17 @@ pub struct BackupSettings {
     pub page_size: u32,
     /// Size of each uploaded part but the last (at least [`MIN_PART_BYTES`]).
     pub part_bytes: usize,
+    /// The receipts window ends this long before the run: longer than a receipt's write can
+    /// take (the ingest function's timeout), so every receipt recorded before the end is stored.
+    pub receipt_lag_seconds: u32,
 }
+
+/// The default [`BackupSettings::receipt_lag_seconds`], as the audit seal's lag.
+pub const DEFAULT_RECEIPT_LAG_SECONDS: u32 = 300;
+
+/// A receipt's `RECEIPT_RECORDED` event is written a moment after its `recorded_at` is taken
+/// (same request, no I/O between): events are read this far either side of the window.
+const RECEIPT_EVENT_MARGIN_SECONDS: i64 = 60;
 
 impl Default for BackupSettings {
     fn default() -> Self {
@@ -64,6 +84,7 @@ impl Default for BackupSettings {
             retention_days: 2555,
             page_size: 500,
             part_bytes: 8 * 1024 * 1024,
+            receipt_lag_seconds: DEFAULT_RECEIPT_LAG_SECONDS,
         }
     }
 }
@@ -77,6 +98,9 @@ pub struct BackupOutcome {
     pub row_count: u64,
     pub csv_key: Option<String>,
     pub csv_bytes: u64,
+    /// Receipts in the receipts CSV, and its key (none when there are none).
+    pub receipt_count: u64,
+    pub receipts_csv_key: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -92,6 +116,15 @@ pub enum BackupFailure {
     PreviousManifest { key: String, reason: String },
     #[error("cannot build the backup: {0}")]
     Invalid(String),
+    /// A stored receipt is not the one its `RECEIPT_RECORDED` audit event names (or is missing).
+    #[error(
+        "the receipt of signal {signal_id} from subscriber {subscriber} {reason}; nothing more was backed up"
+    )]
+    ReceiptMismatch {
+        signal_id: String,
+        subscriber: String,
+        reason: String,
+    },
     /// Another run created `key` first (both picked the same backup id): this run wrote nothing.
     #[error("another backup run created {key} first; this run wrote nothing")]
     AnotherRun { key: String },
@@ -122,6 +155,8 @@ struct Resume {
     head: Hash,
     tree: CompactRange,
     manifest_sha256: Hash,
+    /// The previous manifest's receipts window end (`None` when it lists no receipts).
+    receipts_until: Option<Timestamp>,
 }
 
 /// What a run backs up: where it continues from, its id, and its end.
@@ -132,6 +167,23 @@ struct BackupPlan {
     to: u64,
     /// The lock every object of the backup gets at least.
     minimum_retention: Timestamp,
+    /// The receipts this run backs up: `[from, until)` by `recorded_at`.
+    receipts_from: Option<Timestamp>,
+    receipts_until: Timestamp,
+}
+
+/// The receipts CSV a run wrote (none when the window held no receipts).
+struct ExportedReceipts {
+    row_count: u64,
+    csv: Option<CsvObject>,
+}
+
+/// A receipt named by a `RECEIPT_RECORDED` event, to be read back.
+struct ReceiptRef {
+    recorded_at: Timestamp,
+    signal_id: SignalId,
+    subscriber: Subscriber,
+    receipt_hash: Hash,
 }
 
 /// The rows a run exported: the chain's state after them, the lock they need, and their CSV
@@ -153,7 +205,7 @@ impl<S, V, A, C, M> BackupJob<S, V, A, C, M>
 where
     S: LedgerStore,
     V: BlobVault,
-    A: AuditSink,
+    A: AuditSink + AuditLog,
     C: Clock,
     M: MetricsSink,
 {
@@ -196,7 +248,9 @@ where
                     outcome.index_range.to
                 ),
                 json!({"backup_id": outcome.backup_id, "manifest": outcome.manifest_key, "csv": outcome.csv_key,
-                       "rows": outcome.row_count, "bytes": outcome.csv_bytes, "duration_ms": duration_ms}),
+                       "rows": outcome.row_count, "bytes": outcome.csv_bytes,
+                       "receipts_csv": outcome.receipts_csv_key, "receipts": outcome.receipt_count,
+                       "duration_ms": duration_ms}),
                 vec![
                     Metric::count(metric::BACKUP_SUCCEEDED, 1),
                     Metric::count(metric::BACKUP_ROWS, outcome.row_count),
@@ -255,7 +309,8 @@ where
     async fn backup(&self, date: Option<Date>) -> Result<BackupOutcome, BackupFailure> {
         let plan = self.plan(date).await?;
         let rows = self.upload_rows(&plan).await?;
-        self.write_manifest(plan, rows).await
+        let receipts = self.upload_receipts(&plan, rows.retain_until).await?;
+        self.write_manifest(plan, rows, receipts).await
     }
 
     /// Where this run continues from, its id, and its end, fixed now: entries appended while
@@ -279,11 +334,19 @@ where
         let minimum_retention = now
             .plus_days(self.settings.retention_days)
             .map_err(|e| BackupFailure::Invalid(e.to_string()))?;
+        let lag = time::Duration::seconds(i64::from(self.settings.receipt_lag_seconds));
+        let receipts_from = resume.receipts_until;
+        // Never before the previous window's end (a clock step back or two runs within the lag
+        // give an empty window, never an overlap).
+        let cut = now.checked_sub(lag).unwrap_or(now);
+        let receipts_until = receipts_from.map_or(cut, |from| cut.max(from));
         Ok(BackupPlan {
             backup_id,
             resume,
             to,
             minimum_retention,
+            receipts_from,
+            receipts_until,
         })
     }
 
@@ -348,16 +411,148 @@ where
         })
     }
 
+    /// Writes the receipts recorded in the plan's window to a locked receipts CSV (none when
+    /// there are none), created only if its key is new.
+    async fn upload_receipts(
+        &self,
+        plan: &BackupPlan,
+        retain_until: Timestamp,
+    ) -> Result<ExportedReceipts, BackupFailure> {
+        let refs = self.receipt_refs(plan).await?;
+        if refs.is_empty() {
+            return Ok(ExportedReceipts {
+                row_count: 0,
+                csv: None,
+            });
+        }
+        let mut body = Vec::with_capacity(256 + refs.len() * 400);
+        write_receipts_header(&mut body);
+        for reference in &refs {
+            let stored = self.stored_receipt(reference).await?;
+            write_receipt_row(&mut body, &stored);
+        }
+        let key = receipts_csv_key(&plan.backup_id);
+        let sha256 = Hash::sha256(&body);
+        let bytes = body.len() as u64;
+        let stored = self
+            .vault
+            .create_locked(
+                &key,
+                body,
+                "text/csv; charset=utf-8; header=present",
+                retain_until,
+            )
+            .await
+            .map_err(BackupFailure::from_create)?;
+        Ok(ExportedReceipts {
+            row_count: refs.len() as u64,
+            csv: Some(CsvObject {
+                key,
+                sha256,
+                bytes,
+                version_id: stored.version_id,
+            }),
+        })
+    }
+
+    /// The receipts recorded in the plan's window, from their `RECEIPT_RECORDED` events, in
+    /// CSV order (`recorded_at`, signal id, subscriber), each once.
+    async fn receipt_refs(&self, plan: &BackupPlan) -> Result<Vec<ReceiptRef>, BackupFailure> {
+        let (from, until) = (plan.receipts_from, plan.receipts_until);
+        // No lower bound: a receipt is never recorded before its signal was received, so the
+        // first entry's day bounds every receipt (a GetItem, where the audit log's earliest
+        // day would take a scan).
+        let margin = time::Duration::seconds(RECEIPT_EVENT_MARGIN_SECONDS);
+        let read_from = match from {
+            // The window's receipts are chosen by `recorded_at` below; events are read a margin
+            // either side of it, so a wall clock stepping between a receipt's `recorded_at` and
+            // its event's `occurred_at` loses nothing.
+            Some(from) => from.checked_sub(margin).unwrap_or(from),
+            None => match self.store.entry_at(0).await? {
+                Some(first) => {
+                    let day = crate::domain::audit_seal::day_of(&first.entry.received_at);
+                    Timestamp::parse_canonical(&format!("{day}T00:00:00.000000Z"))
+                        .map_err(|e| BackupFailure::Invalid(format!("day {day:?}: {e}")))?
+                }
+                None => return Ok(Vec::new()),
+            },
+        };
+        if from.is_some_and(|from| from >= until) || read_from >= until {
+            return Ok(Vec::new());
+        }
+        let read_to = until.checked_add(margin).unwrap_or(until);
+        let mut refs = Vec::new();
+        let mut unreadable = 0u64;
+        self.audit
+            .visit_window(&read_from, &read_to, |keyed| match keyed.event {
+                Ok(event) if event.event_type == AuditEventType::ReceiptRecorded => {
+                    match receipt_ref(&event.signal_id, &event.details) {
+                        Some(reference) if reference.recorded_at < until => refs.push(reference),
+                        Some(_) => {}
+                        None => unreadable += 1,
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => unreadable += 1,
+            })
+            .await?;
+        if unreadable > 0 {
+            // Not the backup's to judge: the audit seals report unreadable events. The
+            // receipts that are readable are still backed up.
+            tracing::warn!(
+                unreadable,
+                "audit items in the receipts window could not be read as events"
+            );
+        }
+        refs.retain(|r| from.is_none_or(|from| from <= r.recorded_at));
+        refs.sort_by(|a, b| {
+            (a.recorded_at, a.signal_id.as_str(), a.subscriber.as_str()).cmp(&(
+                b.recorded_at,
+                b.signal_id.as_str(),
+                b.subscriber.as_str(),
+            ))
+        });
+        refs.dedup_by(|a, b| a.signal_id == b.signal_id && a.subscriber == b.subscriber);
+        Ok(refs)
+    }
+
+    /// The stored receipt an event names: it must exist and carry the event's hash.
+    async fn stored_receipt(&self, reference: &ReceiptRef) -> Result<StoredReceipt, BackupFailure> {
+        let mismatch = |reason: String| BackupFailure::ReceiptMismatch {
+            signal_id: reference.signal_id.to_string(),
+            subscriber: reference.subscriber.to_string(),
+            reason,
+        };
+        let stored = self
+            .store
+            .receipt(&reference.signal_id, &reference.subscriber)
+            .await?
+            .ok_or_else(|| mismatch("is missing from the table, yet audited as recorded".into()))?;
+        if stored.receipt_hash != reference.receipt_hash
+            || stored.receipt.compute_hash() != reference.receipt_hash
+            || receipt_order(&stored.receipt).0 != reference.recorded_at
+        {
+            return Err(mismatch(format!(
+                "differs from its RECEIPT_RECORDED audit event (hash {} recorded, {} stored)",
+                reference.receipt_hash, stored.receipt_hash
+            )));
+        }
+        Ok(stored)
+    }
+
     /// Writes the manifest chained to the previous one, created only if its key is new.
     async fn write_manifest(
         &self,
         plan: BackupPlan,
         rows: ExportedRows,
+        receipts: ExportedReceipts,
     ) -> Result<BackupOutcome, BackupFailure> {
         let BackupPlan {
             backup_id,
             resume,
             to,
+            receipts_from,
+            receipts_until,
             ..
         } = plan;
         let ExportedRows {
@@ -367,7 +562,7 @@ where
         } = rows;
         let tree = verifier.tree().clone();
         let manifest = Manifest {
-            format: ManifestFormat,
+            format: ManifestFormat::V2,
             backup_id,
             created_at: self.clock.now(),
             index_range: IndexRange {
@@ -380,6 +575,12 @@ where
             merkle_root: tree.root(),
             compact_range: tree.hashes().to_vec(),
             csv: csv.clone(),
+            receipts: Some(ReceiptsBackup {
+                recorded_from: receipts_from,
+                recorded_until: receipts_until,
+                row_count: receipts.row_count,
+                csv: receipts.csv.clone(),
+            }),
             retain_until,
             previous_manifest_sha256: resume.manifest_sha256,
         };
@@ -398,6 +599,8 @@ where
             row_count: manifest.row_count,
             csv_key: csv.as_ref().map(|c| c.key.clone()),
             csv_bytes: csv.map_or(0, |c| c.bytes),
+            receipt_count: receipts.row_count,
+            receipts_csv_key: receipts.csv.map(|c| c.key),
             duration_ms: 0,
         })
     }
@@ -500,6 +703,7 @@ where
                 head: Hash::ZERO,
                 tree: CompactRange::new(),
                 manifest_sha256: Hash::ZERO,
+                receipts_until: None,
             });
         };
         // The original version of the key: the first listed (versions come oldest first).
@@ -522,6 +726,7 @@ where
             head: manifest.last_entry_hash,
             tree,
             manifest_sha256: Hash::sha256(&bytes),
+            receipts_until: manifest.receipts.map(|r| r.recorded_until),
         })
     }
 
@@ -544,14 +749,37 @@ where
                 taken.push(version.key);
             }
         }
+        let receipts_prefix = receipts_csv_key(&first);
+        for version in self
+            .vault
+            .list_versions(&receipts_prefix[..strip(&receipts_prefix)])
+            .await?
+        {
+            taken.push(version.key);
+        }
         let mut id = first;
-        while taken.contains(&manifest_key(&id)) || taken.contains(&csv_key(&id)) {
+        while taken.contains(&manifest_key(&id))
+            || taken.contains(&csv_key(&id))
+            || taken.contains(&receipts_csv_key(&id))
+        {
             id = id
                 .next_run()
                 .ok_or_else(|| BackupFailure::Invalid("too many runs in one day".into()))?;
         }
         Ok(id)
     }
+}
+
+/// The receipt a `RECEIPT_RECORDED` event names: its signal, and the subscriber, `recorded_at`
+/// and hash of its details. `None` when the event does not say them.
+fn receipt_ref(signal_id: &Option<String>, details: &serde_json::Value) -> Option<ReceiptRef> {
+    let text = |name: &str| details.get(name).and_then(serde_json::Value::as_str);
+    Some(ReceiptRef {
+        recorded_at: Timestamp::parse_canonical(text("recorded_at")?).ok()?,
+        signal_id: SignalId::parse(signal_id.as_deref()?).ok()?,
+        subscriber: Subscriber::parse(text("subscriber")?).ok()?,
+        receipt_hash: text("receipt_hash")?.parse().ok()?,
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::adapters::memory::{
 };
 use crate::domain::backup::{read_rows, verify_manifest_chain};
 use crate::domain::entry::StoredEntry;
+use crate::domain::receipt::StoredReceipt;
 use crate::domain::test_support::{chain, insert_event, timestamp};
 
 type Job =
@@ -33,6 +34,7 @@ impl Fixture {
             retention_days: 2555,
             page_size: 97,
             part_bytes: MIN_PART_BYTES,
+            receipt_lag_seconds: 300,
         };
         let job = BackupJob::new(
             ledger.clone(),
@@ -330,4 +332,224 @@ async fn the_in_memory_vault_creates_only_new_keys() {
         1,
         "a refused completion leaves the upload to abort"
     );
+}
+
+// ---- delivery receipts --------------------------------------------------------------------
+
+impl Fixture {
+    /// Records `subscriber`'s receipt of entry `index` at `recorded_at`, with its audit event.
+    async fn receipt(&self, index: usize, subscriber: &str, recorded_at: &str) -> StoredReceipt {
+        let (stored, event) = crate::domain::test_support::receipt_record(
+            &self.source[index],
+            subscriber,
+            1_500,
+            recorded_at,
+        );
+        self.ledger.record_receipt(&stored, &event).await.unwrap();
+        stored
+    }
+
+    /// The receipts CSV a manifest lists, read back.
+    fn receipt_rows(&self, manifest: &Manifest) -> Vec<StoredReceipt> {
+        let csv = manifest.receipts.as_ref().unwrap().csv.as_ref().unwrap();
+        crate::domain::backup::read_receipt_rows(&self.vault.latest(&csv.key).unwrap()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn receipts_are_backed_up_by_recorded_at_in_windows_that_join() {
+    let mut fixture = Fixture::new(5);
+    fixture.append(5).await;
+    let noon = fixture.receipt(1, "desk-a", "2026-11-28T12:00:00Z").await;
+    let morning = fixture.receipt(3, "desk-b", "2026-11-28T11:00:00Z").await;
+    // Inside the lag before the 02:00 run: it belongs to the next backup, not lost.
+    let late = fixture.receipt(1, "desk-c", "2026-11-29T01:58:00Z").await;
+
+    let first = fixture
+        .job
+        .run(Some(date!(2026 - 11 - 29)), "t")
+        .await
+        .unwrap();
+    assert_eq!(first.receipt_count, 2);
+    assert_eq!(
+        first.receipts_csv_key.as_deref(),
+        Some("signals/2026/11/receipts_backup_20261129.csv")
+    );
+    let manifests = fixture.manifests();
+    let receipts = manifests[0].1.receipts.clone().unwrap();
+    assert_eq!(manifests[0].1.format, ManifestFormat::V2);
+    assert_eq!(
+        (receipts.recorded_from, receipts.recorded_until),
+        (None, timestamp("2026-11-29T01:55:00Z"))
+    );
+    // In CSV order (recorded_at first), each row re-hashing to its receipt_hash.
+    let rows = fixture.receipt_rows(&manifests[0].1);
+    assert_eq!(rows, vec![morning, noon]);
+    assert!(crate::domain::backup::check_receipt_rows(&rows, &receipts, 5).is_empty());
+    let csv = receipts.csv.as_ref().unwrap();
+    let bytes = fixture.vault.latest(&csv.key).unwrap();
+    assert_eq!(
+        (Hash::sha256(&bytes), bytes.len() as u64),
+        (csv.sha256, csv.bytes)
+    );
+
+    // The next night: the window starts where the last one ended.
+    let evening = fixture.receipt(4, "desk-a", "2026-11-29T20:00:00Z").await;
+    fixture.job.clock.set(timestamp("2026-11-30T02:00:00Z"));
+    let second = fixture
+        .job
+        .run(Some(date!(2026 - 11 - 30)), "t")
+        .await
+        .unwrap();
+    assert_eq!(second.receipt_count, 2);
+    let manifests = fixture.manifests();
+    let receipts = manifests[1].1.receipts.clone().unwrap();
+    assert_eq!(
+        (receipts.recorded_from, receipts.recorded_until),
+        (
+            Some(timestamp("2026-11-29T01:55:00Z")),
+            timestamp("2026-11-30T01:55:00Z")
+        )
+    );
+    assert_eq!(fixture.receipt_rows(&manifests[1].1), vec![late, evening]);
+    assert!(verify_manifest_chain(&manifests).is_empty());
+
+    // A night without receipts: an empty window, no receipts CSV.
+    fixture.job.clock.set(timestamp("2026-12-01T02:00:00Z"));
+    let third = fixture
+        .job
+        .run(Some(date!(2026 - 12 - 01)), "t")
+        .await
+        .unwrap();
+    assert_eq!((third.receipt_count, third.receipts_csv_key), (0, None));
+    let manifests = fixture.manifests();
+    let receipts = manifests[2].1.receipts.clone().unwrap();
+    assert_eq!((receipts.row_count, receipts.csv), (0, None));
+    assert!(verify_manifest_chain(&manifests).is_empty());
+}
+
+#[tokio::test]
+async fn a_receipt_that_differs_from_its_audit_event_is_not_backed_up() {
+    let mut fixture = Fixture::new(3);
+    fixture.append(3).await;
+    let (mut stored, event) = crate::domain::test_support::receipt_record(
+        &fixture.source[2],
+        "desk-a",
+        1_500,
+        "2026-11-28T12:00:00Z",
+    );
+    // Edited before it was stored, hash recomputed: the event still names the original hash.
+    stored.receipt.client_latency_ms += 1;
+    stored = StoredReceipt::seal(stored.receipt);
+    fixture
+        .ledger
+        .record_receipt(&stored, &event)
+        .await
+        .unwrap();
+    let failure = fixture
+        .job
+        .run(Some(date!(2026 - 11 - 29)), "t")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&failure, BackupFailure::ReceiptMismatch { signal_id, subscriber, .. }
+            if signal_id == "sig-000002" && subscriber == "desk-a"),
+        "{failure:?}"
+    );
+    assert!(fixture.manifests().is_empty(), "no manifest was written");
+}
+
+#[tokio::test]
+async fn a_backup_after_a_manifest_without_receipts_takes_every_earlier_receipt() {
+    let mut fixture = Fixture::new(2);
+    fixture.append(2).await;
+    fixture
+        .job
+        .run(Some(date!(2026 - 11 - 28)), "t")
+        .await
+        .unwrap();
+    // Rewrite history as an older release would have left it: a format-1 manifest.
+    let (bytes, manifest) = fixture.manifests().remove(0);
+    let old = Manifest {
+        format: ManifestFormat::V1,
+        receipts: None,
+        ..manifest
+    };
+    let vault = InMemoryVault::new();
+    for key in fixture.vault.keys() {
+        let body = match key.starts_with("manifests/") {
+            true => old.to_bytes(),
+            false => fixture.vault.latest(&key).unwrap(),
+        };
+        vault
+            .put_locked(&key, body, "x", timestamp("2033-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+    }
+    assert_ne!(bytes, old.to_bytes());
+    let early = fixture.receipt(0, "desk-a", "2026-11-28T09:30:00Z").await;
+    let job = BackupJob::new(
+        fixture.ledger.clone(),
+        vault.clone(),
+        fixture.ledger.audit_sink(),
+        FixedClock::new(timestamp("2026-11-29T02:00:00Z")),
+        RecordingMetrics::default(),
+        BackupSettings::default(),
+    );
+    let outcome = job.run(Some(date!(2026 - 11 - 29)), "t").await.unwrap();
+    assert_eq!(outcome.receipt_count, 1);
+    let key = outcome.manifest_key;
+    let manifest = Manifest::parse(&vault.latest(&key).unwrap()).unwrap();
+    let receipts = manifest.receipts.clone().unwrap();
+    assert_eq!(receipts.recorded_from, None, "from the start");
+    let csv = receipts.csv.unwrap();
+    assert_eq!(
+        crate::domain::backup::read_receipt_rows(&vault.latest(&csv.key).unwrap()).unwrap(),
+        vec![early]
+    );
+    let chain = vec![
+        (old.to_bytes(), old),
+        (vault.latest(&key).unwrap(), manifest),
+    ];
+    assert!(
+        verify_manifest_chain(&chain).is_empty(),
+        "{:?}",
+        verify_manifest_chain(&chain)
+    );
+}
+
+#[tokio::test]
+async fn a_receipt_at_the_window_edge_is_in_exactly_one_backup() {
+    let mut fixture = Fixture::new(2);
+    fixture.append(2).await;
+    // Recorded just before the window's end (01:55), its event written just after it.
+    let (before, mut event) = crate::domain::test_support::receipt_record(
+        &fixture.source[0],
+        "edge-a",
+        1_500,
+        "2026-11-29T01:54:59.999999Z",
+    );
+    event.occurred_at = timestamp("2026-11-29T01:55:00.000300Z");
+    fixture
+        .ledger
+        .record_receipt(&before, &event)
+        .await
+        .unwrap();
+    // Recorded exactly at the end: the next window's.
+    let at_end = fixture.receipt(1, "edge-b", "2026-11-29T01:55:00Z").await;
+    fixture
+        .job
+        .run(Some(date!(2026 - 11 - 29)), "t")
+        .await
+        .unwrap();
+    fixture.job.clock.set(timestamp("2026-11-30T02:00:00Z"));
+    fixture
+        .job
+        .run(Some(date!(2026 - 11 - 30)), "t")
+        .await
+        .unwrap();
+    let manifests = fixture.manifests();
+    assert_eq!(fixture.receipt_rows(&manifests[0].1), vec![before]);
+    assert_eq!(fixture.receipt_rows(&manifests[1].1), vec![at_end]);
+    assert!(verify_manifest_chain(&manifests).is_empty());
 }

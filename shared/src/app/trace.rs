@@ -454,7 +454,8 @@ where
     progress("looking for the latest checkpoint");
     let checkpoint = checkpoint_step(sources, &stored, options, progress).await?;
     progress("reading its delivery receipts");
-    let receipts = trace_receipts::receipts_step(sources.store, &stored, &audit).await?;
+    let receipts =
+        trace_receipts::receipts_step(sources.store, sources.vault, &stored, &audit).await?;
     Ok(Trace {
         signal_id: signal_id.to_owned(),
         entry: Step::Found(stored),

@@ -66,6 +66,7 @@ impl Trail {
                 retention_days: 2555,
                 page_size: 4,
                 part_bytes: MIN_PART_BYTES,
+                receipt_lag_seconds: 300,
             },
         )
         .run(Some(date!(2026 - 11 - 28)), "t")
@@ -523,4 +524,45 @@ async fn an_edited_receipt_fails_its_hash_and_audit_checks() {
         "{:?}",
         traced.failures()
     );
+}
+
+#[tokio::test]
+async fn the_trail_names_the_backup_holding_each_receipt() {
+    let trail = Trail::complete(6).await;
+    let (stored, event) = crate::domain::test_support::receipt_record(
+        &trail.source[3],
+        "desk-7",
+        310,
+        "2026-11-29T02:30:00Z",
+    );
+    trail.ledger.record_receipt(&stored, &event).await.unwrap();
+    let traced = trail.trace("sig-000003").await.unwrap();
+    let evidence = traced.receipts.evidence().unwrap();
+    assert_eq!(evidence.backups.len(), 1);
+    assert_eq!(evidence.backups[0].backup_id, None);
+    assert_eq!(
+        evidence.backups[0].note,
+        "not yet in any backup: the latest backup 20261128 holds receipts recorded before 2026-11-29T01:55:00.000000Z"
+    );
+    // The next backup's window holds it.
+    trail.clock.set(timestamp("2026-11-29T04:00:00Z"));
+    trail.backup().await;
+    let traced = trail.trace("sig-000003").await.unwrap();
+    let place = &traced.receipts.evidence().unwrap().backups[0];
+    assert_eq!(
+        place.backup_id.map(|id| id.to_string()).as_deref(),
+        Some("20261128_2")
+    );
+    assert_eq!(
+        place.receipts_csv.as_deref(),
+        Some("signals/2026/11/receipts_backup_20261128_2.csv")
+    );
+    assert!(
+        place.note.starts_with(
+            "in backup 20261128_2 (receipts recorded in [2026-11-29T01:55:00.000000Z, 2026-11-29T03:55:00.000000Z))"
+        ),
+        "{}",
+        place.note
+    );
+    assert_eq!(traced.outcome(), Outcome::Complete);
 }

@@ -7,6 +7,11 @@
 //! DynamoDB entry. In mode `all` the restore drill rebuilds the whole chain from the backups
 //! alone and compares its Merkle root and head with the live ledger at that size.
 //!
+//! A manifest's receipts CSV (§8.6) gets the same object checks (exact version, not
+//! overwritten, locked, encrypted, SHA-256 and size), then every row is re-hashed (§10) and
+//! checked against the manifest's window, the row order, the manifest's count, the signal it
+//! names (backed up, and the live entry's id and `generated_at`) and the live receipt item.
+//!
 //! Promise: every problem is a finding naming the backup and, where there is one, the chain
 //! index; the result is written to the vault as JSON for the report, audited and counted, and a
 //! failed verification is an error (so Lambda's error metric fires).
@@ -18,7 +23,10 @@ use serde_json::json;
 
 use crate::app::vault;
 use crate::domain::audit::AuditEventType;
-use crate::domain::backup::{BackupId, Manifest, read_rows, verify_manifest_chain};
+use crate::domain::backup::{
+    BackupId, CsvObject, Manifest, ReceiptsBackup, check_receipt_rows, read_receipt_rows,
+    read_rows, verify_manifest_chain,
+};
 use crate::domain::chain::ChainVerifier;
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
@@ -80,6 +88,9 @@ pub struct VerificationResult {
     pub duration_ms: u64,
     pub manifests_checked: u64,
     pub rows_checked: u64,
+    /// Rows of receipts CSVs checked (absent in results written before receipts were backed up).
+    #[serde(default)]
+    pub receipts_checked: u64,
     /// Entries `[0, covered_to)` are in verified backups.
     pub covered_to: u64,
     pub restore_drill: Option<RestoreDrill>,
@@ -191,6 +202,7 @@ where
         let Checked {
             manifests_checked,
             rows_checked,
+            receipts_checked,
             covered_to,
             restore_drill,
         } = match checked {
@@ -220,6 +232,7 @@ where
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             manifests_checked,
             rows_checked,
+            receipts_checked,
             covered_to,
             restore_drill,
             findings_total: findings.total,
@@ -227,14 +240,14 @@ where
         };
         let key = self.store_result(&result).await;
         let details = json!({"mode": mode, "result": key, "manifests_checked": manifests_checked, "rows_checked": rows_checked,
-                             "covered_to": covered_to, "first_finding": result.findings.first()});
+                             "receipts_checked": receipts_checked, "covered_to": covered_to, "first_finding": result.findings.first()});
         if result.passed {
             self.metrics
                 .emit(&[Metric::count(metric::BACKUP_VERIFIED, 1)]);
             self.record(
                 AuditEventType::BackupVerified,
                 request_id,
-                format!("{manifests_checked} backup(s), {rows_checked} rows verified"),
+                format!("{manifests_checked} backup(s), {rows_checked} rows and {receipts_checked} receipts verified"),
                 details,
             )
             .await;
@@ -315,6 +328,7 @@ where
             VerifyMode::Latest => manifests.len().checked_sub(1).into_iter().collect(),
         };
         let mut rows_checked = 0;
+        let mut receipts_checked = 0;
         // In `all` mode one verifier runs across every file from genesis (the drill); in
         // `latest` it resumes from the previous manifest's compact range.
         let mut drill: Option<Drill> = None;
@@ -323,6 +337,11 @@ where
                 drill = Some(Drill::from_genesis());
             }
             let (id, _, manifest) = &manifests[position];
+            if let Some(receipts) = &manifest.receipts {
+                receipts_checked += self
+                    .check_receipts(*id, manifest, receipts, findings)
+                    .await?;
+            }
             let mut resumed = match drill {
                 Some(_) => None,
                 None => {
@@ -351,6 +370,7 @@ where
         Ok(Checked {
             manifests_checked: selected.len() as u64,
             rows_checked,
+            receipts_checked,
             covered_to,
             restore_drill,
         })
@@ -440,7 +460,7 @@ where
             Some(_) => {}
         }
         let protection = self.vault.protection(&csv.key, &csv.version_id).await?;
-        protection_findings(*id, manifest, &protection, findings);
+        protection_findings(*id, manifest, csv, "csv", &protection, findings);
         let bytes = self.vault.get_version(&csv.key, &csv.version_id).await?;
         if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
             findings.add(
@@ -530,6 +550,160 @@ where
         Ok(rows.len() as u64)
     }
 
+    /// A manifest's receipts CSV: the exact version, protected, with the manifest's SHA-256,
+    /// size and row count; then each row (§10 hash, window, order, signal) and against the
+    /// live receipt and entry. Returns the rows checked.
+    async fn check_receipts(
+        &self,
+        id: BackupId,
+        manifest: &Manifest,
+        receipts: &ReceiptsBackup,
+        findings: &mut Findings,
+    ) -> Result<u64, VerifyError> {
+        let Some(csv) = &receipts.csv else {
+            return Ok(0);
+        };
+        let mut add = |kind: &str, chain_index: Option<u64>, message: String| {
+            findings.add(
+                Some(id),
+                chain_index,
+                kind,
+                format!("{}: {message}", csv.key),
+            );
+        };
+        let versions = self.vault.list_versions(&csv.key).await?;
+        let named = versions
+            .iter()
+            .position(|v| v.key == csv.key && v.version_id == csv.version_id);
+        match named {
+            None => {
+                add(
+                    "receipts_csv_missing",
+                    None,
+                    format!("version {} does not exist", csv.version_id),
+                );
+                return Ok(0);
+            }
+            Some(at) if versions[at + 1..].iter().any(|v| v.key == csv.key) => add(
+                "receipts_csv_overwritten",
+                None,
+                "has a newer version over the backed-up one (someone wrote over it); the original is checked".to_owned(),
+            ),
+            Some(_) => {}
+        }
+        let protection = self.vault.protection(&csv.key, &csv.version_id).await?;
+        protection_findings(id, manifest, csv, "receipts_csv", &protection, findings);
+        let mut add = |kind: &str, chain_index: Option<u64>, message: String| {
+            findings.add(
+                Some(id),
+                chain_index,
+                kind,
+                format!("{}: {message}", csv.key),
+            );
+        };
+        let bytes = self.vault.get_version(&csv.key, &csv.version_id).await?;
+        if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
+            add(
+                "receipts_csv_hash_mismatch",
+                None,
+                "the bytes stored do not hash to the manifest's SHA-256".to_owned(),
+            );
+            return Ok(0);
+        }
+        let rows = match read_receipt_rows(&bytes) {
+            Ok(rows) => rows,
+            Err(error) => {
+                add("receipts_csv_invalid", None, error.to_string());
+                return Ok(0);
+            }
+        };
+        if rows.len() as u64 != receipts.row_count {
+            add(
+                "receipts_row_count_mismatch",
+                None,
+                format!(
+                    "{} rows; the manifest says {}",
+                    rows.len(),
+                    receipts.row_count
+                ),
+            );
+        }
+        for finding in check_receipt_rows(&rows, receipts, manifest.index_range.to) {
+            let chain_index = rows
+                .get(finding.row as usize - 1)
+                .map(|r| r.receipt.chain_index);
+            add(
+                finding.kind,
+                chain_index,
+                format!("row {}: {}", finding.row, finding.message),
+            );
+        }
+        for (position, row) in rows.iter().enumerate() {
+            let receipt = &row.receipt;
+            let at = |what: &str| {
+                format!(
+                    "row {} (signal {}, subscriber {}): {what}",
+                    position + 1,
+                    receipt.signal_id,
+                    receipt.subscriber
+                )
+            };
+            let chain_index = Some(receipt.chain_index);
+            match self
+                .store
+                .receipt(&receipt.signal_id, &receipt.subscriber)
+                .await
+            {
+                Ok(Some(live)) if live == *row => {}
+                Ok(Some(live)) => add(
+                    "receipt_differs_from_live",
+                    chain_index,
+                    at(&format!(
+                        "the live receipt (hash {}) differs from the backed-up row (hash {})",
+                        live.receipt_hash, row.receipt_hash
+                    )),
+                ),
+                Ok(None) => add(
+                    "receipt_live_missing",
+                    chain_index,
+                    at("in the backup but not in the table"),
+                ),
+                Err(error) => add(
+                    "receipt_live_unreadable",
+                    chain_index,
+                    at(&error.to_string()),
+                ),
+            }
+            match self.store.entry_at(receipt.chain_index).await {
+                Ok(Some(entry))
+                    if entry.entry.signal_id == receipt.signal_id
+                        && entry.entry.content.generated_at == receipt.generated_at => {}
+                Ok(Some(entry)) => add(
+                    "receipt_signal_mismatch",
+                    chain_index,
+                    at(&format!(
+                        "chain index {} holds signal {} generated at {}, not the receipt's signal and generated_at {}",
+                        receipt.chain_index,
+                        entry.entry.signal_id,
+                        entry.entry.content.generated_at,
+                        receipt.generated_at
+                    )),
+                ),
+                Ok(None) => add(
+                    "receipt_signal_missing",
+                    chain_index,
+                    at(&format!("no entry at chain index {}", receipt.chain_index)),
+                ),
+                Err(error) => add(
+                    "receipt_live_unreadable",
+                    chain_index,
+                    at(&error.to_string()),
+                ),
+            }
+        }
+        Ok(rows.len() as u64)
+    }
+
     async fn record(
         &self,
         event_type: AuditEventType,
@@ -553,6 +727,7 @@ where
 struct Checked {
     manifests_checked: u64,
     rows_checked: u64,
+    receipts_checked: u64,
     /// Entries `[0, covered_to)` are in the backups.
     covered_to: u64,
     restore_drill: Option<RestoreDrill>,
@@ -594,21 +769,23 @@ impl Drill {
     }
 }
 
-/// The CSV version must be COMPLIANCE-locked at least as long as the manifest says, encrypted,
-/// and carry the manifest's SHA-256 where the store reports one.
+/// A CSV version (`what`: `csv` or `receipts_csv`, the prefix of the finding kinds) must be
+/// COMPLIANCE-locked at least as long as the manifest says, encrypted, and carry the manifest's
+/// SHA-256 where the store reports one.
 fn protection_findings(
     id: BackupId,
     manifest: &Manifest,
+    csv: &CsvObject,
+    what: &str,
     protection: &ObjectProtection,
     findings: &mut Findings,
 ) {
-    let Some(csv) = &manifest.csv else { return };
     let id = &id;
     if protection.lock_mode.as_deref() != Some("COMPLIANCE") {
         findings.add(
             Some(*id),
             None,
-            "csv_not_locked",
+            &format!("{what}_not_locked"),
             format!(
                 "{} lock mode is {:?}, not COMPLIANCE",
                 csv.key, protection.lock_mode
@@ -622,7 +799,7 @@ fn protection_findings(
         findings.add(
             Some(*id),
             None,
-            "csv_retention_short",
+            &format!("{what}_retention_short"),
             format!(
                 "{} is retained until {:?}, before {}",
                 csv.key,
@@ -635,7 +812,7 @@ fn protection_findings(
         findings.add(
             Some(*id),
             None,
-            "csv_not_encrypted",
+            &format!("{what}_not_encrypted"),
             format!("{} has no server-side encryption", csv.key),
         );
     }
@@ -645,7 +822,7 @@ fn protection_findings(
         findings.add(
             Some(*id),
             None,
-            "csv_checksum_mismatch",
+            &format!("{what}_checksum_mismatch"),
             format!(
                 "{}: S3's SHA-256 {sha256} is not the manifest's {}",
                 csv.key, csv.sha256

@@ -91,3 +91,45 @@ pub fn insert_event(stored: &StoredEntry) -> crate::domain::audit::AuditEvent {
         details: serde_json::json!({}),
     }
 }
+
+/// `subscriber`'s receipt of `signal`, delivered `latency_ms` after generation and recorded at
+/// `recorded_at`, with the `RECEIPT_RECORDED` event ingest writes beside it (same details).
+pub fn receipt_record(
+    signal: &StoredEntry,
+    subscriber: &str,
+    latency_ms: i64,
+    recorded_at: &str,
+) -> (
+    crate::domain::receipt::StoredReceipt,
+    crate::domain::audit::AuditEvent,
+) {
+    use crate::domain::receipt::{Receipt, ReceiptRequest, StoredReceipt, Subscriber};
+    let generated = signal.entry.content.generated_at;
+    let request = ReceiptRequest {
+        subscriber: Subscriber::parse(subscriber).unwrap(),
+        delivered_at: Timestamp::from_datetime(
+            generated.as_datetime() + time::Duration::milliseconds(latency_ms),
+        )
+        .unwrap(),
+    };
+    let stored = StoredReceipt::seal(Receipt::assemble(
+        signal,
+        request,
+        timestamp(recorded_at),
+        "arn:aws:iam::123456789012:role/producer".into(),
+    ));
+    let receipt = &stored.receipt;
+    let mut event = insert_event(signal);
+    event.event_id = format!("receipt-{}-{subscriber}", signal.entry.chain_index);
+    event.occurred_at = receipt.recorded_at;
+    event.event_type = crate::domain::audit::AuditEventType::ReceiptRecorded;
+    event.details = serde_json::json!({
+        "receipt_hash": stored.receipt_hash,
+        "subscriber": receipt.subscriber,
+        "generated_at": receipt.generated_at,
+        "delivered_at": receipt.delivered_at,
+        "recorded_at": receipt.recorded_at,
+        "client_latency_ms": receipt.client_latency_ms,
+    });
+    (stored, event)
+}

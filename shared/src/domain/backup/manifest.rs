@@ -8,28 +8,45 @@ use crate::domain::hash::Hash;
 use crate::domain::merkle::{self, CompactRange};
 use crate::domain::timestamp::Timestamp;
 
-use super::{BackupId, csv_key, write_header};
+use super::{BackupId, csv_key, receipts_csv_key, receipts_header_len, write_header};
 
-/// The value of every manifest's `format` field.
+/// The `format` of manifests without receipts (written before receipts were backed up).
 pub const MANIFEST_FORMAT: &str = "signal-ledger-backup-manifest/1";
+/// The `format` of manifests that list the backup's receipts CSV (the `receipts` field).
+pub const MANIFEST_FORMAT_V2: &str = "signal-ledger-backup-manifest/2";
 
-/// The manifest's `format` field: always [`MANIFEST_FORMAT`]; parsing refuses any other value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ManifestFormat;
+/// The manifest's `format` field: version 1 has no `receipts` field, version 2 must have one.
+/// Both stay verifiable; the backup writes version 2. Parsing refuses any other value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum ManifestFormat {
+    V1,
+    #[default]
+    V2,
+}
+
+impl ManifestFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ManifestFormat::V1 => MANIFEST_FORMAT,
+            ManifestFormat::V2 => MANIFEST_FORMAT_V2,
+        }
+    }
+}
 
 impl Serialize for ManifestFormat {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(MANIFEST_FORMAT)
+        serializer.serialize_str(self.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for ManifestFormat {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <Cow<'de, str>>::deserialize(deserializer)?;
-        match text == MANIFEST_FORMAT {
-            true => Ok(ManifestFormat),
-            false => Err(serde::de::Error::custom(format!(
-                "format is {text:?}; expected {MANIFEST_FORMAT:?}"
+        match text.as_ref() {
+            MANIFEST_FORMAT => Ok(ManifestFormat::V1),
+            MANIFEST_FORMAT_V2 => Ok(ManifestFormat::V2),
+            _ => Err(serde::de::Error::custom(format!(
+                "format is {text:?}; expected {MANIFEST_FORMAT_V2:?} or {MANIFEST_FORMAT:?}"
             ))),
         }
     }
@@ -69,6 +86,23 @@ pub struct CsvObject {
     pub version_id: String,
 }
 
+/// The delivery receipts a backup holds: those recorded in `[recorded_from, recorded_until)`
+/// (§8.6). Fields are serialised in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsBackup {
+    /// The previous manifest's `recorded_until`; `null` (no lower bound: every receipt recorded
+    /// before `recorded_until`) when the previous manifest has no receipts or there is none.
+    pub recorded_from: Option<Timestamp>,
+    /// The end (exclusive), a lag before the run, so that receipts still being written belong
+    /// to the next backup.
+    pub recorded_until: Timestamp,
+    /// The rows of the receipts CSV.
+    pub row_count: u64,
+    /// The receipts CSV, or `None` when there are no rows (no object is written).
+    pub csv: Option<CsvObject>,
+}
+
 /// What one backup run wrote, chained to the run before it. Fields are serialised in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +128,10 @@ pub struct Manifest {
     pub compact_range: Vec<Hash>,
     /// The CSV, or `None` for an empty backup (no CSV object is written).
     pub csv: Option<CsvObject>,
+    /// The receipts CSV and its window: present exactly in format 2 (absent, not `null`, in
+    /// format 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts: Option<ReceiptsBackup>,
     /// The Object Lock retain-until of the CSV and the manifest: at least the latest
     /// `retention_expires_at` of the rows.
     pub retain_until: Timestamp,
@@ -199,23 +237,10 @@ impl Manifest {
                 if csv.key != expected {
                     return refuse(format!("csv.key {:?} is not {expected:?}", csv.key));
                 }
-                if csv.bytes <= header_len() {
-                    return refuse(format!(
-                        "csv.bytes {} is too small for a header and a row",
-                        csv.bytes
-                    ));
-                }
-                if csv.version_id.is_empty()
-                    || csv.version_id.len() > 1024
-                    || !csv.version_id.bytes().all(|b| (0x21..=0x7E).contains(&b))
-                {
-                    return refuse(format!(
-                        "csv.version_id {:?} is not 1–1024 printable ASCII characters without spaces",
-                        csv.version_id
-                    ));
-                }
+                check_object("csv", csv, header_len())?;
             }
         }
+        self.check_receipts()?;
         if self.retain_until <= self.created_at {
             return refuse(format!(
                 "retain_until {} is not after created_at {}",
@@ -230,6 +255,80 @@ fn header_len() -> u64 {
     let mut header = Vec::new();
     write_header(&mut header);
     header.len() as u64
+}
+
+/// The size and version id of a listed CSV object.
+fn check_object(name: &str, csv: &CsvObject, header_len: u64) -> Result<(), ManifestError> {
+    if csv.bytes <= header_len {
+        return Err(ManifestError::Inconsistent(format!(
+            "{name}.bytes {} is too small for a header and a row",
+            csv.bytes
+        )));
+    }
+    if csv.version_id.is_empty()
+        || csv.version_id.len() > 1024
+        || !csv.version_id.bytes().all(|b| (0x21..=0x7E).contains(&b))
+    {
+        return Err(ManifestError::Inconsistent(format!(
+            "{name}.version_id {:?} is not 1–1024 printable ASCII characters without spaces",
+            csv.version_id
+        )));
+    }
+    Ok(())
+}
+
+impl Manifest {
+    /// Format 1 has no `receipts`; format 2 has them, consistent with themselves.
+    fn check_receipts(&self) -> Result<(), ManifestError> {
+        let refuse = |reason: String| Err(ManifestError::Inconsistent(reason));
+        let receipts = match (self.format, &self.receipts) {
+            (ManifestFormat::V1, None) => return Ok(()),
+            (ManifestFormat::V1, Some(_)) => {
+                return refuse(format!(
+                    "a {MANIFEST_FORMAT:?} manifest has no receipts field"
+                ));
+            }
+            (ManifestFormat::V2, None) => {
+                return refuse(format!(
+                    "a {MANIFEST_FORMAT_V2:?} manifest must list its receipts"
+                ));
+            }
+            (ManifestFormat::V2, Some(receipts)) => receipts,
+        };
+        if let Some(from) = receipts.recorded_from
+            && from > receipts.recorded_until
+        {
+            return refuse(format!(
+                "receipts.recorded_from {from} is after receipts.recorded_until {}",
+                receipts.recorded_until
+            ));
+        }
+        if receipts.recorded_until > self.created_at {
+            return refuse(format!(
+                "receipts.recorded_until {} is after created_at {}",
+                receipts.recorded_until, self.created_at
+            ));
+        }
+        match &receipts.csv {
+            None if receipts.row_count > 0 => {
+                refuse("receipts with rows must name their csv".to_owned())
+            }
+            Some(_) if receipts.row_count == 0 => {
+                refuse("receipts without rows have no csv (receipts.csv must be null)".to_owned())
+            }
+            None => Ok(()),
+            Some(csv) => {
+                let expected = receipts_csv_key(&self.backup_id);
+                if csv.key != expected {
+                    return refuse(format!(
+                        "receipts.csv.key {:?} is not {expected:?}",
+                        csv.key
+                    ));
+                }
+                check_object("receipts.csv", csv, receipts_header_len())
+            }
+        }
+    }
 }
 
 // ---- manifest chain -------------------------------------------------------------------------
@@ -263,6 +362,16 @@ pub enum ManifestFindingKind {
     EntryLinkMismatch { expected: Hash, found: Hash },
     /// The tree did not grow, yet its root differs from the previous manifest's.
     RootChanged { expected: Hash, found: Hash },
+    /// `receipts.recorded_from` is not the previous manifest's `receipts.recorded_until`
+    /// (`null` after a manifest without receipts, or for the first): receipts recorded in
+    /// between are in no backup, or in two.
+    ReceiptsWindowMismatch {
+        expected: Option<Timestamp>,
+        found: Option<Timestamp>,
+    },
+    /// A manifest without receipts (format 1) after one with them: later receipts would be in
+    /// no backup.
+    ReceiptsDropped,
 }
 
 impl ManifestFindingKind {
@@ -276,6 +385,8 @@ impl ManifestFindingKind {
             ManifestFindingKind::Overlap { .. } => "overlap",
             ManifestFindingKind::EntryLinkMismatch { .. } => "entry_link_mismatch",
             ManifestFindingKind::RootChanged { .. } => "root_changed",
+            ManifestFindingKind::ReceiptsWindowMismatch { .. } => "receipts_window_mismatch",
+            ManifestFindingKind::ReceiptsDropped => "receipts_dropped",
         }
     }
 }
@@ -290,6 +401,8 @@ pub fn verify_manifest_chain(manifests: &[(Vec<u8>, Manifest)]) -> Vec<ManifestF
     let mut expected_from = 0;
     let mut head = Hash::ZERO;
     let mut root = merkle::root(&[]);
+    // The previous manifest's receipts window end: `None` before any manifest with receipts.
+    let mut receipts_until: Option<Timestamp> = None;
     for (position, (bytes, manifest)) in manifests.iter().enumerate() {
         let mut report = |kind| {
             findings.push(ManifestFinding {
@@ -341,6 +454,19 @@ pub fn verify_manifest_chain(manifests: &[(Vec<u8>, Manifest)]) -> Vec<ManifestF
                 expected: root,
                 found: manifest.merkle_root,
             });
+        }
+        match &manifest.receipts {
+            Some(receipts) => {
+                if receipts.recorded_from != receipts_until {
+                    report(ManifestFindingKind::ReceiptsWindowMismatch {
+                        expected: receipts_until,
+                        found: receipts.recorded_from,
+                    });
+                }
+                receipts_until = Some(receipts.recorded_until);
+            }
+            None if receipts_until.is_some() => report(ManifestFindingKind::ReceiptsDropped),
+            None => {}
         }
         previous_sha256 = Hash::sha256(bytes);
         previous_id = Some(manifest.backup_id);

@@ -29,10 +29,12 @@
 mod csv;
 mod id;
 mod manifest;
+mod receipts;
 
 pub use csv::*;
 pub use id::*;
 pub use manifest::*;
+pub use receipts::*;
 
 #[cfg(test)]
 mod tests;

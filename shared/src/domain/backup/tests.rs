@@ -178,7 +178,7 @@ fn manifest_for(
         }
     });
     let manifest = Manifest {
-        format: ManifestFormat,
+        format: ManifestFormat::V1,
         backup_id,
         created_at: timestamp("2026-11-29T02:00:00.5Z"),
         index_range: IndexRange {
@@ -191,6 +191,7 @@ fn manifest_for(
         merkle_root: tree.root(),
         compact_range: tree.hashes().to_vec(),
         csv,
+        receipts: None,
         retain_until: rows
             .iter()
             .map(|row| row.entry.retention_expires_at)
@@ -649,9 +650,14 @@ fn manifest_round_trips_and_parses_strictly() {
         other => panic!("{other:?}"),
     };
     is_json_error(
-        json(&|t| t.replace("manifest/1", "manifest/2")),
-        "expected \"signal-ledger-backup-manifest/1\"",
+        json(&|t| t.replace("manifest/1", "manifest/3")),
+        "expected \"signal-ledger-backup-manifest/2\" or \"signal-ledger-backup-manifest/1\"",
     );
+    // Format 2 without its receipts, or format 1 with them: refused.
+    assert!(matches!(
+        json(&|t| t.replace("manifest/1", "manifest/2")),
+        Err(ManifestError::Inconsistent(reason)) if reason.contains("must list its receipts")
+    ));
     is_json_error(
         json(&|t| t.replacen("{\n", "{\n  \"extra\": 1,\n", 1)),
         "unknown field `extra`",
@@ -1023,3 +1029,6 @@ proptest! {
         }
     }
 }
+
+#[path = "receipts_tests.rs"]
+mod receipts_tests;

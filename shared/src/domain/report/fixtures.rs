@@ -71,7 +71,7 @@ pub fn backup(entries: &[StoredEntry], from: usize, to: usize, id: &str) -> Back
         n => entries[n - 1].entry_hash,
     };
     let manifest = Manifest {
-        format: ManifestFormat,
+        format: ManifestFormat::V1,
         backup_id,
         created_at: timestamp(&format!(
             "{}-{}-{}T02:00:05Z",
@@ -94,6 +94,7 @@ pub fn backup(entries: &[StoredEntry], from: usize, to: usize, id: &str) -> Back
             bytes: 4096,
             version_id: format!("v-{id}"),
         }),
+        receipts: None,
         retain_until: timestamp("2033-11-28T00:00:00Z"),
         previous_manifest_sha256: Hash::ZERO,
     };
