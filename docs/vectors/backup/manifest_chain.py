@@ -121,7 +121,7 @@ def _is_csv(value):
 
 # What each field must hold for the bytes to be a manifest at all (8.4).
 FIELD_SHAPES = {
-    "format": lambda v: v == "signal-ledger-backup-manifest/1",
+    "format": lambda v: v in ("signal-ledger-backup-manifest/1", "signal-ledger-backup-manifest/2"),
     "backup_id": _is_backup_id,
     "created_at": _is_timestamp,
     "index_range": _is_index_range,
@@ -133,7 +133,16 @@ FIELD_SHAPES = {
     "csv": _is_csv,
     "retain_until": _is_timestamp,
     "previous_manifest_sha256": _is_hash,
+    "receipts": lambda v: _is_receipts(v),
 }
+
+
+def _is_receipts(value):
+    """The shape of 8.6's `receipts` (whether it belongs in the manifest is 8.6's consistency)."""
+    return isinstance(value, dict) and sorted(value) == sorted(RECEIPTS_ORDER) \
+        and (value["recorded_from"] is None or _is_timestamp(value["recorded_from"])) \
+        and _is_timestamp(value["recorded_until"]) and _is_u64(value["row_count"]) \
+        and _is_csv(value["csv"])
 
 
 def _unique_object(pairs):
@@ -150,10 +159,10 @@ def parse(raw):
         m = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise NotAManifest(str(error)) from None
-    if not isinstance(m, dict) or sorted(m) != sorted(ORDER):
+    if not isinstance(m, dict) or sorted(set(m) - {"receipts"}) != sorted(ORDER):
         raise NotAManifest("not an object of exactly the manifest's fields")
-    for name in ORDER:
-        if not FIELD_SHAPES.get(name, lambda v: True)(m[name]):
+    for name in m:
+        if not FIELD_SHAPES[name](m[name]):
             raise NotAManifest(f"{name} is not of its shape")
     return m
 
