@@ -9,6 +9,7 @@ pub mod decimal;
 pub mod entry;
 pub mod hash;
 pub mod merkle;
+pub mod proof;
 pub mod receipt;
 pub mod report;
 pub mod signal;
