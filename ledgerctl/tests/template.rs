@@ -1351,3 +1351,25 @@ fn the_administrator_guard_check_catches_each_violation() {
         );
     }
 }
+
+/// The 409 of a proof for an entry not yet checkpointed says when the next incremental sweep
+/// runs; it reads the schedule from `SWEEP_SCHEDULE`, which must be the template's.
+#[test]
+fn the_proof_routes_know_the_incremental_sweep_schedule() {
+    let json = template_json();
+    let events = &json["Resources"]["IntegritySweepFunction"]["Properties"]["Events"];
+    let incremental = events
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|event| event["Properties"]["Input"] == r#"{"mode": "incremental"}"#)
+        .expect("an incremental schedule");
+    assert_eq!(
+        incremental["Properties"]["ScheduleExpression"],
+        shared::app::ingest::SWEEP_SCHEDULE
+    );
+    assert_eq!(
+        incremental["Properties"]["ScheduleExpressionTimezone"],
+        "UTC"
+    );
+}

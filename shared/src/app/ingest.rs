@@ -1131,6 +1131,7 @@ mod receipts;
 
 #[path = "ingest_proofs.rs"]
 mod proofs;
+pub use proofs::{SWEEP_SCHEDULE, next_sweep};
 
 #[cfg(test)]
 #[path = "ingest_tests.rs"]

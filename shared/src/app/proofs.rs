@@ -122,6 +122,35 @@ impl ProofSource for NoProofs {
     }
 }
 
+/// Proofs when a vault is configured; `None` answers like [`NoProofs`].
+impl<T: ProofSource> ProofSource for Option<T> {
+    async fn latest_note(&self) -> Result<String, ProofsError> {
+        match self {
+            Some(proofs) => proofs.latest_note().await,
+            None => Err(ProofsError::NotConfigured),
+        }
+    }
+
+    async fn inclusion(
+        &self,
+        chain_index: u64,
+        entry_hash: Hash,
+        tree_size: Option<u64>,
+    ) -> Result<Inclusion, ProofsError> {
+        match self {
+            Some(proofs) => proofs.inclusion(chain_index, entry_hash, tree_size).await,
+            None => Err(ProofsError::NotConfigured),
+        }
+    }
+
+    async fn consistency(&self, from: u64, to: u64) -> Result<Consistency, ProofsError> {
+        match self {
+            Some(proofs) => proofs.consistency(from, to).await,
+            None => Err(ProofsError::NotConfigured),
+        }
+    }
+}
+
 /// Proofs read from a vault, judged with the deployment's trusted keys (resolved on first use,
 /// then kept for the life of the process).
 #[derive(Debug)]
