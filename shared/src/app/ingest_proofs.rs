@@ -41,24 +41,37 @@ pub fn next_sweep(now: &Timestamp) -> Timestamp {
     Timestamp::from_datetime(hour_start + Duration::hours(1)).unwrap_or(*now)
 }
 
+/// A refused query parameter: its name, a rule code of the `FieldProblem` list, the message.
+type QueryProblem = (&'static str, &'static str, String);
+
 /// A query string's parameters, each at most once, only the allowed names, decimal values.
-fn query_numbers(query: &str, allowed: &[&'static str]) -> Result<Vec<Option<u64>>, String> {
+fn query_numbers(query: &str, allowed: &[&'static str]) -> Result<Vec<Option<u64>>, QueryProblem> {
     let mut values: Vec<Option<u64>> = vec![None; allowed.len()];
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let shown_name: String = name.chars().take(32).collect();
-        let Some(slot) = allowed
+        let Some((field, slot)) = allowed
             .iter()
-            .position(|allowed| *allowed == name)
-            .and_then(|position| values.get_mut(position))
+            .zip(values.iter_mut())
+            .find(|(allowed, _)| **allowed == name)
         else {
-            return Err(format!(
-                "unknown query parameter {shown_name:?}; this route takes {}",
-                allowed.join(", ")
+            let takes = if allowed.is_empty() {
+                "no query parameters".to_owned()
+            } else {
+                allowed.join(" and ")
+            };
+            return Err((
+                "query",
+                "unknown_field",
+                format!("unknown query parameter {shown_name:?}; this route takes {takes}"),
             ));
         };
         if slot.is_some() {
-            return Err(format!("query parameter {shown_name} is given twice"));
+            return Err((
+                field,
+                "duplicate_field",
+                format!("query parameter {field} is given twice"),
+            ));
         }
         let canonical = !value.is_empty()
             && value.bytes().all(|b| b.is_ascii_digit())
@@ -66,8 +79,12 @@ fn query_numbers(query: &str, allowed: &[&'static str]) -> Result<Vec<Option<u64
         let number = value.parse::<u64>().ok().filter(|_| canonical);
         let shown_value: String = value.chars().take(32).collect();
         *slot = Some(number.ok_or_else(|| {
-            format!(
-                "{shown_name}={shown_value:?} is not a tree size (a decimal number without sign or leading zeros)"
+            (
+                *field,
+                "type",
+                format!(
+                    "{field}={shown_value:?} is not a tree size (a decimal number below 2^64, without sign or leading zeros)"
+                ),
             )
         })?);
     }
@@ -116,15 +133,28 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
         }
     }
 
-    /// A malformed query: 400, audited once like every refusal.
-    async fn bad_query(&self, request: &HttpRequest, parameter: &str, detail: String) -> Outcome {
-        let mut problem = Problem::new(400, "invalid-query", "Invalid query", detail.clone());
-        problem.errors =
-            Some(json!([{"field": parameter, "rule": "tree_size", "message": detail}]));
+    /// A malformed query or path: 400, audited once like every refusal.
+    async fn bad_request(
+        &self,
+        request: &HttpRequest,
+        kind: &'static str,
+        (field, rule, detail): QueryProblem,
+    ) -> Outcome {
+        let title = if kind == "invalid-signal-id" {
+            "Invalid signal id"
+        } else {
+            "Invalid query"
+        };
+        let mut problem = Problem::new(400, kind, title, detail.clone());
+        problem.errors = Some(json!([{"field": field, "rule": rule, "message": detail}]));
         let event = self
             .event(request, AuditEventType::UnsupportedRequest)
             .reason(bounded_text(&detail, MAX_REASON_BYTES));
         self.refusal(request, problem, event, Vec::new()).await
+    }
+
+    async fn bad_query(&self, request: &HttpRequest, problem: QueryProblem) -> Outcome {
+        self.bad_request(request, "invalid-query", problem).await
     }
 
     /// The answer to a proof that could not be given.
@@ -213,8 +243,8 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
         query: &str,
         budget: &Budget,
     ) -> Outcome {
-        if let Err(detail) = query_numbers(query, &[]) {
-            return self.bad_query(request, "query", detail).await;
+        if let Err(problem) = query_numbers(query, &[]) {
+            return self.bad_query(request, problem).await;
         }
         let note = match budget.call(self.proofs.latest_note()).await {
             Ok(Ok(note)) => note,
@@ -244,14 +274,19 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
             Ok(signal_id) => signal_id,
             Err(error) => {
                 let shown: String = id.chars().take(64).collect();
+                let problem = (
+                    "signal_id",
+                    "charset",
+                    format!("signal_id {shown:?} {error}"),
+                );
                 return self
-                    .bad_query(request, "signal_id", format!("signal_id {shown:?} {error}"))
+                    .bad_request(request, "invalid-signal-id", problem)
                     .await;
             }
         };
         let tree_size = match query_numbers(query, &["tree_size"]) {
             Ok(values) => values.first().copied().flatten(),
-            Err(detail) => return self.bad_query(request, "tree_size", detail).await,
+            Err(problem) => return self.bad_query(request, problem).await,
         };
         let stored = match budget.call(self.store.find_by_signal_id(&signal_id)).await {
             Ok(Ok(Some(stored))) => stored,
@@ -276,11 +311,10 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
             return self
                 .bad_query(
                     request,
-                    "tree_size",
-                    format!(
+                    ("tree_size", "range", format!(
                         "tree_size {size} does not include chain index {index}: a tree of size {size} holds indexes 0 to {}",
                         size.saturating_sub(1)
-                    ),
+                    )),
                 )
                 .await;
         }
@@ -325,11 +359,16 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
             Ok(values) => match values.as_slice() {
                 [Some(from), Some(to)] => (*from, *to),
                 _ => {
+                    let field = if values.first().copied().flatten().is_none() {
+                        "from"
+                    } else {
+                        "to"
+                    };
                     let detail = "both from and to are required: GET /proofs/consistency?from=M&to=N, two checkpointed tree sizes with 0 < M <= N".to_owned();
-                    return self.bad_query(request, "from", detail).await;
+                    return self.bad_query(request, (field, "required", detail)).await;
                 }
             },
-            Err(detail) => return self.bad_query(request, "from", detail).await,
+            Err(problem) => return self.bad_query(request, problem).await,
         };
         if from == 0 || from > to {
             let detail = if from == 0 {
@@ -339,7 +378,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
                     "from={from} is larger than to={to}: a consistency proof goes from an older (smaller) tree to a newer one"
                 )
             };
-            return self.bad_query(request, "from", detail).await;
+            return self.bad_query(request, ("from", "range", detail)).await;
         }
         let consistency = match budget.call(self.proofs.consistency(from, to)).await {
             Ok(Ok(consistency)) => consistency,

@@ -184,6 +184,7 @@ async fn uncovered_entries_unknown_signals_and_bad_queries_are_refused_clearly()
 
     for (path, status, kind) in [
         ("/signals/nope/proof", 404, "signal-not-found"),
+        ("/signals/has%20space/proof", 400, "invalid-signal-id"),
         (
             "/signals/sig-000001/proof?tree_size=5",
             404,
