@@ -14,6 +14,7 @@ mod ingest;
 mod least_privilege;
 mod openapi;
 mod producers;
+mod proofs;
 mod receipts;
 mod report;
 mod restore;

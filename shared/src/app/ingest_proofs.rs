@@ -1,4 +1,4 @@
-//! The read-only proof routes of the ingest function URL (`docs/ledger-format.md` section 11,
+//! The read-only proof routes of the ingest function URL (`docs/ledger-format.md` section 12,
 //! `docs/openapi.yaml`), a child of the ingest service sharing its limits, problem+json answers
 //! and audit:
 //! - `GET /checkpoint` → 200 the latest trusted note as stored (`text/plain`), 404 before one;

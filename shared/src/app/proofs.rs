@@ -1,6 +1,6 @@
 //! Proofs from the vault, for the read-only routes of the ingest function URL: the latest trusted
 //! checkpoint note, an entry's inclusion proof and the consistency proof between two
-//! checkpointed sizes (`docs/ledger-format.md` section 11).
+//! checkpointed sizes (`docs/ledger-format.md` section 12).
 //!
 //! Promises:
 //! - only trusted notes are used, judged by `app::vault` (origin, pinned keys: [`TrustedKeys`]);

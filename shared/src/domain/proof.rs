@@ -1,4 +1,4 @@
-//! The proofs an auditor verifies (`docs/ledger-format.md` section 11): the JSON documents the
+//! The proofs an auditor verifies (`docs/ledger-format.md` section 12): the JSON documents the
 //! ingest function URL serves (an inclusion proof of one entry, a consistency proof between two
 //! checkpoints, each carrying the signed notes it verifies against), the tree nodes a proof is
 //! made of (so a reader fetches exactly those hashes, never the whole tree), and the verifier of
