@@ -12,7 +12,8 @@
 //! DynamoDB or KMS actions get `Resource: "*"` (moto checks those actions against `*`, so a
 //! statement naming a table or key never matches); and each `cloudwatch:X` action is also
 //! granted as `monitoring:X` (moto authorises CloudWatch calls under the service's endpoint
-//! prefix, `monitoring:`, where AWS uses `cloudwatch:`). So on moto DynamoDB and KMS grants are
+//! prefix, `monitoring:`, where AWS uses `cloudwatch:`). The ingest role's `s3:prefix` condition
+//! on its listing is kept, and not evaluated by moto. So on moto DynamoDB and KMS grants are
 //! checked by action only — which table a put goes to is not enforced there — while S3 grants
 //! are checked by action and key prefix.
 
@@ -127,8 +128,8 @@ fn emulator_policy(template: &Value, function: &str, names: &Names) -> Value {
         {
             let mut statement = statement.clone();
             if let Some(condition) = statement.get("Condition") {
-                // The ingest role's listing is limited to `checkpoints/` by `s3:prefix`, which
-                // the emulator copy keeps as it is.
+                // The ingest role's listing is limited to `checkpoints/` by `s3:prefix`: kept
+                // as it is (moto grants the listing without evaluating it).
                 if condition != &json!({"StringLike": {"s3:prefix": "checkpoints/*"}}) {
                     assert_eq!(
                         condition,
@@ -559,15 +560,9 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
             "{key}"
         );
     }
-    // The ingest role reads checkpoints/ and nothing else of the vault.
-    let listed = aws_sdk_s3::Client::new(&ingest.sdk)
-        .list_object_versions()
-        .bucket(&ingest.bucket)
-        .prefix("signals/")
-        .send()
-        .await;
-    let error = listed.expect_err("the ingest role listed signals/");
-    assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(403));
+    // The ingest role reads checkpoints/ and nothing else of the vault. (Its listing is limited
+    // to checkpoints/ by an `s3:prefix` condition, which moto does not evaluate: that part is
+    // checked statically in ledgerctl/tests/template.rs.)
     let backup_csv = shared::ports::BlobVault::list_versions(&verify.vault(), "signals/")
         .await
         .unwrap()
