@@ -249,6 +249,19 @@ async fn proofs_through_cargo_lambda_watch_verify_in_rust_and_python() {
         );
     }
 
+    // Once the next sweep has run, the late signal has its proof: the warm function lists only
+    // the keys added after those it had seen (S3 `key-marker`).
+    let third = run_sweep().await;
+    let response = http
+        .get(format!("{base}/signals/{late}/proof"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(json["tree_size"], third);
+    assert_eq!(python_check("inclusion", &json, &key_file, &origin).0, 0);
+
     // Every disclosure above is an audited read, naming what was read.
     let audit = DynamoAuditSink::new(dynamodb, &audit_table);
     let reads: Vec<_> = audit_events(&audit)

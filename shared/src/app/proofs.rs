@@ -5,8 +5,9 @@
 //! Promises:
 //! - only trusted notes are used, judged by `app::vault` (origin, pinned keys: [`TrustedKeys`]);
 //!   a planted or forged note is passed over exactly as every other reader passes it over;
-//! - no proof rescans the ledger or the tree: one listing of `checkpoints/` (keys only, one
-//!   page per 1,000 objects) and, per proof node, at most the notes and leaf-hash files that
+//! - no proof rescans the ledger or the tree: one listing of `checkpoints/` (keys only) — in
+//!   full once per process, then only the keys added since (the sweep only ever adds keys after
+//!   the last one: sizes and times grow), one page — and, per proof node, at most the notes and leaf-hash files that
 //!   cover it — each node's hash is the compact range of the largest checkpoint inside the node
 //!   extended by the leaves after it (from the next checkpoint's leaf-hash file), and every
 //!   object is read at most once per request. `ProofRead::gets` counts the reads;
@@ -16,10 +17,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
+use crate::app::sweep::CHECKPOINT_PREFIX;
 use crate::app::vault::{
-    self, CheckpointTrust, Original, TrustError, TrustedKeys, is_note, key_mismatch,
+    self, CheckpointTrust, Original, TrustError, TrustedKeys, is_note, key_mismatch, originals,
 };
 use crate::domain::checkpoint::{SignedCheckpoint, leaves_key, parse_leaves};
 use crate::domain::hash::Hash;
@@ -159,6 +161,8 @@ pub struct VaultProofs<V, K> {
     keys: Option<K>,
     trust: CheckpointTrust,
     resolved: OnceLock<TrustedKeys>,
+    /// The original version of every `checkpoints/` key seen so far, in key order.
+    listing: Mutex<Vec<Original>>,
 }
 
 impl<V: BlobVault, K: PublicKeys> VaultProofs<V, K> {
@@ -168,6 +172,7 @@ impl<V: BlobVault, K: PublicKeys> VaultProofs<V, K> {
             keys,
             trust,
             resolved: OnceLock::new(),
+            listing: Mutex::new(Vec::new()),
         }
     }
 
@@ -180,9 +185,30 @@ impl<V: BlobVault, K: PublicKeys> VaultProofs<V, K> {
         Ok(self.resolved.get_or_init(|| resolved))
     }
 
+    /// The `checkpoints/` listing: the keys seen before, and those added after the last one.
+    async fn listing(&self) -> Result<Vec<Original>, ProofsError> {
+        let known = self.listing.lock().map(|l| l.clone()).unwrap_or_default();
+        let new = match known.last() {
+            None => self.vault.list_versions(CHECKPOINT_PREFIX).await?,
+            Some(last) => {
+                self.vault
+                    .list_versions_after(CHECKPOINT_PREFIX, last.key())
+                    .await?
+            }
+        };
+        let mut objects = known;
+        objects.extend(originals(new));
+        if let Ok(mut listing) = self.listing.lock() {
+            if listing.len() < objects.len() {
+                listing.clone_from(&objects);
+            }
+        }
+        Ok(objects)
+    }
+
     async fn session(&self) -> Result<Session<'_, V>, ProofsError> {
         let trusted = self.trusted().await?;
-        let objects = vault::list_checkpoints(&self.vault).await?;
+        let objects = self.listing().await?;
         Ok(Session::new(&self.vault, trusted, objects))
     }
 }
@@ -268,7 +294,7 @@ impl<V: BlobVault, K: PublicKeys> ProofSource for VaultProofs<V, K> {
 fn size_of(original: &Original) -> Option<u64> {
     original
         .key()
-        .strip_prefix(crate::app::sweep::CHECKPOINT_PREFIX)
+        .strip_prefix(CHECKPOINT_PREFIX)
         .and_then(|rest| rest.get(..20))
         .and_then(|digits| digits.parse().ok())
 }

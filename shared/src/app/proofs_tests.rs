@@ -278,3 +278,25 @@ async fn a_planted_note_is_passed_over_and_a_changed_leaf_file_is_refused() {
         inclusion.path
     );
 }
+
+/// A process keeps its listing and only lists what the sweep added after its last key.
+#[tokio::test]
+async fn checkpoints_written_after_the_first_listing_are_seen() {
+    let mut ledger = Ledger::new(12);
+    ledger.checkpoint_after(4).await;
+    let proofs = ledger.proofs();
+    let first = proofs
+        .inclusion(1, ledger.leaves(4)[1], None)
+        .await
+        .unwrap();
+    assert_eq!(first.checkpoint.checkpoint.tree_size, 4);
+    ledger.checkpoint_after(5).await;
+    ledger.checkpoint_after(0).await;
+    let leaves = ledger.leaves(9);
+    let later = proofs.inclusion(1, leaves[1], None).await.unwrap();
+    assert_eq!(later.checkpoint.checkpoint.tree_size, 9);
+    assert_eq!(later.path, inclusion_proof(&leaves, 1).unwrap());
+    assert_eq!(later.read.listings, 1);
+    let consistency = proofs.consistency(4, 9).await.unwrap();
+    assert_eq!(consistency.path, consistency_proof(&leaves, 4).unwrap());
+}
