@@ -1,7 +1,8 @@
 //! Proofs over the in-memory vault: what one inclusion or consistency proof costs in vault
 //! reads (listings and GETs) and in CPU, for a ledger checkpointed hourly — the vault laid out
 //! exactly as the sweep writes it (signed notes and leaf-hash files under `checkpoints/`).
-//! `cargo bench -p shared --features doubles --bench proofs`. Figures go into BENCHMARKS.md.
+//! `cargo bench -p shared --features doubles --bench proofs` (the table on stderr). Figures go
+//! into BENCHMARKS.md.
 
 use std::time::Instant;
 
@@ -87,10 +88,10 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    println!(
+    eprintln!(
         "| entries | checkpoints | entries per checkpoint | proof | GETs mean / max | proof path | µs per proof (CPU, in-memory) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    eprintln!("|---|---|---|---|---|---|---|");
     for (checkpoints, per_checkpoint) in [(1_000u64, 100u64), (10_000, 100), (1_000, 1_000)] {
         runtime.block_on(async {
             let (vault, leaves) = vault(checkpoints, per_checkpoint).await;
@@ -113,7 +114,7 @@ fn main() {
                 path = path.max(inclusion.path.len());
             }
             let micros = started.elapsed().as_micros() / u128::from(samples);
-            println!(
+            eprintln!(
                 "| {size} | {checkpoints} | {per_checkpoint} | inclusion | {:.1} / {max_gets} | {path} hashes | {micros} |",
                 gets as f64 / samples as f64
             );
@@ -126,7 +127,7 @@ fn main() {
                 max_gets = max_gets.max(consistency.read.gets);
             }
             let micros = started.elapsed().as_micros() / u128::from(samples);
-            println!(
+            eprintln!(
                 "| {size} | {checkpoints} | {per_checkpoint} | consistency to the latest | {:.1} / {max_gets} | | {micros} |",
                 gets as f64 / samples as f64
             );

@@ -198,10 +198,10 @@ impl<V: BlobVault, K: PublicKeys> VaultProofs<V, K> {
         };
         let mut objects = known;
         objects.extend(originals(new));
-        if let Ok(mut listing) = self.listing.lock() {
-            if listing.len() < objects.len() {
-                listing.clone_from(&objects);
-            }
+        if let Ok(mut listing) = self.listing.lock()
+            && listing.len() < objects.len()
+        {
+            listing.clone_from(&objects);
         }
         Ok(objects)
     }
@@ -438,11 +438,11 @@ impl<'a, V: BlobVault> Session<'a, V> {
         // any checkpoint strictly inside the node always holds the node's first leaves.
         let mut inside = None;
         for sizes in [node.end..node.end + 1, node.start..node.end] {
-            if let Some(signed) = self.largest_in(sizes).await? {
-                if let Some(base) = range_suffix(&signed.checkpoint.range, node.start) {
-                    inside = Some((base, signed.checkpoint.tree_size));
-                    break;
-                }
+            if let Some(signed) = self.largest_in(sizes).await?
+                && let Some(base) = range_suffix(&signed.checkpoint.range, node.start)
+            {
+                inside = Some((base, signed.checkpoint.tree_size));
+                break;
             }
         }
         let (base, mut position) = inside.unwrap_or((CompactRange::new(), node.start));
