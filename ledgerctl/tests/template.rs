@@ -1464,3 +1464,80 @@ fn reads_straight_from_the_vault_are_recorded_by_a_validated_trail_into_a_locked
         "only CloudTrail is allowed in: {writers:?}"
     );
 }
+/// The 409 of a proof for an entry not yet checkpointed says when the next incremental sweep
+/// runs; it reads the schedule from `SWEEP_SCHEDULE`, which must be the template's.
+#[test]
+fn the_proof_routes_know_the_incremental_sweep_schedule() {
+    let json = template_json();
+    let events = &json["Resources"]["IntegritySweepFunction"]["Properties"]["Events"];
+    let incremental = events
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|event| event["Properties"]["Input"] == r#"{"mode": "incremental"}"#)
+        .expect("an incremental schedule");
+    assert_eq!(
+        incremental["Properties"]["ScheduleExpression"],
+        shared::app::ingest::SWEEP_SCHEDULE
+    );
+    assert_eq!(
+        incremental["Properties"]["ScheduleExpressionTimezone"],
+        "UTC"
+    );
+}
+
+/// The ingest function reads the vault only for the proof routes: list and read `checkpoints/`,
+/// fetch the trusted keys' public keys, nothing else of the vault and no write (moto does not
+/// evaluate the listing's `s3:prefix` condition, so this is where it is checked).
+#[test]
+fn the_ingest_role_reads_only_checkpoints_of_the_vault() {
+    let json = template_json();
+    let statements = json["Resources"]["IngestFunction"]["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap();
+    let s3: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s["Action"].to_string().contains("s3:"))
+        .collect();
+    assert_eq!(s3.len(), 2, "{s3:?}");
+    assert_eq!(s3[0]["Action"], json!(["s3:ListBucketVersions"]));
+    assert_eq!(s3[0]["Resource"], json!({"Fn::GetAtt": "VaultBucket.Arn"}));
+    assert_eq!(
+        s3[0]["Condition"],
+        json!({"StringLike": {"s3:prefix": "checkpoints/*"}})
+    );
+    assert_eq!(
+        s3[1]["Action"],
+        json!(["s3:GetObject", "s3:GetObjectVersion"])
+    );
+    assert_eq!(
+        s3[1]["Resource"],
+        json!({"Fn::Sub": "${VaultBucket.Arn}/checkpoints/*"})
+    );
+    let kms: Vec<String> = statements
+        .iter()
+        .filter_map(|s| s["Action"].as_array())
+        .flatten()
+        .filter_map(|a| a.as_str())
+        .filter(|a| a.starts_with("kms:"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        kms.iter()
+            .all(|a| a == "kms:GetPublicKey" || a == "kms:Decrypt"),
+        "{kms:?}"
+    );
+    let actions = statements
+        .iter()
+        .map(|s| s["Action"].to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for forbidden in [
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "kms:Sign",
+        "s3:ListBucket\"",
+    ] {
+        assert!(!actions.contains(forbidden), "{forbidden} in {actions}");
+    }
+}

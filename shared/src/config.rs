@@ -31,9 +31,24 @@ pub struct IngestConfig {
     /// How far behind the server clock a signal's `generated_at` may be (`too_old` beyond).
     pub max_signal_age_seconds: u32,
     pub metrics_namespace: String,
+    /// The vault the proof routes read checkpoints from (`VAULT_BUCKET`); without it they
+    /// answer 503.
+    pub vault_bucket: Option<String>,
+    /// The checkpoint signing key and the rotated-out ones: which notes the proofs trust.
+    pub checkpoint_kms_key_id: Option<String>,
+    pub checkpoint_previous_key_ids: Vec<String>,
 }
 
 impl IngestConfig {
+    /// The checkpoints the proof routes serve: this ledger's origin, its signing keys.
+    pub fn trust(&self) -> CheckpointTrust {
+        CheckpointTrust::new(
+            origin(&self.signals_table),
+            self.checkpoint_kms_key_id.as_deref(),
+            &self.checkpoint_previous_key_ids,
+        )
+    }
+
     pub fn from_env() -> Result<IngestConfig, ConfigError> {
         IngestConfig::from_lookup(|name| std::env::var(name).ok())
     }
@@ -60,6 +75,9 @@ impl IngestConfig {
                 "seconds between 60 and 31622400 (366 days)",
             )?,
             metrics_namespace: vars.metrics_namespace(),
+            vault_bucket: vars.optional("VAULT_BUCKET"),
+            checkpoint_kms_key_id: vars.optional("CHECKPOINT_KMS_KEY_ID"),
+            checkpoint_previous_key_ids: vars.list("CHECKPOINT_PREVIOUS_KEY_IDS"),
         })
     }
 }

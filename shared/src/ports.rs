@@ -386,6 +386,21 @@ pub trait BlobVault: Send + Sync {
         prefix: &str,
     ) -> impl Future<Output = Result<Vec<ObjectVersion>, VaultError>> + Send;
 
+    /// As [`BlobVault::list_versions`], but only the keys after `after` (in key order): what
+    /// was added since a listing whose last key was `after`. S3 starts the listing there
+    /// (`key-marker`); the default filters a full listing.
+    fn list_versions_after(
+        &self,
+        prefix: &str,
+        after: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectVersion>, VaultError>> + Send {
+        async move {
+            let mut versions = self.list_versions(prefix).await?;
+            versions.retain(|version| version.key.as_str() > after);
+            Ok(versions)
+        }
+    }
+
     /// The bytes of exactly this version.
     fn get_version(
         &self,

@@ -12,7 +12,8 @@
 //! DynamoDB or KMS actions get `Resource: "*"` (moto checks those actions against `*`, so a
 //! statement naming a table or key never matches); and each `cloudwatch:X` action is also
 //! granted as `monitoring:X` (moto authorises CloudWatch calls under the service's endpoint
-//! prefix, `monitoring:`, where AWS uses `cloudwatch:`). So on moto DynamoDB and KMS grants are
+//! prefix, `monitoring:`, where AWS uses `cloudwatch:`). The ingest role's `s3:prefix` condition
+//! on its listing is kept, and not evaluated by moto. So on moto DynamoDB and KMS grants are
 //! checked by action only — which table a put goes to is not enforced there — while S3 grants
 //! are checked by action and key prefix.
 
@@ -30,9 +31,12 @@ use shared::adapters::s3::S3Vault;
 use shared::adapters::system::SystemClock;
 use shared::app::http::HttpRequest;
 use shared::app::ingest::{Ingest, IngestSettings};
+use shared::app::proofs::VaultProofs;
 use shared::app::report::{ReportJob, ReportSettings, ReportSources};
 use shared::app::sweep::SweepMode;
+use shared::app::vault::CheckpointTrust;
 use shared::app::verify_backup::{VerifyBackupJob, VerifyMode};
+use shared::domain::proof::{InclusionProofDocument, verify_inclusion_document};
 
 use crate::support::{TEMPLATE, VaultedStack, required_env, signal};
 
@@ -124,12 +128,16 @@ fn emulator_policy(template: &Value, function: &str, names: &Names) -> Value {
         {
             let mut statement = statement.clone();
             if let Some(condition) = statement.get("Condition") {
-                assert_eq!(
-                    condition,
-                    &json!({"StringEquals": {"s3:object-lock-mode": "COMPLIANCE"}}),
-                    "{function}: a condition the emulator copy does not know how to translate"
-                );
-                statement.as_object_mut().unwrap().remove("Condition");
+                // The ingest role's listing is limited to `checkpoints/` by `s3:prefix`: kept
+                // as it is (moto grants the listing without evaluating it).
+                if condition != &json!({"StringLike": {"s3:prefix": "checkpoints/*"}}) {
+                    assert_eq!(
+                        condition,
+                        &json!({"StringEquals": {"s3:object-lock-mode": "COMPLIANCE"}}),
+                        "{function}: a condition the emulator copy does not know how to translate"
+                    );
+                    statement.as_object_mut().unwrap().remove("Condition");
+                }
             }
             let actions: Vec<String> = match &statement["Action"] {
                 Value::String(a) => vec![a.clone()],
@@ -406,6 +414,36 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
     .await
     .unwrap();
     assert_eq!(verified.rows_checked, 3);
+    // The proof routes with exactly the ingest role: the checkpoint and a signal's proof, read
+    // from checkpoints/ and verified with the signing key's public key the role may fetch.
+    let origin = shared::config::origin(&ingest.signals);
+    let proofs = service.with_proofs(VaultProofs::new(
+        ingest.vault(),
+        Some(KmsPublicKeys::new(aws_sdk_kms::Client::new(&ingest.sdk))),
+        CheckpointTrust::new(origin.clone(), Some(&ingest.key_arn), &[]),
+    ));
+    let get = |path: &str| HttpRequest {
+        method: "GET".into(),
+        path: path.into(),
+        content_type: None,
+        body: Vec::new(),
+        actor: "auditor".into(),
+        request_id: "lp-proof".into(),
+    };
+    let checkpoint = proofs.handle(get("/checkpoint")).await;
+    assert_eq!(checkpoint.status, 200, "{:?}", checkpoint.body_json());
+    let proof = proofs.handle(get("/signals/lp-2/proof")).await;
+    assert_eq!(proof.status, 200, "{:?}", proof.body_json());
+    let document: InclusionProofDocument = serde_json::from_slice(&proof.body).unwrap();
+    let public_key = shared::ports::PublicKeys::public_key(
+        &KmsPublicKeys::new(aws_sdk_kms::Client::new(&ingest.sdk)),
+        &ingest.key_arn,
+    )
+    .await
+    .unwrap();
+    verify_inclusion_document(&document, &[public_key], &origin).unwrap();
+    let consistency = proofs.handle(get("/proofs/consistency?from=3&to=3")).await;
+    assert_eq!(consistency.status, 200, "{:?}", consistency.body_json());
     let reported = report_job(&report, &name)
         .run(
             &serde_json::from_value(json!({"last_days": 1})).unwrap(),
@@ -529,12 +567,27 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
             "{key}"
         );
     }
+    // The ingest role reads checkpoints/ and nothing else of the vault. (Its listing is limited
+    // to checkpoints/ by an `s3:prefix` condition, which moto does not evaluate: that part is
+    // checked statically in ledgerctl/tests/template.rs.)
+    let backup_csv = shared::ports::BlobVault::list_versions(&verify.vault(), "signals/")
+        .await
+        .unwrap()
+        .remove(0);
+    let read = aws_sdk_s3::Client::new(&ingest.sdk)
+        .get_object()
+        .bucket(&ingest.bucket)
+        .key(&backup_csv.key)
+        .send()
+        .await;
+    let error = read.expect_err("the ingest role read a backup");
+    assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(403));
     // No role may delete a vault object.
     let csv = shared::ports::BlobVault::list_versions(&verify.vault(), "signals/")
         .await
         .unwrap()
         .remove(0);
-    for role in [&backup, &sweep, &verify, &report] {
+    for role in [&ingest, &backup, &sweep, &verify, &report] {
         let deleted = aws_sdk_s3::Client::new(&role.sdk)
             .delete_object()
             .bucket(&role.bucket)

@@ -16,6 +16,7 @@ mod ingest;
 mod least_privilege;
 mod openapi;
 mod producers;
+mod proofs;
 mod receipts;
 mod receipts_backup;
 mod report;

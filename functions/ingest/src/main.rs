@@ -1,5 +1,6 @@
-//! The ingest Lambda function: wiring only. Configuration is parsed once, one `SdkConfig` and one
-//! DynamoDB client are built per process, and every request goes to `shared::app::ingest`.
+//! The ingest Lambda function: wiring only. Configuration is parsed once, one `SdkConfig` and its
+//! clients (DynamoDB; S3 and KMS for the read-only proof routes) are built per process, and
+//! every request goes to `shared::app::ingest`.
 //! Request path: no `unwrap`, `expect` or indexing (as in the shared modules it calls).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -8,14 +9,23 @@ use std::sync::Arc;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
+use shared::adapters::kms::KmsPublicKeys;
+use shared::adapters::s3::S3Vault;
 use shared::adapters::system::{EmfStdout, SystemClock, init_json_logs};
 use shared::app::http::{HttpRequest, HttpResponse, RequestHeaders};
 use shared::app::ingest::{Ingest, IngestSettings};
+use shared::app::proofs::VaultProofs;
 use shared::config::IngestConfig;
 use shared::domain::entry::ANONYMOUS;
 use shared::domain::signal::ValidationRules;
 
-type Service = Ingest<DynamoLedgerStore, DynamoAuditSink, SystemClock, EmfStdout>;
+type Service = Ingest<
+    DynamoLedgerStore,
+    DynamoAuditSink,
+    SystemClock,
+    EmfStdout,
+    Option<VaultProofs<S3Vault, KmsPublicKeys>>,
+>;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -34,13 +44,27 @@ async fn main() -> Result<(), Error> {
         retention_days: config.retention_days,
         ..IngestSettings::default()
     };
-    let service: Arc<Service> = Arc::new(Ingest::new(
-        DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),
-        DynamoAuditSink::new(dynamodb, &config.audit_table),
-        SystemClock,
-        EmfStdout::new(&config.metrics_namespace, "ingest"),
-        settings,
-    ));
+    // The proof routes read checkpoints/ of the vault, trusting only the configured keys.
+    let trust = config.trust();
+    let proofs = config.vault_bucket.as_deref().map(|bucket| {
+        let keys =
+            (!trust.key_ids.is_empty()).then(|| KmsPublicKeys::new(aws_sdk_kms::Client::new(&sdk)));
+        VaultProofs::new(
+            S3Vault::new(aws_sdk_s3::Client::new(&sdk), bucket, None),
+            keys,
+            trust.clone(),
+        )
+    });
+    let service: Arc<Service> = Arc::new(
+        Ingest::new(
+            DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),
+            DynamoAuditSink::new(dynamodb, &config.audit_table),
+            SystemClock,
+            EmfStdout::new(&config.metrics_namespace, "ingest"),
+            settings,
+        )
+        .with_proofs(proofs),
+    );
     run(service_fn(move |request: Request| {
         let service = Arc::clone(&service);
         async move {
@@ -81,7 +105,11 @@ fn translate(request: Request) -> (HttpRequest, RequestHeaders) {
         )
     }));
     let method = request.method().as_str().to_owned();
-    let path = request.uri().path().to_owned();
+    // The query goes along after `?`: only the proof routes read it (`tree_size`, `from`, `to`).
+    let path = match request.uri().query() {
+        Some(query) => format!("{}?{query}", request.uri().path()),
+        None => request.uri().path().to_owned(),
+    };
     let body = match request.into_body() {
         Body::Empty => Vec::new(),
         Body::Text(text) => text.into_bytes(),

@@ -101,6 +101,80 @@ macro_rules! new_object {
 }
 
 impl S3Vault {
+    /// Every version of every key under `prefix` after the key `key_marker` (all when `None`):
+    /// keys ascending, each key's versions oldest first.
+    async fn list_versions_from(
+        &self,
+        prefix: &str,
+        mut key_marker: Option<String>,
+    ) -> Result<Vec<ObjectVersion>, VaultError> {
+        // (version, last modified, position in S3's answer); S3 lists each key newest first.
+        // Delete markers are not versions of an object: they are not listed.
+        let mut listed: Vec<(ObjectVersion, Option<DateTime>, usize)> = Vec::new();
+        let mut version_id_marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_max_keys(self.page_size)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_id_marker.take())
+                .send()
+                .await
+                .map_err(|error| classify(error, prefix, None))?;
+            for version in page.versions() {
+                let key = version
+                    .key()
+                    .ok_or_else(|| unexpected("ListObjectVersions", prefix, "key"))?;
+                let version_id = version
+                    .version_id()
+                    .ok_or_else(|| unexpected("ListObjectVersions", key, "version id"))?;
+                let size = u64::try_from(version.size().unwrap_or_default())
+                    .map_err(|_| unexpected("ListObjectVersions", key, "size"))?;
+                let position = listed.len();
+                listed.push((
+                    ObjectVersion {
+                        key: key.to_owned(),
+                        version_id: version_id.to_owned(),
+                        is_latest: version.is_latest().unwrap_or(false),
+                        size,
+                    },
+                    version.last_modified().copied(),
+                    position,
+                ));
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_id_marker = page.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() {
+                return Err(unexpected(
+                    "ListObjectVersions",
+                    prefix,
+                    "next key marker of a truncated page",
+                ));
+            }
+        }
+        // Keys ascending; per key oldest first: by modification time, then the latest version
+        // last, then against S3's newest-first listing order.
+        listed.sort_by(|(a, a_time, a_position), (b, b_time, b_position)| {
+            a.key
+                .cmp(&b.key)
+                .then_with(|| {
+                    let nanos = |time: &Option<DateTime>| time.map(|t| t.as_nanos());
+                    nanos(a_time).cmp(&nanos(b_time))
+                })
+                .then_with(|| a.is_latest.cmp(&b.is_latest))
+                .then_with(|| b_position.cmp(a_position))
+        });
+        Ok(listed.into_iter().map(|(version, _, _)| version).collect())
+    }
+}
+
+impl S3Vault {
     /// `kms_key_id`: encrypt with this KMS key (`aws:kms`) instead of S3-managed keys (`AES256`).
     pub fn new(client: Client, bucket: impl Into<String>, kms_key_id: Option<String>) -> Self {
         S3Vault {
@@ -338,72 +412,17 @@ impl BlobVault for S3Vault {
     }
 
     async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
-        // (version, last modified, position in S3's answer); S3 lists each key newest first.
-        // Delete markers are not versions of an object: they are not listed.
-        let mut listed: Vec<(ObjectVersion, Option<DateTime>, usize)> = Vec::new();
-        let mut key_marker: Option<String> = None;
-        let mut version_id_marker: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_object_versions()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_max_keys(self.page_size)
-                .set_key_marker(key_marker.take())
-                .set_version_id_marker(version_id_marker.take())
-                .send()
-                .await
-                .map_err(|error| classify(error, prefix, None))?;
-            for version in page.versions() {
-                let key = version
-                    .key()
-                    .ok_or_else(|| unexpected("ListObjectVersions", prefix, "key"))?;
-                let version_id = version
-                    .version_id()
-                    .ok_or_else(|| unexpected("ListObjectVersions", key, "version id"))?;
-                let size = u64::try_from(version.size().unwrap_or_default())
-                    .map_err(|_| unexpected("ListObjectVersions", key, "size"))?;
-                let position = listed.len();
-                listed.push((
-                    ObjectVersion {
-                        key: key.to_owned(),
-                        version_id: version_id.to_owned(),
-                        is_latest: version.is_latest().unwrap_or(false),
-                        size,
-                    },
-                    version.last_modified().copied(),
-                    position,
-                ));
-            }
-            if !page.is_truncated().unwrap_or(false) {
-                break;
-            }
-            key_marker = page.next_key_marker().map(str::to_owned);
-            version_id_marker = page.next_version_id_marker().map(str::to_owned);
-            if key_marker.is_none() {
-                return Err(unexpected(
-                    "ListObjectVersions",
-                    prefix,
-                    "next key marker of a truncated page",
-                ));
-            }
-        }
-        // Keys ascending; per key oldest first: by modification time, then the latest version
-        // last, then against S3's newest-first listing order.
-        listed.sort_by(|(a, a_time, a_position), (b, b_time, b_position)| {
-            a.key
-                .cmp(&b.key)
-                .then_with(|| {
-                    let nanos = |time: &Option<DateTime>| time.map(|t| t.as_nanos());
-                    nanos(a_time).cmp(&nanos(b_time))
-                })
-                .then_with(|| a.is_latest.cmp(&b.is_latest))
-                .then_with(|| b_position.cmp(a_position))
-        });
-        Ok(listed.into_iter().map(|(version, _, _)| version).collect())
+        self.list_versions_from(prefix, None).await
     }
 
+    async fn list_versions_after(
+        &self,
+        prefix: &str,
+        after: &str,
+    ) -> Result<Vec<ObjectVersion>, VaultError> {
+        self.list_versions_from(prefix, Some(after.to_owned()))
+            .await
+    }
     async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
         let output = self
             .client

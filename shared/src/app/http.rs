@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 pub struct HttpRequest {
     /// Upper case: `GET`, `POST`, …
     pub method: String,
-    /// The path as the function sees it, e.g. `/signals/abc`.
+    /// The path as the function sees it, e.g. `/signals/abc`, and its query after a `?` when
+    /// the request has one (`/proofs/consistency?from=4&to=9`).
     pub path: String,
     pub content_type: Option<String>,
     pub body: Vec<u8>,

@@ -14,6 +14,11 @@
 //! - answers and audit events are bounded in size whatever the request;
 //! - a delivery receipt (`POST /signals/{id}/receipts`, `ingest_receipts.rs`) is recorded at
 //!   most once per (signal, subscriber), in one atomic write with its audit record;
+//! - the read-only proof routes (`GET /checkpoint`, `GET /signals/{id}/proof`, `GET
+//!   /proofs/consistency`, `ingest_proofs.rs`) serve what `app::proofs` reads from the vault;
+//! - every answer that discloses records (`GET /signals/{id}` and the proof routes) is audited
+//!   first (`RECORDS_READ`, with the actor and what was read); when that audit write fails the
+//!   records are not disclosed (503);
 //! - bad input gets a 4xx naming the problem; a 5xx body never says anything internal; no input
 //!   makes it panic.
 #![cfg_attr(
@@ -27,6 +32,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::app::http::{HttpRequest, HttpResponse, Problem, RequestHeaders};
+use crate::app::proofs::{NoProofs, ProofSource};
 use crate::domain::audit::{AuditEvent, AuditEventType, MAX_REASON_BYTES, bounded_text, excerpt};
 use crate::domain::entry::{Entry, Placement, StoredEntry};
 use crate::domain::hash::Hash;
@@ -44,11 +50,14 @@ const MAX_SHOWN_CHARS: usize = 128;
 /// The routes `route` serves, as (method, path template). Any other method on these paths is
 /// refused with 405 and `Allow`, any other path with 404. `docs/openapi.yaml` documents exactly
 /// these (test `openapi::the_spec_and_the_router_serve_the_same_routes`).
-pub const ROUTES: [(&str, &str); 4] = [
+pub const ROUTES: [(&str, &str); 7] = [
     ("POST", "/signals"),
     ("GET", "/signals/{signal_id}"),
     ("HEAD", "/signals/{signal_id}"),
     ("POST", "/signals/{signal_id}/receipts"),
+    ("GET", "/checkpoint"),
+    ("GET", "/signals/{signal_id}/proof"),
+    ("GET", "/proofs/consistency"),
 ];
 
 /// Metric names (DESIGN.md "Metrics and alarms").
@@ -219,14 +228,15 @@ enum Unconfirmed {
     Failed(String),
 }
 
-/// The ingest service over its ports.
+/// The ingest service over its ports; `P` answers the proof routes (none by default).
 #[derive(Debug)]
-pub struct Ingest<S, A, C, M> {
+pub struct Ingest<S, A, C, M, P = NoProofs> {
     store: S,
     audit: A,
     clock: C,
     metrics: M,
     settings: IngestSettings,
+    proofs: P,
 }
 
 /// What a request did, for the response, the audit log and the metrics.
@@ -244,7 +254,8 @@ impl From<HttpResponse> for Outcome {
     }
 }
 
-impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> {
+impl<S, A, C, M> Ingest<S, A, C, M> {
+    /// The service without proofs: the proof routes answer 503 until [`Ingest::with_proofs`].
     pub fn new(store: S, audit: A, clock: C, metrics: M, settings: IngestSettings) -> Self {
         Ingest {
             store,
@@ -252,9 +263,26 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
             clock,
             metrics,
             settings,
+            proofs: NoProofs,
         }
     }
+}
 
+impl<S, A, C, M, P> Ingest<S, A, C, M, P> {
+    /// The same service, answering the proof routes from `proofs`.
+    pub fn with_proofs<Q: ProofSource>(self, proofs: Q) -> Ingest<S, A, C, M, Q> {
+        Ingest {
+            store: self.store,
+            audit: self.audit,
+            clock: self.clock,
+            metrics: self.metrics,
+            settings: self.settings,
+            proofs,
+        }
+    }
+}
+
+impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ingest<S, A, C, M, P> {
     /// Handles one request without headers beyond its content type.
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
         self.handle_with_headers(request, &RequestHeaders::default())
@@ -298,7 +326,12 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
         headers: &RequestHeaders,
         budget: &Budget,
     ) -> Outcome {
-        let Some(segments) = path_segments(&request.path) else {
+        // The query (`?…`) is only read by the proof routes; elsewhere it is ignored.
+        let (path, query) = request
+            .path
+            .split_once('?')
+            .unwrap_or((request.path.as_str(), ""));
+        let Some(segments) = path_segments(path) else {
             return self.not_found(request).await;
         };
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -310,6 +343,14 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
                 self.post_receipt(request, headers, id, budget).await
             }
             (["signals", _, "receipts"], _) => self.method_not_allowed(request, "POST").await,
+            (["checkpoint"], "GET") => self.get_checkpoint(request, query, budget).await,
+            (["signals", id, "proof"], "GET") => self.get_proof(request, id, query, budget).await,
+            (["proofs", "consistency"], "GET") => {
+                self.get_consistency(request, query, budget).await
+            }
+            (["checkpoint"] | ["signals", _, "proof"] | ["proofs", "consistency"], _) => {
+                self.method_not_allowed(request, "GET").await
+            }
             (["signals"], "PUT" | "PATCH" | "DELETE") => {
                 self.refuse_write(request, None, "POST").await
             }
@@ -564,7 +605,14 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
             }
         };
         match budget.call(self.store.find_by_signal_id(&signal_id)).await {
-            Ok(Ok(Some(entry))) => HttpResponse::json(200, &entry).into(),
+            Ok(Ok(Some(entry))) => {
+                let event = self
+                    .event(request, AuditEventType::RecordsRead)
+                    .signal(signal_id.as_str(), Some(entry.entry.chain_index))
+                    .details(json!({"route": "GET /signals/{signal_id}", "read": "entry"}));
+                self.disclose(request, event, HttpResponse::json(200, &entry))
+                    .await
+            }
             Ok(Ok(None)) => {
                 let mut problem = Problem::new(
                     404,
@@ -658,7 +706,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> 
 
     async fn not_found(&self, request: &HttpRequest) -> Outcome {
         let detail = format!(
-            "there is no route {} {}; the routes are POST /signals, GET /signals/{{signal_id}} and POST /signals/{{signal_id}}/receipts",
+            "there is no route {} {}; the routes are POST /signals, GET /signals/{{signal_id}}, POST /signals/{{signal_id}}/receipts, GET /checkpoint, GET /signals/{{signal_id}}/proof and GET /proofs/consistency",
             shown(&request.method),
             shown(&request.path)
         );
@@ -1080,6 +1128,10 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 #[path = "ingest_receipts.rs"]
 mod receipts;
+
+#[path = "ingest_proofs.rs"]
+mod proofs;
+pub use proofs::{SWEEP_SCHEDULE, next_sweep};
 
 #[cfg(test)]
 #[path = "ingest_tests.rs"]

@@ -18,6 +18,7 @@ use super::{
     Body, Budget, Ingest, Outcome, internal_problem, metric, rejection_problem, transport_problem,
 };
 use crate::app::http::{HttpRequest, HttpResponse, Problem, RequestHeaders};
+use crate::app::proofs::ProofSource;
 use crate::domain::audit::AuditEventType;
 use crate::domain::entry::StoredEntry;
 use crate::domain::receipt::{Receipt, ReceiptRequest, StoredReceipt, validate_receipt};
@@ -48,7 +49,7 @@ impl Early {
     }
 }
 
-impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink> Ingest<S, A, C, M> {
+impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ingest<S, A, C, M, P> {
     pub(super) async fn post_receipt(
         &self,
         request: &HttpRequest,

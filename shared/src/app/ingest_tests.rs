@@ -244,15 +244,23 @@ async fn get_returns_the_stored_entry() {
         .await;
     assert_eq!(invalid.status, 400);
     assert_eq!(invalid.body_json()["errors"][0]["field"], "signal_id");
-    // Reads are not audited; a refused read is.
-    let kinds: Vec<_> = ledger.audit_events().iter().map(|e| e.event_type).collect();
+    // A read that discloses the entry is audited (who read what); a miss discloses nothing; a
+    // refused read is audited as a refusal.
+    let events = ledger.audit_events();
+    let kinds: Vec<_> = events.iter().map(|e| e.event_type).collect();
     assert_eq!(
         kinds,
         vec![
             AuditEventType::SignalInserted,
+            AuditEventType::RecordsRead,
             AuditEventType::UnsupportedRequest
         ]
     );
+    let read = &events[1];
+    assert_eq!(read.actor, "arn:aws:iam::123456789012:user/alice");
+    assert_eq!(read.signal_id.as_deref(), Some("s:1"));
+    assert_eq!(read.chain_index, Some(0));
+    assert_eq!(read.details["route"], "GET /signals/{signal_id}");
 }
 
 #[tokio::test]
@@ -635,8 +643,16 @@ async fn head_answers_as_get_without_a_body() {
     let missing = service.handle(request("HEAD", "/signals/nope", b"")).await;
     assert_eq!(missing.status, 404);
     assert!(missing.body.is_empty());
-    // Reads are not audited, HEAD included.
-    assert_eq!(ledger.audit_events().len(), 1);
+    // Both disclosed the entry's existence, so both are audited reads; the miss is not.
+    let kinds: Vec<_> = ledger.audit_events().iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AuditEventType::SignalInserted,
+            AuditEventType::RecordsRead,
+            AuditEventType::RecordsRead
+        ]
+    );
     let listing = service.handle(request("HEAD", "/signals", b"")).await;
     assert_eq!(
         (listing.status, listing.header("allow")),

@@ -10,6 +10,7 @@ pub mod entry;
 pub mod full_pass;
 pub mod hash;
 pub mod merkle;
+pub mod proof;
 pub mod receipt;
 pub mod report;
 pub mod signal;

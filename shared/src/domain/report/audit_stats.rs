@@ -62,11 +62,57 @@ impl ListedEvents {
     }
 }
 
-/// One access-review row: what one actor did, how often, first and last time.
+/// What kind of access an event records, so the review shows reads beside writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Records disclosed to the actor (`RECORDS_READ`: a signal, a proof, an export).
+    Read,
+    /// Records added by the actor (a signal, a receipt, an acknowledgement).
+    Write,
+    /// A write or request the ledger refused (validation, immutability, unsupported).
+    Refused,
+    /// A scheduled job's run or finding (sweep, backup, verification, report, tamper watch).
+    Job,
+}
+
+impl Access {
+    pub fn of(event_type: AuditEventType) -> Access {
+        use AuditEventType::*;
+        match event_type {
+            RecordsRead => Access::Read,
+            SignalInserted | ReceiptRecorded | FindingAcknowledged => Access::Write,
+            SignalRejected | ConflictingReplay | ModificationAttempt | DeleteAttempt
+            | UnsupportedRequest | ReceiptRejected | AppendFailed => Access::Refused,
+            IntegrityCheckPassed
+            | IntegrityCheckFailed
+            | TamperDetected
+            | BackupSucceeded
+            | BackupFailed
+            | BackupVerified
+            | BackupVerificationFailed
+            | ReportGenerated
+            | ReportFailed => Access::Job,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Refused => "refused",
+            Access::Job => "job",
+        }
+    }
+}
+
+/// One access-review row: what one actor did, how often, first and last time; `access` says
+/// whether it was a read, a write, a refused attempt or a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessReviewRow {
     pub actor: String,
     pub event_type: AuditEventType,
+    pub access: Access,
     pub count: u64,
     pub first: Timestamp,
     pub last: Timestamp,
@@ -162,6 +208,7 @@ impl AuditAccumulator {
                 |((actor, event_type), (count, first, last))| AccessReviewRow {
                     actor: actor.clone(),
                     event_type: *event_type,
+                    access: Access::of(*event_type),
                     count: *count,
                     first: *first,
                     last: *last,
@@ -263,6 +310,49 @@ mod tests {
         assert_eq!(acc.refused_attempts().total, 2);
         assert_eq!(acc.refused_attempts().listed[0].actor, "mallory");
         assert_eq!(acc.tamper_events().total, 1);
+    }
+
+    /// Reads sit beside writes in the review: an auditor's proof reads are rows of their own,
+    /// marked as reads, next to the producer's inserts.
+    #[test]
+    fn the_access_review_marks_reads_beside_writes() {
+        let mut acc = AuditAccumulator::new();
+        acc.add(&event(
+            AuditEventType::SignalInserted,
+            "producer",
+            "2026-11-27T09:00:00Z",
+        ));
+        acc.add(&event(
+            AuditEventType::RecordsRead,
+            "auditor",
+            "2026-11-27T10:00:00Z",
+        ));
+        acc.add(&event(
+            AuditEventType::RecordsRead,
+            "auditor",
+            "2026-11-27T11:00:00Z",
+        ));
+        acc.add(&event(
+            AuditEventType::DeleteAttempt,
+            "mallory",
+            "2026-11-27T12:00:00Z",
+        ));
+        let review: Vec<(String, Access, u64)> = acc
+            .access_review()
+            .into_iter()
+            .map(|r| (r.actor, r.access, r.count))
+            .collect();
+        assert_eq!(
+            review,
+            vec![
+                ("auditor".into(), Access::Read, 2),
+                ("mallory".into(), Access::Refused, 1),
+                ("producer".into(), Access::Write, 1),
+            ]
+        );
+        let json = serde_json::to_value(acc.access_review()).unwrap();
+        assert_eq!(json[0]["access"], "read");
+        assert_eq!(json[0]["event_type"], "RECORDS_READ");
     }
 
     #[test]

@@ -367,10 +367,10 @@ fn audit_log(s: &AuditLogSection) -> Markup {
             }
             h3 { "Access review" }
             table {
-                thead { tr { th { "Actor" } th { "Event type" } th.num { "Count" } th { "First" } th { "Last" } } }
+                thead { tr { th { "Actor" } th { "Access" } th { "Event type" } th.num { "Count" } th { "First" } th { "Last" } } }
                 tbody {
                     @for row in &s.access_review {
-                        tr { td.mono { (row.actor) } td { (row.event_type) } td.num { (row.count) } td.mono { (row.first) } td.mono { (row.last) } }
+                        tr class=(format!("access-{}", row.access.as_str())) { td.mono { (row.actor) } td { (row.access.as_str()) } td { (row.event_type) } td.num { (row.count) } td.mono { (row.first) } td.mono { (row.last) } }
                     }
                 }
             }

@@ -19,7 +19,7 @@ mod sections;
 use serde::Serialize;
 
 pub use audit_stats::{
-    AccessReviewRow, AuditAccumulator, EventRecord, ListedEvents, MAX_ACCESS_REVIEW_ROWS,
+    Access, AccessReviewRow, AuditAccumulator, EventRecord, ListedEvents, MAX_ACCESS_REVIEW_ROWS,
     MAX_LISTED_EVENTS,
 };
 pub use auditor::AuditorCommand;

@@ -697,6 +697,40 @@ fn the_html_shows_the_json_figures_under_stable_ids() {
     assert!(html.contains("<svg"));
 }
 
+/// The access review puts an auditor's reads beside the producers' writes, marked as reads.
+#[test]
+fn the_access_review_shows_reads_beside_writes() {
+    let mut scenario = healthy();
+    let mut read = scenario.events[0].clone();
+    read.event_type = AuditEventType::RecordsRead;
+    read.actor = "arn:aws:iam::123456789012:user/auditor".into();
+    read.details = serde_json::json!({"route": "GET /signals/{signal_id}/proof"});
+    scenario.events.push(read);
+    let report = scenario.build();
+    let rows = &json(&report)["sections"]["audit_log"]["access_review"];
+    let accesses: Vec<(&str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["actor"].as_str().unwrap(), r["access"].as_str().unwrap()))
+        .collect();
+    assert!(
+        accesses.contains(&("arn:aws:iam::123456789012:user/auditor", "read")),
+        "{accesses:?}"
+    );
+    assert!(
+        accesses.iter().any(|(_, access)| *access == "write"),
+        "{accesses:?}"
+    );
+    let html = render_html(&report);
+    assert!(html.contains("<th>Access</th>"));
+    let row = html
+        .split("<tr class=\"access-read\">")
+        .nth(1)
+        .expect("a row marked as a read");
+    assert!(row.starts_with("<td class=\"mono\">arn:aws:iam::123456789012:user/auditor</td><td>read</td><td>RECORDS_READ</td>"), "{row}");
+}
+
 #[test]
 fn the_html_escapes_input_text_and_loads_nothing() {
     let mut scenario = healthy();
