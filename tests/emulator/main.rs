@@ -25,3 +25,4 @@ mod template;
 mod trace;
 mod trust;
 mod vault;
+mod verify_evidence;
