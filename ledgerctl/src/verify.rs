@@ -427,3 +427,221 @@ pub async fn verify_folder(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Over the published vectors (docs/vectors) laid out as folders on disk: the checkpoint
+    //! vector (a signed note and its leaf file) and the backup vector (a manifest and its CSV).
+
+    use super::*;
+    use crate::export::{EvidenceObject, Retention};
+    use shared::domain::timestamp::Timestamp;
+
+    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/");
+    const NOTE: &str = "checkpoints/00000000000000000005-20261128T093000123456Z.txt";
+    const LEAVES: &str = "checkpoints/00000000000000000005-20261128T093000123456Z.leaves";
+    const MANIFEST: &str = "manifests/2026/11/signals_backup_20261128.json";
+    const CSV: &str = "signals/2026/11/signals_backup_20261128.csv";
+
+    fn vector() -> serde_json::Value {
+        serde_json::from_slice(&fs::read(format!("{VECTORS}checkpoint.json")).unwrap()).unwrap()
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn scratch() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("verify-{}", uuid::Uuid::now_v7().simple()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn write(dir: &Path, key: &str, bytes: &[u8]) {
+        let path = dir.join(key);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, bytes).unwrap();
+    }
+
+    /// The vector's key, as DER and as PEM files.
+    fn keys(dir: &Path) -> (PathBuf, PathBuf) {
+        let vector = vector();
+        let der = dir.join("key.der");
+        fs::write(&der, unhex(vector["public_key_der_hex"].as_str().unwrap())).unwrap();
+        let pem = dir.join("key.pem");
+        fs::write(&pem, vector["public_key_pem"].as_str().unwrap()).unwrap();
+        (der, pem)
+    }
+
+    /// A folder holding the checkpoint vector, and the backup vector too when `backup`.
+    fn folder(backup: bool) -> PathBuf {
+        let dir = scratch();
+        let vector = vector();
+        write(&dir, NOTE, vector["note"].as_str().unwrap().as_bytes());
+        write(
+            &dir,
+            LEAVES,
+            vector["leaf_file"].as_str().unwrap().as_bytes(),
+        );
+        if backup {
+            for (key, file) in [
+                (MANIFEST, "signals_backup_20261128.json"),
+                (CSV, "signals_backup_20261128.csv"),
+            ] {
+                write(
+                    &dir,
+                    key,
+                    &fs::read(format!("{VECTORS}backup/{file}")).unwrap(),
+                );
+            }
+        }
+        dir
+    }
+
+    /// `evidence.json` listing the checkpoint vector's files as they are now, locked.
+    fn record(dir: &Path) {
+        let objects = [LEAVES, NOTE]
+            .iter()
+            .map(|key| {
+                let bytes = fs::read(dir.join(key)).unwrap();
+                EvidenceObject {
+                    key: (*key).to_owned(),
+                    version_id: "v1".to_owned(),
+                    sha256: Hash::sha256(&bytes),
+                    bytes: bytes.len() as u64,
+                    versions: 1,
+                    retention: Retention {
+                        mode: Some("COMPLIANCE".to_owned()),
+                        retain_until: Some(
+                            Timestamp::parse_canonical("2033-11-28T00:00:00.000000Z").unwrap(),
+                        ),
+                    },
+                    server_side_encryption: Some("aws:kms".to_owned()),
+                    s3_sha256: Some(Hash::sha256(&bytes)),
+                }
+            })
+            .collect();
+        let evidence = Evidence {
+            format: EVIDENCE_FORMAT.to_owned(),
+            bucket: "vault".to_owned(),
+            period: None,
+            exported_at: Timestamp::parse_canonical("2026-11-29T00:00:00.000000Z").unwrap(),
+            exported_by: "arn:aws:iam::123456789012:user/auditor".to_owned(),
+            objects,
+            not_exported: Vec::new(),
+        };
+        fs::write(
+            dir.join(EVIDENCE_FILE),
+            serde_json::to_vec_pretty(&evidence).unwrap(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_der_and_a_pem_key_read_alike_and_anything_else_is_refused() {
+        let dir = scratch();
+        let (der, pem) = keys(&dir);
+        assert_eq!(
+            read_public_key(&der).unwrap(),
+            read_public_key(&pem).unwrap()
+        );
+        let junk = dir.join("junk.der");
+        fs::write(&junk, b"not a key").unwrap();
+        let error = read_public_key(&junk).unwrap_err().to_string();
+        assert!(
+            error.contains("junk.der") && error.contains("P-256"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_vector_as_a_sync_copy_verifies_and_says_what_it_cannot_show() {
+        let (der, _) = keys(&scratch());
+        let verdict = verify_folder(&folder(false), std::slice::from_ref(&der), None)
+            .await
+            .unwrap();
+        assert!(verdict.findings.is_empty(), "{:#?}", verdict.findings);
+        assert_eq!((verdict.verdict, verdict.exit_code), ("verified", 0));
+        assert_eq!(verdict.copy, "sync");
+        assert_eq!(verdict.cannot_check.len(), 3);
+        assert_eq!(
+            (verdict.checkpoints_checked, verdict.leaves_checked),
+            (1, 5)
+        );
+        assert_eq!(verdict.origin.as_deref(), Some("signal-ledger:test"));
+        let text = verdict.render_text();
+        assert!(text.contains("cannot check: original versions"), "{text}");
+        assert!(text.ends_with("verdict: verified\n"), "{text}");
+
+        // The backup vector is of another chain: where both cover, each index disagrees.
+        let verdict = verify_folder(&folder(true), &[der], None).await.unwrap();
+        assert_eq!(verdict.exit_code, 1);
+        assert_eq!(verdict.rows_checked, 4);
+        let found: Vec<(&str, Option<&str>, &str)> = verdict
+            .findings
+            .iter()
+            .map(|f| (f.file.as_str(), f.location.as_deref(), f.kind.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            (0..4)
+                .map(|i| (
+                    LEAVES,
+                    Some(
+                        [
+                            "chain index 0",
+                            "chain index 1",
+                            "chain index 2",
+                            "chain index 3"
+                        ][i]
+                    ),
+                    "leaf_differs_from_backup"
+                ))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn with_evidence_json_each_file_is_checked_and_a_missing_one_makes_it_incomplete() {
+        let dir = folder(false);
+        record(&dir);
+        let (_, pem) = keys(&scratch());
+        let verdict = verify_folder(&dir, std::slice::from_ref(&pem), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (verdict.verdict, verdict.exit_code),
+            ("verified", 0),
+            "{verdict:#?}"
+        );
+        assert!(verdict.cannot_check.is_empty());
+        assert_eq!(verdict.files_checked, 2);
+
+        // One edited byte in the leaf file: named by evidence.json's hash and by the note's.
+        let mut bytes = fs::read(dir.join(LEAVES)).unwrap();
+        bytes[0] = if bytes[0] == b'0' { b'1' } else { b'0' };
+        fs::write(dir.join(LEAVES), &bytes).unwrap();
+        let verdict = verify_folder(&dir, std::slice::from_ref(&pem), None)
+            .await
+            .unwrap();
+        assert_eq!(verdict.exit_code, 1);
+        let kinds: Vec<(&str, &str)> = verdict
+            .findings
+            .iter()
+            .map(|f| (f.file.as_str(), f.kind.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![(LEAVES, "file_hash_mismatch"), (LEAVES, "leaves_digest")]
+        );
+
+        // A listed file removed: incomplete, whatever else is found.
+        fs::remove_file(dir.join(NOTE)).unwrap();
+        let verdict = verify_folder(&dir, &[pem], None).await.unwrap();
+        assert_eq!((verdict.verdict, verdict.exit_code), ("incomplete", 2));
+        assert_eq!(verdict.missing[0].0, NOTE);
+    }
+}

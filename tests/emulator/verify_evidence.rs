@@ -121,7 +121,7 @@ fn tampered(clean: &Path, change: impl FnOnce(&Path)) -> PathBuf {
 
 #[tokio::test]
 async fn an_export_verifies_offline_with_the_public_key_and_every_tampering_is_located() {
-    let stack = a_day("verify-ev").await;
+    let stack = Box::pin(a_day("verify-ev")).await;
     let clean = scratch();
     export(&stack, &clean).await.unwrap();
     // The auditor's key, handed over out of band: KMS GetPublicKey's DER.
