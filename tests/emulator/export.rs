@@ -108,7 +108,7 @@ pub(crate) async fn export(stack: &VaultedStack, out: &Path) -> anyhow::Result<E
     export_with(stack, out, None).await
 }
 
-async fn export_with(
+pub(crate) async fn export_with(
     stack: &VaultedStack,
     out: &Path,
     period: Option<Period>,

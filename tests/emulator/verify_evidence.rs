@@ -3,7 +3,8 @@
 //! with `AWS_ENDPOINT_URL` pointing at a closed port and no credentials — and each tampering of
 //! the folder (an edited CSV cell, a removed row, a checkpoint signed by another key, a truncated
 //! leaf file, a removed manifest) is caught with the exit status and the location promised. A
-//! plain sync copy (no `evidence.json`) verifies and says what it cannot check.
+//! plain sync copy (no `evidence.json`) verifies and says what it cannot check; an export of
+//! another period verifies, naming the backup CSV it left out.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +14,7 @@ use shared::adapters::memory::SoftwareSigner;
 use shared::domain::checkpoint::{Signature, SignedCheckpoint};
 use shared::ports::{PublicKeys, Signer};
 
-use crate::export::{a_day, export, scratch};
+use crate::export::{a_day, export, export_with, scratch};
 
 /// The `ledgerctl` binary `infra/test.sh` builds (`cargo run -p ledgerctl -- provision`), beside
 /// this test binary's `deps/` folder; `LEDGERCTL` overrides it.
@@ -267,4 +268,29 @@ async fn an_export_verifies_offline_with_the_public_key_and_every_tampering_is_l
     assert!(text.contains("cannot check: original versions"), "{text}");
     assert!(text.contains("cannot check: retention"), "{text}");
     assert!(text.ends_with("verdict: verified\n"), "{text}");
+}
+
+#[tokio::test]
+async fn an_export_of_another_period_verifies_and_names_what_it_left_out() {
+    let stack = Box::pin(a_day("vev-period")).await;
+    let out = scratch();
+    let period = ledgerctl::export::Period::new("2020-01-01", "2020-01-31").unwrap();
+    export_with(&stack, &out, Some(period)).await.unwrap();
+    let key = out.join("ledger.der");
+    let der = shared::adapters::kms::KmsPublicKeys::new(aws_sdk_kms::Client::new(&stack.sdk))
+        .public_key(&stack.key_arn)
+        .await
+        .unwrap();
+    let keys = scratch();
+    std::fs::create_dir_all(&keys).unwrap();
+    let key_file = keys.join(key.file_name().unwrap());
+    std::fs::write(&key_file, der).unwrap();
+    let (status, verdict) = verify(&out, &key_file);
+    assert_eq!(status, 0, "{verdict:#}");
+    // Today's CSV is outside 2020-01: named, not checked; the chains are whole and verified.
+    let left_out = verdict["out_of_period"].as_array().unwrap();
+    assert_eq!(left_out.len(), 1, "{verdict:#}");
+    assert!(left_out[0].as_str().unwrap().starts_with("signals/"));
+    assert_eq!(verdict["rows_checked"], 0);
+    assert_eq!(verdict["checkpointed_size"], 5);
 }

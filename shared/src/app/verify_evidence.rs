@@ -14,6 +14,8 @@
 //!   and root. This proves each root and that each tree extends the one before (consistency).
 //! - Backups and checkpoints agree: at every chain index both cover, the checkpointed leaf
 //!   equals the backed-up row's entry hash (so each one's coverage is checked against the other).
+//! - Where the vault records a retention, a manifest and its CSV are locked at least until the
+//!   manifest's `retain_until`.
 //! - An object the evidence should hold but does not (a CSV a manifest names, a leaf-hash file a
 //!   note names) is listed in [`EvidenceReport::absent`], not judged: the caller knows whether
 //!   the evidence was meant to hold it (a period export leaves other days' CSVs out).
@@ -202,7 +204,21 @@ async fn verify_backups(
 
     let mut hashes = RowHashes::new();
     for (position, (key, _, manifest)) in manifests.iter().enumerate() {
+        let original = listing
+            .manifests
+            .iter()
+            .find(|(_, o)| o.key() == key)
+            .map(|(_, o)| o);
+        if let Some(original) = original {
+            let protection = vault.protection(key, original.version_id()).await?;
+            retention_finding(key, &protection, manifest, report);
+        }
         let Some(csv) = &manifest.csv else { continue };
+        match vault.protection(&csv.key, &csv.version_id).await {
+            Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
+            Err(VaultError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
         let bytes = match vault.get_version(&csv.key, &csv.version_id).await {
             Ok(bytes) => bytes,
             Err(VaultError::NotFound { .. }) => {
@@ -291,6 +307,36 @@ async fn verify_backups(
         hashes.extend(rows.iter().map(|r| (r.entry.chain_index, r.entry_hash)));
     }
     Ok(hashes)
+}
+
+/// A manifest and its CSV are locked until the manifest's `retain_until` at least. Checked where
+/// the vault records a retention (a sync copy records none: nothing to check).
+fn retention_finding(
+    key: &str,
+    protection: &crate::ports::ObjectProtection,
+    manifest: &Manifest,
+    report: &mut EvidenceReport,
+) {
+    if protection.lock_mode.is_none() && protection.retain_until.is_none() {
+        return;
+    }
+    if protection
+        .retain_until
+        .is_none_or(|until| until < manifest.retain_until)
+    {
+        report.finding(
+            key,
+            None,
+            "retention_short",
+            format!(
+                "it is retained until {}, before the manifest's retain_until {}",
+                protection
+                    .retain_until
+                    .map_or_else(|| "no date".to_owned(), |t| t.to_string()),
+                manifest.retain_until
+            ),
+        );
+    }
 }
 
 /// A trusted checkpoint, as the next one is refolded from it.

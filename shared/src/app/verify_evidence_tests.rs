@@ -354,3 +354,51 @@ async fn a_key_that_is_not_p256_refuses_the_whole_set() {
         Err(EvidenceError::Trust(vault::TrustError::NotP256 { .. }))
     ));
 }
+
+#[tokio::test]
+async fn a_backup_locked_for_less_than_its_manifest_says_is_found_where_retention_is_recorded() {
+    let files = copy(&vault().await).await;
+    let csv = key_of(&files, "signals/", "20261127.csv");
+    let manifest = key_of(&files, "manifests/", "20261127.json");
+    let recorded = |until: &str| crate::ports::ObjectProtection {
+        lock_mode: Some("COMPLIANCE".to_owned()),
+        retain_until: Some(timestamp(until)),
+        server_side_encryption: Some("aws:kms".to_owned()),
+        sha256: None,
+    };
+    let with = |short: &str| {
+        FolderVault::new(
+            files
+                .iter()
+                .map(|(key, (version, bytes))| {
+                    let until = if key == short {
+                        "2026-12-01T00:00:00Z"
+                    } else {
+                        "2040-01-01T00:00:00Z"
+                    };
+                    (
+                        key.clone(),
+                        FolderObject {
+                            version_id: Some(version.clone()),
+                            protection: Some(recorded(until)),
+                            body: Body::Bytes(bytes.clone()),
+                        },
+                    )
+                })
+                .collect(),
+        )
+    };
+    for short in [&csv, &manifest] {
+        let report = verify_evidence(&with(short), &given(7).await, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            kinds(&report),
+            vec![(short.clone(), None, "retention_short".to_owned())]
+        );
+    }
+    let report = verify_evidence(&with("none"), &given(7).await, None)
+        .await
+        .unwrap();
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+}
