@@ -71,7 +71,8 @@ enum Command {
     /// backup CSV (checksum, row hashes, links across files, Merkle root); every checkpoint
     /// (signature under the given public keys only, origin, root refolded from the previous
     /// checkpoint's range and its leaf-hash file, so consecutive checkpoints are consistent);
-    /// and that backups and checkpoints agree at every chain index both cover. A plain
+    /// that backups and checkpoints agree at every chain index both cover; and the audit seals
+    /// (signature, chain, events files). A plain
     /// `aws s3 sync` copy (no evidence.json) is accepted; the report says which checks it
     /// cannot make. The report on stdout.
     #[command(

@@ -4,6 +4,7 @@
 //! [`shared::app::verify_evidence`], run over a read-only [`FolderVault`].
 //!
 //! Promises:
+//! - Nothing but the folder and the key files is read: no credentials, no network.
 //! - Exit 0 only when everything checked is verified; 1 on a finding (naming the file and the
 //!   row, line or chain index); 2 when the evidence is incomplete (a file `evidence.json` lists,
 //!   or one other evidence names, is not in the folder) or cannot be judged (an unreadable key,
@@ -64,6 +65,8 @@ pub struct Verdict {
     pub checkpointed_size: u64,
     pub leaves_checked: u64,
     pub leaves_matched_to_rows: u64,
+    pub seals_checked: u64,
+    pub audit_events_sealed: u64,
     pub findings: Vec<EvidenceFinding>,
     /// Files the evidence should hold but the folder does not: `(key, why expected)`.
     pub missing: Vec<(String, String)>,
@@ -102,7 +105,7 @@ impl Verdict {
             self.origin.as_deref().unwrap_or("none verified")
         ));
         line(format!(
-            "checked: {} files; {} manifests, {} rows (entries 0..{} backed up); {} checkpoints (size {}), {} leaves, {} compared with backed-up rows",
+            "checked: {} files; {} manifests, {} rows (entries 0..{} backed up); {} checkpoints (size {}), {} leaves, {} compared with backed-up rows; {} audit seals ({} events)",
             self.files_checked,
             self.manifests_checked,
             self.rows_checked,
@@ -110,7 +113,9 @@ impl Verdict {
             self.checkpoints_checked,
             self.checkpointed_size,
             self.leaves_checked,
-            self.leaves_matched_to_rows
+            self.leaves_matched_to_rows,
+            self.seals_checked,
+            self.audit_events_sealed
         ));
         for limit in &self.cannot_check {
             line(format!("cannot check: {limit}"));
@@ -416,6 +421,8 @@ pub async fn verify_folder(
         checkpointed_size: report.checkpointed_size,
         leaves_checked: report.leaves_checked,
         leaves_matched_to_rows: report.leaves_matched_to_rows,
+        seals_checked: report.seals_checked,
+        audit_events_sealed: report.audit_events_sealed,
         findings,
         missing,
         out_of_period,
@@ -643,5 +650,65 @@ mod tests {
         let verdict = verify_folder(&dir, &[pem], None).await.unwrap();
         assert_eq!((verdict.verdict, verdict.exit_code), ("incomplete", 2));
         assert_eq!(verdict.missing[0].0, NOTE);
+    }
+
+    #[tokio::test]
+    async fn the_audit_seal_vector_verifies_and_a_changed_events_file_or_a_lost_seal_is_found() {
+        let vector: serde_json::Value =
+            serde_json::from_slice(&fs::read(format!("{VECTORS}audit_seal.json")).unwrap())
+                .unwrap();
+        let dir = scratch();
+        let seals = vector["seals"].as_array().unwrap();
+        for seal in seals {
+            write(
+                &dir,
+                seal["key"].as_str().unwrap(),
+                seal["note"].as_str().unwrap().as_bytes(),
+            );
+            write(
+                &dir,
+                seal["events_key"].as_str().unwrap(),
+                seal["events_file"].as_str().unwrap().as_bytes(),
+            );
+        }
+        let key = scratch().join("key.der");
+        fs::write(&key, unhex(vector["public_key_der_hex"].as_str().unwrap())).unwrap();
+        let verdict = verify_folder(&dir, std::slice::from_ref(&key), None)
+            .await
+            .unwrap();
+        assert_eq!(verdict.exit_code, 0, "{verdict:#?}");
+        assert_eq!(verdict.seals_checked, 2);
+        assert_eq!(verdict.origin.as_deref(), Some("signal-ledger:test"));
+        assert!(verdict.audit_events_sealed > 0);
+
+        // An events file with one byte changed: its digest no longer matches the seal's.
+        let events = seals[1]["events_key"].as_str().unwrap();
+        let mut bytes = fs::read(dir.join(events)).unwrap();
+        let at = bytes.iter().position(|b| *b == b'"').unwrap() + 10;
+        bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+        fs::write(dir.join(events), &bytes).unwrap();
+        let verdict = verify_folder(&dir, std::slice::from_ref(&key), None)
+            .await
+            .unwrap();
+        let found: Vec<(&str, &str)> = verdict
+            .findings
+            .iter()
+            .map(|f| (f.file.as_str(), f.kind.as_str()))
+            .collect();
+        assert_eq!(found, vec![(events, "events_digest")]);
+
+        // Seal 0 gone: seal 1 no longer links to anything.
+        fs::remove_file(dir.join(seals[0]["key"].as_str().unwrap())).unwrap();
+        let verdict = verify_folder(&dir, &[key], None).await.unwrap();
+        let seal_one = seals[1]["key"].as_str().unwrap();
+        assert!(
+            verdict
+                .findings
+                .iter()
+                .any(|f| f.file == seal_one && f.kind == "audit_seal_gap"),
+            "{:#?}",
+            verdict.findings
+        );
+        assert_eq!(verdict.exit_code, 1);
     }
 }

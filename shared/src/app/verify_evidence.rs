@@ -16,6 +16,10 @@
 //!   equals the backed-up row's entry hash (so each one's coverage is checked against the other).
 //! - Where the vault records a retention, a manifest and its CSV are locked at least until the
 //!   manifest's `retain_until`.
+//! - Audit seals (§11) are checked as far as the vault alone allows: each note's signature and
+//!   origin (the checkpoints' trust), the chain of sequence numbers, links and windows, the key,
+//!   and the events file against the note (digest, lines, count, root). Comparing the sealed
+//!   events with the audit table needs the table: the `full` sweep does that.
 //! - An object the evidence should hold but does not (a CSV a manifest names, a leaf-hash file a
 //!   note names) is listed in [`EvidenceReport::absent`], not judged: the caller knows whether
 //!   the evidence was meant to hold it (a period export leaves other days' CSVs out).
@@ -25,6 +29,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::app::vault::{self, Original, TrustedKeys};
+use crate::domain::audit_seal::{
+    SEAL_PREFIX, SealError, SignedSeal, events_key, is_seal_object_key, seal_key,
+};
 use crate::domain::backup::{Manifest, read_rows, verify_manifest_chain};
 use crate::domain::chain::ChainVerifier;
 use crate::domain::checkpoint::{SignedCheckpoint, is_object_key, leaves_key, parse_leaves};
@@ -63,6 +70,10 @@ pub struct EvidenceReport {
     pub leaves_checked: u64,
     /// Chain indexes at which a backed-up row and a checkpointed leaf were compared.
     pub leaves_matched_to_rows: u64,
+    /// Trusted audit seals whose chain link and events file were checked.
+    pub seals_checked: u64,
+    /// Audit events those seals cover.
+    pub audit_events_sealed: u64,
 }
 
 impl EvidenceReport {
@@ -142,6 +153,7 @@ pub async fn verify_evidence(
     let mut report = EvidenceReport::default();
     let rows = verify_backups(vault, &mut report).await?;
     verify_checkpoints(vault, keys, origin, &rows, &mut report).await?;
+    verify_seals(vault, keys, &mut report).await?;
     Ok(report)
 }
 
@@ -515,6 +527,140 @@ async fn verify_checkpoints(
             key: key.to_owned(),
             range: checkpoint.range.clone(),
         });
+    }
+    Ok(())
+}
+
+/// Every audit seal and events file (see the module's promises). The origin is the one the
+/// checkpoints were judged with, or else that of the first seal a given key verifies.
+async fn verify_seals(
+    vault: &impl BlobVault,
+    keys: &GivenKeys,
+    report: &mut EvidenceReport,
+) -> Result<(), EvidenceError> {
+    let objects = vault::list_originals(vault, SEAL_PREFIX).await?;
+    let mut events_files: BTreeMap<&str, &Original> = BTreeMap::new();
+    let mut seals: Vec<(&Original, SignedSeal)> = Vec::new();
+    for original in &objects {
+        overwritten(original, report);
+        let key = original.key();
+        if !is_seal_object_key(key) {
+            report.finding(
+                key,
+                None,
+                "unexpected_object",
+                "not an audit seal note or events file key".to_owned(),
+            );
+        } else if key.ends_with(".txt") {
+            let bytes = vault.get_version(key, original.version_id()).await?;
+            let parsed = std::str::from_utf8(&bytes)
+                .map_err(|_| "not UTF-8 text".to_owned())
+                .and_then(|text| {
+                    SignedSeal::parse(text).map_err(|e: SealError| format!("{}: {e}", e.code()))
+                });
+            match parsed {
+                Ok(signed) => seals.push((original, signed)),
+                Err(reason) => report.finding(key, None, "audit_seal_invalid", reason),
+            }
+        } else {
+            events_files.insert(key, original);
+        }
+    }
+    if report.origin.is_none() {
+        for (_, signed) in &seals {
+            let trust = keys.trust(&signed.seal.origin).await?;
+            let check = trust.check_note(&signed.seal.origin, &signed.signature, |key| {
+                signed.verify(key).unwrap_or(false)
+            });
+            if matches!(check, vault::SignatureCheck::Verified { .. }) {
+                report.origin = Some(signed.seal.origin.clone());
+                break;
+            }
+        }
+    }
+    let origin = report
+        .origin
+        .clone()
+        .or_else(|| seals.first().map(|(_, s)| s.seal.origin.clone()))
+        .unwrap_or_default();
+    let trust = keys.trust(&origin).await?;
+    let mut trusted: Vec<(&Original, SignedSeal)> = Vec::new();
+    for (original, signed) in seals {
+        let check = trust.check_note(&signed.seal.origin, &signed.signature, |key| {
+            signed.verify(key).unwrap_or(false)
+        });
+        match check.refusal() {
+            Some(reason) => report.finding(original.key(), None, "audit_seal_untrusted", reason),
+            None => trusted.push((original, signed)),
+        }
+    }
+    trusted.sort_by(|(a, x), (b, y)| (x.seal.seq, a.key()).cmp(&(y.seal.seq, b.key())));
+    // Digest and end of each trusted seal, by sequence number.
+    let mut by_seq: BTreeMap<u64, Vec<(Hash, crate::domain::timestamp::Timestamp)>> =
+        BTreeMap::new();
+    for (original, signed) in &trusted {
+        let (key, seal) = (original.key(), &signed.seal);
+        if key != seal_key(seal.seq, &seal.time) {
+            report.finding(
+                key,
+                None,
+                "audit_seal_wrong_key",
+                format!("its content is that of {}", seal_key(seal.seq, &seal.time)),
+            );
+        }
+        if let Some(before) = seal.seq.checked_sub(1) {
+            match by_seq.get(&before) {
+                None => report.finding(
+                    key,
+                    None,
+                    "audit_seal_gap",
+                    format!("no trusted seal {before} precedes seal {}", seal.seq),
+                ),
+                Some(previous) => match previous.iter().find(|(d, _)| *d == seal.previous) {
+                    None => report.finding(
+                        key,
+                        None,
+                        "audit_seal_broken_link",
+                        format!(
+                            "its previous {} is the digest of no trusted seal {before}",
+                            seal.previous
+                        ),
+                    ),
+                    Some((_, to)) if *to != seal.from => report.finding(
+                        key,
+                        None,
+                        "audit_seal_broken_link",
+                        format!(
+                            "its window starts at {}, not where seal {before} ended ({to})",
+                            seal.from
+                        ),
+                    ),
+                    Some(_) => {}
+                },
+            }
+        }
+        by_seq
+            .entry(seal.seq)
+            .or_default()
+            .push((seal.digest(), seal.to));
+        report.seals_checked += 1;
+        let events = events_key(seal.seq, &seal.time);
+        match events_files.get(events.as_str()) {
+            None => report.absent.push((events, key.to_owned())),
+            Some(file) => {
+                let bytes = vault.get_version(file.key(), file.version_id()).await?;
+                match seal.parse_events(&bytes) {
+                    Ok(_) => report.audit_events_sealed += seal.count,
+                    Err(error) => {
+                        let location = match &error {
+                            SealError::EventsLine { line, .. } => Some(format!("line {line}")),
+                            _ => None,
+                        };
+                        report.finding(&events, location, error.code(), error.to_string());
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
