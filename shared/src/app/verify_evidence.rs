@@ -140,6 +140,9 @@ pub enum EvidenceError {
     Trust(#[from] vault::TrustError),
 }
 
+/// Where backup CSVs are (ledger-format §8.2).
+const BACKUP_CSV_PREFIX: &str = "signals/";
+
 /// The backed-up entry hashes, by the chain index each row carries.
 type RowHashes = BTreeMap<u64, Hash>;
 
@@ -213,6 +216,22 @@ async fn verify_backups(
         );
     }
     report.backed_up_to = manifests.last().map_or(0, |(_, _, m)| m.index_range.to);
+    // A backup CSV no manifest names is in no chain: planted, or its manifest is gone.
+    for original in vault::list_originals(vault, BACKUP_CSV_PREFIX).await? {
+        let key = original.key();
+        let named = manifests
+            .iter()
+            .any(|(_, _, m)| m.csv.as_ref().is_some_and(|c| c.key == key));
+        let name = key.rsplit('/').next().unwrap_or_default();
+        if !named && name.starts_with("signals_backup_") && name.ends_with(".csv") {
+            report.finding(
+                key,
+                None,
+                "csv_without_manifest",
+                "no manifest names this backup CSV".to_owned(),
+            );
+        }
+    }
 
     let mut hashes = RowHashes::new();
     for (position, (key, _, manifest)) in manifests.iter().enumerate() {

@@ -334,6 +334,15 @@ async fn a_removed_manifest_breaks_the_chain_and_a_removed_csv_is_absent() {
             .any(|(f, _, k)| f.ends_with("20261128.json") && k == "manifest_broken_link"),
         "{found:?}"
     );
+    // Its CSV is now in no chain.
+    assert!(
+        found.contains(&(
+            key_of(&files, "signals/", "20261127.csv"),
+            None,
+            "csv_without_manifest".to_owned()
+        )),
+        "{found:?}"
+    );
     let mut files = copy(&vault().await).await;
     let csv = key_of(&files, "signals/", "20261127.csv");
     files.remove(&csv);
