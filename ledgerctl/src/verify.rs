@@ -67,7 +67,10 @@ pub struct Verdict {
     pub leaves_matched_to_rows: u64,
     pub seals_checked: u64,
     pub audit_events_sealed: u64,
+    /// The findings (the first thousand of the checks proper, and every one about the folder).
     pub findings: Vec<EvidenceFinding>,
+    /// All findings, including those not listed.
+    pub findings_total: u64,
     /// Files the evidence should hold but the folder does not: `(key, why expected)`.
     pub missing: Vec<(String, String)>,
     /// Objects other evidence names that the export left out on purpose (another period).
@@ -145,9 +148,17 @@ impl Verdict {
             "incomplete" => format!(
                 "verdict: incomplete ({} file(s) missing, {} finding(s))",
                 self.missing.len(),
-                self.findings.len()
+                self.findings_total
             ),
-            _ => format!("verdict: {} finding(s)", self.findings.len()),
+            _ => format!(
+                "verdict: {} finding(s){}",
+                self.findings_total,
+                if self.findings_total > self.findings.len() as u64 {
+                    format!(", the first {} listed", self.findings.len())
+                } else {
+                    String::new()
+                }
+            ),
         });
         out
     }
@@ -374,6 +385,7 @@ pub async fn verify_folder(
         .await
         .context("cannot verify the evidence")?;
     let mut findings = folder.findings;
+    let mut findings_total = findings.len() as u64 + report.findings_total;
     findings.extend(report.findings);
     let mut missing = folder.missing;
     let mut out_of_period = Vec::new();
@@ -386,6 +398,7 @@ pub async fn verify_folder(
         if listed {
             // Already missing (listed but absent), or its recorded version is not the one named.
             if !missing.iter().any(|(k, _)| *k == key) {
+                findings_total += 1;
                 findings.push(finding(
                     &key,
                     "version_mismatch",
@@ -400,7 +413,7 @@ pub async fn verify_folder(
     }
     let (verdict, exit_code) = if !missing.is_empty() {
         ("incomplete", 2)
-    } else if !findings.is_empty() {
+    } else if findings_total > 0 {
         ("findings", 1)
     } else {
         ("verified", 0)
@@ -424,6 +437,7 @@ pub async fn verify_folder(
         seals_checked: report.seals_checked,
         audit_events_sealed: report.audit_events_sealed,
         findings,
+        findings_total,
         missing,
         out_of_period,
         unlisted: folder.unlisted,

@@ -52,10 +52,17 @@ pub struct EvidenceFinding {
     pub message: String,
 }
 
+/// At most this many findings are kept in a report (a folder tampered throughout would otherwise
+/// hold one per entry); all are counted.
+pub const MAX_FINDINGS_KEPT: usize = 1_000;
+
 /// What verification covered and found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EvidenceReport {
+    /// The first [`MAX_FINDINGS_KEPT`] findings, in the order found.
     pub findings: Vec<EvidenceFinding>,
+    /// All findings, including those not kept.
+    pub findings_total: u64,
     /// Objects named by other evidence that the vault does not hold: `(key, named by)`.
     pub absent: Vec<(String, String)>,
     /// The origin the checkpoints were judged against (`None` when no note verified).
@@ -78,6 +85,10 @@ pub struct EvidenceReport {
 
 impl EvidenceReport {
     fn finding(&mut self, file: &str, location: Option<String>, kind: &str, message: String) {
+        self.findings_total += 1;
+        if self.findings.len() >= MAX_FINDINGS_KEPT {
+            return;
+        }
         self.findings.push(EvidenceFinding {
             file: file.to_owned(),
             location,

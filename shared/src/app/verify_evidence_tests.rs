@@ -411,3 +411,22 @@ async fn a_backup_locked_for_less_than_its_manifest_says_is_found_where_retentio
         .unwrap();
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
 }
+
+#[test]
+fn findings_are_all_counted_but_only_the_first_thousand_kept() {
+    let mut report = EvidenceReport::default();
+    for index in 0..MAX_FINDINGS_KEPT as u64 + 5 {
+        report.finding(
+            "checkpoints/x.leaves",
+            Some(format!("chain index {index}")),
+            "leaf_differs_from_backup",
+            String::new(),
+        );
+    }
+    assert_eq!(report.findings.len(), MAX_FINDINGS_KEPT);
+    assert_eq!(report.findings_total, MAX_FINDINGS_KEPT as u64 + 5);
+    assert_eq!(
+        report.findings.last().unwrap().location.as_deref(),
+        Some("chain index 999")
+    );
+}
