@@ -430,3 +430,30 @@ fn findings_are_all_counted_but_only_the_first_thousand_kept() {
         Some("chain index 999")
     );
 }
+
+#[tokio::test]
+async fn a_lost_checkpoint_breaks_the_chain_of_checkpoints_and_a_lost_leaf_file_is_absent() {
+    let mut files = copy(&vault().await).await;
+    let first = key_of(&files, "checkpoints/00000000000000000012", ".txt");
+    files.remove(&first);
+    files.remove(&first.replace(".txt", ".leaves"));
+    let second = key_of(&files, "checkpoints/00000000000000000030", ".txt");
+    let report = verify(&files).await;
+    assert_eq!(
+        kinds(&report),
+        vec![(
+            second.clone(),
+            Some("line 7".to_owned()),
+            "checkpoint_gap".to_owned()
+        )]
+    );
+    assert_eq!(report.checkpointed_size, 30);
+
+    let mut files = copy(&vault().await).await;
+    let leaves = second.replace(".txt", ".leaves");
+    files.remove(&leaves);
+    let report = verify(&files).await;
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert_eq!(report.absent, vec![(leaves, second)]);
+    assert_eq!(report.leaves_checked, 12);
+}
