@@ -550,7 +550,7 @@ fn relative_path(key: &str) -> Result<PathBuf, String> {
 }
 
 /// SHA-256 and size of a file, or `None` when there is none.
-fn file_sha256(path: &Path) -> anyhow::Result<Option<(Hash, u64)>> {
+pub fn file_sha256(path: &Path) -> anyhow::Result<Option<(Hash, u64)>> {
     let file = match fs::File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -66,6 +66,38 @@ enum Command {
     /// stdout.
     #[command(verbatim_doc_comment)]
     ExportEvidence(ExportArgs),
+    /// Verify an evidence folder offline, with no AWS credentials and no network: each file
+    /// against DIR/evidence.json (SHA-256, size, versions, lock); the manifest chain; every
+    /// backup CSV (checksum, row hashes, links across files, Merkle root); every checkpoint
+    /// (signature under the given public keys only, origin, root refolded from the previous
+    /// checkpoint's range and its leaf-hash file, so consecutive checkpoints are consistent);
+    /// that backups and checkpoints agree at every chain index both cover; and the audit seals
+    /// (signature, chain, events files). A plain
+    /// `aws s3 sync` copy (no evidence.json) is accepted; the report says which checks it
+    /// cannot make. The report on stdout.
+    #[command(
+        verbatim_doc_comment,
+        after_help = "Exit status:\n  0  everything checked is verified\n  1  a finding: the file and the row, line or chain index are named\n  2  the evidence is incomplete (a listed or named file is missing), or cannot be judged (an unreadable key or evidence.json)"
+    )]
+    VerifyEvidence(VerifyEvidenceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifyEvidenceArgs {
+    /// The evidence folder (from export-evidence, or an `aws s3 sync` copy of the vault).
+    dir: PathBuf,
+    /// A trusted checkpoint public key: DER SubjectPublicKeyInfo (`aws kms get-public-key
+    /// --key-id K --query PublicKey --output text | base64 -d > key.der`) or PEM. Repeat for
+    /// keys rotated out. Only these keys make a checkpoint count.
+    #[arg(long = "public-key", required = true)]
+    public_key: Vec<PathBuf>,
+    /// The expected checkpoint origin (`signal-ledger:<signals table>`); by default the origin of
+    /// the first checkpoint a given key verifies.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Print the verdict as JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -186,7 +218,32 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Acknowledge(args) => acknowledge(args).await,
         Command::Trace(args) => trace_signal(args).await,
         Command::ExportEvidence(args) => export(args).await,
+        Command::VerifyEvidence(args) => verify_evidence(args).await,
     }
+}
+
+/// Exit status of `verify-evidence` when nothing can be judged (an unreadable key or folder).
+const EVIDENCE_UNJUDGED: u8 = 2;
+
+async fn verify_evidence(args: VerifyEvidenceArgs) -> anyhow::Result<ExitCode> {
+    let verdict =
+        match ledgerctl::verify::verify_folder(&args.dir, &args.public_key, args.origin.as_deref())
+            .await
+        {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return Ok(ExitCode::from(EVIDENCE_UNJUDGED));
+            }
+        };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &verdict)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", verdict.render_text())?;
+    }
+    Ok(ExitCode::from(verdict.exit_code))
 }
 
 /// Who the credentials say the caller is (STS), not a name typed in.

@@ -34,7 +34,7 @@ use crate::support::{VaultedStack, audit_events};
 const AUDITOR: &str = "arn:aws:iam::123456789012:user/auditor";
 
 /// A day of the ledger: signals ingested, backed up, the backup verified, a sweep, a report.
-async fn a_day(prefix: &str) -> VaultedStack {
+pub(crate) async fn a_day(prefix: &str) -> VaultedStack {
     let stack = VaultedStack::new(prefix).await;
     let (store, audit, vault) = (stack.store(), stack.audit_sink(), stack.vault());
     let ingest = Ingest::new(
@@ -100,15 +100,15 @@ async fn a_day(prefix: &str) -> VaultedStack {
 }
 
 /// A fresh folder path (not created).
-fn scratch() -> PathBuf {
+pub(crate) fn scratch() -> PathBuf {
     std::env::temp_dir().join(format!("evidence-{}", uuid::Uuid::now_v7().simple()))
 }
 
-async fn export(stack: &VaultedStack, out: &Path) -> anyhow::Result<ExportSummary> {
+pub(crate) async fn export(stack: &VaultedStack, out: &Path) -> anyhow::Result<ExportSummary> {
     export_with(stack, out, None).await
 }
 
-async fn export_with(
+pub(crate) async fn export_with(
     stack: &VaultedStack,
     out: &Path,
     period: Option<Period>,

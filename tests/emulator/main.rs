@@ -28,3 +28,4 @@ mod template;
 mod trace;
 mod trust;
 mod vault;
+mod verify_evidence;

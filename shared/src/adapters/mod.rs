@@ -4,6 +4,7 @@
 pub mod cloudwatch;
 pub mod dynamo_api;
 pub mod dynamodb;
+pub mod folder;
 pub mod kms;
 #[cfg(any(test, feature = "doubles"))]
 pub mod memory;

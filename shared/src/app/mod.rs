@@ -13,6 +13,7 @@ pub mod tamper_watch;
 pub mod trace;
 pub mod vault;
 pub mod verify_backup;
+pub mod verify_evidence;
 
 use crate::domain::audit::{AuditEvent, AuditEventType};
 use crate::domain::timestamp::Timestamp;

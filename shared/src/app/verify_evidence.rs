@@ -1,0 +1,700 @@
+//! Offline verification of a vault's evidence (`ledgerctl verify-evidence`): the manifest chain,
+//! every backup CSV, every checkpoint with its leaf-hash file, and the agreement of backups and
+//! checkpoints — read through the [`BlobVault`] port only (an exported folder, in the CLI), with
+//! a trusted set of public keys handed over out of band. No live table, no KMS.
+//!
+//! Promises:
+//! - Every problem is an [`EvidenceFinding`] naming the file and, where there is one, the row,
+//!   line or chain index; verification continues after each one.
+//! - Only the given keys decide which checkpoints count ([`TrustedKeys`], the same judgement the
+//!   sweep and the report use); the origin is the one given, or else the origin of the first
+//!   note that verifies under a given key.
+//! - Consecutive trusted checkpoints are checked by refolding: the previous checkpoint's compact
+//!   range extended with the next one's leaf-hash file must give the next one's compact range
+//!   and root. This proves each root and that each tree extends the one before (consistency).
+//! - Backups and checkpoints agree: at every chain index both cover, the checkpointed leaf
+//!   equals the backed-up row's entry hash (so each one's coverage is checked against the other).
+//! - Where the vault records a retention, a manifest and its CSV are locked at least until the
+//!   manifest's `retain_until`.
+//! - Audit seals (§11) are checked as far as the vault alone allows: each note's signature and
+//!   origin (the checkpoints' trust), the chain of sequence numbers, links and windows, the key,
+//!   and the events file against the note (digest, lines, count, root). Comparing the sealed
+//!   events with the audit table needs the table: the `full` sweep does that.
+//! - An object the evidence should hold but does not (a CSV a manifest names, a leaf-hash file a
+//!   note names) is listed in [`EvidenceReport::absent`], not judged: the caller knows whether
+//!   the evidence was meant to hold it (a period export leaves other days' CSVs out).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::app::vault::{self, Original, TrustedKeys};
+use crate::domain::audit_seal::{
+    SEAL_PREFIX, SealError, SignedSeal, events_key, is_seal_object_key, seal_key,
+};
+use crate::domain::backup::{Manifest, read_rows, verify_manifest_chain};
+use crate::domain::chain::ChainVerifier;
+use crate::domain::checkpoint::{SignedCheckpoint, is_object_key, leaves_key, parse_leaves};
+use crate::domain::hash::Hash;
+use crate::domain::merkle::CompactRange;
+use crate::ports::{BlobVault, PublicKeys, SignError, VaultError};
+
+/// One problem found in the evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvidenceFinding {
+    /// The object (key) the problem is in.
+    pub file: String,
+    /// Where in it: `row 3 (line 4), column symbol`, `chain index 17`, `line 2`; `None` for
+    /// the whole file.
+    pub location: Option<String>,
+    /// A short stable name.
+    pub kind: String,
+    pub message: String,
+}
+
+/// At most this many findings are kept in a report (a folder tampered throughout would otherwise
+/// hold one per entry); all are counted.
+pub const MAX_FINDINGS_KEPT: usize = 1_000;
+
+/// What verification covered and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EvidenceReport {
+    /// The first [`MAX_FINDINGS_KEPT`] findings, in the order found.
+    pub findings: Vec<EvidenceFinding>,
+    /// All findings, including those not kept.
+    pub findings_total: u64,
+    /// Objects named by other evidence that the vault does not hold: `(key, named by)`.
+    pub absent: Vec<(String, String)>,
+    /// The origin the checkpoints were judged against (`None` when no note verified).
+    pub origin: Option<String>,
+    pub manifests_checked: u64,
+    pub rows_checked: u64,
+    /// Entries `[0, backed_up_to)` are covered by the manifests.
+    pub backed_up_to: u64,
+    pub checkpoints_checked: u64,
+    /// The size of the latest trusted checkpoint.
+    pub checkpointed_size: u64,
+    pub leaves_checked: u64,
+    /// Chain indexes at which a backed-up row and a checkpointed leaf were compared.
+    pub leaves_matched_to_rows: u64,
+    /// Trusted audit seals whose chain link and events file were checked.
+    pub seals_checked: u64,
+    /// Audit events those seals cover.
+    pub audit_events_sealed: u64,
+}
+
+impl EvidenceReport {
+    fn finding(&mut self, file: &str, location: Option<String>, kind: &str, message: String) {
+        self.findings_total += 1;
+        if self.findings.len() >= MAX_FINDINGS_KEPT {
+            return;
+        }
+        self.findings.push(EvidenceFinding {
+            file: file.to_owned(),
+            location,
+            kind: kind.to_owned(),
+            message,
+        });
+    }
+}
+
+/// Public keys given as DER SubjectPublicKeyInfo, by a label (e.g. the file they came from): a
+/// [`PublicKeys`] with no service behind it.
+#[derive(Debug, Clone, Default)]
+pub struct GivenKeys {
+    keys: Vec<(String, Vec<u8>)>,
+}
+
+impl GivenKeys {
+    pub fn new(keys: Vec<(String, Vec<u8>)>) -> GivenKeys {
+        GivenKeys { keys }
+    }
+
+    pub fn labels(&self) -> Vec<String> {
+        self.keys.iter().map(|(label, _)| label.clone()).collect()
+    }
+
+    /// The trusted set for `origin`: every given key (refused as a whole if one is not a P-256
+    /// key, as the spec asks).
+    pub async fn trust(&self, origin: &str) -> Result<TrustedKeys, vault::TrustError> {
+        let labels = self.labels();
+        let (first, rest) = match labels.split_first() {
+            Some((first, rest)) => (Some(first.as_str()), rest),
+            None => (None, &[][..]),
+        };
+        vault::CheckpointTrust::new(origin, first, rest)
+            .resolve(Some(self))
+            .await
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no given key is labelled {0}")]
+struct UnknownLabel(String);
+
+impl PublicKeys for GivenKeys {
+    async fn public_key(&self, key_id: &str) -> Result<Vec<u8>, SignError> {
+        self.keys
+            .iter()
+            .find(|(label, _)| label == key_id)
+            .map(|(_, der)| der.clone())
+            .ok_or_else(|| SignError::Failed(Box::new(UnknownLabel(key_id.to_owned()))))
+    }
+}
+
+/// Why verification could not be made at all.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Trust(#[from] vault::TrustError),
+}
+
+/// Where backup CSVs are (ledger-format §8.2).
+const BACKUP_CSV_PREFIX: &str = "signals/";
+
+/// The backed-up entry hashes, by the chain index each row carries.
+type RowHashes = BTreeMap<u64, Hash>;
+
+/// Verifies the evidence `vault` holds (see the module's promises). `origin`: the expected
+/// checkpoint origin, when the auditor knows it.
+pub async fn verify_evidence(
+    vault: &impl BlobVault,
+    keys: &GivenKeys,
+    origin: Option<&str>,
+) -> Result<EvidenceReport, EvidenceError> {
+    let mut report = EvidenceReport::default();
+    let rows = verify_backups(vault, &mut report).await?;
+    verify_checkpoints(vault, keys, origin, &rows, &mut report).await?;
+    verify_seals(vault, keys, &mut report).await?;
+    Ok(report)
+}
+
+fn overwritten(original: &Original, report: &mut EvidenceReport) {
+    if original.overwritten() {
+        report.finding(
+            original.key(),
+            None,
+            "overwritten",
+            format!(
+                "the key has {} versions: it was written over after the original (the original is verified)",
+                original.versions
+            ),
+        );
+    }
+}
+
+/// The manifest chain and every CSV it names; returns the rows' entry hashes.
+async fn verify_backups(
+    vault: &impl BlobVault,
+    report: &mut EvidenceReport,
+) -> Result<RowHashes, VaultError> {
+    let listing = vault::list_manifests(vault).await?;
+    for stray in &listing.strays {
+        report.finding(
+            stray.key(),
+            None,
+            "unexpected_object",
+            "not a manifest key".to_owned(),
+        );
+    }
+    let mut manifests: Vec<(String, Vec<u8>, Manifest)> = Vec::new();
+    for (_, original) in &listing.manifests {
+        overwritten(original, report);
+        match vault::read_manifest(vault, original).await? {
+            Ok(read) => manifests.push((original.key().to_owned(), read.bytes, read.manifest)),
+            Err(invalid) => report.finding(
+                original.key(),
+                None,
+                "manifest_invalid",
+                invalid.reason.clone(),
+            ),
+        }
+    }
+    report.manifests_checked = manifests.len() as u64;
+    let chain: Vec<(Vec<u8>, Manifest)> = manifests
+        .iter()
+        .map(|(_, bytes, manifest)| (bytes.clone(), manifest.clone()))
+        .collect();
+    for finding in verify_manifest_chain(&chain) {
+        let key = &manifests[finding.position].0;
+        report.finding(
+            key,
+            None,
+            &format!("manifest_{}", finding.kind.name()),
+            format!("{:?}", finding.kind),
+        );
+    }
+    report.backed_up_to = manifests.last().map_or(0, |(_, _, m)| m.index_range.to);
+    // A backup CSV no manifest names is in no chain: planted, or its manifest is gone.
+    for original in vault::list_originals(vault, BACKUP_CSV_PREFIX).await? {
+        let key = original.key();
+        let named = manifests
+            .iter()
+            .any(|(_, _, m)| m.csv.as_ref().is_some_and(|c| c.key == key));
+        let name = key.rsplit('/').next().unwrap_or_default();
+        if !named && name.starts_with("signals_backup_") && name.ends_with(".csv") {
+            report.finding(
+                key,
+                None,
+                "csv_without_manifest",
+                "no manifest names this backup CSV".to_owned(),
+            );
+        }
+    }
+
+    let mut hashes = RowHashes::new();
+    for (position, (key, _, manifest)) in manifests.iter().enumerate() {
+        let original = listing
+            .manifests
+            .iter()
+            .find(|(_, o)| o.key() == key)
+            .map(|(_, o)| o);
+        if let Some(original) = original {
+            let protection = vault.protection(key, original.version_id()).await?;
+            retention_finding(key, &protection, manifest, report);
+        }
+        let Some(csv) = &manifest.csv else { continue };
+        match vault.protection(&csv.key, &csv.version_id).await {
+            Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
+            Err(VaultError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        let bytes = match vault.get_version(&csv.key, &csv.version_id).await {
+            Ok(bytes) => bytes,
+            Err(VaultError::NotFound { .. }) => {
+                report.absent.push((csv.key.clone(), key.clone()));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
+            report.finding(
+                &csv.key,
+                None,
+                "csv_hash_mismatch",
+                format!(
+                    "its bytes (SHA-256 {}, {} bytes) are not those {key} names (SHA-256 {}, {} bytes)",
+                    Hash::sha256(&bytes),
+                    bytes.len(),
+                    csv.sha256,
+                    csv.bytes
+                ),
+            );
+        }
+        let rows = match read_rows(&bytes) {
+            Ok(rows) => rows,
+            Err(error) => {
+                let location = error.position().map(|(row, line)| match error.column() {
+                    Some(column) => format!("row {row} (line {line}), column {column}"),
+                    None => format!("row {row} (line {line})"),
+                });
+                report.finding(&csv.key, location, error.code(), error.to_string());
+                continue;
+            }
+        };
+        report.rows_checked += rows.len() as u64;
+        if rows.len() as u64 != manifest.row_count {
+            report.finding(
+                &csv.key,
+                None,
+                "row_count_mismatch",
+                format!(
+                    "it has {} rows; {key} says {}",
+                    rows.len(),
+                    manifest.row_count
+                ),
+            );
+        }
+        // Resume from the previous manifest's tree: the chain of manifests links the files.
+        let tree = position
+            .checked_sub(1)
+            .map_or(Ok(CompactRange::new()), |p| manifests[p].2.tree())
+            .unwrap_or_default();
+        let mut verifier = ChainVerifier::resume(tree, manifest.first_previous_hash);
+        for row in &rows {
+            verifier.push(row);
+        }
+        let tree_root = verifier.tree().root();
+        let head = verifier.head_hash();
+        let chain = verifier.finish(None);
+        for finding in &chain.findings {
+            let row = finding
+                .index
+                .checked_sub(manifest.index_range.from)
+                .map(|r| format!(", row {}", r + 1))
+                .unwrap_or_default();
+            report.finding(
+                &csv.key,
+                Some(format!("chain index {}{row}", finding.index)),
+                finding.kind.name(),
+                format!("{:?}", finding.kind),
+            );
+        }
+        if chain.findings.is_empty()
+            && (tree_root != manifest.merkle_root
+                || head.unwrap_or(manifest.first_previous_hash) != manifest.last_entry_hash)
+        {
+            report.finding(
+                &csv.key,
+                Some(format!(
+                    "chain index {}",
+                    manifest.index_range.to.saturating_sub(1)
+                )),
+                "manifest_root_mismatch",
+                format!("its rows do not give the Merkle root and head that {key} records"),
+            );
+        }
+        hashes.extend(rows.iter().map(|r| (r.entry.chain_index, r.entry_hash)));
+    }
+    Ok(hashes)
+}
+
+/// A manifest and its CSV are locked until the manifest's `retain_until` at least. Checked where
+/// the vault records a retention (a sync copy records none: nothing to check).
+fn retention_finding(
+    key: &str,
+    protection: &crate::ports::ObjectProtection,
+    manifest: &Manifest,
+    report: &mut EvidenceReport,
+) {
+    if protection.lock_mode.is_none() && protection.retain_until.is_none() {
+        return;
+    }
+    if protection
+        .retain_until
+        .is_none_or(|until| until < manifest.retain_until)
+    {
+        report.finding(
+            key,
+            None,
+            "retention_short",
+            format!(
+                "it is retained until {}, before the manifest's retain_until {}",
+                protection
+                    .retain_until
+                    .map_or_else(|| "no date".to_owned(), |t| t.to_string()),
+                manifest.retain_until
+            ),
+        );
+    }
+}
+
+/// A trusted checkpoint, as the next one is refolded from it.
+struct Anchor {
+    key: String,
+    range: CompactRange,
+}
+
+/// Every checkpoint note and leaf-hash file: parsed, judged with the given keys only, refolded
+/// from the previous trusted checkpoint, and compared with the backed-up rows.
+async fn verify_checkpoints(
+    vault: &impl BlobVault,
+    keys: &GivenKeys,
+    origin: Option<&str>,
+    rows: &RowHashes,
+    report: &mut EvidenceReport,
+) -> Result<(), EvidenceError> {
+    let objects = vault::list_checkpoints(vault).await?;
+    let mut leaf_files: BTreeMap<&str, &Original> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for original in &objects {
+        overwritten(original, report);
+        if !is_object_key(original.key()) {
+            report.finding(
+                original.key(),
+                None,
+                "unexpected_object",
+                "not a checkpoint note or leaf-hash file key".to_owned(),
+            );
+        } else if vault::is_note(original) {
+            notes.push(vault::read_note(vault, original).await?);
+        } else {
+            leaf_files.insert(original.key(), original);
+        }
+    }
+    let parsed: Vec<(&Original, SignedCheckpoint)> = notes
+        .iter()
+        .filter_map(|note| match &note.content {
+            Ok(signed) => Some((&note.original, signed.clone())),
+            Err(reason) => {
+                report.finding(
+                    note.original.key(),
+                    None,
+                    "checkpoint_invalid",
+                    reason.clone(),
+                );
+                None
+            }
+        })
+        .collect();
+    // The origin: given, or that of the first note a given key verifies.
+    let origin = match origin {
+        Some(origin) => Some(origin.to_owned()),
+        None => {
+            let mut found = None;
+            for (_, signed) in &parsed {
+                let trust = keys.trust(&signed.checkpoint.origin).await?;
+                if matches!(trust.check(signed), vault::SignatureCheck::Verified { .. }) {
+                    found = Some(signed.checkpoint.origin.clone());
+                    break;
+                }
+            }
+            found
+        }
+    };
+    report.origin = origin.clone();
+    let trust = match &origin {
+        Some(origin) => keys.trust(origin).await?,
+        None => {
+            // Nothing verifies: judge against the first note's origin, so each is reported.
+            let first = parsed
+                .first()
+                .map_or(String::new(), |(_, s)| s.checkpoint.origin.clone());
+            keys.trust(&first).await?
+        }
+    };
+    let mut anchor: Option<Anchor> = None;
+    for (original, signed) in parsed {
+        let key = original.key();
+        let check = trust.check(&signed);
+        let refusal = vault::key_mismatch(original, &signed).or_else(|| check.refusal());
+        if let Some(reason) = refusal {
+            let kind = match check {
+                vault::SignatureCheck::WrongOrigin { .. } => "origin_mismatch",
+                vault::SignatureCheck::Verified { .. } => "checkpoint_misplaced",
+                _ => "untrusted_key",
+            };
+            report.finding(key, None, kind, reason);
+            continue;
+        }
+        report.checkpoints_checked += 1;
+        let checkpoint = &signed.checkpoint;
+        let leaves = checkpoint.leaves;
+        let expected_from = anchor.as_ref().map_or(0, |a| a.range.size());
+        if leaves.from != expected_from {
+            report.finding(
+                key,
+                Some("line 7".to_owned()),
+                "checkpoint_gap",
+                format!(
+                    "its leaves start at {}, but the previous trusted checkpoint{} ends at {expected_from}",
+                    leaves.from,
+                    anchor
+                        .as_ref()
+                        .map(|a| format!(" ({})", a.key))
+                        .unwrap_or_default()
+                ),
+            );
+        }
+        let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
+        let hashes = match leaf_files.get(leaves_name.as_str()) {
+            None => {
+                report.absent.push((leaves_name.clone(), key.to_owned()));
+                None
+            }
+            Some(file) => {
+                let bytes = vault.get_version(file.key(), file.version_id()).await?;
+                match parse_leaves(&bytes, &leaves) {
+                    Ok(hashes) => Some(hashes),
+                    Err(error) => {
+                        let location = match &error {
+                            crate::domain::checkpoint::CheckpointError::LeavesLine { line } => {
+                                Some(format!("line {line}"))
+                            }
+                            _ => None,
+                        };
+                        report.finding(&leaves_name, location, error.code(), error.to_string());
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(hashes) = &hashes {
+            report.leaves_checked += hashes.len() as u64;
+            for (index, leaf) in (leaves.from..).zip(hashes) {
+                if let Some(&row) = rows.get(&index) {
+                    report.leaves_matched_to_rows += 1;
+                    if row != *leaf {
+                        report.finding(
+                            &leaves_name,
+                            Some(format!("chain index {index}")),
+                            "leaf_differs_from_backup",
+                            format!(
+                                "the checkpointed leaf {leaf} is not the backed-up row's entry hash {row}"
+                            ),
+                        );
+                    }
+                }
+            }
+            if leaves.from == expected_from {
+                let mut range = anchor
+                    .as_ref()
+                    .map_or_else(CompactRange::new, |a| a.range.clone());
+                for leaf in hashes {
+                    range.append(*leaf);
+                }
+                if range.hashes() != checkpoint.range.hashes() || range.root() != checkpoint.root {
+                    report.finding(
+                        key,
+                        Some(format!(
+                            "chain indexes {}..{}",
+                            leaves.from, checkpoint.tree_size
+                        )),
+                        "root_mismatch",
+                        format!(
+                            "the previous checkpoint's range extended with {leaves_name} gives root {}, not the note's {}: the trees are not consistent",
+                            range.root(),
+                            checkpoint.root
+                        ),
+                    );
+                }
+            }
+        }
+        report.checkpointed_size = checkpoint.tree_size;
+        anchor = Some(Anchor {
+            key: key.to_owned(),
+            range: checkpoint.range.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Every audit seal and events file (see the module's promises). The origin is the one the
+/// checkpoints were judged with, or else that of the first seal a given key verifies.
+async fn verify_seals(
+    vault: &impl BlobVault,
+    keys: &GivenKeys,
+    report: &mut EvidenceReport,
+) -> Result<(), EvidenceError> {
+    let objects = vault::list_originals(vault, SEAL_PREFIX).await?;
+    let mut events_files: BTreeMap<&str, &Original> = BTreeMap::new();
+    let mut seals: Vec<(&Original, SignedSeal)> = Vec::new();
+    for original in &objects {
+        overwritten(original, report);
+        let key = original.key();
+        if !is_seal_object_key(key) {
+            report.finding(
+                key,
+                None,
+                "unexpected_object",
+                "not an audit seal note or events file key".to_owned(),
+            );
+        } else if key.ends_with(".txt") {
+            let bytes = vault.get_version(key, original.version_id()).await?;
+            let parsed = std::str::from_utf8(&bytes)
+                .map_err(|_| "not UTF-8 text".to_owned())
+                .and_then(|text| {
+                    SignedSeal::parse(text).map_err(|e: SealError| format!("{}: {e}", e.code()))
+                });
+            match parsed {
+                Ok(signed) => seals.push((original, signed)),
+                Err(reason) => report.finding(key, None, "audit_seal_invalid", reason),
+            }
+        } else {
+            events_files.insert(key, original);
+        }
+    }
+    if report.origin.is_none() {
+        for (_, signed) in &seals {
+            let trust = keys.trust(&signed.seal.origin).await?;
+            let check = trust.check_note(&signed.seal.origin, &signed.signature, |key| {
+                signed.verify(key).unwrap_or(false)
+            });
+            if matches!(check, vault::SignatureCheck::Verified { .. }) {
+                report.origin = Some(signed.seal.origin.clone());
+                break;
+            }
+        }
+    }
+    let origin = report
+        .origin
+        .clone()
+        .or_else(|| seals.first().map(|(_, s)| s.seal.origin.clone()))
+        .unwrap_or_default();
+    let trust = keys.trust(&origin).await?;
+    let mut trusted: Vec<(&Original, SignedSeal)> = Vec::new();
+    for (original, signed) in seals {
+        let check = trust.check_note(&signed.seal.origin, &signed.signature, |key| {
+            signed.verify(key).unwrap_or(false)
+        });
+        match check.refusal() {
+            Some(reason) => report.finding(original.key(), None, "audit_seal_untrusted", reason),
+            None => trusted.push((original, signed)),
+        }
+    }
+    trusted.sort_by(|(a, x), (b, y)| (x.seal.seq, a.key()).cmp(&(y.seal.seq, b.key())));
+    // Digest and end of each trusted seal, by sequence number.
+    let mut by_seq: BTreeMap<u64, Vec<(Hash, crate::domain::timestamp::Timestamp)>> =
+        BTreeMap::new();
+    for (original, signed) in &trusted {
+        let (key, seal) = (original.key(), &signed.seal);
+        if key != seal_key(seal.seq, &seal.time) {
+            report.finding(
+                key,
+                None,
+                "audit_seal_wrong_key",
+                format!("its content is that of {}", seal_key(seal.seq, &seal.time)),
+            );
+        }
+        if let Some(before) = seal.seq.checked_sub(1) {
+            match by_seq.get(&before) {
+                None => report.finding(
+                    key,
+                    None,
+                    "audit_seal_gap",
+                    format!("no trusted seal {before} precedes seal {}", seal.seq),
+                ),
+                Some(previous) => match previous.iter().find(|(d, _)| *d == seal.previous) {
+                    None => report.finding(
+                        key,
+                        None,
+                        "audit_seal_broken_link",
+                        format!(
+                            "its previous {} is the digest of no trusted seal {before}",
+                            seal.previous
+                        ),
+                    ),
+                    Some((_, to)) if *to != seal.from => report.finding(
+                        key,
+                        None,
+                        "audit_seal_broken_link",
+                        format!(
+                            "its window starts at {}, not where seal {before} ended ({to})",
+                            seal.from
+                        ),
+                    ),
+                    Some(_) => {}
+                },
+            }
+        }
+        by_seq
+            .entry(seal.seq)
+            .or_default()
+            .push((seal.digest(), seal.to));
+        report.seals_checked += 1;
+        let events = events_key(seal.seq, &seal.time);
+        match events_files.get(events.as_str()) {
+            None => report.absent.push((events, key.to_owned())),
+            Some(file) => {
+                let bytes = vault.get_version(file.key(), file.version_id()).await?;
+                match seal.parse_events(&bytes) {
+                    Ok(_) => report.audit_events_sealed += seal.count,
+                    Err(error) => {
+                        let location = match &error {
+                            SealError::EventsLine { line, .. } => Some(format!("line {line}")),
+                            _ => None,
+                        };
+                        report.finding(&events, location, error.code(), error.to_string());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "verify_evidence_tests.rs"]
+mod tests;
