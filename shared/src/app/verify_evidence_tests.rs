@@ -46,6 +46,7 @@ async fn vault() -> InMemoryVault {
             retention_days: 2555,
             page_size: 7,
             part_bytes: MIN_PART_BYTES,
+            receipt_lag_seconds: 300,
         },
     );
     let sweep = IntegritySweep::new(
