@@ -60,6 +60,7 @@ pub struct Verdict {
     pub files_checked: u64,
     pub manifests_checked: u64,
     pub rows_checked: u64,
+    pub receipts_checked: u64,
     pub backed_up_to: u64,
     pub checkpoints_checked: u64,
     pub checkpointed_size: u64,
@@ -108,11 +109,12 @@ impl Verdict {
             self.origin.as_deref().unwrap_or("none verified")
         ));
         line(format!(
-            "checked: {} files; {} manifests, {} rows (entries 0..{} backed up); {} checkpoints (size {}), {} leaves, {} compared with backed-up rows; {} audit seals ({} events)",
+            "checked: {} files; {} manifests, {} rows (entries 0..{} backed up), {} receipts; {} checkpoints (size {}), {} leaves, {} compared with backed-up rows; {} audit seals ({} events)",
             self.files_checked,
             self.manifests_checked,
             self.rows_checked,
             self.backed_up_to,
+            self.receipts_checked,
             self.checkpoints_checked,
             self.checkpointed_size,
             self.leaves_checked,
@@ -429,6 +431,7 @@ pub async fn verify_folder(
         files_checked: folder.files_checked,
         manifests_checked: report.manifests_checked,
         rows_checked: report.rows_checked,
+        receipts_checked: report.receipts_checked,
         backed_up_to: report.backed_up_to,
         checkpoints_checked: report.checkpoints_checked,
         checkpointed_size: report.checkpointed_size,

@@ -16,6 +16,8 @@
 //!   equals the backed-up row's entry hash (so each one's coverage is checked against the other).
 //! - Where the vault records a retention, a manifest and its CSV are locked at least until the
 //!   manifest's `retain_until`.
+//! - Each format-2 manifest's receipts CSV (§8.6) is checked like verify-backup checks it, but
+//!   for the live receipts: bytes, row count, every row's §10 hash, latency, window and order.
 //! - Audit seals (§11) are checked as far as the vault alone allows: each note's signature and
 //!   origin (the checkpoints' trust), the chain of sequence numbers, links and windows, the key,
 //!   and the events file against the note (digest, lines, count, root). Comparing the sealed
@@ -32,7 +34,9 @@ use crate::app::vault::{self, Original, TrustedKeys};
 use crate::domain::audit_seal::{
     SEAL_PREFIX, SealError, SignedSeal, events_key, is_seal_object_key, seal_key,
 };
-use crate::domain::backup::{Manifest, read_rows, verify_manifest_chain};
+use crate::domain::backup::{
+    Manifest, check_receipt_rows, read_receipt_rows, read_rows, verify_manifest_chain,
+};
 use crate::domain::chain::ChainVerifier;
 use crate::domain::checkpoint::{SignedCheckpoint, is_object_key, leaves_key, parse_leaves};
 use crate::domain::hash::Hash;
@@ -69,6 +73,8 @@ pub struct EvidenceReport {
     pub origin: Option<String>,
     pub manifests_checked: u64,
     pub rows_checked: u64,
+    /// Rows of receipts CSVs checked (§8.6).
+    pub receipts_checked: u64,
     /// Entries `[0, backed_up_to)` are covered by the manifests.
     pub backed_up_to: u64,
     pub checkpoints_checked: u64,
@@ -234,7 +240,16 @@ async fn verify_backups(
             .iter()
             .any(|(_, _, m)| m.csv.as_ref().is_some_and(|c| c.key == key));
         let name = key.rsplit('/').next().unwrap_or_default();
-        if !named && name.starts_with("signals_backup_") && name.ends_with(".csv") {
+        let named = named
+            || manifests.iter().any(|(_, _, m)| {
+                m.receipts
+                    .as_ref()
+                    .and_then(|r| r.csv.as_ref())
+                    .is_some_and(|c| c.key == key)
+            });
+        let backup_csv =
+            name.starts_with("signals_backup_") || name.starts_with("receipts_backup_");
+        if !named && backup_csv && name.ends_with(".csv") {
             report.finding(
                 key,
                 None,
@@ -255,6 +270,7 @@ async fn verify_backups(
             let protection = vault.protection(key, original.version_id()).await?;
             retention_finding(key, &protection, manifest, report);
         }
+        verify_receipts(vault, key, manifest, report).await?;
         let Some(csv) = &manifest.csv else { continue };
         match vault.protection(&csv.key, &csv.version_id).await {
             Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
@@ -349,6 +365,78 @@ async fn verify_backups(
         hashes.extend(rows.iter().map(|r| (r.entry.chain_index, r.entry_hash)));
     }
     Ok(hashes)
+}
+
+/// A format-2 manifest's receipts CSV (§8.6): locked like the entries CSV, the bytes the
+/// manifest names, its row count, and every row by §10 and the manifest's window and range.
+async fn verify_receipts(
+    vault: &impl BlobVault,
+    manifest_key: &str,
+    manifest: &Manifest,
+    report: &mut EvidenceReport,
+) -> Result<(), VaultError> {
+    let Some((receipts, csv)) = manifest
+        .receipts
+        .as_ref()
+        .and_then(|r| r.csv.as_ref().map(|csv| (r, csv)))
+    else {
+        return Ok(());
+    };
+    match vault.protection(&csv.key, &csv.version_id).await {
+        Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
+        Err(VaultError::NotFound { .. }) => {}
+        Err(error) => return Err(error),
+    }
+    let bytes = match vault.get_version(&csv.key, &csv.version_id).await {
+        Ok(bytes) => bytes,
+        Err(VaultError::NotFound { .. }) => {
+            report
+                .absent
+                .push((csv.key.clone(), manifest_key.to_owned()));
+            return Ok(());
+        }
+        Err(error) => return Err(error),
+    };
+    if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
+        report.finding(
+            &csv.key,
+            None,
+            "receipts_csv_hash_mismatch",
+            format!(
+                "its bytes are not those {manifest_key} names (SHA-256 {}, {} bytes)",
+                csv.sha256, csv.bytes
+            ),
+        );
+    }
+    let rows = match read_receipt_rows(&bytes) {
+        Ok(rows) => rows,
+        Err(error) => {
+            report.finding(&csv.key, None, "receipts_csv_invalid", error.to_string());
+            return Ok(());
+        }
+    };
+    report.receipts_checked += rows.len() as u64;
+    if rows.len() as u64 != receipts.row_count {
+        report.finding(
+            &csv.key,
+            None,
+            "receipts_row_count_mismatch",
+            format!(
+                "it has {} rows; {manifest_key} says {}",
+                rows.len(),
+                receipts.row_count
+            ),
+        );
+    }
+    for finding in check_receipt_rows(&rows, receipts, manifest.index_range.to) {
+        report.finding(
+            &csv.key,
+            Some(format!("row {}", finding.row)),
+            finding.kind,
+            finding.message,
+        );
+    }
+    Ok(())
 }
 
 /// A manifest and its CSV are locked until the manifest's `retain_until` at least. Checked where

@@ -13,7 +13,7 @@ use crate::adapters::memory::{
 };
 use crate::app::backup::{BackupJob, BackupSettings};
 use crate::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
-use crate::domain::test_support::{chain, insert_event, timestamp};
+use crate::domain::test_support::{chain, insert_event, receipt_record, timestamp};
 use crate::ports::{LedgerStore, MIN_PART_BYTES};
 
 const ORIGIN: &str = "signal-ledger:test";
@@ -30,7 +30,8 @@ async fn given(secret: u8) -> GivenKeys {
     GivenKeys::new(vec![("ledger.der".to_owned(), der)])
 }
 
-/// 30 entries: backed up on two days (20, then 10), checkpointed at 12 and 30.
+/// 30 entries: backed up on two days (20, then 10, with two delivery receipts), checkpointed at
+/// 12 and 30.
 async fn vault() -> InMemoryVault {
     let ledger = InMemoryLedger::new();
     let vault = InMemoryVault::new();
@@ -76,6 +77,12 @@ async fn vault() -> InMemoryVault {
     append(12, 20).await;
     backup.run(Some(date!(2026 - 11 - 27)), "t").await.unwrap();
     append(20, 30).await;
+    // Two delivery receipts, recorded between the two backups: the second one's receipts CSV.
+    for (index, subscriber) in [(3, "desk-a"), (25, "desk-b")] {
+        let (stored, event) =
+            receipt_record(&source[index], subscriber, 1_500, "2026-11-29T03:00:00Z");
+        ledger.record_receipt(&stored, &event).await.unwrap();
+    }
     clock.set(timestamp("2026-11-29T03:30:00Z"));
     sweep.run(SweepMode::Incremental, "t").await.unwrap();
     backup.run(Some(date!(2026 - 11 - 28)), "t").await.unwrap();
@@ -153,6 +160,7 @@ async fn a_faithful_copy_verifies_with_every_check_made() {
         ),
         (2, 30, 30)
     );
+    assert_eq!(report.receipts_checked, 2);
     assert_eq!(
         (
             report.checkpoints_checked,
@@ -167,7 +175,7 @@ async fn a_faithful_copy_verifies_with_every_check_made() {
 #[tokio::test]
 async fn an_edited_cell_is_a_hash_finding_naming_the_csv() {
     let mut files = copy(&vault().await).await;
-    let csv = key_of(&files, "signals/", "20261128.csv");
+    let csv = key_of(&files, "signals/", "signals_backup_20261128.csv");
     let (_, bytes) = files.get_mut(&csv).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
     // Row 3 of the second file is chain index 22: change its symbol's first letter.
@@ -193,7 +201,7 @@ async fn an_edited_cell_is_a_hash_finding_naming_the_csv() {
 #[tokio::test]
 async fn a_removed_row_is_a_gap_at_its_index() {
     let mut files = copy(&vault().await).await;
-    let csv = key_of(&files, "signals/", "20261127.csv");
+    let csv = key_of(&files, "signals/", "signals_backup_20261127.csv");
     let (_, bytes) = files.get_mut(&csv).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
     let line = text.split("\r\n").nth(6).unwrap().to_owned();
@@ -338,14 +346,14 @@ async fn a_removed_manifest_breaks_the_chain_and_a_removed_csv_is_absent() {
     // Its CSV is now in no chain.
     assert!(
         found.contains(&(
-            key_of(&files, "signals/", "20261127.csv"),
+            key_of(&files, "signals/", "signals_backup_20261127.csv"),
             None,
             "csv_without_manifest".to_owned()
         )),
         "{found:?}"
     );
     let mut files = copy(&vault().await).await;
-    let csv = key_of(&files, "signals/", "20261127.csv");
+    let csv = key_of(&files, "signals/", "signals_backup_20261127.csv");
     files.remove(&csv);
     let report = verify(&files).await;
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
@@ -368,7 +376,7 @@ async fn a_key_that_is_not_p256_refuses_the_whole_set() {
 #[tokio::test]
 async fn a_backup_locked_for_less_than_its_manifest_says_is_found_where_retention_is_recorded() {
     let files = copy(&vault().await).await;
-    let csv = key_of(&files, "signals/", "20261127.csv");
+    let csv = key_of(&files, "signals/", "signals_backup_20261127.csv");
     let manifest = key_of(&files, "manifests/", "20261127.json");
     let recorded = |until: &str| crate::ports::ObjectProtection {
         lock_mode: Some("COMPLIANCE".to_owned()),
@@ -457,4 +465,41 @@ async fn a_lost_checkpoint_breaks_the_chain_of_checkpoints_and_a_lost_leaf_file_
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
     assert_eq!(report.absent, vec![(leaves, second)]);
     assert_eq!(report.leaves_checked, 12);
+}
+
+#[tokio::test]
+async fn an_edited_receipt_is_found_naming_its_row_and_a_planted_receipts_csv_is_named() {
+    let clean = copy(&vault().await).await;
+    let csv = key_of(&clean, "signals/", "receipts_backup_20261128.csv");
+
+    let mut files = clean.clone();
+    let (version, bytes) = files[&csv].clone();
+    let text = String::from_utf8(bytes)
+        .unwrap()
+        .replacen("desk-b", "desk-c", 1);
+    files.insert(csv.clone(), (version, text.into_bytes()));
+    let found = kinds(&verify(&files).await);
+    assert!(
+        found.contains(&(csv.clone(), None, "receipts_csv_hash_mismatch".to_owned())),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(
+            csv.clone(),
+            Some("row 2".to_owned()),
+            "receipt_hash_mismatch".to_owned()
+        )),
+        "{found:?}"
+    );
+
+    let mut files = clean;
+    let planted = csv.replace("20261128", "20261127");
+    let copied = files[&csv].clone();
+    files.insert(planted.clone(), copied);
+    let found = kinds(&verify(&files).await);
+    assert_eq!(
+        found,
+        vec![(planted, None, "csv_without_manifest".to_owned())],
+        "only the planted copy is a finding"
+    );
 }
