@@ -132,6 +132,10 @@ if ! $emulator_only; then
   # The sealed audit log (section 11): an audit item's actor rewritten.
   expect_rejected "audit seal vector" audit_seal.json 's#user/alice#user/mallory#' \
     'FAIL audit_seal.json: item 0: canonical bytes differ'
+  # A proof served over HTTP (section 13): a verified inclusion path with one hash changed.
+  expect_rejected "proof vector" proofs.json \
+    '0,/"a26400ae8f3153/s//"b26400ae8f3153/' \
+    'FAIL proofs.json: inclusion: entry 0 in the tree of size 2: refused, expected verified'
   python3 docs/vectors/backup/check_backup.py
   # ...and when an expected refusal of a backup CSV that must fail is wrong (section 8.5).
   rm -rf "${scratch:?}"/* && cp -r docs/vectors/. "$scratch/"

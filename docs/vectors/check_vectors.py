@@ -422,6 +422,27 @@ def check_failing(folder, failures):
     return len(chains["cases"]), len(notes["cases"]), len(manifests["cases"])
 
 
+def check_proof_documents(path, failures):
+    """docs/vectors/proofs.json through check_proof.py (section 13): each inclusion and
+    consistency document gives exactly its verdict under the vector's key and origin."""
+    import check_proof  # beside this file
+    vectors = json.loads(path.read_text(encoding="utf-8"))
+    keys = [bytes.fromhex(vectors["public_key_der_hex"])]
+    count = 0
+    for kind, check in (("inclusion", check_proof.check_inclusion),
+                        ("consistency", check_proof.check_consistency)):
+        for case in vectors[kind]:
+            try:
+                check(case["document"], keys, vectors["origin"])
+                found = "verified"
+            except check_proof.Refused:
+                found = "refused"
+            if found != case["verdict"]:
+                failures.append(f"proofs.json: {kind}: {case['name']}: {found}, expected {case['verdict']}")
+            count += 1
+    return count
+
+
 def main():
     folder = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(__file__).parent
     failures = []
@@ -431,6 +452,7 @@ def main():
     chains, notes, manifests = check_failing(folder, failures)
     receipts = check_receipts(folder / "receipts.json", folder / "entries.json", failures)
     seals, seal_cases = check_audit_seals(folder, failures)
+    proofs = check_proof_documents(folder / "proofs.json", failures)
     for failure in failures:
         print("FAIL", failure)
     if failures:
@@ -440,7 +462,8 @@ def main():
           f"{chains} chains and {manifests} manifest chains with their exact findings; "
           f"{notes} notes refused with their codes; "
           f"{receipts} delivery receipts re-encoded and re-hashed; {seals} audit seals re-derived and "
-          f"{seal_cases} audit-seal cases with their exact outcomes")
+          f"{seal_cases} audit-seal cases with their exact outcomes; "
+          f"{proofs} proof documents with their verdicts")
     return 0
 
 

@@ -754,6 +754,118 @@ def receipts_manifest_cases(leaves):
 FORMAT_LINE = "signal-ledger-audit-seal/1\n"
 
 
+def rfc6962_path(m, leaves):
+    """RFC 6962 section 2.1.1 PATH(m, D[n]) over leaf hashes (the generator's own reference)."""
+    n = len(leaves)
+    if n <= 1:
+        return []
+    k = 1 << ((n - 1).bit_length() - 1)
+    if m < k:
+        return rfc6962_path(m, leaves[:k]) + [check_vectors.mth(leaves[k:])]
+    return rfc6962_path(m - k, leaves[k:]) + [check_vectors.mth(leaves[:k])]
+
+
+def rfc6962_proof(m, leaves):
+    """RFC 6962 section 2.1.2 PROOF(m, D[n])."""
+    def subproof(m, leaves, whole):
+        n = len(leaves)
+        if m == n:
+            return [] if whole else [check_vectors.mth(leaves)]
+        k = 1 << ((n - 1).bit_length() - 1)
+        if m <= k:
+            return subproof(m, leaves[:k], whole) + [check_vectors.mth(leaves[k:])]
+        return subproof(m - k, leaves[k:], False) + [check_vectors.mth(leaves[:k])]
+    return [] if m == len(leaves) else subproof(m, leaves, True)
+
+
+def proof_vectors(leaves):
+    """Section 13: inclusion and consistency proof documents against notes signed with the test
+    key, each with its verdict (`verified` or `refused`, and why, for people)."""
+    origin, time = "signal-ledger:test", "2026-11-28T09:30:00.123456Z"
+    ids = [e["fields"]["signal_id"] for e in
+           json.loads((HERE.parent / "entries.json").read_text(encoding="utf-8"))["entries"]]
+
+    def note_body(size, note_origin=origin):
+        rng = compact_range(leaves[:size])
+        leaf_file = "".join(h.hex() + "\n" for h in leaves[:size]).encode()
+        return body(note_origin, size, fold(rng), leaves[size - 1], time, rng,
+                    f"leaves 0 {size} {hashlib.sha256(leaf_file).hexdigest()}")
+
+    notes = {size: signed(note_body(size)) for size in range(1, len(leaves) + 1)}
+
+    def inclusion(index, size, note=None):
+        return {"signal_id": ids[index], "chain_index": index, "entry_hash": leaves[index].hex(),
+                "tree_size": size, "root": check_vectors.mth(leaves[:size]).hex(),
+                "inclusion_path": [h.hex() for h in rfc6962_path(index, leaves[:size])],
+                "checkpoint": note or notes[size]}
+
+    def consistency(m, n):
+        return {"from_tree_size": m, "from_root": check_vectors.mth(leaves[:m]).hex(),
+                "to_tree_size": n, "to_root": check_vectors.mth(leaves[:n]).hex(),
+                "consistency_path": [h.hex() for h in rfc6962_proof(m, leaves[:n])],
+                "from_checkpoint": notes[m], "to_checkpoint": notes[n]}
+
+    def edited(document, **changes):
+        out = copy.deepcopy(document)
+        out.update(changes)
+        return out
+
+    def flipped(hex_hash):
+        return ("0" if hex_hash[0] != "0" else "1") + hex_hash[1:]
+
+    n = len(leaves)
+    good = inclusion(1, n)
+    inclusions = [(f"entry {i} in the tree of size {size}", inclusion(i, size), "verified")
+                  for size in range(1, n + 1) for i in range(size)]
+    inclusions += [
+        ("a path hash changed", edited(good, inclusion_path=[flipped(good["inclusion_path"][0])]
+                                       + good["inclusion_path"][1:]), "refused"),
+        ("a path one hash short", edited(good, inclusion_path=good["inclusion_path"][:-1]), "refused"),
+        ("a path with one hash too many",
+         edited(good, inclusion_path=good["inclusion_path"] + [leaves[0].hex()]), "refused"),
+        ("another entry's hash at this index", edited(good, entry_hash=leaves[2].hex()), "refused"),
+        ("the right path under another index", edited(good, chain_index=0), "refused"),
+        ("an index beyond the tree", edited(good, chain_index=n), "refused"),
+        ("a tree size that is not the note's", edited(good, tree_size=n - 1), "refused"),
+        ("a root that is not the note's", edited(good, root=flipped(good["root"])), "refused"),
+        ("the note unsigned", edited(good, checkpoint=note_body(n) + "\n\u2014 unsigned\n"), "refused"),
+        ("the note signed by another key",
+         edited(good, checkpoint=signed(note_body(n), key=OTHER_KEY)), "refused"),
+        ("the note of another origin",
+         edited(good, checkpoint=signed(note_body(n, "signal-ledger:prod"))), "refused"),
+        ("a note whose body was edited after signing",
+         edited(good, checkpoint=notes[n].replace(f"time {time}", "time 2026-11-28T09:31:00.123456Z")),
+         "refused"),
+        ("an unknown member", edited(good, extra=1), "refused"),
+    ]
+    whole = consistency(2, n)
+    consistencies = [(f"from size {m} to size {size}", consistency(m, size), "verified")
+                     for size in range(1, n + 1) for m in range(1, size + 1)]
+    consistencies += [
+        ("a path hash changed", edited(whole, consistency_path=[flipped(whole["consistency_path"][0])]
+                                       + whole["consistency_path"][1:]), "refused"),
+        ("a path one hash short", edited(whole, consistency_path=whole["consistency_path"][:-1]), "refused"),
+        ("equal sizes with a non-empty path",
+         edited(consistency(n, n), consistency_path=[leaves[0].hex()]), "refused"),
+        ("the two notes swapped",
+         edited(whole, from_checkpoint=whole["to_checkpoint"], to_checkpoint=whole["from_checkpoint"]),
+         "refused"),
+        ("a from size that is not its note's", edited(whole, from_tree_size=3), "refused"),
+        ("a to root that is not its note's", edited(whole, to_root=flipped(whole["to_root"])), "refused"),
+        ("from size 0", edited(whole, from_tree_size=0), "refused"),
+        ("the to note signed by another key",
+         edited(whole, to_checkpoint=signed(note_body(n), key=OTHER_KEY)), "refused"),
+        ("the from note unsigned",
+         edited(whole, from_checkpoint=note_body(2) + "\n\u2014 unsigned\n"), "refused"),
+    ]
+    return {
+        "origin": origin,
+        "public_key_der_hex": p256.spki_from_private(SIGNING_KEY).hex(),
+        "inclusion": [{"name": a, "document": d, "verdict": v} for a, d, v in inclusions],
+        "consistency": [{"name": a, "document": d, "verdict": v} for a, d, v in consistencies],
+    }
+
+
 def main():
     entries = json.loads((HERE.parent / "entries.json").read_text(encoding="utf-8"))["entries"]
     base = [dict(e["fields"], entry_hash=e["entry_hash"]) for e in entries]
@@ -767,6 +879,7 @@ def main():
     write(HERE.parent / "audit_seal.json", passing)
     write(HERE / "audit_seals.json", failing_seals)
     write(HERE / "backups.json", backup_cases())
+    write(HERE.parent / "proofs.json", proof_vectors(leaves))
 
 
 def write(path, value):
