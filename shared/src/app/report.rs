@@ -170,6 +170,25 @@ where
                     .values()
                     .filter(|v| v.as_str() == Some("FAIL"))
                     .count();
+                // Who read what: the presigned links disclose the report to whoever holds them.
+                self.record(
+                    AuditEventType::RecordsRead,
+                    request_id,
+                    format!(
+                        "presigned download links to the {} report created, valid {} s",
+                        outcome.period.label(),
+                        self.settings.url_expiry.as_secs()
+                    ),
+                    json!({
+                        "read": "report presigned URLs",
+                        "objects": [
+                            {"key": outcome.json.key, "version_id": outcome.json.version_id},
+                            {"key": outcome.html.key, "version_id": outcome.html.version_id},
+                        ],
+                        "expires_in_seconds": self.settings.url_expiry.as_secs(),
+                    }),
+                )
+                .await;
                 self.record(
                     AuditEventType::ReportGenerated,
                     request_id,

@@ -84,6 +84,14 @@ async fn a_report_is_stored_as_json_and_html_and_audited() {
     let last = events.last().unwrap();
     assert_eq!(last.event_type, AuditEventType::ReportGenerated);
     assert_eq!(last.actor, "report");
+    // The presigned links are an access event naming both objects (who read what).
+    let read = &events[events.len() - 2];
+    assert_eq!(read.event_type, AuditEventType::RecordsRead);
+    let details = serde_json::to_string(&read.details).unwrap();
+    assert!(
+        details.contains(&outcome.json.key) && details.contains(&outcome.html.key),
+        "{details}"
+    );
     assert_eq!(fixture.metrics.total(metric::REPORTS_GENERATED), 1.0);
 }
 
@@ -93,5 +101,6 @@ async fn a_report_audit_event_that_cannot_be_written_is_counted() {
     let fixture = Fixture::new().await;
     fixture.ledger.fail_audit_writes(true);
     fixture.run().await.unwrap();
-    assert_eq!(fixture.metrics.total(AUDIT_WRITE_ERRORS), 1.0);
+    // The access event of the presigned links and REPORT_GENERATED: both counted.
+    assert_eq!(fixture.metrics.total(AUDIT_WRITE_ERRORS), 2.0);
 }
