@@ -278,7 +278,46 @@ pub async fn export_evidence(
     let known = previous_export(out, &header)?;
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
 
-    // The original version of every key of the evidence prefixes, with its lock.
+    let Selection {
+        selected,
+        not_exported,
+    } = select_objects(vault, options).await?;
+    let total_bytes: u64 = selected.iter().map(|s| s.original.version.size).sum();
+    record_read(audit, &now, options, &header, &selected, total_bytes).await?;
+
+    let copied = copy_objects(vault, options, &header, &known, selected, total_bytes).await?;
+    let summary = ExportSummary {
+        objects: copied.objects.len(),
+        downloaded: copied.downloaded,
+        already_present: copied.already_present,
+        bytes: copied.bytes,
+        overwritten: copied.overwritten,
+        not_exported: not_exported.clone(),
+    };
+    let evidence = Evidence {
+        format: EVIDENCE_FORMAT.to_owned(),
+        bucket: header.bucket,
+        period: header.period,
+        exported_at: now(),
+        exported_by: options.actor.clone(),
+        objects: copied.objects,
+        not_exported,
+    };
+    write_evidence(out, &evidence)?;
+    Ok(summary)
+}
+
+/// The objects an export takes, and those it must leave out.
+struct Selection {
+    /// Every original to export, with its lock, in key order.
+    selected: Vec<Selected>,
+    /// Originals whose key cannot be a path in the folder.
+    not_exported: Vec<NotExported>,
+}
+
+/// Lists the original version of every key of the evidence prefixes (within `options.period`),
+/// sets aside those whose key cannot be a file in the folder, and reads the lock of the rest.
+async fn select_objects(vault: &S3Vault, options: &ExportOptions) -> anyhow::Result<Selection> {
     let mut listed = Vec::new();
     for prefix in PREFIXES {
         listed.extend(
@@ -322,19 +361,40 @@ pub async fn export_evidence(
         });
     }
     selected.sort_by(|a, b| a.original.key().cmp(b.original.key()));
-    let total_bytes: u64 = selected.iter().map(|s| s.original.version.size).sum();
-    record_read(audit, &now, options, &header, &selected, total_bytes).await?;
+    Ok(Selection {
+        selected,
+        not_exported,
+    })
+}
 
-    let mut journal = open_journal(out, &header)?;
+/// What copying the selected objects into the folder did.
+struct Copied {
+    /// One record per object, in key order.
+    objects: Vec<EvidenceObject>,
+    downloaded: usize,
+    already_present: usize,
+    bytes: u64,
+    overwritten: Vec<String>,
+}
+
+/// Puts every selected object into the folder (kept when already there with the right SHA-256,
+/// downloaded otherwise), journalling each one as soon as it is complete.
+async fn copy_objects(
+    vault: &S3Vault,
+    options: &ExportOptions,
+    header: &JournalHeader,
+    known: &BTreeMap<(String, String), Hash>,
+    selected: Vec<Selected>,
+    total_bytes: u64,
+) -> anyhow::Result<Copied> {
+    let mut journal = open_journal(&options.out, header)?;
     let bar = progress_bar(options.progress, total_bytes)?;
-    let mut objects = Vec::with_capacity(selected.len());
-    let mut summary = ExportSummary {
-        objects: selected.len(),
+    let mut copied = Copied {
+        objects: Vec::with_capacity(selected.len()),
         downloaded: 0,
         already_present: 0,
         bytes: 0,
         overwritten: Vec::new(),
-        not_exported: not_exported.clone(),
     };
     for Selected {
         original,
@@ -342,80 +402,115 @@ pub async fn export_evidence(
     } in selected
     {
         let (key, version_id) = (original.key(), original.version_id());
-        let path = out.join(relative_path(key).map_err(anyhow::Error::msg)?);
+        let path = options
+            .out
+            .join(relative_path(key).map_err(anyhow::Error::msg)?);
         bar.set_message(key.to_owned());
-        // A file already there counts only with the SHA-256 S3 stores for this version, or the
-        // one this export recorded when it wrote it.
-        let expected = protection
-            .sha256
-            .or_else(|| known.get(&(key.to_owned(), version_id.to_owned())).copied());
-        let present = match expected {
-            Some(expected) => file_sha256(&path)?.filter(|(hash, _)| *hash == expected),
-            None => None,
-        };
-        let (sha256, bytes) = match present {
-            Some(found) => {
-                summary.already_present += 1;
-                found
-            }
-            None => {
-                let written = download(vault, key, version_id, &path).await?;
-                if let Some(stored) = protection.sha256
-                    && stored != written.0
-                {
-                    bail!(
-                        "{key} version {version_id}: the bytes downloaded hash to {}, but S3 stores SHA-256 {stored}",
-                        written.0
-                    );
-                }
-                summary.downloaded += 1;
-                written
-            }
-        };
+        let fetched = fetch_object(vault, &path, known, &original, &protection).await?;
+        match fetched.downloaded {
+            true => copied.downloaded += 1,
+            false => copied.already_present += 1,
+        }
         let entry = JournalEntry {
             key: key.to_owned(),
             version_id: version_id.to_owned(),
-            sha256,
-            bytes,
+            sha256: fetched.sha256,
+            bytes: fetched.bytes,
         };
         writeln!(journal, "{}", serde_json::to_string(&entry)?)?;
         journal.flush()?;
         bar.inc(original.version.size);
-        summary.bytes += bytes;
+        copied.bytes += fetched.bytes;
         if original.overwritten() {
-            summary.overwritten.push(key.to_owned());
+            copied.overwritten.push(key.to_owned());
         }
-        objects.push(EvidenceObject {
-            key: key.to_owned(),
-            version_id: version_id.to_owned(),
-            sha256,
-            bytes,
-            versions: original.versions,
-            retention: Retention {
-                mode: protection.lock_mode.clone(),
-                retain_until: protection.retain_until,
-            },
-            server_side_encryption: protection.server_side_encryption.clone(),
-            s3_sha256: protection.sha256,
-        });
+        copied
+            .objects
+            .push(evidence_object(original, &protection, &fetched));
     }
     bar.finish_and_clear();
     drop(journal);
-    let evidence = Evidence {
-        format: EVIDENCE_FORMAT.to_owned(),
-        bucket: header.bucket,
-        period: header.period,
-        exported_at: now(),
-        exported_by: options.actor.clone(),
-        objects,
-        not_exported,
+    Ok(copied)
+}
+
+/// One object's bytes in the folder.
+struct Fetched {
+    sha256: Hash,
+    bytes: u64,
+    /// Fetched by this run (not already present).
+    downloaded: bool,
+}
+
+/// Keeps the file at `path` when it already holds this version, else downloads the version there
+/// and checks it against the SHA-256 S3 stores.
+async fn fetch_object(
+    vault: &S3Vault,
+    path: &Path,
+    known: &BTreeMap<(String, String), Hash>,
+    original: &Original,
+    protection: &shared::ports::ObjectProtection,
+) -> anyhow::Result<Fetched> {
+    let (key, version_id) = (original.key(), original.version_id());
+    // A file already there counts only with the SHA-256 S3 stores for this version, or the
+    // one this export recorded when it wrote it.
+    let expected = protection
+        .sha256
+        .or_else(|| known.get(&(key.to_owned(), version_id.to_owned())).copied());
+    let present = match expected {
+        Some(expected) => file_sha256(path)?.filter(|(hash, _)| *hash == expected),
+        None => None,
     };
-    let mut record = serde_json::to_vec_pretty(&evidence)?;
+    if let Some((sha256, bytes)) = present {
+        return Ok(Fetched {
+            sha256,
+            bytes,
+            downloaded: false,
+        });
+    }
+    let (sha256, bytes) = download(vault, key, version_id, path).await?;
+    if let Some(stored) = protection.sha256
+        && stored != sha256
+    {
+        bail!(
+            "{key} version {version_id}: the bytes downloaded hash to {sha256}, but S3 stores SHA-256 {stored}"
+        );
+    }
+    Ok(Fetched {
+        sha256,
+        bytes,
+        downloaded: true,
+    })
+}
+
+/// The `evidence.json` record of one object put into the folder.
+fn evidence_object(
+    original: Original,
+    protection: &shared::ports::ObjectProtection,
+    fetched: &Fetched,
+) -> EvidenceObject {
+    EvidenceObject {
+        key: original.key().to_owned(),
+        version_id: original.version_id().to_owned(),
+        sha256: fetched.sha256,
+        bytes: fetched.bytes,
+        versions: original.versions,
+        retention: Retention {
+            mode: protection.lock_mode.clone(),
+            retain_until: protection.retain_until,
+        },
+        server_side_encryption: protection.server_side_encryption.clone(),
+        s3_sha256: protection.sha256,
+    }
+}
+
+/// Writes `evidence.json` (atomically), then removes the journal: the export is finished.
+fn write_evidence(out: &Path, evidence: &Evidence) -> anyhow::Result<()> {
+    let mut record = serde_json::to_vec_pretty(evidence)?;
     record.push(b'\n');
     write_atomically(&out.join(EVIDENCE_FILE), &record)?;
     fs::remove_file(out.join(JOURNAL_FILE))
         .with_context(|| format!("cannot remove {}", out.join(JOURNAL_FILE).display()))?;
-    Ok(summary)
+    Ok(())
 }
 
 /// What a previous export into `out` recorded (key and version → SHA-256), after checking that

@@ -26,7 +26,9 @@ use shared::domain::checkpoint::is_p256_public_key;
 use shared::domain::hash::Hash;
 use shared::ports::ObjectProtection;
 
-use crate::export::{EVIDENCE_FILE, EVIDENCE_FORMAT, Evidence, JOURNAL_FILE, read_evidence};
+use crate::export::{
+    EVIDENCE_FILE, EVIDENCE_FORMAT, Evidence, EvidenceObject, JOURNAL_FILE, read_evidence,
+};
 
 /// What a sync copy cannot show, said in every verdict on one.
 pub const SYNC_COPY_LIMITS: [&str; 3] = [
@@ -246,42 +248,9 @@ fn finding(file: &str, kind: &str, message: String) -> EvidenceFinding {
 fn read_folder(dir: &Path) -> anyhow::Result<Folder> {
     let present = walk(dir)?;
     if !present.contains_key(EVIDENCE_FILE) {
-        let files_checked = present.len() as u64;
-        let objects = present
-            .into_iter()
-            .map(|(key, path)| {
-                (
-                    key,
-                    FolderObject {
-                        version_id: None,
-                        protection: None,
-                        body: Body::File(path),
-                    },
-                )
-            })
-            .collect();
-        return Ok(Folder {
-            vault: FolderVault::new(objects),
-            evidence: None,
-            files_checked,
-            findings: Vec::new(),
-            missing: Vec::new(),
-            unlisted: Vec::new(),
-        });
+        return Ok(read_sync_copy(present));
     }
-    let evidence = read_evidence(dir).with_context(|| {
-        format!(
-            "{} is not a readable {EVIDENCE_FORMAT} record",
-            dir.join(EVIDENCE_FILE).display()
-        )
-    })?;
-    if evidence.format != EVIDENCE_FORMAT {
-        bail!(
-            "{}: format {:?}, not {EVIDENCE_FORMAT:?}",
-            EVIDENCE_FILE,
-            evidence.format
-        );
-    }
+    let evidence = read_listed_evidence(dir)?;
     let (mut findings, mut missing) = (Vec::new(), Vec::new());
     let mut objects = BTreeMap::new();
     for object in &evidence.objects {
@@ -289,53 +258,8 @@ fn read_folder(dir: &Path) -> anyhow::Result<Folder> {
             missing.push((object.key.clone(), format!("listed in {EVIDENCE_FILE}")));
             continue;
         };
-        let (sha256, bytes) = crate::export::file_sha256(path)?
-            .with_context(|| format!("{} disappeared while it was read", path.display()))?;
-        if sha256 != object.sha256 || bytes != object.bytes {
-            findings.push(finding(
-                &object.key,
-                "file_hash_mismatch",
-                format!(
-                    "the file (SHA-256 {sha256}, {bytes} bytes) is not what {EVIDENCE_FILE} records (SHA-256 {}, {} bytes)",
-                    object.sha256, object.bytes
-                ),
-            ));
-        }
-        if object.versions > 1 {
-            findings.push(finding(
-                &object.key,
-                "overwritten",
-                format!(
-                    "the key has {} versions in the vault: it was written over after the original (the folder holds the original)",
-                    object.versions
-                ),
-            ));
-        }
-        if LOCKED_PREFIXES.iter().any(|p| object.key.starts_with(p))
-            && object.retention.mode.as_deref() != Some("COMPLIANCE")
-        {
-            findings.push(finding(
-                &object.key,
-                "not_locked",
-                format!(
-                    "its version is not COMPLIANCE-locked (mode {:?})",
-                    object.retention.mode
-                ),
-            ));
-        }
-        objects.insert(
-            object.key.clone(),
-            FolderObject {
-                version_id: Some(object.version_id.clone()),
-                protection: Some(ObjectProtection {
-                    lock_mode: object.retention.mode.clone(),
-                    retain_until: object.retention.retain_until,
-                    server_side_encryption: object.server_side_encryption.clone(),
-                    sha256: object.s3_sha256,
-                }),
-                body: Body::File(path.clone()),
-            },
-        );
+        let read = check_listed_file(object, path, &mut findings)?;
+        objects.insert(object.key.clone(), read);
     }
     for skipped in &evidence.not_exported {
         findings.push(finding(
@@ -362,12 +286,113 @@ fn read_folder(dir: &Path) -> anyhow::Result<Folder> {
     })
 }
 
-/// Verifies the folder `dir` with the public keys in `key_files` (see the module's promises).
-pub async fn verify_folder(
-    dir: &Path,
-    key_files: &[PathBuf],
-    origin: Option<&str>,
-) -> anyhow::Result<Verdict> {
+/// A plain copy (no `evidence.json`): every file is the latest version of its key, with no
+/// recorded version id or protection.
+fn read_sync_copy(present: BTreeMap<String, PathBuf>) -> Folder {
+    let files_checked = present.len() as u64;
+    let objects = present
+        .into_iter()
+        .map(|(key, path)| {
+            (
+                key,
+                FolderObject {
+                    version_id: None,
+                    protection: None,
+                    body: Body::File(path),
+                },
+            )
+        })
+        .collect();
+    Folder {
+        vault: FolderVault::new(objects),
+        evidence: None,
+        files_checked,
+        findings: Vec::new(),
+        missing: Vec::new(),
+        unlisted: Vec::new(),
+    }
+}
+
+/// The folder's `evidence.json`, refused when unreadable or of another format.
+fn read_listed_evidence(dir: &Path) -> anyhow::Result<Evidence> {
+    let evidence = read_evidence(dir).with_context(|| {
+        format!(
+            "{} is not a readable {EVIDENCE_FORMAT} record",
+            dir.join(EVIDENCE_FILE).display()
+        )
+    })?;
+    if evidence.format != EVIDENCE_FORMAT {
+        bail!(
+            "{}: format {:?}, not {EVIDENCE_FORMAT:?}",
+            EVIDENCE_FILE,
+            evidence.format
+        );
+    }
+    Ok(evidence)
+}
+
+/// Checks a file `evidence.json` lists against its record (SHA-256 and size, versions, lock
+/// where the ledger always locks), adding to `findings`; returns it as the vault will serve it,
+/// with the version id and protection recorded.
+fn check_listed_file(
+    object: &EvidenceObject,
+    path: &Path,
+    findings: &mut Vec<EvidenceFinding>,
+) -> anyhow::Result<FolderObject> {
+    let (sha256, bytes) = crate::export::file_sha256(path)?
+        .with_context(|| format!("{} disappeared while it was read", path.display()))?;
+    if sha256 != object.sha256 || bytes != object.bytes {
+        findings.push(finding(
+            &object.key,
+            "file_hash_mismatch",
+            format!(
+                "the file (SHA-256 {sha256}, {bytes} bytes) is not what {EVIDENCE_FILE} records (SHA-256 {}, {} bytes)",
+                object.sha256, object.bytes
+            ),
+        ));
+    }
+    if object.versions > 1 {
+        findings.push(finding(
+            &object.key,
+            "overwritten",
+            format!(
+                "the key has {} versions in the vault: it was written over after the original (the folder holds the original)",
+                object.versions
+            ),
+        ));
+    }
+    if LOCKED_PREFIXES.iter().any(|p| object.key.starts_with(p))
+        && object.retention.mode.as_deref() != Some("COMPLIANCE")
+    {
+        findings.push(finding(
+            &object.key,
+            "not_locked",
+            format!(
+                "its version is not COMPLIANCE-locked (mode {:?})",
+                object.retention.mode
+            ),
+        ));
+    }
+    Ok(FolderObject {
+        version_id: Some(object.version_id.clone()),
+        protection: Some(ObjectProtection {
+            lock_mode: object.retention.mode.clone(),
+            retain_until: object.retention.retain_until,
+            server_side_encryption: object.server_side_encryption.clone(),
+            sha256: object.s3_sha256,
+        }),
+        body: Body::File(path.to_path_buf()),
+    })
+}
+
+/// The public keys given, read and labelled by their file, and what the verdict shows of them.
+struct KeysRead {
+    keys: Vec<(String, Vec<u8>)>,
+    seen: Vec<KeySeen>,
+}
+
+/// Reads every key file (at least one is needed); each must be a P-256 public key.
+fn read_keys(key_files: &[PathBuf]) -> anyhow::Result<KeysRead> {
     if key_files.is_empty() {
         bail!("give at least one --public-key");
     }
@@ -382,26 +407,35 @@ pub async fn verify_folder(
         });
         keys.push((label, der));
     }
-    let folder = read_folder(dir)?;
-    let report = verify_evidence(&folder.vault, &GivenKeys::new(keys), origin)
-        .await
-        .context("cannot verify the evidence")?;
-    let mut findings = folder.findings;
-    let mut findings_total = findings.len() as u64 + report.findings_total;
-    findings.extend(report.findings);
-    let mut missing = folder.missing;
+    Ok(KeysRead { keys, seen })
+}
+
+/// What the objects other evidence names but the folder lacks come to, beyond those added to
+/// `missing`.
+struct Absences {
+    /// Left out on purpose: outside the exported period.
+    out_of_period: Vec<String>,
+    /// Listed in `evidence.json` under another version than the one named.
+    version_mismatches: Vec<EvidenceFinding>,
+}
+
+/// Sorts each absent object (`(key, named by)`): a listed one is a version mismatch unless it is
+/// already missing; one outside the exported period is left out on purpose; any other is
+/// missing, added to `missing`.
+fn judge_absent(
+    evidence: Option<&Evidence>,
+    absent: Vec<(String, String)>,
+    missing: &mut Vec<(String, String)>,
+) -> Absences {
     let mut out_of_period = Vec::new();
-    for (key, named_by) in report.absent {
-        let listed = folder
-            .evidence
-            .as_ref()
-            .is_some_and(|e| e.objects.iter().any(|o| o.key == key));
-        let period = folder.evidence.as_ref().and_then(|e| e.period.as_ref());
+    let mut version_mismatches = Vec::new();
+    for (key, named_by) in absent {
+        let listed = evidence.is_some_and(|e| e.objects.iter().any(|o| o.key == key));
+        let period = evidence.and_then(|e| e.period.as_ref());
         if listed {
             // Already missing (listed but absent), or its recorded version is not the one named.
             if !missing.iter().any(|(k, _)| *k == key) {
-                findings_total += 1;
-                findings.push(finding(
+                version_mismatches.push(finding(
                     &key,
                     "version_mismatch",
                     format!("{named_by} names a version of it other than the one exported"),
@@ -413,6 +447,33 @@ pub async fn verify_folder(
             missing.push((key, format!("named by {named_by}")));
         }
     }
+    Absences {
+        out_of_period,
+        version_mismatches,
+    }
+}
+
+/// Verifies the folder `dir` with the public keys in `key_files` (see the module's promises).
+pub async fn verify_folder(
+    dir: &Path,
+    key_files: &[PathBuf],
+    origin: Option<&str>,
+) -> anyhow::Result<Verdict> {
+    let KeysRead { keys, seen } = read_keys(key_files)?;
+    let folder = read_folder(dir)?;
+    let report = verify_evidence(&folder.vault, &GivenKeys::new(keys), origin)
+        .await
+        .context("cannot verify the evidence")?;
+    let mut findings = folder.findings;
+    let mut findings_total = findings.len() as u64 + report.findings_total;
+    findings.extend(report.findings);
+    let mut missing = folder.missing;
+    let Absences {
+        out_of_period,
+        version_mismatches,
+    } = judge_absent(folder.evidence.as_ref(), report.absent, &mut missing);
+    findings_total += version_mismatches.len() as u64;
+    findings.extend(version_mismatches);
     let (verdict, exit_code) = if !missing.is_empty() {
         ("incomplete", 2)
     } else if findings_total > 0 {

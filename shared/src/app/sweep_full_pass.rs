@@ -162,6 +162,61 @@ fn entries_anchor(
     }
 }
 
+/// A step in progress: the pass's cursor as the step advances it, and what the step found.
+struct Step {
+    now: Timestamp,
+    cursor: FullPassCursor,
+    /// The key of the cursor the step continues from; `None` for a new pass.
+    cursor_key: Option<String>,
+    report: ChainReport,
+    objects: Vec<ObjectFinding>,
+}
+
+impl Step {
+    /// Refuses the cursor the step continued from (a finding of this step) and starts the pass
+    /// again from genesis.
+    fn restart(&mut self, reason: String) {
+        let key = self.cursor_key.clone().unwrap_or_default();
+        add_finding(
+            &mut self.report,
+            cursor_refused(&key, self.cursor.seq, reason),
+        );
+        self.cursor = fresh_pass(self.now);
+    }
+}
+
+/// What a step's entries part covered (all zero when the pass is past the entries).
+#[derive(Default)]
+struct EntriesPhase {
+    from_index: u64,
+    /// Trusted checkpoints the entries were verified against.
+    checkpoints_checked: u64,
+    latest_checkpoint: Option<SignedCheckpoint>,
+}
+
+/// The cursor a step goes on from, and the key it was read from (`None` for a new pass): a
+/// refused cursor (a finding in `report`) or a finished pass starts a new one when `may_start`;
+/// `None` when there is nothing to continue and no pass may start.
+fn resume(
+    latest: Option<(String, FullPassCursor)>,
+    refused: Option<Finding>,
+    may_start: bool,
+    now: Timestamp,
+    report: &mut ChainReport,
+) -> Option<(FullPassCursor, Option<String>)> {
+    match (latest, refused) {
+        (_, Some(refusal)) => {
+            add_finding(report, refusal);
+            Some((fresh_pass(now), None))
+        }
+        (Some((key, cursor)), None) if !matches!(cursor.phase, PassPhase::Done { .. }) => {
+            Some((cursor, Some(key)))
+        }
+        _ if may_start => Some((fresh_pass(now), None)),
+        _ => None,
+    }
+}
+
 impl<S, V, G, A, C, M> IntegritySweep<S, V, G, A, C, M>
 where
     S: LedgerStore,
@@ -184,140 +239,183 @@ where
             latest,
             next_seq,
             refused,
-            mut objects,
+            objects,
         } = self.open_pass(trust).await?;
         let mut report = ChainVerifier::from_genesis().finish(None);
-        let (mut cursor, cursor_key) = match (latest, refused) {
-            (_, Some(refusal)) => {
-                add_finding(&mut report, refusal);
-                (fresh_pass(now), None)
-            }
-            (Some((key, cursor)), None) if !matches!(cursor.phase, PassPhase::Done { .. }) => {
-                (cursor, Some(key))
-            }
-            _ if may_start => (fresh_pass(now), None),
-            _ => {
-                return Ok(Outcome {
-                    status: SweepStatus::Skipped,
-                    report,
-                    objects,
-                    from_index: 0,
-                    checkpoints_checked: 0,
-                    written: None,
-                    latest: None,
-                    message: "no full pass is open: the nightly full run starts the next one"
-                        .to_owned(),
-                    pass: None,
-                });
-            }
-        };
-        let started_in_seals = matches!(cursor.phase, PassPhase::Seals { .. });
-        let mut from_index = 0;
-        let mut checkpoints_checked = 0;
-        let mut latest_checkpoint = None;
-        if let PassPhase::Entries { state, checkpoint } = cursor.phase.clone() {
-            let LoadedCheckpoints {
-                mut loaded,
-                objects: found,
-            } = self.load_checkpoints(trust, true).await?;
-            objects.extend(found);
-            loaded.sort_by(|a, b| {
-                (a.signed.checkpoint.tree_size, &a.key)
-                    .cmp(&(b.signed.checkpoint.tree_size, &b.key))
+        let Some((cursor, cursor_key)) = resume(latest, refused, may_start, now, &mut report)
+        else {
+            return Ok(Outcome {
+                status: SweepStatus::Skipped,
+                report,
+                objects,
+                from_index: 0,
+                checkpoints_checked: 0,
+                written: None,
+                latest: None,
+                message: "no full pass is open: the nightly full run starts the next one"
+                    .to_owned(),
+                pass: None,
             });
-            let mut state = state;
-            if cursor.is_clean()
-                && let Err(reason) = entries_anchor(&state, checkpoint.as_ref(), &loaded)
-            {
-                let key = cursor_key.clone().unwrap_or_default();
-                add_finding(&mut report, cursor_refused(&key, cursor.seq, reason));
-                cursor = fresh_pass(now);
-                state = ChainVerifier::from_genesis().state();
-            }
-            from_index = state.position;
-            checkpoints_checked = loaded.len() as u64;
-            latest_checkpoint = loaded.last().map(|l| l.signed.clone());
-            let entries = self.entries_step(state, loaded, deadline).await?;
-            let step_report = entries.report;
-            absorb(
-                &mut cursor,
-                &step_report.findings,
-                step_report.findings_total,
-            );
-            cursor.entries_verified += step_report.entries_read;
-            // A refused cursor is this step's finding, not the new pass's.
-            let refusals = std::mem::take(&mut report.findings);
-            let refusal_total = report.findings_total;
-            report = step_report;
-            report.findings_total += refusal_total;
-            report.findings.splice(0..0, refusals);
-            cursor.phase = match entries.stopped_at {
-                Some(checkpoint) => PassPhase::Entries {
-                    state: entries.state,
-                    checkpoint: Some(checkpoint),
-                },
-                None => {
-                    cursor.checkpoints_checked = checkpoints_checked;
-                    PassPhase::Seals {
-                        next_seq: 0,
-                        until: None,
-                        previous: None,
-                    }
-                }
-            };
-        }
-        let mut seals_total = None;
+        };
+        let mut step = Step {
+            now,
+            cursor,
+            cursor_key,
+            report,
+            objects,
+        };
+        let started_in_seals = matches!(step.cursor.phase, PassPhase::Seals { .. });
+        let entries = self.entries_phase(trust, deadline, &mut step).await?;
         // A step that finished the entries goes on to the seals only while its budget lasts.
         let seals_now = started_in_seals || Instant::now() < deadline;
-        if seals_now
-            && let PassPhase::Seals {
-                next_seq,
-                until,
-                previous,
-            } = cursor.phase.clone()
+        let seals_total = match seals_now {
+            true => self.seals_phase(trust, deadline, &mut step).await?,
+            false => None,
+        };
+        self.finish_step(trust, next_seq, step, entries, seals_total)
+            .await
+    }
+
+    /// The entries part of a step, when the pass is in it: checks a clean cursor against the
+    /// trusted checkpoint it names (restarting the pass when it is not that checkpoint), verifies
+    /// entries until the budget stops it at a checkpoint or the chain ends, and moves the cursor
+    /// on (to the seals when the chain ended).
+    async fn entries_phase(
+        &self,
+        trust: &TrustedKeys,
+        deadline: Instant,
+        step: &mut Step,
+    ) -> Result<EntriesPhase, SweepError> {
+        let PassPhase::Entries { state, checkpoint } = step.cursor.phase.clone() else {
+            return Ok(EntriesPhase::default());
+        };
+        let LoadedCheckpoints {
+            mut loaded,
+            objects: found,
+        } = self.load_checkpoints(trust, true).await?;
+        step.objects.extend(found);
+        loaded.sort_by(|a, b| {
+            (a.signed.checkpoint.tree_size, &a.key).cmp(&(b.signed.checkpoint.tree_size, &b.key))
+        });
+        let mut state = state;
+        if step.cursor.is_clean()
+            && let Err(reason) = entries_anchor(&state, checkpoint.as_ref(), &loaded)
         {
-            let sealed = self
-                .sealer(trust)
-                .verify_pass(next_seq, until, previous.as_ref(), deadline)
-                .await?;
-            objects.extend(
-                sealed
-                    .objects
-                    .into_iter()
-                    .map(|(key, version_id, finding)| ObjectFinding {
-                        key,
-                        version_id,
-                        finding,
-                    }),
-            );
-            seals_total = Some(sealed.until);
-            if let Some(reason) = sealed.anchor {
-                let key = cursor_key.clone().unwrap_or_default();
-                add_finding(&mut report, cursor_refused(&key, cursor.seq, reason));
-                cursor = fresh_pass(now);
-            } else {
-                for finding in &sealed.findings {
-                    add_finding(&mut report, finding.clone());
-                }
-                absorb(&mut cursor, &sealed.findings, sealed.findings.len() as u64);
-                cursor.seals_verified += sealed.seals_verified;
-                cursor.phase = match sealed.done {
-                    true => PassPhase::Done {
-                        finished_at: now,
-                        duration_ms: u64::try_from(
-                            (now.as_datetime() - cursor.pass_started_at.as_datetime())
-                                .whole_milliseconds(),
-                        )
-                        .unwrap_or(0),
-                    },
-                    false => PassPhase::Seals {
-                        next_seq: sealed.next_seq,
-                        until: Some(sealed.until),
-                        previous: sealed.previous,
-                    },
-                };
-            }
+            step.restart(reason);
+            state = ChainVerifier::from_genesis().state();
         }
+        let done = EntriesPhase {
+            from_index: state.position,
+            checkpoints_checked: loaded.len() as u64,
+            latest_checkpoint: loaded.last().map(|l| l.signed.clone()),
+        };
+        let entries = self.entries_step(state, loaded, deadline).await?;
+        let step_report = entries.report;
+        absorb(
+            &mut step.cursor,
+            &step_report.findings,
+            step_report.findings_total,
+        );
+        step.cursor.entries_verified += step_report.entries_read;
+        // A refused cursor is this step's finding, not the new pass's.
+        let refusals = std::mem::take(&mut step.report.findings);
+        let refusal_total = step.report.findings_total;
+        step.report = step_report;
+        step.report.findings_total += refusal_total;
+        step.report.findings.splice(0..0, refusals);
+        step.cursor.phase = match entries.stopped_at {
+            Some(checkpoint) => PassPhase::Entries {
+                state: entries.state,
+                checkpoint: Some(checkpoint),
+            },
+            None => {
+                step.cursor.checkpoints_checked = done.checkpoints_checked;
+                PassPhase::Seals {
+                    next_seq: 0,
+                    until: None,
+                    previous: None,
+                }
+            }
+        };
+        Ok(done)
+    }
+
+    /// The seals part of a step, when the pass is in it: verifies trusted seals against the
+    /// table from the cursor's seal on until the budget ends, and moves the cursor on (to done
+    /// after the last). Returns how many seals the pass verifies, when it is in this phase.
+    async fn seals_phase(
+        &self,
+        trust: &TrustedKeys,
+        deadline: Instant,
+        step: &mut Step,
+    ) -> Result<Option<u64>, SweepError> {
+        let PassPhase::Seals {
+            next_seq,
+            until,
+            previous,
+        } = step.cursor.phase.clone()
+        else {
+            return Ok(None);
+        };
+        let sealed = self
+            .sealer(trust)
+            .verify_pass(next_seq, until, previous.as_ref(), deadline)
+            .await?;
+        step.objects.extend(
+            sealed
+                .objects
+                .into_iter()
+                .map(|(key, version_id, finding)| ObjectFinding {
+                    key,
+                    version_id,
+                    finding,
+                }),
+        );
+        if let Some(reason) = sealed.anchor {
+            step.restart(reason);
+            return Ok(Some(sealed.until));
+        }
+        for finding in &sealed.findings {
+            add_finding(&mut step.report, finding.clone());
+        }
+        let cursor = &mut step.cursor;
+        absorb(cursor, &sealed.findings, sealed.findings.len() as u64);
+        cursor.seals_verified += sealed.seals_verified;
+        cursor.phase = match sealed.done {
+            true => PassPhase::Done {
+                finished_at: step.now,
+                duration_ms: u64::try_from(
+                    (step.now.as_datetime() - cursor.pass_started_at.as_datetime())
+                        .whole_milliseconds(),
+                )
+                .unwrap_or(0),
+            },
+            false => PassPhase::Seals {
+                next_seq: sealed.next_seq,
+                until: Some(sealed.until),
+                previous: sealed.previous,
+            },
+        };
+        Ok(Some(sealed.until))
+    }
+
+    /// Ends a step: writes the advanced cursor at `next_seq` (create-only) and turns the step
+    /// into the run's outcome, with the pass's progress.
+    async fn finish_step(
+        &self,
+        trust: &TrustedKeys,
+        next_seq: u64,
+        step: Step,
+        entries: EntriesPhase,
+        seals_total: Option<u64>,
+    ) -> Result<Outcome, SweepError> {
+        let Step {
+            now,
+            mut cursor,
+            report,
+            objects,
+            ..
+        } = step;
         let of = match &cursor.phase {
             PassPhase::Entries { .. } => self.store.head().await?.map(|h| h.chain_index + 1),
             PassPhase::Seals { .. } => seals_total,
@@ -337,10 +435,10 @@ where
             status,
             report,
             objects,
-            from_index,
-            checkpoints_checked,
+            from_index: entries.from_index,
+            checkpoints_checked: entries.checkpoints_checked,
             written: None,
-            latest: latest_checkpoint,
+            latest: entries.latest_checkpoint,
             message,
             pass: Some(progress),
         })

@@ -31,6 +31,7 @@ use crate::domain::chain::ChainVerifier;
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
+use crate::domain::receipt::StoredReceipt;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
     AuditSink, BlobVault, Clock, LedgerStore, Metric, MetricsSink, ObjectProtection, StoreError,
@@ -563,6 +564,47 @@ where
         let Some(csv) = &receipts.csv else {
             return Ok(0);
         };
+        let Some(rows) = self
+            .read_receipts_csv(id, manifest, receipts, csv, findings)
+            .await?
+        else {
+            return Ok(0);
+        };
+        let mut add = |kind: &str, chain_index: Option<u64>, message: String| {
+            findings.add(
+                Some(id),
+                chain_index,
+                kind,
+                format!("{}: {message}", csv.key),
+            );
+        };
+        for finding in check_receipt_rows(&rows, receipts, manifest.index_range.to) {
+            let chain_index = rows
+                .get(finding.row as usize - 1)
+                .map(|r| r.receipt.chain_index);
+            add(
+                finding.kind,
+                chain_index,
+                format!("row {}: {}", finding.row, finding.message),
+            );
+        }
+        for (position, row) in rows.iter().enumerate() {
+            self.compare_receipt_to_live(position, row, &mut add).await;
+        }
+        Ok(rows.len() as u64)
+    }
+
+    /// The rows of a receipts CSV, after checking the object (the exact version exists and is
+    /// not overwritten, its protection, the manifest's SHA-256 and size) and the row count;
+    /// `None` when the rows cannot be checked (missing version, wrong bytes, unreadable CSV).
+    async fn read_receipts_csv(
+        &self,
+        id: BackupId,
+        manifest: &Manifest,
+        receipts: &ReceiptsBackup,
+        csv: &CsvObject,
+        findings: &mut Findings,
+    ) -> Result<Option<Vec<StoredReceipt>>, VerifyError> {
         let mut add = |kind: &str, chain_index: Option<u64>, message: String| {
             findings.add(
                 Some(id),
@@ -582,7 +624,7 @@ where
                     None,
                     format!("version {} does not exist", csv.version_id),
                 );
-                return Ok(0);
+                return Ok(None);
             }
             Some(at) if versions[at + 1..].iter().any(|v| v.key == csv.key) => add(
                 "receipts_csv_overwritten",
@@ -608,13 +650,13 @@ where
                 None,
                 "the bytes stored do not hash to the manifest's SHA-256".to_owned(),
             );
-            return Ok(0);
+            return Ok(None);
         }
         let rows = match read_receipt_rows(&bytes) {
             Ok(rows) => rows,
             Err(error) => {
                 add("receipts_csv_invalid", None, error.to_string());
-                return Ok(0);
+                return Ok(None);
             }
         };
         if rows.len() as u64 != receipts.row_count {
@@ -628,80 +670,78 @@ where
                 ),
             );
         }
-        for finding in check_receipt_rows(&rows, receipts, manifest.index_range.to) {
-            let chain_index = rows
-                .get(finding.row as usize - 1)
-                .map(|r| r.receipt.chain_index);
-            add(
-                finding.kind,
+        Ok(Some(rows))
+    }
+
+    /// One backed-up receipt row (at `position`) against the live receipt item and the live
+    /// entry at its chain index (same signal and `generated_at`); each difference goes to `add`.
+    async fn compare_receipt_to_live(
+        &self,
+        position: usize,
+        row: &StoredReceipt,
+        add: &mut impl FnMut(&str, Option<u64>, String),
+    ) {
+        let receipt = &row.receipt;
+        let at = |what: &str| {
+            format!(
+                "row {} (signal {}, subscriber {}): {what}",
+                position + 1,
+                receipt.signal_id,
+                receipt.subscriber
+            )
+        };
+        let chain_index = Some(receipt.chain_index);
+        match self
+            .store
+            .receipt(&receipt.signal_id, &receipt.subscriber)
+            .await
+        {
+            Ok(Some(live)) if live == *row => {}
+            Ok(Some(live)) => add(
+                "receipt_differs_from_live",
                 chain_index,
-                format!("row {}: {}", finding.row, finding.message),
-            );
+                at(&format!(
+                    "the live receipt (hash {}) differs from the backed-up row (hash {})",
+                    live.receipt_hash, row.receipt_hash
+                )),
+            ),
+            Ok(None) => add(
+                "receipt_live_missing",
+                chain_index,
+                at("in the backup but not in the table"),
+            ),
+            Err(error) => add(
+                "receipt_live_unreadable",
+                chain_index,
+                at(&error.to_string()),
+            ),
         }
-        for (position, row) in rows.iter().enumerate() {
-            let receipt = &row.receipt;
-            let at = |what: &str| {
-                format!(
-                    "row {} (signal {}, subscriber {}): {what}",
-                    position + 1,
-                    receipt.signal_id,
-                    receipt.subscriber
-                )
-            };
-            let chain_index = Some(receipt.chain_index);
-            match self
-                .store
-                .receipt(&receipt.signal_id, &receipt.subscriber)
-                .await
-            {
-                Ok(Some(live)) if live == *row => {}
-                Ok(Some(live)) => add(
-                    "receipt_differs_from_live",
-                    chain_index,
-                    at(&format!(
-                        "the live receipt (hash {}) differs from the backed-up row (hash {})",
-                        live.receipt_hash, row.receipt_hash
-                    )),
-                ),
-                Ok(None) => add(
-                    "receipt_live_missing",
-                    chain_index,
-                    at("in the backup but not in the table"),
-                ),
-                Err(error) => add(
-                    "receipt_live_unreadable",
-                    chain_index,
-                    at(&error.to_string()),
-                ),
-            }
-            match self.store.entry_at(receipt.chain_index).await {
-                Ok(Some(entry))
-                    if entry.entry.signal_id == receipt.signal_id
-                        && entry.entry.content.generated_at == receipt.generated_at => {}
-                Ok(Some(entry)) => add(
-                    "receipt_signal_mismatch",
-                    chain_index,
-                    at(&format!(
-                        "chain index {} holds signal {} generated at {}, not the receipt's signal and generated_at {}",
-                        receipt.chain_index,
-                        entry.entry.signal_id,
-                        entry.entry.content.generated_at,
-                        receipt.generated_at
-                    )),
-                ),
-                Ok(None) => add(
-                    "receipt_signal_missing",
-                    chain_index,
-                    at(&format!("no entry at chain index {}", receipt.chain_index)),
-                ),
-                Err(error) => add(
-                    "receipt_live_unreadable",
-                    chain_index,
-                    at(&error.to_string()),
-                ),
-            }
+        match self.store.entry_at(receipt.chain_index).await {
+            Ok(Some(entry))
+                if entry.entry.signal_id == receipt.signal_id
+                    && entry.entry.content.generated_at == receipt.generated_at => {}
+            Ok(Some(entry)) => add(
+                "receipt_signal_mismatch",
+                chain_index,
+                at(&format!(
+                    "chain index {} holds signal {} generated at {}, not the receipt's signal and generated_at {}",
+                    receipt.chain_index,
+                    entry.entry.signal_id,
+                    entry.entry.content.generated_at,
+                    receipt.generated_at
+                )),
+            ),
+            Ok(None) => add(
+                "receipt_signal_missing",
+                chain_index,
+                at(&format!("no entry at chain index {}", receipt.chain_index)),
+            ),
+            Err(error) => add(
+                "receipt_live_unreadable",
+                chain_index,
+                at(&error.to_string()),
+            ),
         }
-        Ok(rows.len() as u64)
     }
 
     async fn record(

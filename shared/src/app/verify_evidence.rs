@@ -32,13 +32,14 @@ use serde::Serialize;
 
 use crate::app::vault::{self, Original, TrustedKeys};
 use crate::domain::audit_seal::{
-    SEAL_PREFIX, SealError, SignedSeal, events_key, is_seal_object_key, seal_key,
+    SEAL_PREFIX, Seal, SealError, SignedSeal, events_key, is_seal_object_key, seal_key,
 };
 use crate::domain::backup::{
-    Manifest, check_receipt_rows, read_receipt_rows, read_rows, verify_manifest_chain,
+    CsvObject, Manifest, check_receipt_rows, read_receipt_rows, read_rows, verify_manifest_chain,
 };
 use crate::domain::chain::ChainVerifier;
 use crate::domain::checkpoint::{SignedCheckpoint, is_object_key, leaves_key, parse_leaves};
+use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
 use crate::ports::{BlobVault, PublicKeys, SignError, VaultError};
@@ -197,6 +198,41 @@ async fn verify_backups(
     report: &mut EvidenceReport,
 ) -> Result<RowHashes, VaultError> {
     let listing = vault::list_manifests(vault).await?;
+    let manifests = verify_manifest_files(vault, &listing, report).await?;
+    find_csvs_without_manifest(vault, &manifests, report).await?;
+    let mut hashes = RowHashes::new();
+    for (position, (key, _, manifest)) in manifests.iter().enumerate() {
+        let original = listing
+            .manifests
+            .iter()
+            .find(|(_, o)| o.key() == key)
+            .map(|(_, o)| o);
+        if let Some(original) = original {
+            let protection = vault.protection(key, original.version_id()).await?;
+            retention_finding(key, &protection, manifest, report);
+        }
+        verify_receipts(vault, key, manifest, report).await?;
+        let Some(csv) = &manifest.csv else { continue };
+        let Some(rows) = read_backup_csv(vault, key, manifest, csv, report).await? else {
+            continue;
+        };
+        let previous = position.checked_sub(1).map(|p| &manifests[p].2);
+        check_backup_rows(key, manifest, previous, &csv.key, &rows, report);
+        hashes.extend(rows.iter().map(|r| (r.entry.chain_index, r.entry_hash)));
+    }
+    Ok(hashes)
+}
+
+/// Manifests read from the vault, in chain order: `(key, bytes, manifest)`.
+type ReadManifests = Vec<(String, Vec<u8>, Manifest)>;
+
+/// Reads every manifest the listing holds (reporting stray keys, overwritten and unreadable
+/// manifests), checks them as a chain, and records how many there are and how far they reach.
+async fn verify_manifest_files(
+    vault: &impl BlobVault,
+    listing: &vault::ManifestListing,
+    report: &mut EvidenceReport,
+) -> Result<ReadManifests, VaultError> {
     for stray in &listing.strays {
         report.finding(
             stray.key(),
@@ -205,7 +241,7 @@ async fn verify_backups(
             "not a manifest key".to_owned(),
         );
     }
-    let mut manifests: Vec<(String, Vec<u8>, Manifest)> = Vec::new();
+    let mut manifests: ReadManifests = Vec::new();
     for (_, original) in &listing.manifests {
         overwritten(original, report);
         match vault::read_manifest(vault, original).await? {
@@ -233,7 +269,16 @@ async fn verify_backups(
         );
     }
     report.backed_up_to = manifests.last().map_or(0, |(_, _, m)| m.index_range.to);
-    // A backup CSV no manifest names is in no chain: planted, or its manifest is gone.
+    Ok(manifests)
+}
+
+/// Reports every backup CSV (entries or receipts) no manifest names: it is in no chain, so it
+/// was planted, or its manifest is gone.
+async fn find_csvs_without_manifest(
+    vault: &impl BlobVault,
+    manifests: &ReadManifests,
+    report: &mut EvidenceReport,
+) -> Result<(), VaultError> {
     for original in vault::list_originals(vault, BACKUP_CSV_PREFIX).await? {
         let key = original.key();
         let named = manifests
@@ -258,113 +303,121 @@ async fn verify_backups(
             );
         }
     }
+    Ok(())
+}
 
-    let mut hashes = RowHashes::new();
-    for (position, (key, _, manifest)) in manifests.iter().enumerate() {
-        let original = listing
-            .manifests
-            .iter()
-            .find(|(_, o)| o.key() == key)
-            .map(|(_, o)| o);
-        if let Some(original) = original {
-            let protection = vault.protection(key, original.version_id()).await?;
-            retention_finding(key, &protection, manifest, report);
-        }
-        verify_receipts(vault, key, manifest, report).await?;
-        let Some(csv) = &manifest.csv else { continue };
-        match vault.protection(&csv.key, &csv.version_id).await {
-            Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
-            Err(VaultError::NotFound { .. }) => {}
-            Err(error) => return Err(error),
-        }
-        let bytes = match vault.get_version(&csv.key, &csv.version_id).await {
-            Ok(bytes) => bytes,
-            Err(VaultError::NotFound { .. }) => {
-                report.absent.push((csv.key.clone(), key.clone()));
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
-        if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
-            report.finding(
-                &csv.key,
-                None,
-                "csv_hash_mismatch",
-                format!(
-                    "its bytes (SHA-256 {}, {} bytes) are not those {key} names (SHA-256 {}, {} bytes)",
-                    Hash::sha256(&bytes),
-                    bytes.len(),
-                    csv.sha256,
-                    csv.bytes
-                ),
-            );
-        }
-        let rows = match read_rows(&bytes) {
-            Ok(rows) => rows,
-            Err(error) => {
-                let location = error.position().map(|(row, line)| match error.column() {
-                    Some(column) => format!("row {row} (line {line}), column {column}"),
-                    None => format!("row {row} (line {line})"),
-                });
-                report.finding(&csv.key, location, error.code(), error.to_string());
-                continue;
-            }
-        };
-        report.rows_checked += rows.len() as u64;
-        if rows.len() as u64 != manifest.row_count {
-            report.finding(
-                &csv.key,
-                None,
-                "row_count_mismatch",
-                format!(
-                    "it has {} rows; {key} says {}",
-                    rows.len(),
-                    manifest.row_count
-                ),
-            );
-        }
-        // Resume from the previous manifest's tree: the chain of manifests links the files.
-        let tree = position
-            .checked_sub(1)
-            .map_or(Ok(CompactRange::new()), |p| manifests[p].2.tree())
-            .unwrap_or_default();
-        let mut verifier = ChainVerifier::resume(tree, manifest.first_previous_hash);
-        for row in &rows {
-            verifier.push(row);
-        }
-        let tree_root = verifier.tree().root();
-        let head = verifier.head_hash();
-        let chain = verifier.finish(None);
-        for finding in &chain.findings {
-            let row = finding
-                .index
-                .checked_sub(manifest.index_range.from)
-                .map(|r| format!(", row {}", r + 1))
-                .unwrap_or_default();
-            report.finding(
-                &csv.key,
-                Some(format!("chain index {}{row}", finding.index)),
-                finding.kind.name(),
-                format!("{:?}", finding.kind),
-            );
-        }
-        if chain.findings.is_empty()
-            && (tree_root != manifest.merkle_root
-                || head.unwrap_or(manifest.first_previous_hash) != manifest.last_entry_hash)
-        {
-            report.finding(
-                &csv.key,
-                Some(format!(
-                    "chain index {}",
-                    manifest.index_range.to.saturating_sub(1)
-                )),
-                "manifest_root_mismatch",
-                format!("its rows do not give the Merkle root and head that {key} records"),
-            );
-        }
-        hashes.extend(rows.iter().map(|r| (r.entry.chain_index, r.entry_hash)));
+/// The rows of the entries CSV `manifest_key` names, after checking its lock, bytes and row
+/// count; `None` when the vault does not hold it (listed as absent) or it cannot be read.
+async fn read_backup_csv(
+    vault: &impl BlobVault,
+    manifest_key: &str,
+    manifest: &Manifest,
+    csv: &CsvObject,
+    report: &mut EvidenceReport,
+) -> Result<Option<Vec<StoredEntry>>, VaultError> {
+    let key = manifest_key;
+    match vault.protection(&csv.key, &csv.version_id).await {
+        Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
+        Err(VaultError::NotFound { .. }) => {}
+        Err(error) => return Err(error),
     }
-    Ok(hashes)
+    let bytes = match vault.get_version(&csv.key, &csv.version_id).await {
+        Ok(bytes) => bytes,
+        Err(VaultError::NotFound { .. }) => {
+            report.absent.push((csv.key.clone(), key.to_owned()));
+            return Ok(None);
+        }
+        Err(error) => return Err(error),
+    };
+    if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
+        report.finding(
+            &csv.key,
+            None,
+            "csv_hash_mismatch",
+            format!(
+                "its bytes (SHA-256 {}, {} bytes) are not those {key} names (SHA-256 {}, {} bytes)",
+                Hash::sha256(&bytes),
+                bytes.len(),
+                csv.sha256,
+                csv.bytes
+            ),
+        );
+    }
+    let rows = match read_rows(&bytes) {
+        Ok(rows) => rows,
+        Err(error) => {
+            let location = error.position().map(|(row, line)| match error.column() {
+                Some(column) => format!("row {row} (line {line}), column {column}"),
+                None => format!("row {row} (line {line})"),
+            });
+            report.finding(&csv.key, location, error.code(), error.to_string());
+            return Ok(None);
+        }
+    };
+    report.rows_checked += rows.len() as u64;
+    if rows.len() as u64 != manifest.row_count {
+        report.finding(
+            &csv.key,
+            None,
+            "row_count_mismatch",
+            format!(
+                "it has {} rows; {key} says {}",
+                rows.len(),
+                manifest.row_count
+            ),
+        );
+    }
+    Ok(Some(rows))
+}
+
+/// Verifies a CSV's rows as a stretch of the hash chain resumed from the `previous` manifest's
+/// tree, and that they give the Merkle root and head `manifest` records.
+fn check_backup_rows(
+    manifest_key: &str,
+    manifest: &Manifest,
+    previous: Option<&Manifest>,
+    csv_key: &str,
+    rows: &[StoredEntry],
+    report: &mut EvidenceReport,
+) {
+    // Resume from the previous manifest's tree: the chain of manifests links the files.
+    let tree = previous
+        .map_or(Ok(CompactRange::new()), Manifest::tree)
+        .unwrap_or_default();
+    let mut verifier = ChainVerifier::resume(tree, manifest.first_previous_hash);
+    for row in rows {
+        verifier.push(row);
+    }
+    let tree_root = verifier.tree().root();
+    let head = verifier.head_hash();
+    let chain = verifier.finish(None);
+    for finding in &chain.findings {
+        let row = finding
+            .index
+            .checked_sub(manifest.index_range.from)
+            .map(|r| format!(", row {}", r + 1))
+            .unwrap_or_default();
+        report.finding(
+            csv_key,
+            Some(format!("chain index {}{row}", finding.index)),
+            finding.kind.name(),
+            format!("{:?}", finding.kind),
+        );
+    }
+    if chain.findings.is_empty()
+        && (tree_root != manifest.merkle_root
+            || head.unwrap_or(manifest.first_previous_hash) != manifest.last_entry_hash)
+    {
+        report.finding(
+            csv_key,
+            Some(format!(
+                "chain index {}",
+                manifest.index_range.to.saturating_sub(1)
+            )),
+            "manifest_root_mismatch",
+            format!("its rows do not give the Merkle root and head that {manifest_key} records"),
+        );
+    }
 }
 
 /// A format-2 manifest's receipts CSV (§8.6): locked like the entries CSV, the bytes the
@@ -485,9 +538,68 @@ async fn verify_checkpoints(
     report: &mut EvidenceReport,
 ) -> Result<(), EvidenceError> {
     let objects = vault::list_checkpoints(vault).await?;
+    let CheckpointObjects { leaf_files, notes } =
+        sort_checkpoint_objects(vault, &objects, report).await?;
+    let parsed = parse_notes(&notes, report);
+    let trust = checkpoint_trust(keys, origin, &parsed, report).await?;
+    let mut anchor: Option<Anchor> = None;
+    for (original, signed) in parsed {
+        let key = original.key();
+        let check = trust.check(&signed);
+        let refusal = vault::key_mismatch(original, &signed).or_else(|| check.refusal());
+        if let Some(reason) = refusal {
+            let kind = match check {
+                vault::SignatureCheck::WrongOrigin { .. } => "origin_mismatch",
+                vault::SignatureCheck::Verified { .. } => "checkpoint_misplaced",
+                _ => "untrusted_key",
+            };
+            report.finding(key, None, kind, reason);
+            continue;
+        }
+        report.checkpoints_checked += 1;
+        let checkpoint = &signed.checkpoint;
+        let follows = check_follows(key, checkpoint, anchor.as_ref(), report);
+        let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
+        let hashes = read_leaf_file(vault, &leaf_files, key, checkpoint, report).await?;
+        if let Some(hashes) = &hashes {
+            report.leaves_checked += hashes.len() as u64;
+            match_leaves_to_rows(&leaves_name, checkpoint.leaves.from, hashes, rows, report);
+            if follows {
+                refold(
+                    key,
+                    &leaves_name,
+                    checkpoint,
+                    anchor.as_ref(),
+                    hashes,
+                    report,
+                );
+            }
+        }
+        report.checkpointed_size = checkpoint.tree_size;
+        anchor = Some(Anchor {
+            key: key.to_owned(),
+            range: checkpoint.range.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The checkpoint prefix, sorted: leaf-hash files by key, and every note read.
+struct CheckpointObjects<'a> {
+    leaf_files: BTreeMap<&'a str, &'a Original>,
+    notes: Vec<vault::CheckpointNote>,
+}
+
+/// Reads every note of the checkpoint prefix and indexes its leaf-hash files; reports keys that
+/// are neither, and overwritten objects.
+async fn sort_checkpoint_objects<'a>(
+    vault: &impl BlobVault,
+    objects: &'a [Original],
+    report: &mut EvidenceReport,
+) -> Result<CheckpointObjects<'a>, VaultError> {
     let mut leaf_files: BTreeMap<&str, &Original> = BTreeMap::new();
     let mut notes = Vec::new();
-    for original in &objects {
+    for original in objects {
         overwritten(original, report);
         if !is_object_key(original.key()) {
             report.finding(
@@ -502,7 +614,15 @@ async fn verify_checkpoints(
             leaf_files.insert(original.key(), original);
         }
     }
-    let parsed: Vec<(&Original, SignedCheckpoint)> = notes
+    Ok(CheckpointObjects { leaf_files, notes })
+}
+
+/// The notes that parse, in key order; reports each one that does not.
+fn parse_notes<'a>(
+    notes: &'a [vault::CheckpointNote],
+    report: &mut EvidenceReport,
+) -> Vec<(&'a Original, SignedCheckpoint)> {
+    notes
         .iter()
         .filter_map(|note| match &note.content {
             Ok(signed) => Some((&note.original, signed.clone())),
@@ -516,13 +636,22 @@ async fn verify_checkpoints(
                 None
             }
         })
-        .collect();
-    // The origin: given, or that of the first note a given key verifies.
+        .collect()
+}
+
+/// The origin (given, or that of the first note a given key verifies), recorded in the report,
+/// and the trusted keys for it that judge every note.
+async fn checkpoint_trust(
+    keys: &GivenKeys,
+    origin: Option<&str>,
+    parsed: &[(&Original, SignedCheckpoint)],
+    report: &mut EvidenceReport,
+) -> Result<TrustedKeys, EvidenceError> {
     let origin = match origin {
         Some(origin) => Some(origin.to_owned()),
         None => {
             let mut found = None;
-            for (_, signed) in &parsed {
+            for (_, signed) in parsed {
                 let trust = keys.trust(&signed.checkpoint.origin).await?;
                 if matches!(trust.check(signed), vault::SignatureCheck::Verified { .. }) {
                     found = Some(signed.checkpoint.origin.clone());
@@ -543,110 +672,119 @@ async fn verify_checkpoints(
             keys.trust(&first).await?
         }
     };
-    let mut anchor: Option<Anchor> = None;
-    for (original, signed) in parsed {
-        let key = original.key();
-        let check = trust.check(&signed);
-        let refusal = vault::key_mismatch(original, &signed).or_else(|| check.refusal());
-        if let Some(reason) = refusal {
-            let kind = match check {
-                vault::SignatureCheck::WrongOrigin { .. } => "origin_mismatch",
-                vault::SignatureCheck::Verified { .. } => "checkpoint_misplaced",
-                _ => "untrusted_key",
-            };
-            report.finding(key, None, kind, reason);
-            continue;
-        }
-        report.checkpoints_checked += 1;
-        let checkpoint = &signed.checkpoint;
-        let leaves = checkpoint.leaves;
-        let expected_from = anchor.as_ref().map_or(0, |a| a.range.size());
-        if leaves.from != expected_from {
-            report.finding(
-                key,
-                Some("line 7".to_owned()),
-                "checkpoint_gap",
-                format!(
-                    "its leaves start at {}, but the previous trusted checkpoint{} ends at {expected_from}",
-                    leaves.from,
-                    anchor
-                        .as_ref()
-                        .map(|a| format!(" ({})", a.key))
-                        .unwrap_or_default()
-                ),
-            );
-        }
-        let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
-        let hashes = match leaf_files.get(leaves_name.as_str()) {
-            None => {
-                report.absent.push((leaves_name.clone(), key.to_owned()));
-                None
-            }
-            Some(file) => {
-                let bytes = vault.get_version(file.key(), file.version_id()).await?;
-                match parse_leaves(&bytes, &leaves) {
-                    Ok(hashes) => Some(hashes),
-                    Err(error) => {
-                        let location = match &error {
-                            crate::domain::checkpoint::CheckpointError::LeavesLine { line } => {
-                                Some(format!("line {line}"))
-                            }
-                            _ => None,
-                        };
-                        report.finding(&leaves_name, location, error.code(), error.to_string());
-                        None
-                    }
-                }
-            }
-        };
-        if let Some(hashes) = &hashes {
-            report.leaves_checked += hashes.len() as u64;
-            for (index, leaf) in (leaves.from..).zip(hashes) {
-                if let Some(&row) = rows.get(&index) {
-                    report.leaves_matched_to_rows += 1;
-                    if row != *leaf {
-                        report.finding(
-                            &leaves_name,
-                            Some(format!("chain index {index}")),
-                            "leaf_differs_from_backup",
-                            format!(
-                                "the checkpointed leaf {leaf} is not the backed-up row's entry hash {row}"
-                            ),
-                        );
-                    }
-                }
-            }
-            if leaves.from == expected_from {
-                let mut range = anchor
-                    .as_ref()
-                    .map_or_else(CompactRange::new, |a| a.range.clone());
-                for leaf in hashes {
-                    range.append(*leaf);
-                }
-                if range.hashes() != checkpoint.range.hashes() || range.root() != checkpoint.root {
-                    report.finding(
-                        key,
-                        Some(format!(
-                            "chain indexes {}..{}",
-                            leaves.from, checkpoint.tree_size
-                        )),
-                        "root_mismatch",
-                        format!(
-                            "the previous checkpoint's range extended with {leaves_name} gives root {}, not the note's {}: the trees are not consistent",
-                            range.root(),
-                            checkpoint.root
-                        ),
-                    );
-                }
-            }
-        }
-        report.checkpointed_size = checkpoint.tree_size;
-        anchor = Some(Anchor {
-            key: key.to_owned(),
-            range: checkpoint.range.clone(),
-        });
+    Ok(trust)
+}
+
+/// Whether the checkpoint's leaves start where the previous trusted checkpoint ends; reports a
+/// `checkpoint_gap` when they do not.
+fn check_follows(
+    key: &str,
+    checkpoint: &crate::domain::checkpoint::Checkpoint,
+    anchor: Option<&Anchor>,
+    report: &mut EvidenceReport,
+) -> bool {
+    let leaves = checkpoint.leaves;
+    let expected_from = anchor.map_or(0, |a| a.range.size());
+    if leaves.from != expected_from {
+        report.finding(
+            key,
+            Some("line 7".to_owned()),
+            "checkpoint_gap",
+            format!(
+                "its leaves start at {}, but the previous trusted checkpoint{} ends at {expected_from}",
+                leaves.from,
+                anchor.map(|a| format!(" ({})", a.key)).unwrap_or_default()
+            ),
+        );
     }
-    Ok(())
+    leaves.from == expected_from
+}
+
+/// The leaf hashes of the checkpoint's leaf-hash file; `None` when the vault does not hold it
+/// (listed as absent) or it does not match the note.
+async fn read_leaf_file(
+    vault: &impl BlobVault,
+    leaf_files: &BTreeMap<&str, &Original>,
+    key: &str,
+    checkpoint: &crate::domain::checkpoint::Checkpoint,
+    report: &mut EvidenceReport,
+) -> Result<Option<Vec<Hash>>, VaultError> {
+    let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
+    let Some(file) = leaf_files.get(leaves_name.as_str()) else {
+        report.absent.push((leaves_name.clone(), key.to_owned()));
+        return Ok(None);
+    };
+    let bytes = vault.get_version(file.key(), file.version_id()).await?;
+    match parse_leaves(&bytes, &checkpoint.leaves) {
+        Ok(hashes) => Ok(Some(hashes)),
+        Err(error) => {
+            let location = match &error {
+                crate::domain::checkpoint::CheckpointError::LeavesLine { line } => {
+                    Some(format!("line {line}"))
+                }
+                _ => None,
+            };
+            report.finding(&leaves_name, location, error.code(), error.to_string());
+            Ok(None)
+        }
+    }
+}
+
+/// Compares each checkpointed leaf from chain index `from` with the backed-up row's entry hash
+/// at the same index, where there is one.
+fn match_leaves_to_rows(
+    leaves_name: &str,
+    from: u64,
+    hashes: &[Hash],
+    rows: &RowHashes,
+    report: &mut EvidenceReport,
+) {
+    for (index, leaf) in (from..).zip(hashes) {
+        if let Some(&row) = rows.get(&index) {
+            report.leaves_matched_to_rows += 1;
+            if row != *leaf {
+                report.finding(
+                    leaves_name,
+                    Some(format!("chain index {index}")),
+                    "leaf_differs_from_backup",
+                    format!(
+                        "the checkpointed leaf {leaf} is not the backed-up row's entry hash {row}"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Extends the previous trusted checkpoint's compact range with the leaf hashes and checks that
+/// it gives the checkpoint's range and root (the trees are consistent).
+fn refold(
+    key: &str,
+    leaves_name: &str,
+    checkpoint: &crate::domain::checkpoint::Checkpoint,
+    anchor: Option<&Anchor>,
+    hashes: &[Hash],
+    report: &mut EvidenceReport,
+) {
+    let mut range = anchor.map_or_else(CompactRange::new, |a| a.range.clone());
+    for leaf in hashes {
+        range.append(*leaf);
+    }
+    if range.hashes() != checkpoint.range.hashes() || range.root() != checkpoint.root {
+        report.finding(
+            key,
+            Some(format!(
+                "chain indexes {}..{}",
+                checkpoint.leaves.from, checkpoint.tree_size
+            )),
+            "root_mismatch",
+            format!(
+                "the previous checkpoint's range extended with {leaves_name} gives root {}, not the note's {}: the trees are not consistent",
+                range.root(),
+                checkpoint.root
+            ),
+        );
+    }
 }
 
 /// Every audit seal and events file (see the module's promises). The origin is the one the
@@ -657,9 +795,54 @@ async fn verify_seals(
     report: &mut EvidenceReport,
 ) -> Result<(), EvidenceError> {
     let objects = vault::list_originals(vault, SEAL_PREFIX).await?;
+    let SealObjects {
+        events_files,
+        seals,
+    } = sort_seal_objects(vault, &objects, report).await?;
+    let trust = seal_trust(keys, &seals, report).await?;
+    let trusted = trusted_seals(&trust, seals, report);
+    // Digest and end of each trusted seal, by sequence number.
+    let mut by_seq: SealEnds = BTreeMap::new();
+    for (original, signed) in &trusted {
+        let (key, seal) = (original.key(), &signed.seal);
+        if key != seal_key(seal.seq, &seal.time) {
+            report.finding(
+                key,
+                None,
+                "audit_seal_wrong_key",
+                format!("its content is that of {}", seal_key(seal.seq, &seal.time)),
+            );
+        }
+        check_seal_link(key, seal, &by_seq, report);
+        by_seq
+            .entry(seal.seq)
+            .or_default()
+            .push((seal.digest(), seal.to));
+        report.seals_checked += 1;
+        check_events_file(vault, &events_files, key, seal, report).await?;
+    }
+    Ok(())
+}
+
+/// Digest and end of each trusted seal checked so far, by sequence number.
+type SealEnds = BTreeMap<u64, Vec<(Hash, crate::domain::timestamp::Timestamp)>>;
+
+/// The audit seal prefix, sorted: events files by key, and every note that parses.
+struct SealObjects<'a> {
+    events_files: BTreeMap<&'a str, &'a Original>,
+    seals: Vec<(&'a Original, SignedSeal)>,
+}
+
+/// Reads and parses every seal note of the prefix and indexes its events files; reports keys
+/// that are neither, notes that do not parse, and overwritten objects.
+async fn sort_seal_objects<'a>(
+    vault: &impl BlobVault,
+    objects: &'a [Original],
+    report: &mut EvidenceReport,
+) -> Result<SealObjects<'a>, VaultError> {
     let mut events_files: BTreeMap<&str, &Original> = BTreeMap::new();
     let mut seals: Vec<(&Original, SignedSeal)> = Vec::new();
-    for original in &objects {
+    for original in objects {
         overwritten(original, report);
         let key = original.key();
         if !is_seal_object_key(key) {
@@ -684,8 +867,21 @@ async fn verify_seals(
             events_files.insert(key, original);
         }
     }
+    Ok(SealObjects {
+        events_files,
+        seals,
+    })
+}
+
+/// The trusted keys that judge the seals: for the checkpoints' origin, or else that of the first
+/// seal a given key verifies (recorded in the report), or else the first seal's.
+async fn seal_trust(
+    keys: &GivenKeys,
+    seals: &[(&Original, SignedSeal)],
+    report: &mut EvidenceReport,
+) -> Result<TrustedKeys, EvidenceError> {
     if report.origin.is_none() {
-        for (_, signed) in &seals {
+        for (_, signed) in seals {
             let trust = keys.trust(&signed.seal.origin).await?;
             let check = trust.check_note(&signed.seal.origin, &signed.signature, |key| {
                 signed.verify(key).unwrap_or(false)
@@ -701,7 +897,15 @@ async fn verify_seals(
         .clone()
         .or_else(|| seals.first().map(|(_, s)| s.seal.origin.clone()))
         .unwrap_or_default();
-    let trust = keys.trust(&origin).await?;
+    Ok(keys.trust(&origin).await?)
+}
+
+/// The seals `trust` verifies, by sequence number then key; reports each one it refuses.
+fn trusted_seals<'a>(
+    trust: &TrustedKeys,
+    seals: Vec<(&'a Original, SignedSeal)>,
+    report: &mut EvidenceReport,
+) -> Vec<(&'a Original, SignedSeal)> {
     let mut trusted: Vec<(&Original, SignedSeal)> = Vec::new();
     for (original, signed) in seals {
         let check = trust.check_note(&signed.seal.origin, &signed.signature, |key| {
@@ -713,71 +917,69 @@ async fn verify_seals(
         }
     }
     trusted.sort_by(|(a, x), (b, y)| (x.seal.seq, a.key()).cmp(&(y.seal.seq, b.key())));
-    // Digest and end of each trusted seal, by sequence number.
-    let mut by_seq: BTreeMap<u64, Vec<(Hash, crate::domain::timestamp::Timestamp)>> =
-        BTreeMap::new();
-    for (original, signed) in &trusted {
-        let (key, seal) = (original.key(), &signed.seal);
-        if key != seal_key(seal.seq, &seal.time) {
-            report.finding(
+    trusted
+}
+
+/// Checks that a seal links to a trusted seal of the sequence number before it: its `previous`
+/// is that seal's digest, and its window starts where that seal's ended.
+fn check_seal_link(key: &str, seal: &Seal, by_seq: &SealEnds, report: &mut EvidenceReport) {
+    let Some(before) = seal.seq.checked_sub(1) else {
+        return;
+    };
+    match by_seq.get(&before) {
+        None => report.finding(
+            key,
+            None,
+            "audit_seal_gap",
+            format!("no trusted seal {before} precedes seal {}", seal.seq),
+        ),
+        Some(previous) => match previous.iter().find(|(d, _)| *d == seal.previous) {
+            None => report.finding(
                 key,
                 None,
-                "audit_seal_wrong_key",
-                format!("its content is that of {}", seal_key(seal.seq, &seal.time)),
-            );
-        }
-        if let Some(before) = seal.seq.checked_sub(1) {
-            match by_seq.get(&before) {
-                None => report.finding(
-                    key,
-                    None,
-                    "audit_seal_gap",
-                    format!("no trusted seal {before} precedes seal {}", seal.seq),
+                "audit_seal_broken_link",
+                format!(
+                    "its previous {} is the digest of no trusted seal {before}",
+                    seal.previous
                 ),
-                Some(previous) => match previous.iter().find(|(d, _)| *d == seal.previous) {
-                    None => report.finding(
-                        key,
-                        None,
-                        "audit_seal_broken_link",
-                        format!(
-                            "its previous {} is the digest of no trusted seal {before}",
-                            seal.previous
-                        ),
-                    ),
-                    Some((_, to)) if *to != seal.from => report.finding(
-                        key,
-                        None,
-                        "audit_seal_broken_link",
-                        format!(
-                            "its window starts at {}, not where seal {before} ended ({to})",
-                            seal.from
-                        ),
-                    ),
-                    Some(_) => {}
-                },
-            }
-        }
-        by_seq
-            .entry(seal.seq)
-            .or_default()
-            .push((seal.digest(), seal.to));
-        report.seals_checked += 1;
-        let events = events_key(seal.seq, &seal.time);
-        match events_files.get(events.as_str()) {
-            None => report.absent.push((events, key.to_owned())),
-            Some(file) => {
-                let bytes = vault.get_version(file.key(), file.version_id()).await?;
-                match seal.parse_events(&bytes) {
-                    Ok(_) => report.audit_events_sealed += seal.count,
-                    Err(error) => {
-                        let location = match &error {
-                            SealError::EventsLine { line, .. } => Some(format!("line {line}")),
-                            _ => None,
-                        };
-                        report.finding(&events, location, error.code(), error.to_string());
-                    }
-                }
-            }
+            ),
+            Some((_, to)) if *to != seal.from => report.finding(
+                key,
+                None,
+                "audit_seal_broken_link",
+                format!(
+                    "its window starts at {}, not where seal {before} ended ({to})",
+                    seal.from
+                ),
+            ),
+            Some(_) => {}
+        },
+    }
+}
+
+/// Checks a seal's events file against the note (digest, lines, count, root) and counts the
+/// events it seals; lists the file as absent when the vault does not hold it.
+async fn check_events_file(
+    vault: &impl BlobVault,
+    events_files: &BTreeMap<&str, &Original>,
+    key: &str,
+    seal: &Seal,
+    report: &mut EvidenceReport,
+) -> Result<(), VaultError> {
+    let events = events_key(seal.seq, &seal.time);
+    let Some(file) = events_files.get(events.as_str()) else {
+        report.absent.push((events, key.to_owned()));
+        return Ok(());
+    };
+    let bytes = vault.get_version(file.key(), file.version_id()).await?;
+    match seal.parse_events(&bytes) {
+        Ok(_) => report.audit_events_sealed += seal.count,
+        Err(error) => {
+            let location = match &error {
+                SealError::EventsLine { line, .. } => Some(format!("line {line}")),
+                _ => None,
+            };
+            report.finding(&events, location, error.code(), error.to_string());
         }
     }
     Ok(())
