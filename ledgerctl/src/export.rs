@@ -407,9 +407,10 @@ async fn copy_objects(
             .join(relative_path(key).map_err(anyhow::Error::msg)?);
         bar.set_message(key.to_owned());
         let fetched = fetch_object(vault, &path, known, &original, &protection).await?;
-        match fetched.downloaded {
-            true => copied.downloaded += 1,
-            false => copied.already_present += 1,
+        if fetched.downloaded {
+            copied.downloaded += 1;
+        } else {
+            copied.already_present += 1;
         }
         let entry = JournalEntry {
             key: key.to_owned(),
