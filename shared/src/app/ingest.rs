@@ -629,17 +629,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
             Ok(Err(error)) => self.store_failure(request, &error),
             Err(late) => {
                 tracing::warn!(error = %late, request_id = %request.request_id, "read timed out");
-                let seconds = self.settings.retry.retry_after_seconds;
-                let mut problem = Problem::new(
-                    503,
-                    "busy",
-                    "Ledger busy",
-                    format!("the ledger did not answer in time; retry after {seconds} s"),
-                );
-                problem.instance = request.request_id.clone();
-                HttpResponse::problem(problem)
-                    .with_header("retry-after", seconds.to_string())
-                    .into()
+                self.not_in_time(request, "Ledger busy", "ledger")
             }
         }
     }
@@ -749,6 +739,27 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
             response: HttpResponse::problem(problem),
             metrics,
         }
+    }
+
+    /// 503 `busy` with `Retry-After`: a read of `what` (the ledger, the vault) did not answer
+    /// in time; nothing was disclosed and a retry is safe.
+    fn not_in_time(
+        &self,
+        request: &HttpRequest,
+        title: &'static str,
+        what: &str,
+    ) -> Outcome {
+        let seconds = self.settings.retry.retry_after_seconds;
+        let mut problem = Problem::new(
+            503,
+            "busy",
+            title,
+            format!("the {what} did not answer in time; retry after {seconds} s"),
+        );
+        problem.instance = request.request_id.clone();
+        HttpResponse::problem(problem)
+            .with_header("retry-after", seconds.to_string())
+            .into()
     }
 
     fn store_failure(&self, request: &HttpRequest, error: &StoreError) -> Outcome {

@@ -224,17 +224,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
     }
 
     fn late(&self, request: &HttpRequest) -> Outcome {
-        let seconds = self.settings.retry.retry_after_seconds;
-        let mut problem = Problem::new(
-            503,
-            "busy",
-            "Vault busy",
-            format!("the vault did not answer in time; retry after {seconds} s"),
-        );
-        problem.instance = request.request_id.clone();
-        HttpResponse::problem(problem)
-            .with_header("retry-after", seconds.to_string())
-            .into()
+        self.not_in_time(request, "Vault busy", "vault")
     }
 
     pub(super) async fn get_checkpoint(
