@@ -47,7 +47,8 @@ use shared::adapters::dynamodb::receipts::receipt_item;
 use shared::adapters::dynamodb::{claim_item, entry_item};
 use shared::app::vault;
 use shared::domain::backup::{
-    BackupId, Manifest, RowReader, check_receipt_rows, read_receipt_rows, verify_manifest_chain,
+    BackupId, CsvObject, Manifest, RowReader, check_receipt_rows, read_receipt_rows,
+    verify_manifest_chain,
 };
 use shared::domain::chain::ChainVerifier;
 use shared::domain::entry::StoredEntry;
@@ -298,18 +299,7 @@ impl Load<'_> {
             return check_manifest_end(&self.verifier, manifest);
         };
         let what = format!("backup {id} ({} version {})", csv.key, csv.version_id);
-        let bytes = vault
-            .get_version(&csv.key, &csv.version_id)
-            .await
-            .with_context(|| format!("cannot download {what}"))?;
-        ensure!(
-            bytes.len() as u64 == csv.bytes && Hash::sha256(&bytes) == csv.sha256,
-            "{what}: the CSV ({} bytes, SHA-256 {}) is not the one its manifest names ({} bytes, SHA-256 {})",
-            bytes.len(),
-            Hash::sha256(&bytes),
-            csv.bytes,
-            csv.sha256
-        );
+        let bytes = download_named(vault, csv, &what, "CSV").await?;
         let rows = RowReader::new(bytes.as_slice()).with_context(|| format!("{what}: header"))?;
         for (number, row) in (1u64..).zip(rows) {
             let stored = row.with_context(|| format!("{what}: cannot read the CSV"))?;
@@ -425,18 +415,7 @@ async fn restore_receipts(
         "backup {} ({} version {})",
         manifest.backup_id, csv.key, csv.version_id
     );
-    let bytes = vault
-        .get_version(&csv.key, &csv.version_id)
-        .await
-        .with_context(|| format!("cannot download {what}"))?;
-    ensure!(
-        bytes.len() as u64 == csv.bytes && Hash::sha256(&bytes) == csv.sha256,
-        "{what}: the receipts CSV ({} bytes, SHA-256 {}) is not the one its manifest names ({} bytes, SHA-256 {})",
-        bytes.len(),
-        Hash::sha256(&bytes),
-        csv.bytes,
-        csv.sha256
-    );
+    let bytes = download_named(vault, csv, &what, "receipts CSV").await?;
     let rows = read_receipt_rows(&bytes).with_context(|| format!("{what}: cannot read the CSV"))?;
     ensure!(
         rows.len() as u64 == receipts.row_count,
@@ -761,6 +740,29 @@ fn describe_difference(existing: &Item, expected: &Item) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Downloads exactly the version a manifest names and checks it is those bytes (size and
+/// SHA-256); `what` names the backup and object in errors, `kind` the file ("CSV").
+async fn download_named(
+    vault: &impl BlobVault,
+    csv: &CsvObject,
+    what: &str,
+    kind: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let bytes = vault
+        .get_version(&csv.key, &csv.version_id)
+        .await
+        .with_context(|| format!("cannot download {what}"))?;
+    ensure!(
+        bytes.len() as u64 == csv.bytes && Hash::sha256(&bytes) == csv.sha256,
+        "{what}: the {kind} ({} bytes, SHA-256 {}) is not the one its manifest names ({} bytes, SHA-256 {})",
+        bytes.len(),
+        Hash::sha256(&bytes),
+        csv.bytes,
+        csv.sha256
+    );
+    Ok(bytes)
 }
 
 #[cfg(test)]

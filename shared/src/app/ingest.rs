@@ -743,12 +743,7 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
 
     /// 503 `busy` with `Retry-After`: a read of `what` (the ledger, the vault) did not answer
     /// in time; nothing was disclosed and a retry is safe.
-    fn not_in_time(
-        &self,
-        request: &HttpRequest,
-        title: &'static str,
-        what: &str,
-    ) -> Outcome {
+    fn not_in_time(&self, request: &HttpRequest, title: &'static str, what: &str) -> Outcome {
         let seconds = self.settings.retry.retry_after_seconds;
         let mut problem = Problem::new(
             503,
