@@ -306,6 +306,33 @@ async fn find_csvs_without_manifest(
     Ok(())
 }
 
+/// The bytes of a CSV a manifest names (exactly its version), after checking its lock against
+/// the manifest's `retain_until` where the vault records one; `None` when the vault does not hold
+/// it (listed as absent, not judged).
+async fn fetch_named(
+    vault: &impl BlobVault,
+    manifest_key: &str,
+    manifest: &Manifest,
+    csv: &CsvObject,
+    report: &mut EvidenceReport,
+) -> Result<Option<Vec<u8>>, VaultError> {
+    match vault.protection(&csv.key, &csv.version_id).await {
+        Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
+        Err(VaultError::NotFound { .. }) => {}
+        Err(error) => return Err(error),
+    }
+    match vault.get_version(&csv.key, &csv.version_id).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(VaultError::NotFound { .. }) => {
+            report
+                .absent
+                .push((csv.key.clone(), manifest_key.to_owned()));
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// The rows of the entries CSV `manifest_key` names, after checking its lock, bytes and row
 /// count; `None` when the vault does not hold it (listed as absent) or it cannot be read.
 async fn read_backup_csv(
@@ -316,18 +343,8 @@ async fn read_backup_csv(
     report: &mut EvidenceReport,
 ) -> Result<Option<Vec<StoredEntry>>, VaultError> {
     let key = manifest_key;
-    match vault.protection(&csv.key, &csv.version_id).await {
-        Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
-        Err(VaultError::NotFound { .. }) => {}
-        Err(error) => return Err(error),
-    }
-    let bytes = match vault.get_version(&csv.key, &csv.version_id).await {
-        Ok(bytes) => bytes,
-        Err(VaultError::NotFound { .. }) => {
-            report.absent.push((csv.key.clone(), key.to_owned()));
-            return Ok(None);
-        }
-        Err(error) => return Err(error),
+    let Some(bytes) = fetch_named(vault, manifest_key, manifest, csv, report).await? else {
+        return Ok(None);
     };
     if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
         report.finding(
@@ -435,20 +452,8 @@ async fn verify_receipts(
     else {
         return Ok(());
     };
-    match vault.protection(&csv.key, &csv.version_id).await {
-        Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
-        Err(VaultError::NotFound { .. }) => {}
-        Err(error) => return Err(error),
-    }
-    let bytes = match vault.get_version(&csv.key, &csv.version_id).await {
-        Ok(bytes) => bytes,
-        Err(VaultError::NotFound { .. }) => {
-            report
-                .absent
-                .push((csv.key.clone(), manifest_key.to_owned()));
-            return Ok(());
-        }
-        Err(error) => return Err(error),
+    let Some(bytes) = fetch_named(vault, manifest_key, manifest, csv, report).await? else {
+        return Ok(());
     };
     if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
         report.finding(
