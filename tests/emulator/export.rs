@@ -198,11 +198,15 @@ async fn the_export_holds_the_original_of_every_evidence_object_with_its_hash_an
     }
     // The exported backup checks out offline with the independent checker, as downloaded.
     let key_of = |prefix: &str| listed.iter().find(|k| k.starts_with(prefix)).unwrap();
+    let entries_csv = listed
+        .iter()
+        .find(|k| k.starts_with("signals/") && k.contains("/signals_backup_"))
+        .unwrap();
     let checker =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/backup/check_backup.py");
     let checked = std::process::Command::new("python3")
         .arg(checker)
-        .arg(out.join(key_of("signals/")))
+        .arg(out.join(entries_csv))
         .arg(out.join(key_of("manifests/")))
         .output()
         .unwrap();

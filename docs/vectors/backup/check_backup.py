@@ -150,8 +150,9 @@ def check(csv_path, manifest_path, failures):
     if (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8") != raw:
         failures.append("manifest: not in canonical form")
     first, to = rows[0]["chain_index"], rows[-1]["chain_index"] + 1
+    if manifest["format"] not in (MANIFEST_FORMAT, "signal-ledger-backup-manifest/2"):
+        failures.append(f"manifest: format is {manifest['format']!r}, not format 1 or 2 (8.3)")
     expected = {
-        "format": MANIFEST_FORMAT,
         "index_range": {"from": first, "to": to},
         "row_count": len(rows),
         "first_previous_hash": rows[0]["previous_hash"],
