@@ -203,28 +203,33 @@ def checkpoint_vectors(leaves):
     return failing, signed_vector
 
 
+def vector_manifest(leaves, backup_id, start, end, day):
+    """A format-1 manifest of entries [start, end) of `leaves`, made on 2026-11-<day>."""
+    size_range = compact_range(leaves[:end])
+    return {
+        "format": "signal-ledger-backup-manifest/1",
+        "backup_id": backup_id,
+        "created_at": f"2026-11-{day}T02:00:00.500000Z",
+        "index_range": {"from": start, "to": end},
+        "row_count": end - start,
+        "first_previous_hash": leaves[start - 1].hex() if start else "0" * 64,
+        "last_entry_hash": leaves[end - 1].hex() if end else "0" * 64,
+        "merkle_root": fold(size_range).hex(),
+        "compact_range": [h.hex() for h in size_range],
+        "csv": None if start == end else {
+            "key": manifest_chain.csv_key(backup_id),
+            "sha256": hashlib.sha256(backup_id.encode()).hexdigest(),
+            "bytes": 1000 + end,
+            "version_id": f"v{end}.example",
+        },
+        "retain_until": f"2033-11-{day}T02:00:00.500000Z",
+        "previous_manifest_sha256": "0" * 64,
+    }
+
+
 def manifest_cases(leaves):
     def manifest(backup_id, start, end, day):
-        size_range = compact_range(leaves[:end])
-        return {
-            "format": "signal-ledger-backup-manifest/1",
-            "backup_id": backup_id,
-            "created_at": f"2026-11-{day}T02:00:00.500000Z",
-            "index_range": {"from": start, "to": end},
-            "row_count": end - start,
-            "first_previous_hash": leaves[start - 1].hex() if start else "0" * 64,
-            "last_entry_hash": leaves[end - 1].hex() if end else "0" * 64,
-            "merkle_root": fold(size_range).hex(),
-            "compact_range": [h.hex() for h in size_range],
-            "csv": None if start == end else {
-                "key": manifest_chain.csv_key(backup_id),
-                "sha256": hashlib.sha256(backup_id.encode()).hexdigest(),
-                "bytes": 1000 + end,
-                "version_id": f"v{end}.example",
-            },
-            "retain_until": f"2033-11-{day}T02:00:00.500000Z",
-            "previous_manifest_sha256": "0" * 64,
-        }
+        return vector_manifest(leaves, backup_id, start, end, day)
 
     def fresh():
         return [manifest("20261126", 0, 2, 26), manifest("20261127", 2, 5, 27),
@@ -665,29 +670,9 @@ def backup_cases():
 def receipts_manifest_cases(leaves):
     """Section 8.6: chains of format-2 manifests whose receipts windows (or fields) are wrong."""
     def manifest(backup_id, start, end, day, receipts):
-        size_range = compact_range(leaves[:end])
-        m = {
-            "format": "signal-ledger-backup-manifest/2",
-            "backup_id": backup_id,
-            "created_at": f"2026-11-{day}T02:00:00.500000Z",
-            "index_range": {"from": start, "to": end},
-            "row_count": end - start,
-            "first_previous_hash": leaves[start - 1].hex() if start else "0" * 64,
-            "last_entry_hash": leaves[end - 1].hex() if end else "0" * 64,
-            "merkle_root": fold(size_range).hex(),
-            "compact_range": [h.hex() for h in size_range],
-            "csv": None if start == end else {
-                "key": manifest_chain.csv_key(backup_id),
-                "sha256": hashlib.sha256(backup_id.encode()).hexdigest(),
-                "bytes": 1000 + end,
-                "version_id": f"v{end}.example",
-            },
-            "retain_until": f"2033-11-{day}T02:00:00.500000Z",
-            "previous_manifest_sha256": "0" * 64,
-        }
-        if receipts is None:
-            m["format"] = "signal-ledger-backup-manifest/1"
-        else:
+        m = vector_manifest(leaves, backup_id, start, end, day)
+        if receipts is not None:
+            m["format"] = "signal-ledger-backup-manifest/2"
             start_at, until, rows = receipts
             m["receipts"] = {
                 "recorded_from": start_at,
