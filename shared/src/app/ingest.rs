@@ -245,6 +245,24 @@ struct Outcome {
     metrics: Vec<Metric>,
 }
 
+/// The signal id in a request path, or the 400 `invalid-signal-id` problem naming it (with the
+/// detail for the audit event's reason).
+fn path_signal_id(id: &str) -> Result<SignalId, Box<(Problem, String)>> {
+    SignalId::parse(id).map_err(|error| {
+        let shown: String = id.chars().take(64).collect();
+        let detail = format!("signal_id {shown:?} {error}");
+        let mut problem = Problem::new(
+            400,
+            "invalid-signal-id",
+            "Invalid signal id",
+            detail.clone(),
+        );
+        problem.errors =
+            Some(json!([{"field": "signal_id", "rule": "charset", "message": detail}]));
+        Box::new((problem, detail))
+    })
+}
+
 impl From<HttpResponse> for Outcome {
     fn from(response: HttpResponse) -> Self {
         Outcome {
@@ -585,19 +603,10 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
     }
 
     async fn get(&self, request: &HttpRequest, id: &str, budget: &Budget) -> Outcome {
-        let signal_id = match SignalId::parse(id) {
+        let signal_id = match path_signal_id(id) {
             Ok(signal_id) => signal_id,
-            Err(error) => {
-                let shown: String = id.chars().take(64).collect();
-                let detail = format!("signal_id {shown:?} {error}");
-                let mut problem = Problem::new(
-                    400,
-                    "invalid-signal-id",
-                    "Invalid signal id",
-                    detail.clone(),
-                );
-                problem.errors =
-                    Some(json!([{"field": "signal_id", "rule": "charset", "message": detail}]));
+            Err(refused) => {
+                let (problem, detail) = *refused;
                 let event = self
                     .event(request, AuditEventType::UnsupportedRequest)
                     .reason(detail);

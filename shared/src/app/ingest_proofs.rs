@@ -22,7 +22,6 @@ use crate::app::http::{HttpRequest, HttpResponse, Problem};
 use crate::app::proofs::{ProofSource, ProofsError};
 use crate::domain::audit::{AuditEventType, MAX_REASON_BYTES, bounded_text};
 use crate::domain::proof::{ConsistencyProofDocument, InclusionProofDocument};
-use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{AuditSink, Clock, LedgerStore, Metric, MetricsSink};
 
@@ -133,28 +132,22 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
         }
     }
 
-    /// A malformed query or path: 400, audited once like every refusal.
-    async fn bad_request(
-        &self,
-        request: &HttpRequest,
-        kind: &'static str,
-        (field, rule, detail): QueryProblem,
-    ) -> Outcome {
-        let title = if kind == "invalid-signal-id" {
-            "Invalid signal id"
-        } else {
-            "Invalid query"
-        };
-        let mut problem = Problem::new(400, kind, title, detail.clone());
-        problem.errors = Some(json!([{"field": field, "rule": rule, "message": detail}]));
+    /// A malformed path or query: 400, audited once like every refusal.
+    async fn refused(&self, request: &HttpRequest, problem: Problem, detail: &str) -> Outcome {
         let event = self
             .event(request, AuditEventType::UnsupportedRequest)
-            .reason(bounded_text(&detail, MAX_REASON_BYTES));
+            .reason(bounded_text(detail, MAX_REASON_BYTES));
         self.refusal(request, problem, event, Vec::new()).await
     }
 
-    async fn bad_query(&self, request: &HttpRequest, problem: QueryProblem) -> Outcome {
-        self.bad_request(request, "invalid-query", problem).await
+    async fn bad_query(
+        &self,
+        request: &HttpRequest,
+        (field, rule, detail): QueryProblem,
+    ) -> Outcome {
+        let mut problem = Problem::new(400, "invalid-query", "Invalid query", detail.clone());
+        problem.errors = Some(json!([{"field": field, "rule": rule, "message": detail}]));
+        self.refused(request, problem, &detail).await
     }
 
     /// The answer to a proof that could not be given.
@@ -260,18 +253,11 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
         query: &str,
         budget: &Budget,
     ) -> Outcome {
-        let signal_id = match SignalId::parse(id) {
+        let signal_id = match super::path_signal_id(id) {
             Ok(signal_id) => signal_id,
-            Err(error) => {
-                let shown: String = id.chars().take(64).collect();
-                let problem = (
-                    "signal_id",
-                    "charset",
-                    format!("signal_id {shown:?} {error}"),
-                );
-                return self
-                    .bad_request(request, "invalid-signal-id", problem)
-                    .await;
+            Err(refused) => {
+                let (problem, detail) = *refused;
+                return self.refused(request, problem, &detail).await;
             }
         };
         let tree_size = match query_numbers(query, &["tree_size"]) {

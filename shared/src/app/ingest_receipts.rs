@@ -81,17 +81,8 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
         if let Some((problem, reason, details)) = transport_problem(request, headers, "receipt") {
             return Err(Early::refused(problem, reason, details));
         }
-        let signal_id = SignalId::parse(id).map_err(|error| {
-            let shown: String = id.chars().take(64).collect();
-            let detail = format!("signal_id {shown:?} {error}");
-            let mut problem = Problem::new(
-                400,
-                "invalid-signal-id",
-                "Invalid signal id",
-                detail.clone(),
-            );
-            problem.errors =
-                Some(json!([{"field": "signal_id", "rule": "charset", "message": detail}]));
+        let signal_id = super::path_signal_id(id).map_err(|refused| {
+            let (problem, detail) = *refused;
             Early::refused(problem, detail, json!({}))
         })?;
         match budget.call(self.store.find_by_signal_id(&signal_id)).await {
