@@ -10,7 +10,7 @@ use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
 use crate::domain::receipt::{StoredReceipt, Subscriber};
 use crate::domain::report::{AlarmState, AlarmTransition, TableRole, TableSettings};
-use crate::domain::signal::SignalId;
+use crate::domain::signal::{SignalContent, SignalId};
 use crate::domain::timestamp::Timestamp;
 
 /// Any underlying error, kept whole for logs (`#[source]`), never flattened into a string.
@@ -138,6 +138,124 @@ pub trait LedgerStore: Send + Sync {
         let _ = signal_id;
         async { Err(StoreError::Failed(Box::new(NoReceipts))) }
     }
+}
+
+/// A signal made durable and idempotent before it has a place in the chain (group commit,
+/// ARCHITECTURE.md): everything its entry and the audit event of its insert need, except the
+/// placement. Inert until a commit sequences it: never an entry, never answered as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub signal_id: SignalId,
+    pub content: SignalContent,
+    pub received_at: Timestamp,
+    pub submitter: String,
+    pub request_id: String,
+    /// The id of its `SIGNAL_INSERTED` event, fixed when it is made pending, so that whichever
+    /// invocation sequences it writes the same event.
+    pub event_id: String,
+}
+
+impl Pending {
+    /// The order in which combiners sequence pendings: `received_at#signal_id`.
+    pub fn sequence_key(&self) -> String {
+        sequence_key(&self.received_at, &self.signal_id)
+    }
+}
+
+/// `received_at#signal_id`: the sequencing order of pendings, and what a commit records as the
+/// last key it sequenced.
+pub fn sequence_key(received_at: &Timestamp, signal_id: &SignalId) -> String {
+    format!("{}#{}", received_at.as_str(), signal_id.as_str())
+}
+
+/// The newest commit, read with strong consistency: where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitHead {
+    /// The first chain index of the head commit (`None` on an empty ledger): its generation may
+    /// still receive late pendings.
+    pub first: Option<u64>,
+    /// The next free chain index: the generation that new pendings join.
+    pub next: u64,
+    /// The hash of the last entry ([`Hash::ZERO`] on an empty ledger).
+    pub last_hash: Hash,
+    /// The greatest [`sequence_key`] of the head commit's entries (empty on an empty ledger).
+    pub last_key: String,
+}
+
+/// Why a commit was not written. Nothing was written in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// A commit starting at this chain index exists already: the head moved.
+    #[error("a commit at chain index {0} exists already")]
+    Lost(u64),
+    /// These signal ids of the commit are claimed already (replays, or sequenced by another
+    /// combiner).
+    #[error("{} signal id(s) of the commit are claimed already", .0.len())]
+    Claimed(Vec<SignalId>),
+    /// The audit record of the inserts could not be written, so neither was the commit.
+    #[error("the audit record of the inserts could not be written")]
+    AuditWriteFailed(#[source] BoxError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a claimed signal sits: enough for its owner to rebuild and re-hash its entry from its
+/// own content without reading the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub chain_index: u64,
+    pub entry_hash: Hash,
+    pub previous_hash: Hash,
+    pub received_at: Timestamp,
+    pub submitter: String,
+}
+
+/// The ledger's group-commit primitives (ARCHITECTURE.md, "Group commit"): one commit on the
+/// chain carries many signals. [`LedgerStore::append`] stays a commit of one; every reader of
+/// [`LedgerStore`] sees the same entries whichever way they were appended.
+pub trait GroupCommitStore: LedgerStore {
+    /// The newest commit, read with strong consistency.
+    fn commit_head(&self) -> impl Future<Output = Result<CommitHead, StoreError>> + Send;
+
+    /// Makes `pending` durable in `generation`; a pending with its signal id already there is
+    /// not an error (the id is idempotent) and is left as it is.
+    fn put_pending(
+        &self,
+        generation: u64,
+        pending: &Pending,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The smallest `limit` signal ids pending in `generation` (keys only).
+    fn first_pending_ids(
+        &self,
+        generation: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SignalId>, StoreError>> + Send;
+
+    /// Every pending of `generation`, claimed or not. A malformed pending item is left out (it
+    /// is inert: it can never be answered as stored).
+    fn pendings(
+        &self,
+        generation: u64,
+    ) -> impl Future<Output = Result<Vec<Pending>, StoreError>> + Send;
+
+    /// Atomically writes the longest prefix of `entries` that fits the store's limits (at least
+    /// one entry), starting at `head.next` and chained on `head.last_hash`, with the claim of each
+    /// signal id (only if unclaimed), the `SIGNAL_INSERTED` event of each (`audits[i]` is
+    /// `entries[i]`'s) and a commit record (only if no commit starts at `head.next`) — all or
+    /// nothing. Answers how many entries it committed.
+    fn commit(
+        &self,
+        head: &CommitHead,
+        entries: &[StoredEntry],
+        audits: &[AuditEvent],
+    ) -> impl Future<Output = Result<usize, CommitError>> + Send;
+
+    /// Where the claim of `signal_id` places it, read with strong consistency.
+    fn placed(
+        &self,
+        signal_id: &SignalId,
+    ) -> impl Future<Output = Result<Option<Placed>, StoreError>> + Send;
 }
 
 /// The answer of a store that keeps no delivery receipts.
