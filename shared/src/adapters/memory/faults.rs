@@ -1,5 +1,5 @@
-//! Fault injection around any port: `RivalAppends` (a lost append race) and `VaultFaults` (a
-//! backup killed midway, or a competing backup run).
+//! Fault injection around any port: `RivalAppends` (a lost append race, or a lost commit race
+//! under group commit) and `VaultFaults` (a backup killed midway, or a competing backup run).
 
 use std::sync::atomic::Ordering;
 
@@ -10,13 +10,14 @@ use crate::domain::receipt::{StoredReceipt, Subscriber};
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, BlobVault, ChainHead, Claim, LedgerStore, ObjectProtection, ObjectVersion, Page,
-    ReceiptError, StoreError, StoredObject, Upload, UploadedPart, VaultError,
+    AppendError, BlobVault, ChainHead, Claim, CommitError, CommitHead, GroupCommitStore,
+    LedgerStore, ObjectProtection, ObjectVersion, Page, Pending, Placed, ReceiptError, StoreError,
+    StoredObject, Upload, UploadedPart, VaultError,
 };
 
 /// Fault injection for the append protocol: wraps any ledger store and, on each of the next
-/// `rivals` appends, first appends a rival entry at the same chain index (as a concurrent writer
-/// that read the same head would), so the wrapped append loses the race.
+/// `rivals` appends (or group commits), first appends a rival entry at the same chain index (as a
+/// concurrent writer that read the same head would), so the wrapped append loses the race.
 #[derive(Debug)]
 pub struct RivalAppends<S> {
     inner: S,
@@ -32,26 +33,84 @@ impl<S> RivalAppends<S> {
     }
 }
 
+impl<S> RivalAppends<S> {
+    fn rival_turn(&self) -> bool {
+        self.rivals
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// The rival of `entry` at the same chain index, under the id `rival-<index>`.
+fn rival_of(
+    entry: &StoredEntry,
+    audit: &AuditEvent,
+) -> Result<(StoredEntry, AuditEvent), StoreError> {
+    let mut rival = entry.entry.clone();
+    rival.signal_id = SignalId::parse(&format!("rival-{}", rival.chain_index))
+        .map_err(|e| StoreError::Failed(Box::new(e)))?;
+    let rival = StoredEntry::seal(rival);
+    let mut rival_audit = audit.clone();
+    rival_audit.event_id = format!("{}-rival", audit.event_id);
+    rival_audit.signal_id = Some(rival.entry.signal_id.to_string());
+    if let Some(details) = rival_audit.details.as_object_mut() {
+        details.insert("entry_hash".into(), serde_json::json!(rival.entry_hash));
+    }
+    Ok((rival, rival_audit))
+}
+
+impl<S: GroupCommitStore> GroupCommitStore for RivalAppends<S> {
+    async fn commit_head(&self) -> Result<CommitHead, StoreError> {
+        self.inner.commit_head().await
+    }
+
+    async fn put_pending(&self, generation: u64, pending: &Pending) -> Result<(), StoreError> {
+        self.inner.put_pending(generation, pending).await
+    }
+
+    async fn first_pending_ids(
+        &self,
+        generation: u64,
+        limit: u32,
+    ) -> Result<Vec<SignalId>, StoreError> {
+        self.inner.first_pending_ids(generation, limit).await
+    }
+
+    async fn pendings(&self, generation: u64) -> Result<Vec<Pending>, StoreError> {
+        self.inner.pendings(generation).await
+    }
+
+    /// On a rival's turn, a rival combiner first commits one entry at `head.next`, so this
+    /// commit is `Lost`.
+    async fn commit(
+        &self,
+        head: &CommitHead,
+        entries: &[StoredEntry],
+        audits: &[AuditEvent],
+    ) -> Result<usize, CommitError> {
+        if let (Some(entry), Some(audit)) = (entries.first(), audits.first())
+            && self.rival_turn()
+        {
+            let (rival, rival_audit) = rival_of(entry, audit)?;
+            self.inner.commit(head, &[rival], &[rival_audit]).await?;
+        }
+        self.inner.commit(head, entries, audits).await
+    }
+
+    async fn placed(&self, signal_id: &SignalId) -> Result<Option<Placed>, StoreError> {
+        self.inner.placed(signal_id).await
+    }
+}
+
 impl<S: LedgerStore> LedgerStore for RivalAppends<S> {
     async fn head(&self) -> Result<Option<ChainHead>, StoreError> {
         self.inner.head().await
     }
 
     async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
-        let rival_turn = self
-            .rivals
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if rival_turn {
-            let mut rival = entry.entry.clone();
-            rival.signal_id = SignalId::parse(&format!("rival-{}", rival.chain_index))
-                .map_err(|e| StoreError::Failed(Box::new(e)))?;
-            let mut rival_audit = audit.clone();
-            rival_audit.event_id = format!("{}-rival", audit.event_id);
-            rival_audit.signal_id = Some(rival.signal_id.to_string());
-            self.inner
-                .append(&StoredEntry::seal(rival), &rival_audit)
-                .await?;
+        if self.rival_turn() {
+            let (rival, rival_audit) = rival_of(entry, audit)?;
+            self.inner.append(&rival, &rival_audit).await?;
         }
         self.inner.append(entry, audit).await
     }

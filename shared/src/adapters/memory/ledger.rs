@@ -1,6 +1,8 @@
 //! `InMemoryLedger`: the ledger store with the same semantics as the DynamoDB adapter (a
 //! conditional, all-or-nothing append of entry + claim + audit record, the same for a delivery
-//! receipt + its audit record, strongly consistent reads),
+//! receipt + its audit record, strongly consistent reads), the group-commit primitives
+//! (pendings per generation, a commit of many conditional on its first index and on every claim,
+//! all or nothing),
 //! its audit sink and audit log, and `tamper`/`tamper_audit` for tests of the integrity checks.
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,13 +12,50 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::domain::audit::AuditEvent;
 use crate::domain::audit_seal::{self, AuditKey};
 use crate::domain::entry::StoredEntry;
+use crate::domain::hash::Hash;
 use crate::domain::receipt::{StoredReceipt, Subscriber};
 use crate::domain::signal::SignalId;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, AuditLog, AuditSink, ChainHead, Claim, KeyedAuditEvent, LedgerStore, Page,
-    ReceiptError, StoreError,
+    AppendError, AuditLog, AuditSink, ChainHead, Claim, CommitError, CommitHead, GroupCommitStore,
+    KeyedAuditEvent, LedgerStore, Page, Pending, Placed, ReceiptError, StoreError, sequence_key,
 };
+
+/// The most entries one commit carries, as in the DynamoDB layout: a commit transaction is
+/// `3 + c` conditional puts (commit record, entry bundle, insert audit bundle, one claim per
+/// signal) and a transaction holds at most 100 actions.
+pub const MAX_COMMIT_ENTRIES: usize = 97;
+
+/// The most bytes of entries, and of insert audit events, one commit carries: the DynamoDB layout
+/// stores each in one bundle item, and an item holds at most 400 KB (margin for attribute names).
+pub const MAX_COMMIT_BUNDLE_BYTES: usize = 350 * 1024;
+
+/// How many of `entries` (with their `audits`) one commit carries: the longest prefix within
+/// [`MAX_COMMIT_ENTRIES`] and [`MAX_COMMIT_BUNDLE_BYTES`], at least one.
+fn fitting_prefix(entries: &[StoredEntry], audits: &[AuditEvent]) -> usize {
+    let (mut entry_bytes, mut audit_bytes) = (0usize, 0usize);
+    let mut count = 0;
+    for (entry, audit) in entries.iter().zip(audits).take(MAX_COMMIT_ENTRIES) {
+        entry_bytes += serde_json::to_vec(entry).map_or(0, |bytes| bytes.len());
+        audit_bytes += audit.encoded_len();
+        if count > 0
+            && (entry_bytes > MAX_COMMIT_BUNDLE_BYTES || audit_bytes > MAX_COMMIT_BUNDLE_BYTES)
+        {
+            break;
+        }
+        count += 1;
+    }
+    count
+}
+
+/// A commit record: where a commit starts (its key), how many entries it holds, and what the
+/// next commit chains on.
+#[derive(Debug, Clone)]
+struct CommitRecord {
+    count: u64,
+    last_hash: Hash,
+    last_key: String,
+}
 
 #[derive(Debug, Default)]
 struct State {
@@ -24,6 +63,10 @@ struct State {
     claims: HashMap<SignalId, Claim>,
     audit: Vec<AuditEvent>,
     receipts: BTreeMap<(SignalId, Subscriber), StoredReceipt>,
+    /// Pendings by generation, then by signal id (the sort key of `PENDING#<n>`).
+    pendings: BTreeMap<u64, BTreeMap<SignalId, Pending>>,
+    /// Commit records by first chain index; a single append writes a commit of one.
+    commits: BTreeMap<u64, CommitRecord>,
 }
 
 /// An in-memory ledger and its audit log. Clones share the same state.
@@ -74,6 +117,24 @@ impl InMemoryLedger {
 
     pub fn audit_events(&self) -> Vec<AuditEvent> {
         self.state().audit.clone()
+    }
+
+    /// How many commits the chain was written in (a single append is a commit of one).
+    pub fn commit_count(&self) -> usize {
+        self.state().commits.len()
+    }
+
+    /// Every pending of every generation, as (generation, pending).
+    pub fn all_pendings(&self) -> Vec<(u64, Pending)> {
+        self.state()
+            .pendings
+            .iter()
+            .flat_map(|(generation, pendings)| {
+                pendings
+                    .values()
+                    .map(|pending| (*generation, pending.clone()))
+            })
+            .collect()
     }
 
     /// Changes stored entries and claims directly, as an insider with write access to the table
@@ -137,6 +198,14 @@ impl LedgerStore for InMemoryLedger {
             },
         );
         state.audit.push(audit.clone());
+        state.commits.insert(
+            index,
+            CommitRecord {
+                count: 1,
+                last_hash: entry.entry_hash,
+                last_key: sequence_key(&entry.entry.received_at, &entry.entry.signal_id),
+            },
+        );
         Ok(())
     }
 
@@ -230,6 +299,151 @@ impl LedgerStore for InMemoryLedger {
             .collect())
     }
 }
+
+impl GroupCommitStore for InMemoryLedger {
+    async fn commit_head(&self) -> Result<CommitHead, StoreError> {
+        let state = self.state();
+        Ok(match state.commits.iter().next_back() {
+            None => CommitHead {
+                first: None,
+                next: 0,
+                last_hash: Hash::ZERO,
+                last_key: String::new(),
+            },
+            Some((first, commit)) => CommitHead {
+                first: Some(*first),
+                next: first.saturating_add(commit.count),
+                last_hash: commit.last_hash,
+                last_key: commit.last_key.clone(),
+            },
+        })
+    }
+
+    async fn put_pending(&self, generation: u64, pending: &Pending) -> Result<(), StoreError> {
+        self.state()
+            .pendings
+            .entry(generation)
+            .or_default()
+            .entry(pending.signal_id.clone())
+            .or_insert_with(|| pending.clone());
+        Ok(())
+    }
+
+    async fn first_pending_ids(
+        &self,
+        generation: u64,
+        limit: u32,
+    ) -> Result<Vec<SignalId>, StoreError> {
+        Ok(self
+            .state()
+            .pendings
+            .get(&generation)
+            .map(|pendings| pendings.keys().take(limit as usize).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn pendings(&self, generation: u64) -> Result<Vec<Pending>, StoreError> {
+        Ok(self
+            .state()
+            .pendings
+            .get(&generation)
+            .map(|pendings| pendings.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn commit(
+        &self,
+        head: &CommitHead,
+        entries: &[StoredEntry],
+        audits: &[AuditEvent],
+    ) -> Result<usize, CommitError> {
+        let count = fitting_prefix(entries, audits);
+        let (Some(entries), Some(audits)) = (entries.get(..count), audits.get(..count)) else {
+            return Err(StoreError::Failed(Box::new(BadCommit("no entries"))).into());
+        };
+        let Some(last) = entries.last() else {
+            return Err(StoreError::Failed(Box::new(BadCommit("no entries"))).into());
+        };
+        let misplaced = entries
+            .iter()
+            .zip(head.next..)
+            .any(|(entry, index)| entry.entry.chain_index != index);
+        let mut ids: Vec<&SignalId> = entries.iter().map(|e| &e.entry.signal_id).collect();
+        ids.sort_unstable();
+        if misplaced || ids.windows(2).any(|pair| pair.first() == pair.last()) {
+            // DynamoDB refuses a transaction that touches one item twice (ValidationException).
+            return Err(
+                StoreError::Failed(Box::new(BadCommit("misplaced or repeated entries"))).into(),
+            );
+        }
+        let mut state = self.state();
+        // Every condition is checked before anything is written, as in one transaction; the
+        // commit record's condition is the first action, so a lost race is named first.
+        let end = head.next.saturating_add(count as u64);
+        if state.commits.contains_key(&head.next)
+            || state.entries.range(head.next..end).next().is_some()
+        {
+            return Err(CommitError::Lost(head.next));
+        }
+        let claimed: Vec<SignalId> = entries
+            .iter()
+            .map(|e| &e.entry.signal_id)
+            .filter(|id| state.claims.contains_key(*id))
+            .cloned()
+            .collect();
+        if !claimed.is_empty() {
+            return Err(CommitError::Claimed(claimed));
+        }
+        if self.fail_audit_writes.load(Ordering::SeqCst) {
+            return Err(CommitError::AuditWriteFailed(Box::new(InjectedFailure)));
+        }
+        for (entry, audit) in entries.iter().zip(audits) {
+            state.entries.insert(entry.entry.chain_index, entry.clone());
+            state.claims.insert(
+                entry.entry.signal_id.clone(),
+                Claim {
+                    chain_index: entry.entry.chain_index,
+                    entry_hash: entry.entry_hash,
+                },
+            );
+            state.audit.push(audit.clone());
+        }
+        let last_key = entries
+            .iter()
+            .map(|e| sequence_key(&e.entry.received_at, &e.entry.signal_id))
+            .max()
+            .unwrap_or_default();
+        state.commits.insert(
+            head.next,
+            CommitRecord {
+                count: count as u64,
+                last_hash: last.entry_hash,
+                last_key,
+            },
+        );
+        Ok(count)
+    }
+
+    async fn placed(&self, signal_id: &SignalId) -> Result<Option<Placed>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .claims
+            .get(signal_id)
+            .and_then(|claim| state.entries.get(&claim.chain_index))
+            .map(|stored| Placed {
+                chain_index: stored.entry.chain_index,
+                entry_hash: stored.entry_hash,
+                previous_hash: stored.entry.previous_hash,
+                received_at: stored.entry.received_at,
+                submitter: stored.entry.submitter.clone(),
+            }))
+    }
+}
+
+/// A commit the store refuses as malformed (a bug in the caller, never a race).
+#[derive(Debug, thiserror::Error)]
+#[error("malformed commit: {0}")]
+struct BadCommit(&'static str);
 
 /// Writes into an [`InMemoryLedger`]'s audit log.
 #[derive(Debug, Clone)]
