@@ -5,6 +5,10 @@
 //! - a valid signal is appended at most once — entry, signal-id claim and audit record in one
 //!   atomic write — whether or not the producer sent a `signal_id` (without one, the id is
 //!   derived from the submitter and the content, so a retry of the same request is a replay);
+//! - two append protocols, chosen by [`IngestSettings::protocol`]: group commit (the default,
+//!   `ingest_group_commit.rs`: one commit on the chain carries many signals) when the store has
+//!   the group-commit primitives ([`Ingest::with_group_commit`]), and the single append (one
+//!   transaction per signal) otherwise;
 //! - a lost race for the next chain index is retried with jittered exponential backoff, bounded;
 //! - every store call has its own timeout and all of them end by a deadline below the
 //!   function's timeout: a request that runs out of attempts or time is answered `503` with
@@ -38,7 +42,10 @@ use crate::domain::entry::{Entry, Placement, StoredEntry};
 use crate::domain::hash::Hash;
 use crate::domain::signal::{Rejection, SignalId, Submission, ValidationRules, validate};
 use crate::domain::timestamp::Timestamp;
-use crate::ports::{AppendError, AuditSink, Clock, LedgerStore, Metric, MetricsSink, StoreError};
+use crate::ports::{
+    AppendError, AuditSink, Clock, GroupCommitStore, LedgerStore, Metric, MetricsSink, Pending,
+    StoreError,
+};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -134,6 +141,18 @@ impl Default for TimeLimits {
     }
 }
 
+/// How `POST /signals` appends a signal to the chain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AppendProtocol {
+    /// Group commit (ARCHITECTURE.md "Group commit"): the signal is made pending, then
+    /// sequenced with others in one commit. Needs a store with the group-commit primitives
+    /// ([`Ingest::with_group_commit`]); without them the single append runs.
+    #[default]
+    GroupCommit,
+    /// One conditional transaction per signal, racing alone for the next chain index.
+    Single,
+}
+
 /// Settings fixed at process start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestSettings {
@@ -141,6 +160,7 @@ pub struct IngestSettings {
     pub retention_days: u32,
     pub retry: RetryPolicy,
     pub limits: TimeLimits,
+    pub protocol: AppendProtocol,
 }
 
 impl Default for IngestSettings {
@@ -150,6 +170,7 @@ impl Default for IngestSettings {
             retention_days: 2555,
             retry: RetryPolicy::default(),
             limits: TimeLimits::default(),
+            protocol: AppendProtocol::default(),
         }
     }
 }
@@ -237,6 +258,8 @@ pub struct Ingest<S, A, C, M, P = NoProofs> {
     metrics: M,
     settings: IngestSettings,
     proofs: P,
+    /// The group-commit protocol for `S`, when `S` has its primitives.
+    group_commit: Option<group_commit::GroupAppendFn<S>>,
 }
 
 /// What a request did, for the response, the audit log and the metrics.
@@ -274,6 +297,7 @@ impl From<HttpResponse> for Outcome {
 
 impl<S, A, C, M> Ingest<S, A, C, M> {
     /// The service without proofs: the proof routes answer 503 until [`Ingest::with_proofs`].
+    /// It appends with the single-append protocol until [`Ingest::with_group_commit`].
     pub fn new(store: S, audit: A, clock: C, metrics: M, settings: IngestSettings) -> Self {
         Ingest {
             store,
@@ -282,7 +306,17 @@ impl<S, A, C, M> Ingest<S, A, C, M> {
             metrics,
             settings,
             proofs: NoProofs,
+            group_commit: None,
         }
+    }
+}
+
+impl<S: GroupCommitStore, A, C, M, P> Ingest<S, A, C, M, P> {
+    /// The same service, appending with the protocol `settings.protocol` names (group commit
+    /// by default): its store has the group-commit primitives.
+    pub fn with_group_commit(mut self) -> Self {
+        self.group_commit = Some(group_commit::append::<S>);
+        self
     }
 }
 
@@ -296,6 +330,7 @@ impl<S, A, C, M, P> Ingest<S, A, C, M, P> {
             metrics: self.metrics,
             settings: self.settings,
             proofs,
+            group_commit: self.group_commit,
         }
     }
 }
@@ -438,6 +473,45 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
                 };
                 return self.unconfirmed(request, &signal_id, why).await;
             }
+        }
+        if let (AppendProtocol::GroupCommit, Some(group_append)) =
+            (self.settings.protocol, self.group_commit)
+        {
+            let mine = Pending {
+                signal_id: signal_id.clone(),
+                content: content.clone(),
+                received_at,
+                submitter: request.actor.clone(),
+                request_id: request.request_id.clone(),
+                event_id: uuid::Uuid::now_v7().to_string(),
+            };
+            let group = group_commit::GroupRequest {
+                clock: &self.clock,
+                settings: &self.settings,
+                budget,
+                mine,
+            };
+            return match group_append(&self.store, group).await {
+                group_commit::GroupAnswer::Stored { entry, retries } => {
+                    self.stored(&entry, retries)
+                }
+                group_commit::GroupAnswer::ClaimedByAnother => {
+                    self.claimed_meanwhile(request, &signal_id, &content, budget)
+                        .await
+                }
+                group_commit::GroupAnswer::Unconfirmed {
+                    why,
+                    audit_write_failed,
+                } => {
+                    let mut outcome = self.unconfirmed(request, &signal_id, why).await;
+                    if audit_write_failed {
+                        outcome
+                            .metrics
+                            .push(Metric::count(metric::AUDIT_WRITE_ERRORS, 1));
+                    }
+                    outcome
+                }
+            };
         }
         let policy = &self.settings.retry;
         let mut retries = 0u32;
@@ -1140,6 +1214,9 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[path = "ingest_group_commit.rs"]
+mod group_commit;
 
 #[path = "ingest_receipts.rs"]
 mod receipts;

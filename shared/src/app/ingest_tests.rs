@@ -24,7 +24,7 @@ fn fast_retries() -> RetryPolicy {
     }
 }
 
-fn service_over<S: LedgerStore>(
+fn service_over<S: GroupCommitStore>(
     store: S,
     ledger: &InMemoryLedger,
 ) -> (Service<S>, RecordingMetrics) {
@@ -40,7 +40,8 @@ fn service_over<S: LedgerStore>(
             FixedClock::new(now()),
             metrics.clone(),
             settings,
-        ),
+        )
+        .with_group_commit(),
         metrics,
     )
 }
@@ -414,21 +415,48 @@ async fn endless_contention_ends_in_503_with_retry_after_and_nothing_half_writte
 
 #[tokio::test]
 async fn a_failed_audit_write_fails_the_whole_append() {
-    let (service, ledger, metrics) = service();
-    ledger.fail_audit_writes(true);
-    let response = service.handle(post(&signal("s-1"))).await;
-    assert_eq!(response.status, 500);
-    assert!(
-        !String::from_utf8_lossy(&response.body).contains("injected"),
-        "5xx bodies say nothing internal"
-    );
-    assert!(ledger.entries().is_empty());
-    assert_eq!(metrics.total(metric::AUDIT_WRITE_ERRORS), 1.0);
-    // A refusal whose audit write fails is still refused, and counted.
-    let mut bad = signal("s-1");
-    bad["rationale"] = json!("");
-    assert_eq!(service.handle(post(&bad)).await.status, 400);
-    assert_eq!(metrics.total(metric::AUDIT_WRITE_ERRORS), 2.0);
+    // The single append's failed transaction is final: "NOT stored", one failed audit write.
+    // Under group commit the signal stays pending (another combiner may still sequence it), so
+    // the answer is "outcome unknown", and its APPEND_FAILED record fails to be written too.
+    for (protocol, detail, audit_errors) in [
+        (AppendProtocol::Single, "was NOT stored", 1.0),
+        (AppendProtocol::GroupCommit, "is unknown", 2.0),
+    ] {
+        let ledger = InMemoryLedger::new();
+        let metrics = RecordingMetrics::default();
+        let settings = IngestSettings {
+            retry: fast_retries(),
+            protocol,
+            ..IngestSettings::default()
+        };
+        let service = Ingest::new(
+            ledger.clone(),
+            ledger.audit_sink(),
+            FixedClock::new(now()),
+            metrics.clone(),
+            settings,
+        )
+        .with_group_commit();
+        ledger.fail_audit_writes(true);
+        let response = service.handle(post(&signal("s-1"))).await;
+        assert_eq!(response.status, 500, "{protocol:?}");
+        let body = String::from_utf8_lossy(&response.body).into_owned();
+        assert!(
+            !body.contains("injected"),
+            "5xx bodies say nothing internal"
+        );
+        assert!(body.contains(detail), "{protocol:?}: {body}");
+        assert!(ledger.entries().is_empty());
+        assert_eq!(metrics.total(metric::AUDIT_WRITE_ERRORS), audit_errors);
+        // A refusal whose audit write fails is still refused, and counted.
+        let mut bad = signal("s-1");
+        bad["rationale"] = json!("");
+        assert_eq!(service.handle(post(&bad)).await.status, 400);
+        assert_eq!(
+            metrics.total(metric::AUDIT_WRITE_ERRORS),
+            audit_errors + 1.0
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -733,6 +761,10 @@ fn request_path_modules_deny_panicking_shortcuts() {
     let lint = "deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)";
     for (module, source) in [
         ("app/ingest.rs", include_str!("ingest.rs")),
+        (
+            "app/ingest_group_commit.rs",
+            include_str!("ingest_group_commit.rs"),
+        ),
         ("app/http.rs", include_str!("http.rs")),
         ("domain/signal.rs", include_str!("../domain/signal.rs")),
         (
@@ -765,11 +797,11 @@ struct LostAnswers<S> {
     lost: std::sync::atomic::AtomicU32,
 }
 
-/// Every append is throttled; reads go through.
+/// Every append (and every pending put and commit) is throttled; reads go through.
 #[derive(Debug)]
 struct Throttled<S>(S);
 
-/// Every append hangs and never answers.
+/// Every append (and every pending put and commit) hangs and never answers.
 #[derive(Debug)]
 struct Hanging<S>(S);
 
@@ -810,6 +842,88 @@ macro_rules! delegate_reads {
             self.inner().receipts_of(signal_id).await
         }
     };
+}
+
+/// The group-commit reads go through every wrapper.
+macro_rules! delegate_group_reads {
+    () => {
+        async fn commit_head(&self) -> Result<crate::ports::CommitHead, StoreError> {
+            self.inner().commit_head().await
+        }
+        async fn first_pending_ids(
+            &self,
+            generation: u64,
+            limit: u32,
+        ) -> Result<Vec<SignalId>, StoreError> {
+            self.inner().first_pending_ids(generation, limit).await
+        }
+        async fn pendings(&self, generation: u64) -> Result<Vec<Pending>, StoreError> {
+            self.inner().pendings(generation).await
+        }
+        async fn placed(
+            &self,
+            signal_id: &SignalId,
+        ) -> Result<Option<crate::ports::Placed>, StoreError> {
+            self.inner().placed(signal_id).await
+        }
+    };
+}
+
+impl<S: GroupCommitStore> GroupCommitStore for LostAnswers<S> {
+    delegate_group_reads!();
+    async fn put_pending(&self, generation: u64, pending: &Pending) -> Result<(), StoreError> {
+        self.inner.put_pending(generation, pending).await
+    }
+    async fn commit(
+        &self,
+        head: &crate::ports::CommitHead,
+        entries: &[StoredEntry],
+        audits: &[AuditEvent],
+    ) -> Result<usize, crate::ports::CommitError> {
+        let count = self.inner.commit(head, entries, audits).await?;
+        let lose = self
+            .lost
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        if lose {
+            return Err(StoreError::Busy(Box::new(Injected("answer lost after commit"))).into());
+        }
+        Ok(count)
+    }
+}
+
+impl<S: GroupCommitStore> GroupCommitStore for Throttled<S> {
+    delegate_group_reads!();
+    async fn put_pending(&self, _: u64, _: &Pending) -> Result<(), StoreError> {
+        Err(StoreError::Busy(Box::new(Injected("ThrottlingException"))))
+    }
+    async fn commit(
+        &self,
+        _: &crate::ports::CommitHead,
+        _: &[StoredEntry],
+        _: &[AuditEvent],
+    ) -> Result<usize, crate::ports::CommitError> {
+        Err(StoreError::Busy(Box::new(Injected("ThrottlingException"))).into())
+    }
+}
+
+impl<S: GroupCommitStore> GroupCommitStore for Hanging<S> {
+    delegate_group_reads!();
+    async fn put_pending(&self, _: u64, _: &Pending) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+    async fn commit(
+        &self,
+        _: &crate::ports::CommitHead,
+        _: &[StoredEntry],
+        _: &[AuditEvent],
+    ) -> Result<usize, crate::ports::CommitError> {
+        std::future::pending().await
+    }
 }
 
 impl<S> LostAnswers<S> {
@@ -894,7 +1008,7 @@ impl<S: LedgerStore> LedgerStore for Hanging<S> {
     }
 }
 
-fn service_with<S: LedgerStore>(
+fn service_with<S: GroupCommitStore>(
     store: S,
     ledger: &InMemoryLedger,
     settings: IngestSettings,
@@ -906,6 +1020,7 @@ fn service_with<S: LedgerStore>(
         RecordingMetrics::default(),
         settings,
     )
+    .with_group_commit()
 }
 
 fn short_limits() -> IngestSettings {
@@ -925,12 +1040,30 @@ fn short_limits() -> IngestSettings {
 
 #[tokio::test]
 async fn a_commit_whose_answer_is_lost_is_answered_as_a_replay_with_one_entry() {
+    // The single append finds the claim on its next attempt: a replay (200). Group commit polls
+    // its own claim and finds its own entry there: stored (201). One entry either way.
+    for (protocol, status) in [
+        (AppendProtocol::Single, 200),
+        (AppendProtocol::GroupCommit, 201),
+    ] {
+        a_commit_whose_answer_is_lost_is_answered_with_one_entry(protocol, status).await;
+    }
+}
+
+async fn a_commit_whose_answer_is_lost_is_answered_with_one_entry(
+    protocol: AppendProtocol,
+    status: u16,
+) {
     let ledger = InMemoryLedger::new();
     let store = LostAnswers {
         inner: ledger.clone(),
         lost: 1.into(),
     };
-    let service = service_with(store, &ledger, short_limits());
+    let settings = IngestSettings {
+        protocol,
+        ..short_limits()
+    };
+    let service = service_with(store, &ledger, settings);
     // Without signal_id too: the derived id makes the second attempt find the first.
     for body in [signal("s-lost"), {
         let mut body = signal("x");
@@ -945,8 +1078,8 @@ async fn a_commit_whose_answer_is_lost_is_answered_as_a_replay_with_one_entry() 
         let response = service.handle(post(&body)).await;
         assert_eq!(
             response.status,
-            200,
-            "{}",
+            status,
+            "{protocol:?}: {}",
             String::from_utf8_lossy(&response.body)
         );
         assert_eq!(response.body_json()["chain_index"], before);
@@ -958,12 +1091,14 @@ async fn a_commit_whose_answer_is_lost_is_answered_as_a_replay_with_one_entry() 
 #[tokio::test]
 async fn an_unconfirmed_commit_then_a_producer_retry_stores_once() {
     let ledger = InMemoryLedger::new();
-    // One attempt only: the lost answer ends the request with "outcome unknown".
+    // One attempt only: the lost answer ends the request with "outcome unknown". (Group commit
+    // reads its own claim instead: `group_commit::a_lost_commit_answer_...`.)
     let settings = IngestSettings {
         retry: RetryPolicy {
             max_attempts: 1,
             ..fast_retries()
         },
+        protocol: AppendProtocol::Single,
         ..IngestSettings::default()
     };
     let store = LostAnswers {
@@ -1349,3 +1484,6 @@ async fn a_throttled_receipt_is_503_and_writes_nothing() {
         vec![AuditEventType::SignalInserted, AuditEventType::AppendFailed]
     );
 }
+
+#[path = "ingest_group_commit_tests.rs"]
+mod group_commit;

@@ -1,0 +1,599 @@
+//! The group-commit append protocol (ARCHITECTURE.md, "Group commit"), over
+//! [`GroupCommitStore`]: each invocation makes its signal pending, commits it at once when it is
+//! alone in its generation, and otherwise waits for its claim while one combiner sequences
+//! everything pending into commits of many.
+//!
+//! Promises (each with the test that tries to break it in `ingest_group_commit_tests.rs`):
+//! - a signal is answered 201 only when its claim exists and its entry, rebuilt from its own
+//!   content and the claim's placement, hashes to the claim's hash;
+//! - a claim of its id that is not its own entry (a replay racing it, a twin request) is answered
+//!   as a replay (200 identical / 409 conflicting), never as stored;
+//! - every store call runs under the request's [`Budget`]; a busy store is retried with the
+//!   request's [`RetryPolicy`] backoff, bounded by its attempts and deadline; out of either, the
+//!   answer is "outcome unknown" (503 with `Retry-After`), and the signal is never stored twice;
+//! - a combiner that dies (its future dropped) loses nothing: every waiter keeps its pending alive
+//!   and takes over, staggered, when the head stops moving.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::{Budget, EventBuilder, IngestSettings, OutOfTime, Unconfirmed, error_chain};
+use crate::domain::audit::{AuditEvent, AuditEventType};
+use crate::domain::entry::{Entry, Placement, StoredEntry};
+use crate::domain::signal::SignalId;
+use crate::ports::{Clock, CommitError, CommitHead, GroupCommitStore, Pending, Placed, StoreError};
+
+/// The protocol's timings and sizes, in one place (ARCHITECTURE.md "What the prototype showed"
+/// says where each figure comes from).
+mod tuning {
+    use std::time::Duration;
+
+    /// A waiter polls its own claim this often: its claim is its own partition, so a thousand
+    /// waiters never poll a shared (and then throttled) item.
+    pub const POLL: Duration = Duration::from_millis(15);
+    /// The smallest id of a generation first reads the head this long after entering, and
+    /// combines if no commit happened since: long enough for the burst's other pendings to land.
+    pub const HANDOFF: Duration = Duration::from_millis(20);
+    /// Other waiters (and everyone after the first check) read the head this often: rarely
+    /// enough that a burst's waiters do not throttle the commit partition.
+    pub const CHECK_EVERY: Duration = Duration::from_millis(100);
+    /// A waiter that is not the smallest takes over a stalled head after this long plus a random
+    /// part of [`TAKE_OVER_JITTER_MS`], so that a stalled generation's waiters do not all read
+    /// and commit at the same moment (the prototype's herd throttled hot partitions).
+    pub const TAKE_OVER_AFTER: Duration = Duration::from_millis(250);
+    pub const TAKE_OVER_JITTER_MS: u64 = 250;
+    /// A combiner goes on sequencing others this long after its own signal was stored, then
+    /// hands over (the next generation's smallest id combines): it bounds the combiner's own
+    /// answer time under sustained load.
+    pub const LINGER: Duration = Duration::from_secs(2);
+    /// A combiner reads the pending partitions of its last this-many commits' generations: a
+    /// pending lands up to a commit or two after the head its owner read.
+    pub const RECENT_GENERATIONS: usize = 3;
+    /// The most pendings one commit is built from; the store may take a shorter prefix (97 is
+    /// the DynamoDB layout's bound: 100 transaction actions, 3 of them not claims).
+    pub const COMMIT_BATCH: usize = 97;
+    /// Keys read after the pending put to tell a lone signal from a crowd: two are enough.
+    pub const FIRST_IDS: u32 = 2;
+}
+
+use tuning::*;
+
+/// What the ingest service hands the protocol for one signal.
+pub(super) struct GroupRequest<'a> {
+    pub clock: &'a dyn Clock,
+    pub settings: &'a IngestSettings,
+    pub budget: &'a Budget,
+    pub mine: Pending,
+}
+
+/// How the protocol ended for one signal.
+pub(super) enum GroupAnswer {
+    /// The signal is stored: its entry, rebuilt from its own content and re-hashed.
+    Stored {
+        entry: Box<StoredEntry>,
+        retries: u32,
+    },
+    /// Its id is claimed by something else than its own pending (another content, submitter or
+    /// request under the same id): answer as a replay of what holds the claim.
+    ClaimedByAnother,
+    /// No confirmed outcome (busy, out of time, a failed store, a failed insert audit write).
+    Unconfirmed {
+        why: Unconfirmed,
+        audit_write_failed: bool,
+    },
+}
+
+/// The protocol for one store type, as a plain function pointer: [`super::Ingest`] holds one
+/// only when its store has the group-commit primitives ([`super::Ingest::with_group_commit`]).
+pub(super) type GroupAppendFn<S> =
+    for<'a> fn(&'a S, GroupRequest<'a>) -> Pin<Box<dyn Future<Output = GroupAnswer> + Send + 'a>>;
+
+/// Runs the protocol for `request.mine` over `store`.
+pub(super) fn append<'a, S: GroupCommitStore>(
+    store: &'a S,
+    request: GroupRequest<'a>,
+) -> Pin<Box<dyn Future<Output = GroupAnswer> + Send + 'a>> {
+    Box::pin(async move {
+        let GroupRequest {
+            clock,
+            settings,
+            budget,
+            mine,
+        } = request;
+        let mut sequencer = Sequencer {
+            store,
+            clock,
+            settings,
+            budget,
+            retries: 0,
+            last_failure: String::new(),
+        };
+        sequencer.append(mine).await
+    })
+}
+
+/// One store call's result, sorted by what the protocol does about it.
+enum Call<T> {
+    Done(T),
+    /// Busy, throttled or late: its outcome is unknown, another try may do.
+    Retry(String),
+    /// Failed in a way retrying will not fix soon.
+    Fail(String),
+}
+
+fn sorted<T>(result: Result<Result<T, StoreError>, OutOfTime>) -> Call<T> {
+    match result {
+        Ok(Ok(value)) => Call::Done(value),
+        Ok(Err(error @ StoreError::Busy(_))) => Call::Retry(error_chain(&error)),
+        Ok(Err(error)) => Call::Fail(error_chain(&error)),
+        Err(late) => Call::Retry(late.to_string()),
+    }
+}
+
+/// How one commit attempt ended.
+enum Committed {
+    /// The first entries of the batch are stored.
+    Stored(Vec<StoredEntry>),
+    /// These ids are claimed already: nothing written.
+    Claimed(Vec<SignalId>),
+    /// A commit at this index exists: nothing written.
+    Lost,
+    /// Busy or late: maybe written, maybe not.
+    Unknown(String),
+    AuditWriteFailed(String),
+    Failed(String),
+}
+
+/// How a combiner stopped.
+enum Combined {
+    /// Its own signal is stored, by one of its commits.
+    Mine(Box<StoredEntry>),
+    /// It stopped without storing its own signal (a lost race, a busy store, nothing left it
+    /// could see): its owner goes back to waiting.
+    Stopped,
+    AuditWriteFailed(String),
+    Failed(String),
+}
+
+struct Sequencer<'a, S> {
+    store: &'a S,
+    clock: &'a dyn Clock,
+    settings: &'a IngestSettings,
+    budget: &'a Budget,
+    retries: u32,
+    last_failure: String,
+}
+
+impl<S: GroupCommitStore> Sequencer<'_, S> {
+    /// Steps 1–6 of the design, re-entered when the head passed my pending by.
+    async fn append(&mut self, mine: Pending) -> GroupAnswer {
+        let my_key = mine.sequence_key();
+        'rounds: loop {
+            // 1. The head names the generation I join.
+            let head = match sorted(self.budget.call(self.store.commit_head()).await) {
+                Call::Done(head) => head,
+                Call::Retry(why) => match self.backoff(why).await {
+                    true => continue 'rounds,
+                    false => return self.busy(),
+                },
+                Call::Fail(why) => return failed(why),
+            };
+            let generation = head.next;
+            // 2. My pending, durable and idempotent.
+            match sorted(
+                self.budget
+                    .call(self.store.put_pending(generation, &mine))
+                    .await,
+            ) {
+                Call::Done(()) => {}
+                Call::Retry(why) => match self.backoff(why).await {
+                    true => continue 'rounds,
+                    false => return self.busy(),
+                },
+                Call::Fail(why) => return failed(why),
+            }
+            let entered = Instant::now();
+            // 3. Alone in my generation: commit at once.
+            let first = match sorted(
+                self.budget
+                    .call(self.store.first_pending_ids(generation, FIRST_IDS))
+                    .await,
+            ) {
+                Call::Done(first) => first,
+                Call::Retry(_) => Vec::new(),
+                Call::Fail(why) => return failed(why),
+            };
+            let alone = first.as_slice() == std::slice::from_ref(&mine.signal_id);
+            let smallest = first.first().is_none_or(|id| *id >= mine.signal_id);
+            if alone {
+                match self.commit(&head, std::slice::from_ref(&mine)).await {
+                    Committed::Stored(stored) => {
+                        if let Some(entry) = stored.into_iter().next() {
+                            return self.stored(entry);
+                        }
+                    }
+                    // The head moved under me: re-enter on the new head, as a lost race today.
+                    Committed::Lost => match self.backoff("lost the commit race".into()).await {
+                        true => continue 'rounds,
+                        false => return self.busy(),
+                    },
+                    // My id is claimed (a replay, or an earlier round of mine sequenced by a
+                    // combiner), or the commit's outcome is unknown: my claim tells.
+                    Committed::Claimed(_) => {}
+                    Committed::Unknown(why) => self.last_failure = why,
+                    Committed::AuditWriteFailed(why) => return audit_write_failed(why),
+                    Committed::Failed(why) => return failed(why),
+                }
+            }
+            // 4. Wait for my claim, reading the head now and then.
+            let mut check_at = entered + if smallest { HANDOFF } else { CHECK_EVERY };
+            let take_over_after =
+                TAKE_OVER_AFTER + Duration::from_millis(fastrand::u64(0..=TAKE_OVER_JITTER_MS));
+            let (mut seen_next, mut seen_moving_at) = (generation, entered);
+            loop {
+                match self.answer_if_placed(&mine).await {
+                    Call::Done(Some(answer)) => return answer,
+                    Call::Done(None) => {}
+                    Call::Retry(why) => self.last_failure = why,
+                    Call::Fail(why) => return failed(why),
+                }
+                if Instant::now() >= check_at {
+                    check_at = Instant::now() + CHECK_EVERY;
+                    let now = match sorted(self.budget.call(self.store.commit_head()).await) {
+                        Call::Done(now) => now,
+                        Call::Retry(why) => {
+                            // Tried again at the next poll, not a whole check period later.
+                            self.last_failure = why;
+                            check_at = Instant::now();
+                            if !self.budget.pause(POLL).await {
+                                return self.busy();
+                            }
+                            continue;
+                        }
+                        Call::Fail(why) => return failed(why),
+                    };
+                    if now.next != seen_next {
+                        (seen_next, seen_moving_at) = (now.next, Instant::now());
+                    }
+                    if now.next == generation && (smallest || entered.elapsed() >= take_over_after)
+                    {
+                        // Nobody committed since I entered: nobody combines, so I do.
+                        match self.combine(generation, now, &mine.signal_id).await {
+                            Combined::Mine(entry) => return self.stored(*entry),
+                            // Out of attempts (the store stayed busy): give up, unconfirmed.
+                            Combined::Stopped if self.exhausted() => return self.busy(),
+                            Combined::Stopped => {}
+                            Combined::AuditWriteFailed(why) => return audit_write_failed(why),
+                            Combined::Failed(why) => return failed(why),
+                        }
+                        // Whatever happened, my claim says whether I am stored.
+                        continue;
+                    }
+                    if now.last_key > my_key
+                        || (now.next != generation && seen_moving_at.elapsed() >= take_over_after)
+                    {
+                        // The head passed my key without claiming me (my pending landed after
+                        // every combiner read its partition), or it stopped moving after
+                        // passing my generation: nobody will sequence me; re-enter.
+                        match self.count_retry("passed by".into()) {
+                            true => continue 'rounds,
+                            false => return self.busy(),
+                        }
+                    }
+                    // Otherwise a combiner is at work: keep waiting.
+                }
+                if !self.budget.pause(POLL).await {
+                    return self.busy();
+                }
+            }
+        }
+    }
+
+    /// Step 5, the combiner: sequences the pendings of `generation`, of the head's generations and
+    /// of the next ones, commit after commit on the head it wrote itself, reading new arrivals
+    /// while each commit is in flight. Stops when a read leaves its backlog empty, `LINGER`
+    /// after its own signal is stored, when it loses a commit race, or when the store stays
+    /// busy.
+    async fn combine(
+        &mut self,
+        generation: u64,
+        mut head: CommitHead,
+        my_id: &SignalId,
+    ) -> Combined {
+        let mut recent: VecDeque<u64> = head.first.into_iter().collect();
+        let mut sequenced: HashSet<SignalId> = HashSet::new();
+        let mut backlog: Vec<Pending> = Vec::new();
+        let mut mine: Option<(StoredEntry, Instant)> = None;
+        let (mut commits, mut signals) = (0u32, 0usize);
+        match self.read_partitions(&[generation, head.next]).await {
+            Call::Done(found) => admit(found, &mut backlog, &sequenced),
+            Call::Retry(why) => {
+                self.last_failure = why;
+                return Combined::Stopped;
+            }
+            Call::Fail(why) => return Combined::Failed(why),
+        }
+        let stop = |mine: Option<(StoredEntry, Instant)>, commits: u32, signals: usize| {
+            tracing::debug!(generation, commits, signals, "combiner stopped");
+            mine.map_or(Combined::Stopped, |(entry, _)| {
+                Combined::Mine(Box::new(entry))
+            })
+        };
+        loop {
+            let lingered = mine.as_ref().is_some_and(|(_, at)| at.elapsed() >= LINGER);
+            if backlog.is_empty() || lingered || self.budget.left() < CHECK_EVERY {
+                return stop(mine, commits, signals);
+            }
+            let batch: Vec<Pending> = backlog.iter().take(COMMIT_BATCH).cloned().collect();
+            let after = head.next.saturating_add(batch.len() as u64);
+            let mut partitions = vec![generation, head.next, after];
+            partitions.extend(recent.iter().copied());
+            let read_now = backlog.len() < 2 * COMMIT_BATCH;
+            let (committed, arrivals) = tokio::join!(self.commit(&head, &batch), async {
+                match read_now {
+                    true => self.read_partitions(&partitions).await,
+                    false => Call::Done(Vec::new()),
+                }
+            });
+            match committed {
+                Committed::Stored(stored) => {
+                    let Some(last) = stored.last() else {
+                        return stop(mine, commits, signals);
+                    };
+                    commits += 1;
+                    signals += stored.len();
+                    recent.push_back(head.next);
+                    if recent.len() > RECENT_GENERATIONS {
+                        recent.pop_front();
+                    }
+                    head = CommitHead {
+                        first: Some(head.next),
+                        next: head.next.saturating_add(stored.len() as u64),
+                        last_hash: last.entry_hash,
+                        last_key: stored
+                            .iter()
+                            .map(|e| {
+                                crate::ports::sequence_key(&e.entry.received_at, &e.entry.signal_id)
+                            })
+                            .max()
+                            .unwrap_or_default(),
+                    };
+                    for entry in stored {
+                        let id = entry.entry.signal_id.clone();
+                        if mine.is_none() && id == *my_id {
+                            mine = Some((entry, Instant::now()));
+                        }
+                        sequenced.insert(id);
+                    }
+                    backlog.retain(|p| !sequenced.contains(&p.signal_id));
+                }
+                Committed::Claimed(claimed) => {
+                    // Replays, or sequenced by another combiner: drop them and commit the rest.
+                    sequenced.extend(claimed);
+                    backlog.retain(|p| !sequenced.contains(&p.signal_id));
+                }
+                Committed::Lost => return stop(mine, commits, signals),
+                Committed::Unknown(why) => {
+                    // Maybe written: the next commit on this head then loses, and stops.
+                    if !self.backoff(why).await {
+                        return stop(mine, commits, signals);
+                    }
+                }
+                Committed::AuditWriteFailed(why) => {
+                    return match mine {
+                        Some((entry, _)) => Combined::Mine(Box::new(entry)),
+                        None => Combined::AuditWriteFailed(why),
+                    };
+                }
+                Committed::Failed(why) => return Combined::Failed(why),
+            }
+            match arrivals {
+                Call::Done(found) => admit(found, &mut backlog, &sequenced),
+                Call::Retry(why) => self.last_failure = why,
+                Call::Fail(why) => return Combined::Failed(why),
+            }
+        }
+    }
+
+    /// Builds the entries of `batch` on `head` (chained, in order) and commits the longest
+    /// prefix the store takes, with the insert audit event of each.
+    async fn commit(&self, head: &CommitHead, batch: &[Pending]) -> Committed {
+        let now = self.clock.now();
+        let mut entries: Vec<StoredEntry> = Vec::with_capacity(batch.len());
+        let mut audits: Vec<AuditEvent> = Vec::with_capacity(batch.len());
+        let mut previous_hash = head.last_hash;
+        for pending in batch {
+            let placement = Placement {
+                chain_index: head.next.saturating_add(entries.len() as u64),
+                previous_hash,
+                received_at: pending.received_at,
+                retention_days: self.settings.retention_days,
+                submitter: pending.submitter.clone(),
+            };
+            let Ok(entry) = Entry::assemble(
+                pending.signal_id.clone(),
+                pending.content.clone(),
+                placement,
+            ) else {
+                // Only possible with a retention period reaching past the year 9999.
+                tracing::error!(signal_id = %pending.signal_id, "cannot compute the retention date");
+                continue;
+            };
+            let stored = StoredEntry::seal(entry);
+            previous_hash = stored.entry_hash;
+            audits.push(inserted_event(pending, &stored, now));
+            entries.push(stored);
+        }
+        if entries.is_empty() {
+            return Committed::Failed("no entry of the batch can be built".into());
+        }
+        match self
+            .budget
+            .call(self.store.commit(head, &entries, &audits))
+            .await
+        {
+            Ok(Ok(count)) if count > 0 => {
+                entries.truncate(count);
+                Committed::Stored(entries)
+            }
+            Ok(Ok(_)) => Committed::Failed("the store committed no entry".into()),
+            Ok(Err(CommitError::Lost(_))) => Committed::Lost,
+            Ok(Err(CommitError::Claimed(ids))) => Committed::Claimed(ids),
+            Ok(Err(CommitError::AuditWriteFailed(source))) => {
+                Committed::AuditWriteFailed(error_chain(source.as_ref()))
+            }
+            Ok(Err(CommitError::Store(error @ StoreError::Busy(_)))) => {
+                Committed::Unknown(error_chain(&error))
+            }
+            Ok(Err(CommitError::Store(error))) => Committed::Failed(error_chain(&error)),
+            Err(late) => Committed::Unknown(late.to_string()),
+        }
+    }
+
+    /// Step 6: my claim, if it exists, answered: my entry rebuilt from my own content at the claim's
+    /// placement hashes to the claim's hash (201), or the claim is someone else's (a replay).
+    async fn answer_if_placed(&self, mine: &Pending) -> Call<Option<GroupAnswer>> {
+        match sorted(self.budget.call(self.store.placed(&mine.signal_id)).await) {
+            Call::Done(Some(placed)) => Call::Done(Some(self.rebuilt(mine, &placed))),
+            Call::Done(None) => Call::Done(None),
+            Call::Retry(why) => Call::Retry(why),
+            Call::Fail(why) => Call::Fail(why),
+        }
+    }
+
+    fn rebuilt(&self, mine: &Pending, placed: &Placed) -> GroupAnswer {
+        let placement = Placement {
+            chain_index: placed.chain_index,
+            previous_hash: placed.previous_hash,
+            received_at: mine.received_at,
+            retention_days: self.settings.retention_days,
+            submitter: mine.submitter.clone(),
+        };
+        match Entry::assemble(mine.signal_id.clone(), mine.content.clone(), placement) {
+            Ok(entry) => {
+                let entry = StoredEntry::seal(entry);
+                match entry.entry_hash == placed.entry_hash {
+                    true => self.stored(entry),
+                    false => GroupAnswer::ClaimedByAnother,
+                }
+            }
+            Err(_) => GroupAnswer::ClaimedByAnother,
+        }
+    }
+
+    async fn read_partitions(&self, partitions: &[u64]) -> Call<Vec<Pending>> {
+        let mut partitions = partitions.to_vec();
+        partitions.sort_unstable();
+        partitions.dedup();
+        // A handful of small partitions, read while a commit is in flight: one after another.
+        let mut found = Vec::new();
+        for generation in partitions {
+            match sorted(self.budget.call(self.store.pendings(generation)).await) {
+                Call::Done(pendings) => found.extend(pendings),
+                Call::Retry(why) => return Call::Retry(why),
+                Call::Fail(why) => return Call::Fail(why),
+            }
+        }
+        Call::Done(found)
+    }
+
+    fn stored(&self, entry: StoredEntry) -> GroupAnswer {
+        GroupAnswer::Stored {
+            entry: Box::new(entry),
+            retries: self.retries,
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.retries >= self.settings.retry.max_attempts
+    }
+
+    /// Counts one retry; false when the policy's attempts are spent.
+    fn count_retry(&mut self, why: String) -> bool {
+        self.last_failure = why;
+        self.retries += 1;
+        !self.exhausted()
+    }
+
+    /// Counts one retry and sleeps the policy's backoff; false when attempts or time are spent.
+    async fn backoff(&mut self, why: String) -> bool {
+        self.count_retry(why)
+            && self
+                .budget
+                .pause(self.settings.retry.backoff(self.retries))
+                .await
+    }
+
+    fn busy(&self) -> GroupAnswer {
+        GroupAnswer::Unconfirmed {
+            why: Unconfirmed::Busy {
+                retries: self.retries,
+                why: match self.last_failure.is_empty() {
+                    true => "the deadline passed before the signal was sequenced".into(),
+                    false => self.last_failure.clone(),
+                },
+            },
+            audit_write_failed: false,
+        }
+    }
+}
+
+fn failed(why: String) -> GroupAnswer {
+    GroupAnswer::Unconfirmed {
+        why: Unconfirmed::Failed(why),
+        audit_write_failed: false,
+    }
+}
+
+fn audit_write_failed(why: String) -> GroupAnswer {
+    tracing::error!(error = %why, "the audit record of a commit could not be written; the commit was not stored");
+    GroupAnswer::Unconfirmed {
+        why: Unconfirmed::Failed(why),
+        audit_write_failed: true,
+    }
+}
+
+/// Adds the pendings not seen before to the backlog, in sequencing order. Claims are not read
+/// first: a claimed one fails the commit's condition on its claim, and the store names it.
+fn admit(found: Vec<Pending>, backlog: &mut Vec<Pending>, sequenced: &HashSet<SignalId>) {
+    let mut seen: HashSet<SignalId> = backlog.iter().map(|p| p.signal_id.clone()).collect();
+    backlog.extend(
+        found
+            .into_iter()
+            .filter(|p| !sequenced.contains(&p.signal_id) && seen.insert(p.signal_id.clone())),
+    );
+    backlog.sort_by_cached_key(Pending::sequence_key);
+}
+
+/// The `SIGNAL_INSERTED` event of `stored`, built from its pending exactly as the single-append
+/// protocol builds it from the request: the pending's submitter, request id and event id.
+pub(super) fn inserted_event(
+    pending: &Pending,
+    stored: &StoredEntry,
+    now: crate::domain::timestamp::Timestamp,
+) -> AuditEvent {
+    EventBuilder {
+        event: AuditEvent {
+            event_id: pending.event_id.clone(),
+            occurred_at: now,
+            event_type: AuditEventType::SignalInserted,
+            actor: pending.submitter.clone(),
+            request_id: pending.request_id.clone(),
+            signal_id: None,
+            chain_index: None,
+            reason: None,
+            excerpt: None,
+            details: json!({"method": "POST", "path": "/signals"}),
+        },
+    }
+    .inserted(stored)
+}
