@@ -12,12 +12,15 @@ use crate::ports::{CommitError, CommitHead, Placed};
 
 /// Interleaves concurrent requests: every group-commit call first yields to the scheduler a
 /// random number of times (0–`max_yields`, seeded), so that many invocations read, put and
-/// commit between each other's calls, as they do against a remote store.
+/// commit between each other's calls, as they do against a remote store. Optionally, a share
+/// of commits (per mille, seeded) is throttled, or applied with its answer lost (`Busy`).
 #[derive(Debug)]
 struct Interleaved<S> {
     inner: S,
     rng: Mutex<fastrand::Rng>,
     max_yields: u32,
+    throttled_per_mille: u32,
+    lost_per_mille: u32,
 }
 
 impl<S> Interleaved<S> {
@@ -26,7 +29,19 @@ impl<S> Interleaved<S> {
             inner,
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             max_yields,
+            throttled_per_mille: 0,
+            lost_per_mille: 0,
         }
+    }
+
+    fn with_faults(mut self, throttled_per_mille: u32, lost_per_mille: u32) -> Self {
+        self.throttled_per_mille = throttled_per_mille;
+        self.lost_per_mille = lost_per_mille;
+        self
+    }
+
+    fn draw(&self, per_mille: u32) -> bool {
+        self.rng.lock().unwrap().u32(0..1000) < per_mille
     }
 
     fn inner(&self) -> &S {
@@ -80,7 +95,14 @@ impl<S: GroupCommitStore> GroupCommitStore for Interleaved<S> {
         audits: &[AuditEvent],
     ) -> Result<usize, CommitError> {
         self.turn().await;
-        self.inner.commit(head, entries, audits).await
+        if self.draw(self.throttled_per_mille) {
+            return Err(StoreError::Busy(Box::new(Injected("ThrottlingException"))).into());
+        }
+        let committed = self.inner.commit(head, entries, audits).await?;
+        if self.draw(self.lost_per_mille) {
+            return Err(StoreError::Busy(Box::new(Injected("answer lost after commit"))).into());
+        }
+        Ok(committed)
     }
     async fn placed(&self, signal_id: &SignalId) -> Result<Option<Placed>, StoreError> {
         self.turn().await;
@@ -517,12 +539,14 @@ mod interleavings {
     use super::*;
 
     /// Runs `signals` concurrent posts (with `replays` of the first ones among them) over a store
-    /// interleaved by `seed`, under a paused clock; answers statuses by request.
+    /// interleaved by `seed` (with `faults` per mille of commits throttled / answers lost), under
+    /// a paused clock; answers statuses by request.
     fn run(
         seed: u64,
         signals: usize,
         replays: usize,
         max_yields: u32,
+        faults: (u32, u32),
     ) -> (Vec<u16>, InMemoryLedger) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -531,7 +555,8 @@ mod interleavings {
             .unwrap();
         runtime.block_on(async {
             let ledger = InMemoryLedger::new();
-            let store = Interleaved::new(ledger.clone(), seed, max_yields);
+            let store =
+                Interleaved::new(ledger.clone(), seed, max_yields).with_faults(faults.0, faults.1);
             let service = Arc::new(service_with(store, &ledger, IngestSettings::default()));
             let mut requests: Vec<HttpRequest> = (0..signals).map(|n| post(&signal_n(n))).collect();
             requests.extend((0..replays.min(signals)).map(|n| post(&signal_n(n))));
@@ -541,7 +566,7 @@ mod interleavings {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(24))]
+        #![proptest_config(ProptestConfig::with_cases(48))]
 
         /// Whatever the interleaving: every request answered 201 or (a replay) 200, each signal
         /// stored once in one intact chain, one insert event each.
@@ -552,7 +577,7 @@ mod interleavings {
             replays in 0usize..5,
             max_yields in 0u32..6,
         ) {
-            let (statuses, ledger) = run(seed, signals, replays, max_yields);
+            let (statuses, ledger) = run(seed, signals, replays, max_yields, (0, 0));
             let created = statuses.iter().filter(|s| **s == 201).count();
             let replayed = statuses.iter().filter(|s| **s == 200).count();
             prop_assert_eq!(created + replayed, statuses.len(), "{:?}", statuses);
@@ -565,6 +590,28 @@ mod interleavings {
                 *counts.entry(id).or_default() += 1;
             }
             prop_assert!(counts.values().all(|c| *c == 1));
+        }
+
+        /// With throttled commits and lost answers: no request is answered 201 for a signal
+        /// that is not stored, none is stored twice, the chain stays intact with one insert event
+        /// per entry, and a request is only ever 201 or 503 (outcome unknown).
+        #[test]
+        fn faults_never_lose_fork_or_duplicate(
+            seed in any::<u64>(),
+            signals in 1usize..40,
+            max_yields in 1u32..5,
+            throttled in 0u32..400,
+            lost in 0u32..400,
+        ) {
+            let (statuses, ledger) = run(seed, signals, 0, max_yields, (throttled, lost));
+            prop_assert!(statuses.iter().all(|s| [201, 503].contains(s)), "{:?}", statuses);
+            let stored: Vec<String> = assert_one_sound_chain(&ledger, ledger.entries().len());
+            for (n, status) in statuses.iter().enumerate() {
+                if *status == 201 {
+                    let id = format!("c-{n:04}");
+                    prop_assert!(stored.contains(&id), "{} answered 201, not stored", id);
+                }
+            }
         }
     }
 }
