@@ -323,7 +323,15 @@ impl<S: GroupCommitStore> Sequencer<'_, S> {
             Call::Fail(why) => return Combined::Failed(why),
         }
         let stop = |mine: Option<(StoredEntry, Instant)>, commits: u32, signals: usize| {
-            tracing::debug!(generation, commits, signals, "combiner stopped");
+            // One line per combiner (≈ 24/s at 1,500 signals/s): how much one invocation
+            // sequenced, for the logs' view of batching.
+            tracing::info!(
+                generation,
+                commits,
+                signals,
+                own_stored = mine.is_some(),
+                "combiner stopped"
+            );
             mine.map_or(Combined::Stopped, |(entry, _)| {
                 Combined::Mine(Box::new(entry))
             })
