@@ -523,3 +523,7 @@ impl AuditLog for InMemoryAuditSink {
             .min())
     }
 }
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;
