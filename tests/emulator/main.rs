@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod backup;
+mod burst;
 mod export;
 mod full_pass;
 mod ingest;

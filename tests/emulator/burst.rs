@@ -1,0 +1,98 @@
+//! A bar-close burst through the real function URL path of `cargo lambda watch` (several
+//! concurrent instances, as Lambda runs them): 200 signals posted at the same instant are all
+//! stored, each once, in one contiguous linked chain, each insert audited (issue 13).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::Value;
+use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
+use shared::domain::audit::AuditEventType;
+use shared::domain::chain::verify_chain;
+
+use crate::support::{audit_events, read_all, required_env, signal};
+
+const BURST: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_200_concurrent_posts_is_answered_201_through_cargo_lambda_watch() {
+    let base = required_env("INGEST_URL");
+    let watch_stack = required_env("WATCH_STACK");
+    let store = DynamoLedgerStore::new(
+        crate::support::client().await,
+        format!("{watch_stack}-signals"),
+        format!("{watch_stack}-audit"),
+    );
+    let audit = DynamoAuditSink::new(
+        crate::support::client().await,
+        format!("{watch_stack}-audit"),
+    );
+    let burst_id = uuid::Uuid::now_v7().simple().to_string();
+    let ids: Vec<String> = (0..BURST).map(|n| format!("burst-{burst_id}-{n:03}")).collect();
+    // One connection per producer: they really are 200 simultaneous requests.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(BURST));
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (http, barrier) = (http.clone(), Arc::clone(&barrier));
+            let (url, body) = (format!("{base}/signals"), signal(id));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let response = http.post(url).json(&body).send().await.unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(BURST);
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let refused: Vec<_> = answers.iter().filter(|(status, _)| *status != 201).collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {BURST} not answered 201: {refused:?}",
+        refused.len()
+    );
+
+    // Each answer names its own signal at a distinct chain index.
+    let answered: BTreeSet<u64> = answers
+        .iter()
+        .map(|(_, body)| body["chain_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(answered.len(), BURST, "two answers name one chain index");
+
+    // The whole chain (other tests share this stack) is intact and gapless, and holds every
+    // signal of the burst exactly once, at the index its answer named.
+    let entries = read_all(&store).await;
+    let report = verify_chain(&entries, Some(entries.len() as u64));
+    assert!(report.is_intact(), "{:?}", report.findings);
+    for (status_and_body, id) in answers.iter().zip(&ids) {
+        let (_, body) = status_and_body;
+        assert_eq!(body["signal_id"], id.as_str());
+        let holding: Vec<u64> = entries
+            .iter()
+            .filter(|e| e.entry.signal_id.as_str() == id)
+            .map(|e| e.entry.chain_index)
+            .collect();
+        assert_eq!(holding, vec![body["chain_index"].as_u64().unwrap()], "{id}");
+    }
+
+    // One SIGNAL_INSERTED event per signal of the burst, naming its index.
+    let events = audit_events(&audit).await;
+    for (status_and_body, id) in answers.iter().zip(&ids) {
+        let inserted: Vec<_> = events
+            .iter()
+            .filter(|e| e.event_type == AuditEventType::SignalInserted)
+            .filter(|e| e.signal_id.as_deref() == Some(id.as_str()))
+            .collect();
+        assert_eq!(inserted.len(), 1, "{id}: {inserted:?}");
+        assert_eq!(inserted[0].chain_index, status_and_body.1["chain_index"].as_u64());
+    }
+}
