@@ -42,7 +42,7 @@ import check_backup  # noqa: E402
 import checkpoint_note  # noqa: E402
 import manifest_chain  # noqa: E402
 from check_proof import read_key  # noqa: E402
-from check_vectors import mth, receipt_canonical  # noqa: E402
+from check_vectors import canonical, receipt_canonical  # noqa: E402
 
 EVIDENCE_FILE = "evidence.json"
 EVIDENCE_FORMAT = "signal-ledger-evidence/1"
@@ -85,8 +85,6 @@ class Verification:
             "checkpoints_checked", "checkpointed_size", "leaves_checked",
             "leaves_matched_to_rows", "seals_checked", "audit_events_sealed"], 0)
         self.rows = {}  # chain index -> entry_hash (hex) of the backed-up row
-        self.entries = {}  # chain index -> (signal_id, generated_at)
-        self.manifest_roots = {}  # tree size -> (manifest key, merkle_root hex)
 
     def find(self, file, kind, message, location=None):
         self.findings.append({"file": file, "location": location, "kind": kind,
@@ -118,119 +116,117 @@ class Verification:
             manifests.append((manifest_chain.backup_order(match[3]), key))
         manifests.sort()
         stored = [(key, self.objects[key].read()) for _, key in manifests]
-        self.counts["manifests_checked"] = len(stored)
-        for position, kind in manifest_chain.verify_chain([raw for _, raw in stored]):
-            self.find(stored[position][0], f"manifest_{kind}" if kind == "invalid" else kind,
-                      f"manifest {position} of the chain: {kind} (section 8.4)")
-        parsed = []
+        read = []  # (key, manifest) of the manifests that parse, in chain order
         for key, raw in stored:
             try:
-                m = manifest_chain.parse(raw)
-            except manifest_chain.NotAManifest:
-                continue
-            if manifest_chain.consistency_problem(m) is None:
-                parsed.append((key, m))
-                if key != f"manifests/{m['backup_id'][:4]}/{m['backup_id'][4:6]}/" \
-                          f"signals_backup_{m['backup_id']}.json":
-                    self.find(key, "wrong_key", f"the manifest of {m['backup_id']} under another key")
-        self.verify_rows(parsed)
-        for key, m in parsed:
+                read.append((key, manifest_chain.parse(raw)))
+            except manifest_chain.NotAManifest as error:
+                self.find(key, "manifest_invalid", f"not a manifest at all (section 8.4): {error}")
+        self.counts["manifests_checked"] = len(read)
+        # Bytes that are not a manifest take no part in the chain (8.4): check the others.
+        chain = [raw for key, raw in stored if any(key == k for k, _ in read)]
+        for position, kind in manifest_chain.verify_chain(chain):
+            self.find(read[position][0], f"manifest_{kind}",
+                      f"manifest {position} of the chain: {kind} (section 8.4)")
+        self.counts["backed_up_to"] = read[-1][1]["index_range"]["to"] if read else 0
+        self.find_csvs_without_manifest(read)
+        for position, (key, m) in enumerate(read):
+            self.retention(key, key, m)
             self.verify_receipts(key, m)
-
-    def read_listed_csv(self, manifest_key, listed, what):
-        """A CSV a manifest lists: its bytes when present with the listed SHA-256 and size."""
-        data = self.fetch(listed["key"], manifest_key, listed["version_id"])
-        if data is None:
-            return None
-        if hashlib.sha256(data).hexdigest() != listed["sha256"] or len(data) != listed["bytes"]:
-            self.find(listed["key"], "csv_digest",
-                      f"the {what} is not the one {manifest_key} lists (SHA-256 "
-                      f"{hashlib.sha256(data).hexdigest()}, {len(data)} bytes; listed "
-                      f"{listed['sha256']}, {listed['bytes']} bytes)")
-        return data
-
-    def verify_rows(self, manifests):
-        """Every backup CSV read strictly, its rows checked as one chain (4.1): a run of files
-        that are all present is one chain; after a file that is absent or refused, the chain
-        resumes at the next manifest's range, from its first_previous_hash."""
-        items, places = [], []  # places[i]: (csv key, row) of items[i]
-        start, previous = 0, bytes(32)
-        leaves = []  # the leaves 0.. as long as every row from 0 was read
-
-        def flush(known_size=None):
-            nonlocal items, places
-            for index, kind, number in chain_findings.verify(
-                    items, known_size, check_backup_canonical, start, previous, located=True):
-                if number is None:
-                    file = places[-1][0] if places else last_key
-                    self.find(file, kind, f"chain index {index}: {kind} (section 4.1)",
-                              f"chain index {index}")
-                else:
-                    file, row = places[number]
-                    self.find(file, kind, f"chain index {index}: {kind} (section 4.1)",
-                              f"chain index {index}, row {row}")
-            items, places = [], []
-
-        last_key = None
-        whole = True  # every row from index 0 has been read
-        for key, m in manifests:
-            f, t = m["index_range"]["from"], m["index_range"]["to"]
-            last_key = key
-            rows = None
             if m["csv"] is not None:
-                data = self.read_listed_csv(key, m["csv"], "backup CSV")
-                if data is not None:
-                    try:
-                        rows = check_backup.read_strict(data)
-                    except check_backup.Refusal as refusal:
-                        where = f"row {refusal.row} (line {refusal.line})"
-                        if refusal.column:
-                            where += f", column {refusal.column}"
-                        self.find(m["csv"]["key"], refusal.code,
-                                  f"{where}: {refusal.code} (section 8.5)", where)
-                if rows is None:
-                    flush()
-                    start, previous, whole = t, bytes.fromhex(m["last_entry_hash"]), False
-                    continue
-                if len(rows) != m["row_count"]:
-                    self.find(m["csv"]["key"], "row_count",
-                              f"{len(rows)} rows; {key} lists {m['row_count']}")
-                for number, fields in enumerate(rows, start=1):
-                    item = {k: v for k, v in fields.items() if v is not None}
-                    items.append(item)
-                    places.append((m["csv"]["key"], number))
-                    self.rows[fields["chain_index"]] = fields["entry_hash"]
-                    self.entries[fields["chain_index"]] = (fields["signal_id"], fields["generated_at"])
-                    if whole:
-                        leaves.append(bytes.fromhex(fields["entry_hash"]))
-                self.counts["rows_checked"] += len(rows)
-            if whole and len(leaves) == t and mth(leaves).hex() != m["merkle_root"]:
-                self.find(key, "root_mismatch",
-                          f"merkle_root is not the root of the backed-up rows 0..{t}")
-            self.manifest_roots.setdefault(t, (key, m["merkle_root"]))
-            self.counts["backed_up_to"] = t
-        flush(manifests[-1][1]["index_range"]["to"] if manifests else None)
+                self.verify_rows(key, m, read[position - 1][1] if position else None)
+
+    def find_csvs_without_manifest(self, read):
+        named = set()
+        for _, m in read:
+            named.add((m["csv"] or {}).get("key"))
+            named.add(((m.get("receipts") or {}).get("csv") or {}).get("key"))
+        for key in self.under("signals/"):
+            name = key.rsplit("/", 1)[-1]
+            if name.startswith(("signals_backup_", "receipts_backup_")) and name.endswith(".csv") \
+                    and key not in named:
+                self.find(key, "csv_without_manifest", "no manifest names this backup CSV (section 8.2)")
+
+    def retention(self, key, manifest_key, m):
+        """A manifest and the CSVs it names stay locked until its retain_until (8.3), where the
+        evidence records a retention (an export's evidence.json; a sync copy records none)."""
+        record = self.objects.get(key)
+        retention = (record.record or {}).get("retention") if record else None
+        if not retention or (retention.get("mode") is None and retention.get("retain_until") is None):
+            return
+        if retention.get("retain_until") is None or retention["retain_until"] < m["retain_until"]:
+            self.find(key, "retention_short",
+                      f"retained until {retention.get('retain_until')}, before the retain_until "
+                      f"{m['retain_until']} of {manifest_key}")
+
+    def fetch_listed(self, manifest_key, m, listed):
+        """A CSV a manifest lists, at the listed version: its bytes, or None when absent."""
+        if listed["key"] in self.objects and self.objects[listed["key"]].version_id in (None, listed["version_id"]):
+            self.retention(listed["key"], manifest_key, m)
+        return self.fetch(listed["key"], manifest_key, listed["version_id"])
+
+    def verify_rows(self, key, m, before):
+        """One entries CSV (8.5) and its rows as the stretch of the chain (4.1) its manifest
+        covers, resumed from the manifest before (its size and compact range) and from this
+        manifest's first_previous_hash; then the root and head this manifest records."""
+        listed = m["csv"]
+        data = self.fetch_listed(key, m, listed)
+        if data is None:
+            return
+        if hashlib.sha256(data).hexdigest() != listed["sha256"] or len(data) != listed["bytes"]:
+            self.find(listed["key"], "csv_hash_mismatch",
+                      f"its bytes (SHA-256 {hashlib.sha256(data).hexdigest()}, {len(data)} bytes) "
+                      f"are not those {key} names (SHA-256 {listed['sha256']}, {listed['bytes']} bytes)")
+        try:
+            rows = check_backup.read_strict(data)
+        except check_backup.Refusal as refusal:
+            self.find(listed["key"], refusal.code, f"refused (section 8.5): {refusal}", where(refusal))
+            return
+        self.counts["rows_checked"] += len(rows)
+        if len(rows) != m["row_count"]:
+            self.find(listed["key"], "row_count_mismatch", f"it has {len(rows)} rows; {key} says {m['row_count']}")
+        size, compact = (0, []) if before is None else (
+            before["index_range"]["to"], [bytes.fromhex(h) for h in before["compact_range"]])
+        if len(compact) != bin(size).count("1"):
+            size, compact = 0, []
+        items = [{k: v for k, v in fields.items() if v is not None} for fields in rows]
+        findings = chain_findings.verify(items, None, canonical, size,
+                                         bytes.fromhex(m["first_previous_hash"]))
+        first = m["index_range"]["from"]
+        for index, kind in findings:
+            row = f", row {index - first + 1}" if index >= first else ""
+            self.find(listed["key"], kind, f"{kind} (section 4.1)", f"chain index {index}{row}")
+        for fields in rows:
+            self.rows[fields["chain_index"]] = fields["entry_hash"]
+        head = rows[-1]["entry_hash"] if rows else m["first_previous_hash"]
+        leaves = [bytes.fromhex(fields["entry_hash"]) for fields in rows]
+        if not findings and (checkpoint_note.fold(extend(size, compact, leaves)).hex() != m["merkle_root"]
+                             or head != m["last_entry_hash"]):
+            self.find(listed["key"], "manifest_root_mismatch",
+                      f"its rows do not give the Merkle root and head that {key} records",
+                      f"chain index {max(m['index_range']['to'] - 1, 0)}")
 
     def verify_receipts(self, manifest_key, m):
         window = m.get("receipts")
         if window is None or window["csv"] is None:
             return
         listed = window["csv"]
-        data = self.read_listed_csv(manifest_key, listed, "receipts CSV")
+        data = self.fetch_listed(manifest_key, m, listed)
         if data is None:
             return
+        file = listed["key"]
+        if hashlib.sha256(data).hexdigest() != listed["sha256"] or len(data) != listed["bytes"]:
+            self.find(file, "receipts_csv_hash_mismatch",
+                      f"its bytes are not those {manifest_key} names")
         try:
             rows = read_receipts_strict(data)
         except check_backup.Refusal as refusal:
-            where = f"row {refusal.row} (line {refusal.line})"
-            if refusal.column:
-                where += f", column {refusal.column}"
-            self.find(listed["key"], refusal.code, f"{where}: {refusal.code} (section 8.5)", where)
+            self.find(file, "receipts_csv_invalid", f"refused (sections 8.5, 8.6): {refusal}")
             return
-        file = listed["key"]
+        self.counts["receipts_checked"] += len(rows)
         if len(rows) != window["row_count"]:
-            self.find(file, "receipt_count",
-                      f"{len(rows)} rows; {manifest_key} lists {window['row_count']}")
+            self.find(file, "receipts_row_count_mismatch",
+                      f"it has {len(rows)} rows; {manifest_key} says {window['row_count']}")
         before = None
         for row, fields in enumerate(rows, start=1):
             at = f"row {row}"
@@ -238,9 +234,9 @@ class Verification:
                 self.find(file, "receipt_hash_mismatch", "the row does not re-hash to its receipt_hash", at)
             delta = chain_findings.micros(fields["delivered_at"]) - chain_findings.micros(fields["generated_at"])
             latency = delta // 1000 if delta >= 0 else -((-delta) // 1000)
-            if latency != fields["client_latency_ms"]:
+            if latency != fields["client_latency_ms"] or latency < 0:
                 self.find(file, "receipt_latency_mismatch",
-                          "client_latency_ms is not delivered_at - generated_at", at)
+                          "client_latency_ms is not delivered_at - generated_at (never negative)", at)
             low, high = window["recorded_from"], window["recorded_until"]
             if not ((low is None or low <= fields["recorded_at"]) and fields["recorded_at"] < high):
                 self.find(file, "receipt_outside_window", "recorded_at is outside the window", at)
@@ -252,140 +248,153 @@ class Verification:
             if fields["chain_index"] >= m["index_range"]["to"]:
                 self.find(file, "receipt_signal_not_backed_up",
                           f"chain index {fields['chain_index']} is not below {m['index_range']['to']}", at)
-            elif fields["chain_index"] in self.entries and self.entries[fields["chain_index"]] \
-                    != (fields["signal_id"], fields["generated_at"]):
-                self.find(file, "receipt_signal_mismatch",
-                          "the entry at its chain index has another signal_id or generated_at", at)
-        self.counts["receipts_checked"] += len(rows)
 
     # ---- section 7: checkpoints ----------------------------------------------------------
 
-    def judge_note(self, key, note, verify_signature):
-        """Whether a parsed note counts (origin and signature), reporting why not."""
-        if self.origin is None and note["signature"] is not None:
-            if verify_signature(note, self.keys, None) == "verified":
-                self.origin = origin_of(note)
-        verdict = verify_signature(note, self.keys, self.origin)
-        if verdict != "verified":
-            self.find(key, verdict, f"the note does not count: {verdict} (section 7)")
-            return False
-        return True
-
     def verify_checkpoints(self):
         notes = []
+        leaf_files = set()
         for key in self.under("checkpoints/"):
             match = CHECKPOINT_KEY.match(key)
             if not match:
                 self.find(key, "unexpected_object", "not a checkpoint note or leaf-hash file key (section 7)")
-                continue
-            if match[3] != "txt":
-                if key[:-len("leaves")] + "txt" not in self.objects:
-                    self.find(key, "unexpected_object", "a leaf-hash file without its note")
-                continue
-            try:
-                note = checkpoint_note.parse(self.objects[key].read().decode("utf-8"))
-            except UnicodeDecodeError:
-                self.find(key, "malformed_line", "the note is not UTF-8")
-                continue
-            except checkpoint_note.Refused as refusal:
-                self.find(key, refusal.code, f"the note is refused: {refusal} (section 7)")
-                continue
-            notes.append((key, note))
-        trusted = [(key, note) for key, note in notes if self.judge_note(key, note, checkpoint_note.verify_signature)]
-        # Trusted notes in key order: by tree size, then time (the keys have fixed width). Each
-        # leaf file extends the compact range of the checkpoint before to this one's: its root
-        # refolded, and the consistency of consecutive checkpoints, in one step.
-        size, compact = 0, []
-        for key, note in trusted:
+            elif match[3] == "leaves":
+                leaf_files.add(key)
+            else:
+                try:
+                    notes.append((key, checkpoint_note.parse(self.objects[key].read().decode("utf-8"))))
+                except UnicodeDecodeError:
+                    self.find(key, "checkpoint_invalid", "not UTF-8 text")
+                except checkpoint_note.Refused as refusal:
+                    self.find(key, "checkpoint_invalid", f"refused (section 7): {refusal}")
+        if self.origin is None:
+            self.origin = next((note["origin"] for _, note in notes if checkpoint_note.verify_signature(
+                note, self.keys, note["origin"]) == "verified"), None)
+        origin = self.origin if self.origin is not None else (notes[0][1]["origin"] if notes else "")
+        size, compact, anchor = 0, [], None  # the last trusted checkpoint
+        for key, note in notes:
             n = note["tree_size"]
-            expected = f"checkpoints/{n:020d}-{audit_seal.compact(note['time'])}.txt"
-            if key != expected:
-                self.find(key, "wrong_key", f"the note of size {n} at {note['time']} belongs at {expected}")
+            verdict = checkpoint_note.verify_signature(note, self.keys, origin)
+            misplaced = key != f"checkpoints/{n:020d}-{audit_seal.compact(note['time'])}.txt"
+            if verdict != "verified" or misplaced:
+                kind = {"origin_mismatch": "origin_mismatch", "verified": "checkpoint_misplaced"}.get(
+                    verdict, "untrusted_key")
+                self.find(key, kind, f"the note does not count (section 7): {verdict}"
+                          + (", and it is not stored under the key its size and time give" if misplaced else ""))
+                continue
             self.counts["checkpoints_checked"] += 1
-            self.counts["checkpointed_size"] = max(self.counts["checkpointed_size"], n)
-            leaves_key = key[:-len("txt")] + "leaves"
-            leaves = self.read_leaves(leaves_key, key, note)
             first = note["leaves"][0]
-            if leaves is not None and first != size:
-                self.find(leaves_key, "leaves_gap",
-                          f"the leaf file starts at {first}, the checkpoint before ends at {size}")
-            elif leaves is not None:
+            follows = first == size
+            if not follows:
+                self.find(key, "checkpoint_gap",
+                          f"its leaves start at {first}, but the previous trusted checkpoint"
+                          + (f" ({anchor})" if anchor else "") + f" ends at {size}", "line 7")
+            leaves_key = key[:-len("txt")] + "leaves"
+            leaves = self.read_leaves(leaves_key, key, note, leaf_files)
+            if leaves is not None:
                 self.counts["leaves_checked"] += len(leaves)
                 for index, leaf in enumerate(leaves, start=first):
                     row = self.rows.get(index)
-                    if row is not None and row != leaf.hex():
+                    if row is None:
+                        continue
+                    self.counts["leaves_matched_to_rows"] += 1
+                    if row != leaf.hex():
                         self.find(leaves_key, "leaf_differs_from_backup",
-                                  f"leaf {leaf.hex()} is not the backed-up row's entry_hash {row}",
+                                  f"the checkpointed leaf {leaf.hex()} is not the backed-up row's entry hash {row}",
                                   f"chain index {index}")
-                    elif row is not None:
-                        self.counts["leaves_matched_to_rows"] += 1
-                if extend(size, compact, leaves) != note["range"] \
-                        or (leaves and leaves[-1] != note["head"]):
+                if follows and extend(size, compact, leaves) != note["range"]:
                     self.find(key, "root_mismatch",
-                              f"the checkpoint before, extended by {leaves_key}, does not give this "
-                              "note's compact range, root and head (section 7)")
-            # Go on from the signed note itself, so one bad file does not hide later ones.
-            size, compact = n, list(note["range"])
-            backup = self.manifest_roots.get(n)
-            if backup is not None and backup[1] != note["root"].hex():
-                self.find(backup[0], "root_differs_from_checkpoint",
-                          f"merkle_root is not the root of {key}, of the same size {n}")
-        return trusted
+                              f"the previous checkpoint's range extended with {leaves_key} does not "
+                              "give this note's range and root: the trees are not consistent",
+                              f"chain indexes {first}..{n}")
+            self.counts["checkpointed_size"] = n
+            size, compact, anchor = n, list(note["range"]), key
 
-    def read_leaves(self, leaves_key, note_key, note):
-        """The leaves of a trusted checkpoint's leaf-hash file, or None (with a finding)."""
-        data = self.fetch(leaves_key, note_key)
-        if data is None:
+    def read_leaves(self, leaves_key, note_key, note, leaf_files):
+        """The leaves of a trusted checkpoint's leaf-hash file, or None (absent, or a finding)."""
+        if leaves_key not in leaf_files:
+            self.absent.append((leaves_key, note_key))
             return None
+        data = self.objects[leaves_key].read()
         first, to, digest = note["leaves"]
         if hashlib.sha256(data).digest() != digest:
             self.find(leaves_key, "leaves_digest", "the file's SHA-256 is not the note's leaves line")
             return None
-        lines = [data[i:i + 65] for i in range(0, len(data), 65)]
-        if not all(LEAF_LINE.fullmatch(line) for line in lines) or len(lines) != to - first:
-            self.find(leaves_key, "leaves_format", f"not {to - first} lines of 64 lowercase hex digits")
+        leaves = []
+        for number, at in enumerate(range(0, len(data), 65), start=1):
+            if not LEAF_LINE.fullmatch(data[at:at + 65]):
+                self.find(leaves_key, "leaves_line", "not 64 lowercase hex digits and a newline",
+                          f"line {number}")
+                return None
+            leaves.append(bytes.fromhex(data[at:at + 64].decode()))
+        if len(leaves) != to - first:
+            self.find(leaves_key, "leaves_count", f"{len(leaves)} leaves for [{first}, {to})")
             return None
-        return [bytes.fromhex(line[:64].decode()) for line in lines]
+        return leaves
 
     # ---- section 11: audit seals -----------------------------------------------------------
 
     def verify_seals(self):
-        keyed = []
+        seals, events_files = [], set()
         for key in self.under("integrity/audit-seals/"):
             match = SEAL_KEY.match(key)
             if not match:
-                self.find(key, "unexpected_object", "not an audit seal or events file key (section 11.4)")
-                continue
-            if match[3] != "txt":
-                if key[:-len("events")] + "txt" not in self.objects:
-                    self.find(key, "unexpected_object", "an events file without its seal")
-                continue
-            try:
-                note = audit_seal.parse(self.objects[key].read().decode("utf-8"))
-            except UnicodeDecodeError:
-                self.find(key, "malformed_line", "the seal is not UTF-8")
-                continue
-            except checkpoint_note.Refused as refusal:
-                self.find(key, refusal.code, f"the seal is refused: {refusal} (section 11.4)")
-                continue
-            if self.judge_note(key, note, audit_seal_signature):
-                keyed.append((key, note["seal"]))
-        keyed.sort(key=lambda pair: (pair[1]["seq"], pair[0]))
-        for key, problem in audit_seal.check_chain(keyed):
-            self.find(key, f"audit_seal_{problem}", f"the seal chain: {problem} (section 11.5)")
-        for key, seal in keyed:
+                self.find(key, "unexpected_object", "not an audit seal note or events file key (section 11.4)")
+            elif match[3] == "events":
+                events_files.add(key)
+            else:
+                try:
+                    seals.append((key, audit_seal.parse(self.objects[key].read().decode("utf-8"))))
+                except UnicodeDecodeError:
+                    self.find(key, "audit_seal_invalid", "not UTF-8 text")
+                except checkpoint_note.Refused as refusal:
+                    self.find(key, "audit_seal_invalid", f"refused (section 11.4): {refusal}")
+        if self.origin is None:
+            self.origin = next((note["seal"]["origin"] for _, note in seals if audit_seal.verify_signature(
+                note, self.keys, note["seal"]["origin"]) == "verified"), None)
+        origin = self.origin if self.origin is not None else (seals[0][1]["seal"]["origin"] if seals else "")
+        trusted = []
+        for key, note in seals:
+            verdict = audit_seal.verify_signature(note, self.keys, origin)
+            if verdict != "verified":
+                self.find(key, "audit_seal_untrusted", f"the seal does not count (section 11.5): {verdict}")
+            else:
+                trusted.append((key, note["seal"]))
+        trusted.sort(key=lambda pair: (pair[1]["seq"], pair[0]))
+        ends = {}  # seq -> [(body digest, to)] of the trusted seals checked so far
+        for key, seal in trusted:
+            if key != audit_seal.seal_key(seal):
+                self.find(key, "audit_seal_wrong_key", f"its content is that of {audit_seal.seal_key(seal)}")
+            if seal["seq"] > 0:
+                before = ends.get(seal["seq"] - 1)
+                linked = [to for digest, to in before or [] if digest == seal["previous"]]
+                if before is None:
+                    self.find(key, "audit_seal_gap", f"no trusted seal {seal['seq'] - 1} precedes it")
+                elif not linked:
+                    self.find(key, "audit_seal_broken_link",
+                              f"its previous is the digest of no trusted seal {seal['seq'] - 1}")
+                elif linked[0] != seal["from"]:
+                    self.find(key, "audit_seal_broken_link",
+                              f"its window starts at {seal['from']}, not where seal {seal['seq'] - 1} ended")
+            ends.setdefault(seal["seq"], []).append((audit_seal.digest(seal), seal["to"]))
             self.counts["seals_checked"] += 1
             events_key = key[:-len("txt")] + "events"
-            data = self.fetch(events_key, key)
-            if data is None:
+            if events_key not in events_files:
+                self.absent.append((events_key, key))
                 continue
             try:
-                events = audit_seal.parse_events(data, seal)
+                audit_seal.parse_events(self.objects[events_key].read(), seal)
+                self.counts["audit_events_sealed"] += seal["count"]
             except (checkpoint_note.Refused, UnicodeDecodeError, ValueError) as error:
-                code = error.code if isinstance(error, checkpoint_note.Refused) else "events_line"
-                self.find(events_key, code, f"the events file is refused: {error} (section 11.3)")
-                continue
-            self.counts["audit_events_sealed"] += len(events)
+                code = getattr(error, "code", "events_line")
+                line = re.match(r"\w+: line ([0-9]+)", str(error)) if code == "events_line" else None
+                self.find(events_key, code, f"refused (section 11.3): {error}",
+                          f"line {line[1]}" if line else None)
+
+
+def where(refusal):
+    """The location of a CSV refusal (8.5): `row R (line L)`, and `, column C` for a cell."""
+    return f"row {refusal.row} (line {refusal.line})" + (f", column {refusal.column}" if refusal.column else "")
 
 
 def extend(size, compact, leaves):
@@ -399,21 +408,6 @@ def extend(size, compact, leaves):
             (height, right), (_, left) = stack.pop(), stack.pop()
             stack.append((height + 1, hashlib.sha256(b"\x01" + left + right).digest()))
     return [h for _, h in stack]
-
-
-def origin_of(note):
-    return note["seal"]["origin"] if "seal" in note else note["origin"]
-
-
-def audit_seal_signature(note, keys, origin):
-    if origin is None:
-        origin = note["seal"]["origin"]
-    return audit_seal.verify_signature(note, keys, origin)
-
-
-def check_backup_canonical(fields):
-    from check_vectors import canonical
-    return canonical(fields)
 
 
 RECEIPT_INTEGERS = {"chain_index": (0, 2 ** 64), "client_latency_ms": (-2 ** 63, 2 ** 63)}
@@ -594,6 +588,38 @@ def render_text(verdict):
                f"verdict: {verdict['verdict']} ({len(verdict['missing'])} file(s) missing, "
                f"{verdict['findings_total']} finding(s))")
     return "\n".join(out) + "\n"
+
+
+def agreement(verdict):
+    """What the vectors of failing/evidence.json (and the Rust verifier) are compared on."""
+    return {
+        "exit_code": verdict["exit_code"], "verdict": verdict["verdict"], "copy": verdict["copy"],
+        "findings": sorted([[f["file"], f["location"], f["kind"]] for f in verdict["findings"]],
+                           key=lambda f: (f[0], f[1] or "", f[2])),
+        "missing": sorted(key for key, _ in verdict["missing"]),
+        "unlisted": verdict["unlisted"], "out_of_period": verdict["out_of_period"],
+    }
+
+
+def check_vectors(path, failures):
+    """failing/evidence.json: every case's folder, judged with its keys, gives its verdict."""
+    import tempfile
+    vectors = json.loads(path.read_text(encoding="utf-8"))
+    keys = {"signing": bytes.fromhex(vectors["public_key_der_hex"]),
+            "other": bytes.fromhex(vectors["other_public_key_der_hex"])}
+    for case in vectors["cases"]:
+        files = dict(vectors["folder"])
+        files.update(case["changes"])
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = pathlib.Path(scratch)
+            for key, text in files.items():
+                if text is not None:
+                    (folder / key).parent.mkdir(parents=True, exist_ok=True)
+                    (folder / key).write_bytes(text.encode("utf-8"))
+            found = agreement(verify_folder(folder, [keys[k] for k in case["keys"]], None))
+        if found != case["expected"]:
+            failures.append(f"evidence.json: {case['name']}: {found}, expected {case['expected']}")
+    return len(vectors["cases"])
 
 
 def main(argv):
