@@ -4,6 +4,9 @@
 //! the missing, unlisted and left-out keys. `python3 docs/vectors/check_vectors.py` runs the same
 //! cases through the independent `check_evidence.py`.
 
+// This whole file is tests: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -21,10 +24,8 @@ fn unhex(text: &str) -> Vec<u8> {
 }
 
 fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "evidence-vector-{}",
-        uuid::Uuid::now_v7().simple()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("evidence-vector-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
