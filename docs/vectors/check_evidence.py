@@ -119,11 +119,18 @@ class Verification:
         read = []  # (key, manifest) of the manifests that parse, in chain order
         for key, raw in stored:
             try:
-                read.append((key, manifest_chain.parse(raw)))
+                m = manifest_chain.parse(raw)
+                problem = manifest_chain.consistency_problem(m)
+                if problem is None and manifest_chain.canonical_bytes(m) != raw:
+                    problem = "not its canonical bytes"
             except manifest_chain.NotAManifest as error:
-                self.find(key, "manifest_invalid", f"not a manifest at all (section 8.4): {error}")
+                problem = f"not a manifest at all: {error}"
+            if problem is not None:
+                self.find(key, "manifest_invalid", f"{problem} (sections 8.3, 8.4)")
+            else:
+                read.append((key, m))
         self.counts["manifests_checked"] = len(read)
-        # Bytes that are not a manifest take no part in the chain (8.4): check the others.
+        # Only manifests that mean what they say take part in the chain and judge their CSVs.
         chain = [raw for key, raw in stored if any(key == k for k, _ in read)]
         for position, kind in manifest_chain.verify_chain(chain):
             self.find(read[position][0], f"manifest_{kind}",
@@ -378,7 +385,7 @@ class Verification:
                               f"its window starts at {seal['from']}, not where seal {seal['seq'] - 1} ended")
             ends.setdefault(seal["seq"], []).append((audit_seal.digest(seal), seal["to"]))
             self.counts["seals_checked"] += 1
-            events_key = key[:-len("txt")] + "events"
+            events_key = audit_seal.seal_key(seal)[:-len("txt")] + "events"  # named by its content
             if events_key not in events_files:
                 self.absent.append((events_key, key))
                 continue
@@ -485,17 +492,74 @@ def backup_day(key):
     return f"{match[1]}-{match[2]}-{match[3]}" if match else None
 
 
-def read_evidence(folder, present):
+def _unique(pairs):
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError("a field given twice")
+    return dict(pairs)
+
+
+def _is_text(value):
+    return isinstance(value, str)
+
+
+def _is_count(value):
+    return type(value) is int and 0 <= value < 2 ** 64
+
+
+def _is_hash(value):
+    return isinstance(value, str) and checkpoint_note.HEX64.match(value) is not None
+
+
+def _is_timestamp(value):
+    return isinstance(value, str) and checkpoint_note.is_canonical_timestamp(value)
+
+
+def _optional(shape):
+    return lambda value: value is None or shape(value)
+
+
+def _is_record(shapes, optional=()):
+    """An object with each field of `shapes` of its shape; a field in `optional` may be absent
+    (it is then null); other fields are ignored."""
+    def check(value):
+        return isinstance(value, dict) and all(
+            (name in value and shape(value[name])) or (name in optional and name not in value)
+            for name, shape in shapes.items())
+    return check
+
+
+RETENTION = _is_record({"mode": _optional(_is_text), "retain_until": _optional(_is_timestamp)},
+                       optional=("mode", "retain_until"))
+OBJECT = _is_record({
+    "key": _is_text, "version_id": _is_text, "sha256": _is_hash, "bytes": _is_count,
+    "versions": _is_count, "retention": RETENTION,
+    "server_side_encryption": _optional(_is_text), "s3_sha256": _optional(_is_hash),
+}, optional=("server_side_encryption", "s3_sha256"))
+NOT_EXPORTED = _is_record({"key": _is_text, "version_id": _is_text, "reason": _is_text})
+EVIDENCE = _is_record({
+    "format": _is_text, "bucket": _is_text,
+    "period": _optional(_is_record({"from": _is_text, "to": _is_text})),
+    "exported_at": _is_timestamp, "exported_by": _is_text,
+    "objects": lambda v: isinstance(v, list) and all(OBJECT(o) for o in v),
+    "not_exported": lambda v: isinstance(v, list) and all(NOT_EXPORTED(o) for o in v),
+}, optional=("period",))
+
+
+def read_evidence(folder):
+    """evidence.json read strictly (section 12.1): UTF-8 JSON, no field given twice, every field
+    of section 12 present and of its type (those that may be null may also be absent), the
+    format signal-ledger-evidence/1; else nothing can be judged."""
     try:
-        evidence = json.loads((folder / EVIDENCE_FILE).read_bytes().decode("utf-8"))
-        if evidence.get("format") != EVIDENCE_FORMAT:
-            raise ValueError(f"format {evidence.get('format')!r}, not {EVIDENCE_FORMAT!r}")
-        for record in evidence["objects"]:
-            for name in ("key", "version_id", "sha256", "bytes", "versions", "retention"):
-                record[name]  # noqa: B018 — every record has these
-        evidence.setdefault("not_exported", [])
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        evidence = json.loads((folder / EVIDENCE_FILE).read_bytes().decode("utf-8"),
+                              object_pairs_hook=_unique)
+        if not EVIDENCE(evidence):
+            raise ValueError("a field is missing or not of its type (section 12)")
+        if evidence["format"] != EVIDENCE_FORMAT:
+            raise ValueError(f"format {evidence['format']!r}, not {EVIDENCE_FORMAT!r}")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise Unjudged(f"{folder / EVIDENCE_FILE} is not a readable {EVIDENCE_FORMAT} record: {error}")
+    evidence.setdefault("period", None)
     return evidence
 
 
@@ -504,7 +568,7 @@ def verify_folder(folder, keys, origin):
     findings, missing, unlisted = [], [], []
     evidence = None
     if EVIDENCE_FILE in present:
-        evidence = read_evidence(folder, present)
+        evidence = read_evidence(folder)
         objects = {}
         for record in evidence["objects"]:
             key = record["key"]
