@@ -159,6 +159,11 @@ if ! $emulator_only; then
   expect_rejected "receipts backup CSV" backup/receipts_backup_20261129.csv \
     's/mobile:push-2/mobile:push-3/' 'FAIL receipts row 3: the row does not re-hash to its receipt_hash' \
     docs/vectors/backup/check_backup.py
+
+  step "evidence folders: ledgerctl verify-evidence and check_evidence.py on 150 tampered folders"
+  # Seeded, so a failure replays; the emulator test verify_evidence compares them on real exports.
+  python3 infra/evidence_differential.py "${CARGO_TARGET_DIR:-$ROOT/target}/debug/ledgerctl" \
+    --seed 1 --cases 150
 fi
 
 stop_started
