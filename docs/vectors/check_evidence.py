@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
 """Verify an evidence folder (docs/ledger-format.md section 12) offline, standard library only.
 
-Written from the format, independently of `ledgerctl verify-evidence`, and giving the same
-verdicts: it reuses this folder's own re-implementations of the format (check_vectors.py for
-entry and receipt encoding, chain_findings.py for section 4.1, checkpoint_note.py and p256.py
-for section 7, backup/manifest_chain.py and backup/check_backup.py for section 8,
-audit_seal.py for section 11) and adds the checks over a whole folder of section 12:
+Written from the format (section 12.1 lists every check, finding kind and location), not from
+the Rust, and giving the same verdicts as `ledgerctl verify-evidence`: it reuses this folder's
+own re-implementations of the format (check_vectors.py for entry and receipt encoding,
+chain_findings.py for section 4.1, checkpoint_note.py and p256.py for section 7,
+backup/manifest_chain.py and backup/check_backup.py for section 8, audit_seal.py for section 11)
+and adds the checks over a whole folder:
 
 - `evidence.json` against the files (SHA-256, size, overwritten keys, locks, planted objects);
-- the manifest chain (8.4), every backup CSV (8.5, strict), its SHA-256, size and version
-  against its manifest, the rows as one chain across files (4.1), the Merkle root of every
-  manifest rebuilt from the rows; every receipts CSV (8.6);
+- the manifest chain (8.4); every backup CSV at the version its manifest names: its SHA-256,
+  size and lock, the strict reading (8.5), its rows as the stretch of the chain (4.1) its
+  manifest covers, resumed from the manifest before, and the root and head its manifest
+  records; every receipts CSV (8.6);
 - every checkpoint (section 7): the note, its signature under the given keys only, its origin,
-  its key, its leaf-hash file, and its root and compact range refolded from the leaf files of
-  all checkpoints before it (which is the consistency of consecutive checkpoints);
+  its key, its leaf-hash file, and its compact range and root refolded from the previous
+  trusted checkpoint's range and its leaf file (the consistency of consecutive checkpoints);
 - that backups and checkpoints agree: each leaf equals the backed-up row's entry hash at its
-  index, and each manifest's root the root of a checkpoint of the same size;
+  index;
 - the audit seals (section 11): notes, trust, chain and events files.
 
     python3 docs/vectors/check_evidence.py DIR --public-key KEY [--public-key KEY…] [--origin O] [--json]
@@ -77,8 +79,11 @@ class Object:
 
 
 class Verification:
-    def __init__(self, objects, evidence, keys, origin):
-        self.objects, self.evidence, self.keys, self.origin = objects, evidence, keys, origin
+    """The checks of section 12.1 over the folder's objects (key -> Object), with the given keys
+    and origin; findings, absent objects and counts accumulate as they run."""
+
+    def __init__(self, objects, keys, origin):
+        self.objects, self.keys, self.origin = objects, keys, origin
         self.findings, self.absent = [], []  # absent: (key, named by)
         self.counts = dict.fromkeys([
             "manifests_checked", "rows_checked", "receipts_checked", "backed_up_to",
@@ -594,7 +599,7 @@ def verify_folder(folder, keys, origin):
         unlisted = sorted(k for k in present if k not in (EVIDENCE_FILE, JOURNAL_FILE) and k not in objects)
     else:
         objects = {key: Object(path) for key, path in present.items()}
-    run = Verification(objects, evidence, keys, origin)
+    run = Verification(objects, keys, origin)
     run.verify_backups()
     run.verify_checkpoints()
     run.verify_seals()
