@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Differential test of the two evidence verifiers (docs/ledger-format.md section 12.1).
+"""Differential test of the two evidence verifiers (docs/ledger-format.md section 12.2).
 
 Takes two small evidence folders from docs/vectors — the exported folder of
 failing/evidence.json (entries, checkpoint, audit seals; as an export or a sync copy) and the

@@ -136,7 +136,7 @@ if ! $emulator_only; then
   expect_rejected "proof vector" proofs.json \
     '0,/"a26400ae8f3153/s//"b26400ae8f3153/' \
     'FAIL proofs.json: inclusion: entry 0 in the tree of size 2: refused, expected verified'
-  # ...and when an evidence folder's expected verdict is wrong (section 12.1, check_evidence.py).
+  # ...and when an evidence folder's expected verdict is wrong (section 12.2, check_evidence.py).
   rm -rf "${scratch:?}"/* && cp -r docs/vectors/. "$scratch/"
   sed -i '0,/"leaves_digest"/s//"leaves_line"/' "$scratch/failing/evidence.json"
   if rejected=$(python3 "$scratch/check_vectors.py" "$scratch"); then

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Verify an evidence folder (docs/ledger-format.md section 12) offline, standard library only.
 
-Written from the format (section 12.1 lists every check, finding kind and location), not from
+Written from the format (section 12.2 lists every check, finding kind and location), not from
 the Rust, and giving the same verdicts as `ledgerctl verify-evidence`: it reuses this folder's
 own re-implementations of the format (check_vectors.py for entry and receipt encoding,
 chain_findings.py for section 4.1, checkpoint_note.py and p256.py for section 7,
@@ -79,7 +79,7 @@ class Object:
 
 
 class Verification:
-    """The checks of section 12.1 over the folder's objects (key -> Object), with the given keys
+    """The checks of section 12.2 over the folder's objects (key -> Object), with the given keys
     and origin; findings, absent objects and counts accumulate as they run."""
 
     def __init__(self, objects, keys, origin):
@@ -552,7 +552,7 @@ EVIDENCE = _is_record({
 
 
 def read_evidence(folder):
-    """evidence.json read strictly (section 12.1): UTF-8 JSON, no field given twice, every field
+    """evidence.json read strictly (section 12.2): UTF-8 JSON, no field given twice, every field
     of section 12 present and of its type (those that may be null may also be absent), the
     format signal-ledger-evidence/1; else nothing can be judged."""
     try:

@@ -14,7 +14,7 @@ re-derives the sealed audit log of audit_seal.json (section 11: event leaves, ev
 signed seals and their chain) and runs failing/audit_seals.json: refused notes and events files
 with their codes, tampered windows with their exact findings, broken chains with their problems
 (audit_seal.py), and every evidence folder of failing/evidence.json gives exactly its verdict
-(check_evidence.py, section 12.1).
+(check_evidence.py, section 12.2).
 Exit status 0 when every vector checks out.
 
     python3 docs/vectors/check_vectors.py [DIR]

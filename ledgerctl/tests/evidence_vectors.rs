@@ -1,4 +1,4 @@
-//! The evidence folders of `docs/vectors/failing/evidence.json` (ledger-format §12.1) through
+//! The evidence folders of `docs/vectors/failing/evidence.json` (ledger-format §12.2) through
 //! `ledgerctl verify-evidence`'s verifier: each case's folder, judged with its keys, must give
 //! exactly the verdict written there — the exit status, the findings as (file, location, kind),
 //! the missing, unlisted and left-out keys. `python3 docs/vectors/check_vectors.py` runs the same

@@ -69,7 +69,7 @@ fn verify_with_python(dir: &Path, key: &Path) -> (i32, Value) {
     (output.status.code().unwrap(), verdict)
 }
 
-/// What both verifiers must agree on (docs/ledger-format.md §12.1): the verdict, the findings as
+/// What both verifiers must agree on (docs/ledger-format.md §12.2): the verdict, the findings as
 /// a sorted list of (file, location, kind), the missing and left-out files, the kind of copy with
 /// what it cannot check, the origin and every count. Only the messages may differ.
 fn agreement(verdict: &(i32, Value)) -> Value {

@@ -869,7 +869,7 @@ def main():
     write(HERE / "evidence.json", evidence_vectors(base, leaves, signed_vector, passing))
 
 
-# ---- evidence folders (section 12.1) -------------------------------------------------------
+# ---- evidence folders (section 12.2) -------------------------------------------------------
 
 EVIDENCE_RETAIN_UNTIL = "2033-11-29T02:00:00.500000Z"
 
@@ -897,7 +897,7 @@ def evidence_bytes(record):
 def evidence_vectors(base, leaves, signed_vector, seals_vector):
     """One exported folder (the five entries of entries.json backed up in one CSV with its
     manifest, checkpointed at size 5, and the two audit seals of audit_seal.json) and changes
-    to it, each with the verdict of section 12.1 written by hand: exit status, findings as
+    to it, each with the verdict of section 12.2 written by hand: exit status, findings as
     (file, location, kind) sorted, missing, unlisted and left-out keys."""
     csv_key = manifest_chain.csv_key("20261128")
     csv = check_backup.write_csv(base)
@@ -1005,7 +1005,7 @@ def evidence_vectors(base, leaves, signed_vector, seals_vector):
     case("an export of another period, without the day's CSV", {
         csv_key: None, "evidence.json": evidence_bytes(period)}, 0, out_of_period=[csv_key])
     return {
-        "about": "Evidence folders (docs/ledger-format.md section 12.1): `folder` is an export "
+        "about": "Evidence folders (docs/ledger-format.md section 12.2): `folder` is an export "
                  "(key -> text, evidence.json included); each case applies `changes` (a key "
                  "to new text, or null: removed), is judged with `keys` (`signing`: "
                  "public_key_der_hex, `other`: other_public_key_der_hex), and must give "
