@@ -88,7 +88,7 @@ class Verification:
         self.counts = dict.fromkeys([
             "manifests_checked", "rows_checked", "receipts_checked", "backed_up_to",
             "checkpoints_checked", "checkpointed_size", "leaves_checked",
-            "leaves_matched_to_rows", "seals_checked", "audit_events_sealed"], 0)
+            "leaves_matched_to_rows", "seals_checked", "audit_events_sealed", "reports_checked"], 0)
         self.rows = {}  # chain index -> entry_hash (hex) of the backed-up row
 
     def find(self, file, kind, message, location=None):
@@ -403,6 +403,69 @@ class Verification:
                 self.find(events_key, code, f"refused (section 11.3): {error}",
                           f"line {line[1]}" if line else None)
 
+    # ---- reports and their records (section 12.1) -----------------------------------------
+
+    def verify_reports(self):
+        """Every report file under reports/ against the report records: a record that does not
+        parse is report_record_invalid; a file no usable record names, report_unrecorded; one
+        whose SHA-256 and size are those of no candidate, report_hash_mismatch; a key a record
+        names that the folder lacks is absent.
+
+        Transitional: only when the folder holds at least one record. Report records are new
+        (ledger-format 12.1); until `ledgerctl verify-evidence` checks them too, a folder without
+        records is not judged here, so the two verifiers keep agreeing on older vaults. Remove
+        the condition once verify-evidence checks report records."""
+        keys = self.under("reports/")
+        if not any(k.endswith(REPORT_RECORD_SUFFIX) for k in keys):
+            return
+        records = []  # (record key, record)
+        for key in keys:
+            if key.endswith(REPORT_RECORD_SUFFIX):
+                try:
+                    records.append((key, parse_report_record(self.objects[key].read())))
+                except ValueError as error:
+                    self.find(key, "report_record_invalid", f"not a report record (section 12.1): {error}")
+        for record_key, record in records:
+            for obj in record["objects"]:
+                if obj["key"] not in keys:
+                    self.absent.append((obj["key"], record_key))
+        for key in keys:
+            if key.endswith(REPORT_RECORD_SUFFIX):
+                continue
+            data = self.objects[key].read()
+            self.counts["reports_checked"] += 1
+            named = [(rk, o) for rk, r in records for o in r["objects"] if o["key"] == key]
+            candidates = [(rk, o) for rk, o in named if o["version_id"] == self.objects[key].version_id] or named
+            if not candidates:
+                self.find(key, "report_unrecorded", "no report record names this report")
+            elif not any(o["sha256"] == hashlib.sha256(data).hexdigest() and o["bytes"] == len(data)
+                         for _, o in candidates):
+                self.find(key, "report_hash_mismatch",
+                          f"its bytes are not those {candidates[0][0]} records")
+
+
+REPORT_RECORD_FORMAT = "signal-ledger-report-record/1"
+REPORT_RECORD_SUFFIX = ".record.json"
+
+
+def parse_report_record(raw):
+    """A report record (section 12.1): UTF-8 JSON of exactly format, period, generated_at and
+    objects (each exactly key, version_id, sha256, bytes), that format, at least one object."""
+    record = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique)
+    exact = {"format": _is_text, "period": _is_text, "generated_at": _is_timestamp,
+             "objects": lambda v: isinstance(v, list) and all(
+                 isinstance(o, dict) and set(o) == {"key", "version_id", "sha256", "bytes"}
+                 and _is_text(o["key"]) and _is_text(o["version_id"]) and _is_hash(o["sha256"])
+                 and _is_count(o["bytes"]) for o in v)}
+    if not isinstance(record, dict) or set(record) != set(exact) \
+            or not all(shape(record[name]) for name, shape in exact.items()):
+        raise ValueError("not exactly the members of a report record, of their types")
+    if record["format"] != REPORT_RECORD_FORMAT:
+        raise ValueError(f"format {record['format']!r}, not {REPORT_RECORD_FORMAT!r}")
+    if not record["objects"]:
+        raise ValueError("it names no report")
+    return record
+
 
 def where(refusal):
     """The location of a CSV refusal (8.5): `row R (line L)`, and `, column C` for a cell."""
@@ -490,11 +553,43 @@ def walk(folder):
     return {str(p.relative_to(folder).as_posix()): p for p in folder.rglob("*") if p.is_file()}
 
 
-def backup_day(key):
-    """The UTC day a backup CSV's key names (section 12: the only objects other evidence names
-    that a period can leave out), or None."""
-    match = re.fullmatch(r"signals/[0-9]{4}/[0-9]{2}/signals_backup_([0-9]{4})([0-9]{2})([0-9]{2})(_[0-9]+)?\.csv", key)
-    return f"{match[1]}-{match[2]}-{match[3]}" if match else None
+WHOLE_PREFIXES = ("manifests/", "checkpoints/", "integrity/audit-seals/", "integrity/keys/",
+                  "integrity/acknowledgements/")
+DATED_PREFIXES = ("reports/", "verifications/", "integrity/runs/", "productions/")
+
+
+def _is_day(text):
+    return len(text) == 10 and checkpoint_note.is_canonical_timestamp(f"{text}T00:00:00.000000Z")
+
+
+def key_days(key):
+    """The first and last UTC day a dated key names (section 12: what a period selects), or None
+    for a key exported whatever the period."""
+    if key.startswith(WHOLE_PREFIXES):
+        return None
+    if key.startswith("signals/"):
+        name = key.rsplit("/", 1)[-1]
+        digits = name[len("signals_backup_"):][:8] if name.startswith("signals_backup_") else ""
+        day = f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+        return (day, day) if len(digits) == 8 and _is_day(day) else None
+    prefix = next((p for p in DATED_PREFIXES if key.startswith(p)), None)
+    if prefix is None:
+        return None
+    parts = key[len(prefix):].split("/", 3)
+    if len(parts) < 2:
+        return None
+    if len(parts) == 4 and _is_day(f"{parts[0]}-{parts[1]}-{parts[2]}"):
+        day = f"{parts[0]}-{parts[1]}-{parts[2]}"
+        return day, day
+    if _is_day(f"{parts[0]}-{parts[1]}-01"):
+        return f"{parts[0]}-{parts[1]}-01", f"{parts[0]}-{parts[1]}-31"
+    return None
+
+
+def selected(period, key):
+    """Whether an export of `period` ({from, to} days, or None for everything) holds `key`."""
+    days = key_days(key)
+    return period is None or days is None or (days[0] <= period["to"] and period["from"] <= days[1])
 
 
 def _unique(pairs):
@@ -603,6 +698,7 @@ def verify_folder(folder, keys, origin):
     run.verify_backups()
     run.verify_checkpoints()
     run.verify_seals()
+    run.verify_reports()
     findings += run.findings
     listed = {r["key"] for r in evidence["objects"]} if evidence else set()
     period = evidence.get("period") if evidence else None
@@ -612,7 +708,7 @@ def verify_folder(folder, keys, origin):
             if not any(m[0] == key for m in missing):
                 findings.append(finding(key, "version_mismatch",
                                         f"{named_by} names a version of it other than the one exported"))
-        elif period and backup_day(key) and not period["from"] <= backup_day(key) <= period["to"]:
+        elif not selected(period, key):
             out_of_period.append(key)
         elif not any(m[0] == key for m in missing):
             missing.append([key, f"named by {named_by}"])
