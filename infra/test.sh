@@ -136,6 +136,15 @@ if ! $emulator_only; then
   expect_rejected "proof vector" proofs.json \
     '0,/"a26400ae8f3153/s//"b26400ae8f3153/' \
     'FAIL proofs.json: inclusion: entry 0 in the tree of size 2: refused, expected verified'
+  # ...and when an evidence folder's expected verdict is wrong (section 12.2, check_evidence.py).
+  rm -rf "${scratch:?}"/* && cp -r docs/vectors/. "$scratch/"
+  sed -i '0,/"leaves_digest"/s//"leaves_line"/' "$scratch/failing/evidence.json"
+  if rejected=$(python3 "$scratch/check_vectors.py" "$scratch"); then
+    die "check_vectors.py accepted a wrong expected verdict in failing/evidence.json"
+  fi
+  grep -q '^FAIL evidence.json: a truncated leaf-hash file' <<<"$rejected" \
+    || die "check_vectors.py rejected the edited failing/evidence.json for another reason: $rejected"
+  echo "ok: a wrong expected verdict in failing/evidence.json is caught"
   python3 docs/vectors/backup/check_backup.py
   # ...and when an expected refusal of a backup CSV that must fail is wrong (section 8.5).
   rm -rf "${scratch:?}"/* && cp -r docs/vectors/. "$scratch/"
@@ -150,6 +159,11 @@ if ! $emulator_only; then
   expect_rejected "receipts backup CSV" backup/receipts_backup_20261129.csv \
     's/mobile:push-2/mobile:push-3/' 'FAIL receipts row 3: the row does not re-hash to its receipt_hash' \
     docs/vectors/backup/check_backup.py
+
+  step "evidence folders: ledgerctl verify-evidence and check_evidence.py on 150 tampered folders"
+  # Seeded, so a failure replays; the emulator test verify_evidence compares them on real exports.
+  python3 infra/evidence_differential.py "${CARGO_TARGET_DIR:-$ROOT/target}/debug/ledgerctl" \
+    --seed 1 --cases 150
 fi
 
 stop_started

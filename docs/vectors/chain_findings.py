@@ -86,32 +86,40 @@ def entry_hash(item, canonical):
     return hashlib.sha256(b"\x00" + canonical(fields)).digest()
 
 
-def verify(items, known_size, canonical):
+def verify(items, known_size, canonical, start=0, previous=bytes(32), located=False):
+    """The findings of section 4.1 over `items`, as (index, kind) pairs in order. `start` and
+    `previous` resume after a verified prefix (its size and head hash; `previous` None when
+    unknown). With `located`, each finding is (index, kind, item number in `items`, or None for
+    `truncated`), so a caller can name the row that raised it."""
     findings = []
-    position, previous, last = 0, bytes(32), None
-    for item in items:
+    position, last = start, None
+
+    def report(index, kind, number):
+        findings.append((index, kind, number) if located else (index, kind))
+
+    for number, item in enumerate(items):
         if unreadable_reason(item) is not None:
-            findings.append((position, "unreadable"))
+            report(position, "unreadable", number)
             last, previous, position = position, None, position + 1
             continue
         index = item["chain_index"]
         computed = entry_hash(item, canonical)
         intact = computed.hex() == item["entry_hash"]
         if not intact:
-            findings.append((position, "hash_mismatch"))
+            report(position, "hash_mismatch", number)
         for _ in invalid_fields(item):
-            findings.append((position, "invalid_field"))
+            report(position, "invalid_field", number)
         if index > position:
-            findings.append((position, "gap"))
+            report(position, "gap", number)
             if intact:
                 position, previous = index, None
         elif index < position:
-            findings.append((index, "duplicate_index" if index == last else "reorder"))
+            report(index, "duplicate_index" if index == last else "reorder", number)
             if intact:
                 continue
         if previous is not None and previous.hex() != item["previous_hash"]:
-            findings.append((position, "broken_link"))
+            report(position, "broken_link", number)
         last, previous, position = position, bytes.fromhex(item["entry_hash"]), position + 1
     if known_size is not None and position < known_size:
-        findings.append((position, "truncated"))
+        report(position, "truncated", None)
     return findings

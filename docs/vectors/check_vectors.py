@@ -13,7 +13,8 @@ re-encodes and re-hashes every delivery receipt of receipts.json (section 10),
 re-derives the sealed audit log of audit_seal.json (section 11: event leaves, events files, the
 signed seals and their chain) and runs failing/audit_seals.json: refused notes and events files
 with their codes, tampered windows with their exact findings, broken chains with their problems
-(audit_seal.py).
+(audit_seal.py), and every evidence folder of failing/evidence.json gives exactly its verdict
+(check_evidence.py, section 12.2).
 Exit status 0 when every vector checks out.
 
     python3 docs/vectors/check_vectors.py [DIR]
@@ -453,6 +454,8 @@ def main():
     receipts = check_receipts(folder / "receipts.json", folder / "entries.json", failures)
     seals, seal_cases = check_audit_seals(folder, failures)
     proofs = check_proof_documents(folder / "proofs.json", failures)
+    import check_evidence  # beside this file
+    folders = check_evidence.check_vectors(folder / "failing" / "evidence.json", failures)
     for failure in failures:
         print("FAIL", failure)
     if failures:
@@ -463,7 +466,8 @@ def main():
           f"{notes} notes refused with their codes; "
           f"{receipts} delivery receipts re-encoded and re-hashed; {seals} audit seals re-derived and "
           f"{seal_cases} audit-seal cases with their exact outcomes; "
-          f"{proofs} proof documents with their verdicts")
+          f"{proofs} proof documents with their verdicts; "
+          f"{folders} evidence folders with their exact verdicts (check_evidence.py)")
     return 0
 
 

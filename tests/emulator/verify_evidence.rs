@@ -4,7 +4,10 @@
 //! the folder (an edited CSV cell, a removed row, a checkpoint signed by another key, a truncated
 //! leaf file, a removed manifest) is caught with the exit status and the location promised. A
 //! plain sync copy (no `evidence.json`) verifies and says what it cannot check; an export of
-//! another period verifies, naming the backup CSV it left out.
+//! another period verifies, naming the backup CSV it left out. Every folder is also verified by
+//! the independent standard-library verifier, `docs/vectors/check_evidence.py`, and the two must
+//! agree: the same verdict and exit status, the same findings (file, location, kind) and the same
+//! missing files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,9 +37,94 @@ fn ledgerctl() -> PathBuf {
     path
 }
 
-/// Runs `verify-evidence DIR --public-key KEY --json` offline: the endpoint is a closed port,
-/// and no credentials are anywhere the SDK would look. Returns the exit status and the verdict.
+/// Runs `verify-evidence DIR --public-key KEY --json` offline (the endpoint a closed port, no
+/// credentials anywhere the SDK would look) and `check_evidence.py` on the same folder, asserts
+/// that they agree, and returns the exit status and `ledgerctl`'s verdict.
 fn verify(dir: &Path, key: &Path) -> (i32, Value) {
+    let rust = verify_with_ledgerctl(dir, key);
+    let python = verify_with_python(dir, key);
+    assert_agree(&rust, &python);
+    rust
+}
+
+/// The independent verifier on the folder: `python3 docs/vectors/check_evidence.py DIR
+/// --public-key KEY --json`.
+fn verify_with_python(dir: &Path, key: &Path) -> (i32, Value) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/check_evidence.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .arg("--public-key")
+        .arg(key)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let verdict = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+        panic!(
+            "check_evidence.py gave no JSON verdict: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap(), verdict)
+}
+
+/// What both verifiers must agree on (docs/ledger-format.md §12.2): the verdict, the findings as
+/// a sorted list of (file, location, kind), the missing and left-out files, the kind of copy with
+/// what it cannot check, the origin and every count. Only the messages may differ.
+fn agreement(verdict: &(i32, Value)) -> Value {
+    let (status, verdict) = verdict;
+    let mut found = findings(verdict);
+    found.sort();
+    let mut missing: Vec<&str> = verdict["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[0].as_str().unwrap())
+        .collect();
+    missing.sort_unstable();
+    let mut agreed = serde_json::json!({
+        "exit_code": status,
+        "cannot_check": verdict["cannot_check"].as_array().unwrap().len(),
+        "findings": found,
+        "missing": missing,
+    });
+    for field in [
+        "verdict",
+        "copy",
+        "origin",
+        "findings_total",
+        "out_of_period",
+        "unlisted",
+        "files_checked",
+        "manifests_checked",
+        "rows_checked",
+        "receipts_checked",
+        "backed_up_to",
+        "checkpoints_checked",
+        "checkpointed_size",
+        "leaves_checked",
+        "leaves_matched_to_rows",
+        "seals_checked",
+        "audit_events_sealed",
+    ] {
+        agreed[field] = verdict[field].clone();
+    }
+    agreed
+}
+
+fn assert_agree(rust: &(i32, Value), python: &(i32, Value)) {
+    assert_eq!(
+        agreement(rust),
+        agreement(python),
+        "ledgerctl verify-evidence (left) and check_evidence.py (right) disagree\nledgerctl: {:#}\ncheck_evidence.py: {:#}",
+        rust.1,
+        python.1
+    );
+}
+
+/// `ledgerctl verify-evidence DIR --public-key KEY --json`, offline.
+fn verify_with_ledgerctl(dir: &Path, key: &Path) -> (i32, Value) {
     let home = scratch();
     std::fs::create_dir_all(&home).unwrap();
     let output = Command::new(ledgerctl())

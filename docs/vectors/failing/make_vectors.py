@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the vectors that must fail (chains.json, checkpoints.json, manifests.json,
-audit_seals.json), the signed checkpoint vector (../checkpoint.json) from entries.json, and the
+audit_seals.json, evidence.json), the signed checkpoint vector (../checkpoint.json) from entries.json, and the
 sealed audit log's vector (../audit_seal.json). Each case's expected verdict is written here by
 hand from docs/ledger-format.md, not taken from either verifier's output. Run it again only
 together with a change of the format.
@@ -23,6 +23,7 @@ import p256  # noqa: E402
 from checkpoint_note import fold  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent / "backup"))
+import check_backup  # noqa: E402
 import manifest_chain  # noqa: E402
 
 # Fixed test keys: never use these for anything but vectors.
@@ -865,6 +866,156 @@ def main():
     write(HERE / "audit_seals.json", failing_seals)
     write(HERE / "backups.json", backup_cases())
     write(HERE.parent / "proofs.json", proof_vectors(leaves))
+    write(HERE / "evidence.json", evidence_vectors(base, leaves, signed_vector, passing))
+
+
+# ---- evidence folders (section 12.2) -------------------------------------------------------
+
+EVIDENCE_RETAIN_UNTIL = "2033-11-29T02:00:00.500000Z"
+
+
+def evidence_record(files, versions=None):
+    """evidence.json for `files` (key -> bytes), every object locked and of one version."""
+    objects = []
+    for key in sorted(files):
+        data = files[key]
+        objects.append({
+            "key": key, "version_id": (versions or {}).get(key, f"v1-{hashlib.sha256(key.encode()).hexdigest()[:8]}"),
+            "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "versions": 1,
+            "retention": {"mode": "COMPLIANCE", "retain_until": EVIDENCE_RETAIN_UNTIL},
+            "server_side_encryption": "aws:kms", "s3_sha256": hashlib.sha256(data).hexdigest()})
+    return {"format": "signal-ledger-evidence/1", "bucket": "vault", "period": None,
+            "exported_at": "2026-11-30T00:00:00.000000Z",
+            "exported_by": "arn:aws:iam::123456789012:user/auditor",
+            "objects": objects, "not_exported": []}
+
+
+def evidence_bytes(record):
+    return (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def evidence_vectors(base, leaves, signed_vector, seals_vector):
+    """One exported folder (the five entries of entries.json backed up in one CSV with its
+    manifest, checkpointed at size 5, and the two audit seals of audit_seal.json) and changes
+    to it, each with the verdict of section 12.2 written by hand: exit status, findings as
+    (file, location, kind) sorted, missing, unlisted and left-out keys."""
+    csv_key = manifest_chain.csv_key("20261128")
+    csv = check_backup.write_csv(base)
+    manifest = vector_manifest(leaves, "20261128", 0, 5, "29")
+    manifest["csv"] = {"key": csv_key, "sha256": hashlib.sha256(csv).hexdigest(),
+                       "bytes": len(csv), "version_id": "v-csv-20261128"}
+    manifest["retain_until"] = EVIDENCE_RETAIN_UNTIL
+    manifest_key = "manifests/2026/11/signals_backup_20261128.json"
+    note_key = "checkpoints/00000000000000000005-20261128T093000123456Z.txt"
+    leaves_key = note_key[:-3] + "leaves"
+    files = {manifest_key: manifest_chain.canonical_bytes(manifest), csv_key: csv,
+             note_key: signed_vector["note"].encode(), leaves_key: signed_vector["leaf_file"].encode()}
+    seal_keys, events_keys = [], []
+    for seal in seals_vector["seals"]:
+        files[seal["key"]] = seal["note"].encode()
+        files[seal["events_key"]] = seal["events_file"].encode()
+        seal_keys.append(seal["key"])
+        events_keys.append(seal["events_key"])
+    versions = {csv_key: "v-csv-20261128"}
+    base_files = dict(files, **{"evidence.json": evidence_bytes(evidence_record(files, versions))})
+    cases = []
+
+    def case(name, changed, exit_code, findings=(), missing=(), keys=("signing",), unlisted=(),
+             out_of_period=(), copy="export"):
+        changes = {k: (None if v is None else v.decode()) for k, v in changed.items()}
+        cases.append({"name": name, "keys": list(keys), "changes": changes, "expected": {
+            "exit_code": exit_code,
+            "verdict": {0: "verified", 1: "findings", 2: "incomplete"}[exit_code],
+            "copy": copy, "findings": sorted([list(f) for f in findings], key=lambda f: (f[0], f[1] or "", f[2])),
+            "missing": sorted(missing), "unlisted": list(unlisted),
+            "out_of_period": list(out_of_period)}})
+
+    def record_with(change):
+        record = evidence_record(files, versions)
+        for obj in record["objects"]:
+            change(obj)
+        return evidence_bytes(record)
+
+    text = csv.decode()
+    lines = text.split("\r\n")
+    case("an export, intact", {}, 0)
+    case("a plain sync copy (no evidence.json)", {"evidence.json": None}, 0, copy="sync")
+    case("judged with a rotated-out key beside the signing key", {}, 0, keys=("other", "signing"))
+    edited = text.replace("EUR/USD", "EUR/USX", 1).encode()
+    case("an edited CSV cell (row 2, symbol)", {csv_key: edited}, 1, [
+        (csv_key, None, "file_hash_mismatch"), (csv_key, None, "csv_hash_mismatch"),
+        (csv_key, "chain index 1, row 2", "hash_mismatch")])
+    removed = "\r\n".join(lines[:3] + lines[4:]).encode()
+    case("a removed row (row 3, chain index 2)", {csv_key: removed}, 1, [
+        (csv_key, None, "file_hash_mismatch"), (csv_key, None, "csv_hash_mismatch"),
+        (csv_key, None, "row_count_mismatch"), (csv_key, "chain index 2, row 3", "gap")])
+    case("the same edited cell in a sync copy", {csv_key: edited, "evidence.json": None}, 1, [
+        (csv_key, None, "csv_hash_mismatch"), (csv_key, "chain index 1, row 2", "hash_mismatch")],
+        copy="sync")
+    case("a truncated leaf-hash file", {leaves_key: files[leaves_key][:65 * 2]}, 1, [
+        (leaves_key, None, "file_hash_mismatch"), (leaves_key, None, "leaves_digest")])
+    case("a removed manifest", {manifest_key: None}, 2, [(csv_key, None, "csv_without_manifest")],
+         missing=[manifest_key])
+    body_text = signed_vector["body"]
+    forged = signed(body_text, OTHER_KEY).encode()
+    case("a checkpoint signed by another key", {note_key: forged}, 1, [
+        (note_key, None, "file_hash_mismatch"), (note_key, None, "untrusted_key")])
+    case("the intact folder judged with another key only", {}, 1, [
+        (note_key, None, "untrusted_key"), (seal_keys[0], None, "audit_seal_untrusted"),
+        (seal_keys[1], None, "audit_seal_untrusted")], keys=("other",))
+    moved = signed(body_text.replace("time 2026-11-28T09:30:00.123456Z",
+                                     "time 2026-11-28T09:45:00.000000Z")).encode()
+    case("a checkpoint swapped for another signed one (of another time, under this key)",
+         {note_key: moved}, 1, [(note_key, None, "file_hash_mismatch"),
+                                (note_key, None, "checkpoint_misplaced")])
+    case("a key written over in the vault", {"evidence.json": record_with(
+        lambda o: o.update(versions=2) if o["key"] == note_key else None)}, 1,
+        [(note_key, None, "overwritten")])
+    case("an unlocked CSV", {"evidence.json": record_with(
+        lambda o: o.update(retention={"mode": None, "retain_until": None}) if o["key"] == csv_key else None)},
+        1, [(csv_key, None, "not_locked")])
+    case("a CSV locked for less than its manifest's retain_until", {"evidence.json": record_with(
+        lambda o: o.update(retention={"mode": "COMPLIANCE", "retain_until": "2030-01-01T00:00:00.000000Z"})
+        if o["key"] == csv_key else None)}, 1, [(csv_key, None, "retention_short")])
+    case("a CSV exported under another version than its manifest names", {"evidence.json": record_with(
+        lambda o: o.update(version_id="v-csv-other") if o["key"] == csv_key else None)}, 1,
+        [(csv_key, None, "version_mismatch")])
+    planted = evidence_record(files, versions)
+    planted["not_exported"] = [{"key": "signals/2026/11/../x.csv", "version_id": "v-planted",
+                                "reason": "a part .. cannot be a path"}]
+    case("a planted object the export could not copy", {"evidence.json": evidence_bytes(planted)}, 1,
+         [("signals/2026/11/../x.csv", None, "planted_object")])
+    case("a file evidence.json does not list", {"notes.txt": b"not evidence\n"}, 0,
+         unlisted=["notes.txt"])
+    stray = dict(files, **{"checkpoints/readme.txt": b"hello\n"})
+    case("an unexpected object under checkpoints/", {
+        "checkpoints/readme.txt": b"hello\n",
+        "evidence.json": evidence_bytes(evidence_record(stray, versions))}, 1,
+        [("checkpoints/readme.txt", None, "unexpected_object")])
+    events = bytearray(files[events_keys[1]])
+    events[10] = ord("0") if events[10] != ord("0") else ord("1")
+    case("an edited audit events file", {events_keys[1]: bytes(events)}, 1, [
+        (events_keys[1], None, "file_hash_mismatch"), (events_keys[1], None, "events_digest")])
+    case("a removed audit seal (seal 0)", {seal_keys[0]: None}, 2,
+         [(seal_keys[1], None, "audit_seal_gap")], missing=[seal_keys[0]])
+    case("a sync copy without the CSV its manifest names", {"evidence.json": None, csv_key: None}, 2,
+         missing=[csv_key], copy="sync")
+    period = evidence_record({k: v for k, v in files.items() if k != csv_key}, versions)
+    period["period"] = {"from": "2020-01-01", "to": "2020-01-31"}
+    case("an export of another period, without the day's CSV", {
+        csv_key: None, "evidence.json": evidence_bytes(period)}, 0, out_of_period=[csv_key])
+    return {
+        "about": "Evidence folders (docs/ledger-format.md section 12.2): `folder` is an export "
+                 "(key -> text, evidence.json included); each case applies `changes` (a key "
+                 "to new text, or null: removed), is judged with `keys` (`signing`: "
+                 "public_key_der_hex, `other`: other_public_key_der_hex), and must give "
+                 "`expected`: exit status, verdict, copy, findings as [file, location, kind] "
+                 "sorted, missing, unlisted and out-of-period keys.",
+        "public_key_der_hex": p256.spki_from_private(SIGNING_KEY).hex(),
+        "other_public_key_der_hex": p256.spki_from_private(OTHER_KEY).hex(),
+        "folder": {k: v.decode() for k, v in sorted(base_files.items())},
+        "cases": cases,
+    }
 
 
 def write(path, value):
