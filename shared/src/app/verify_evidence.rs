@@ -22,6 +22,8 @@
 //!   origin (the checkpoints' trust), the chain of sequence numbers, links and windows, the key,
 //!   and the events file against the note (digest, lines, count, root). Comparing the sealed
 //!   events with the audit table needs the table: the `full` sweep does that.
+//! - Every report file under `reports/` has the SHA-256 and size its report record (§12.1)
+//!   holds: the hash the report job recorded, locked, when it wrote the report.
 //! - An object the evidence should hold but does not (a CSV a manifest names, a leaf-hash file a
 //!   note names) is listed in [`EvidenceReport::absent`], not judged: the caller knows whether
 //!   the evidence was meant to hold it (a period export leaves other days' CSVs out).
@@ -42,6 +44,7 @@ use crate::domain::checkpoint::{SignedCheckpoint, is_object_key, leaves_key, par
 use crate::domain::entry::StoredEntry;
 use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
+use crate::domain::report::record::{ReportCheck, ReportRecord, check_report_file, is_record_key};
 use crate::ports::{BlobVault, PublicKeys, SignError, VaultError};
 
 /// One problem found in the evidence.
@@ -88,6 +91,8 @@ pub struct EvidenceReport {
     pub seals_checked: u64,
     /// Audit events those seals cover.
     pub audit_events_sealed: u64,
+    /// Report files compared with the hash their report record holds (§12.1).
+    pub reports_checked: u64,
 }
 
 impl EvidenceReport {
@@ -158,6 +163,9 @@ pub enum EvidenceError {
     Trust(#[from] vault::TrustError),
 }
 
+/// Where reports and their records are (ledger-format §12.1).
+const REPORT_PREFIX: &str = crate::app::report::REPORT_PREFIX;
+
 /// Where backup CSVs are (ledger-format §8.2).
 const BACKUP_CSV_PREFIX: &str = "signals/";
 
@@ -175,6 +183,7 @@ pub async fn verify_evidence(
     let rows = verify_backups(vault, &mut report).await?;
     verify_checkpoints(vault, keys, origin, &rows, &mut report).await?;
     verify_seals(vault, keys, &mut report).await?;
+    verify_reports(vault, &mut report).await?;
     Ok(report)
 }
 
@@ -985,6 +994,70 @@ async fn check_events_file(
                 _ => None,
             };
             report.finding(&events, location, error.code(), error.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Every report file under `reports/` against the report records (§12.1): a record that does not
+/// parse, a report file no record names, and one whose bytes are not those recorded are
+/// findings; an object a record names that the vault does not hold is listed as absent.
+async fn verify_reports(
+    vault: &impl BlobVault,
+    report: &mut EvidenceReport,
+) -> Result<(), VaultError> {
+    let objects = vault::list_originals(vault, REPORT_PREFIX).await?;
+    let mut records: Vec<(String, ReportRecord)> = Vec::new();
+    for original in objects.iter().filter(|o| is_record_key(o.key())) {
+        overwritten(original, report);
+        let bytes = vault
+            .get_version(original.key(), original.version_id())
+            .await?;
+        match ReportRecord::parse(&bytes) {
+            Ok(record) => records.push((original.key().to_owned(), record)),
+            Err(reason) => report.finding(original.key(), None, "report_record_invalid", reason),
+        }
+    }
+    for (record_key, record) in &records {
+        for object in &record.objects {
+            if !objects.iter().any(|o| o.key() == object.key) {
+                report.absent.push((object.key.clone(), record_key.clone()));
+            }
+        }
+    }
+    for original in objects.iter().filter(|o| !is_record_key(o.key())) {
+        let key = original.key();
+        overwritten(original, report);
+        let bytes = vault.get_version(key, original.version_id()).await?;
+        let sha256 = Hash::sha256(&bytes);
+        report.reports_checked += 1;
+        match check_report_file(
+            key,
+            original.version_id(),
+            &sha256,
+            bytes.len() as u64,
+            &records,
+        ) {
+            ReportCheck::Recorded { .. } => {}
+            ReportCheck::Unrecorded => report.finding(
+                key,
+                None,
+                "report_unrecorded",
+                "no report record names this report: it was not written by the report job, or its record is gone".to_owned(),
+            ),
+            ReportCheck::Mismatch {
+                record,
+                sha256: recorded,
+                bytes: recorded_bytes,
+            } => report.finding(
+                key,
+                None,
+                "report_hash_mismatch",
+                format!(
+                    "its bytes (SHA-256 {sha256}, {} bytes) are not those {record} records (SHA-256 {recorded}, {recorded_bytes} bytes)",
+                    bytes.len()
+                ),
+            ),
         }
     }
     Ok(())

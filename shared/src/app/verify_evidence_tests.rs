@@ -503,3 +503,95 @@ async fn an_edited_receipt_is_found_naming_its_row_and_a_planted_receipts_csv_is
         "only the planted copy is a finding"
     );
 }
+
+/// Runs the report job for 2026-11-29 into `vault` (at `at`), as the daily schedule does.
+async fn report_into(vault: &InMemoryVault, at: &str) -> crate::app::report::ReportOutcome {
+    use crate::adapters::memory::{InMemoryAlarms, InMemoryTables};
+    use crate::app::report::{ReportJob, ReportSettings, ReportSources};
+    let ledger = InMemoryLedger::new();
+    let job = ReportJob::new(
+        ReportSources {
+            store: ledger.clone(),
+            vault: vault.clone(),
+            audit: ledger.audit_sink(),
+            tables: InMemoryTables,
+            alarms: InMemoryAlarms::default(),
+            keys: Some(signer(7)),
+        },
+        FixedClock::new(timestamp(at)),
+        RecordingMetrics::default(),
+        ReportSettings {
+            signals_table: "t-signals".into(),
+            audit_table: "t-audit".into(),
+            vault_bucket: "t-vault".into(),
+            retention_days: 1,
+            metrics_namespace: "SignalLedger".into(),
+            url_expiry: std::time::Duration::from_secs(600),
+            alarm_name_prefix: None,
+            trust: vault::CheckpointTrust::new(ORIGIN, Some("alias/test-signing"), &[]),
+        },
+    );
+    let request =
+        serde_json::from_value(serde_json::json!({"from": "2026-11-29", "to": "2026-11-29"}))
+            .unwrap();
+    job.run(&request, "t").await.unwrap()
+}
+
+#[tokio::test]
+async fn reports_are_checked_against_their_recorded_hashes() {
+    let vault = vault().await;
+    let outcome = report_into(&vault, "2026-11-29T23:00:00Z").await;
+    // A second run for the same day writes the reports over (new versions) and a record of its
+    // own: the copy holds the originals, which the first record names.
+    report_into(&vault, "2026-11-29T23:30:00Z").await;
+    let files = copy(&vault).await;
+    let clean = verify(&files).await;
+    assert_eq!(kinds(&clean), vec![]);
+    assert_eq!(clean.reports_checked, 2);
+
+    // An altered report: its bytes are not those recorded.
+    let mut altered = files.clone();
+    altered
+        .get_mut(&outcome.html.key)
+        .unwrap()
+        .1
+        .extend_from_slice(b"<!-- -->");
+    assert_eq!(
+        kinds(&verify(&altered).await),
+        vec![(
+            outcome.html.key.clone(),
+            None,
+            "report_hash_mismatch".into()
+        )]
+    );
+
+    // Without the records, no report is recorded; an unreadable record is named.
+    let mut unrecorded = files.clone();
+    unrecorded.retain(|key, _| !is_record_key(key));
+    let found = kinds(&verify(&unrecorded).await);
+    assert_eq!(
+        found,
+        vec![
+            (outcome.html.key.clone(), None, "report_unrecorded".into()),
+            (outcome.json.key.clone(), None, "report_unrecorded".into()),
+        ]
+    );
+    let mut broken = files.clone();
+    broken.get_mut(&outcome.record).unwrap().1 = b"{}".to_vec();
+    assert!(kinds(&verify(&broken).await).contains(&(
+        outcome.record.clone(),
+        None,
+        "report_record_invalid".into()
+    )));
+
+    // A report a record names but the copy lacks is absent, not judged.
+    let mut missing = files.clone();
+    missing.remove(&outcome.json.key);
+    let report = verify(&missing).await;
+    assert_eq!(kinds(&report), vec![]);
+    assert!(
+        report
+            .absent
+            .contains(&(outcome.json.key.clone(), outcome.record.clone()))
+    );
+}
