@@ -541,11 +541,10 @@ impl<'a, V: ReadVersions> RowCursor<'a, V> {
                 _ => {}
             }
             if let Some(reader) = &mut self.reader {
-                match reader.next() {
-                    Some(Ok(entry)) => {
-                        self.row = Some((entry.entry.chain_index, entry.entry_hash));
-                    }
-                    _ => self.reader = None,
+                // The rows parsed in full when the CSV was verified: only these two cells now.
+                match reader.next_index_and_hash() {
+                    Some(row) => self.row = Some(row),
+                    None => self.reader = None,
                 }
                 continue;
             }
