@@ -123,3 +123,18 @@ def verify(items, known_size, canonical, start=0, previous=bytes(32), located=Fa
     if known_size is not None and position < known_size:
         report(position, "truncated", None)
     return findings
+
+
+def claim_findings(entries, claims):
+    """Section 4.2: for each entry (chain_index, signal_id, entry_hash as stored), in order, the
+    claim stored under its signal id must name its chain_index and entry_hash (compared as
+    stored text): no claim is claim_missing, another index or hash claim_mismatch."""
+    by_id = {claim["signal_id"]: claim for claim in claims}
+    findings = []
+    for entry in entries:
+        claim = by_id.get(entry["signal_id"])
+        if claim is None:
+            findings.append((entry["chain_index"], "claim_missing"))
+        elif (claim["chain_index"], claim["entry_hash"]) != (entry["chain_index"], entry["entry_hash"]):
+            findings.append((entry["chain_index"], "claim_mismatch"))
+    return findings

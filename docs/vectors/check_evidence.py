@@ -409,15 +409,8 @@ class Verification:
         """Every report file under reports/ against the report records: a record that does not
         parse is report_record_invalid; a file no usable record names, report_unrecorded; one
         whose SHA-256 and size are those of no candidate, report_hash_mismatch; a key a record
-        names that the folder lacks is absent.
-
-        Transitional: only when the folder holds at least one record. Report records are new
-        (ledger-format 12.1); until `ledgerctl verify-evidence` checks them too, a folder without
-        records is not judged here, so the two verifiers keep agreeing on older vaults. Remove
-        the condition once verify-evidence checks report records."""
+        names that the folder lacks is absent."""
         keys = self.under("reports/")
-        if not any(k.endswith(REPORT_RECORD_SUFFIX) for k in keys):
-            return
         records = []  # (record key, record)
         for key in keys:
             if key.endswith(REPORT_RECORD_SUFFIX):

@@ -6,7 +6,8 @@ fields, recomputes the entry hashes and the chain links, and re-verifies the RFC
 roots, inclusion proofs and consistency proofs of entries.json and merkle.json with the
 RFC 9162 verification algorithms. It parses and verifies the signed checkpoint of
 checkpoint.json (ECDSA P-256, p256.py), and runs the vectors that must fail: every chain of
-failing/chains.json must give exactly its findings (chain_findings.py, section 4.1), every note
+failing/chains.json must give exactly its findings (chain_findings.py, section 4.1), every case
+of failing/claims.json exactly its claim findings (section 4.2), every note
 of failing/checkpoints.json exactly its refusal code (checkpoint_note.py, section 7), every chain
 of failing/manifests.json exactly its findings (backup/manifest_chain.py, section 8.4). It
 re-encodes and re-hashes every delivery receipt of receipts.json (section 10),
@@ -405,6 +406,12 @@ def check_failing(folder, failures):
         expected = [(f["index"], f["kind"]) for f in case["findings"]]
         if got != expected:
             failures.append(f"chains.json, {case['name']}: found {got}, expected {expected}")
+    claims = json.loads((folder / "failing" / "claims.json").read_text(encoding="utf-8"))
+    for case in claims["cases"]:
+        got = chain_findings.claim_findings(case["entries"], case["claims"])
+        expected = [(f["index"], f["kind"]) for f in case["findings"]]
+        if got != expected:
+            failures.append(f"claims.json, {case['name']}: found {got}, expected {expected}")
     notes = json.loads((folder / "failing" / "checkpoints.json").read_text(encoding="utf-8"))
     for case in notes["cases"]:
         try:
@@ -420,7 +427,7 @@ def check_failing(folder, failures):
         expected = [(f["position"], f["kind"]) for f in case["findings"]]
         if got != expected:
             failures.append(f"manifests.json, {case['name']}: found {got}, expected {expected}")
-    return len(chains["cases"]), len(notes["cases"]), len(manifests["cases"])
+    return len(chains["cases"]) + len(claims["cases"]), len(notes["cases"]), len(manifests["cases"])
 
 
 def check_proof_documents(path, failures):
@@ -462,7 +469,7 @@ def main():
         return 1
     print(f"ok: {entries} entries re-encoded and re-hashed, chain and proofs verified; "
           f"{leaves}-leaf RFC 6962 tree verified; signed checkpoint: {verdicts} verdicts as expected; "
-          f"{chains} chains and {manifests} manifest chains with their exact findings; "
+          f"{chains} chains and claim tables and {manifests} manifest chains with their exact findings; "
           f"{notes} notes refused with their codes; "
           f"{receipts} delivery receipts re-encoded and re-hashed; {seals} audit seals re-derived and "
           f"{seal_cases} audit-seal cases with their exact outcomes; "

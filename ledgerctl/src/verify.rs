@@ -70,6 +70,8 @@ pub struct Verdict {
     pub leaves_matched_to_rows: u64,
     pub seals_checked: u64,
     pub audit_events_sealed: u64,
+    /// Report files compared with their report record's hash (ledger-format §12.1).
+    pub reports_checked: u64,
     /// The findings (the first thousand of the checks proper, and every one about the folder).
     pub findings: Vec<EvidenceFinding>,
     /// All findings, including those not listed.
@@ -111,7 +113,7 @@ impl Verdict {
             self.origin.as_deref().unwrap_or("none verified")
         ));
         line(format!(
-            "checked: {} files; {} manifests, {} rows (entries 0..{} backed up), {} receipts; {} checkpoints (size {}), {} leaves, {} compared with backed-up rows; {} audit seals ({} events)",
+            "checked: {} files; {} manifests, {} rows (entries 0..{} backed up), {} receipts; {} checkpoints (size {}), {} leaves, {} compared with backed-up rows; {} audit seals ({} events); {} reports",
             self.files_checked,
             self.manifests_checked,
             self.rows_checked,
@@ -122,7 +124,8 @@ impl Verdict {
             self.leaves_checked,
             self.leaves_matched_to_rows,
             self.seals_checked,
-            self.audit_events_sealed
+            self.audit_events_sealed,
+            self.reports_checked
         ));
         for limit in &self.cannot_check {
             line(format!("cannot check: {limit}"));
@@ -500,6 +503,7 @@ pub async fn verify_folder(
         leaves_matched_to_rows: report.leaves_matched_to_rows,
         seals_checked: report.seals_checked,
         audit_events_sealed: report.audit_events_sealed,
+        reports_checked: report.reports_checked,
         findings,
         findings_total,
         missing,

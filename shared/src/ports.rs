@@ -639,3 +639,16 @@ pub trait Presigner: Send + Sync {
         expires_in: std::time::Duration,
     ) -> impl Future<Output = Result<String, VaultError>> + Send;
 }
+
+/// Reading one version of an object as a stream, for readers that must never hold a large
+/// object whole: offline verification of an evidence folder reads its backup CSVs and leaf-hash
+/// files this way, so its memory does not grow with the ledger.
+pub trait ReadVersions: Send + Sync {
+    /// The bytes of `key` at `version_id`, as a reader; [`VaultError::NotFound`] when
+    /// [`BlobVault::get_version`] would answer it.
+    fn open_version(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, VaultError>;
+}

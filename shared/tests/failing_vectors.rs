@@ -1,4 +1,4 @@
-//! The vectors that must fail (docs/vectors/failing/: chains, checkpoint notes, manifest chains) and the signed checkpoint vector
+//! The vectors that must fail (docs/vectors/failing/: chains, claim tables, checkpoint notes, manifest chains) and the signed checkpoint vector
 //! (docs/vectors/checkpoint.json), run through the Rust verifiers: they must give exactly the
 //! findings and refusal codes the format defines, as the independent Python checker does.
 
@@ -8,12 +8,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use shared::adapters::dynamodb::entry_from_item;
 use shared::domain::backup::{Manifest, verify_manifest_chain};
-use shared::domain::chain::ChainVerifier;
+use shared::domain::chain::{ChainVerifier, ClaimSeen, claim_finding};
 use shared::domain::checkpoint::{
     CheckpointError, SignatureStatus, SignedCheckpoint, is_p256_public_key,
 };
+use shared::domain::hash::Hash;
 
 const CHAINS: &str = include_str!("../../docs/vectors/failing/chains.json");
+const CLAIMS: &str = include_str!("../../docs/vectors/failing/claims.json");
 const CHECKPOINTS: &str = include_str!("../../docs/vectors/failing/checkpoints.json");
 const MANIFESTS: &str = include_str!("../../docs/vectors/failing/manifests.json");
 const SIGNED: &str = include_str!("../../docs/vectors/checkpoint.json");
@@ -63,6 +65,48 @@ fn every_failing_chain_gives_exactly_its_findings() {
             .iter()
             .map(|f| (f.index, f.kind.name()))
             .collect();
+        let expected: Vec<(u64, &str)> = case["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["index"].as_u64().unwrap(), f["kind"].as_str().unwrap()))
+            .collect();
+        assert_eq!(found, expected, "{}", case["name"]);
+    }
+}
+
+/// A vector's hash: 64 lowercase hex digits.
+fn stored_hash(value: &Value) -> Hash {
+    let text = value.as_str().expect("a hash is a string");
+    let hash: Hash = text.parse().expect("64 hex digits");
+    assert_eq!(hash.to_hex(), text, "vectors spell hashes in lowercase");
+    hash
+}
+
+#[test]
+fn every_claim_table_gives_exactly_its_claim_findings() {
+    let all = cases(CLAIMS);
+    assert!(all.len() >= 5, "the vector file lost its cases");
+    for case in all {
+        let claims = case["claims"].as_array().unwrap();
+        let mut found: Vec<(u64, &str)> = Vec::new();
+        for entry in case["entries"].as_array().unwrap() {
+            let (index, id) = (
+                entry["chain_index"].as_u64().unwrap(),
+                entry["signal_id"].as_str().unwrap(),
+            );
+            let entry_hash = stored_hash(&entry["entry_hash"]);
+            let claim = claims
+                .iter()
+                .find(|c| c["signal_id"] == id)
+                .map(|c| ClaimSeen {
+                    chain_index: c["chain_index"].as_u64().unwrap(),
+                    entry_hash: stored_hash(&c["entry_hash"]),
+                });
+            if let Some(kind) = claim_finding(index, id, &entry_hash, claim) {
+                found.push((index, kind.name()));
+            }
+        }
         let expected: Vec<(u64, &str)> = case["findings"]
             .as_array()
             .unwrap()

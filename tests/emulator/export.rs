@@ -37,27 +37,7 @@ const AUDITOR: &str = "arn:aws:iam::123456789012:user/auditor";
 pub(crate) async fn a_day(prefix: &str) -> VaultedStack {
     let stack = VaultedStack::new(prefix).await;
     let (store, audit, vault) = (stack.store(), stack.audit_sink(), stack.vault());
-    let ingest = Ingest::new(
-        store.clone(),
-        audit.clone(),
-        SystemClock,
-        RecordingMetrics::default(),
-        IngestSettings::default(),
-    );
-    for n in 0..5 {
-        let body = crate::support::signal(&format!("ex-{n}"));
-        let response = ingest
-            .handle(HttpRequest {
-                method: "POST".into(),
-                path: "/signals".into(),
-                content_type: Some("application/json".into()),
-                body: body.to_string().into_bytes(),
-                actor: "arn:aws:iam::123456789012:role/signal-producer".into(),
-                request_id: format!("req-{n}"),
-            })
-            .await;
-        assert_eq!(response.status, 201);
-    }
+    ingest_signals(&stack, 0..5).await;
     stack.backup().await;
     VerifyBackupJob::new(
         store.clone(),
@@ -97,6 +77,31 @@ pub(crate) async fn a_day(prefix: &str) -> VaultedStack {
         serde_json::from_value(json!({"from": today, "to": today})).unwrap();
     report.run(&request, "t").await.unwrap();
     stack
+}
+
+/// Ingests the signals `ex-<n>` for each `n` of `numbers` through the ingest path.
+pub(crate) async fn ingest_signals(stack: &VaultedStack, numbers: std::ops::Range<u32>) {
+    let ingest = Ingest::new(
+        stack.store(),
+        stack.audit_sink(),
+        SystemClock,
+        RecordingMetrics::default(),
+        IngestSettings::default(),
+    );
+    for n in numbers {
+        let body = crate::support::signal(&format!("ex-{n}"));
+        let response = ingest
+            .handle(HttpRequest {
+                method: "POST".into(),
+                path: "/signals".into(),
+                content_type: Some("application/json".into()),
+                body: body.to_string().into_bytes(),
+                actor: "arn:aws:iam::123456789012:role/signal-producer".into(),
+                request_id: format!("req-{n}"),
+            })
+            .await;
+        assert_eq!(response.status, 201);
+    }
 }
 
 /// A fresh folder path (not created).

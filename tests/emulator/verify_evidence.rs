@@ -1,8 +1,9 @@
 //! `ledgerctl verify-evidence` on a real export: after a day of the ledger on the emulator and
 //! `export-evidence`, the `ledgerctl` binary verifies the folder with the KMS public key alone —
 //! with `AWS_ENDPOINT_URL` pointing at a closed port and no credentials — and each tampering of
-//! the folder (an edited CSV cell, a removed row, a checkpoint signed by another key, a truncated
-//! leaf file, a removed manifest) is caught with the exit status and the location promised. A
+//! the folder (an edited CSV cell, a removed row, two checkpoints' contents swapped, a checkpoint
+//! signed by another key, a truncated leaf file, a removed manifest, an altered report — even with
+//! `evidence.json` edited to match) is caught with the exit status and the location promised. A
 //! plain sync copy (no `evidence.json`) verifies and says what it cannot check; an export of
 //! another period verifies, naming the backup CSV it left out. Every folder is also verified by
 //! the independent standard-library verifier, `docs/vectors/check_evidence.py`, and the two must
@@ -17,7 +18,8 @@ use shared::adapters::memory::SoftwareSigner;
 use shared::domain::checkpoint::{Signature, SignedCheckpoint};
 use shared::ports::{PublicKeys, Signer};
 
-use crate::export::{a_day, export, export_with, scratch};
+use crate::export::{a_day, export, export_with, ingest_signals, scratch};
+use shared::app::sweep::SweepMode;
 
 /// The `ledgerctl` binary `infra/test.sh` builds (`cargo run -p ledgerctl -- provision`), beside
 /// this test binary's `deps/` folder; `LEDGERCTL` overrides it.
@@ -166,6 +168,13 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The one key under `prefix` ending in `suffix`.
 fn key_of(dir: &Path, prefix: &str, suffix: &str) -> String {
+    let mut found = keys_of(dir, prefix, suffix);
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+/// Every key under `prefix` ending in `suffix`, sorted.
+fn keys_of(dir: &Path, prefix: &str, suffix: &str) -> Vec<String> {
     let folder = dir.join(prefix);
     let mut found = Vec::new();
     let mut pending = vec![folder];
@@ -180,8 +189,8 @@ fn key_of(dir: &Path, prefix: &str, suffix: &str) -> String {
             }
         }
     }
-    assert_eq!(found.len(), 1, "{found:?}");
-    found.remove(0)
+    found.sort();
+    found
 }
 
 /// The (file, location, kind) of every finding.
@@ -211,6 +220,9 @@ fn tampered(clean: &Path, change: impl FnOnce(&Path)) -> PathBuf {
 #[tokio::test]
 async fn an_export_verifies_offline_with_the_public_key_and_every_tampering_is_located() {
     let stack = Box::pin(a_day("verify-ev")).await;
+    // Two more signals and an incremental sweep: a second checkpoint (size 7) after the first (5).
+    ingest_signals(&stack, 5..7).await;
+    stack.sweep(SweepMode::Incremental).await;
     let clean = scratch();
     export(&stack, &clean).await.unwrap();
     // The auditor's key, handed over out of band: KMS GetPublicKey's DER.
@@ -228,8 +240,10 @@ async fn an_export_verifies_offline_with_the_public_key_and_every_tampering_is_l
     assert_eq!(verdict["verdict"], "verified");
     assert_eq!(verdict["copy"], "export");
     assert_eq!(verdict["rows_checked"], 5);
-    assert_eq!(verdict["checkpointed_size"], 5);
+    assert_eq!(verdict["checkpoints_checked"], 2);
+    assert_eq!(verdict["checkpointed_size"], 7);
     assert_eq!(verdict["leaves_matched_to_rows"], 5);
+    assert_eq!(verdict["reports_checked"], 2);
     assert_eq!(
         verdict["origin"],
         shared::config::origin(&stack.signals).as_str()
@@ -278,8 +292,31 @@ async fn an_export_verifies_offline_with_the_public_key_and_every_tampering_is_l
         "{verdict:#}"
     );
 
+    // Two checkpoints' contents swapped: each note is at the other's key, and both are named.
+    let notes = keys_of(&clean, "checkpoints", ".txt");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    let dir = tampered(&clean, |dir| {
+        let (first, second) = (dir.join(&notes[0]), dir.join(&notes[1]));
+        let (a, b) = (
+            std::fs::read(&first).unwrap(),
+            std::fs::read(&second).unwrap(),
+        );
+        std::fs::write(&first, b).unwrap();
+        std::fs::write(&second, a).unwrap();
+    });
+    let (status, verdict) = verify(&dir, &key);
+    assert_eq!(status, 1, "{verdict:#}");
+    let found = findings(&verdict);
+    for note in &notes {
+        assert!(
+            found.contains(&(note.clone(), None, "checkpoint_misplaced".into())),
+            "{found:?}"
+        );
+    }
+    assert_eq!(verdict["checkpoints_checked"], 0);
+
     // A checkpoint re-signed by another key (naming the real key's id): it does not count.
-    let note = key_of(&clean, "checkpoints", ".txt");
+    let note = notes[1].clone();
     let other = SoftwareSigner::from_secret(stack.key_arn.clone(), [9; 32]).unwrap();
     let text = std::fs::read_to_string(clean.join(&note)).unwrap();
     let signed = SignedCheckpoint::parse(&text).unwrap();
@@ -303,7 +340,7 @@ async fn an_export_verifies_offline_with_the_public_key_and_every_tampering_is_l
         findings(&verdict).contains(&(note.clone(), None, "untrusted_key".into())),
         "{verdict:#}"
     );
-    assert_eq!(verdict["checkpoints_checked"], 0);
+    assert_eq!(verdict["checkpoints_checked"], 1);
     // And the honest folder judged with that other key alone: nothing it signed counts.
     let other_key = keys.join("other.der");
     std::fs::write(&other_key, other.public_key(&stack.key_arn).await.unwrap()).unwrap();
@@ -315,7 +352,7 @@ async fn an_export_verifies_offline_with_the_public_key_and_every_tampering_is_l
     );
 
     // A truncated leaf-hash file.
-    let leaves = key_of(&clean, "checkpoints", ".leaves");
+    let leaves = keys_of(&clean, "checkpoints", ".leaves").remove(0);
     let dir = tampered(&clean, |dir| {
         let bytes = std::fs::read(dir.join(&leaves)).unwrap();
         std::fs::write(dir.join(&leaves), &bytes[..65 * 2]).unwrap();
@@ -324,6 +361,49 @@ async fn an_export_verifies_offline_with_the_public_key_and_every_tampering_is_l
     assert_eq!(status, 1, "{verdict:#}");
     assert!(
         findings(&verdict).contains(&(leaves.clone(), None, "leaves_digest".into())),
+        "{verdict:#}"
+    );
+
+    // An altered report: it no longer matches evidence.json, nor the hash its report record
+    // holds — and with evidence.json edited to match it, the record still names it.
+    let html = key_of(&clean, "reports", ".html");
+    let alter = |dir: &Path| {
+        let mut bytes = std::fs::read(dir.join(&html)).unwrap();
+        bytes.extend_from_slice(b"<!-- all PASS -->");
+        std::fs::write(dir.join(&html), &bytes).unwrap();
+        bytes
+    };
+    let dir = tampered(&clean, |dir| {
+        alter(dir);
+    });
+    let (status, verdict) = verify(&dir, &key);
+    assert_eq!(status, 1, "{verdict:#}");
+    let found = findings(&verdict);
+    assert!(
+        found.contains(&(html.clone(), None, "file_hash_mismatch".into())),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(html.clone(), None, "report_hash_mismatch".into())),
+        "{found:?}"
+    );
+    let dir = tampered(&clean, |dir| {
+        let bytes = alter(dir);
+        let path = dir.join(ledgerctl::export::EVIDENCE_FILE);
+        let mut evidence: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for object in evidence["objects"].as_array_mut().unwrap() {
+            if object["key"] == html.as_str() {
+                object["sha256"] = shared::domain::hash::Hash::sha256(&bytes).to_hex().into();
+                object["bytes"] = bytes.len().into();
+            }
+        }
+        std::fs::write(&path, serde_json::to_vec(&evidence).unwrap()).unwrap();
+    });
+    let (status, verdict) = verify(&dir, &key);
+    assert_eq!(status, 1, "{verdict:#}");
+    assert_eq!(
+        findings(&verdict),
+        vec![(html.clone(), None, "report_hash_mismatch".into())],
         "{verdict:#}"
     );
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the vectors that must fail (chains.json, checkpoints.json, manifests.json,
-audit_seals.json, evidence.json), the signed checkpoint vector (../checkpoint.json) from entries.json, and the
+"""Writes the vectors that must fail (chains.json, claims.json, checkpoints.json,
+manifests.json, audit_seals.json, evidence.json), the signed checkpoint vector (../checkpoint.json) from entries.json, and the
 sealed audit log's vector (../audit_seal.json). Each case's expected verdict is written here by
 hand from docs/ledger-format.md, not taken from either verifier's output. Run it again only
 together with a change of the format.
@@ -110,6 +110,44 @@ def chain_cases(base):
     return [{"name": name, "known_size": size, "items": items,
              "findings": [{"index": i, "kind": k} for i, k in findings]}
             for name, items, size, findings in cases]
+
+
+def claim_cases(base):
+    """Section 4.2: each entry's claim, looked up by its signal id, must name its chain index
+    and its stored entry hash."""
+    entries = [{"chain_index": e["chain_index"], "signal_id": e["signal_id"],
+                "entry_hash": e["entry_hash"]} for e in base]
+
+    def claims():
+        return [dict(e) for e in entries]
+
+    def others():
+        return [dict(e) for e in entries]
+
+    cases = [("every entry claimed", others(), claims(), [])]
+    table = [c for c in claims() if c["chain_index"] != 2]
+    cases.append(("the claim of entry 2 missing", others(), table, [(2, "claim_missing")]))
+    table = claims()
+    table[3]["chain_index"] = 4
+    cases.append(("the claim of entry 3 naming index 4", others(), table, [(3, "claim_mismatch")]))
+    table = claims()
+    table[1]["entry_hash"] = "07" * 32
+    cases.append(("the claim of entry 1 naming another hash", others(), table,
+                  [(1, "claim_mismatch")]))
+    table = claims() + [{"chain_index": 9, "signal_id": "sig-9999", "entry_hash": "07" * 32}]
+    cases.append(("a claim no entry has, not judged here", others(), table, []))
+    items = others()
+    items[4]["signal_id"] = items[1]["signal_id"]
+    table = [c for c in claims() if c["chain_index"] != 4]
+    cases.append(("two entries with one signal id: the claim names the first", items, table,
+                  [(4, "claim_mismatch")]))
+    table = [c for c in claims() if c["chain_index"] not in (0, 3)]
+    table[0]["chain_index"] = 0
+    cases.append(("two claims missing and one misplaced", others(), table,
+                  [(0, "claim_missing"), (1, "claim_mismatch"), (3, "claim_missing")]))
+    return [{"name": name, "entries": items, "claims": table,
+             "findings": [{"index": i, "kind": k} for i, k in findings]}
+            for name, items, table, findings in cases]
 
 
 def compact_range(leaves):
@@ -858,6 +896,7 @@ def main():
     leaves = [bytes.fromhex(e["entry_hash"]) for e in entries]
     failing, signed_vector = checkpoint_vectors(leaves)
     write(HERE / "chains.json", {"cases": chain_cases(base)})
+    write(HERE / "claims.json", {"cases": claim_cases(base)})
     write(HERE / "checkpoints.json", {"cases": failing})
     write(HERE / "manifests.json", {"cases": manifest_cases(leaves) + receipts_manifest_cases(leaves)})
     write(HERE.parent / "checkpoint.json", signed_vector)

@@ -3,7 +3,8 @@
 //! copy (the latest versions, with no version ids and no retention known). It lets every reader
 //! of [`crate::app::vault`] run offline, with no credentials and no network.
 //!
-//! Promises: nothing is ever written (every write is [`VaultError::Refused`]); each key has
+//! Promises: a version is read whole ([`BlobVault::get_version`]) or as a stream
+//! ([`ReadVersions`]), with the same answers; nothing is ever written (every write is [`VaultError::Refused`]); each key has
 //! exactly one version; a version id other than the one recorded is [`VaultError::NotFound`],
 //! except in a sync copy, whose one version stands for any id (it cannot be told apart).
 
@@ -13,7 +14,8 @@ use std::path::PathBuf;
 use crate::domain::hash::Hash;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    BlobVault, ObjectProtection, ObjectVersion, StoredObject, Upload, UploadedPart, VaultError,
+    BlobVault, ObjectProtection, ObjectVersion, ReadVersions, StoredObject, Upload, UploadedPart,
+    VaultError,
 };
 
 /// Where a key's bytes are.
@@ -179,6 +181,28 @@ impl BlobVault for FolderVault {
                 server_side_encryption: None,
                 sha256: None,
             }))
+    }
+}
+
+impl ReadVersions for FolderVault {
+    fn open_version(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, VaultError> {
+        match &self.object(key, version_id)?.body {
+            Body::Bytes(bytes) => Ok(Box::new(bytes.as_slice())),
+            Body::File(path) => match std::fs::File::open(path) {
+                Ok(file) => Ok(Box::new(file)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    Err(VaultError::NotFound {
+                        key: key.to_owned(),
+                        version_id: Some(version_id.to_owned()),
+                    })
+                }
+                Err(error) => Err(VaultError::Failed(Box::new(error))),
+            },
+        }
     }
 }
 

@@ -18,6 +18,9 @@ use crate::app::vault::{self, CheckpointTrust, lock_seen};
 use crate::app::verify_backup::{VERIFICATION_PREFIX, VerificationResult};
 use crate::domain::audit::AuditEventType;
 use crate::domain::checkpoint::Signature;
+use crate::domain::report::record::{
+    REPORT_RECORD_FORMAT, RecordedObject, ReportRecord, record_key,
+};
 use crate::domain::report::{
     AlarmsEvidence, AuditAccumulator, BackupObservation, CheckpointSummary, ComplianceReport,
     LatencyAccumulator, LedgerState, Period, PeriodChainCheck, PeriodError, PeriodRequest,
@@ -92,6 +95,8 @@ pub struct ReportOutcome {
     pub verdicts: serde_json::Map<String, serde_json::Value>,
     pub json: StoredReport,
     pub html: StoredReport,
+    /// The key of the report record naming both (ledger-format §12.1).
+    pub record: String,
 }
 
 /// Everything a report is built from.
@@ -104,8 +109,10 @@ struct Evidence {
 
 /// The report's two stored renderings.
 struct StoredReports {
-    json: StoredReport,
-    html: StoredReport,
+    json: (StoredReport, RecordedObject),
+    html: (StoredReport, RecordedObject),
+    /// The key of the run's report record.
+    record: String,
 }
 
 /// Where the report reads its evidence: the ledger, the vault (which also stores the report and
@@ -203,6 +210,7 @@ where
                         "verdicts": outcome.verdicts,
                         "json": {"key": outcome.json.key, "version_id": outcome.json.version_id, "sha256": outcome.json.sha256},
                         "html": {"key": outcome.html.key, "version_id": outcome.html.version_id, "sha256": outcome.html.sha256},
+                        "record": outcome.record,
                     }),
                 )
                 .await;
@@ -249,8 +257,9 @@ where
             period,
             overall_verdict: report.overall_verdict(),
             verdicts,
-            json: stored.json,
-            html: stored.html,
+            json: stored.json.0,
+            html: stored.html.0,
+            record: stored.record,
         })
     }
 
@@ -356,7 +365,36 @@ where
                 retain_until,
             )
             .await?;
-        Ok(StoredReports { json, html })
+        let record = self
+            .store_record(&base, period, now, [&json, &html], retain_until)
+            .await?;
+        Ok(StoredReports { json, html, record })
+    }
+
+    /// Writes the run's report record (ledger-format §12.1) create-only and locked like the
+    /// reports: what each report's version, SHA-256 and size were when written, so an exported
+    /// report is checked offline without the audit table.
+    async fn store_record(
+        &self,
+        base: &str,
+        period: Period,
+        now: Timestamp,
+        stored: [&(StoredReport, RecordedObject); 2],
+        retain_until: Timestamp,
+    ) -> Result<String, ReportError> {
+        let record = ReportRecord {
+            format: REPORT_RECORD_FORMAT.to_owned(),
+            period: period.label(),
+            generated_at: now,
+            objects: stored.iter().map(|(_, object)| object.clone()).collect(),
+        };
+        let key = record_key(base, &now);
+        let written = self
+            .sources
+            .vault
+            .create_locked(&key, record.to_bytes(), "application/json", retain_until)
+            .await?;
+        Ok(written.key)
     }
 
     /// The alarms' states and, where the API answers, their history in the period; evidence
@@ -650,7 +688,8 @@ where
         body: Vec<u8>,
         content_type: &str,
         retain_until: Timestamp,
-    ) -> Result<StoredReport, ReportError> {
+    ) -> Result<(StoredReport, RecordedObject), ReportError> {
+        let bytes = body.len() as u64;
         let stored = self
             .sources
             .vault
@@ -661,13 +700,20 @@ where
             .vault
             .presign_get(&stored.key, &stored.version_id, self.settings.url_expiry)
             .await?;
-        Ok(StoredReport {
+        let recorded = RecordedObject {
+            key: stored.key.clone(),
+            version_id: stored.version_id.clone(),
+            sha256: stored.sha256,
+            bytes,
+        };
+        let report = StoredReport {
             key: stored.key,
             version_id: stored.version_id,
             sha256: stored.sha256.to_hex(),
             retain_until,
             download_url,
-        })
+        };
+        Ok((report, recorded))
     }
 
     async fn record(

@@ -6,6 +6,7 @@ use crate::adapters::memory::{
     FixedClock, InMemoryAlarms, InMemoryAuditSink, InMemoryLedger, InMemoryTables, InMemoryVault,
     RecordingMetrics, SoftwareSigner,
 };
+use crate::domain::hash::Hash;
 use crate::domain::test_support::{chain, insert_event, timestamp};
 
 type Job = ReportJob<
@@ -93,6 +94,41 @@ async fn a_report_is_stored_as_json_and_html_and_audited() {
         "{details}"
     );
     assert_eq!(fixture.metrics.total(metric::REPORTS_GENERATED), 1.0);
+}
+
+#[tokio::test]
+async fn each_run_records_its_reports_hashes_in_a_record_of_its_own() {
+    use crate::domain::report::record::ReportRecord;
+    let fixture = Fixture::new().await;
+    let first = fixture.run().await.unwrap();
+    let record = ReportRecord::parse(
+        &fixture
+            .vault
+            .latest(&first.record)
+            .expect("the record is stored"),
+    )
+    .unwrap();
+    assert_eq!(record.objects.len(), 2);
+    for (stored, recorded) in [&first.json, &first.html].into_iter().zip(&record.objects) {
+        let bytes = fixture.vault.latest(&stored.key).unwrap();
+        assert_eq!(recorded.key, stored.key);
+        assert_eq!(recorded.version_id, stored.version_id);
+        assert_eq!(recorded.sha256, Hash::sha256(&bytes));
+        assert_eq!(recorded.bytes, bytes.len() as u64);
+    }
+    let listed = vault::list_originals(&fixture.vault, &first.record)
+        .await
+        .unwrap();
+    let protection = fixture
+        .vault
+        .protection(&first.record, listed[0].version_id())
+        .await
+        .unwrap();
+    assert_eq!(protection.lock_mode.as_deref(), Some("COMPLIANCE"));
+    // The audit event names the record too.
+    let details =
+        serde_json::to_string(&fixture.ledger.audit_events().last().unwrap().details).unwrap();
+    assert!(details.contains(&first.record), "{details}");
 }
 
 #[tokio::test]

@@ -34,7 +34,9 @@ use serde_json::json;
 use crate::app::audit_seal::{self, SealFailure};
 use crate::app::vault::{self, CheckpointTrust, Original, TrustError, TrustedKey, TrustedKeys};
 use crate::domain::audit::AuditEventType;
-use crate::domain::chain::{ChainReport, ChainVerifier, Finding, FindingKind};
+use crate::domain::chain::{
+    ChainReport, ChainVerifier, ClaimSeen, Finding, FindingKind, claim_finding,
+};
 use crate::domain::checkpoint::{
     Checkpoint, LeavesRef, Signature, SignedCheckpoint, encode_leaves, is_object_key, leaves_key,
     object_key, parse_leaves,
@@ -806,23 +808,16 @@ where
             let ids: Vec<_> = chunk.iter().map(|e| e.entry.signal_id.clone()).collect();
             let claims = self.store.claims(&ids).await?;
             for entry in chunk {
-                let index = entry.entry.chain_index;
-                let signal_id = entry.entry.signal_id.to_string();
-                match claims.iter().find(|(id, _)| *id == entry.entry.signal_id) {
-                    None => verifier.record(index, FindingKind::ClaimMissing { signal_id }),
-                    Some((_, claim))
-                        if claim.chain_index != index || claim.entry_hash != entry.entry_hash =>
-                    {
-                        verifier.record(
-                            index,
-                            FindingKind::ClaimMismatch {
-                                signal_id,
-                                claim_index: claim.chain_index,
-                                claim_hash: claim.entry_hash,
-                            },
-                        );
-                    }
-                    Some(_) => {}
+                let claim = claims
+                    .iter()
+                    .find(|(id, _)| *id == entry.entry.signal_id)
+                    .map(|(_, claim)| ClaimSeen {
+                        chain_index: claim.chain_index,
+                        entry_hash: claim.entry_hash,
+                    });
+                let (index, id) = (entry.entry.chain_index, entry.entry.signal_id.as_str());
+                if let Some(kind) = claim_finding(index, id, &entry.entry_hash, claim) {
+                    verifier.record(index, kind);
                 }
             }
         }

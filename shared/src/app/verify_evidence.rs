@@ -4,6 +4,10 @@
 //! a trusted set of public keys handed over out of band. No live table, no KMS.
 //!
 //! Promises:
+//! - Memory does not grow with the ledger: every backup CSV and leaf-hash file is streamed
+//!   ([`ReadVersions`]) a chunk at a time, holding one row or leaf and O(log n) of tree; the
+//!   agreement of backups and checkpoints reads the rows again, in order, beside each leaf-hash
+//!   file, rather than keeping them. (Receipts CSVs, manifests, notes and seals are read whole.)
 //! - Every problem is an [`EvidenceFinding`] naming the file and, where there is one, the row,
 //!   line or chain index; verification continues after each one.
 //! - Only the given keys decide which checkpoints count ([`TrustedKeys`], the same judgement the
@@ -22,6 +26,8 @@
 //!   origin (the checkpoints' trust), the chain of sequence numbers, links and windows, the key,
 //!   and the events file against the note (digest, lines, count, root). Comparing the sealed
 //!   events with the audit table needs the table: the `full` sweep does that.
+//! - Every report file under `reports/` has the SHA-256 and size its report record (§12.1)
+//!   holds: the hash the report job recorded, locked, when it wrote the report.
 //! - An object the evidence should hold but does not (a CSV a manifest names, a leaf-hash file a
 //!   note names) is listed in [`EvidenceReport::absent`], not judged: the caller knows whether
 //!   the evidence was meant to hold it (a period export leaves other days' CSVs out).
@@ -35,14 +41,15 @@ use crate::domain::audit_seal::{
     SEAL_PREFIX, Seal, SealError, SignedSeal, events_key, is_seal_object_key, seal_key,
 };
 use crate::domain::backup::{
-    CsvObject, Manifest, check_receipt_rows, read_receipt_rows, read_rows, verify_manifest_chain,
+    CsvObject, Manifest, RowReader, check_receipt_rows, read_receipt_rows, verify_manifest_chain,
 };
 use crate::domain::chain::ChainVerifier;
-use crate::domain::checkpoint::{SignedCheckpoint, is_object_key, leaves_key, parse_leaves};
-use crate::domain::entry::StoredEntry;
+use crate::domain::checkpoint::{LeavesStream, SignedCheckpoint, is_object_key, leaves_key};
 use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
-use crate::ports::{BlobVault, PublicKeys, SignError, VaultError};
+use crate::domain::report::record::{ReportCheck, ReportRecord, check_report_file, is_record_key};
+use crate::ports::{BlobVault, PublicKeys, ReadVersions, SignError, VaultError};
+use std::io::Read;
 
 /// One problem found in the evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,6 +95,8 @@ pub struct EvidenceReport {
     pub seals_checked: u64,
     /// Audit events those seals cover.
     pub audit_events_sealed: u64,
+    /// Report files compared with the hash their report record holds (§12.1).
+    pub reports_checked: u64,
 }
 
 impl EvidenceReport {
@@ -158,23 +167,37 @@ pub enum EvidenceError {
     Trust(#[from] vault::TrustError),
 }
 
+/// Where reports and their records are (ledger-format §12.1).
+const REPORT_PREFIX: &str = crate::app::report::REPORT_PREFIX;
+
 /// Where backup CSVs are (ledger-format §8.2).
 const BACKUP_CSV_PREFIX: &str = "signals/";
 
-/// The backed-up entry hashes, by the chain index each row carries.
-type RowHashes = BTreeMap<u64, Hash>;
+/// Bytes read from a CSV or leaf-hash file at a time: what verification holds of a file.
+const READ_CHUNK: usize = 1 << 18;
+
+/// An entries CSV that read cleanly (every row parsed), which the agreement of backups and
+/// checkpoints reads again, row by row.
+#[derive(Debug, Clone)]
+struct ReadableCsv {
+    key: String,
+    version_id: String,
+    /// The end of the manifest's `[from, to)`.
+    to: u64,
+}
 
 /// Verifies the evidence `vault` holds (see the module's promises). `origin`: the expected
 /// checkpoint origin, when the auditor knows it.
 pub async fn verify_evidence(
-    vault: &impl BlobVault,
+    vault: &(impl BlobVault + ReadVersions),
     keys: &GivenKeys,
     origin: Option<&str>,
 ) -> Result<EvidenceReport, EvidenceError> {
     let mut report = EvidenceReport::default();
-    let rows = verify_backups(vault, &mut report).await?;
-    verify_checkpoints(vault, keys, origin, &rows, &mut report).await?;
+    let csvs = verify_backups(vault, &mut report).await?;
+    verify_checkpoints(vault, keys, origin, &csvs, &mut report).await?;
     verify_seals(vault, keys, &mut report).await?;
+    verify_reports(vault, &mut report).await?;
     Ok(report)
 }
 
@@ -192,15 +215,16 @@ fn overwritten(original: &Original, report: &mut EvidenceReport) {
     }
 }
 
-/// The manifest chain and every CSV it names; returns the rows' entry hashes.
+/// The manifest chain and every CSV it names, each streamed once; returns the entries CSVs
+/// that read cleanly, in chain order.
 async fn verify_backups(
-    vault: &impl BlobVault,
+    vault: &(impl BlobVault + ReadVersions),
     report: &mut EvidenceReport,
-) -> Result<RowHashes, VaultError> {
+) -> Result<Vec<ReadableCsv>, VaultError> {
     let listing = vault::list_manifests(vault).await?;
     let manifests = verify_manifest_files(vault, &listing, report).await?;
     find_csvs_without_manifest(vault, &manifests, report).await?;
-    let mut hashes = RowHashes::new();
+    let mut readable = Vec::new();
     for (position, (key, _, manifest)) in manifests.iter().enumerate() {
         let original = listing
             .manifests
@@ -213,14 +237,16 @@ async fn verify_backups(
         }
         verify_receipts(vault, key, manifest, report).await?;
         let Some(csv) = &manifest.csv else { continue };
-        let Some(rows) = read_backup_csv(vault, key, manifest, csv, report).await? else {
-            continue;
-        };
         let previous = position.checked_sub(1).map(|p| &manifests[p].2);
-        check_backup_rows(key, manifest, previous, &csv.key, &rows, report);
-        hashes.extend(rows.iter().map(|r| (r.entry.chain_index, r.entry_hash)));
+        if stream_backup_csv(vault, key, manifest, previous, csv, report).await? {
+            readable.push(ReadableCsv {
+                key: csv.key.clone(),
+                version_id: csv.version_id.clone(),
+                to: manifest.index_range.to,
+            });
+        }
     }
-    Ok(hashes)
+    Ok(readable)
 }
 
 /// Manifests read from the vault, in chain order: `(key, bytes, manifest)`.
@@ -306,105 +332,144 @@ async fn find_csvs_without_manifest(
     Ok(())
 }
 
-/// The bytes of a CSV a manifest names (exactly its version), after checking its lock against
-/// the manifest's `retain_until` where the vault records one; `None` when the vault does not hold
-/// it (listed as absent, not judged).
-async fn fetch_named(
+/// Checks the lock of a CSV `manifest` names against its `retain_until`, where the vault
+/// records one.
+async fn check_named_lock(
     vault: &impl BlobVault,
-    manifest_key: &str,
     manifest: &Manifest,
     csv: &CsvObject,
     report: &mut EvidenceReport,
-) -> Result<Option<Vec<u8>>, VaultError> {
+) -> Result<(), VaultError> {
     match vault.protection(&csv.key, &csv.version_id).await {
         Ok(protection) => retention_finding(&csv.key, &protection, manifest, report),
         Err(VaultError::NotFound { .. }) => {}
         Err(error) => return Err(error),
     }
-    match vault.get_version(&csv.key, &csv.version_id).await {
-        Ok(bytes) => Ok(Some(bytes)),
+    Ok(())
+}
+
+/// A reader that hashes and counts the bytes read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let read = self.inner.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        self.bytes += read as u64;
+        Ok(read)
+    }
+}
+
+/// Streams the entries CSV `manifest_key` names once, after checking its lock: its bytes (SHA-256
+/// and size against the manifest), every row as a stretch of the hash chain resumed from the
+/// `previous` manifest's tree, its row count, and the Merkle root and head the manifest records.
+/// Holds one row at a time. Returns whether every row parsed; the vault not holding the CSV is
+/// listed as absent (and gives `false`).
+async fn stream_backup_csv(
+    vault: &(impl BlobVault + ReadVersions),
+    manifest_key: &str,
+    manifest: &Manifest,
+    previous: Option<&Manifest>,
+    csv: &CsvObject,
+    report: &mut EvidenceReport,
+) -> Result<bool, VaultError> {
+    check_named_lock(vault, manifest, csv, report).await?;
+    let input = match vault.open_version(&csv.key, &csv.version_id) {
+        Ok(input) => input,
         Err(VaultError::NotFound { .. }) => {
             report
                 .absent
                 .push((csv.key.clone(), manifest_key.to_owned()));
-            Ok(None)
+            return Ok(false);
         }
-        Err(error) => Err(error),
-    }
-}
-
-/// The rows of the entries CSV `manifest_key` names, after checking its lock, bytes and row
-/// count; `None` when the vault does not hold it (listed as absent) or it cannot be read.
-async fn read_backup_csv(
-    vault: &impl BlobVault,
-    manifest_key: &str,
-    manifest: &Manifest,
-    csv: &CsvObject,
-    report: &mut EvidenceReport,
-) -> Result<Option<Vec<StoredEntry>>, VaultError> {
-    let key = manifest_key;
-    let Some(bytes) = fetch_named(vault, manifest_key, manifest, csv, report).await? else {
-        return Ok(None);
+        Err(error) => return Err(error),
     };
-    if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
-        report.finding(
-            &csv.key,
-            None,
-            "csv_hash_mismatch",
-            format!(
-                "its bytes (SHA-256 {}, {} bytes) are not those {key} names (SHA-256 {}, {} bytes)",
-                Hash::sha256(&bytes),
-                bytes.len(),
-                csv.sha256,
-                csv.bytes
-            ),
-        );
-    }
-    let rows = match read_rows(&bytes) {
-        Ok(rows) => rows,
-        Err(error) => {
-            let location = error.position().map(|(row, line)| match error.column() {
-                Some(column) => format!("row {row} (line {line}), column {column}"),
-                None => format!("row {row} (line {line})"),
-            });
-            report.finding(&csv.key, location, error.code(), error.to_string());
-            return Ok(None);
-        }
-    };
-    report.rows_checked += rows.len() as u64;
-    if rows.len() as u64 != manifest.row_count {
-        report.finding(
-            &csv.key,
-            None,
-            "row_count_mismatch",
-            format!(
-                "it has {} rows; {key} says {}",
-                rows.len(),
-                manifest.row_count
-            ),
-        );
-    }
-    Ok(Some(rows))
-}
-
-/// Verifies a CSV's rows as a stretch of the hash chain resumed from the `previous` manifest's
-/// tree, and that they give the Merkle root and head `manifest` records.
-fn check_backup_rows(
-    manifest_key: &str,
-    manifest: &Manifest,
-    previous: Option<&Manifest>,
-    csv_key: &str,
-    rows: &[StoredEntry],
-    report: &mut EvidenceReport,
-) {
+    let mut input = std::io::BufReader::with_capacity(
+        READ_CHUNK,
+        HashingReader {
+            inner: input,
+            hasher: sha2::Sha256::default(),
+            bytes: 0,
+        },
+    );
     // Resume from the previous manifest's tree: the chain of manifests links the files.
     let tree = previous
         .map_or(Ok(CompactRange::new()), Manifest::tree)
         .unwrap_or_default();
     let mut verifier = ChainVerifier::resume(tree, manifest.first_previous_hash);
-    for row in rows {
-        verifier.push(row);
+    let mut rows = 0u64;
+    let refused = match RowReader::new(&mut input) {
+        Err(error) => Some(error),
+        Ok(reader) => {
+            let mut refused = None;
+            for row in reader {
+                match row {
+                    Ok(entry) => {
+                        verifier.push(&entry);
+                        rows += 1;
+                    }
+                    Err(error) => {
+                        refused = Some(error);
+                        break;
+                    }
+                }
+            }
+            refused
+        }
+    };
+    // The rest of the file still counts for its SHA-256.
+    std::io::copy(&mut input, &mut std::io::sink()).map_err(|e| VaultError::Failed(Box::new(e)))?;
+    let HashingReader { hasher, bytes, .. } = input.into_inner();
+    let sha256 = Hash(sha2::Digest::finalize(hasher).into());
+    if sha256 != csv.sha256 || bytes != csv.bytes {
+        report.finding(
+            &csv.key,
+            None,
+            "csv_hash_mismatch",
+            format!(
+                "its bytes (SHA-256 {sha256}, {bytes} bytes) are not those {manifest_key} names (SHA-256 {}, {} bytes)",
+                csv.sha256, csv.bytes
+            ),
+        );
     }
+    if let Some(error) = refused {
+        let location = error.position().map(|(row, line)| match error.column() {
+            Some(column) => format!("row {row} (line {line}), column {column}"),
+            None => format!("row {row} (line {line})"),
+        });
+        report.finding(&csv.key, location, error.code(), error.to_string());
+        return Ok(false);
+    }
+    report.rows_checked += rows;
+    if rows != manifest.row_count {
+        report.finding(
+            &csv.key,
+            None,
+            "row_count_mismatch",
+            format!(
+                "it has {rows} rows; {manifest_key} says {}",
+                manifest.row_count
+            ),
+        );
+    }
+    chain_findings(manifest_key, manifest, &csv.key, verifier, report);
+    Ok(true)
+}
+
+/// Reports the chain findings of a CSV's rows, and whether they give the Merkle root and head
+/// `manifest` records.
+fn chain_findings(
+    manifest_key: &str,
+    manifest: &Manifest,
+    csv_key: &str,
+    verifier: ChainVerifier,
+    report: &mut EvidenceReport,
+) {
     let tree_root = verifier.tree().root();
     let head = verifier.head_hash();
     let chain = verifier.finish(None);
@@ -437,6 +502,64 @@ fn check_backup_rows(
     }
 }
 
+/// The backed-up rows' entry hashes by chain index, read again from the CSVs that read cleanly,
+/// in chain order and one row at a time (never the whole set): asked for increasing indexes it
+/// reads each CSV once, skipping those whose range ends before the index asked for.
+struct RowCursor<'a, V: ReadVersions> {
+    vault: &'a V,
+    csvs: &'a [ReadableCsv],
+    next_csv: usize,
+    reader: Option<RowReader<std::io::BufReader<Box<dyn Read + Send + 'a>>>>,
+    /// The last row read: `(chain index, entry hash)`.
+    row: Option<(u64, Hash)>,
+    last_asked: Option<u64>,
+}
+
+impl<'a, V: ReadVersions> RowCursor<'a, V> {
+    fn new(vault: &'a V, csvs: &'a [ReadableCsv]) -> Self {
+        RowCursor {
+            vault,
+            csvs,
+            next_csv: 0,
+            reader: None,
+            row: None,
+            last_asked: None,
+        }
+    }
+
+    /// The entry hash of the backed-up row at `index`, if a CSV that read cleanly holds one.
+    fn hash_at(&mut self, index: u64) -> Result<Option<Hash>, VaultError> {
+        if self.last_asked.is_some_and(|last| index <= last) {
+            // Asked again from an earlier index (checkpoints that overlap): start over.
+            (self.next_csv, self.reader, self.row) = (0, None, None);
+        }
+        self.last_asked = Some(index);
+        loop {
+            match self.row {
+                Some((at, hash)) if at == index => return Ok(Some(hash)),
+                Some((at, _)) if at > index => return Ok(None),
+                _ => {}
+            }
+            if let Some(reader) = &mut self.reader {
+                // The rows parsed in full when the CSV was verified: only these two cells now.
+                match reader.next_index_and_hash() {
+                    Some(row) => self.row = Some(row),
+                    None => self.reader = None,
+                }
+                continue;
+            }
+            let Some(offset) = self.csvs[self.next_csv..].iter().position(|c| c.to > index) else {
+                return Ok(None);
+            };
+            let csv = &self.csvs[self.next_csv + offset];
+            self.next_csv += offset + 1;
+            self.row = None;
+            let input = self.vault.open_version(&csv.key, &csv.version_id)?;
+            self.reader = RowReader::new(std::io::BufReader::with_capacity(READ_CHUNK, input)).ok();
+        }
+    }
+}
+
 /// A format-2 manifest's receipts CSV (§8.6): locked like the entries CSV, the bytes the
 /// manifest names, its row count, and every row by §10 and the manifest's window and range.
 async fn verify_receipts(
@@ -452,8 +575,16 @@ async fn verify_receipts(
     else {
         return Ok(());
     };
-    let Some(bytes) = fetch_named(vault, manifest_key, manifest, csv, report).await? else {
-        return Ok(());
+    check_named_lock(vault, manifest, csv, report).await?;
+    let bytes = match vault.get_version(&csv.key, &csv.version_id).await {
+        Ok(bytes) => bytes,
+        Err(VaultError::NotFound { .. }) => {
+            report
+                .absent
+                .push((csv.key.clone(), manifest_key.to_owned()));
+            return Ok(());
+        }
+        Err(error) => return Err(error),
     };
     if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
         report.finding(
@@ -536,12 +667,13 @@ struct Anchor {
 /// Every checkpoint note and leaf-hash file: parsed, judged with the given keys only, refolded
 /// from the previous trusted checkpoint, and compared with the backed-up rows.
 async fn verify_checkpoints(
-    vault: &impl BlobVault,
+    vault: &(impl BlobVault + ReadVersions),
     keys: &GivenKeys,
     origin: Option<&str>,
-    rows: &RowHashes,
+    csvs: &[ReadableCsv],
     report: &mut EvidenceReport,
 ) -> Result<(), EvidenceError> {
+    let mut rows = RowCursor::new(vault, csvs);
     let objects = vault::list_checkpoints(vault).await?;
     let CheckpointObjects { leaf_files, notes } =
         sort_checkpoint_objects(vault, &objects, report).await?;
@@ -564,21 +696,16 @@ async fn verify_checkpoints(
         report.checkpoints_checked += 1;
         let checkpoint = &signed.checkpoint;
         let follows = check_follows(key, checkpoint, anchor.as_ref(), report);
-        let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
-        let hashes = read_leaf_file(vault, &leaf_files, key, checkpoint, report).await?;
-        if let Some(hashes) = &hashes {
-            report.leaves_checked += hashes.len() as u64;
-            match_leaves_to_rows(&leaves_name, checkpoint.leaves.from, hashes, rows, report);
-            if follows {
-                refold(
-                    key,
-                    &leaves_name,
-                    checkpoint,
-                    anchor.as_ref(),
-                    hashes,
-                    report,
-                );
-            }
+        let from = follows.then(|| {
+            anchor
+                .as_ref()
+                .map_or_else(CompactRange::new, |a| a.range.clone())
+        });
+        let refolded =
+            stream_leaf_file(vault, &leaf_files, key, checkpoint, from, &mut rows, report)?;
+        if let Some(range) = refolded {
+            let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
+            check_refold(key, &leaves_name, checkpoint, &range, report);
         }
         report.checkpointed_size = checkpoint.tree_size;
         anchor = Some(Anchor {
@@ -705,23 +832,83 @@ fn check_follows(
     leaves.from == expected_from
 }
 
-/// The leaf hashes of the checkpoint's leaf-hash file; `None` when the vault does not hold it
-/// (listed as absent) or it does not match the note.
-async fn read_leaf_file(
-    vault: &impl BlobVault,
+/// Streams the checkpoint's leaf-hash file once: its bytes against the note (digest, lines,
+/// count), each leaf against the backed-up row at its chain index, and — when `from` is the
+/// previous trusted checkpoint's range — the leaves appended to it. A leaf-hash file is judged
+/// whole before anything read from it counts: its comparisons are reported only when the file
+/// verifies. Returns the refolded range (when `from` was given and the file verifies); the vault
+/// not holding the file is listed as absent.
+fn stream_leaf_file<V: BlobVault + ReadVersions>(
+    vault: &V,
     leaf_files: &BTreeMap<&str, &Original>,
     key: &str,
     checkpoint: &crate::domain::checkpoint::Checkpoint,
+    mut from: Option<CompactRange>,
+    rows: &mut RowCursor<'_, V>,
     report: &mut EvidenceReport,
-) -> Result<Option<Vec<Hash>>, VaultError> {
+) -> Result<Option<CompactRange>, VaultError> {
     let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
     let Some(file) = leaf_files.get(leaves_name.as_str()) else {
-        report.absent.push((leaves_name.clone(), key.to_owned()));
+        report.absent.push((leaves_name, key.to_owned()));
         return Ok(None);
     };
-    let bytes = vault.get_version(file.key(), file.version_id()).await?;
-    match parse_leaves(&bytes, &checkpoint.leaves) {
-        Ok(hashes) => Ok(Some(hashes)),
+    let mut input = vault.open_version(file.key(), file.version_id())?;
+    let mut stream = LeavesStream::new();
+    // Provisional until the file verifies: the rows compared, and the first differences.
+    let (mut matched, mut differences, mut different) = (0u64, Vec::new(), 0u64);
+    let mut failed: Option<VaultError> = None;
+    let mut buffer = vec![0u8; READ_CHUNK];
+    let first = checkpoint.leaves.from;
+    loop {
+        let read = match input.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(VaultError::Failed(Box::new(error))),
+        };
+        stream.feed(&buffer[..read], |n, leaf| {
+            if let Some(range) = &mut from {
+                range.append(leaf);
+            }
+            if failed.is_some() {
+                return;
+            }
+            let index = first + n;
+            match rows.hash_at(index) {
+                Ok(Some(row)) => {
+                    matched += 1;
+                    if row != leaf {
+                        different += 1;
+                        if differences.len() < MAX_FINDINGS_KEPT {
+                            differences.push((index, leaf, row));
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => failed = Some(error),
+            }
+        });
+    }
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    match stream.finish(&checkpoint.leaves) {
+        Ok(count) => {
+            report.leaves_checked += count;
+            report.leaves_matched_to_rows += matched;
+            for (index, leaf, row) in differences {
+                report.finding(
+                    &leaves_name,
+                    Some(format!("chain index {index}")),
+                    "leaf_differs_from_backup",
+                    format!(
+                        "the checkpointed leaf {leaf} is not the backed-up row's entry hash {row}"
+                    ),
+                );
+            }
+            report.findings_total += different.saturating_sub(MAX_FINDINGS_KEPT as u64);
+            Ok(from)
+        }
         Err(error) => {
             let location = match &error {
                 crate::domain::checkpoint::CheckpointError::LeavesLine { line } => {
@@ -735,46 +922,15 @@ async fn read_leaf_file(
     }
 }
 
-/// Compares each checkpointed leaf from chain index `from` with the backed-up row's entry hash
-/// at the same index, where there is one.
-fn match_leaves_to_rows(
-    leaves_name: &str,
-    from: u64,
-    hashes: &[Hash],
-    rows: &RowHashes,
-    report: &mut EvidenceReport,
-) {
-    for (index, leaf) in (from..).zip(hashes) {
-        if let Some(&row) = rows.get(&index) {
-            report.leaves_matched_to_rows += 1;
-            if row != *leaf {
-                report.finding(
-                    leaves_name,
-                    Some(format!("chain index {index}")),
-                    "leaf_differs_from_backup",
-                    format!(
-                        "the checkpointed leaf {leaf} is not the backed-up row's entry hash {row}"
-                    ),
-                );
-            }
-        }
-    }
-}
-
-/// Extends the previous trusted checkpoint's compact range with the leaf hashes and checks that
-/// it gives the checkpoint's range and root (the trees are consistent).
-fn refold(
+/// Checks that the previous trusted checkpoint's compact range, extended with the leaf hashes,
+/// gives the checkpoint's range and root (the trees are consistent).
+fn check_refold(
     key: &str,
     leaves_name: &str,
     checkpoint: &crate::domain::checkpoint::Checkpoint,
-    anchor: Option<&Anchor>,
-    hashes: &[Hash],
+    range: &CompactRange,
     report: &mut EvidenceReport,
 ) {
-    let mut range = anchor.map_or_else(CompactRange::new, |a| a.range.clone());
-    for leaf in hashes {
-        range.append(*leaf);
-    }
     if range.hashes() != checkpoint.range.hashes() || range.root() != checkpoint.root {
         report.finding(
             key,
@@ -985,6 +1141,70 @@ async fn check_events_file(
                 _ => None,
             };
             report.finding(&events, location, error.code(), error.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Every report file under `reports/` against the report records (§12.1): a record that does not
+/// parse, a report file no record names, and one whose bytes are not those recorded are
+/// findings; an object a record names that the vault does not hold is listed as absent.
+async fn verify_reports(
+    vault: &impl BlobVault,
+    report: &mut EvidenceReport,
+) -> Result<(), VaultError> {
+    let objects = vault::list_originals(vault, REPORT_PREFIX).await?;
+    let mut records: Vec<(String, ReportRecord)> = Vec::new();
+    for original in objects.iter().filter(|o| is_record_key(o.key())) {
+        overwritten(original, report);
+        let bytes = vault
+            .get_version(original.key(), original.version_id())
+            .await?;
+        match ReportRecord::parse(&bytes) {
+            Ok(record) => records.push((original.key().to_owned(), record)),
+            Err(reason) => report.finding(original.key(), None, "report_record_invalid", reason),
+        }
+    }
+    for (record_key, record) in &records {
+        for object in &record.objects {
+            if !objects.iter().any(|o| o.key() == object.key) {
+                report.absent.push((object.key.clone(), record_key.clone()));
+            }
+        }
+    }
+    for original in objects.iter().filter(|o| !is_record_key(o.key())) {
+        let key = original.key();
+        overwritten(original, report);
+        let bytes = vault.get_version(key, original.version_id()).await?;
+        let sha256 = Hash::sha256(&bytes);
+        report.reports_checked += 1;
+        match check_report_file(
+            key,
+            original.version_id(),
+            &sha256,
+            bytes.len() as u64,
+            &records,
+        ) {
+            ReportCheck::Recorded { .. } => {}
+            ReportCheck::Unrecorded => report.finding(
+                key,
+                None,
+                "report_unrecorded",
+                "no report record names this report: it was not written by the report job, or its record is gone".to_owned(),
+            ),
+            ReportCheck::Mismatch {
+                record,
+                sha256: recorded,
+                bytes: recorded_bytes,
+            } => report.finding(
+                key,
+                None,
+                "report_hash_mismatch",
+                format!(
+                    "its bytes (SHA-256 {sha256}, {} bytes) are not those {record} records (SHA-256 {recorded}, {recorded_bytes} bytes)",
+                    bytes.len()
+                ),
+            ),
         }
     }
     Ok(())

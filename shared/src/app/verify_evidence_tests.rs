@@ -13,6 +13,7 @@ use crate::adapters::memory::{
 };
 use crate::app::backup::{BackupJob, BackupSettings};
 use crate::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
+use crate::domain::checkpoint::parse_leaves;
 use crate::domain::test_support::{chain, insert_event, receipt_record, timestamp};
 use crate::ports::{LedgerStore, MIN_PART_BYTES};
 
@@ -501,5 +502,223 @@ async fn an_edited_receipt_is_found_naming_its_row_and_a_planted_receipts_csv_is
         found,
         vec![(planted, None, "csv_without_manifest".to_owned())],
         "only the planted copy is a finding"
+    );
+}
+
+/// Runs the report job for 2026-11-29 into `vault` (at `at`), as the daily schedule does.
+async fn report_into(vault: &InMemoryVault, at: &str) -> crate::app::report::ReportOutcome {
+    use crate::adapters::memory::{InMemoryAlarms, InMemoryTables};
+    use crate::app::report::{ReportJob, ReportSettings, ReportSources};
+    let ledger = InMemoryLedger::new();
+    let job = ReportJob::new(
+        ReportSources {
+            store: ledger.clone(),
+            vault: vault.clone(),
+            audit: ledger.audit_sink(),
+            tables: InMemoryTables,
+            alarms: InMemoryAlarms::default(),
+            keys: Some(signer(7)),
+        },
+        FixedClock::new(timestamp(at)),
+        RecordingMetrics::default(),
+        ReportSettings {
+            signals_table: "t-signals".into(),
+            audit_table: "t-audit".into(),
+            vault_bucket: "t-vault".into(),
+            retention_days: 1,
+            metrics_namespace: "SignalLedger".into(),
+            url_expiry: std::time::Duration::from_secs(600),
+            alarm_name_prefix: None,
+            trust: vault::CheckpointTrust::new(ORIGIN, Some("alias/test-signing"), &[]),
+        },
+    );
+    let request =
+        serde_json::from_value(serde_json::json!({"from": "2026-11-29", "to": "2026-11-29"}))
+            .unwrap();
+    job.run(&request, "t").await.unwrap()
+}
+
+#[tokio::test]
+async fn reports_are_checked_against_their_recorded_hashes() {
+    let vault = vault().await;
+    let outcome = report_into(&vault, "2026-11-29T23:00:00Z").await;
+    // A second run for the same day writes the reports over (new versions) and a record of its
+    // own: the copy holds the originals, which the first record names.
+    report_into(&vault, "2026-11-29T23:30:00Z").await;
+    let files = copy(&vault).await;
+    let clean = verify(&files).await;
+    assert_eq!(kinds(&clean), vec![]);
+    assert_eq!(clean.reports_checked, 2);
+
+    // An altered report: its bytes are not those recorded.
+    let mut altered = files.clone();
+    altered
+        .get_mut(&outcome.html.key)
+        .unwrap()
+        .1
+        .extend_from_slice(b"<!-- -->");
+    assert_eq!(
+        kinds(&verify(&altered).await),
+        vec![(
+            outcome.html.key.clone(),
+            None,
+            "report_hash_mismatch".into()
+        )]
+    );
+
+    // Without the records, no report is recorded; an unreadable record is named.
+    let mut unrecorded = files.clone();
+    unrecorded.retain(|key, _| !is_record_key(key));
+    let found = kinds(&verify(&unrecorded).await);
+    assert_eq!(
+        found,
+        vec![
+            (outcome.html.key.clone(), None, "report_unrecorded".into()),
+            (outcome.json.key.clone(), None, "report_unrecorded".into()),
+        ]
+    );
+    let mut broken = files.clone();
+    broken.get_mut(&outcome.record).unwrap().1 = b"{}".to_vec();
+    assert!(kinds(&verify(&broken).await).contains(&(
+        outcome.record.clone(),
+        None,
+        "report_record_invalid".into()
+    )));
+
+    // A report a record names but the copy lacks is absent, not judged.
+    let mut missing = files.clone();
+    missing.remove(&outcome.json.key);
+    let report = verify(&missing).await;
+    assert_eq!(kinds(&report), vec![]);
+    assert!(
+        report
+            .absent
+            .contains(&(outcome.json.key.clone(), outcome.record.clone()))
+    );
+}
+
+/// A folder that refuses to hand over a backup CSV or a leaf-hash file whole: verification must
+/// stream them, so its memory does not grow with the ledger.
+#[derive(Debug)]
+struct StreamOnly(FolderVault);
+
+#[derive(Debug, thiserror::Error)]
+#[error("read whole: {0}")]
+struct ReadWhole(String);
+
+impl BlobVault for StreamOnly {
+    async fn start_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        retain_until: crate::domain::timestamp::Timestamp,
+    ) -> Result<crate::ports::Upload, VaultError> {
+        self.0.start_upload(key, content_type, retain_until).await
+    }
+
+    async fn upload_part(
+        &self,
+        upload: &crate::ports::Upload,
+        part_number: u32,
+        body: Vec<u8>,
+    ) -> Result<crate::ports::UploadedPart, VaultError> {
+        self.0.upload_part(upload, part_number, body).await
+    }
+
+    async fn complete_upload(
+        &self,
+        upload: &crate::ports::Upload,
+        parts: &[crate::ports::UploadedPart],
+        sha256: Hash,
+        retain_until: crate::domain::timestamp::Timestamp,
+    ) -> Result<crate::ports::StoredObject, VaultError> {
+        self.0
+            .complete_upload(upload, parts, sha256, retain_until)
+            .await
+    }
+
+    async fn abort_upload(&self, upload: &crate::ports::Upload) -> Result<(), VaultError> {
+        self.0.abort_upload(upload).await
+    }
+
+    async fn put_locked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        retain_until: crate::domain::timestamp::Timestamp,
+    ) -> Result<crate::ports::StoredObject, VaultError> {
+        self.0
+            .put_locked(key, body, content_type, retain_until)
+            .await
+    }
+
+    async fn create_locked(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        retain_until: crate::domain::timestamp::Timestamp,
+    ) -> Result<crate::ports::StoredObject, VaultError> {
+        self.0
+            .create_locked(key, body, content_type, retain_until)
+            .await
+    }
+
+    async fn list_versions(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<crate::ports::ObjectVersion>, VaultError> {
+        self.0.list_versions(prefix).await
+    }
+
+    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
+        if key.starts_with("signals/") && key.contains("/signals_backup_")
+            || key.ends_with(".leaves")
+        {
+            return Err(VaultError::Failed(Box::new(ReadWhole(key.to_owned()))));
+        }
+        self.0.get_version(key, version_id).await
+    }
+
+    async fn protection(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<crate::ports::ObjectProtection, VaultError> {
+        self.0.protection(key, version_id).await
+    }
+}
+
+impl ReadVersions for StreamOnly {
+    fn open_version(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Box<dyn Read + Send + '_>, VaultError> {
+        self.0.open_version(key, version_id)
+    }
+}
+
+#[tokio::test]
+async fn backup_csvs_and_leaf_files_are_only_ever_streamed() {
+    let files = copy(&vault().await).await;
+    let report = verify_evidence(&StreamOnly(folder(&files)), &given(7).await, None)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&report), vec![]);
+    assert_eq!(report.rows_checked, 30);
+    assert_eq!(report.leaves_matched_to_rows, 30);
+    // And the wrapper does refuse whole reads: the check above could not pass by accident.
+    let csv = files
+        .keys()
+        .find(|k| k.starts_with("signals/") && k.contains("/signals_backup_"))
+        .unwrap()
+        .clone();
+    assert!(
+        StreamOnly(folder(&files))
+            .get_version(&csv, &files[&csv].0)
+            .await
+            .is_err()
     );
 }

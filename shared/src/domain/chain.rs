@@ -435,6 +435,38 @@ pub fn invalid_fields(entry: &Entry) -> Vec<(&'static str, String)> {
     problems
 }
 
+/// What the claim stored under an entry's signal id says (ledger-format §4.2): the chain index
+/// and entry hash of the entry that claimed the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimSeen {
+    pub chain_index: u64,
+    pub entry_hash: Hash,
+}
+
+/// The claim finding of the entry at `chain_index` with `signal_id` and stored `entry_hash`
+/// (ledger-format §4.2), given the claim stored under its signal id, if any: none when the claim
+/// names this index and hash, `claim_missing` when there is no claim, `claim_mismatch` when it
+/// names another index or another hash.
+pub fn claim_finding(
+    chain_index: u64,
+    signal_id: &str,
+    entry_hash: &Hash,
+    claim: Option<ClaimSeen>,
+) -> Option<FindingKind> {
+    let signal_id = signal_id.to_owned();
+    match claim {
+        None => Some(FindingKind::ClaimMissing { signal_id }),
+        Some(claim) if claim.chain_index != chain_index || claim.entry_hash != *entry_hash => {
+            Some(FindingKind::ClaimMismatch {
+                signal_id,
+                claim_index: claim.chain_index,
+                claim_hash: claim.entry_hash,
+            })
+        }
+        Some(_) => None,
+    }
+}
+
 /// Verifies a whole chain from genesis.
 pub fn verify_chain<'a>(
     entries: impl IntoIterator<Item = &'a StoredEntry>,

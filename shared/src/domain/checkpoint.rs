@@ -551,6 +551,109 @@ pub fn parse_leaves(bytes: &[u8], expected: &LeavesRef) -> Result<Vec<Hash>, Che
     Ok(hashes)
 }
 
+/// A leaf-hash file read piece by piece (never held whole): [`LeavesStream::feed`] hands each
+/// well-formed line's hash on as it is read, and [`LeavesStream::finish`] judges the whole file
+/// exactly as [`parse_leaves`] does — the SHA-256 first, then the first malformed line, then the
+/// count. A caller must treat the hashes handed on as provisional until `finish` accepts the file.
+#[derive(Debug, Clone, Default)]
+pub struct LeavesStream {
+    hasher: sha2::Sha256,
+    /// The bytes of an unfinished line (fewer than [`LEAF_LINE`]).
+    partial: Vec<u8>,
+    /// Complete lines read.
+    lines: u64,
+    /// The first malformed line; no hash is handed on from it on.
+    bad_line: Option<u64>,
+}
+
+impl LeavesStream {
+    pub fn new() -> LeavesStream {
+        LeavesStream::default()
+    }
+
+    /// Reads the next bytes of the file, calling `each(n, hash)` for the `n`th (0-based) line.
+    pub fn feed(&mut self, mut bytes: &[u8], mut each: impl FnMut(u64, Hash)) {
+        use sha2::Digest;
+        self.hasher.update(bytes);
+        if !self.partial.is_empty() {
+            let take = (LEAF_LINE - self.partial.len()).min(bytes.len());
+            self.partial.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.partial.len() == LEAF_LINE {
+                let line = std::mem::take(&mut self.partial);
+                self.line(&line, &mut each);
+            }
+        }
+        let mut lines = bytes.chunks_exact(LEAF_LINE);
+        for line in &mut lines {
+            self.line(line, &mut each);
+        }
+        self.partial.extend_from_slice(lines.remainder());
+    }
+
+    fn line(&mut self, line: &[u8], each: &mut impl FnMut(u64, Hash)) {
+        let number = self.lines;
+        self.lines += 1;
+        if self.bad_line.is_some() {
+            return;
+        }
+        match parse_leaf_line(line) {
+            Some(hash) => each(number, hash),
+            None => self.bad_line = Some(number + 1),
+        }
+    }
+
+    /// Judges the whole file against the checkpoint that names it; `Ok` with the count of leaves.
+    pub fn finish(self, expected: &LeavesRef) -> Result<u64, CheckpointError> {
+        use sha2::Digest;
+        let computed = Hash(self.hasher.finalize().into());
+        if computed != expected.sha256 {
+            return Err(CheckpointError::LeavesDigest {
+                expected: expected.sha256,
+                computed,
+            });
+        }
+        if let Some(line) = self.bad_line {
+            return Err(CheckpointError::LeavesLine { line });
+        }
+        let got = self.lines;
+        if !self.partial.is_empty() {
+            // A last line without its newline (or cut short) is malformed.
+            return Err(CheckpointError::LeavesLine { line: got + 1 });
+        }
+        if expected.to.checked_sub(expected.from) != Some(got) {
+            return Err(CheckpointError::LeavesCount {
+                from: expected.from,
+                to: expected.to,
+                expected: expected.to.saturating_sub(expected.from),
+                got,
+            });
+        }
+        Ok(got)
+    }
+}
+
+/// One line of a leaf-hash file: 64 lowercase hex digits and `\n`.
+fn parse_leaf_line(line: &[u8]) -> Option<Hash> {
+    let (last, hex) = line.split_last()?;
+    if *last != b'\n' || hex.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (out, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+        *out = (lower_hex_digit(pair[0])? << 4) | lower_hex_digit(pair[1])?;
+    }
+    Some(Hash(bytes))
+}
+
+fn lower_hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        _ => None,
+    }
+}
+
 /// `checkpoints/<size, 20 digits>-<YYYYMMDDTHHMMSSffffffZ>.txt`. Both parts are fixed width
 /// (u64 has at most 20 digits; timestamps span years 0000–9999), so key order is size, then time.
 pub fn object_key(tree_size: u64, time: &Timestamp) -> String {
@@ -1052,6 +1155,54 @@ mod tests {
             prop_assert_eq!(SignedCheckpoint::parse(&text).unwrap(), note.clone());
             let hashes = parse_leaves(&file, &note.checkpoint.leaves).unwrap();
             prop_assert_eq!(hashes, (from..size).map(leaf).collect::<Vec<_>>());
+        }
+    }
+
+    /// Streams `file` in pieces of `piece` bytes: the hashes handed on and the verdict.
+    fn streamed(
+        file: &[u8],
+        piece: usize,
+        expected: &LeavesRef,
+    ) -> (Vec<Hash>, Result<u64, CheckpointError>) {
+        let mut stream = LeavesStream::new();
+        let mut hashes = Vec::new();
+        for chunk in file.chunks(piece.max(1)) {
+            stream.feed(chunk, |n, hash| {
+                assert_eq!(n, hashes.len() as u64);
+                hashes.push(hash);
+            });
+        }
+        (hashes, stream.finish(expected))
+    }
+
+    proptest! {
+        /// The streamed reading gives parse_leaves's verdict and hashes, whatever the pieces,
+        /// on intact files and on files with a byte changed, cut, or added.
+        #[test]
+        fn a_streamed_leaf_file_is_judged_as_parse_leaves_judges_it(
+            n in 0u64..20, piece in 1usize..200, change in 0usize..4, at in any::<prop::sample::Index>(),
+            byte in any::<u8>(), honest_digest in any::<bool>(),
+        ) {
+            let mut file = encode_leaves(&(0..n).map(leaf).collect::<Vec<_>>());
+            match change {
+                1 if !file.is_empty() => { let i = at.index(file.len()); file[i] = byte; }
+                2 if !file.is_empty() => { file.truncate(at.index(file.len())); }
+                3 => file.push(byte),
+                _ => {}
+            }
+            let expected = LeavesRef {
+                from: 3,
+                to: 3 + n,
+                sha256: if honest_digest { Hash::sha256(&file) } else { Hash::sha256(b"x") },
+            };
+            let (hashes, verdict) = streamed(&file, piece, &expected);
+            match parse_leaves(&file, &expected) {
+                Ok(parsed) => {
+                    prop_assert_eq!(verdict.unwrap(), parsed.len() as u64);
+                    prop_assert_eq!(hashes, parsed);
+                }
+                Err(error) => prop_assert_eq!(verdict.unwrap_err(), error),
+            }
         }
     }
 }

@@ -70,16 +70,24 @@ impl FromStr for Hash {
         let error = HashParseError {
             len: text.chars().count(),
         };
-        if text.len() != 64
-            || !text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(error);
-        }
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes).map_err(|_| error)?;
-        Ok(Hash(bytes))
+        // Decoded by hand: this runs for every hash of every row, leaf and event a verifier
+        // reads, and the `hex` crate's general decoder was a tenth of verify-evidence's time.
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        let decode = |text: &[u8]| -> Option<Hash> {
+            if text.len() != 64 {
+                return None;
+            }
+            let mut bytes = [0u8; 32];
+            for (out, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+                *out = (digit(pair[0])? << 4) | digit(pair[1])?;
+            }
+            Some(Hash(bytes))
+        };
+        decode(text.as_bytes()).ok_or(error)
     }
 }
 

@@ -491,6 +491,26 @@ impl<R: BufRead> RowReader<R> {
         self.row
     }
 
+    /// The next row's chain index and stored entry hash, without parsing its other cells: for a
+    /// second reading of a file whose rows all parsed the first time. `None` at the end of the
+    /// input, and from a row that does not give both on (which a full reading refuses).
+    pub fn next_index_and_hash(&mut self) -> Option<(u64, Hash)> {
+        if self.done {
+            return None;
+        }
+        let read = match self.read_record(self.row + 1) {
+            Ok(true) if self.ends.len() == COLUMNS => {
+                let cell = |position| std::str::from_utf8(self.cell_bytes(position)).ok();
+                let index = cell(col::CHAIN_INDEX).and_then(|c| c.parse::<u64>().ok());
+                let hash = cell(col::ENTRY_HASH).and_then(|c| c.parse::<Hash>().ok());
+                index.zip(hash)
+            }
+            _ => None,
+        };
+        self.done = read.is_none();
+        read
+    }
+
     pub(super) fn cell_bytes(&self, position: usize) -> &[u8] {
         let start = match position {
             0 => 0,

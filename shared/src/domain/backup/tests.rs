@@ -1032,3 +1032,28 @@ proptest! {
 
 #[path = "receipts_tests.rs"]
 mod receipts_tests;
+
+#[test]
+fn a_second_reading_of_index_and_hash_gives_each_rows_own() {
+    let entries = chain(5);
+    let bytes = file(&entries);
+    let mut reader = RowReader::new(bytes.as_slice()).unwrap();
+    let mut read = Vec::new();
+    while let Some(row) = reader.next_index_and_hash() {
+        read.push(row);
+    }
+    let expected: Vec<(u64, Hash)> = entries
+        .iter()
+        .map(|e| (e.entry.chain_index, e.entry_hash))
+        .collect();
+    assert_eq!(read, expected);
+    // A row that does not give both ends the reading.
+    let mut cut = bytes.clone();
+    cut.truncate(bytes.len() - 10);
+    let mut reader = RowReader::new(cut.as_slice()).unwrap();
+    let mut count = 0;
+    while reader.next_index_and_hash().is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 4);
+}

@@ -14,6 +14,7 @@ mod html;
 mod inputs;
 mod latency;
 mod period;
+pub mod record;
 mod sections;
 
 use serde::Serialize;
