@@ -700,7 +700,7 @@ where
         .create_new(true)
         .open(&spool_path)?;
     let result = async {
-        let (mut spool, bundle) = producer.write(&plan, requester, now, spool).await?;
+        let (mut spool, bundle) = Box::pin(producer.write(&plan, requester, now, spool)).await?;
         spool.rewind()?;
         let (stored, bytes) = upload(vault, &key, spool, retain_until).await?;
         Ok::<_, ProduceError>((stored, bytes, bundle))
