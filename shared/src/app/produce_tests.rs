@@ -331,6 +331,14 @@ async fn the_report_path_stores_it_locked_and_audits_before_the_link() {
 
 /// Runs the zip's own `verify.py` in a fresh folder; answers its exit code and output.
 fn run_verify(files: &std::collections::BTreeMap<String, Vec<u8>>) -> (i32, String) {
+    run_verify_with(files, &[])
+}
+
+/// As [`run_verify`], with arguments.
+fn run_verify_with(
+    files: &std::collections::BTreeMap<String, Vec<u8>>,
+    args: &[&std::ffi::OsStr],
+) -> (i32, String) {
     let dir = std::env::temp_dir().join(format!("production-{}", uuid::Uuid::now_v7()));
     for (name, body) in files {
         let path = dir.join(name);
@@ -339,6 +347,7 @@ fn run_verify(files: &std::collections::BTreeMap<String, Vec<u8>>) -> (i32, Stri
     }
     let output = std::process::Command::new("python3")
         .arg("verify.py")
+        .args(args)
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -382,6 +391,32 @@ async fn verify_py_passes_the_zip_and_names_the_file_and_row_of_each_edit() {
     let (code, out) = run_verify(&clean);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("VERIFIED: 20 entries"), "{out}");
+
+    // A regulator pins the key handed over out of band: the right one verifies, another does not.
+    let key_file = |secret: u8| {
+        let path = std::env::temp_dir().join(format!("key-{}.der", uuid::Uuid::now_v7()));
+        let der = futures_util::FutureExt::now_or_never(
+            SoftwareSigner::from_secret(KEY, [secret; 32])
+                .unwrap()
+                .public_key(KEY),
+        )
+        .unwrap()
+        .unwrap();
+        std::fs::write(&path, der).unwrap();
+        path
+    };
+    let (right, wrong) = (key_file(7), key_file(8));
+    let flag = std::ffi::OsStr::new("--public-key");
+    let (code, out) = run_verify_with(&clean, &[flag, right.as_os_str()]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run_verify_with(&clean, &[flag, wrong.as_os_str()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("checkpoint.txt: signature: untrusted_key"),
+        "{out}"
+    );
+    std::fs::remove_file(right).unwrap();
+    std::fs::remove_file(wrong).unwrap();
 
     // Row 3 of the CSV is chain index 12: its price edited.
     let row = String::from_utf8(clean[files::ENTRIES_CSV].clone()).unwrap();
