@@ -311,11 +311,14 @@ def check_entries(manifest, note, report):
     proofs = json_lines("proofs.jsonl")
     previous = None
     seen = 0
+    counted = {"entries.csv": 0, "entries.jsonl": 0, "proofs.jsonl": 0}
     while True:
         row, line, proof = next(rows, None), next(lines, None), next(proofs, None)
         if row is None and line is None and proof is None:
             break
         seen += 1
+        for name, item in (("entries.csv", row), ("entries.jsonl", line), ("proofs.jsonl", proof)):
+            counted[name] += item is not None
         index = first + seen - 1
         at = f"(chain index {index})"
         for name, item, unit in (("entries.csv", row, "row"), ("entries.jsonl", line, "line"),
@@ -375,9 +378,17 @@ def check_entries(manifest, note, report):
         if not ok:
             report.finding(where_proof, f"the inclusion proof does not verify against the "
                                         f"checkpoint's root (tree size {size})")
-    if seen != count:
-        report.finding("entries.csv", f"{seen} entries, the manifest says {count}")
+    for name, rows_read in counted.items():
+        check_rows(manifest, name, rows_read, report)
+        if rows_read != count:
+            report.finding(name, f"{rows_read} entries, the manifest says {count}")
     return seen
+
+
+def check_rows(manifest, name, rows_read, report):
+    for item in manifest.get("files", []):
+        if item["name"] == name and item.get("rows") != rows_read:
+            report.finding(name, f"{rows_read} rows, manifest.json lists {item.get('rows')}")
 
 
 def check_audit(manifest, report):
@@ -387,10 +398,10 @@ def check_audit(manifest, report):
     count = 0
     for number, event in json_lines("audit_events.jsonl"):
         where = f"audit_events.jsonl line {number}"
+        count += 1
         if isinstance(event, Exception):
             report.finding(where, str(event))
             continue
-        count += 1
         try:
             at, actor, kind = event["occurred_at"], event["actor"], event["event_type"]
             event["event_id"], event["request_id"]
@@ -405,6 +416,7 @@ def check_audit(manifest, report):
         row = review.setdefault((actor, kind), [0, at, at])
         row[0] += 1
         row[1], row[2] = min(row[1], at), max(row[2], at)
+    check_rows(manifest, "audit_events.jsonl", count, report)
     try:
         stated = json.loads((HERE / "access_review.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
