@@ -247,6 +247,10 @@ async fn the_report_functions_production_is_stored_locked_under_productions_with
         .await
         .unwrap();
     assert_eq!(Hash::sha256(&body), stored.sha256);
+    // The presigned link serves exactly that version.
+    let response = reqwest::get(&stored.download_url).await.unwrap();
+    assert_eq!(response.status(), 200, "{}", stored.download_url);
+    assert_eq!(response.bytes().await.unwrap().to_vec(), body);
 
     // The stored zip verifies too.
     let zip = scratch("stored").with_extension("zip");
