@@ -80,6 +80,42 @@ enum Command {
         after_help = "Exit status:\n  0  everything checked is verified\n  1  a finding: the file and the row, line or chain index are named\n  2  the evidence is incomplete (a listed or named file is missing), or cannot be judged (an unreadable key or evidence.json)"
     )]
     VerifyEvidence(VerifyEvidenceArgs),
+    /// Produce one period's records for a regulator as one self-contained zip: the entries as
+    /// CSV and as JSON Lines, the audit events with the access review, an inclusion proof of
+    /// every entry against the latest trusted checkpoint (which must cover the period's last
+    /// entry), that signed checkpoint and the public key(s), a README.txt and a
+    /// standard-library verify.py (`unzip FILE -d DIR && cd DIR && python3 verify.py`).
+    /// Audited as RECORDS_READ with your identity before anything is written. Never overwrites
+    /// FILE. Progress on stderr; the summary on stdout.
+    #[command(verbatim_doc_comment)]
+    Produce(ProduceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ProduceArgs {
+    /// First day of the period (UTC, YYYY-MM-DD; or an RFC 3339 instant).
+    #[arg(long)]
+    from: String,
+    /// Last day of the period, included (UTC, YYYY-MM-DD; or an RFC 3339 instant, excluded).
+    #[arg(long)]
+    to: String,
+    /// The zip to write (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    /// The signals table.
+    #[arg(long, env = "SIGNALS_TABLE")]
+    signals_table: String,
+    /// The audit table (the period's events; the production is recorded there).
+    #[arg(long, env = "AUDIT_TABLE")]
+    audit_table: String,
+    /// The vault bucket holding `checkpoints/`.
+    #[arg(long, env = "VAULT_BUCKET")]
+    bucket: String,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -219,6 +255,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Trace(args) => trace_signal(args).await,
         Command::ExportEvidence(args) => export(args).await,
         Command::VerifyEvidence(args) => verify_evidence(args).await,
+        Command::Produce(args) => Box::pin(produce(args)).await,
     }
 }
 
@@ -295,6 +332,55 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             skipped.key, skipped.version_id, skipped.reason
         );
     }
+    writeln!(std::io::stdout().lock(), "{summary}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn produce(args: ProduceArgs) -> anyhow::Result<ExitCode> {
+    use shared::ports::Clock;
+    let now = || shared::adapters::system::SystemClock.now();
+    let request = shared::domain::report::PeriodRequest {
+        from: Some(args.from),
+        to: Some(args.to),
+        ..Default::default()
+    };
+    let period = request.resolve(now())?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let requester = shared::app::produce::Requester {
+        actor: caller_arn(&sdk).await?,
+        request_id: uuid::Uuid::now_v7().to_string(),
+    };
+    let audit = shared::adapters::dynamodb::DynamoAuditSink::new(
+        dynamodb.clone(),
+        args.audit_table.clone(),
+    );
+    let producer = shared::app::produce::Producer::new(
+        shared::adapters::dynamodb::DynamoLedgerStore::new(
+            dynamodb,
+            args.signals_table.clone(),
+            &args.audit_table,
+        ),
+        shared::adapters::s3::S3Vault::new(aws_sdk_s3::Client::new(&sdk), args.bucket, None),
+        audit.clone(),
+        Some(shared::adapters::kms::KmsPublicKeys::new(
+            aws_sdk_kms::Client::new(&sdk),
+        )),
+        shared::app::vault::CheckpointTrust::new(
+            shared::config::origin(&args.signals_table),
+            args.trust.checkpoint_key_id.as_deref(),
+            &shared::config::key_list(&args.trust.previous_key_ids),
+        ),
+    );
+    let options = ledgerctl::produce::ProduceOptions {
+        out: args.out,
+        requester,
+        progress: !args.quiet,
+    };
+    let summary = Box::pin(ledgerctl::produce::produce_file(
+        &producer, &audit, period, now, &options,
+    ))
+    .await?;
     writeln!(std::io::stdout().lock(), "{summary}")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -195,11 +195,12 @@ const SCHEDULES: [(&str, &str, &str); 6] = [
 ];
 
 /// Fixtures for runs by hand, which no schedule sends.
-const MANUAL_FIXTURES: [&str; 4] = [
+const MANUAL_FIXTURES: [&str; 5] = [
     "backup-date.json",
     "integrity-sweep-init.json",
     "verify-backup-all.json",
     "report-period.json",
+    "report-produce.json",
 ];
 
 /// `(function, schedule expression, payload)` of every EventBridge Scheduler event, checking
@@ -1539,5 +1540,58 @@ fn the_ingest_role_reads_only_checkpoints_of_the_vault() {
         "s3:ListBucket\"",
     ] {
         assert!(!actions.contains(forbidden), "{forbidden} in {actions}");
+    }
+}
+
+/// The report function writes to the vault only its reports and the regulator's productions:
+/// every statement of its role that may write an object names exactly `reports/*` or
+/// `productions/*`, and productions may be written (a multipart upload may be aborted) there.
+#[test]
+fn the_report_role_writes_only_reports_and_productions() {
+    let json = template_json();
+    let statements = json["Resources"]["ReportFunction"]["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap();
+    let writes = [
+        "s3:PutObject",
+        "s3:PutObjectRetention",
+        "s3:AbortMultipartUpload",
+    ];
+    let mut written = BTreeSet::new();
+    for statement in statements {
+        let granted = actions(&statement["Action"]);
+        if !granted
+            .iter()
+            .any(|a| writes.iter().any(|w| action_matches(a, w)))
+        {
+            continue;
+        }
+        let resource = statement["Resource"]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            resource == "${VaultBucket.Arn}/reports/*"
+                || resource == "${VaultBucket.Arn}/productions/*",
+            "the report may write {}: {statement}",
+            statement["Resource"]
+        );
+        assert!(
+            !granted
+                .iter()
+                .any(|a| a.contains("Delete") || a.contains('*')),
+            "{statement}"
+        );
+        for action in granted {
+            written.insert((resource.to_owned(), action));
+        }
+    }
+    for action in writes {
+        assert!(
+            written.contains(&(
+                "${VaultBucket.Arn}/productions/*".to_owned(),
+                action.to_owned()
+            )),
+            "productions/ lacks {action}: {written:?}"
+        );
     }
 }

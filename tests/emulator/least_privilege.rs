@@ -37,6 +37,7 @@ use shared::app::sweep::SweepMode;
 use shared::app::vault::CheckpointTrust;
 use shared::app::verify_backup::{VerifyBackupJob, VerifyMode};
 use shared::domain::proof::{InclusionProofDocument, verify_inclusion_document};
+use shared::ports::Clock;
 
 use crate::support::{TEMPLATE, VaultedStack, required_env, signal};
 
@@ -485,6 +486,39 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
         (&json!(3), &json!(true)),
         "the report read the checkpoint and verified it with the signing key's public key: {checkpoint}"
     );
+    // The regulator's production with exactly the report role: the period's entries and audit
+    // events, proofs from checkpoints/, the key's public half, stored under productions/.
+    let today = SystemClock.now().as_str()[..10].to_owned();
+    let produced = Box::pin(shared::app::produce::produce_to_vault(
+        &shared::app::produce::Producer::new(
+            report.store(),
+            report.vault(),
+            report.audit_sink(),
+            Some(KmsPublicKeys::new(aws_sdk_kms::Client::new(&report.sdk))),
+            CheckpointTrust::new(
+                shared::config::origin(&report.signals),
+                Some(&report.key_arn),
+                &[],
+            ),
+        ),
+        &report.vault(),
+        &report.audit_sink(),
+        &serde_json::from_value(json!({"from": today, "to": today})).unwrap(),
+        &shared::app::produce::Requester {
+            actor: "report".into(),
+            request_id: "lp-produce".into(),
+        },
+        SystemClock.now(),
+        &shared::app::produce::StoreSettings {
+            retention_days: 1,
+            url_expiry: Duration::from_secs(600),
+            spool_dir: std::env::temp_dir(),
+        },
+    ))
+    .await
+    .unwrap();
+    assert!(produced.key.starts_with("productions/"), "{produced:?}");
+    assert_eq!(produced.entries, 3);
 
     // The forbidden actions are refused.
     let (signals, ingest_db) = (&ingest.signals, &ingest.dynamodb);
@@ -546,6 +580,9 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
         (&backup, "checkpoints/planted.txt"),
         (&verify, "manifests/2026/11/planted.json"),
         (&report, "checkpoints/planted.txt"),
+        // Only the report writes productions.
+        (&sweep, "productions/2026/11/planted.zip"),
+        (&backup, "productions/2026/11/planted.zip"),
         // Only the sweep writes full-pass cursors (the bucket policy also denies it to every
         // other principal on AWS; moto ignores that conditional deny).
         (&backup, "integrity/full-pass/00000000000000000099.txt"),

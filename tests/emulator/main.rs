@@ -16,6 +16,7 @@ mod full_pass;
 mod ingest;
 mod least_privilege;
 mod openapi;
+mod produce;
 mod producers;
 mod proofs;
 mod receipts;

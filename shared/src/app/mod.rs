@@ -6,6 +6,7 @@ pub mod audit_seal;
 pub mod backup;
 pub mod http;
 pub mod ingest;
+pub mod produce;
 pub mod proofs;
 pub mod report;
 pub mod sweep;

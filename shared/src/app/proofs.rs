@@ -12,7 +12,11 @@
 //!   extended by the leaves after it (from the next checkpoint's leaf-hash file), and every
 //!   object is read at most once per request. `ProofRead::gets` counts the reads;
 //! - a proof is checked against its note's root before it is served: a vault or ledger that
-//!   disagrees with its own checkpoints yields an error, never a proof that does not verify.
+//!   disagrees with its own checkpoints yields an error, never a proof that does not verify;
+//! - [`RangeProver`] proves many consecutive leaves against one checkpoint (a regulator's
+//!   production) in bounded memory: one listing, each note judged once, at most
+//!   [`RANGE_LEAF_FILES`] leaf-hash files held at once, and only the current leaf's path kept —
+//!   a sibling node serves a contiguous run of leaves, so each node is hashed once.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -211,6 +215,101 @@ impl<V: BlobVault, K: PublicKeys> VaultProofs<V, K> {
         let objects = self.listing().await?;
         Ok(Session::new(&self.vault, trusted, objects))
     }
+
+    /// The trusted set these proofs judge notes with (resolved on first use).
+    pub async fn trusted_keys(&self) -> Result<&TrustedKeys, ProofsError> {
+        self.trusted().await
+    }
+
+    /// A prover of many leaves against the latest trusted checkpoint, or the trusted
+    /// checkpoint of `tree_size`.
+    pub async fn range_prover(
+        &self,
+        tree_size: Option<u64>,
+    ) -> Result<RangeProver<'_, V>, ProofsError> {
+        let mut session = self.session().await?;
+        session.leaf_file_cap = RANGE_LEAF_FILES;
+        let checkpoint = match tree_size {
+            None => session.latest().await?.ok_or(ProofsError::NoCheckpoint)?,
+            Some(size) => session
+                .at_size(size)
+                .await?
+                .ok_or(ProofsError::NotCheckpointed { tree_size: size })?,
+        };
+        Ok(RangeProver {
+            session,
+            checkpoint,
+            path: Vec::new(),
+        })
+    }
+}
+
+/// The most leaf-hash files a [`RangeProver`] holds at once.
+pub const RANGE_LEAF_FILES: usize = 4;
+
+/// Inclusion proofs of leaves in ascending order against one trusted checkpoint. A node is the
+/// sibling of exactly the leaves of its own sibling subtree, a contiguous run: keeping the
+/// previous leaf's path is enough to hash every node once.
+#[derive(Debug)]
+pub struct RangeProver<'a, V> {
+    session: Session<'a, V>,
+    checkpoint: SignedCheckpoint,
+    /// The previous leaf's path: its nodes and their hashes.
+    path: Vec<(Range<u64>, Hash)>,
+}
+
+impl<V: BlobVault> RangeProver<'_, V> {
+    /// The checkpoint every proof verifies against.
+    pub fn checkpoint(&self) -> &SignedCheckpoint {
+        &self.checkpoint
+    }
+
+    /// What the prover has read from the vault so far.
+    pub fn read(&self) -> ProofRead {
+        self.session.read
+    }
+
+    /// RFC 6962 `PATH(chain_index, D[tree_size])` of the leaf `entry_hash`, verified against
+    /// the checkpoint's root. Cheapest when called with ascending indexes.
+    pub async fn inclusion(
+        &mut self,
+        chain_index: u64,
+        entry_hash: Hash,
+    ) -> Result<Vec<Hash>, ProofsError> {
+        let size = self.checkpoint.checkpoint.tree_size;
+        let nodes = inclusion_nodes(chain_index, size).map_err(|_| ProofsError::NotCovered {
+            chain_index,
+            tree_size: size,
+        })?;
+        let mut path = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let known = self
+                .path
+                .iter()
+                .find(|(range, _)| *range == node)
+                .map(|(_, hash)| *hash);
+            let hash = match known {
+                Some(hash) => hash,
+                None => self.session.node_hash(node.clone()).await?,
+            };
+            path.push((node, hash));
+        }
+        let hashes: Vec<Hash> = path.iter().map(|(_, hash)| *hash).collect();
+        self.path = path;
+        merkle::verify_inclusion(
+            &entry_hash,
+            chain_index,
+            size,
+            &hashes,
+            &self.checkpoint.checkpoint.root,
+        )
+        .map_err(|error| {
+            ProofsError::Inconsistent(format!(
+                "entry {chain_index}'s hash {entry_hash} is not the leaf the checkpoint of size {size} holds there: {error}"
+            ))
+        })?;
+        Ok(hashes)
+    }
 }
 
 impl<V: BlobVault, K: PublicKeys> ProofSource for VaultProofs<V, K> {
@@ -300,7 +399,8 @@ fn size_of(original: &Original) -> Option<u64> {
 }
 
 /// One request's view of the vault: the listing, and every object read so far (each at most
-/// once).
+/// once; a range prover's leaf-hash files at most [`RANGE_LEAF_FILES`] at a time).
+#[derive(Debug)]
 struct Session<'a, V> {
     vault: &'a V,
     trusted: &'a TrustedKeys,
@@ -311,6 +411,8 @@ struct Session<'a, V> {
     /// Notes read, by key: the note when trusted, `None` when it does not count.
     judged: HashMap<String, Option<SignedCheckpoint>>,
     leaves: HashMap<String, Vec<Hash>>,
+    /// The most leaf-hash files held at once (a request holds every file it reads).
+    leaf_file_cap: usize,
     read: ProofRead,
 }
 
@@ -334,6 +436,7 @@ impl<'a, V: BlobVault> Session<'a, V> {
             leaf_files,
             judged: HashMap::new(),
             leaves: HashMap::new(),
+            leaf_file_cap: usize::MAX,
             read: ProofRead {
                 listings: 1,
                 gets: 0,
@@ -416,6 +519,13 @@ impl<'a, V: BlobVault> Session<'a, V> {
                 .await?;
             let hashes = parse_leaves(&bytes, &signed.checkpoint.leaves)
                 .map_err(|error| ProofsError::Inconsistent(format!("{key}: {error}")))?;
+            if self.leaves.len() >= self.leaf_file_cap {
+                // Leaves are asked for mostly in ascending order: drop the file of the lowest leaves.
+                let lowest = self.leaves.keys().min().cloned();
+                if let Some(lowest) = lowest {
+                    self.leaves.remove(&lowest);
+                }
+            }
             self.leaves.insert(key.clone(), hashes);
         }
         Ok(self.leaves.get(&key).map_or(&[], Vec::as_slice))
