@@ -87,8 +87,9 @@ provision() {
   export $exports
 }
 
-# start_watch PORT STACK: cargo lambda watch on 127.0.0.1:PORT, functions configured for STACK, with
-# WATCH_CONCURRENCY (default 8) instances per function, as Lambda runs concurrent requests.
+# start_watch PORT STACK: cargo lambda watch on 127.0.0.1:PORT, functions configured for STACK.
+# One instance per function: its --concurrency mode (1.9.2) dropped the runtime connections of
+# its instances under a burst of 200 requests (hyper IncompleteMessage) and then hung.
 start_watch() {
   local port=$1 stack=$2
   mkdir -p "$STATE"
@@ -96,7 +97,7 @@ start_watch() {
   env="$env,VAULT_BUCKET=$VAULT_BUCKET,CHECKPOINT_KMS_KEY_ID=$CHECKPOINT_KMS_KEY_ID"
   env="$env,AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL,AWS_REGION=$AWS_REGION"
   env="$env,AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
-  (cd "$ROOT" && exec setsid "$VENV/bin/cargo-lambda" lambda watch -A 127.0.0.1 -P "$port" --concurrency "${WATCH_CONCURRENCY:-8}" --env-var "$env") \
+  (cd "$ROOT" && exec setsid "$VENV/bin/cargo-lambda" lambda watch -A 127.0.0.1 -P "$port" --env-var "$env") \
     > "$STATE/watch-$port.log" 2>&1 &
   STARTED_PIDS+=($!)
   # The first request to a function builds and starts it; wait until the function itself answers.

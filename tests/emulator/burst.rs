@@ -1,6 +1,8 @@
-//! A bar-close burst through the real function URL path of `cargo lambda watch` (several
-//! concurrent instances, as Lambda runs them): 200 signals posted at the same instant are all
-//! stored, each once, in one contiguous linked chain, each insert audited (issue 13).
+//! A bar-close burst through the real function URL path of `cargo lambda watch`: 200 signals
+//! posted at the same instant are all answered 201 and stored, each once, in one contiguous
+//! linked chain, each insert audited (issue 13). `cargo lambda watch` runs one instance of the
+//! function (see `infra/lib.sh`), so it queues the burst; concurrent appends through the real
+//! adapters are `ingest::sixty_four_concurrent_signals_form_one_gapless_chain`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
