@@ -5,7 +5,8 @@
 //! hashes of a ledger item, the old and new images of an audit event), counted and logged within
 //! seconds, not at the next sweep. A record that cannot be read is audited the same way.
 //! An INSERT into the audit table whose key is not one the ledger writes (`<day>` /
-//! `<occurred_at>#<id>`, the day that of the time) or whose time is more than
+//! `<occurred_at>#<id>`, or an insert audit bundle's `<day>#<0-7>` /
+//! `<occurred_at>#INSERTS#<first>`, the day that of the time) or whose time is more than
 //! [`BACKDATED_AFTER_SECONDS`] before the record's own time is a backdated event, audited the
 //! same way: the sealed audit log's `full` reads only a few days before its first seal, and
 //! relies on this for anything older (docs/ledger-format.md §11).
@@ -178,7 +179,17 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
         }
         let keyed_at = change.key.split_once('/').and_then(|(pk, sk)| {
             let time = Timestamp::parse_canonical(sk.get(..27)?).ok()?;
-            (sk.as_bytes().get(27) == Some(&b'#') && time.as_str().get(..10) == Some(pk))
+            // An insert audit bundle's partition is a stripe of its day: `<day>#<0-7>`.
+            let day = match pk.split_once('#') {
+                Some((day, stripe))
+                    if matches!(stripe, "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7") =>
+                {
+                    day
+                }
+                Some(_) => return None,
+                None => pk,
+            };
+            (sk.as_bytes().get(27) == Some(&b'#') && time.as_str().get(..10) == Some(day))
                 .then_some(time)
         });
         let Some(keyed_at) = keyed_at else {
