@@ -570,7 +570,7 @@ impl<D: DynamoApi> DynamoLedgerStore<D> {
             let entry = &stored.entry;
             if entry.chain_index != head.next + i as u64 || entry.previous_hash != previous {
                 return Err(malformed(format!(
-                    "entry {i} of the commit is not chained on the head (chain index {}, expected {})",
+                    "entry {i} of the commit is not chained on the head (chain index {}, expected {}; or its previous hash is not the hash before it)",
                     entry.chain_index,
                     head.next + i as u64
                 )));
