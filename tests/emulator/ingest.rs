@@ -576,17 +576,11 @@ async fn an_edited_attribute_is_reported_not_normalised() {
     // An insider rewrites the price in an equivalent but non-canonical spelling.
     let mut item = entry_item(&stack.entries().await[0]);
     item.insert("entry_price".into(), AttributeValue::S("150.250".into()));
-    stack
-        .client
-        .put_item()
-        .table_name(&stack.signals_table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
+    crate::support::put_as_insider(&stack.client, &stack.signals_table, item).await;
     let page = stack.store().read_page(0, 10).await.unwrap();
     match &page.items[0] {
         Err(StoreError::Malformed { key, reason }) => {
+            // The entry inside its bundle, named by its own key as before.
             assert_eq!(key, &format!("{ENTRY_PARTITION}/0"));
             assert!(reason.contains("entry_price"), "{reason}");
         }

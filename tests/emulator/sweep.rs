@@ -159,26 +159,16 @@ impl Ledger {
         read_all(&self.store()).await
     }
 
-    /// Overwrites an item in place, as an insider with PutItem rights can.
+    /// Overwrites an item in place, as an insider with PutItem rights can; an entry item lands
+    /// in the bundle holding its index (`support::put_as_insider`).
     pub(crate) async fn put(&self, item: HashMap<String, AttributeValue>) {
-        self.dynamodb
-            .put_item()
-            .table_name(&self.signals_table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .unwrap();
+        crate::support::put_as_insider(&self.dynamodb, &self.signals_table, item).await;
     }
 
+    /// Deletes the entry at `index` (ingest commits one entry per commit here): its commit
+    /// record and its bundle.
     async fn delete(&self, index: u64) {
-        self.dynamodb
-            .delete_item()
-            .table_name(&self.signals_table)
-            .key("pk", AttributeValue::S("ENTRY".into()))
-            .key("sk", AttributeValue::N(index.to_string()))
-            .send()
-            .await
-            .unwrap();
+        crate::support::delete_commit_as_insider(&self.dynamodb, &self.signals_table, index).await;
     }
 
     async fn checkpoint_keys(&self) -> Vec<String> {

@@ -548,10 +548,30 @@ mod tests {
                 at,
             ),
             audit_insert("no-time", "2026-11-18", "whenever#e", at),
+            // An insert audit bundle of a commit, in stripe 5 of its day: a key the ledger writes.
+            audit_insert(
+                "bundle",
+                "2026-11-18#5",
+                "2026-11-18T11:06:00.000000Z#INSERTS#13",
+                at,
+            ),
+            // A stripe the ledger never writes, and a stripe of another day.
+            audit_insert(
+                "stripe-9",
+                "2026-11-18#9",
+                "2026-11-18T11:06:00.000000Z#INSERTS#9",
+                at,
+            ),
+            audit_insert(
+                "stripe-other-day",
+                "2019-01-01#5",
+                "2026-11-18T11:06:00.000000Z#INSERTS#13",
+                at,
+            ),
         ];
         let ledger = InMemoryLedger::new();
         let outcome = watch(&ledger).handle(&changes, "req").await.unwrap();
-        assert_eq!((outcome.inserts, outcome.tamper_events), (2, 4));
+        assert_eq!((outcome.inserts, outcome.tamper_events), (3, 6));
         let events = ledger.audit_events();
         let reasons: Vec<String> = events.iter().map(|e| e.reason.clone().unwrap()).collect();
         for key in [
@@ -559,6 +579,8 @@ mod tests {
             "2019-01-01/2019-01-01T00:00:00.000000Z#c was inserted",
             "2019-01-01/2026-11-18T11:06:00.000000Z#d was inserted under a key the ledger never writes",
             "2026-11-18/whenever#e was inserted under a key",
+            "2026-11-18#9/2026-11-18T11:06:00.000000Z#INSERTS#9 was inserted under a key",
+            "2019-01-01#5/2026-11-18T11:06:00.000000Z#INSERTS#13 was inserted under a key",
         ] {
             assert!(
                 reasons.iter().any(|r| r.contains(key)),
@@ -586,7 +608,7 @@ mod tests {
             })
             .collect();
         let again = watch(&ledger).handle(&echoes, "req").await.unwrap();
-        assert_eq!((again.inserts, again.tamper_events), (4, 0));
+        assert_eq!((again.inserts, again.tamper_events), (6, 0));
     }
 
     #[tokio::test]
