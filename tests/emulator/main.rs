@@ -12,6 +12,7 @@
 mod backup;
 mod export;
 mod full_pass;
+mod group_commit;
 mod ingest;
 mod least_privilege;
 mod openapi;
