@@ -779,8 +779,35 @@ impl StreamRecord {
     fn ledger_change(self) -> crate::app::tamper_watch::Change {
         let change = &self.record.change;
         // An image the view type carries is present; an empty one is absent (INSERT has no old).
-        let images: [Option<Item>; 2] = [&change.old_image, &change.new_image]
+        let mut images: [Option<Item>; 2] = [&change.old_image, &change.new_image]
             .map(|image| (!image.is_empty()).then(|| sdk_item(image)));
+        let mut chain_index = None;
+        if self.key_text("pk").starts_with(commit::BUNDLE_PREFIX)
+            && let Ok(first) = self.key_text("sk").parse::<u64>()
+        {
+            // An entry bundle: the watch speaks of the first entry that differs between the
+            // images (the first one, when only one image is there), re-hashed in each.
+            let entries = |image: &Option<Item>| match image.as_ref().and_then(|i| i.get("entries"))
+            {
+                Some(AttributeValue::L(list)) => list.clone(),
+                _ => Vec::new(),
+            };
+            let (old, new) = (entries(&images[0]), entries(&images[1]));
+            let position = (0..old.len().max(new.len()))
+                .find(|&p| old.get(p) != new.get(p))
+                .unwrap_or(0);
+            chain_index = Some(first + position as u64);
+            let element = |list: &[AttributeValue], present: bool| {
+                present.then(|| match list.get(position) {
+                    Some(AttributeValue::M(item)) => item.clone(),
+                    _ => Item::new(),
+                })
+            };
+            images = [
+                element(&old, images[0].is_some()),
+                element(&new, images[1].is_some()),
+            ];
+        }
         let hashes = |image: &Option<Item>| {
             image
                 .as_ref()
@@ -795,11 +822,12 @@ impl StreamRecord {
         crate::app::tamper_watch::Change {
             event_id: self.record.event_id.clone(),
             table: Some(self.table),
-            chain_index: if self.key_text("pk") == ENTRY_PARTITION
+            chain_index: if chain_index.is_some() {
+                chain_index
+            } else if self.key_text("pk") == ENTRY_PARTITION
                 || self.key_text("pk") == commit::COMMIT_PARTITION
-                || self.key_text("pk").starts_with(commit::BUNDLE_PREFIX)
             {
-                // An entry, or the first chain index of a commit record or an entry bundle.
+                // An entry, or the first chain index of a commit record.
                 self.key_text("sk").parse().ok()
             } else {
                 any_image.and_then(|i| number(i, "chain_index", "image").ok())

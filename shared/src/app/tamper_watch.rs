@@ -287,6 +287,15 @@ mod tests {
             let encoded = match value {
                 AttributeValue::S(s) => json!({"S": s}),
                 AttributeValue::N(n) => json!({"N": n}),
+                AttributeValue::M(map) => json!({"M": json_item(map)}),
+                AttributeValue::L(list) => json!({"L": list
+                    .iter()
+                    .map(|v| match v {
+                        AttributeValue::M(map) => json!({"M": json_item(map)}),
+                        AttributeValue::S(s) => json!({"S": s}),
+                        other => panic!("unexpected element {other:?}"),
+                    })
+                    .collect::<Vec<_>>()}),
                 other => panic!("unexpected attribute {other:?}"),
             };
             object.insert(name.clone(), encoded);
@@ -326,6 +335,57 @@ mod tests {
             "awsRegion": "us-east-1", "eventVersion": "1.1",
             "eventSourceARN": format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2026-11-28T00:00:00.000"),
             "dynamodb": dynamodb})
+    }
+
+    /// Layout 2: a bundle rewritten with one of its entries edited is a MODIFY naming that
+    /// entry's chain index, its hash intact in the old image and not in the new one; the
+    /// commit's INSERTs (commit record, bundle, claims) pass.
+    #[tokio::test]
+    async fn a_modified_bundle_names_the_entry_that_changed() {
+        use crate::adapters::dynamodb::commit::commit_items;
+        let entries = chain(3);
+        let items = commit_items(0, "", &entries, &[]);
+        let original = json_item(&items.bundle);
+        let mut edited_entries = entries.clone();
+        edited_entries[2]
+            .entry
+            .content
+            .rationale
+            .push_str(" (edited)");
+        let edited = json_item(&commit_items(0, "", &edited_entries, &[]).bundle);
+        let keys = json!({"pk": {"S": "BUNDLE#0"}, "sk": {"N": "0"}});
+        let records = [
+            record(
+                "INSERT",
+                None,
+                Some(json_item(&items.commit)),
+                json!({"pk": {"S": "COMMIT"}, "sk": {"N": "0"}}),
+            ),
+            record("INSERT", None, Some(original.clone()), keys.clone()),
+            record("MODIFY", Some(original.clone()), Some(edited), keys.clone()),
+            record("REMOVE", Some(original), None, keys),
+        ];
+        let changes: Vec<Change> = records
+            .iter()
+            .map(|r| change_from_stream_record(r, &tables()))
+            .collect();
+        let modify = &changes[2];
+        assert_eq!(
+            (modify.kind.clone(), modify.key.as_str(), modify.chain_index),
+            (ChangeKind::Modify, "BUNDLE#0/0", Some(2))
+        );
+        let (old, new) = (modify.old.as_ref().unwrap(), modify.new.as_ref().unwrap());
+        assert_eq!(old.stored, Some(entries[2].entry_hash));
+        assert_eq!(old.recomputed.as_ref().ok(), Some(&entries[2].entry_hash));
+        assert_ne!(new.recomputed.as_ref().ok(), new.stored.as_ref());
+        assert_eq!(
+            changes[3].chain_index,
+            Some(0),
+            "a removed bundle names its first index"
+        );
+        let ledger = InMemoryLedger::new();
+        let outcome = watch(&ledger).handle(&changes, "req").await.unwrap();
+        assert_eq!((outcome.inserts, outcome.tamper_events), (2, 2));
     }
 
     #[tokio::test]
