@@ -261,8 +261,10 @@ async fn a_commit_record_whose_count_lies_is_caught() {
         Some((7, "unreadable")),
         "{found:?}"
     );
-    let page = ledger.store().read_page(7, 1).await.unwrap();
-    let reason = format!("{:?}", page.items[0]);
+    // Read from the lying commit, its fourth position is the error in place (read from 7, the
+    // commit that really starts there answers).
+    let page = ledger.store().read_page(4, 4).await.unwrap();
+    let reason = format!("{:?}", page.items[3]);
     assert!(
         reason.contains("counts 4 entries but its bundle holds 3"),
         "{reason}"

@@ -343,6 +343,34 @@ pub async fn delete_commit_as_insider(client: &Client, table: &str, first: u64) 
     }
 }
 
+/// Every insert audit bundle of the audit table (layout 2: `<day>#<s>` / `<time>#INSERTS#<n>`),
+/// in key order, as stored.
+pub async fn insert_audit_bundles(client: &Client, audit_table: &str) -> Vec<RawItem> {
+    let mut found: Vec<RawItem> = client
+        .scan()
+        .table_name(audit_table)
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|item| {
+            item.get("sk")
+                .and_then(|sk| sk.as_s().ok())
+                .is_some_and(|sk| sk.contains("#INSERTS#"))
+        })
+        .collect();
+    let key = |item: &RawItem| {
+        let text = |name: &str| item[name].as_s().unwrap().clone();
+        (text("pk"), text("sk"))
+    };
+    found.sort_by_key(key);
+    found
+}
+
 /// A whole stack — tables, vault bucket, signing key — provisioned from template.yaml under a
 /// fresh name starting with `prefix`.
 pub struct VaultedStack {
