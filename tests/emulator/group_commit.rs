@@ -21,7 +21,15 @@ use crate::sweep::{Ledger, failure, kinds};
 
 /// `ids.len()` entries chained on `head`, with their `SIGNAL_INSERTED` events.
 fn chained(head: &CommitHead, ids: &[&str]) -> (Vec<StoredEntry>, Vec<AuditEvent>) {
-    let now = shared::adapters::system::SystemClock.now();
+    chained_at(head, ids, shared::adapters::system::SystemClock.now())
+}
+
+/// As [`chained`], the entries received and their events recorded at `now`.
+fn chained_at(
+    head: &CommitHead,
+    ids: &[&str],
+    now: shared::domain::timestamp::Timestamp,
+) -> (Vec<StoredEntry>, Vec<AuditEvent>) {
     let mut previous = head.last_hash;
     let mut entries = Vec::new();
     let mut audits = Vec::new();
@@ -306,4 +314,68 @@ async fn a_planted_pending_item_is_inert() {
     );
     let record = ledger.sweep.run(SweepMode::Full, "t").await.unwrap();
     assert!(record.findings.is_empty(), "{:?}", kinds(&record));
+}
+
+/// The insert events of a commit, older than the seal lag, are sealed from their bundle under
+/// their own keys (`<day>`, `<bundle sk>#<position>`); an event edited inside the bundle is then
+/// named by `full` by that key.
+#[tokio::test]
+async fn an_insert_event_edited_inside_a_sealed_bundle_is_named_by_its_key() {
+    use shared::domain::chain::FindingKind;
+    let ledger = Ledger::new(0).await;
+    let store = ledger.store();
+    let an_hour_ago = shared::domain::timestamp::Timestamp::from_datetime(
+        shared::adapters::system::SystemClock.now().as_datetime() - time::Duration::hours(1),
+    )
+    .unwrap();
+    let head = store.commit_head().await.unwrap();
+    let (entries, audits) = chained_at(&head, &["sealed-0", "sealed-1", "sealed-2"], an_hour_ago);
+    assert_eq!(store.commit(&head, &entries, &audits).await.unwrap(), 3);
+    let init = ledger.sweep.run(SweepMode::Init, "t").await.unwrap();
+    assert!(init.findings.is_empty(), "{:?}", init.findings);
+    let bundles = crate::support::insert_audit_bundles(&ledger.dynamodb, &ledger.audit_table).await;
+    assert_eq!(bundles.len(), 1);
+    let mut bundle = bundles[0].clone();
+    let bundle_sk = bundle["sk"].as_s().unwrap().clone();
+    let Some(AttributeValue::L(events)) = bundle.get_mut("events") else {
+        panic!("no events list")
+    };
+    let Some(AttributeValue::M(event)) = events.get_mut(1) else {
+        panic!("not an event")
+    };
+    event.insert(
+        "actor".into(),
+        AttributeValue::S("arn:aws:iam::123456789012:user/someone-else".into()),
+    );
+    ledger
+        .dynamodb
+        .put_item()
+        .table_name(&ledger.audit_table)
+        .set_item(Some(bundle))
+        .send()
+        .await
+        .unwrap();
+    let record = failure(ledger.sweep.run(SweepMode::Full, "t").await);
+    let named: Vec<(&str, String, String)> = record
+        .findings
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FindingKind::AuditEventChanged { pk, sk, .. }
+            | FindingKind::AuditEventMissing { pk, sk, .. }
+            | FindingKind::AuditEventAdded { pk, sk, .. } => {
+                Some((f.kind.name(), pk.clone(), sk.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [(
+            "audit_event_changed",
+            an_hour_ago.as_str()[..10].to_owned(),
+            format!("{bundle_sk}#01")
+        )],
+        "{:?}",
+        record.findings
+    );
 }
