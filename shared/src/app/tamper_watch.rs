@@ -181,11 +181,7 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
             let time = Timestamp::parse_canonical(sk.get(..27)?).ok()?;
             // An insert audit bundle's partition is a stripe of its day: `<day>#<0-7>`.
             let day = match pk.split_once('#') {
-                Some((day, stripe))
-                    if matches!(stripe, "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7") =>
-                {
-                    day
-                }
+                Some((day, "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7")) => day,
                 Some(_) => return None,
                 None => pk,
             };
