@@ -34,12 +34,13 @@ fn chained_at(
     let mut entries = Vec::new();
     let mut audits = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let submission = shared::domain::signal::validate(
+        let mut submission = shared::domain::signal::validate(
             signal(id).to_string().as_bytes(),
             &Default::default(),
-            now,
+            shared::adapters::system::SystemClock.now(),
         )
         .unwrap();
+        submission.content.generated_at = now;
         let placement = Placement {
             chain_index: head.next + i as u64,
             previous_hash: previous,
