@@ -406,6 +406,10 @@ async fn group_commit_contract(store: &impl GroupCommitStore) {
         [50, 51, 52, 53, 54]
     );
     assert_eq!(page.next, Some(55));
+    // Past the head, a page of one is empty and ends: it never loops on the last commit.
+    let past = store.read_page(103, 1).await.expect("page");
+    assert!(past.items.is_empty());
+    assert_eq!(past.next, None);
     assert_eq!(
         store
             .find_by_signal_id(&many[10].entry.signal_id)

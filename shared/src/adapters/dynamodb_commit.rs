@@ -462,8 +462,15 @@ impl<D: DynamoApi> DynamoLedgerStore<D> {
         from: u64,
         limit: u32,
     ) -> Result<crate::ports::Page, StoreError> {
+        // From the commit holding `from` when there is one; otherwise from `from` itself, so
+        // that every commit read yields a position at or after `from` and a page always
+        // advances (a commit ending before `from`, or one too malformed to say where it ends,
+        // was reported by the read that started at it).
         let start = match self.commit_at_or_before(from).await? {
-            Some(holding) => number::<u64>(&holding, "sk", COMMIT_PARTITION)?,
+            Some(holding) => match CommitRecord::from_item(&holding) {
+                Ok(commit) if commit.end() > from => commit.first,
+                _ => from,
+            },
             None => from,
         };
         let mut query = KeyQuery::partition(&self.signals_table, s(COMMIT_PARTITION));
