@@ -13,9 +13,10 @@
 //!    `ChainVerifier` that continues across files (hash, link, index). After each manifest the
 //!    verifier's size, head hash and Merkle root must equal the manifest's. A finding stops the
 //!    restore, naming the backup, the CSV row and the chain index.
-//! 4. Each verified row is written as its entry item and its signal-id claim with `PutItem`
-//!    conditioned on `attribute_not_exists(pk)` — never an update, a delete or an unconditional
-//!    put. A failed condition on an item that already holds exactly the same content counts as
+//! 4. Each verified row is written as a commit of one on layout 2 (docs/ledger-format.md §9:
+//!    its entry bundle and signal-id claim, then its commit record) with `PutItem` conditioned
+//!    on `attribute_not_exists(pk)` — never an update, a delete or an unconditional put; no
+//!    insert audit bundle (the audit log is not restored). A failed condition on an item that already holds exactly the same content counts as
 //!    "already restored"; any other existing item is a conflict, reported by its key.
 //!
 //! 5. Then the delivery receipts: each manifest's receipts CSV (§8.6), exactly the version named,
@@ -43,8 +44,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeyType, ScalarAttributeType};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use shared::adapters::dynamodb::commit::commit_items;
 use shared::adapters::dynamodb::receipts::receipt_item;
-use shared::adapters::dynamodb::{claim_item, entry_item};
 use shared::app::vault;
 use shared::domain::backup::{
     BackupId, CsvObject, Manifest, RowReader, check_receipt_rows, read_receipt_rows,
@@ -54,7 +55,7 @@ use shared::domain::chain::ChainVerifier;
 use shared::domain::entry::StoredEntry;
 use shared::domain::hash::Hash;
 use shared::domain::receipt::StoredReceipt;
-use shared::ports::{BlobVault, LedgerStore};
+use shared::ports::{BlobVault, LedgerStore, sequence_key};
 use tokio::task::JoinSet;
 
 /// The most consecutive chain indexes written at once (two puts each, in parallel).
@@ -620,17 +621,28 @@ impl Writer {
         self.join(tasks).await
     }
 
+    /// Writes the window's entries as commits of one (layout 2, docs/ledger-format.md §9): the
+    /// entry bundles and claims first, then the commit records, so that a commit record (which
+    /// is what the head is read from when resuming) never exists without its bundle. A commit
+    /// of one per entry makes every item a function of its row alone, so a resumed restore puts
+    /// exactly the same items again.
     async fn flush(&mut self) -> anyhow::Result<()> {
+        let mut commits = Vec::new();
         let mut tasks = JoinSet::new();
         for stored in self.pending.drain(..) {
             let index = stored.entry.chain_index;
-            for (what, item) in [
-                (format!("entry {index}"), entry_item(&stored)),
+            let last_key = sequence_key(&stored.entry.received_at, &stored.entry.signal_id);
+            let items = commit_items(index, &last_key, std::slice::from_ref(&stored), &[]);
+            commits.push((format!("commit record {index}"), items.commit));
+            let claims = items.claims.into_iter().map(|claim| {
                 (
                     format!("claim of signal {} (entry {index})", stored.entry.signal_id),
-                    claim_item(&stored),
-                ),
-            ] {
+                    claim,
+                )
+            });
+            for (what, item) in
+                std::iter::once((format!("entry bundle {index}"), items.bundle)).chain(claims)
+            {
                 let (client, table) = (self.client.clone(), self.table.clone());
                 tasks.spawn(async move {
                     put_if_absent(&client, &table, item)
@@ -638,6 +650,16 @@ impl Writer {
                         .with_context(|| format!("cannot restore the {what} into {table}"))
                 });
             }
+        }
+        self.join(tasks).await?;
+        let mut tasks = JoinSet::new();
+        for (what, item) in commits {
+            let (client, table) = (self.client.clone(), self.table.clone());
+            tasks.spawn(async move {
+                put_if_absent(&client, &table, item)
+                    .await
+                    .with_context(|| format!("cannot restore the {what} into {table}"))
+            });
         }
         self.join(tasks).await
     }

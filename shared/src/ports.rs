@@ -225,7 +225,10 @@ pub trait GroupCommitStore: LedgerStore {
         pending: &Pending,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The smallest `limit` signal ids pending in `generation` (keys only).
+    /// The first `limit` signal ids pending in `generation` in the store's pending order (keys
+    /// only): a fixed order of ids, the same for every reader — not necessarily the ids' byte
+    /// order (the DynamoDB layout orders pendings by a hash of the id, its sort key being a
+    /// number), so "am I first" is `ids.first() == Some(mine)`.
     fn first_pending_ids(
         &self,
         generation: u64,

@@ -217,13 +217,7 @@ async fn verification_finds_overwrites_and_edits_on_the_emulator() {
         "rationale".into(),
         aws_sdk_dynamodb::types::AttributeValue::S("Rewritten after the fact.".into()),
     );
-    dynamodb
-        .put_item()
-        .table_name(&signals)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
+    crate::support::put_as_insider(&dynamodb, &signals, item).await;
     // And writes a new version over the CSV.
     let csv_key = outcome.csv_key.unwrap();
     aws_sdk_s3::Client::new(&sdk)

@@ -393,7 +393,8 @@ async fn a_retry_without_signal_id_adds_nothing_over_dynamodb() {
     assert_eq!(retry.status, 200);
     assert_eq!(retry.body_json(), first.body_json());
     assert_eq!(stack.entries().await.len(), 1);
-    assert_eq!(stack.item_count().await, 2);
+    // A commit of one: its commit record, entry bundle and claim.
+    assert_eq!(stack.item_count().await, 3);
 }
 
 /// The request that produced `created` (its signal fields only).
@@ -461,8 +462,9 @@ async fn sixty_four_concurrent_signals_form_one_gapless_chain() {
             .map(|n| format!("concurrent-{n:02}"))
             .collect::<Vec<_>>()
     );
-    // 64 entries + 64 claims, nothing else; one insert audit record per entry.
-    assert_eq!(stack.item_count().await, 128);
+    // 64 commits of one (commit record, entry bundle, claim), nothing else; one insert audit
+    // record per entry.
+    assert_eq!(stack.item_count().await, 192);
     let inserted = stack
         .audit_events()
         .await
@@ -498,11 +500,12 @@ async fn a_competing_append_between_head_read_and_write_is_retried() {
     );
     assert_eq!(response.body_json()["chain_index"], 2);
     assert_eq!(metrics.total(metric::APPEND_RETRIES), 2.0);
-    // The two lost transactions left nothing behind: three entries, three claims, three audits.
+    // The two lost transactions left nothing behind: three commits of one (commit record,
+    // bundle, claim), three audits.
     let entries = stack.entries().await;
     assert_eq!(entries.len(), 3);
     assert!(verify_chain(&entries, Some(3)).is_intact());
-    assert_eq!(stack.item_count().await, 6);
+    assert_eq!(stack.item_count().await, 9);
     assert_eq!(stack.audit_events().await.len(), 3);
 }
 
@@ -552,7 +555,7 @@ async fn replays_over_dynamodb_add_nothing() {
     changed["rationale"] = json!("A different rationale for the very same signal id.");
     assert_eq!(service.handle(post(&changed)).await.status, 409);
     assert_eq!(stack.entries().await.len(), 1);
-    assert_eq!(stack.item_count().await, 2);
+    assert_eq!(stack.item_count().await, 3);
     let kinds: Vec<AuditEventType> = stack
         .audit_events()
         .await
@@ -576,17 +579,11 @@ async fn an_edited_attribute_is_reported_not_normalised() {
     // An insider rewrites the price in an equivalent but non-canonical spelling.
     let mut item = entry_item(&stack.entries().await[0]);
     item.insert("entry_price".into(), AttributeValue::S("150.250".into()));
-    stack
-        .client
-        .put_item()
-        .table_name(&stack.signals_table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
+    crate::support::put_as_insider(&stack.client, &stack.signals_table, item).await;
     let page = stack.store().read_page(0, 10).await.unwrap();
     match &page.items[0] {
         Err(StoreError::Malformed { key, reason }) => {
+            // The entry inside its bundle, named by its own key as before.
             assert_eq!(key, &format!("{ENTRY_PARTITION}/0"));
             assert!(reason.contains("entry_price"), "{reason}");
         }

@@ -525,7 +525,7 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
     let updated = ingest_db
         .update_item()
         .table_name(signals)
-        .key("pk", AttributeValue::S("ENTRY".into()))
+        .key("pk", AttributeValue::S("BUNDLE#0".into()))
         .key("sk", AttributeValue::N("0".into()))
         .update_expression("SET rationale = :r")
         .expression_attribute_values(":r", AttributeValue::S("rewritten".into()))
@@ -535,7 +535,7 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
     let deleted = ingest_db
         .delete_item()
         .table_name(signals)
-        .key("pk", AttributeValue::S("ENTRY".into()))
+        .key("pk", AttributeValue::S("BUNDLE#0".into()))
         .key("sk", AttributeValue::N("0".into()))
         .send()
         .await;

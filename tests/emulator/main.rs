@@ -13,6 +13,7 @@ mod backup;
 mod burst;
 mod export;
 mod full_pass;
+mod group_commit;
 mod ingest;
 mod least_privilege;
 mod openapi;

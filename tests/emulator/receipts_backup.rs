@@ -194,7 +194,7 @@ async fn receipts_are_backed_up_verified_found_tampered_and_restored() {
     .await
     .unwrap();
     assert_eq!((summary.size, summary.receipts_restored), (2, 4));
-    assert_eq!(summary.items_written, 2 * 2 + 4);
+    assert_eq!(summary.items_written, 3 * 2 + 4);
     let restored = target.store();
     for row in &rows {
         assert_eq!(
@@ -215,6 +215,6 @@ async fn receipts_are_backed_up_verified_found_tampered_and_restored() {
         .unwrap()
         .unwrap();
     assert_eq!(later.receipt.compute_hash(), later.receipt_hash);
-    assert_eq!(target.item_count().await, 2 * 2 + 4);
+    assert_eq!(target.item_count().await, 3 * 2 + 4);
     assert_eq!(manifest_key(&manifest.backup_id), first.manifest_key);
 }

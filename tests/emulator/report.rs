@@ -298,15 +298,7 @@ async fn a_tampered_entry_turns_the_integrity_verdict_to_fail() {
     );
     let mut item = entry_item(&read_all(&store).await[4]);
     item.insert("entry_price".into(), AttributeValue::S("999".into()));
-    fixture
-        .stack
-        .dynamodb
-        .put_item()
-        .table_name(&fixture.stack.signals)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
+    crate::support::put_as_insider(&fixture.stack.dynamodb, &fixture.stack.signals, item).await;
     let (outcome, report, _) = fixture.report(today()).await;
     let integrity = &report["sections"]["integrity"];
     assert_eq!(integrity["verdict"], "FAIL", "{integrity}");

@@ -88,7 +88,8 @@ async fn assert_restored(fixture: &BackedUp, target: &TestStack, summary: &Resto
     assert!(report.is_intact(), "{:?}", report.findings);
     assert_eq!(report.tree.root(), summary.merkle_root);
     assert_eq!(report.head_hash, Some(summary.head_hash));
-    assert_eq!(target.item_count().await as u64, 2 * fixture.size);
+    // Layout 2: a commit of one per entry (commit record, bundle, claim).
+    assert_eq!(target.item_count().await as u64, 3 * fixture.size);
 }
 
 #[tokio::test]
@@ -101,7 +102,7 @@ async fn restore_of_two_backups_into_a_new_table_verifies() {
     assert_eq!(summary.manifests, 2);
     assert_eq!(summary.size, 1_205);
     assert_eq!(summary.rows_verified, 1_205);
-    assert_eq!(summary.items_written, 2 * 1_205);
+    assert_eq!(summary.items_written, 3 * 1_205);
     assert_eq!(summary.items_already_present, 0);
     assert!(summary.overwritten_manifests.is_empty());
     assert_restored(&fixture, &target, &summary).await;
@@ -133,7 +134,7 @@ async fn restore_into_a_table_holding_entries_is_refused() {
         .unwrap_err();
     let text = format!("{refused:#}");
     assert!(text.contains("already holds entries"), "{text}");
-    assert_eq!(target.item_count().await, 6, "nothing written");
+    assert_eq!(target.item_count().await, 5, "nothing written");
     // Not a restore of this vault: --resume is refused too, naming the differing entry.
     let resumed = run(
         &fixture,
@@ -149,7 +150,7 @@ async fn restore_into_a_table_holding_entries_is_refused() {
         text.contains("chain index 2") && text.contains("not a restore of this vault"),
         "{text}"
     );
-    assert_eq!(target.item_count().await, 6, "nothing written");
+    assert_eq!(target.item_count().await, 5, "nothing written");
 }
 
 #[tokio::test]
@@ -169,12 +170,15 @@ async fn an_interrupted_restore_resumes_without_duplicates() {
     .await
     .unwrap();
     assert_eq!((partial.manifests, partial.size), (1, 1_000));
-    assert_eq!(target.item_count().await, 2_000);
+    assert_eq!(target.item_count().await, 3_000);
 
-    // Interrupted midway through a window: the last 30 entries and some of their claims are
-    // missing (a test may delete; the restore never does).
+    // Interrupted midway through a window: the last 30 entries (commit records and bundles) and
+    // some of their claims are missing (a test may delete; the restore never does).
     for index in 970..1_000u64 {
-        let mut keys = vec![("ENTRY".to_owned(), index)];
+        let mut keys = vec![
+            ("COMMIT".to_owned(), index),
+            (format!("BUNDLE#{}", index % 8), index),
+        ];
         if index % 2 == 0 {
             keys.push((format!("SIGNAL#seed-{index:06}"), 0));
         }
@@ -190,7 +194,7 @@ async fn an_interrupted_restore_resumes_without_duplicates() {
                 .unwrap();
         }
     }
-    assert_eq!(target.item_count().await, 2_000 - 30 - 15);
+    assert_eq!(target.item_count().await, 3_000 - 60 - 15);
 
     // Without --resume a table holding entries is refused.
     let refused = run(&fixture, &options(&table)).await.unwrap_err();
@@ -210,10 +214,10 @@ async fn an_interrupted_restore_resumes_without_duplicates() {
     // Head 969: indexes from 969 + 1 - WINDOW are put again; the ones present are skipped.
     let from = 970 - ledgerctl::restore::WINDOW;
     assert_eq!(resumed.rows_skipped, from);
-    assert_eq!(resumed.items_written, 30 + 15 + 2 * 205);
+    assert_eq!(resumed.items_written, 60 + 15 + 3 * 205);
     assert_eq!(
         resumed.items_already_present,
-        2 * (1_205 - from) - (30 + 15 + 2 * 205)
+        3 * (1_205 - from) - (60 + 15 + 3 * 205)
     );
     assert_restored(&fixture, &target, &resumed).await;
 

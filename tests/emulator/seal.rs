@@ -294,12 +294,32 @@ async fn an_audit_event_overwritten_in_the_unsealed_window_is_caught_by_the_stre
         notes.iter().all(|(_, n)| fresh.occurred_at >= n.seal.to),
         "the event is younger than every seal"
     );
-    let mut rewritten = audit_item(&fresh);
-    rewritten.insert(
-        "request_id".into(),
-        AttributeValue::S("not-the-original-request".into()),
+    // Layout 2: the insert event lives in its commit's insert audit bundle; the insider
+    // rewrites the bundle with the event's request id changed.
+    let mut bundle = crate::support::insert_audit_bundles(&ledger.dynamodb, &ledger.audit_table)
+        .await
+        .into_iter()
+        .find(|b| format!("{b:?}").contains(&fresh.event_id))
+        .unwrap();
+    let bundle_key = format!(
+        "{}/{}",
+        bundle["pk"].as_s().unwrap(),
+        bundle["sk"].as_s().unwrap()
     );
-    put_audit_item(&ledger, rewritten).await;
+    let Some(AttributeValue::L(events)) = bundle.get_mut("events") else {
+        panic!("no events list")
+    };
+    for element in events.iter_mut() {
+        if let AttributeValue::M(event) = element
+            && event["event_id"].as_s().unwrap() == &fresh.event_id
+        {
+            event.insert(
+                "request_id".into(),
+                AttributeValue::S("not-the-original-request".into()),
+            );
+        }
+    }
+    put_audit_item(&ledger, bundle).await;
     let records = stream_records(&ledger, &ledger.audit_table).await;
     let changes: Vec<_> = records
         .iter()
@@ -308,18 +328,14 @@ async fn an_audit_event_overwritten_in_the_unsealed_window_is_caught_by_the_stre
     let watch = TamperWatch::new(audit.clone(), SystemClock, RecordingMetrics::default());
     let outcome = watch.handle(&changes, "audit-stream").await.unwrap();
     assert_eq!(outcome.tamper_events, 1, "{changes:?}");
-    let key = AuditKey::of(&fresh);
     let tampered = audit_events(&audit)
         .await
         .into_iter()
         .find(|e| e.event_type == AuditEventType::TamperDetected)
         .unwrap();
     assert!(
-        tampered
-            .reason
-            .unwrap()
-            .contains(&format!("{}/{}", key.pk, key.sk)),
-        "the finding names the event's key"
+        tampered.reason.unwrap().contains(&bundle_key),
+        "the finding names the bundle's key"
     );
 }
 

@@ -142,12 +142,13 @@ pub fn now_rfc3339() -> String {
     SystemClock.now().to_string()
 }
 
-/// Seeds entries `[from, from + count)` of a valid chain straight into the table (entry and claim
-/// items, BatchWriteItem): a fixture shortcut for large ledgers, since moto's transactions cost
-/// O(table). Continues the chain already in the table.
+/// Seeds entries `[from, from + count)` of a valid chain straight into the table (commit records,
+/// entry bundles and claims of layout 2, commits of up to 97, BatchWriteItem): a fixture shortcut
+/// for large ledgers, since moto's transactions cost O(table). Continues the chain already in
+/// the table (`from` must be its head's next index). No insert audit events are written.
 pub async fn seed(client: &Client, table: &str, from: u64, count: u64) {
     use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-    use shared::adapters::dynamodb::{claim_item, entry_item};
+    use shared::adapters::dynamodb::commit::{MAX_COMMIT_ENTRIES, commit_items};
     use shared::domain::entry::{Entry, Placement};
     use shared::domain::hash::Hash;
     use shared::domain::signal::SignalId;
@@ -165,28 +166,45 @@ pub async fn seed(client: &Client, table: &str, from: u64, count: u64) {
         },
     )
     .unwrap();
-    let mut batch = Vec::new();
-    for index in from..from + count {
-        let placement = Placement {
-            chain_index: index,
-            previous_hash: previous,
-            received_at: submission.content.generated_at,
-            retention_days: 1,
-            submitter: "seed".into(),
-        };
-        let id = SignalId::parse(&format!("seed-{index:06}")).unwrap();
-        let stored =
-            StoredEntry::seal(Entry::assemble(id, submission.content.clone(), placement).unwrap());
-        previous = stored.entry_hash;
-        for item in [entry_item(&stored), claim_item(&stored)] {
-            batch.push(
-                WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                    .build(),
-            );
-        }
-        if batch.len() == 24 || index + 1 == from + count {
-            let mut pending = std::mem::take(&mut batch);
+    let mut first = from;
+    while first < from + count {
+        let size = (from + count - first).min(MAX_COMMIT_ENTRIES as u64);
+        let entries: Vec<StoredEntry> = (first..first + size)
+            .map(|index| {
+                let placement = Placement {
+                    chain_index: index,
+                    previous_hash: previous,
+                    received_at: submission.content.generated_at,
+                    retention_days: 1,
+                    submitter: "seed".into(),
+                };
+                let id = SignalId::parse(&format!("seed-{index:06}")).unwrap();
+                let stored = StoredEntry::seal(
+                    Entry::assemble(id, submission.content.clone(), placement).unwrap(),
+                );
+                previous = stored.entry_hash;
+                stored
+            })
+            .collect();
+        let items = commit_items(first, "", &entries, &[]);
+        let all: Vec<_> = [items.commit, items.bundle]
+            .into_iter()
+            .chain(items.claims)
+            .collect();
+        for chunk in all.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item.clone()))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+                .collect();
             while !pending.is_empty() {
                 let output = client
                     .batch_write_item()
@@ -201,7 +219,156 @@ pub async fn seed(client: &Client, table: &str, from: u64, count: u64) {
                     .unwrap_or_default();
             }
         }
+        first += size;
     }
+}
+
+type RawItem = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
+/// The commit record holding `index` and its entry bundle, as stored (raw items).
+pub async fn commit_holding(
+    client: &Client,
+    table: &str,
+    index: u64,
+) -> Option<(RawItem, RawItem)> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::adapters::dynamodb::commit::bundle_key;
+    let commits = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk AND sk <= :index")
+        .expression_attribute_values(":pk", AttributeValue::S("COMMIT".into()))
+        .expression_attribute_values(":index", AttributeValue::N(index.to_string()))
+        .scan_index_forward(false)
+        .limit(1)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let commit = commits.items().first()?.clone();
+    let first: u64 = commit["sk"].as_n().unwrap().parse().unwrap();
+    let bundle = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(bundle_key(first)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item?;
+    Some((commit, bundle))
+}
+
+/// Writes a signals-table item as an insider with PutItem rights can (unconditionally). An
+/// entry item (`pk = "ENTRY"`, layout 1's shape, as `entry_item` makes it) goes where layout 2
+/// keeps entries: it replaces the entry at its index inside the bundle holding that index, or,
+/// past the last commit, becomes a new commit of one (commit record + bundle) — a forged
+/// extension. Any other item is put as it is.
+pub async fn put_as_insider(client: &Client, table: &str, item: RawItem) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::adapters::dynamodb::commit::{COMMIT_PARTITION, STRIPES, bundle_key};
+    let put = |item: RawItem| async move {
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    };
+    if item
+        .get("pk")
+        .and_then(|pk| pk.as_s().ok())
+        .map(String::as_str)
+        != Some("ENTRY")
+    {
+        return put(item).await;
+    }
+    let index: u64 = item["sk"].as_n().unwrap().parse().unwrap();
+    match commit_holding(client, table, index).await {
+        Some((commit, mut bundle))
+            if {
+                let first: u64 = commit["sk"].as_n().unwrap().parse().unwrap();
+                let count: u64 = commit["count"].as_n().unwrap().parse().unwrap();
+                index < first + count
+            } =>
+        {
+            let first: u64 = commit["sk"].as_n().unwrap().parse().unwrap();
+            let AttributeValue::L(entries) = bundle.get_mut("entries").unwrap() else {
+                panic!("a bundle without its entries list")
+            };
+            let position = (index - first) as usize;
+            entries[position] = AttributeValue::M(item);
+            put(bundle).await;
+        }
+        _ => {
+            let last_hash = item["entry_hash"].clone();
+            let signal_id = item["signal_id"].clone();
+            let mut bundle = bundle_key(index);
+            bundle.insert(
+                "entries".into(),
+                AttributeValue::L(vec![AttributeValue::M(item)]),
+            );
+            put(bundle).await;
+            put(RawItem::from([
+                ("pk".into(), AttributeValue::S(COMMIT_PARTITION.into())),
+                ("sk".into(), AttributeValue::N(index.to_string())),
+                ("count".into(), AttributeValue::N("1".into())),
+                ("last_hash".into(), last_hash),
+                ("last_key".into(), AttributeValue::S(String::new())),
+                (
+                    "stripe".into(),
+                    AttributeValue::N((index % STRIPES).to_string()),
+                ),
+                ("signal_ids".into(), AttributeValue::L(vec![signal_id])),
+            ]))
+            .await;
+        }
+    }
+}
+
+/// Deletes the commit record starting at `first` and its entry bundle, as an insider with
+/// DeleteItem rights could (layout 2's equivalent of deleting entry items: an entry vanishes
+/// from the chain, or the tail is truncated).
+pub async fn delete_commit_as_insider(client: &Client, table: &str, first: u64) {
+    use shared::adapters::dynamodb::commit::{bundle_key, commit_key};
+    for key in [commit_key(first), bundle_key(first)] {
+        client
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Every insert audit bundle of the audit table (layout 2: `<day>#<s>` / `<time>#INSERTS#<n>`),
+/// in key order, as stored.
+pub async fn insert_audit_bundles(client: &Client, audit_table: &str) -> Vec<RawItem> {
+    let mut found: Vec<RawItem> = client
+        .scan()
+        .table_name(audit_table)
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|item| {
+            item.get("sk")
+                .and_then(|sk| sk.as_s().ok())
+                .is_some_and(|sk| sk.contains("#INSERTS#"))
+        })
+        .collect();
+    let key = |item: &RawItem| {
+        let text = |name: &str| item[name].as_s().unwrap().clone();
+        (text("pk"), text("sk"))
+    };
+    found.sort_by_key(key);
+    found
 }
 
 /// A whole stack — tables, vault bucket, signing key — provisioned from template.yaml under a

@@ -159,26 +159,16 @@ impl Ledger {
         read_all(&self.store()).await
     }
 
-    /// Overwrites an item in place, as an insider with PutItem rights can.
+    /// Overwrites an item in place, as an insider with PutItem rights can; an entry item lands
+    /// in the bundle holding its index (`support::put_as_insider`).
     pub(crate) async fn put(&self, item: HashMap<String, AttributeValue>) {
-        self.dynamodb
-            .put_item()
-            .table_name(&self.signals_table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .unwrap();
+        crate::support::put_as_insider(&self.dynamodb, &self.signals_table, item).await;
     }
 
+    /// Deletes the entry at `index` (ingest commits one entry per commit here): its commit
+    /// record and its bundle.
     async fn delete(&self, index: u64) {
-        self.dynamodb
-            .delete_item()
-            .table_name(&self.signals_table)
-            .key("pk", AttributeValue::S("ENTRY".into()))
-            .key("sk", AttributeValue::N(index.to_string()))
-            .send()
-            .await
-            .unwrap();
+        crate::support::delete_commit_as_insider(&self.dynamodb, &self.signals_table, index).await;
     }
 
     async fn checkpoint_keys(&self) -> Vec<String> {
@@ -508,16 +498,20 @@ async fn the_stream_watch_flags_tampering_1_to_5() {
         .iter()
         .filter(|c| c.kind == ChangeKind::Insert)
         .count();
-    assert_eq!(inserts, 18, "9 entries and 9 claims were appended");
+    assert_eq!(
+        inserts, 27,
+        "9 commits of one were appended: a commit record, an entry bundle and a claim each"
+    );
     let metrics = RecordingMetrics::default();
     let audit = DynamoAuditSink::new(ledger.dynamodb.clone(), &ledger.audit_table);
     let watch = TamperWatch::new(audit.clone(), SystemClock, metrics.clone());
     let outcome = watch.handle(&changes, "stream-test").await.unwrap();
-    // (1) 1, (2) 1, (4) 1, (5) 2, (3) 2 entries + 2 claims.
-    assert_eq!(outcome.tamper_events, 9);
+    // (1) 1 bundle, (2) 1 bundle, (4) a commit record and its bundle, (5) 2 bundles, (3) 2
+    // bundles + 2 claims.
+    assert_eq!(outcome.tamper_events, 10);
     assert_eq!(
         metrics.total(shared::app::tamper_watch::metric::TAMPER_EVENTS),
-        9.0
+        10.0
     );
     let events = audit_events(&audit).await;
     let tampered: Vec<_> = events
@@ -546,7 +540,7 @@ async fn the_stream_watch_flags_tampering_1_to_5() {
     assert_eq!(removed.details["event_name"], "REMOVE");
     // Lambda retries a batch that failed or timed out: no event is written twice.
     let retry = watch.handle(&changes, "stream-retry").await.unwrap();
-    assert_eq!((retry.tamper_events, retry.already_audited), (9, 9));
+    assert_eq!((retry.tamper_events, retry.already_audited), (10, 10));
     assert_eq!(audit_events(&audit).await.len(), events.len());
 }
 
@@ -559,10 +553,18 @@ async fn the_audit_stream_watch_catches_an_overwritten_audit_event() {
     let audit = DynamoAuditSink::new(ledger.dynamodb.clone(), &ledger.audit_table);
     let events = audit_events(&audit).await;
     assert!(events.len() >= 2, "the ingests were audited: {events:?}");
-    let item_of =
-        |event: &shared::domain::audit::AuditEvent| shared::adapters::dynamodb::audit_item(event);
-    let mut rewritten = item_of(&events[0]);
-    rewritten.insert(
+    // Each ingest's SIGNAL_INSERTED event is in its commit's insert audit bundle (layout 2).
+    let bundles = crate::support::insert_audit_bundles(&ledger.dynamodb, &ledger.audit_table).await;
+    assert_eq!(bundles.len(), 2, "one insert audit bundle per commit");
+    let mut rewritten = bundles[0].clone();
+    let Some(AttributeValue::L(list)) = rewritten.get_mut("events") else {
+        panic!("no events list")
+    };
+    let Some(AttributeValue::M(first)) = list.get_mut(0) else {
+        panic!("not an event")
+    };
+    let original_actor = first["actor"].as_s().unwrap().clone();
+    first.insert(
         "actor".into(),
         AttributeValue::S("arn:aws:iam::123456789012:user/someone-else".into()),
     );
@@ -574,7 +576,7 @@ async fn the_audit_stream_watch_catches_an_overwritten_audit_event() {
         .send()
         .await
         .unwrap();
-    let removed = item_of(&events[1]);
+    let removed = bundles[1].clone();
     ledger
         .dynamodb
         .delete_item()
@@ -609,11 +611,13 @@ async fn the_audit_stream_watch_catches_an_overwritten_audit_event() {
     assert!(reason.contains(&key_of(&rewritten)), "{reason}");
     assert_eq!(modified.details["table"], "audit");
     assert_eq!(
-        modified.details["old_item"]["actor"]["S"],
-        events[0].actor.as_str()
+        modified.details["old_item"]["events"]["L"][0]["M"]["actor"]["S"],
+        original_actor.as_str(),
+        "{}",
+        modified.details
     );
     assert_eq!(
-        modified.details["new_item"]["actor"]["S"],
+        modified.details["new_item"]["events"]["L"][0]["M"]["actor"]["S"],
         "arn:aws:iam::123456789012:user/someone-else"
     );
     let gone = tampered
@@ -632,6 +636,14 @@ pub(crate) async fn stream_records(ledger: &Ledger, table: &str) -> Vec<Value> {
             let encoded = match value {
                 StreamValue::S(s) => json!({"S": s}),
                 StreamValue::N(n) => json!({"N": n}),
+                StreamValue::M(map) => json!({ "M": encode(map) }),
+                StreamValue::L(list) => json!({"L": list
+                    .iter()
+                    .map(|element| {
+                        let wrapped = HashMap::from([("v".to_owned(), element.clone())]);
+                        encode(&wrapped)["v"].clone()
+                    })
+                    .collect::<Vec<_>>()}),
                 other => panic!("the ledger writes no attribute like {other:?}"),
             };
             object.insert(name.clone(), encoded);

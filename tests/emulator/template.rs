@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledgerctl::provision::{Provisioned, create_tables};
 use ledgerctl::template::{Stack, Template};
-use shared::adapters::dynamodb::{audit_item, claim_item, entry_item};
+use shared::adapters::dynamodb::commit::{commit_items, pending_item};
+use shared::adapters::dynamodb::{audit_item, claim_item};
 
 use crate::support::{TEMPLATE, TestStack, client};
 
@@ -144,9 +145,28 @@ async fn the_adapters_write_the_key_types_the_template_declares() {
     assert_eq!(response.status, 201);
     let entry = test_stack.entries().await.remove(0);
     let event = test_stack.audit_events().await.remove(0);
+    // Every item of layout 2 (docs/ledger-format.md §9): commit record, entry bundle, claim,
+    // pending, insert audit bundle; and a standalone audit event.
+    let items = commit_items(
+        0,
+        "",
+        std::slice::from_ref(&entry),
+        std::slice::from_ref(&event),
+    );
+    let pending = shared::ports::Pending {
+        signal_id: entry.entry.signal_id.clone(),
+        content: entry.entry.content.clone(),
+        received_at: entry.entry.received_at,
+        submitter: entry.entry.submitter.clone(),
+        request_id: "layout".into(),
+        event_id: event.event_id.clone(),
+    };
     for (logical_id, item) in [
-        ("SignalsTable", entry_item(&entry)),
+        ("SignalsTable", items.commit),
+        ("SignalsTable", items.bundle),
         ("SignalsTable", claim_item(&entry)),
+        ("SignalsTable", pending_item(7, &pending)),
+        ("AuditTable", items.audit_bundle.unwrap()),
         ("AuditTable", audit_item(&event)),
     ] {
         for (name, kind) in declared(logical_id) {

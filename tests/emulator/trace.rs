@@ -229,15 +229,7 @@ async fn trace_of_an_entry_edited_in_dynamodb_fails_the_hash_check() {
     // An insider with PutItem rights overwrites entry 1 with a different price.
     let mut item = entry_item(&ledger.stack.store().entry_at(1).await.unwrap().unwrap());
     item.insert("entry_price".into(), AttributeValue::S("999".into()));
-    ledger
-        .stack
-        .dynamodb
-        .put_item()
-        .table_name(&ledger.stack.signals)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
+    crate::support::put_as_insider(&ledger.stack.dynamodb, &ledger.stack.signals, item).await;
 
     let traced = ledger.trace("tr-c-1").await.unwrap();
     assert_eq!(

@@ -14,7 +14,10 @@ use shared::domain::entry::{Entry, Placement, StoredEntry};
 use shared::domain::hash::Hash;
 use shared::domain::signal::{Action, SignalContent, SignalId};
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{AppendError, AuditSink, ChainHead, LedgerStore, StoreError};
+use shared::ports::{
+    AppendError, AuditLog, AuditSink, ChainHead, CommitError, CommitHead, GroupCommitStore,
+    LedgerStore, Pending, StoreError, sequence_key,
+};
 
 use super::{ModelParameters, ModelledDynamo};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -179,6 +182,289 @@ async fn the_dynamodb_adapter_over_the_model_keeps_the_store_contract() {
         Err(StoreError::AlreadyExists { .. })
     ));
     assert_eq!(model.stats().transactions_committed, 25);
+}
+
+/// `count` entries chained on `head`, ids `<prefix>-<i>`, each rationale `rationale_len` long.
+fn chained(
+    head: &CommitHead,
+    prefix: &str,
+    count: usize,
+    rationale_len: usize,
+) -> Vec<StoredEntry> {
+    let mut previous = head.last_hash;
+    (0..count)
+        .map(|i| {
+            let stored = entry(
+                head.next + i as u64,
+                previous,
+                &format!("{prefix}-{i}"),
+                rationale_len,
+            );
+            previous = stored.entry_hash;
+            stored
+        })
+        .collect()
+}
+
+fn audits(entries: &[StoredEntry]) -> Vec<AuditEvent> {
+    entries.iter().map(audit).collect()
+}
+
+fn pending_of(stored: &StoredEntry) -> Pending {
+    Pending {
+        signal_id: stored.entry.signal_id.clone(),
+        content: stored.entry.content.clone(),
+        received_at: stored.entry.received_at,
+        submitter: stored.entry.submitter.clone(),
+        request_id: "request".into(),
+        event_id: format!("event-{}", stored.entry.signal_id),
+    }
+}
+
+async fn all_entries(store: &impl LedgerStore) -> Vec<StoredEntry> {
+    let (mut from, mut read) = (Some(0), Vec::new());
+    while let Some(start) = from {
+        let page = store.read_page(start, 7).await.expect("page");
+        read.extend(page.items.into_iter().map(|i| i.expect("entry")));
+        from = page.next;
+    }
+    read
+}
+
+/// The group-commit contract (ARCHITECTURE.md "Group commit"): pendings idempotent and inert,
+/// a commit all or nothing on the head it names, the longest prefix under the limits, the
+/// claimed ids named exactly, placements, and the readers seeing commits of many as entries.
+async fn group_commit_contract(store: &impl GroupCommitStore) {
+    let empty = store.commit_head().await.expect("head");
+    assert_eq!(
+        empty,
+        CommitHead {
+            first: None,
+            next: 0,
+            last_hash: Hash::ZERO,
+            last_key: String::new()
+        }
+    );
+    // Pendings: idempotent, read back whole, inert for the readers.
+    let first = chained(&empty, "gc", 3, 20);
+    for stored in &first {
+        store
+            .put_pending(0, &pending_of(stored))
+            .await
+            .expect("pending");
+    }
+    store
+        .put_pending(0, &pending_of(&first[0]))
+        .await
+        .expect("a twin is not an error");
+    let mut ids = store.first_pending_ids(0, 2).await.expect("first ids");
+    assert_eq!(ids.len(), 2);
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "two distinct pending ids");
+    let mut pendings = store.pendings(0).await.expect("pendings");
+    pendings.sort_by_key(Pending::sequence_key);
+    let mut expected: Vec<Pending> = first.iter().map(pending_of).collect();
+    expected.sort_by_key(Pending::sequence_key);
+    assert_eq!(pendings, expected);
+    assert_eq!(
+        store.head().await.expect("head"),
+        None,
+        "pendings are not entries"
+    );
+    assert!(all_entries(store).await.is_empty());
+    // A commit of three.
+    assert_eq!(
+        store
+            .commit(&empty, &first, &audits(&first))
+            .await
+            .expect("commit"),
+        3
+    );
+    let head = store.commit_head().await.expect("head");
+    assert_eq!(
+        head,
+        CommitHead {
+            first: Some(0),
+            next: 3,
+            last_hash: first[2].entry_hash,
+            last_key: first
+                .iter()
+                .map(|e| sequence_key(&e.entry.received_at, &e.entry.signal_id))
+                .max()
+                .expect("keys"),
+        }
+    );
+    for stored in &first {
+        let placed = store
+            .placed(&stored.entry.signal_id)
+            .await
+            .expect("placed")
+            .expect("claimed");
+        assert_eq!(placed.chain_index, stored.entry.chain_index);
+        assert_eq!(placed.entry_hash, stored.entry_hash);
+        assert_eq!(placed.previous_hash, stored.entry.previous_hash);
+        assert_eq!(placed.received_at, stored.entry.received_at);
+        assert_eq!(placed.submitter, stored.entry.submitter);
+    }
+    // The same head again: lost, nothing written.
+    let rival = chained(&empty, "rival", 2, 20);
+    assert!(matches!(
+        store.commit(&empty, &rival, &audits(&rival)).await,
+        Err(CommitError::Lost(0))
+    ));
+    assert_eq!(
+        store
+            .placed(&rival[0].entry.signal_id)
+            .await
+            .expect("placed"),
+        None
+    );
+    // Claimed ids are named exactly, and nothing of the commit is written.
+    let mixed = {
+        let mut previous = head.last_hash;
+        ["mixed-0", "gc-1", "mixed-2", "gc-2"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let stored = entry(head.next + i as u64, previous, id, 20);
+                previous = stored.entry_hash;
+                stored
+            })
+            .collect::<Vec<_>>()
+    };
+    match store.commit(&head, &mixed, &audits(&mixed)).await {
+        Err(CommitError::Claimed(ids)) => assert_eq!(
+            ids.iter().map(SignalId::as_str).collect::<Vec<_>>(),
+            ["gc-1", "gc-2"]
+        ),
+        other => panic!("expected the claimed ids, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .placed(&mixed[0].entry.signal_id)
+            .await
+            .expect("placed"),
+        None
+    );
+    assert_eq!(
+        store.commit_head().await.expect("head"),
+        head,
+        "nothing was written"
+    );
+    // The longest prefix under the limits: 97 entries per commit…
+    let many = chained(&head, "many", 120, 20);
+    assert_eq!(
+        store
+            .commit(&head, &many, &audits(&many))
+            .await
+            .expect("commit"),
+        97
+    );
+    let head = store.commit_head().await.expect("head");
+    assert_eq!((head.first, head.next), (Some(3), 100));
+    // …and neither bundle past 350 KB (three entries of ~100 KB fit, a fourth does not).
+    let large = chained(&head, "large", 5, 100_000);
+    assert_eq!(
+        store
+            .commit(&head, &large, &audits(&large))
+            .await
+            .expect("commit"),
+        3
+    );
+    let head = store.commit_head().await.expect("head");
+    assert_eq!(head.next, 103);
+    // The readers see commits of many as the chain, entry by entry.
+    let read = all_entries(store).await;
+    assert_eq!(read.len(), 103);
+    assert!(
+        read.iter()
+            .enumerate()
+            .all(|(i, e)| e.entry.chain_index == i as u64)
+    );
+    assert!(
+        read.windows(2)
+            .all(|w| w[1].entry.previous_hash == w[0].entry_hash)
+    );
+    assert_eq!(
+        store.head().await.expect("head"),
+        Some(ChainHead {
+            chain_index: 102,
+            entry_hash: large[2].entry_hash
+        })
+    );
+    assert_eq!(
+        store.entry_at(99).await.expect("entry_at"),
+        Some(many[96].clone())
+    );
+    assert_eq!(store.entry_at(103).await.expect("entry_at"), None);
+    let page = store.read_page(50, 5).await.expect("page");
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|i| i.as_ref().expect("entry").entry.chain_index)
+            .collect::<Vec<_>>(),
+        [50, 51, 52, 53, 54]
+    );
+    assert_eq!(page.next, Some(55));
+    // Past the head, a page of one is empty and ends: it never loops on the last commit.
+    let past = store.read_page(103, 1).await.expect("page");
+    assert!(past.items.is_empty());
+    assert_eq!(past.next, None);
+    assert_eq!(
+        store
+            .find_by_signal_id(&many[10].entry.signal_id)
+            .await
+            .expect("find"),
+        Some(many[10].clone())
+    );
+    let claims = store
+        .claims(&[
+            many[0].entry.signal_id.clone(),
+            rival[0].entry.signal_id.clone(),
+        ])
+        .await
+        .expect("claims");
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].1.chain_index, 3);
+    // A commit of one through `append`, on the same layout.
+    let one = chained(&head, "one", 1, 20);
+    store
+        .append(&one[0], &audit(&one[0]))
+        .await
+        .expect("append");
+    assert_eq!(store.commit_head().await.expect("head").next, 104);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_dynamodb_adapter_over_the_model_keeps_the_group_commit_contract() {
+    let model = ModelledDynamo::new(ModelParameters::published(), 5);
+    let store = DynamoLedgerStore::new(model.clone(), "signals", "audit");
+    group_commit_contract(&store).await;
+    // One transaction per commit, all or nothing: 3 commits and one append written (the lost
+    // and the claimed commits wrote nothing).
+    assert_eq!(model.stats().transactions_committed, 4);
+    // One SIGNAL_INSERTED event per entry, unpacked from the insert audit bundles in key order,
+    // each under a stable key of its own.
+    let audit = DynamoAuditSink::new(model.clone(), "audit");
+    let events = audit.events_on("2026-11-29").await.expect("audit day");
+    assert_eq!(events.len(), 104);
+    let mut keys = Vec::new();
+    audit
+        .visit_window(
+            &at("2026-11-29T00:00:00Z"),
+            &at("2026-11-30T00:00:00Z"),
+            |keyed| {
+                assert!(keyed.event.is_ok(), "{:?}", keyed.event);
+                keys.push(keyed.key)
+            },
+        )
+        .await
+        .expect("window");
+    assert_eq!(keys.len(), 104);
+    assert!(
+        keys.windows(2)
+            .all(|w| (&w[0].pk, &w[0].sk) < (&w[1].pk, &w[1].sk))
+    );
 }
 
 fn put(table: &str, pk: &str, sk: u64, filler: usize) -> PutIfAbsent {

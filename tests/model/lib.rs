@@ -532,6 +532,11 @@ impl DynamoApi for ModelledDynamo {
             .as_ref()
             .map(|v| sort_key(Some(v)))
             .transpose()?;
+        let until = query
+            .sort_until
+            .as_ref()
+            .map(|v| sort_key(Some(v)))
+            .transpose()?;
         let after = query
             .start_after
             .as_ref()
@@ -549,6 +554,7 @@ impl DynamoApi for ModelledDynamo {
                 .unwrap_or(&empty);
             let in_range = |k: &SortKey| {
                 from.as_ref().is_none_or(|f| k >= f)
+                    && until.as_ref().is_none_or(|u| k <= u)
                     && after.as_ref().is_none_or(|a| match query.descending {
                         false => k > a,
                         true => k < a,

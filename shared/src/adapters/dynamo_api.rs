@@ -30,12 +30,14 @@ pub struct PutIfAbsent {
     pub item: Item,
 }
 
-/// A `Query` on one partition (`pk = partition`), optionally from a sort key on (`sk >= from`).
+/// A `Query` on one partition (`pk = partition`), optionally from a sort key on (`sk >= from`)
+/// and up to one (`sk <= until`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyQuery {
     pub table: String,
     pub partition: AttributeValue,
     pub sort_from: Option<AttributeValue>,
+    pub sort_until: Option<AttributeValue>,
     pub descending: bool,
     /// At most this many items (DynamoDB also stops a page at 1 MB).
     pub limit: Option<u32>,
@@ -52,6 +54,7 @@ impl KeyQuery {
             table: table.into(),
             partition,
             sort_from: None,
+            sort_until: None,
             descending: false,
             limit: None,
             start_after: None,
@@ -241,9 +244,11 @@ impl DynamoApi for Client {
     }
 
     async fn query(&self, query: KeyQuery) -> Result<QueryPage, DynamoFault> {
-        let condition = match query.sort_from {
-            Some(_) => "pk = :pk AND sk >= :from",
-            None => "pk = :pk",
+        let condition = match (&query.sort_from, &query.sort_until) {
+            (Some(_), Some(_)) => "pk = :pk AND sk BETWEEN :from AND :until",
+            (Some(_), None) => "pk = :pk AND sk >= :from",
+            (None, Some(_)) => "pk = :pk AND sk <= :until",
+            (None, None) => "pk = :pk",
         };
         let mut request = self
             .query()
@@ -256,6 +261,9 @@ impl DynamoApi for Client {
             .set_limit(query.limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)));
         if let Some(from) = query.sort_from {
             request = request.expression_attribute_values(":from", from);
+        }
+        if let Some(until) = query.sort_until {
+            request = request.expression_attribute_values(":until", until);
         }
         if let Some(names) = query.projection {
             request = request.projection_expression(names.join(", "));

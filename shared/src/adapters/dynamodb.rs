@@ -1,14 +1,20 @@
 //! DynamoDB adapters of the ledger store and the audit sink, and the one place where entries and
 //! audit events are mapped to and from DynamoDB items.
 //!
-//! Table layout (the definitions themselves live in `template.yaml`):
-//! - signals table, key `pk` (S) + `sk` (N): entries at `pk = "ENTRY"`, `sk = chain_index`, so a
-//!   descending query with `Limit 1` finds the head; signal-id claims at `pk = "SIGNAL#<id>"`,
-//!   `sk = 0`, pointing at the entry's index and hash.
+//! Table layout (layout 2, group commit; docs/ledger-format.md §9; the table definitions live in
+//! `template.yaml`):
+//! - signals table, key `pk` (S) + `sk` (N): commit records at `pk = "COMMIT"`, `sk` = the
+//!   commit's first chain index, so a descending query with `Limit 1` finds the head; each
+//!   commit's entries in one entry bundle at `pk = "BUNDLE#<first mod 8>"`, `sk = first` (a list
+//!   of format-1 entry items); signal-id claims at `pk = "SIGNAL#<id>"`, `sk = 0`, pointing at
+//!   the entry's index and hash; pending signals at `pk = "PENDING#<generation>"` (inert: never
+//!   read as entries) — all in `dynamodb_commit.rs`.
 //! - delivery receipts in the signals table too, at `pk = "RECEIPT#<signal_id>"` (see
 //!   `dynamodb_receipts.rs`).
 //! - audit table, key `pk` (S) + `sk` (S): events at `pk = <UTC day>`,
-//!   `sk = <occurred_at>#<event_id>`, so one day's events read back in time order.
+//!   `sk = <occurred_at>#<event_id>`, so one day's events read back in time order; the
+//!   `SIGNAL_INSERTED` events of a commit in one insert audit bundle at `pk = <day>#<first mod 8>`,
+//!   `sk = <occurred_at>#INSERTS#<first>` (read back by `dynamodb_audit_log.rs`).
 //!
 //! Promise: the only writes are `Put`s conditioned on `attribute_not_exists(pk)` — never an
 //! update, a delete or an unconditional put.
@@ -17,9 +23,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoveryStatus};
 
-use crate::adapters::dynamo_api::{DynamoApi, DynamoFault, Item, KeyQuery, PutIfAbsent};
+use crate::adapters::dynamo_api::{DynamoApi, DynamoFault, Item, PutIfAbsent};
 use crate::domain::audit::{AuditEvent, AuditEventType};
-use crate::domain::audit_seal::{self, AuditKey};
 use crate::domain::decimal::ExactDecimal;
 use crate::domain::entry::{Entry, StoredEntry};
 use crate::domain::hash::Hash;
@@ -28,12 +33,18 @@ use crate::domain::report::{TableRole, TableSettings};
 use crate::domain::signal::{Action, SignalContent, SignalId};
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
-    AppendError, AuditLog, AuditSink, ChainHead, Claim, KeyedAuditEvent, LedgerStore, Page,
-    ReceiptError, StoreError, TableInspector,
+    AppendError, AuditSink, ChainHead, Claim, CommitError, CommitHead, GroupCommitStore,
+    LedgerStore, Page, Pending, Placed, ReceiptError, StoreError, TableInspector,
 };
 
 #[path = "dynamodb_receipts.rs"]
 pub mod receipts;
+
+#[path = "dynamodb_commit.rs"]
+pub mod commit;
+
+#[path = "dynamodb_audit_log.rs"]
+mod audit_log;
 
 /// Partition key of every entry.
 pub const ENTRY_PARTITION: &str = "ENTRY";
@@ -69,74 +80,42 @@ impl<D: DynamoApi> DynamoLedgerStore<D> {
             item,
         }
     }
-
-    async fn entry_item_at(&self, chain_index: u64) -> Result<Option<Item>, StoreError> {
-        self.client
-            .get_item(
-                &self.signals_table,
-                Item::from([
-                    ("pk".to_owned(), s(ENTRY_PARTITION)),
-                    ("sk".to_owned(), n(chain_index)),
-                ]),
-            )
-            .await
-            .map_err(store_error)
-    }
 }
 
 impl<D: DynamoApi> LedgerStore for DynamoLedgerStore<D> {
     async fn head(&self) -> Result<Option<ChainHead>, StoreError> {
-        let mut query = KeyQuery::partition(&self.signals_table, s(ENTRY_PARTITION));
-        query.descending = true;
-        query.limit = Some(1);
-        query.projection = Some(&["sk", "entry_hash"]);
-        let page = self.client.query(query).await.map_err(store_error)?;
-        let Some(item) = page.items.first() else {
-            return Ok(None);
-        };
-        let key = "head";
-        Ok(Some(ChainHead {
-            chain_index: number(item, "sk", key)?,
-            entry_hash: hash(item, "entry_hash", key)?,
+        Ok(self.head_commit().await?.map(|commit| ChainHead {
+            chain_index: commit.end() - 1,
+            entry_hash: commit.last_hash,
         }))
     }
 
+    /// A commit of one entry on the group-commit layout, chained on the entry's own index and
+    /// previous hash: the commit record is taken when another writer got that index first.
     async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
-        let items = vec![
-            self.put(&self.signals_table, entry_item(entry)),
-            self.put(&self.signals_table, claim_item(entry)),
-            self.put(&self.audit_table, audit_item(audit)),
-        ];
-        let error = match self.client.transact_put_if_absent(items).await {
-            Ok(()) => return Ok(()),
-            Err(error) => error,
+        let head = CommitHead {
+            first: entry.entry.chain_index.checked_sub(1),
+            next: entry.entry.chain_index,
+            last_hash: entry.entry.previous_hash,
+            last_key: String::new(),
         };
-        if let DynamoFault::TransactionCanceled { reasons, .. } = &error {
-            let code = |position: usize| reasons.get(position).map_or("None", String::as_str);
-            let (entry_code, claim_code, audit_code) = (code(0), code(1), code(2));
-            // A claimed id means a replay, whatever else happened; a taken index means we lost the race.
-            if claim_code == "ConditionalCheckFailed" {
-                return Err(AppendError::SignalIdTaken(entry.entry.signal_id.clone()));
+        match self
+            .write_commit(
+                &head,
+                std::slice::from_ref(entry),
+                std::slice::from_ref(audit),
+                true,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(CommitError::Lost(index)) => Err(AppendError::IndexTaken(index)),
+            Err(CommitError::Claimed(_)) => {
+                Err(AppendError::SignalIdTaken(entry.entry.signal_id.clone()))
             }
-            if entry_code == "ConditionalCheckFailed" {
-                return Err(AppendError::IndexTaken(entry.entry.chain_index));
-            }
-            let busy = [
-                "TransactionConflict",
-                "ThrottlingError",
-                "ProvisionedThroughputExceeded",
-            ];
-            if [entry_code, claim_code, audit_code]
-                .iter()
-                .any(|c| busy.contains(c))
-            {
-                return Err(StoreError::Busy(Box::new(error)).into());
-            }
-            if audit_code != "None" {
-                return Err(AppendError::AuditWriteFailed(Box::new(error)));
-            }
+            Err(CommitError::AuditWriteFailed(error)) => Err(AppendError::AuditWriteFailed(error)),
+            Err(CommitError::Store(error)) => Err(AppendError::Store(error)),
         }
-        Err(store_error(error).into())
     }
 
     async fn find_by_signal_id(
@@ -159,8 +138,8 @@ impl<D: DynamoApi> LedgerStore for DynamoLedgerStore<D> {
             return Ok(None);
         };
         let index: u64 = number(&claim, "chain_index", &claim_key)?;
-        match self.entry_item_at(index).await? {
-            Some(item) => entry_from_item(&item).map(Some),
+        match self.bundled_entry_at(index).await? {
+            Some(entry) => Ok(Some(entry)),
             None => Err(StoreError::Malformed {
                 key: claim_key,
                 reason: format!("the claim points at chain index {index}, which does not exist"),
@@ -169,28 +148,15 @@ impl<D: DynamoApi> LedgerStore for DynamoLedgerStore<D> {
     }
 
     async fn read_page(&self, from: u64, limit: u32) -> Result<Page, StoreError> {
-        let mut query = KeyQuery::partition(&self.signals_table, s(ENTRY_PARTITION));
-        query.sort_from = Some(n(from));
-        query.limit = Some(limit);
-        let page = self.client.query(query).await.map_err(store_error)?;
-        let items: Vec<_> = page.items.iter().map(entry_from_item).collect();
-        let next = match &page.last_evaluated_key {
-            Some(key) => Some(number::<u64>(key, "sk", "last evaluated key")? + 1),
-            None => None,
-        };
-        Ok(Page { items, next })
+        self.read_bundled_page(from, limit).await
     }
 
     async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
-        self.entry_item_at(chain_index)
-            .await?
-            .as_ref()
-            .map(entry_from_item)
-            .transpose()
+        self.bundled_entry_at(chain_index).await
     }
 
     async fn claims(&self, signal_ids: &[SignalId]) -> Result<Vec<(SignalId, Claim)>, StoreError> {
-        let mut keys: Vec<Item> = signal_ids
+        let keys: Vec<Item> = signal_ids
             .iter()
             .map(|id| {
                 Item::from([
@@ -199,28 +165,11 @@ impl<D: DynamoApi> LedgerStore for DynamoLedgerStore<D> {
                 ])
             })
             .collect();
-        let mut found = Vec::new();
-        let mut attempt = 0u32;
-        while !keys.is_empty() {
-            let got = self
-                .client
-                .batch_get_items(&self.signals_table, std::mem::take(&mut keys))
-                .await
-                .map_err(store_error)?;
-            for item in &got.items {
-                found.push(claim_from_item(item)?);
-            }
-            // Unprocessed keys (throttling) are asked for again after a short pause.
-            if !got.unprocessed.is_empty() {
-                keys = got.unprocessed;
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    20 * u64::from(attempt.min(10)),
-                ))
-                .await;
-            }
-        }
-        Ok(found)
+        self.batch_get_all(keys)
+            .await?
+            .iter()
+            .map(claim_from_item)
+            .collect()
     }
 
     async fn record_receipt(
@@ -244,6 +193,41 @@ impl<D: DynamoApi> LedgerStore for DynamoLedgerStore<D> {
         signal_id: &SignalId,
     ) -> Result<Vec<Result<StoredReceipt, StoreError>>, StoreError> {
         self.query_receipts(signal_id).await
+    }
+}
+
+impl<D: DynamoApi> GroupCommitStore for DynamoLedgerStore<D> {
+    async fn commit_head(&self) -> Result<CommitHead, StoreError> {
+        self.read_commit_head().await
+    }
+
+    async fn put_pending(&self, generation: u64, pending: &Pending) -> Result<(), StoreError> {
+        self.write_pending(generation, pending).await
+    }
+
+    async fn first_pending_ids(
+        &self,
+        generation: u64,
+        limit: u32,
+    ) -> Result<Vec<SignalId>, StoreError> {
+        self.read_first_pending_ids(generation, limit).await
+    }
+
+    async fn pendings(&self, generation: u64) -> Result<Vec<Pending>, StoreError> {
+        self.read_pendings(generation).await
+    }
+
+    async fn commit(
+        &self,
+        head: &CommitHead,
+        entries: &[StoredEntry],
+        audits: &[AuditEvent],
+    ) -> Result<usize, CommitError> {
+        self.write_commit(head, entries, audits, false).await
+    }
+
+    async fn placed(&self, signal_id: &SignalId) -> Result<Option<Placed>, StoreError> {
+        self.read_placed(signal_id).await
     }
 }
 
@@ -290,94 +274,8 @@ impl<D: DynamoApi> DynamoAuditSink<D> {
     /// Every event of one UTC day (`YYYY-MM-DD`), in time order, read with strong consistency.
     pub async fn events_on(&self, day: &str) -> Result<Vec<AuditEvent>, StoreError> {
         let mut events = Vec::new();
-        self.visit_day(day, |event| events.push(event)).await?;
+        crate::ports::AuditLog::visit_day(self, day, |event| events.push(event)).await?;
         Ok(events)
-    }
-}
-
-impl<D: DynamoApi> AuditLog for DynamoAuditSink<D> {
-    async fn visit_day<F>(&self, day: &str, mut visit: F) -> Result<(), StoreError>
-    where
-        F: FnMut(AuditEvent) + Send,
-    {
-        let mut start_after = None;
-        loop {
-            let mut query = KeyQuery::partition(&self.audit_table, s(day));
-            query.start_after = start_after;
-            let page = self.client.query(query).await.map_err(store_error)?;
-            for item in &page.items {
-                visit(audit_from_item(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) => start_after = Some(key),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    async fn visit_window<F>(
-        &self,
-        from: &Timestamp,
-        to: &Timestamp,
-        mut visit: F,
-    ) -> Result<(), StoreError>
-    where
-        F: FnMut(KeyedAuditEvent) + Send,
-    {
-        let first_day = audit_seal::day_of(from).to_owned();
-        for day in audit_seal::window_days(from, to) {
-            let mut start_after = None;
-            'pages: loop {
-                let mut query = KeyQuery::partition(&self.audit_table, s(&day));
-                query.start_after = start_after;
-                if day == first_day {
-                    query.sort_from = Some(s(from.as_str()));
-                }
-                let page = self.client.query(query).await.map_err(store_error)?;
-                for item in &page.items {
-                    let key = AuditKey {
-                        pk: day.clone(),
-                        sk: match item.get("sk") {
-                            Some(AttributeValue::S(sk)) => sk.clone(),
-                            _ => "?".to_owned(),
-                        },
-                    };
-                    if !audit_seal::key_in_window(&key, from, to) {
-                        break 'pages;
-                    }
-                    let event = sealable_audit_from_item(item);
-                    visit(KeyedAuditEvent { key, event });
-                }
-                match page.last_evaluated_key {
-                    Some(key) => start_after = Some(key),
-                    None => break,
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn earliest_day(&self) -> Result<Option<String>, StoreError> {
-        let mut earliest: Option<String> = None;
-        let mut start_after = None;
-        loop {
-            let page = self
-                .client
-                .scan_partition_keys(&self.audit_table, start_after)
-                .await
-                .map_err(store_error)?;
-            for item in &page.items {
-                if let Some(AttributeValue::S(pk)) = item.get("pk")
-                    && earliest.as_ref().is_none_or(|e| pk < e)
-                {
-                    earliest = Some(pk.clone());
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) => start_after = Some(key),
-                None => return Ok(earliest),
-            }
-        }
     }
 }
 
@@ -541,7 +439,9 @@ pub fn entry_item(stored: &StoredEntry) -> Item {
     item
 }
 
-/// The claim that makes a signal id unique and idempotent.
+/// The claim that makes a signal id unique and idempotent, with the placement its owner needs
+/// to rebuild and re-hash its entry without reading the bundle (`previous_hash`,
+/// `received_at`, `submitter`).
 pub fn claim_item(stored: &StoredEntry) -> Item {
     Item::from([
         (
@@ -552,6 +452,12 @@ pub fn claim_item(stored: &StoredEntry) -> Item {
         ("signal_id".into(), s(stored.entry.signal_id.as_str())),
         ("chain_index".into(), n(stored.entry.chain_index)),
         ("entry_hash".into(), s(stored.entry_hash.to_hex())),
+        (
+            "previous_hash".into(),
+            s(stored.entry.previous_hash.to_hex()),
+        ),
+        ("received_at".into(), s(stored.entry.received_at.as_str())),
+        ("submitter".into(), s(&stored.entry.submitter)),
     ])
 }
 
@@ -873,8 +779,35 @@ impl StreamRecord {
     fn ledger_change(self) -> crate::app::tamper_watch::Change {
         let change = &self.record.change;
         // An image the view type carries is present; an empty one is absent (INSERT has no old).
-        let images: [Option<Item>; 2] = [&change.old_image, &change.new_image]
+        let mut images: [Option<Item>; 2] = [&change.old_image, &change.new_image]
             .map(|image| (!image.is_empty()).then(|| sdk_item(image)));
+        let mut chain_index = None;
+        if self.key_text("pk").starts_with(commit::BUNDLE_PREFIX)
+            && let Ok(first) = self.key_text("sk").parse::<u64>()
+        {
+            // An entry bundle: the watch speaks of the first entry that differs between the
+            // images (the first one, when only one image is there), re-hashed in each.
+            let entries = |image: &Option<Item>| match image.as_ref().and_then(|i| i.get("entries"))
+            {
+                Some(AttributeValue::L(list)) => list.clone(),
+                _ => Vec::new(),
+            };
+            let (old, new) = (entries(&images[0]), entries(&images[1]));
+            let position = (0..old.len().max(new.len()))
+                .find(|&p| old.get(p) != new.get(p))
+                .unwrap_or(0);
+            chain_index = Some(first + position as u64);
+            let element = |list: &[AttributeValue], present: bool| {
+                present.then(|| match list.get(position) {
+                    Some(AttributeValue::M(item)) => item.clone(),
+                    _ => Item::new(),
+                })
+            };
+            images = [
+                element(&old, images[0].is_some()),
+                element(&new, images[1].is_some()),
+            ];
+        }
         let hashes = |image: &Option<Item>| {
             image
                 .as_ref()
@@ -889,7 +822,12 @@ impl StreamRecord {
         crate::app::tamper_watch::Change {
             event_id: self.record.event_id.clone(),
             table: Some(self.table),
-            chain_index: if self.key_text("pk") == ENTRY_PARTITION {
+            chain_index: if chain_index.is_some() {
+                chain_index
+            } else if self.key_text("pk") == ENTRY_PARTITION
+                || self.key_text("pk") == commit::COMMIT_PARTITION
+            {
+                // An entry, or the first chain index of a commit record.
                 self.key_text("sk").parse().ok()
             } else {
                 any_image.and_then(|i| number(i, "chain_index", "image").ok())

@@ -5,7 +5,8 @@
 //! hashes of a ledger item, the old and new images of an audit event), counted and logged within
 //! seconds, not at the next sweep. A record that cannot be read is audited the same way.
 //! An INSERT into the audit table whose key is not one the ledger writes (`<day>` /
-//! `<occurred_at>#<id>`, the day that of the time) or whose time is more than
+//! `<occurred_at>#<id>`, or an insert audit bundle's `<day>#<0-7>` /
+//! `<occurred_at>#INSERTS#<first>`, the day that of the time) or whose time is more than
 //! [`BACKDATED_AFTER_SECONDS`] before the record's own time is a backdated event, audited the
 //! same way: the sealed audit log's `full` reads only a few days before its first seal, and
 //! relies on this for anything older (docs/ledger-format.md §11).
@@ -178,7 +179,13 @@ impl<A: AuditSink, C: Clock, M: MetricsSink> TamperWatch<A, C, M> {
         }
         let keyed_at = change.key.split_once('/').and_then(|(pk, sk)| {
             let time = Timestamp::parse_canonical(sk.get(..27)?).ok()?;
-            (sk.as_bytes().get(27) == Some(&b'#') && time.as_str().get(..10) == Some(pk))
+            // An insert audit bundle's partition is a stripe of its day: `<day>#<0-7>`.
+            let day = match pk.split_once('#') {
+                Some((day, "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7")) => day,
+                Some(_) => return None,
+                None => pk,
+            };
+            (sk.as_bytes().get(27) == Some(&b'#') && time.as_str().get(..10) == Some(day))
                 .then_some(time)
         });
         let Some(keyed_at) = keyed_at else {
@@ -276,6 +283,15 @@ mod tests {
             let encoded = match value {
                 AttributeValue::S(s) => json!({"S": s}),
                 AttributeValue::N(n) => json!({"N": n}),
+                AttributeValue::M(map) => json!({"M": json_item(map)}),
+                AttributeValue::L(list) => json!({"L": list
+                    .iter()
+                    .map(|v| match v {
+                        AttributeValue::M(map) => json!({"M": json_item(map)}),
+                        AttributeValue::S(s) => json!({"S": s}),
+                        other => panic!("unexpected element {other:?}"),
+                    })
+                    .collect::<Vec<_>>()}),
                 other => panic!("unexpected attribute {other:?}"),
             };
             object.insert(name.clone(), encoded);
@@ -315,6 +331,57 @@ mod tests {
             "awsRegion": "us-east-1", "eventVersion": "1.1",
             "eventSourceARN": format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2026-11-28T00:00:00.000"),
             "dynamodb": dynamodb})
+    }
+
+    /// Layout 2: a bundle rewritten with one of its entries edited is a MODIFY naming that
+    /// entry's chain index, its hash intact in the old image and not in the new one; the
+    /// commit's INSERTs (commit record, bundle, claims) pass.
+    #[tokio::test]
+    async fn a_modified_bundle_names_the_entry_that_changed() {
+        use crate::adapters::dynamodb::commit::commit_items;
+        let entries = chain(3);
+        let items = commit_items(0, "", &entries, &[]);
+        let original = json_item(&items.bundle);
+        let mut edited_entries = entries.clone();
+        edited_entries[2]
+            .entry
+            .content
+            .rationale
+            .push_str(" (edited)");
+        let edited = json_item(&commit_items(0, "", &edited_entries, &[]).bundle);
+        let keys = json!({"pk": {"S": "BUNDLE#0"}, "sk": {"N": "0"}});
+        let records = [
+            record(
+                "INSERT",
+                None,
+                Some(json_item(&items.commit)),
+                json!({"pk": {"S": "COMMIT"}, "sk": {"N": "0"}}),
+            ),
+            record("INSERT", None, Some(original.clone()), keys.clone()),
+            record("MODIFY", Some(original.clone()), Some(edited), keys.clone()),
+            record("REMOVE", Some(original), None, keys),
+        ];
+        let changes: Vec<Change> = records
+            .iter()
+            .map(|r| change_from_stream_record(r, &tables()))
+            .collect();
+        let modify = &changes[2];
+        assert_eq!(
+            (modify.kind.clone(), modify.key.as_str(), modify.chain_index),
+            (ChangeKind::Modify, "BUNDLE#0/0", Some(2))
+        );
+        let (old, new) = (modify.old.as_ref().unwrap(), modify.new.as_ref().unwrap());
+        assert_eq!(old.stored, Some(entries[2].entry_hash));
+        assert_eq!(old.recomputed.as_ref().ok(), Some(&entries[2].entry_hash));
+        assert_ne!(new.recomputed.as_ref().ok(), new.stored.as_ref());
+        assert_eq!(
+            changes[3].chain_index,
+            Some(0),
+            "a removed bundle names its first index"
+        );
+        let ledger = InMemoryLedger::new();
+        let outcome = watch(&ledger).handle(&changes, "req").await.unwrap();
+        assert_eq!((outcome.inserts, outcome.tamper_events), (2, 2));
     }
 
     #[tokio::test]
@@ -537,10 +604,30 @@ mod tests {
                 at,
             ),
             audit_insert("no-time", "2026-11-18", "whenever#e", at),
+            // An insert audit bundle of a commit, in stripe 5 of its day: a key the ledger writes.
+            audit_insert(
+                "bundle",
+                "2026-11-18#5",
+                "2026-11-18T11:06:00.000000Z#INSERTS#13",
+                at,
+            ),
+            // A stripe the ledger never writes, and a stripe of another day.
+            audit_insert(
+                "stripe-9",
+                "2026-11-18#9",
+                "2026-11-18T11:06:00.000000Z#INSERTS#9",
+                at,
+            ),
+            audit_insert(
+                "stripe-other-day",
+                "2019-01-01#5",
+                "2026-11-18T11:06:00.000000Z#INSERTS#13",
+                at,
+            ),
         ];
         let ledger = InMemoryLedger::new();
         let outcome = watch(&ledger).handle(&changes, "req").await.unwrap();
-        assert_eq!((outcome.inserts, outcome.tamper_events), (2, 4));
+        assert_eq!((outcome.inserts, outcome.tamper_events), (3, 6));
         let events = ledger.audit_events();
         let reasons: Vec<String> = events.iter().map(|e| e.reason.clone().unwrap()).collect();
         for key in [
@@ -548,6 +635,8 @@ mod tests {
             "2019-01-01/2019-01-01T00:00:00.000000Z#c was inserted",
             "2019-01-01/2026-11-18T11:06:00.000000Z#d was inserted under a key the ledger never writes",
             "2026-11-18/whenever#e was inserted under a key",
+            "2026-11-18#9/2026-11-18T11:06:00.000000Z#INSERTS#9 was inserted under a key",
+            "2019-01-01#5/2026-11-18T11:06:00.000000Z#INSERTS#13 was inserted under a key",
         ] {
             assert!(
                 reasons.iter().any(|r| r.contains(key)),
@@ -575,7 +664,7 @@ mod tests {
             })
             .collect();
         let again = watch(&ledger).handle(&echoes, "req").await.unwrap();
-        assert_eq!((again.inserts, again.tamper_events), (4, 0));
+        assert_eq!((again.inserts, again.tamper_events), (6, 0));
     }
 
     #[tokio::test]

@@ -1,10 +1,10 @@
-//! Seeding a large ledger for the emulator benchmarks: entries and claims written with
-//! BatchWriteItem — a benchmark fixture, not product code (which only ever appends one entry at a
+//! Seeding a large ledger for the emulator benchmarks: commits of 97 entries (layout 2: commit
+//! records, entry bundles and claims) written with BatchWriteItem — a benchmark fixture, not product code (which only ever appends one entry at a
 //! time, conditionally) — because moto's transactions cost O(table).
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-use shared::adapters::dynamodb::{claim_item, entry_item};
+use shared::adapters::dynamodb::commit::{MAX_COMMIT_ENTRIES, commit_items};
 use shared::domain::decimal::ExactDecimal;
 use shared::domain::entry::{Entry, Placement, StoredEntry};
 use shared::domain::hash::Hash;
@@ -22,6 +22,7 @@ pub async fn seed(
     let decimal = |text: &str| ExactDecimal::parse(text).context("decimal");
     let mut previous = Hash::ZERO;
     let mut batch = Vec::new();
+    let mut commit = Vec::new();
     let mut hashes = Vec::with_capacity(entries as usize);
     for index in 0..entries {
         let generated_at = Timestamp::from_datetime(
@@ -54,28 +55,43 @@ pub async fn seed(
         let stored = StoredEntry::seal(Entry::assemble(signal_id, content, placement)?);
         previous = stored.entry_hash;
         hashes.push(stored.entry_hash);
-        for item in [entry_item(&stored), claim_item(&stored)] {
-            batch.push(
-                WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build()?)
-                    .build(),
-            );
-        }
-        if batch.len() == 24 || index + 1 == entries {
-            let mut pending = std::mem::take(&mut batch);
-            while !pending.is_empty() {
-                let output = client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await?;
-                pending = output
-                    .unprocessed_items()
-                    .and_then(|u| u.get(table))
-                    .cloned()
-                    .unwrap_or_default();
+        commit.push(stored);
+        // Commits of up to 97 entries, as a busy ledger's group commits make them.
+        if commit.len() == MAX_COMMIT_ENTRIES || index + 1 == entries {
+            let first = commit[0].entry.chain_index;
+            let items = commit_items(first, "", &std::mem::take(&mut commit), &[]);
+            for item in [items.commit, items.bundle].into_iter().chain(items.claims) {
+                batch.push(
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build()?)
+                        .build(),
+                );
+                if batch.len() == 25 {
+                    write_batch(client, table, std::mem::take(&mut batch)).await?;
+                }
             }
         }
     }
+    write_batch(client, table, batch).await?;
     Ok(hashes)
+}
+
+async fn write_batch(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    mut pending: Vec<WriteRequest>,
+) -> anyhow::Result<()> {
+    while !pending.is_empty() {
+        let output = client
+            .batch_write_item()
+            .request_items(table, pending)
+            .send()
+            .await?;
+        pending = output
+            .unprocessed_items()
+            .and_then(|u| u.get(table))
+            .cloned()
+            .unwrap_or_default();
+    }
+    Ok(())
 }
