@@ -393,8 +393,8 @@ async fn a_retry_without_signal_id_adds_nothing_over_dynamodb() {
     assert_eq!(retry.status, 200);
     assert_eq!(retry.body_json(), first.body_json());
     assert_eq!(stack.entries().await.len(), 1);
-    // A commit of one: its commit record, entry bundle and claim.
-    assert_eq!(stack.item_count().await, 3);
+    // Group commit: the pending item, then a commit of one (commit record, entry bundle, claim).
+    assert_eq!(stack.item_count().await, 4);
 }
 
 /// The request that produced `created` (its signal fields only).
@@ -462,9 +462,28 @@ async fn sixty_four_concurrent_signals_form_one_gapless_chain() {
             .map(|n| format!("concurrent-{n:02}"))
             .collect::<Vec<_>>()
     );
-    // 64 commits of one (commit record, entry bundle, claim), nothing else; one insert audit
-    // record per entry.
-    assert_eq!(stack.item_count().await, 192);
+    // One claim per signal, as many entry bundles as commit records, fewer commits than signals
+    // (group commit), and at least one pending item per signal (a waiter passed by re-enters the
+    // next generation with a new one; pendings are inert); nothing else. One insert audit event
+    // per entry.
+    let kinds = stack.item_kinds().await;
+    let (commits, pendings) = (kinds["COMMIT"], kinds["PENDING"]);
+    assert!((1..64).contains(&commits), "{kinds:?}");
+    assert!(pendings >= 64, "{kinds:?}");
+    let expected = [
+        ("BUNDLE", commits),
+        ("COMMIT", commits),
+        ("PENDING", pendings),
+        ("SIGNAL", 64),
+    ];
+    assert_eq!(
+        kinds,
+        expected
+            .map(|(kind, n)| (kind.to_owned(), n))
+            .into_iter()
+            .collect(),
+        "64 signals in {commits} commits"
+    );
     let inserted = stack
         .audit_events()
         .await
@@ -555,7 +574,8 @@ async fn replays_over_dynamodb_add_nothing() {
     changed["rationale"] = json!("A different rationale for the very same signal id.");
     assert_eq!(service.handle(post(&changed)).await.status, 409);
     assert_eq!(stack.entries().await.len(), 1);
-    assert_eq!(stack.item_count().await, 3);
+    // One pending item (the replays found the claim before entering), one commit of one.
+    assert_eq!(stack.item_count().await, 4);
     let kinds: Vec<AuditEventType> = stack
         .audit_events()
         .await

@@ -68,6 +68,7 @@ impl TestStack {
             metrics,
             IngestSettings::default(),
         )
+        .with_group_commit()
     }
 
     /// Every entry, in index order, read through the adapter (malformed items fail the test).
@@ -82,7 +83,13 @@ impl TestStack {
 
     /// Items in the signals table, whatever they are (entries and claims).
     pub async fn item_count(&self) -> usize {
-        let mut count = 0;
+        self.item_kinds().await.values().sum()
+    }
+
+    /// How many items of each kind the signals table holds, by the kind its `pk` names
+    /// (`COMMIT`, `BUNDLE`, `SIGNAL`, `PENDING`, …: the part before any `#`).
+    pub async fn item_kinds(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut kinds = std::collections::BTreeMap::new();
         let mut pages = self
             .client
             .scan()
@@ -90,9 +97,13 @@ impl TestStack {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            count += page.unwrap().items().len();
+            for item in page.unwrap().items() {
+                let pk = item["pk"].as_s().unwrap();
+                let kind = pk.split('#').next().unwrap().to_owned();
+                *kinds.entry(kind).or_insert(0) += 1;
+            }
         }
-        count
+        kinds
     }
 }
 

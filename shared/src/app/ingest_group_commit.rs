@@ -213,7 +213,9 @@ impl<S: GroupCommitStore> Sequencer<'_, S> {
                 Call::Fail(why) => return failed(why),
             };
             let alone = first.as_slice() == std::slice::from_ref(&mine.signal_id);
-            let smallest = first.first().is_none_or(|id| *id >= mine.signal_id);
+            // "Smallest" in the store's pending order (DynamoDB: a hash of the id), which every
+            // waiter of the generation reads alike; not the byte order of the ids.
+            let smallest = first.first().is_none_or(|id| *id == mine.signal_id);
             if alone {
                 match self.commit(&head, std::slice::from_ref(&mine)).await {
                     Committed::Stored(stored) => {
