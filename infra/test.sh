@@ -79,7 +79,7 @@ export INGEST_URL="http://127.0.0.1:$watch_port/lambda-url/ingest" WATCH_STACK="
 
 if $emulator_only; then
   step "cargo test: the emulator tests"
-  cargo test --locked -p tests --test emulator
+  cargo test --locked -p tests --test emulator --test burst
 else
   step "cargo test (unit, property, known-answer and emulator tests)"
   cargo test --workspace --locked

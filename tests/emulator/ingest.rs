@@ -393,8 +393,8 @@ async fn a_retry_without_signal_id_adds_nothing_over_dynamodb() {
     assert_eq!(retry.status, 200);
     assert_eq!(retry.body_json(), first.body_json());
     assert_eq!(stack.entries().await.len(), 1);
-    // Group commit: the pending item, then a commit of one (commit record, entry bundle, claim).
-    assert_eq!(stack.item_count().await, 4);
+    // A commit of one: its commit record, entry bundle and claim.
+    assert_eq!(stack.item_count().await, 3);
 }
 
 /// The request that produced `created` (its signal fields only).
@@ -412,7 +412,7 @@ fn created_request_body(created: &Value) -> Value {
 async fn sixty_four_concurrent_signals_form_one_gapless_chain() {
     let stack = TestStack::new().await;
     let metrics = RecordingMetrics::default();
-    let service = Arc::new(stack.service(metrics.clone()));
+    let service = Arc::new(stack.group_commit_service(metrics.clone()));
     let busy_answers = Arc::new(AtomicU32::new(0));
     // All 64 are in flight at once; a producer that gets 503 retries after Retry-After, as the
     // contract tells it to, with the same signal_id. A 503 may hide an append that committed
@@ -574,8 +574,7 @@ async fn replays_over_dynamodb_add_nothing() {
     changed["rationale"] = json!("A different rationale for the very same signal id.");
     assert_eq!(service.handle(post(&changed)).await.status, 409);
     assert_eq!(stack.entries().await.len(), 1);
-    // One pending item (the replays found the claim before entering), one commit of one.
-    assert_eq!(stack.item_count().await, 4);
+    assert_eq!(stack.item_count().await, 3);
     let kinds: Vec<AuditEventType> = stack
         .audit_events()
         .await

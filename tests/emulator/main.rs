@@ -10,7 +10,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod backup;
-mod burst;
 mod export;
 mod full_pass;
 mod group_commit;

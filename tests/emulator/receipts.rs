@@ -144,9 +144,9 @@ async fn receipts_over_dynamodb_are_conditional_and_audited_atomically() {
     let second = json!({"subscriber": "desk-8", "delivered_at": now_rfc3339()});
     assert_eq!(service.handle(request(path, &second)).await.status, 201);
     assert_eq!(metrics.total(metric::RECEIPTS_RECORDED), 2.0);
-    // The signal's pending item and its commit of one (commit record, bundle, claim) + two
-    // receipts; one insert and two receipt audit events.
-    assert_eq!(stack.item_count().await, 6);
+    // A commit of one (commit record, bundle, claim) + two receipts; one insert and two
+    // receipt audit events.
+    assert_eq!(stack.item_count().await, 5);
     let kinds: Vec<_> = stack
         .audit_events()
         .await

@@ -68,7 +68,13 @@ impl TestStack {
             metrics,
             IngestSettings::default(),
         )
-        .with_group_commit()
+    }
+
+    /// The service with group commit (what the function runs). Kept to the tests of the protocol:
+    /// its waiters poll their claims every 15 ms, which the serialized emulator under the whole
+    /// parallel suite answers slowly for every other test.
+    pub fn group_commit_service(&self, metrics: RecordingMetrics) -> DynamoIngest {
+        self.service(metrics).with_group_commit()
     }
 
     /// Every entry, in index order, read through the adapter (malformed items fail the test).

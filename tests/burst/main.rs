@@ -4,9 +4,16 @@
 //! `infra/lib.sh`), so it queues the burst; concurrent appends through the real adapters are
 //! `ingest::sixty_four_concurrent_signals_form_one_gapless_chain`.
 //!
+//! Its own test binary, which cargo runs alone (test binaries run one after another): on the
+//! serialized emulator, 200 appends beside the whole emulator suite made the other suites'
+//! requests wait for seconds.
+//!
 //! At most [`IN_FLIGHT`] requests are open at once: `cargo lambda watch` 1.9.2 itself stops
 //! answering when about 200 requests wait on it together (measured with curl: 200 simultaneous
 //! POSTs → 12 answered, then none, the function idle; 100 simultaneous → all 201).
+
+// This whole crate is a test: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,6 +22,11 @@ use serde_json::Value;
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::domain::audit::AuditEventType;
 use shared::domain::chain::verify_chain;
+
+// The emulator suite's helpers; this test uses a few of them.
+#[allow(dead_code)]
+#[path = "../emulator/support.rs"]
+mod support;
 
 use crate::support::{audit_events, read_all, required_env, signal};
 
@@ -27,14 +39,11 @@ async fn a_burst_of_200_concurrent_posts_is_answered_201_through_cargo_lambda_wa
     let base = required_env("INGEST_URL");
     let watch_stack = required_env("WATCH_STACK");
     let store = DynamoLedgerStore::new(
-        crate::support::client().await,
+        support::client().await,
         format!("{watch_stack}-signals"),
         format!("{watch_stack}-audit"),
     );
-    let audit = DynamoAuditSink::new(
-        crate::support::client().await,
-        format!("{watch_stack}-audit"),
-    );
+    let audit = DynamoAuditSink::new(support::client().await, format!("{watch_stack}-audit"));
     let burst_id = uuid::Uuid::now_v7().simple().to_string();
     let ids: Vec<String> = (0..BURST)
         .map(|n| format!("burst-{burst_id}-{n:03}"))
