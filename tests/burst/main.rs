@@ -1,12 +1,12 @@
-//! A bar-close burst through the real function URL path of `cargo lambda watch`: 200 signals
-//! posted at once are all answered 201 and stored, each once, in one contiguous linked chain,
-//! each insert audited (issue 13). `cargo lambda watch` runs one instance of the function (see
-//! `infra/lib.sh`), so it queues the burst; concurrent appends through the real adapters are
-//! `ingest::sixty_four_concurrent_signals_form_one_gapless_chain`.
+//! Group commit under concurrency on the emulator (issue 13): 64 concurrent writers through the
+//! real adapters, and a bar-close burst through the real function URL path of `cargo lambda
+//! watch` — 200 signals posted at once, all answered 201 and stored, each once, in one
+//! contiguous linked chain, each insert audited. `cargo lambda watch` runs one instance of the
+//! function (see `infra/lib.sh`), so it queues the burst.
 //!
 //! Its own test binary, which cargo runs alone (test binaries run one after another): on the
-//! serialized emulator, 200 appends beside the whole emulator suite made the other suites'
-//! requests wait for seconds.
+//! serialized emulator, group commit's waiters (each polls its claim every 15 ms) and 200 appends
+//! beside the whole emulator suite made the other tests' calls wait past their timeouts.
 //!
 //! At most [`IN_FLIGHT`] requests are open at once: `cargo lambda watch` 1.9.2 itself stops
 //! answering when about 200 requests wait on it together (measured with curl: 200 simultaneous
@@ -17,9 +17,14 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use serde_json::Value;
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
+use shared::adapters::memory::RecordingMetrics;
+use shared::app::http::HttpRequest;
+use shared::app::ingest::metric;
 use shared::domain::audit::AuditEventType;
 use shared::domain::chain::verify_chain;
 
@@ -28,7 +33,18 @@ use shared::domain::chain::verify_chain;
 #[path = "../emulator/support.rs"]
 mod support;
 
-use crate::support::{audit_events, read_all, required_env, signal};
+use crate::support::{TestStack, audit_events, read_all, required_env, signal};
+
+fn post(body: &Value) -> HttpRequest {
+    HttpRequest {
+        method: "POST".into(),
+        path: "/signals".into(),
+        content_type: Some("application/json".into()),
+        body: body.to_string().into_bytes(),
+        actor: "arn:aws:iam::123456789012:role/producer".into(),
+        request_id: uuid::Uuid::now_v7().to_string(),
+    }
+}
 
 const BURST: usize = 200;
 /// Requests open at once (see the module's comment).
@@ -51,7 +67,7 @@ async fn a_burst_of_200_concurrent_posts_is_answered_201_through_cargo_lambda_wa
     // One connection per producer: they really are 200 simultaneous requests.
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
-        .timeout(std::time::Duration::from_secs(120))
+        .timeout(Duration::from_secs(120))
         .build()
         .unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(BURST));
@@ -122,4 +138,94 @@ async fn a_burst_of_200_concurrent_posts_is_answered_201_through_cargo_lambda_wa
             status_and_body.1["chain_index"].as_u64()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_signals_form_one_gapless_chain() {
+    let stack = TestStack::new().await;
+    let metrics = RecordingMetrics::default();
+    let service = Arc::new(stack.group_commit_service(metrics.clone()));
+    let busy_answers = Arc::new(AtomicU32::new(0));
+    // All 64 are in flight at once; a producer that gets 503 retries after Retry-After, as the
+    // contract tells it to, with the same signal_id. A 503 may hide an append that committed
+    // (its answer came too late): the retry is then a replay (200) of that entry.
+    let tasks: Vec<_> = (0..64)
+        .map(|n| {
+            let service = Arc::clone(&service);
+            let busy_answers = Arc::clone(&busy_answers);
+            tokio::spawn(async move {
+                let body = signal(&format!("concurrent-{n:02}"));
+                for _ in 0..20 {
+                    let response = service.handle(post(&body)).await;
+                    match response.status {
+                        201 | 200 => return,
+                        503 => {
+                            busy_answers.fetch_add(1, Ordering::SeqCst);
+                            let seconds: u64 =
+                                response.header("retry-after").unwrap().parse().unwrap();
+                            tokio::time::sleep(Duration::from_millis(seconds * 100)).await;
+                        }
+                        other => panic!(
+                            "signal {n}: unexpected status {other}: {}",
+                            String::from_utf8_lossy(&response.body)
+                        ),
+                    }
+                }
+                panic!("signal {n} was never stored");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let entries = stack.entries().await;
+    let indexes: Vec<u64> = entries.iter().map(|e| e.entry.chain_index).collect();
+    assert_eq!(indexes, (0..64).collect::<Vec<_>>());
+    let report = verify_chain(&entries, Some(64));
+    assert!(report.is_intact(), "{:?}", report.findings);
+    let mut ids: Vec<String> = entries
+        .iter()
+        .map(|e| e.entry.signal_id.to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        (0..64)
+            .map(|n| format!("concurrent-{n:02}"))
+            .collect::<Vec<_>>()
+    );
+    // One claim per signal, as many entry bundles as commit records, fewer commits than signals
+    // (group commit), and at least one pending item per signal (a waiter passed by re-enters the
+    // next generation with a new one; pendings are inert); nothing else. One insert audit event
+    // per entry.
+    let kinds = stack.item_kinds().await;
+    let (commits, pendings) = (kinds["COMMIT"], kinds["PENDING"]);
+    assert!((1..64).contains(&commits), "{kinds:?}");
+    assert!(pendings >= 64, "{kinds:?}");
+    let expected = [
+        ("BUNDLE", commits),
+        ("COMMIT", commits),
+        ("PENDING", pendings),
+        ("SIGNAL", 64),
+    ];
+    assert_eq!(
+        kinds,
+        expected
+            .map(|(kind, n)| (kind.to_owned(), n))
+            .into_iter()
+            .collect(),
+        "64 signals in {commits} commits"
+    );
+    let inserted = stack
+        .audit_events()
+        .await
+        .iter()
+        .filter(|e| e.event_type == AuditEventType::SignalInserted)
+        .count();
+    assert_eq!(inserted, 64);
+    eprintln!(
+        "64 concurrent appends: {} lost races retried inside the service, {} 503 answers",
+        metrics.total(metric::APPEND_RETRIES),
+        busy_answers.load(Ordering::SeqCst)
+    );
 }

@@ -1,10 +1,6 @@
 //! The ingest function against the emulator: its HTTP contract through `cargo lambda watch`, and
 //! the append protocol over the DynamoDB adapters under concurrency and injected faults.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore, ENTRY_PARTITION, entry_item};
@@ -406,96 +402,6 @@ fn created_request_body(created: &Value) -> Value {
         }
     }
     body
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_concurrent_signals_form_one_gapless_chain() {
-    let stack = TestStack::new().await;
-    let metrics = RecordingMetrics::default();
-    let service = Arc::new(stack.group_commit_service(metrics.clone()));
-    let busy_answers = Arc::new(AtomicU32::new(0));
-    // All 64 are in flight at once; a producer that gets 503 retries after Retry-After, as the
-    // contract tells it to, with the same signal_id. A 503 may hide an append that committed
-    // (its answer came too late): the retry is then a replay (200) of that entry.
-    let tasks: Vec<_> = (0..64)
-        .map(|n| {
-            let service = Arc::clone(&service);
-            let busy_answers = Arc::clone(&busy_answers);
-            tokio::spawn(async move {
-                let body = signal(&format!("concurrent-{n:02}"));
-                for _ in 0..20 {
-                    let response = service.handle(post(&body)).await;
-                    match response.status {
-                        201 | 200 => return,
-                        503 => {
-                            busy_answers.fetch_add(1, Ordering::SeqCst);
-                            let seconds: u64 =
-                                response.header("retry-after").unwrap().parse().unwrap();
-                            tokio::time::sleep(Duration::from_millis(seconds * 100)).await;
-                        }
-                        other => panic!(
-                            "signal {n}: unexpected status {other}: {}",
-                            String::from_utf8_lossy(&response.body)
-                        ),
-                    }
-                }
-                panic!("signal {n} was never stored");
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let entries = stack.entries().await;
-    let indexes: Vec<u64> = entries.iter().map(|e| e.entry.chain_index).collect();
-    assert_eq!(indexes, (0..64).collect::<Vec<_>>());
-    let report = verify_chain(&entries, Some(64));
-    assert!(report.is_intact(), "{:?}", report.findings);
-    let mut ids: Vec<String> = entries
-        .iter()
-        .map(|e| e.entry.signal_id.to_string())
-        .collect();
-    ids.sort();
-    assert_eq!(
-        ids,
-        (0..64)
-            .map(|n| format!("concurrent-{n:02}"))
-            .collect::<Vec<_>>()
-    );
-    // One claim per signal, as many entry bundles as commit records, fewer commits than signals
-    // (group commit), and at least one pending item per signal (a waiter passed by re-enters the
-    // next generation with a new one; pendings are inert); nothing else. One insert audit event
-    // per entry.
-    let kinds = stack.item_kinds().await;
-    let (commits, pendings) = (kinds["COMMIT"], kinds["PENDING"]);
-    assert!((1..64).contains(&commits), "{kinds:?}");
-    assert!(pendings >= 64, "{kinds:?}");
-    let expected = [
-        ("BUNDLE", commits),
-        ("COMMIT", commits),
-        ("PENDING", pendings),
-        ("SIGNAL", 64),
-    ];
-    assert_eq!(
-        kinds,
-        expected
-            .map(|(kind, n)| (kind.to_owned(), n))
-            .into_iter()
-            .collect(),
-        "64 signals in {commits} commits"
-    );
-    let inserted = stack
-        .audit_events()
-        .await
-        .iter()
-        .filter(|e| e.event_type == AuditEventType::SignalInserted)
-        .count();
-    assert_eq!(inserted, 64);
-    eprintln!(
-        "64 concurrent appends: {} lost races retried inside the service, {} 503 answers",
-        metrics.total(metric::APPEND_RETRIES),
-        busy_answers.load(Ordering::SeqCst)
-    );
 }
 
 #[tokio::test]

@@ -70,9 +70,10 @@ impl TestStack {
         )
     }
 
-    /// The service with group commit (what the function runs). Kept to the tests of the protocol:
-    /// its waiters poll their claims every 15 ms, which the serialized emulator under the whole
-    /// parallel suite answers slowly for every other test.
+    /// The service with group commit (what the function runs). Kept to the tests of the protocol
+    /// in their own binary (`tests/burst`): its waiters poll their claims every 15 ms, which the
+    /// serialized emulator under the whole parallel suite answers slowly for every other test.
+    #[allow(dead_code)]
     pub fn group_commit_service(&self, metrics: RecordingMetrics) -> DynamoIngest {
         self.service(metrics).with_group_commit()
     }
