@@ -35,6 +35,10 @@ mod support;
 
 use crate::support::{TestStack, audit_events, read_all, required_env, signal};
 
+/// The two tests run one after the other: the 64 writers' claim polling stalls the serialized
+/// emulator for the burst's requests (a tokio mutex: it does not poison when a test fails).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn post(body: &Value) -> HttpRequest {
     HttpRequest {
         method: "POST".into(),
@@ -52,6 +56,7 @@ const IN_FLIGHT: usize = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_200_concurrent_posts_is_answered_201_through_cargo_lambda_watch() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let base = required_env("INGEST_URL");
     let watch_stack = required_env("WATCH_STACK");
     let store = DynamoLedgerStore::new(
@@ -142,6 +147,7 @@ async fn a_burst_of_200_concurrent_posts_is_answered_201_through_cargo_lambda_wa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_signals_form_one_gapless_chain() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let stack = TestStack::new().await;
     let metrics = RecordingMetrics::default();
     let service = Arc::new(stack.group_commit_service(metrics.clone()));
