@@ -63,8 +63,7 @@ async fn main() -> Result<(), Error> {
             EmfStdout::new(&config.metrics_namespace, "ingest"),
             settings,
         )
-        .with_proofs(proofs)
-        .with_group_commit(),
+        .with_proofs(proofs),
     );
     run(service_fn(move |request: Request| {
         let service = Arc::clone(&service);
