@@ -12,8 +12,9 @@
 #   --emulator-only  only the steps that use an emulator (the tests, schemathesis, the demo);
 #                    test.sh runs itself this way with --endpoint for its bring-your-own check.
 # Ports: TEST_MOTO_PORT (default 4567), TEST_WATCH_PORT (default 9001); the IAM-enforcing moto
-# of the least-privilege test listens on TEST_MOTO_PORT + 5; the demo at the end uses each
-# port + 1, the bring-your-own-emulator run each + 7.
+# of the least-privilege test listens on TEST_MOTO_PORT + 5; the burst's own cargo lambda watch
+# on TEST_WATCH_PORT + 3; the demo at the end uses each port + 1, the bring-your-own-emulator run
+# each + 7 (its burst watch + 10).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -21,6 +22,7 @@ trap stop_started EXIT
 
 moto_port=${TEST_MOTO_PORT:-4567}
 watch_port=${TEST_WATCH_PORT:-9001}
+burst_port=$((watch_port + 3))
 watch_stack=it-watch
 endpoint=""
 emulator_only=false
@@ -73,6 +75,13 @@ fi
 # A second moto for the least-privilege test, which switches IAM enforcement on there.
 start_moto "$((moto_port + 5))"
 export IAM_MOTO_URL="http://127.0.0.1:$((moto_port + 5))"
+# The 200-POST burst (tests/burst) gets a function and tables of its own: moto deep-copies every
+# table a transaction touches, so 200 more entries in the shared stack would slow every later
+# append there past its attempt timeout. Provisioned first: `provision` exports the stack's
+# VAULT_BUCKET and CHECKPOINT_KMS_KEY_ID, and the shared stack's must be the ones left.
+provision "$watch_stack-burst"
+start_watch "$burst_port" "$watch_stack-burst"
+export BURST_INGEST_URL="http://127.0.0.1:$burst_port/lambda-url/ingest" BURST_WATCH_STACK="$watch_stack-burst"
 provision "$watch_stack"
 start_watch "$watch_port" "$watch_stack"
 export INGEST_URL="http://127.0.0.1:$watch_port/lambda-url/ingest" WATCH_STACK="$watch_stack"

@@ -2,7 +2,10 @@
 //! real adapters, and a bar-close burst through the real function URL path of `cargo lambda
 //! watch` — 200 signals posted at once, all answered 201 and stored, each once, in one
 //! contiguous linked chain, each insert audited. `cargo lambda watch` runs one instance of the
-//! function (see `infra/lib.sh`), so it queues the burst.
+//! function (see `infra/lib.sh`), so it queues the burst. The burst goes to a watch and a stack of
+//! its own (`BURST_INGEST_URL`, `BURST_WATCH_STACK`, started by `infra/test.sh`): moto deep-copies
+//! every table a transaction touches, so its 200 entries in the stack the emulator suite shares
+//! slowed that suite's later appends past their attempt timeouts.
 //!
 //! Its own test binary, which cargo runs alone (test binaries run one after another): on the
 //! serialized emulator, group commit's waiters (each polls its claim every 15 ms) and 200 appends
@@ -57,8 +60,8 @@ const IN_FLIGHT: usize = 100;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_200_concurrent_posts_is_answered_201_through_cargo_lambda_watch() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let base = required_env("INGEST_URL");
-    let watch_stack = required_env("WATCH_STACK");
+    let base = required_env("BURST_INGEST_URL");
+    let watch_stack = required_env("BURST_WATCH_STACK");
     let store = DynamoLedgerStore::new(
         support::client().await,
         format!("{watch_stack}-signals"),

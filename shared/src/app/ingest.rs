@@ -241,6 +241,14 @@ enum Attempt {
     Failed(Unconfirmed),
 }
 
+/// This request's own arrival, to recognise its own write behind a claim it finds taken.
+#[derive(Clone, Copy)]
+struct Arrival {
+    received_at: Timestamp,
+    /// Attempts already retried, for the metrics of a 201.
+    retries: u32,
+}
+
 /// Why an append ended without a confirmed outcome.
 enum Unconfirmed {
     /// Out of attempts or out of time: 503, retry later.
@@ -496,7 +504,8 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
                     self.stored(&entry, retries)
                 }
                 group_commit::GroupAnswer::ClaimedByAnother => {
-                    self.claimed_meanwhile(request, &signal_id, &content, budget)
+                    let ours = Arrival { received_at, retries: 0 };
+                    self.claimed_meanwhile(request, &signal_id, &content, ours, budget)
                         .await
                 }
                 group_commit::GroupAnswer::Unconfirmed {
@@ -577,8 +586,9 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
             Ok(Err(AppendError::SignalIdTaken(_))) => {
                 // Someone claimed the id between our check and our write, or an earlier attempt
                 // of ours committed though its answer was lost.
+                let ours = Arrival { received_at, retries };
                 Attempt::Answered(
-                    self.claimed_meanwhile(request, signal_id, content, budget)
+                    self.claimed_meanwhile(request, signal_id, content, ours, budget)
                         .await,
                 )
             }
@@ -620,16 +630,29 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
         Outcome { response, metrics }
     }
 
-    /// The append found the id claimed: answer as a replay of whatever holds the claim.
+    /// The append found the id claimed: answer as a replay of whatever holds the claim, unless
+    /// the claim is this request's own write whose answer was lost (a store call that outlived
+    /// its attempt timeout, then committed). That entry carries this request's arrival instant,
+    /// submitter and content, and its insert event was written with it: it is stored, 201.
     async fn claimed_meanwhile(
         &self,
         request: &HttpRequest,
         signal_id: &SignalId,
         content: &crate::domain::signal::SignalContent,
+        ours: Arrival,
         budget: &Budget,
     ) -> Outcome {
         let why = match budget.call(self.store.find_by_signal_id(signal_id)).await {
-            Ok(Ok(Some(existing))) => return self.replay(request, existing, content).await,
+            Ok(Ok(Some(existing))) => {
+                let entry = &existing.entry;
+                if entry.received_at == ours.received_at
+                    && entry.submitter == request.actor
+                    && entry.content == *content
+                {
+                    return self.stored(&existing, ours.retries);
+                }
+                return self.replay(request, existing, content).await;
+            }
             Ok(Ok(None)) => Unconfirmed::Failed(format!(
                 "signal id {signal_id} is claimed, but no claim item can be read"
             )),

@@ -1039,11 +1039,12 @@ fn short_limits() -> IngestSettings {
 }
 
 #[tokio::test]
-async fn a_commit_whose_answer_is_lost_is_answered_as_a_replay_with_one_entry() {
-    // The single append finds the claim on its next attempt: a replay (200). Group commit polls
-    // its own claim and finds its own entry there: stored (201). One entry either way.
+async fn a_commit_whose_answer_is_lost_is_answered_as_stored_with_one_entry() {
+    // The single append finds the claim taken on its next attempt, by an entry with this
+    // request's arrival instant, submitter and content: its own, stored (201), not a replay.
+    // Group commit polls its own claim and finds its own entry there: stored (201) too.
     for (protocol, status) in [
-        (AppendProtocol::Single, 200),
+        (AppendProtocol::Single, 201),
         (AppendProtocol::GroupCommit, 201),
     ] {
         a_commit_whose_answer_is_lost_is_answered_with_one_entry(protocol, status).await;
