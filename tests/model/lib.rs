@@ -195,24 +195,8 @@ fn sort_key(value: Option<&AttributeValue>) -> Result<SortKey, DynamoFault> {
     }
 }
 
-/// DynamoDB's item size: attribute names plus values (numbers about one byte per two digits).
-pub fn item_bytes(item: &Item) -> usize {
-    item.iter()
-        .map(|(name, value)| name.len() + value_bytes(value))
-        .sum()
-}
-
-fn value_bytes(value: &AttributeValue) -> usize {
-    match value {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
-        AttributeValue::B(b) => b.as_ref().len(),
-        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_bytes(v)).sum::<usize>(),
-        AttributeValue::M(map) => 3 + item_bytes(map) + map.len(),
-        AttributeValue::Ss(set) | AttributeValue::Ns(set) => set.iter().map(String::len).sum(),
-        _ => 1,
-    }
-}
+/// DynamoDB's item size, as the adapter computes it to size its bundles: one formula for both.
+pub use shared::adapters::dynamodb::commit::item_bytes;
 
 impl State {
     fn get(&self, key: &Key) -> Option<&Item> {
