@@ -204,6 +204,11 @@ async fn serve(
     stream.shutdown().await.unwrap();
 }
 
+/// The producers' attempt timeout where the relay stalls an answer: the retry that follows is
+/// forwarded to the function, which on the serialized emulator beside the parallel suite can
+/// take seconds (a 2 s timeout made the retry time out too).
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn rust_producer(url: &str, attempt_timeout: Duration) -> Producer {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     Producer::new(
@@ -277,7 +282,9 @@ async fn rust_producer_retries_a_503_after_retry_after_with_the_same_signal_id()
 #[tokio::test]
 async fn rust_producer_retries_a_timeout_and_gets_the_entry_stored_once() {
     let relay = Relay::start(vec![Step::ForwardThenStall]).await;
-    let producer = rust_producer(&relay.url, Duration::from_secs(2)).await;
+    // Long enough for the forwarded retry on a busy serialized emulator; the stalled first
+    // attempt costs the test this long.
+    let producer = rust_producer(&relay.url, STALL_TIMEOUT).await;
     let id = unique("rust-timeout");
     let stored = producer.submit(object(signal(&id))).await.unwrap();
     // The first attempt stored it; the retry is answered as an identical replay.
@@ -300,7 +307,12 @@ async fn python_producer_stores_and_retries_with_the_same_signal_id() {
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python())
             .arg(root().join("examples/producer.py"))
-            .args(["--url", &url, "--timeout", "2"])
+            .args([
+                "--url",
+                &url,
+                "--timeout",
+                &STALL_TIMEOUT.as_secs().to_string(),
+            ])
             .arg(&file)
             .output()
             .unwrap()

@@ -467,6 +467,47 @@ async fn the_dynamodb_adapter_over_the_model_keeps_the_group_commit_contract() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_page_reads_only_the_bundles_it_returns() {
+    let model = ModelledDynamo::new(ModelParameters::published(), 9);
+    let store = DynamoLedgerStore::new(model.clone(), "signals", "audit");
+    for _ in 0..10 {
+        let head = store.commit_head().await.expect("head");
+        let entries = chained(&head, &format!("page-{}", head.next), 10, 200);
+        let committed = store
+            .commit(&head, &entries, &audits(&entries))
+            .await
+            .expect("commit");
+        assert_eq!(committed, 10);
+    }
+    let rcu_of = |before: f64| model.stats().rcu - before;
+    let before = model.stats().rcu;
+    let whole = store.read_page(0, 1_000).await.expect("page");
+    let whole_rcu = rcu_of(before);
+    assert_eq!((whole.items.len(), whole.next), (100, None));
+    // 15 entries from 5 on: the first two commits' bundles, not all ten.
+    let before = model.stats().rcu;
+    let page = store.read_page(5, 15).await.expect("page");
+    let page_rcu = rcu_of(before);
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|i| i.as_ref().expect("entry").entry.chain_index)
+            .collect::<Vec<_>>(),
+        (5..20).collect::<Vec<_>>()
+    );
+    assert_eq!(page.next, Some(20));
+    assert!(
+        page_rcu < whole_rcu / 3.0,
+        "a page of 15 read {page_rcu} RCU, the whole ledger {whole_rcu}"
+    );
+    // A page ending exactly where a commit ends still says where to go on.
+    let page = store.read_page(20, 10).await.expect("page");
+    assert_eq!(page.items.len(), 10);
+    assert_eq!(page.next, Some(30));
+    assert_eq!(all_entries(&store).await.len(), 100);
+}
+
 fn put(table: &str, pk: &str, sk: u64, filler: usize) -> PutIfAbsent {
     PutIfAbsent {
         table: table.into(),

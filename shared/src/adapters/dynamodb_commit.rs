@@ -219,6 +219,29 @@ fn value_bytes(value: &AttributeValue) -> usize {
     }
 }
 
+/// How many of `commits` (in order) a page of `limit` entries from `from` on needs: commits are
+/// taken until the entries they hold at or after `from` reach `limit` (an unreadable commit
+/// counts as the one finding it yields). At least one, when there is one.
+fn commits_covering(
+    commits: &[(u64, Result<CommitRecord, StoreError>)],
+    from: u64,
+    limit: u32,
+) -> usize {
+    let mut entries = 0u64;
+    let mut taken = 0;
+    for (first, commit) in commits {
+        if taken > 0 && entries >= u64::from(limit) {
+            break;
+        }
+        entries += match commit {
+            Ok(commit) => commit.end().saturating_sub((*first).max(from)).max(1),
+            Err(_) => 1,
+        };
+        taken += 1;
+    }
+    taken
+}
+
 /// How many of `entries` (with their `audits`) one commit can carry: at most
 /// [`MAX_COMMIT_ENTRIES`], and neither bundle past [`MAX_BUNDLE_BYTES`]; at least one.
 pub fn commit_prefix(entries: &[StoredEntry], audits: &[AuditEvent]) -> usize {
@@ -477,7 +500,7 @@ impl<D: DynamoApi> DynamoLedgerStore<D> {
         query.sort_from = Some(n(start));
         query.limit = Some(limit.clamp(1, 100));
         let page = self.client.query(query).await.map_err(store_error)?;
-        let commits: Vec<(u64, Result<CommitRecord, StoreError>)> = page
+        let mut commits: Vec<(u64, Result<CommitRecord, StoreError>)> = page
             .items
             .iter()
             .map(|item| {
@@ -485,6 +508,12 @@ impl<D: DynamoApi> DynamoLedgerStore<D> {
                 (first, CommitRecord::from_item(item))
             })
             .collect();
+        // Only the bundles the page needs: the commits whose entries (from `from` on) reach
+        // `limit`. Reading all of them would fetch up to 100 commits of 97 entries for a page of
+        // 1,000, and read most of them again for the next page.
+        let needed = commits_covering(&commits, from, limit);
+        let more_commits = needed < commits.len();
+        commits.truncate(needed);
         let keys = commits
             .iter()
             .filter(|(_, c)| c.is_ok())
@@ -524,7 +553,7 @@ impl<D: DynamoApi> DynamoLedgerStore<D> {
                 position = index + 1;
             }
         }
-        let next = page.last_evaluated_key.is_some().then_some(position);
+        let next = (more_commits || page.last_evaluated_key.is_some()).then_some(position);
         Ok(crate::ports::Page { items, next })
     }
 

@@ -504,7 +504,10 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
                     self.stored(&entry, retries)
                 }
                 group_commit::GroupAnswer::ClaimedByAnother => {
-                    let ours = Arrival { received_at, retries: 0 };
+                    let ours = Arrival {
+                        received_at,
+                        retries: 0,
+                    };
                     self.claimed_meanwhile(request, &signal_id, &content, ours, budget)
                         .await
                 }
@@ -586,7 +589,10 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
             Ok(Err(AppendError::SignalIdTaken(_))) => {
                 // Someone claimed the id between our check and our write, or an earlier attempt
                 // of ours committed though its answer was lost.
-                let ours = Arrival { received_at, retries };
+                let ours = Arrival {
+                    received_at,
+                    retries,
+                };
                 Attempt::Answered(
                     self.claimed_meanwhile(request, signal_id, content, ours, budget)
                         .await,
