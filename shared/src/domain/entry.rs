@@ -267,9 +267,8 @@ impl CanonicalSink for Sha256 {
 
 fn field(sink: &mut impl CanonicalSink, tag: u8, value: &[u8]) {
     // Every value is far below 4 GiB (the largest, the rationale, is at most 16 KB of UTF-8).
-    let length = u32::try_from(value.len()).unwrap_or(u32::MAX);
-    sink.put(&[tag]);
-    sink.put(&length.to_be_bytes());
+    let length = u32::try_from(value.len()).unwrap_or(u32::MAX).to_be_bytes();
+    sink.put(&[tag, length[0], length[1], length[2], length[3]]);
     sink.put(value);
 }
 

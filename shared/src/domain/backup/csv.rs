@@ -659,6 +659,20 @@ impl<R: BufRead> RowReader<R> {
             });
         }
         let mut cells = [""; COLUMNS];
+        // The record's text checked once: when it is UTF-8 and every cell ends on a character
+        // boundary, each cell is UTF-8 (the usual case); otherwise each cell is checked, which
+        // names the first that is not.
+        if let Ok(text) = std::str::from_utf8(&self.buffer) {
+            let mut start = 0;
+            let whole = self.ends.iter().zip(cells.iter_mut()).all(|(&end, cell)| {
+                let slice = text.get(start..end);
+                start = end;
+                slice.map(|slice| *cell = slice).is_some()
+            });
+            if whole {
+                return Ok(Row { row, line, cells });
+            }
+        }
         for (position, cell) in cells.iter_mut().enumerate() {
             *cell =
                 std::str::from_utf8(self.cell_bytes(position)).map_err(|_| BackupError::Cell {
