@@ -730,14 +730,12 @@ async fn backup_csvs_and_leaf_files_are_only_ever_streamed() {
     );
 }
 
+/// A folder's files: key → (version id, bytes).
+type Files = BTreeMap<String, (String, Vec<u8>)>;
+
 /// The folder with `edit` applied to the bytes of the first key starting with `prefix` and
 /// ending with `suffix`.
-fn edited(
-    files: &BTreeMap<String, (String, Vec<u8>)>,
-    prefix: &str,
-    suffix: &str,
-    edit: impl Fn(&mut Vec<u8>),
-) -> BTreeMap<String, (String, Vec<u8>)> {
+fn edited(files: &Files, prefix: &str, suffix: &str, edit: impl Fn(&mut Vec<u8>)) -> Files {
     let mut files = files.clone();
     let key = key_of(&files, prefix, suffix);
     edit(&mut files.get_mut(&key).unwrap().1);
@@ -772,7 +770,7 @@ async fn reading_leaves_beside_the_rows_reports_exactly_what_reading_the_rows_ag
             *bytes = header.into_iter().chain(rows.concat()).collect();
         })
     };
-    let cases: Vec<(&str, BTreeMap<String, (String, Vec<u8>)>)> = vec![
+    let cases: Vec<(&str, Files)> = vec![
         ("clean", files.clone()),
         (
             "an edited entry hash",
