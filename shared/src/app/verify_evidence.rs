@@ -9,7 +9,8 @@
 //!   agreement of backups and checkpoints the trusted notes are judged first and their leaf-hash
 //!   files are read beside the CSVs, so each row meets its leaf as it is read and every file is
 //!   read once; only if the rows' chain indexes go back or repeat (a damaged folder) are the
-//!   rows read again, in order, beside each leaf-hash file, rather than kept. (Receipts CSVs,
+//!   rows read again beside each leaf-hash file, a window of chain indexes at a time, rather
+//!   than kept. (Receipts CSVs,
 //!   manifests, notes and seals are read whole.)
 //! - Each file is hashed once: the SHA-256 of every large object read is in
 //!   [`EvidenceReport::read_digests`] for a caller that checks its own record of it.
@@ -22,7 +23,8 @@
 //!   range extended with the next one's leaf-hash file must give the next one's compact range
 //!   and root. This proves each root and that each tree extends the one before (consistency).
 //! - Backups and checkpoints agree: at every chain index both cover, the checkpointed leaf
-//!   equals the backed-up row's entry hash (so each one's coverage is checked against the other).
+//!   equals the backed-up row's entry hash (so each one's coverage is checked against the other);
+//!   where several rows carry the index, the last one read (§12.2).
 //! - Where the vault records a retention, a manifest and its CSV are locked at least until the
 //!   manifest's `retain_until`.
 //! - Each format-2 manifest's receipts CSV (§8.6) is checked like verify-backup checks it, but
@@ -188,13 +190,11 @@ const BACKUP_CSV_PREFIX: &str = "signals/";
 const READ_CHUNK: usize = 1 << 18;
 
 /// An entries CSV that read cleanly (every row parsed), which the agreement of backups and
-/// checkpoints reads again, row by row.
+/// checkpoints may read again ([`RowWindow`]).
 #[derive(Debug, Clone)]
 struct ReadableCsv {
     key: String,
     version_id: String,
-    /// The end of the manifest's `[from, to)`.
-    to: u64,
 }
 
 /// Verifies the evidence `vault` holds (see the module's promises). `origin`: the expected
@@ -212,7 +212,7 @@ pub async fn verify_evidence(
 enum Reading {
     /// The leaf-hash files beside the CSVs, when the rows allow it ([`LeafCursor`]).
     LeavesBesideRows,
-    /// The rows again beside each leaf-hash file ([`RowCursor`]); the tests compare the two.
+    /// The rows again beside each leaf-hash file ([`RowWindow`]); the tests compare the two.
     #[cfg_attr(not(test), allow(dead_code))]
     RowsAgain,
 }
@@ -298,7 +298,6 @@ async fn verify_backups<V: BlobVault + ReadVersions>(
             readable.push(ReadableCsv {
                 key: csv.key.clone(),
                 version_id: csv.version_id.clone(),
-                to: manifest.index_range.to,
             });
         }
     }
@@ -569,61 +568,68 @@ fn chain_findings(
     }
 }
 
-/// The backed-up rows' entry hashes by chain index, read again from the CSVs that read cleanly,
-/// in chain order and one row at a time (never the whole set): asked for increasing indexes it
-/// reads each CSV once, skipping those whose range ends before the index asked for.
-struct RowCursor<'a, V: ReadVersions> {
+/// Chain indexes a [`RowWindow`] holds at a time (8.7 MB of hashes at most).
+const ROW_WINDOW: u64 = 1 << 18;
+
+/// The backed-up rows' entry hashes by chain index as §12.2 step 3 has them — the last row
+/// carrying the index, in the chain order of the CSVs that read cleanly and file order within
+/// each — read again from every such CSV, for a window of [`ROW_WINDOW`] indexes at a time: an
+/// index outside the window loads the window starting there. Memory is one window whatever the
+/// order of the rows. This reading serves only folders whose rows go back or repeat (a damaged
+/// folder, which may take a few readings of its CSVs); [`LeafCursor`] serves the others.
+struct RowWindow<'a, V: ReadVersions> {
     vault: &'a V,
     csvs: &'a [ReadableCsv],
-    next_csv: usize,
-    reader: Option<RowReader<std::io::BufReader<Box<dyn Read + Send + 'a>>>>,
-    /// The last row read: `(chain index, entry hash)`.
-    row: Option<(u64, Hash)>,
-    last_asked: Option<u64>,
+    start: u64,
+    /// `None` before the first load.
+    hashes: Option<Vec<Option<Hash>>>,
 }
 
-impl<'a, V: ReadVersions> RowCursor<'a, V> {
+impl<'a, V: ReadVersions> RowWindow<'a, V> {
     fn new(vault: &'a V, csvs: &'a [ReadableCsv]) -> Self {
-        RowCursor {
+        RowWindow {
             vault,
             csvs,
-            next_csv: 0,
-            reader: None,
-            row: None,
-            last_asked: None,
+            start: 0,
+            hashes: None,
         }
     }
 
     /// The entry hash of the backed-up row at `index`, if a CSV that read cleanly holds one.
     fn hash_at(&mut self, index: u64) -> Result<Option<Hash>, VaultError> {
-        if self.last_asked.is_some_and(|last| index <= last) {
-            // Asked again from an earlier index (checkpoints that overlap): start over.
-            (self.next_csv, self.reader, self.row) = (0, None, None);
-        }
-        self.last_asked = Some(index);
-        loop {
-            match self.row {
-                Some((at, hash)) if at == index => return Ok(Some(hash)),
-                Some((at, _)) if at > index => return Ok(None),
-                _ => {}
+        let within = |start: u64| index.checked_sub(start).filter(|o| *o < ROW_WINDOW);
+        let offset = match (&self.hashes, within(self.start)) {
+            (Some(_), Some(offset)) => offset,
+            _ => {
+                self.load(index)?;
+                0
             }
-            if let Some(reader) = &mut self.reader {
-                // The rows parsed in full when the CSV was verified: only these two cells now.
-                match reader.next_index_and_hash() {
-                    Some(row) => self.row = Some(row),
-                    None => self.reader = None,
-                }
-                continue;
-            }
-            let Some(offset) = self.csvs[self.next_csv..].iter().position(|c| c.to > index) else {
-                return Ok(None);
-            };
-            let csv = &self.csvs[self.next_csv + offset];
-            self.next_csv += offset + 1;
-            self.row = None;
+        };
+        Ok(self
+            .hashes
+            .as_ref()
+            .and_then(|hashes| hashes.get(offset as usize).copied().flatten()))
+    }
+
+    /// Reads every CSV that read cleanly for the rows at `[start, start + ROW_WINDOW)`.
+    fn load(&mut self, start: u64) -> Result<(), VaultError> {
+        let mut hashes = vec![None; ROW_WINDOW as usize];
+        for csv in self.csvs {
             let input = self.vault.open_version(&csv.key, &csv.version_id)?;
-            self.reader = RowReader::new(std::io::BufReader::with_capacity(READ_CHUNK, input)).ok();
+            let reader = RowReader::new(std::io::BufReader::with_capacity(READ_CHUNK, input));
+            let Ok(mut reader) = reader else { continue };
+            // The rows parsed in full when the CSV was verified: only these two cells now.
+            while let Some((index, hash)) = reader.next_index_and_hash() {
+                if let Some(slot) = index
+                    .checked_sub(start)
+                    .and_then(|offset| hashes.get_mut(usize::try_from(offset).ok()?))
+                {
+                    *slot = Some(hash);
+                }
+            }
         }
+        (self.start, self.hashes) = (start, Some(hashes));
+        Ok(())
     }
 }
 
@@ -635,7 +641,7 @@ enum LeafSteps {
     /// Already streamed beside the CSVs ([`LeafCursor`]), by note key; a note without an
     /// entry (or planned from another range) is streamed as with [`LeafSteps::Stream`].
     Streamed(BTreeMap<String, StreamedLeaves>),
-    /// Streamed now, with the backed-up rows read again from the CSVs ([`RowCursor`]).
+    /// Streamed now, with the backed-up rows read again from the CSVs ([`RowWindow`]).
     Stream,
 }
 
@@ -702,7 +708,7 @@ impl OpenLeaves<'_> {
 /// judged and refolded exactly as [`stream_leaf_file`] would. This holds when the files' leaf
 /// ranges follow one another and the rows' chain indexes only grow (each below its manifest's
 /// `to`), as they do in any ledger's evidence; then each leaf meets the one row
-/// [`RowCursor`] would give it. When the rows go back or repeat, [`LeafCursor::finish`] gives
+/// [`RowWindow`] would give it. When the rows go back or repeat, [`LeafCursor::finish`] gives
 /// nothing and the comparison is made again the general way.
 struct LeafCursor<'a, V: ReadVersions> {
     vault: &'a V,
@@ -793,7 +799,7 @@ impl<'a, V: ReadVersions> LeafCursor<'a, V> {
     }
 
     /// The CSV whose rows were given since the last call ended: its comparisons count when it
-    /// read cleanly (every row parsed), as with [`RowCursor`].
+    /// read cleanly (every row parsed), as with [`RowWindow`].
     fn end_csv(&mut self, read_cleanly: bool) {
         for (planned, tally) in std::mem::take(&mut self.pending) {
             if read_cleanly {
@@ -987,7 +993,7 @@ async fn verify_checkpoints<V: BlobVault + ReadVersions>(
     steps: &mut LeafSteps,
     report: &mut EvidenceReport,
 ) -> Result<(), EvidenceError> {
-    let mut rows = RowCursor::new(vault, csvs);
+    let mut rows = RowWindow::new(vault, csvs);
     let objects = vault::list_checkpoints(vault).await?;
     let CheckpointObjects { leaf_files, notes } =
         sort_checkpoint_objects(vault, &objects, report).await?;
@@ -1181,7 +1187,7 @@ fn stream_leaf_file<V: BlobVault + ReadVersions>(
     key: &str,
     checkpoint: &crate::domain::checkpoint::Checkpoint,
     mut from: Option<CompactRange>,
-    rows: &mut RowCursor<'_, V>,
+    rows: &mut RowWindow<'_, V>,
     report: &mut EvidenceReport,
 ) -> Result<Option<CompactRange>, VaultError> {
     let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
