@@ -217,6 +217,7 @@ enum Reading {
     RowsAgain,
 }
 
+/// [`verify_evidence`], with the agreement of backups and checkpoints read as `reading` says.
 async fn verify_evidence_reading(
     vault: &(impl BlobVault + ReadVersions),
     keys: &GivenKeys,
