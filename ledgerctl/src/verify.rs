@@ -12,6 +12,8 @@
 //!   still listed.
 //! - A plain `aws s3 sync` copy (no `evidence.json`) is verified as far as it can be, and the
 //!   verdict says which checks such a copy cannot make.
+//! - Each file is read and hashed once: a listed file verification reads whole is checked
+//!   against `evidence.json` with the SHA-256 of the very bytes verified.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -232,6 +234,10 @@ struct Folder {
     vault: FolderVault,
     evidence: Option<Evidence>,
     files_checked: u64,
+    /// The listed files the folder holds, by their position in `evidence.json`: checked
+    /// against their records ([`check_listed_files`]) once verification has read them.
+    listed: Vec<(usize, PathBuf)>,
+    /// Findings about the folder itself that come after those of the listed files.
     findings: Vec<EvidenceFinding>,
     missing: Vec<(String, String)>,
     unlisted: Vec<String>,
@@ -246,23 +252,24 @@ fn finding(file: &str, kind: &str, message: String) -> EvidenceFinding {
     }
 }
 
-/// Reads the folder: with `evidence.json`, checks every listed file's SHA-256 and size, its
-/// version count and lock; without it, takes every file as the latest version of its key.
+/// Reads the folder: with `evidence.json`, serves each listed file at its recorded version and
+/// protection (its SHA-256, size, versions and lock are checked by [`check_listed_files`]);
+/// without it, takes every file as the latest version of its key.
 fn read_folder(dir: &Path) -> anyhow::Result<Folder> {
     let present = walk(dir)?;
     if !present.contains_key(EVIDENCE_FILE) {
         return Ok(read_sync_copy(present));
     }
     let evidence = read_listed_evidence(dir)?;
-    let (mut findings, mut missing) = (Vec::new(), Vec::new());
+    let (mut findings, mut missing, mut listed) = (Vec::new(), Vec::new(), Vec::new());
     let mut objects = BTreeMap::new();
-    for object in &evidence.objects {
+    for (position, object) in evidence.objects.iter().enumerate() {
         let Some(path) = present.get(&object.key) else {
             missing.push((object.key.clone(), format!("listed in {EVIDENCE_FILE}")));
             continue;
         };
-        let read = check_listed_file(object, path, &mut findings)?;
-        objects.insert(object.key.clone(), read);
+        objects.insert(object.key.clone(), listed_object(object, path));
+        listed.push((position, path.clone()));
     }
     for skipped in &evidence.not_exported {
         findings.push(finding(
@@ -283,6 +290,7 @@ fn read_folder(dir: &Path) -> anyhow::Result<Folder> {
         vault: FolderVault::new(objects),
         files_checked: evidence.objects.len() as u64,
         evidence: Some(evidence),
+        listed,
         findings,
         missing,
         unlisted,
@@ -310,6 +318,7 @@ fn read_sync_copy(present: BTreeMap<String, PathBuf>) -> Folder {
         vault: FolderVault::new(objects),
         evidence: None,
         files_checked,
+        listed: Vec::new(),
         findings: Vec::new(),
         missing: Vec::new(),
         unlisted: Vec::new(),
@@ -334,16 +343,53 @@ fn read_listed_evidence(dir: &Path) -> anyhow::Result<Evidence> {
     Ok(evidence)
 }
 
+/// A file `evidence.json` lists, as the vault serves it: with the version id and protection
+/// recorded.
+fn listed_object(object: &EvidenceObject, path: &Path) -> FolderObject {
+    FolderObject {
+        version_id: Some(object.version_id.clone()),
+        protection: Some(ObjectProtection {
+            lock_mode: object.retention.mode.clone(),
+            retain_until: object.retention.retain_until,
+            server_side_encryption: object.server_side_encryption.clone(),
+            sha256: object.s3_sha256,
+        }),
+        body: Body::File(path.to_path_buf()),
+    }
+}
+
+/// Checks each listed file the folder holds against its record, in `evidence.json`'s order.
+/// The SHA-256 and size are those of the bytes verification read (`read_digests`) where it read
+/// the whole file — the large ones: CSVs, leaf-hash and events files, reports — so that each is
+/// read and hashed once; any other file is hashed here.
+fn check_listed_files(
+    evidence: Option<&Evidence>,
+    listed: &[(usize, PathBuf)],
+    read_digests: &BTreeMap<String, (Hash, u64)>,
+) -> anyhow::Result<Vec<EvidenceFinding>> {
+    let mut findings = Vec::new();
+    let Some(evidence) = evidence else {
+        return Ok(findings);
+    };
+    for (position, path) in listed {
+        let object = &evidence.objects[*position];
+        let digest = match read_digests.get(&object.key) {
+            Some(digest) => *digest,
+            None => crate::export::file_sha256(path)?
+                .with_context(|| format!("{} disappeared while it was read", path.display()))?,
+        };
+        check_listed_file(object, digest, &mut findings);
+    }
+    Ok(findings)
+}
+
 /// Checks a file `evidence.json` lists against its record (SHA-256 and size, versions, lock
-/// where the ledger always locks), adding to `findings`; returns it as the vault will serve it,
-/// with the version id and protection recorded.
+/// where the ledger always locks), adding to `findings`.
 fn check_listed_file(
     object: &EvidenceObject,
-    path: &Path,
+    (sha256, bytes): (Hash, u64),
     findings: &mut Vec<EvidenceFinding>,
-) -> anyhow::Result<FolderObject> {
-    let (sha256, bytes) = crate::export::file_sha256(path)?
-        .with_context(|| format!("{} disappeared while it was read", path.display()))?;
+) {
     if sha256 != object.sha256 || bytes != object.bytes {
         findings.push(finding(
             &object.key,
@@ -376,16 +422,6 @@ fn check_listed_file(
             ),
         ));
     }
-    Ok(FolderObject {
-        version_id: Some(object.version_id.clone()),
-        protection: Some(ObjectProtection {
-            lock_mode: object.retention.mode.clone(),
-            retain_until: object.retention.retain_until,
-            server_side_encryption: object.server_side_encryption.clone(),
-            sha256: object.s3_sha256,
-        }),
-        body: Body::File(path.to_path_buf()),
-    })
 }
 
 /// The public keys given, read and labelled by their file, and what the verdict shows of them.
@@ -467,7 +503,12 @@ pub async fn verify_folder(
     let report = verify_evidence(&folder.vault, &GivenKeys::new(keys), origin)
         .await
         .context("cannot verify the evidence")?;
-    let mut findings = folder.findings;
+    let mut findings = check_listed_files(
+        folder.evidence.as_ref(),
+        &folder.listed,
+        &report.read_digests,
+    )?;
+    findings.extend(folder.findings);
     let mut findings_total = findings.len() as u64 + report.findings_total;
     findings.extend(report.findings);
     let mut missing = folder.missing;

@@ -5,9 +5,15 @@
 //!
 //! Promises:
 //! - Memory does not grow with the ledger: every backup CSV and leaf-hash file is streamed
-//!   ([`ReadVersions`]) a chunk at a time, holding one row or leaf and O(log n) of tree; the
-//!   agreement of backups and checkpoints reads the rows again, in order, beside each leaf-hash
-//!   file, rather than keeping them. (Receipts CSVs, manifests, notes and seals are read whole.)
+//!   ([`ReadVersions`]) a chunk at a time, holding one row or leaf and O(log n) of tree. For the
+//!   agreement of backups and checkpoints the trusted notes are judged first and their leaf-hash
+//!   files are read beside the CSVs, so each row meets its leaf as it is read and every file is
+//!   read once; only if the rows' chain indexes go back or repeat (a damaged folder) are the
+//!   rows read again beside each leaf-hash file, a window of chain indexes at a time, rather
+//!   than kept. (Receipts CSVs,
+//!   manifests, notes and seals are read whole.)
+//! - Each file is hashed once: the SHA-256 of every large object read is in
+//!   [`EvidenceReport::read_digests`] for a caller that checks its own record of it.
 //! - Every problem is an [`EvidenceFinding`] naming the file and, where there is one, the row,
 //!   line or chain index; verification continues after each one.
 //! - Only the given keys decide which checkpoints count ([`TrustedKeys`], the same judgement the
@@ -17,7 +23,8 @@
 //!   range extended with the next one's leaf-hash file must give the next one's compact range
 //!   and root. This proves each root and that each tree extends the one before (consistency).
 //! - Backups and checkpoints agree: at every chain index both cover, the checkpointed leaf
-//!   equals the backed-up row's entry hash (so each one's coverage is checked against the other).
+//!   equals the backed-up row's entry hash (so each one's coverage is checked against the other);
+//!   where several rows carry the index, the last one read (§12.2).
 //! - Where the vault records a retention, a manifest and its CSV are locked at least until the
 //!   manifest's `retain_until`.
 //! - Each format-2 manifest's receipts CSV (§8.6) is checked like verify-backup checks it, but
@@ -97,6 +104,12 @@ pub struct EvidenceReport {
     pub audit_events_sealed: u64,
     /// Report files compared with the hash their report record holds (§12.1).
     pub reports_checked: u64,
+    /// The SHA-256 and size of each large object verification read whole — entries and
+    /// receipts CSVs, leaf-hash and events files, reports — by key: the digest of the very
+    /// bytes that were verified, so a caller that holds its own record of each object's hash
+    /// (an export's `evidence.json`) checks it without reading and hashing the file again.
+    #[serde(skip)]
+    pub read_digests: BTreeMap<String, (Hash, u64)>,
 }
 
 impl EvidenceReport {
@@ -177,13 +190,11 @@ const BACKUP_CSV_PREFIX: &str = "signals/";
 const READ_CHUNK: usize = 1 << 18;
 
 /// An entries CSV that read cleanly (every row parsed), which the agreement of backups and
-/// checkpoints reads again, row by row.
+/// checkpoints may read again ([`RowWindow`]).
 #[derive(Debug, Clone)]
 struct ReadableCsv {
     key: String,
     version_id: String,
-    /// The end of the manifest's `[from, to)`.
-    to: u64,
 }
 
 /// Verifies the evidence `vault` holds (see the module's promises). `origin`: the expected
@@ -193,9 +204,53 @@ pub async fn verify_evidence(
     keys: &GivenKeys,
     origin: Option<&str>,
 ) -> Result<EvidenceReport, EvidenceError> {
+    verify_evidence_reading(vault, keys, origin, Reading::LeavesBesideRows).await
+}
+
+/// How the agreement of backups and checkpoints reads the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The leaf-hash files beside the CSVs, when the rows allow it ([`LeafCursor`]).
+    LeavesBesideRows,
+    /// The rows again beside each leaf-hash file ([`RowWindow`]); the tests compare the two.
+    #[cfg_attr(not(test), allow(dead_code))]
+    RowsAgain,
+}
+
+/// [`verify_evidence`], with the agreement of backups and checkpoints read as `reading` says.
+async fn verify_evidence_reading(
+    vault: &(impl BlobVault + ReadVersions),
+    keys: &GivenKeys,
+    origin: Option<&str>,
+    reading: Reading,
+) -> Result<EvidenceReport, EvidenceError> {
     let mut report = EvidenceReport::default();
-    let csvs = verify_backups(vault, &mut report).await?;
-    verify_checkpoints(vault, keys, origin, &csvs, &mut report).await?;
+    // The trusted notes' leaf-hash files are judged first (on a scratch report: the real one
+    // reports them in their place, after the backups), so that the backed-up rows are compared
+    // with their leaves as the CSVs are read, without reading the CSVs a second time.
+    let mut planning = LeafSteps::Plan(Vec::new());
+    verify_checkpoints(
+        vault,
+        keys,
+        origin,
+        &[],
+        &mut planning,
+        &mut EvidenceReport::default(),
+    )
+    .await?;
+    let mut cursor = match planning {
+        LeafSteps::Plan(plan) if reading == Reading::LeavesBesideRows => {
+            LeafCursor::new(vault, plan)
+        }
+        _ => None,
+    };
+    let csvs = verify_backups(vault, cursor.as_mut(), &mut report).await?;
+    let mut steps = match cursor.map(LeafCursor::finish).transpose()? {
+        Some(Some(streamed)) => LeafSteps::Streamed(streamed),
+        // Rows out of order somewhere: compared again by reading the CSVs beside each file.
+        _ => LeafSteps::Stream,
+    };
+    verify_checkpoints(vault, keys, origin, &csvs, &mut steps, &mut report).await?;
     verify_seals(vault, keys, &mut report).await?;
     verify_reports(vault, &mut report).await?;
     Ok(report)
@@ -217,8 +272,9 @@ fn overwritten(original: &Original, report: &mut EvidenceReport) {
 
 /// The manifest chain and every CSV it names, each streamed once; returns the entries CSVs
 /// that read cleanly, in chain order.
-async fn verify_backups(
-    vault: &(impl BlobVault + ReadVersions),
+async fn verify_backups<V: BlobVault + ReadVersions>(
+    vault: &V,
+    mut leaves: Option<&mut LeafCursor<'_, V>>,
     report: &mut EvidenceReport,
 ) -> Result<Vec<ReadableCsv>, VaultError> {
     let listing = vault::list_manifests(vault).await?;
@@ -238,11 +294,11 @@ async fn verify_backups(
         verify_receipts(vault, key, manifest, report).await?;
         let Some(csv) = &manifest.csv else { continue };
         let previous = position.checked_sub(1).map(|p| &manifests[p].2);
-        if stream_backup_csv(vault, key, manifest, previous, csv, report).await? {
+        let leaves = leaves.as_deref_mut();
+        if stream_backup_csv(vault, key, manifest, previous, csv, leaves, report).await? {
             readable.push(ReadableCsv {
                 key: csv.key.clone(),
                 version_id: csv.version_id.clone(),
-                to: manifest.index_range.to,
             });
         }
     }
@@ -370,12 +426,14 @@ impl<R: Read> Read for HashingReader<R> {
 /// `previous` manifest's tree, its row count, and the Merkle root and head the manifest records.
 /// Holds one row at a time. Returns whether every row parsed; the vault not holding the CSV is
 /// listed as absent (and gives `false`).
-async fn stream_backup_csv(
-    vault: &(impl BlobVault + ReadVersions),
+#[allow(clippy::too_many_arguments)]
+async fn stream_backup_csv<V: BlobVault + ReadVersions>(
+    vault: &V,
     manifest_key: &str,
     manifest: &Manifest,
     previous: Option<&Manifest>,
     csv: &CsvObject,
+    mut leaves: Option<&mut LeafCursor<'_, V>>,
     report: &mut EvidenceReport,
 ) -> Result<bool, VaultError> {
     check_named_lock(vault, manifest, csv, report).await?;
@@ -405,13 +463,17 @@ async fn stream_backup_csv(
     let mut rows = 0u64;
     let refused = match RowReader::new(&mut input) {
         Err(error) => Some(error),
-        Ok(reader) => {
+        Ok(mut reader) => {
             let mut refused = None;
-            for row in reader {
+            while let Some(row) = reader.next_fields() {
                 match row {
-                    Ok(entry) => {
-                        verifier.push(&entry);
+                    Ok((fields, entry_hash)) => {
+                        verifier.push_fields(&fields, entry_hash);
                         rows += 1;
+                        if let Some(leaves) = leaves.as_deref_mut() {
+                            let to = manifest.index_range.to;
+                            leaves.row(fields.chain_index, entry_hash, to)?;
+                        }
                     }
                     Err(error) => {
                         refused = Some(error);
@@ -426,6 +488,7 @@ async fn stream_backup_csv(
     std::io::copy(&mut input, &mut std::io::sink()).map_err(|e| VaultError::Failed(Box::new(e)))?;
     let HashingReader { hasher, bytes, .. } = input.into_inner();
     let sha256 = Hash(sha2::Digest::finalize(hasher).into());
+    report.read_digests.insert(csv.key.clone(), (sha256, bytes));
     if sha256 != csv.sha256 || bytes != csv.bytes {
         report.finding(
             &csv.key,
@@ -436,6 +499,10 @@ async fn stream_backup_csv(
                 csv.sha256, csv.bytes
             ),
         );
+    }
+    if let Some(leaves) = leaves {
+        // Its rows count for the comparison only when every row parsed.
+        leaves.end_csv(refused.is_none());
     }
     if let Some(error) = refused {
         let location = error.position().map(|(row, line)| match error.column() {
@@ -502,61 +569,310 @@ fn chain_findings(
     }
 }
 
-/// The backed-up rows' entry hashes by chain index, read again from the CSVs that read cleanly,
-/// in chain order and one row at a time (never the whole set): asked for increasing indexes it
-/// reads each CSV once, skipping those whose range ends before the index asked for.
-struct RowCursor<'a, V: ReadVersions> {
+/// Chain indexes a [`RowWindow`] holds at a time (8.7 MB of hashes at most).
+const ROW_WINDOW: u64 = 1 << 18;
+
+/// The backed-up rows' entry hashes by chain index as §12.2 step 3 has them — the last row
+/// carrying the index, in the chain order of the CSVs that read cleanly and file order within
+/// each — read again from every such CSV, for a window of [`ROW_WINDOW`] indexes at a time: an
+/// index outside the window loads the window starting there. Memory is one window whatever the
+/// order of the rows. This reading serves only folders whose rows go back or repeat (a damaged
+/// folder, which may take a few readings of its CSVs); [`LeafCursor`] serves the others.
+struct RowWindow<'a, V: ReadVersions> {
     vault: &'a V,
     csvs: &'a [ReadableCsv],
-    next_csv: usize,
-    reader: Option<RowReader<std::io::BufReader<Box<dyn Read + Send + 'a>>>>,
-    /// The last row read: `(chain index, entry hash)`.
-    row: Option<(u64, Hash)>,
-    last_asked: Option<u64>,
+    start: u64,
+    /// `None` before the first load.
+    hashes: Option<Vec<Option<Hash>>>,
 }
 
-impl<'a, V: ReadVersions> RowCursor<'a, V> {
+impl<'a, V: ReadVersions> RowWindow<'a, V> {
     fn new(vault: &'a V, csvs: &'a [ReadableCsv]) -> Self {
-        RowCursor {
+        RowWindow {
             vault,
             csvs,
-            next_csv: 0,
-            reader: None,
-            row: None,
-            last_asked: None,
+            start: 0,
+            hashes: None,
         }
     }
 
     /// The entry hash of the backed-up row at `index`, if a CSV that read cleanly holds one.
     fn hash_at(&mut self, index: u64) -> Result<Option<Hash>, VaultError> {
-        if self.last_asked.is_some_and(|last| index <= last) {
-            // Asked again from an earlier index (checkpoints that overlap): start over.
-            (self.next_csv, self.reader, self.row) = (0, None, None);
-        }
-        self.last_asked = Some(index);
-        loop {
-            match self.row {
-                Some((at, hash)) if at == index => return Ok(Some(hash)),
-                Some((at, _)) if at > index => return Ok(None),
-                _ => {}
+        let within = |start: u64| index.checked_sub(start).filter(|o| *o < ROW_WINDOW);
+        let offset = match (&self.hashes, within(self.start)) {
+            (Some(_), Some(offset)) => offset,
+            _ => {
+                self.load(index)?;
+                0
             }
-            if let Some(reader) = &mut self.reader {
-                // The rows parsed in full when the CSV was verified: only these two cells now.
-                match reader.next_index_and_hash() {
-                    Some(row) => self.row = Some(row),
-                    None => self.reader = None,
+        };
+        Ok(self
+            .hashes
+            .as_ref()
+            .and_then(|hashes| hashes.get(offset as usize).copied().flatten()))
+    }
+
+    /// Reads every CSV that read cleanly for the rows at `[start, start + ROW_WINDOW)`.
+    fn load(&mut self, start: u64) -> Result<(), VaultError> {
+        let mut hashes = vec![None; ROW_WINDOW as usize];
+        for csv in self.csvs {
+            let input = self.vault.open_version(&csv.key, &csv.version_id)?;
+            let reader = RowReader::new(std::io::BufReader::with_capacity(READ_CHUNK, input));
+            let Ok(mut reader) = reader else { continue };
+            // The rows parsed in full when the CSV was verified: only these two cells now.
+            while let Some((index, hash)) = reader.next_index_and_hash() {
+                if let Some(slot) = index
+                    .checked_sub(start)
+                    .and_then(|offset| hashes.get_mut(usize::try_from(offset).ok()?))
+                {
+                    *slot = Some(hash);
                 }
+            }
+        }
+        (self.start, self.hashes) = (start, Some(hashes));
+        Ok(())
+    }
+}
+
+/// How [`verify_checkpoints`] comes by each trusted note's leaf-hash file.
+#[derive(Debug)]
+enum LeafSteps {
+    /// Nothing read: each trusted note whose leaf-hash file the vault holds is planned.
+    Plan(Vec<PlannedLeaves>),
+    /// Already streamed beside the CSVs ([`LeafCursor`]), by note key; a note without an
+    /// entry (or planned from another range) is streamed as with [`LeafSteps::Stream`].
+    Streamed(BTreeMap<String, StreamedLeaves>),
+    /// Streamed now, with the backed-up rows read again from the CSVs ([`RowWindow`]).
+    Stream,
+}
+
+/// A trusted note's leaf-hash file, to be streamed beside the CSVs.
+#[derive(Debug, Clone)]
+struct PlannedLeaves {
+    note: String,
+    file: Original,
+    leaves: crate::domain::checkpoint::LeavesRef,
+    /// The previous trusted range the leaves extend, when the note follows it.
+    from: Option<CompactRange>,
+}
+
+/// A leaf-hash file streamed beside the CSVs.
+#[derive(Debug)]
+struct StreamedLeaves {
+    /// The range the leaves were appended to (as planned).
+    from: Option<CompactRange>,
+    file: String,
+    outcome: LeavesOutcome,
+}
+
+/// The leaf-hash file being read beside the CSVs.
+struct OpenLeaves<'a> {
+    /// Its position in the plan.
+    planned: usize,
+    input: Box<dyn Read + Send + 'a>,
+    stream: LeavesStream,
+    bytes: u64,
+    refolded: Option<CompactRange>,
+    /// Leaves read but not yet asked for: `(chain index, leaf)`, at most a chunk's worth.
+    ready: std::collections::VecDeque<(u64, Hash)>,
+    at_end: bool,
+}
+
+impl OpenLeaves<'_> {
+    /// Reads the next chunk into `ready`; `false` at the end of the file.
+    fn read_chunk(&mut self, first: u64, buffer: &mut [u8]) -> Result<bool, VaultError> {
+        let read = loop {
+            match self.input.read(buffer) {
+                Ok(read) => break read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(VaultError::Failed(Box::new(error))),
+            }
+        };
+        if read == 0 {
+            self.at_end = true;
+            return Ok(false);
+        }
+        self.bytes += read as u64;
+        let (refolded, ready) = (&mut self.refolded, &mut self.ready);
+        self.stream.feed(&buffer[..read], |n, leaf| {
+            if let Some(range) = refolded.as_mut() {
+                range.append(leaf);
+            }
+            ready.push_back((first + n, leaf));
+        });
+        Ok(true)
+    }
+}
+
+/// The trusted notes' leaf-hash files read beside the CSVs, in note order, each once: every
+/// backed-up row is compared with the leaf at its chain index as it is read, and each file is
+/// judged and refolded exactly as [`stream_leaf_file`] would. This holds when the files' leaf
+/// ranges follow one another and the rows' chain indexes only grow (each below its manifest's
+/// `to`), as they do in any ledger's evidence; then each leaf meets the one row
+/// [`RowWindow`] would give it. When the rows go back or repeat, [`LeafCursor::finish`] gives
+/// nothing and the comparison is made again the general way.
+struct LeafCursor<'a, V: ReadVersions> {
+    vault: &'a V,
+    plan: Vec<PlannedLeaves>,
+    next: usize,
+    open: Option<OpenLeaves<'a>>,
+    /// Each planned file's outcome once it was read to its end (without its tally).
+    outcomes: Vec<Option<LeavesOutcome>>,
+    /// Comparisons with rows of CSVs that read cleanly, by planned file.
+    tallies: Vec<Tally>,
+    /// Comparisons with the rows of the CSV being read, provisional until it has read cleanly.
+    pending: BTreeMap<usize, Tally>,
+    last_row: Option<u64>,
+    /// The rows went back or past their manifest's range: the cursor gives up.
+    out_of_order: bool,
+    buffer: Vec<u8>,
+}
+
+impl<'a, V: ReadVersions> LeafCursor<'a, V> {
+    /// A cursor over `plan`, or `None` when the files' ranges do not follow one another.
+    fn new(vault: &'a V, plan: Vec<PlannedLeaves>) -> Option<Self> {
+        let in_order = plan.iter().all(|p| p.leaves.from <= p.leaves.to)
+            && plan
+                .windows(2)
+                .all(|pair| pair[0].leaves.to <= pair[1].leaves.from);
+        in_order.then(|| LeafCursor {
+            vault,
+            outcomes: plan.iter().map(|_| None).collect(),
+            tallies: plan.iter().map(|_| Tally::default()).collect(),
+            plan,
+            next: 0,
+            open: None,
+            pending: BTreeMap::new(),
+            last_row: None,
+            out_of_order: false,
+            buffer: vec![0u8; READ_CHUNK],
+        })
+    }
+
+    /// Compares the backed-up row at `index` (of a CSV whose manifest ends at `to`) with its
+    /// leaf, if a planned file holds one.
+    fn row(&mut self, index: u64, entry_hash: Hash, to: u64) -> Result<(), VaultError> {
+        if self.out_of_order {
+            return Ok(());
+        }
+        if self.last_row.is_some_and(|last| index <= last) || index >= to {
+            self.out_of_order = true;
+            return Ok(());
+        }
+        self.last_row = Some(index);
+        loop {
+            let Some(open) = &mut self.open else {
+                if self.next == self.plan.len() {
+                    return Ok(());
+                }
+                self.open_next()?;
+                continue;
+            };
+            let leaves = self.plan[open.planned].leaves;
+            if index >= leaves.to {
+                self.close()?;
                 continue;
             }
-            let Some(offset) = self.csvs[self.next_csv..].iter().position(|c| c.to > index) else {
-                return Ok(None);
-            };
-            let csv = &self.csvs[self.next_csv + offset];
-            self.next_csv += offset + 1;
-            self.row = None;
-            let input = self.vault.open_version(&csv.key, &csv.version_id)?;
-            self.reader = RowReader::new(std::io::BufReader::with_capacity(READ_CHUNK, input)).ok();
+            if index < leaves.from {
+                return Ok(());
+            }
+            loop {
+                match open.ready.front() {
+                    Some(&(at, _)) if at < index => {
+                        open.ready.pop_front();
+                    }
+                    Some(&(at, leaf)) if at == index => {
+                        open.ready.pop_front();
+                        self.pending
+                            .entry(open.planned)
+                            .or_default()
+                            .compare(index, leaf, entry_hash);
+                        return Ok(());
+                    }
+                    Some(_) => return Ok(()),
+                    None if open.at_end => return Ok(()),
+                    None => {
+                        open.read_chunk(leaves.from, &mut self.buffer)?;
+                    }
+                }
+            }
         }
+    }
+
+    /// The CSV whose rows were given since the last call ended: its comparisons count when it
+    /// read cleanly (every row parsed), as with [`RowWindow`].
+    fn end_csv(&mut self, read_cleanly: bool) {
+        for (planned, tally) in std::mem::take(&mut self.pending) {
+            if read_cleanly {
+                self.tallies[planned].add(tally);
+            }
+        }
+    }
+
+    fn open_next(&mut self) -> Result<(), VaultError> {
+        let planned = &self.plan[self.next];
+        let input = self
+            .vault
+            .open_version(planned.file.key(), planned.file.version_id())?;
+        self.open = Some(OpenLeaves {
+            planned: self.next,
+            input,
+            stream: LeavesStream::new(),
+            bytes: 0,
+            refolded: planned.from.clone(),
+            ready: std::collections::VecDeque::new(),
+            at_end: false,
+        });
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Reads the open file to its end and judges it against its note.
+    fn close(&mut self) -> Result<(), VaultError> {
+        let Some(mut open) = self.open.take() else {
+            return Ok(());
+        };
+        let leaves = self.plan[open.planned].leaves;
+        while !open.at_end {
+            open.ready.clear();
+            open.read_chunk(leaves.from, &mut self.buffer)?;
+        }
+        self.outcomes[open.planned] = Some(LeavesOutcome {
+            finished: open.stream.finish(&leaves),
+            bytes: open.bytes,
+            tally: Tally::default(),
+            refolded: open.refolded,
+        });
+        Ok(())
+    }
+
+    /// Reads the files no row reached, and gives every planned file's outcome by note key; or
+    /// `None` when the rows were out of order.
+    fn finish(mut self) -> Result<Option<BTreeMap<String, StreamedLeaves>>, VaultError> {
+        if self.out_of_order {
+            return Ok(None);
+        }
+        self.close()?;
+        while self.next < self.plan.len() {
+            self.open_next()?;
+            self.close()?;
+        }
+        let mut streamed = BTreeMap::new();
+        let tallies = std::mem::take(&mut self.tallies);
+        for ((planned, outcome), tally) in self.plan.into_iter().zip(self.outcomes).zip(tallies) {
+            if let Some(mut outcome) = outcome {
+                outcome.tally = tally;
+                streamed.insert(
+                    planned.note,
+                    StreamedLeaves {
+                        from: planned.from,
+                        file: planned.file.key().to_owned(),
+                        outcome,
+                    },
+                );
+            }
+        }
+        Ok(Some(streamed))
     }
 }
 
@@ -586,7 +902,11 @@ async fn verify_receipts(
         }
         Err(error) => return Err(error),
     };
-    if Hash::sha256(&bytes) != csv.sha256 || bytes.len() as u64 != csv.bytes {
+    let sha256 = Hash::sha256(&bytes);
+    report
+        .read_digests
+        .insert(csv.key.clone(), (sha256, bytes.len() as u64));
+    if sha256 != csv.sha256 || bytes.len() as u64 != csv.bytes {
         report.finding(
             &csv.key,
             None,
@@ -666,14 +986,15 @@ struct Anchor {
 
 /// Every checkpoint note and leaf-hash file: parsed, judged with the given keys only, refolded
 /// from the previous trusted checkpoint, and compared with the backed-up rows.
-async fn verify_checkpoints(
-    vault: &(impl BlobVault + ReadVersions),
+async fn verify_checkpoints<V: BlobVault + ReadVersions>(
+    vault: &V,
     keys: &GivenKeys,
     origin: Option<&str>,
     csvs: &[ReadableCsv],
+    steps: &mut LeafSteps,
     report: &mut EvidenceReport,
 ) -> Result<(), EvidenceError> {
-    let mut rows = RowCursor::new(vault, csvs);
+    let mut rows = RowWindow::new(vault, csvs);
     let objects = vault::list_checkpoints(vault).await?;
     let CheckpointObjects { leaf_files, notes } =
         sort_checkpoint_objects(vault, &objects, report).await?;
@@ -701,8 +1022,31 @@ async fn verify_checkpoints(
                 .as_ref()
                 .map_or_else(CompactRange::new, |a| a.range.clone())
         });
-        let refolded =
-            stream_leaf_file(vault, &leaf_files, key, checkpoint, from, &mut rows, report)?;
+        let refolded = match steps {
+            LeafSteps::Plan(plan) => {
+                let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
+                if let Some(file) = leaf_files.get(leaves_name.as_str()) {
+                    plan.push(PlannedLeaves {
+                        note: key.to_owned(),
+                        file: (*file).clone(),
+                        leaves: checkpoint.leaves,
+                        from,
+                    });
+                }
+                None
+            }
+            LeafSteps::Streamed(streamed) => match streamed.remove(key) {
+                Some(done) if done.from == from => {
+                    judge_leaf_file(checkpoint, &done.file, done.outcome, report)
+                }
+                _ => {
+                    stream_leaf_file(vault, &leaf_files, key, checkpoint, from, &mut rows, report)?
+                }
+            },
+            LeafSteps::Stream => {
+                stream_leaf_file(vault, &leaf_files, key, checkpoint, from, &mut rows, report)?
+            }
+        };
         if let Some(range) = refolded {
             let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
             check_refold(key, &leaves_name, checkpoint, &range, report);
@@ -844,7 +1188,7 @@ fn stream_leaf_file<V: BlobVault + ReadVersions>(
     key: &str,
     checkpoint: &crate::domain::checkpoint::Checkpoint,
     mut from: Option<CompactRange>,
-    rows: &mut RowCursor<'_, V>,
+    rows: &mut RowWindow<'_, V>,
     report: &mut EvidenceReport,
 ) -> Result<Option<CompactRange>, VaultError> {
     let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
@@ -855,9 +1199,10 @@ fn stream_leaf_file<V: BlobVault + ReadVersions>(
     let mut input = vault.open_version(file.key(), file.version_id())?;
     let mut stream = LeavesStream::new();
     // Provisional until the file verifies: the rows compared, and the first differences.
-    let (mut matched, mut differences, mut different) = (0u64, Vec::new(), 0u64);
+    let mut tally = Tally::default();
     let mut failed: Option<VaultError> = None;
     let mut buffer = vec![0u8; READ_CHUNK];
+    let mut bytes = 0u64;
     let first = checkpoint.leaves.from;
     loop {
         let read = match input.read(&mut buffer) {
@@ -866,6 +1211,7 @@ fn stream_leaf_file<V: BlobVault + ReadVersions>(
             Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(VaultError::Failed(Box::new(error))),
         };
+        bytes += read as u64;
         stream.feed(&buffer[..read], |n, leaf| {
             if let Some(range) = &mut from {
                 range.append(leaf);
@@ -875,15 +1221,7 @@ fn stream_leaf_file<V: BlobVault + ReadVersions>(
             }
             let index = first + n;
             match rows.hash_at(index) {
-                Ok(Some(row)) => {
-                    matched += 1;
-                    if row != leaf {
-                        different += 1;
-                        if differences.len() < MAX_FINDINGS_KEPT {
-                            differences.push((index, leaf, row));
-                        }
-                    }
-                }
+                Ok(Some(row)) => tally.compare(index, leaf, row),
                 Ok(None) => {}
                 Err(error) => failed = Some(error),
             }
@@ -892,11 +1230,85 @@ fn stream_leaf_file<V: BlobVault + ReadVersions>(
     if let Some(error) = failed {
         return Err(error);
     }
-    match stream.finish(&checkpoint.leaves) {
+    let outcome = LeavesOutcome {
+        finished: stream.finish(&checkpoint.leaves),
+        bytes,
+        tally,
+        refolded: from,
+    };
+    Ok(judge_leaf_file(checkpoint, file.key(), outcome, report))
+}
+
+/// What streaming a leaf-hash file gave, before it is judged ([`judge_leaf_file`]).
+#[derive(Debug)]
+struct LeavesOutcome {
+    /// The file judged whole against the note: the count of leaves, or the first refusal.
+    finished: Result<u64, crate::domain::checkpoint::CheckpointError>,
+    bytes: u64,
+    /// The leaves compared with backed-up rows.
+    tally: Tally,
+    /// The previous trusted range extended with the leaves, when it was given.
+    refolded: Option<CompactRange>,
+}
+
+/// Leaves compared with the backed-up rows at their chain indexes.
+#[derive(Debug, Default)]
+struct Tally {
+    matched: u64,
+    different: u64,
+    /// The first [`MAX_FINDINGS_KEPT`] differences: `(chain index, leaf, row's entry hash)`.
+    differences: Vec<(u64, Hash, Hash)>,
+}
+
+impl Tally {
+    fn compare(&mut self, index: u64, leaf: Hash, row: Hash) {
+        self.matched += 1;
+        if row != leaf {
+            self.different += 1;
+            if self.differences.len() < MAX_FINDINGS_KEPT {
+                self.differences.push((index, leaf, row));
+            }
+        }
+    }
+
+    /// Adds the comparisons of `later` rows (at higher chain indexes).
+    fn add(&mut self, later: Tally) {
+        self.matched += later.matched;
+        self.different += later.different;
+        let room = MAX_FINDINGS_KEPT.saturating_sub(self.differences.len());
+        self.differences
+            .extend(later.differences.into_iter().take(room));
+    }
+}
+
+/// Judges a streamed leaf-hash file: its bytes against the note (its comparisons with the rows
+/// count only when the file verifies); returns the refolded range when it verifies.
+fn judge_leaf_file(
+    checkpoint: &crate::domain::checkpoint::Checkpoint,
+    file_key: &str,
+    outcome: LeavesOutcome,
+    report: &mut EvidenceReport,
+) -> Option<CompactRange> {
+    let leaves_name = leaves_key(checkpoint.tree_size, &checkpoint.time);
+    let LeavesOutcome {
+        finished,
+        bytes,
+        tally,
+        refolded,
+    } = outcome;
+    // The file's digest is checked first: it is the note's, unless that check failed.
+    let sha256 = match &finished {
+        Err(crate::domain::checkpoint::CheckpointError::LeavesDigest { computed, .. }) => *computed,
+        _ => checkpoint.leaves.sha256,
+    };
+    report
+        .read_digests
+        .insert(file_key.to_owned(), (sha256, bytes));
+    match finished {
         Ok(count) => {
             report.leaves_checked += count;
-            report.leaves_matched_to_rows += matched;
-            for (index, leaf, row) in differences {
+            report.leaves_matched_to_rows += tally.matched;
+            for (index, leaf, row) in tally.differences {
                 report.finding(
                     &leaves_name,
                     Some(format!("chain index {index}")),
@@ -906,8 +1318,8 @@ fn stream_leaf_file<V: BlobVault + ReadVersions>(
                     ),
                 );
             }
-            report.findings_total += different.saturating_sub(MAX_FINDINGS_KEPT as u64);
-            Ok(from)
+            report.findings_total += tally.different.saturating_sub(MAX_FINDINGS_KEPT as u64);
+            refolded
         }
         Err(error) => {
             let location = match &error {
@@ -917,7 +1329,7 @@ fn stream_leaf_file<V: BlobVault + ReadVersions>(
                 _ => None,
             };
             report.finding(&leaves_name, location, error.code(), error.to_string());
-            Ok(None)
+            None
         }
     }
 }
@@ -1133,7 +1545,16 @@ async fn check_events_file(
         return Ok(());
     };
     let bytes = vault.get_version(file.key(), file.version_id()).await?;
-    match seal.parse_events(&bytes) {
+    let parsed = seal.parse_events(&bytes);
+    // The events file's digest is checked first: it is the seal's, unless that check failed.
+    let sha256 = match &parsed {
+        Err(SealError::EventsDigest { computed, .. }) => *computed,
+        _ => seal.events_sha256,
+    };
+    report
+        .read_digests
+        .insert(file.key().to_owned(), (sha256, bytes.len() as u64));
+    match parsed {
         Ok(_) => report.audit_events_sealed += seal.count,
         Err(error) => {
             let location = match &error {
@@ -1177,6 +1598,9 @@ async fn verify_reports(
         overwritten(original, report);
         let bytes = vault.get_version(key, original.version_id()).await?;
         let sha256 = Hash::sha256(&bytes);
+        report
+            .read_digests
+            .insert(key.to_owned(), (sha256, bytes.len() as u64));
         report.reports_checked += 1;
         match check_report_file(
             key,

@@ -598,9 +598,9 @@ async fn reports_are_checked_against_their_recorded_hashes() {
 }
 
 /// A folder that refuses to hand over a backup CSV or a leaf-hash file whole: verification must
-/// stream them, so its memory does not grow with the ledger.
+/// stream them, so its memory does not grow with the ledger. It counts the streams opened, by key.
 #[derive(Debug)]
-struct StreamOnly(FolderVault);
+struct StreamOnly(FolderVault, std::sync::Mutex<BTreeMap<String, u32>>);
 
 #[derive(Debug, thiserror::Error)]
 #[error("read whole: {0}")]
@@ -696,6 +696,7 @@ impl ReadVersions for StreamOnly {
         key: &str,
         version_id: &str,
     ) -> Result<Box<dyn Read + Send + '_>, VaultError> {
+        *self.1.lock().unwrap().entry(key.to_owned()).or_default() += 1;
         self.0.open_version(key, version_id)
     }
 }
@@ -703,12 +704,18 @@ impl ReadVersions for StreamOnly {
 #[tokio::test]
 async fn backup_csvs_and_leaf_files_are_only_ever_streamed() {
     let files = copy(&vault().await).await;
-    let report = verify_evidence(&StreamOnly(folder(&files)), &given(7).await, None)
+    let vault = StreamOnly(folder(&files), Default::default());
+    let report = verify_evidence(&vault, &given(7).await, None)
         .await
         .unwrap();
     assert_eq!(kinds(&report), vec![]);
     assert_eq!(report.rows_checked, 30);
     assert_eq!(report.leaves_matched_to_rows, 30);
+    // Each backup CSV and leaf-hash file is read once: the rows meet their leaves as they are
+    // read (two CSVs, 0..20 and 20..30, beside two leaf files, 0..12 and 12..30).
+    let opened = vault.1.lock().unwrap().clone();
+    assert_eq!(opened.len(), 4, "{opened:?}");
+    assert!(opened.values().all(|times| *times == 1), "{opened:?}");
     // And the wrapper does refuse whole reads: the check above could not pass by accident.
     let csv = files
         .keys()
@@ -716,9 +723,129 @@ async fn backup_csvs_and_leaf_files_are_only_ever_streamed() {
         .unwrap()
         .clone();
     assert!(
-        StreamOnly(folder(&files))
+        StreamOnly(folder(&files), Default::default())
             .get_version(&csv, &files[&csv].0)
             .await
             .is_err()
     );
+}
+
+/// A folder's files: key → (version id, bytes).
+type Files = BTreeMap<String, (String, Vec<u8>)>;
+
+/// The folder with `edit` applied to the bytes of the first key starting with `prefix` and
+/// ending with `suffix`.
+fn edited(files: &Files, prefix: &str, suffix: &str, edit: impl Fn(&mut Vec<u8>)) -> Files {
+    let mut files = files.clone();
+    let key = key_of(&files, prefix, suffix);
+    edit(&mut files.get_mut(&key).unwrap().1);
+    files
+}
+
+/// The CSV's data lines (after the header), each with its CRLF.
+fn csv_rows(bytes: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let text = bytes.to_vec();
+    let mut lines: Vec<Vec<u8>> = text
+        .split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    let header = lines.remove(0);
+    (header, lines)
+}
+
+#[tokio::test]
+async fn reading_leaves_beside_the_rows_reports_exactly_what_reading_the_rows_again_does() {
+    let files = copy(&vault().await).await;
+    // The first entries CSV (chain indexes 0..20), its rows edited.
+    let csv = files
+        .keys()
+        .find(|k| k.starts_with("signals/") && k.contains("/signals_backup_"))
+        .unwrap()
+        .clone();
+    let first_csv = |edit: &dyn Fn(&mut Vec<Vec<u8>>)| {
+        edited(&files, &csv, ".csv", |bytes| {
+            let (header, mut rows) = csv_rows(bytes);
+            assert_eq!(rows.len(), 20);
+            edit(&mut rows);
+            *bytes = header.into_iter().chain(rows.concat()).collect();
+        })
+    };
+    let cases: Vec<(&str, Files)> = vec![
+        ("clean", files.clone()),
+        (
+            "an edited entry hash",
+            first_csv(&|rows| {
+                // The last hex digit of the row's entry_hash, before its CRLF.
+                let at = rows[4].len() - 3;
+                rows[4][at] = if rows[4][at] == b'0' { b'1' } else { b'0' };
+            }),
+        ),
+        (
+            "a removed row",
+            first_csv(&|rows| {
+                rows.remove(13);
+            }),
+        ),
+        ("two rows swapped", first_csv(&|rows| rows.swap(3, 4))),
+        (
+            "a row repeated",
+            first_csv(&|rows| rows.insert(9, rows[8].clone())),
+        ),
+        (
+            "a row moved back",
+            first_csv(&|rows| {
+                let moved = rows.remove(15);
+                rows.insert(2, moved);
+            }),
+        ),
+        (
+            "a row cut short",
+            first_csv(&|rows| {
+                rows[6].truncate(40);
+            }),
+        ),
+        (
+            "a truncated leaf file",
+            edited(
+                &files,
+                "checkpoints/00000000000000000030",
+                ".leaves",
+                |bytes| bytes.truncate(65 * 3),
+            ),
+        ),
+        (
+            "a leaf file's byte changed",
+            edited(
+                &files,
+                "checkpoints/00000000000000000012",
+                ".leaves",
+                |bytes| bytes[70] = b'0' + (bytes[70] + 1) % 10,
+            ),
+        ),
+    ];
+    for (case, folder_files) in cases {
+        let vault = folder(&folder_files);
+        let keys = given(7).await;
+        let beside = verify_evidence_reading(&vault, &keys, None, Reading::LeavesBesideRows)
+            .await
+            .unwrap();
+        let again = verify_evidence_reading(&vault, &keys, None, Reading::RowsAgain)
+            .await
+            .unwrap();
+        assert_eq!(beside, again, "{case}");
+        if case != "clean" {
+            assert!(beside.findings_total > 0, "{case}: {beside:?}");
+        }
+        // Each leaf is compared with the last row carrying its index, wherever the rows are
+        // (§12.2 step 3): rows out of order still meet their leaves; a removed row's leaf, a
+        // CSV that does not read cleanly, and leaf files that do not verify count nothing.
+        let matched = match case {
+            "a removed row" => 29,
+            "a row cut short" => 10,
+            "a truncated leaf file" => 12,
+            "a leaf file's byte changed" => 18,
+            _ => 30,
+        };
+        assert_eq!(beside.leaves_matched_to_rows, matched, "{case}");
+    }
 }

@@ -453,3 +453,38 @@ fn windows_are_key_ranges_over_day_partitions() {
         &to
     ));
 }
+
+/// The general reading of one events-file line: the JSON parser, then the canonical form.
+fn line_by_parsing(line: &str) -> Option<SealedEvent> {
+    let event: SealedEvent = serde_json::from_str(line.strip_suffix('\n')?).ok()?;
+    (event.line() == line).then_some(event)
+}
+
+proptest! {
+    /// Reading a plain line without the JSON parser agrees with the general reading: a line
+    /// written for any key (quotes, backslashes, control and non-ASCII characters included),
+    /// and that line with one byte changed, reads as the same event or is left to the parser.
+    #[test]
+    fn plain_events_lines_read_as_the_json_parser_reads_them(
+        pk in "[a-z0-9#\"\\\\/\u{1}\u{7f}\u{e9}]{0,12}",
+        sk in "[a-z0-9#\"\\\\/\u{1f}\u{e9}]{0,12}",
+        leaf in any::<[u8; 32]>(),
+        change in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+    ) {
+        let event = SealedEvent { leaf: Hash(leaf), pk, sk };
+        let mut bytes = event.line().into_bytes();
+        if let Some((at, byte)) = change {
+            let at = at.index(bytes.len());
+            bytes[at] = byte;
+        }
+        let Ok(line) = String::from_utf8(bytes) else { return Ok(()) };
+        let slow = line_by_parsing(&line);
+        if let Some(fast) = plain_line(&line) {
+            prop_assert_eq!(Some(&fast), slow.as_ref());
+            prop_assert_eq!(fast.line(), line.clone());
+        }
+        if change.is_none() {
+            prop_assert_eq!(slow, Some(event));
+        }
+    }
+}

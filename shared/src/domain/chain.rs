@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::entry::{Entry, StoredEntry};
+use crate::domain::entry::{Entry, EntryFields, StoredEntry};
 use crate::domain::hash::Hash;
 use crate::domain::merkle::CompactRange;
 use crate::domain::signal::SCHEMA_VERSION;
@@ -311,21 +311,27 @@ impl ChainVerifier {
 
     /// Checks one entry against its own hash and against the entries before it.
     pub fn push(&mut self, stored: &StoredEntry) {
+        self.push_fields(&stored.entry.fields(), stored.entry_hash);
+    }
+
+    /// [`ChainVerifier::push`] for an entry's fields borrowed from where they were read (a
+    /// backup row's cells), with the hash stored beside them.
+    pub fn push_fields(&mut self, entry: &EntryFields<'_>, entry_hash: Hash) {
         self.report.entries_read += 1;
-        let computed = stored.entry.compute_hash();
-        let hash_intact = computed == stored.entry_hash;
-        let index = stored.entry.chain_index;
+        let computed = entry.compute_hash();
+        let hash_intact = computed == entry_hash;
+        let index = entry.chain_index;
         let position = self.position;
         if !hash_intact {
             self.record(
                 position,
                 FindingKind::HashMismatch {
-                    stored: stored.entry_hash,
+                    stored: entry_hash,
                     computed,
                 },
             );
         }
-        for (field, reason) in invalid_fields(&stored.entry) {
+        for (field, reason) in invalid_field_values(entry) {
             self.record(
                 position,
                 FindingKind::InvalidField {
@@ -359,20 +365,20 @@ impl ChainVerifier {
             return;
         }
         if let Some(expected) = self.previous
-            && expected != stored.entry.previous_hash
+            && expected != entry.previous_hash
         {
             self.record(
                 self.position,
                 FindingKind::BrokenLink {
                     expected,
-                    found: stored.entry.previous_hash,
+                    found: entry.previous_hash,
                 },
             );
         }
         self.report.tree.append(computed);
         self.last_index = Some(self.position);
-        self.previous = Some(stored.entry_hash);
-        self.report.head_hash = Some(stored.entry_hash);
+        self.previous = Some(entry_hash);
+        self.report.head_hash = Some(entry_hash);
         self.position += 1;
         self.report.next_index = self.position;
     }
@@ -403,6 +409,11 @@ impl ChainVerifier {
 /// The format rules on an entry's values that its type cannot keep (ledger-format §1.1 rules
 /// 4–5), in tag order: the schema version, and the two derived fields.
 pub fn invalid_fields(entry: &Entry) -> Vec<(&'static str, String)> {
+    invalid_field_values(&entry.fields())
+}
+
+/// [`invalid_fields`] over borrowed fields. Allocates only when there is a problem.
+pub fn invalid_field_values(entry: &EntryFields<'_>) -> Vec<(&'static str, String)> {
     let mut problems = Vec::new();
     if entry.schema_version != SCHEMA_VERSION {
         problems.push((
@@ -410,7 +421,7 @@ pub fn invalid_fields(entry: &Entry) -> Vec<(&'static str, String)> {
             format!("is {}; this format defines only 1", entry.schema_version),
         ));
     }
-    let latency = entry.received_at.millis_since(&entry.content.generated_at);
+    let latency = entry.received_at.millis_since(&entry.generated_at);
     if entry.delivery_latency_ms != latency {
         problems.push((
             "delivery_latency_ms",

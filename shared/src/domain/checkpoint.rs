@@ -636,22 +636,10 @@ impl LeavesStream {
 /// One line of a leaf-hash file: 64 lowercase hex digits and `\n`.
 fn parse_leaf_line(line: &[u8]) -> Option<Hash> {
     let (last, hex) = line.split_last()?;
-    if *last != b'\n' || hex.len() != 64 {
+    if *last != b'\n' {
         return None;
     }
-    let mut bytes = [0u8; 32];
-    for (out, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
-        *out = (lower_hex_digit(pair[0])? << 4) | lower_hex_digit(pair[1])?;
-    }
-    Some(Hash(bytes))
-}
-
-fn lower_hex_digit(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        _ => None,
-    }
+    Hash::from_lower_hex(hex)
 }
 
 /// `checkpoints/<size, 20 digits>-<YYYYMMDDTHHMMSSffffffZ>.txt`. Both parts are fixed width

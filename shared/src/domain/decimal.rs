@@ -104,6 +104,14 @@ impl ExactDecimal {
     /// Parses a stored value, which must already be in canonical form: anything else means the
     /// stored attribute does not agree with what was hashed.
     pub fn parse_canonical(text: &str) -> Result<ExactDecimal, DecimalError> {
+        if let Some(mantissa_and_scale) = canonical_parts(text) {
+            let (mantissa, scale) = mantissa_and_scale;
+            return Ok(ExactDecimal {
+                value: Decimal::from_i128_with_scale(mantissa, scale).normalize(),
+                canonical: text.to_owned(),
+            });
+        }
+        // Not canonical, or not a decimal at all: the general parser says which.
         let parsed = ExactDecimal::parse(text)?;
         if parsed.canonical != text {
             return Err(DecimalError::NotCanonical {
@@ -111,6 +119,15 @@ impl ExactDecimal {
             });
         }
         Ok(parsed)
+    }
+
+    /// Whether `text` is a stored value in canonical form ([`ExactDecimal::parse_canonical`]
+    /// would accept it), without building the value: what verifying a backup row needs.
+    pub fn check_canonical(text: &str) -> Result<(), DecimalError> {
+        match canonical_parts(text) {
+            Some(_) => Ok(()),
+            None => ExactDecimal::parse_canonical(text).map(|_| ()),
+        }
     }
 
     fn from_parts(mantissa: i128, scale: u32) -> ExactDecimal {
@@ -133,6 +150,33 @@ impl ExactDecimal {
     pub fn as_str(&self) -> &str {
         &self.canonical
     }
+}
+
+/// The mantissa and scale of a text that is a canonical spelling by its shape alone — `0` or
+/// 1–12 digits without a leading zero, then optionally `.` and 1–8 digits not ending in `0` —
+/// read without allocating; `None` for any other text (which may still be refused or, never
+/// for a canonical one, accepted by the general path).
+fn canonical_parts(text: &str) -> Option<(i128, u32)> {
+    let (integer, fraction) = match text.split_once('.') {
+        Some((integer, fraction)) => (integer, Some(fraction)),
+        None => (text, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let integer_ok = digits(integer)
+        && integer.len() <= MAX_INTEGER_DIGITS
+        && (integer == "0" || !integer.starts_with('0'));
+    let fraction_ok = fraction
+        .is_none_or(|f| digits(f) && f.len() <= MAX_FRACTION_DIGITS as usize && !f.ends_with('0'));
+    if !integer_ok || !fraction_ok {
+        return None;
+    }
+    let fraction = fraction.unwrap_or_default();
+    // At most 12 + 8 = 20 digits: always fits an i128.
+    let mantissa = integer
+        .bytes()
+        .chain(fraction.bytes())
+        .fold(0i128, |value, digit| value * 10 + i128::from(digit - b'0'));
+    Some((mantissa, fraction.len() as u32))
 }
 
 fn parse_exponent(text: &str) -> Result<i64, DecimalError> {
@@ -258,5 +302,65 @@ mod tests {
         let a = ExactDecimal::parse("9.5").unwrap_or_else(|e| panic!("{e}"));
         let b = ExactDecimal::parse("10").unwrap_or_else(|e| panic!("{e}"));
         assert!(a < b);
+    }
+
+    /// The general path of `parse_canonical`: parse, and compare the canonical spelling.
+    fn canonical_by_parsing(text: &str) -> Option<ExactDecimal> {
+        ExactDecimal::parse(text)
+            .ok()
+            .filter(|parsed| parsed.as_str() == text)
+    }
+
+    proptest::proptest! {
+        /// The shape-only reading of a canonical decimal agrees with the general path: same
+        /// verdict, same value, same spelling, over digit strings with and without a fraction
+        /// (leading and trailing zeros, too many digits) and a few other characters.
+        #[test]
+        fn reading_a_canonical_decimal_agrees_with_parsing_it(text in "[0-9]{0,14}(\\.[0-9]{0,10})?|[0-9.eE+-]{1,6}") {
+            let slow = canonical_by_parsing(&text);
+            let fast = ExactDecimal::parse_canonical(&text).ok();
+            proptest::prop_assert_eq!(&fast, &slow);
+            if let Some(fast) = fast {
+                proptest::prop_assert_eq!(fast.value().scale(), slow.map(|s| s.value().scale()).unwrap_or(99));
+            }
+            proptest::prop_assert_eq!(ExactDecimal::check_canonical(&text).is_ok(), canonical_parts(&text).is_some() || ExactDecimal::parse_canonical(&text).is_ok());
+            proptest::prop_assert_eq!(ExactDecimal::check_canonical(&text).is_ok(), ExactDecimal::parse_canonical(&text).is_ok());
+        }
+    }
+
+    #[test]
+    fn canonical_shapes_read_without_the_general_parser() {
+        for text in [
+            "0",
+            "0.5",
+            "150.25",
+            "999999999999.99999999",
+            "1",
+            "10",
+            "0.00000001",
+        ] {
+            assert!(canonical_parts(text).is_some(), "{text}");
+            assert_eq!(
+                ExactDecimal::parse_canonical(text).ok(),
+                canonical_by_parsing(text),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            ".5",
+            "0.",
+            "00",
+            "01",
+            "1.50",
+            "1.0",
+            "1e2",
+            "-1",
+            "1000000000000",
+            "0.000000001",
+        ] {
+            assert!(canonical_parts(text).is_none(), "{text}");
+            assert!(ExactDecimal::check_canonical(text).is_err(), "{text}");
+        }
     }
 }

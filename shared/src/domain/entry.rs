@@ -93,42 +93,35 @@ impl Entry {
         })
     }
 
+    /// The entry's fields, borrowed: what the canonical encoding is written from.
+    pub fn fields(&self) -> EntryFields<'_> {
+        let content = &self.content;
+        EntryFields {
+            schema_version: self.schema_version,
+            chain_index: self.chain_index,
+            previous_hash: self.previous_hash,
+            signal_id: self.signal_id.as_str(),
+            symbol: &content.symbol,
+            action: content.action,
+            entry_price: content.entry_price.as_str(),
+            target_price: content.target_price.as_ref().map(ExactDecimal::as_str),
+            stop_loss: content.stop_loss.as_ref().map(ExactDecimal::as_str),
+            confidence: content.confidence.as_ref().map(ExactDecimal::as_str),
+            rationale: &content.rationale,
+            generated_at: content.generated_at,
+            producer: content.producer.as_deref(),
+            model: content.model.as_deref(),
+            model_version: content.model_version.as_deref(),
+            received_at: self.received_at,
+            delivery_latency_ms: self.delivery_latency_ms,
+            retention_expires_at: self.retention_expires_at,
+            submitter: &self.submitter,
+        }
+    }
+
     /// Writes the canonical encoding into `sink`.
     pub fn write_canonical(&self, sink: &mut impl CanonicalSink) {
-        let content = &self.content;
-        sink.put(ENCODING_DOMAIN);
-        sink.put(&ENCODING_VERSION.to_be_bytes());
-        field(
-            sink,
-            tag::SCHEMA_VERSION,
-            &self.schema_version.to_be_bytes(),
-        );
-        field(sink, tag::CHAIN_INDEX, &self.chain_index.to_be_bytes());
-        field(sink, tag::PREVIOUS_HASH, self.previous_hash.as_bytes());
-        field(sink, tag::SIGNAL_ID, self.signal_id.as_str().as_bytes());
-        field(sink, tag::SYMBOL, content.symbol.as_bytes());
-        field(sink, tag::ACTION, action_bytes(content.action));
-        field(
-            sink,
-            tag::ENTRY_PRICE,
-            content.entry_price.as_str().as_bytes(),
-        );
-        optional_decimal(sink, tag::TARGET_PRICE, content.target_price.as_ref());
-        optional_decimal(sink, tag::STOP_LOSS, content.stop_loss.as_ref());
-        optional_decimal(sink, tag::CONFIDENCE, content.confidence.as_ref());
-        field(sink, tag::RATIONALE, content.rationale.as_bytes());
-        timestamp(sink, tag::GENERATED_AT, &content.generated_at);
-        optional_text(sink, tag::PRODUCER, content.producer.as_deref());
-        optional_text(sink, tag::MODEL, content.model.as_deref());
-        optional_text(sink, tag::MODEL_VERSION, content.model_version.as_deref());
-        timestamp(sink, tag::RECEIVED_AT, &self.received_at);
-        field(
-            sink,
-            tag::DELIVERY_LATENCY_MS,
-            &self.delivery_latency_ms.to_be_bytes(),
-        );
-        timestamp(sink, tag::RETENTION_EXPIRES_AT, &self.retention_expires_at);
-        field(sink, tag::SUBMITTER, self.submitter.as_bytes());
+        self.fields().write_canonical(sink);
     }
 
     /// The canonical encoding as bytes.
@@ -141,10 +134,117 @@ impl Entry {
     /// `SHA-256(0x00 || canonical bytes)`: the entry hash, which is also its RFC 6962 leaf hash.
     /// Streams the encoding straight into the hasher; no buffer is allocated.
     pub fn compute_hash(&self) -> Hash {
-        let mut hasher = Sha256::new();
-        hasher.update([LEAF_PREFIX]);
-        self.write_canonical(&mut hasher);
-        Hash(hasher.finalize().into())
+        self.fields().compute_hash()
+    }
+}
+
+/// An entry's fields borrowed from wherever they are held — an [`Entry`], or the cells of a
+/// backup row being verified, which need not be copied into one — with the text of each
+/// decimal as stored (canonical). The one place the canonical encoding is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryFields<'a> {
+    pub schema_version: u64,
+    pub chain_index: u64,
+    pub previous_hash: Hash,
+    pub signal_id: &'a str,
+    pub symbol: &'a str,
+    pub action: Action,
+    pub entry_price: &'a str,
+    pub target_price: Option<&'a str>,
+    pub stop_loss: Option<&'a str>,
+    pub confidence: Option<&'a str>,
+    pub rationale: &'a str,
+    pub generated_at: Timestamp,
+    pub producer: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub model_version: Option<&'a str>,
+    pub received_at: Timestamp,
+    pub delivery_latency_ms: i64,
+    pub retention_expires_at: Timestamp,
+    pub submitter: &'a str,
+}
+
+impl EntryFields<'_> {
+    /// Writes the canonical encoding into `sink`.
+    pub fn write_canonical(&self, sink: &mut impl CanonicalSink) {
+        sink.put(ENCODING_DOMAIN);
+        sink.put(&ENCODING_VERSION.to_be_bytes());
+        field(
+            sink,
+            tag::SCHEMA_VERSION,
+            &self.schema_version.to_be_bytes(),
+        );
+        field(sink, tag::CHAIN_INDEX, &self.chain_index.to_be_bytes());
+        field(sink, tag::PREVIOUS_HASH, self.previous_hash.as_bytes());
+        field(sink, tag::SIGNAL_ID, self.signal_id.as_bytes());
+        field(sink, tag::SYMBOL, self.symbol.as_bytes());
+        field(sink, tag::ACTION, action_bytes(self.action));
+        field(sink, tag::ENTRY_PRICE, self.entry_price.as_bytes());
+        optional_text(sink, tag::TARGET_PRICE, self.target_price);
+        optional_text(sink, tag::STOP_LOSS, self.stop_loss);
+        optional_text(sink, tag::CONFIDENCE, self.confidence);
+        field(sink, tag::RATIONALE, self.rationale.as_bytes());
+        timestamp(sink, tag::GENERATED_AT, &self.generated_at);
+        optional_text(sink, tag::PRODUCER, self.producer);
+        optional_text(sink, tag::MODEL, self.model);
+        optional_text(sink, tag::MODEL_VERSION, self.model_version);
+        timestamp(sink, tag::RECEIVED_AT, &self.received_at);
+        field(
+            sink,
+            tag::DELIVERY_LATENCY_MS,
+            &self.delivery_latency_ms.to_be_bytes(),
+        );
+        timestamp(sink, tag::RETENTION_EXPIRES_AT, &self.retention_expires_at);
+        field(sink, tag::SUBMITTER, self.submitter.as_bytes());
+    }
+
+    /// `SHA-256(0x00 || canonical bytes)` (see [`Entry::compute_hash`]). The small pieces of
+    /// the encoding are gathered in a buffer on the stack and handed to the hasher a block run
+    /// at a time, rather than one hasher call per piece.
+    pub fn compute_hash(&self) -> Hash {
+        let mut sink = BufferedHasher::new();
+        sink.put(&[LEAF_PREFIX]);
+        self.write_canonical(&mut sink);
+        sink.finish()
+    }
+}
+
+/// A [`CanonicalSink`] that gathers bytes in a fixed buffer and hashes them when it is full.
+struct BufferedHasher {
+    hasher: Sha256,
+    buffer: [u8; 512],
+    used: usize,
+}
+
+impl BufferedHasher {
+    fn new() -> BufferedHasher {
+        BufferedHasher {
+            hasher: Sha256::new(),
+            buffer: [0; 512],
+            used: 0,
+        }
+    }
+
+    fn finish(mut self) -> Hash {
+        self.hasher.update(&self.buffer[..self.used]);
+        Hash(self.hasher.finalize().into())
+    }
+}
+
+impl CanonicalSink for BufferedHasher {
+    fn put(&mut self, bytes: &[u8]) {
+        if self.used + bytes.len() > self.buffer.len() {
+            self.hasher.update(&self.buffer[..self.used]);
+            self.used = 0;
+        }
+        match self.buffer.get_mut(self.used..self.used + bytes.len()) {
+            Some(free) => {
+                free.copy_from_slice(bytes);
+                self.used += bytes.len();
+            }
+            // Longer than the buffer (a long rationale): straight to the hasher.
+            None => self.hasher.update(bytes),
+        }
     }
 }
 
@@ -167,16 +267,9 @@ impl CanonicalSink for Sha256 {
 
 fn field(sink: &mut impl CanonicalSink, tag: u8, value: &[u8]) {
     // Every value is far below 4 GiB (the largest, the rationale, is at most 16 KB of UTF-8).
-    let length = u32::try_from(value.len()).unwrap_or(u32::MAX);
-    sink.put(&[tag]);
-    sink.put(&length.to_be_bytes());
+    let length = u32::try_from(value.len()).unwrap_or(u32::MAX).to_be_bytes();
+    sink.put(&[tag, length[0], length[1], length[2], length[3]]);
     sink.put(value);
-}
-
-fn optional_decimal(sink: &mut impl CanonicalSink, tag: u8, value: Option<&ExactDecimal>) {
-    if let Some(value) = value {
-        field(sink, tag, value.as_str().as_bytes());
-    }
 }
 
 fn optional_text(sink: &mut impl CanonicalSink, tag: u8, value: Option<&str>) {

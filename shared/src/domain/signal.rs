@@ -114,6 +114,12 @@ pub struct SignalId(String);
 
 impl SignalId {
     pub fn parse(text: &str) -> Result<SignalId, SignalIdError> {
+        SignalId::check(text)?;
+        Ok(SignalId(text.to_owned()))
+    }
+
+    /// Whether `text` is a valid signal id ([`SignalId::parse`] without keeping it).
+    pub fn check(text: &str) -> Result<(), SignalIdError> {
         let length = text.chars().count();
         if !(1..=MAX_SIGNAL_ID_CHARS).contains(&length) {
             return Err(SignalIdError::Length(length));
@@ -124,7 +130,7 @@ impl SignalId {
         {
             return Err(SignalIdError::Charset(bad));
         }
-        Ok(SignalId(text.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {

@@ -74,6 +74,10 @@ impl Timestamp {
 
     /// Parses a stored value, which must be in canonical form already.
     pub fn parse_canonical(text: &str) -> Result<Timestamp, TimestampError> {
+        if let Some(read) = Timestamp::read_canonical(text) {
+            return Ok(read);
+        }
+        // Not canonical, or not a timestamp at all: the general parser says which, and why.
         let parsed = Timestamp::parse_rfc3339(text)?;
         if parsed.as_str() != text {
             return Err(TimestampError::NotCanonical {
@@ -81,6 +85,52 @@ impl Timestamp {
             });
         }
         Ok(parsed)
+    }
+
+    /// The canonical text read field by field: what [`Timestamp::parse_canonical`] gives, without
+    /// the general RFC 3339 parser and without formatting the instant back to compare (verifying
+    /// a backup reads three timestamps a row). `None` when `text` is not exactly
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` with every field in range; the general path then decides.
+    /// A text of that shape with fields in range is its own canonical form: every field is
+    /// fixed-width and zero-padded, and the instant is UTC, whole microseconds, years 0000–9999.
+    fn read_canonical(text: &str) -> Option<Timestamp> {
+        let bytes: [u8; CANONICAL_LEN] = text.as_bytes().try_into().ok()?;
+        let separators = [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+        ];
+        if bytes.last() != Some(&b'Z')
+            || separators
+                .iter()
+                .any(|&(at, separator)| bytes.get(at) != Some(&separator))
+        {
+            return None;
+        }
+        let number = |from: usize, to: usize| -> Option<u32> {
+            bytes.get(from..to)?.iter().try_fold(0u32, |value, byte| {
+                byte.is_ascii_digit()
+                    .then(|| value * 10 + u32::from(byte - b'0'))
+            })
+        };
+        let year = i32::try_from(number(0, 4)?).ok()?;
+        let month = time::Month::try_from(u8::try_from(number(5, 7)?).ok()?).ok()?;
+        let day = u8::try_from(number(8, 10)?).ok()?;
+        let date = time::Date::from_calendar_date(year, month, day).ok()?;
+        let clock = time::Time::from_hms_micro(
+            u8::try_from(number(11, 13)?).ok()?,
+            u8::try_from(number(14, 16)?).ok()?,
+            u8::try_from(number(17, 19)?).ok()?,
+            number(20, 26)?,
+        )
+        .ok()?;
+        Some(Timestamp {
+            instant: date.with_time(clock).assume_utc(),
+            text: bytes,
+        })
     }
 
     pub fn as_datetime(&self) -> OffsetDateTime {
@@ -275,6 +325,71 @@ mod tests {
                     proptest::prop_assert!(year == 0 || year == 9999, "{}", text);
                 }
             }
+        }
+    }
+
+    /// The general path of `parse_canonical`: parse any RFC 3339 text, format it back, compare.
+    fn canonical_by_formatting(text: &str) -> Option<Timestamp> {
+        Timestamp::parse_rfc3339(text)
+            .ok()
+            .filter(|parsed| parsed.as_str() == text)
+    }
+
+    proptest::proptest! {
+        /// The field-by-field reading accepts exactly the canonical texts, with the same instant:
+        /// texts of the canonical shape with any two digits per field (months 00–99, days 00–99,
+        /// hours 00–99, seconds up to 99, leap days in any year) and with one byte replaced.
+        #[test]
+        fn reading_the_canonical_text_agrees_with_parsing_and_formatting_it(
+            year in 0u32..10_000,
+            fields in proptest::collection::vec(0u32..100, 5),
+            micros in 0u32..1_000_000,
+            replaced in proptest::option::of((0usize..CANONICAL_LEN, proptest::num::u8::ANY)),
+        ) {
+            let mut text = format!(
+                "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+                fields[0], fields[1], fields[2], fields[3], fields[4]
+            )
+            .into_bytes();
+            if let Some((at, byte)) = replaced {
+                text[at] = byte;
+            }
+            let Ok(text) = String::from_utf8(text) else { return Ok(()) };
+            let slow = canonical_by_formatting(&text);
+            proptest::prop_assert_eq!(Timestamp::read_canonical(&text), slow);
+            proptest::prop_assert_eq!(Timestamp::parse_canonical(&text).ok(), slow);
+        }
+    }
+
+    #[test]
+    fn the_field_by_field_reading_refuses_what_is_not_canonical() {
+        for text in [
+            "2026-11-28T09:30:00.000000Z",
+            "0000-01-01T00:00:00.000000Z",
+            "9999-12-31T23:59:59.999999Z",
+            "2024-02-29T12:00:00.500000Z",
+        ] {
+            assert_eq!(
+                Timestamp::read_canonical(text),
+                canonical_by_formatting(text),
+                "{text}"
+            );
+            assert!(Timestamp::read_canonical(text).is_some(), "{text}");
+        }
+        for text in [
+            "2025-02-29T12:00:00.000000Z",
+            "2026-11-28T09:30:60.000000Z",
+            "2026-11-28T24:00:00.000000Z",
+            "2026-11-28t09:30:00.000000Z",
+            "2026-11-28T09:30:00.000000z",
+            "2026-11-28T09:30:00.00000Z",
+            "2026-11-28T09:30:00.0000000Z",
+            "2026-11-28T09:30:00Z",
+            "+2026-11-28T09:30:00.000000Z",
+            "2026-11-28T09:30:00.000000+00:00",
+        ] {
+            assert_eq!(Timestamp::read_canonical(text), None, "{text}");
+            assert!(Timestamp::parse_canonical(text).is_err(), "{text}");
         }
     }
 }

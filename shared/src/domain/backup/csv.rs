@@ -7,7 +7,7 @@ use std::io::BufRead;
 use std::str::FromStr;
 
 use crate::domain::decimal::ExactDecimal;
-use crate::domain::entry::{Entry, StoredEntry};
+use crate::domain::entry::{Entry, EntryFields, StoredEntry};
 use crate::domain::hash::Hash;
 use crate::domain::signal::{Action, SignalContent, SignalId};
 use crate::domain::timestamp::Timestamp;
@@ -261,7 +261,21 @@ pub fn unescape_cell(cell: &str) -> Result<&str, String> {
 }
 
 /// [`unescape_cell`] with the refusal's code: `needless_escape` or `unescaped_formula`.
-fn unescape(cell: &str) -> Result<&str, (&'static str, String)> {
+pub(super) fn unescape(cell: &str) -> Result<&str, (&'static str, String)> {
+    // Most cells start with an ASCII character that escapes nothing and needs no escape (every
+    // full-width trigger starts with a non-ASCII byte): such a cell is its own value.
+    if cell
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii() && !b"=+-@\t\r\n'".contains(b))
+    {
+        return Ok(cell);
+    }
+    unescape_any(cell)
+}
+
+/// [`unescape`] for any cell, character by character.
+pub(super) fn unescape_any(cell: &str) -> Result<&str, (&'static str, String)> {
     match cell.strip_prefix('\'') {
         Some(rest) if rest.is_empty() || rest.starts_with(FORMULA_TRIGGERS) => Ok(rest),
         Some(_) => Err((
@@ -532,6 +546,9 @@ impl<R: BufRead> RowReader<R> {
             code,
             reason,
         };
+        if self.read_plain_record()? {
+            return Ok(true);
+        }
         let mut scan = RecordScan::default();
         let mut record_bytes = 0usize;
         loop {
@@ -571,8 +588,68 @@ impl<R: BufRead> RowReader<R> {
         }
     }
 
+    /// The next row's fields, borrowed from the reader, and its stored entry hash: the same
+    /// rows and refusals as the iterator, without copying any value out (verification reads a
+    /// row, hashes it and moves on). `None` at the end, and after a refusal that ends reading.
+    pub fn next_fields(&mut self) -> Option<Result<(EntryFields<'_>, Hash), BackupError>> {
+        if self.done {
+            return None;
+        }
+        match self.read_record(self.row + 1) {
+            Ok(true) => Some(self.cells().and_then(|row| row.fields())),
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err(error) => {
+                self.done = true;
+                Some(Err(error))
+            }
+        }
+    }
+
+    /// Reads the next record at once when it is plain — wholly in the input's buffer, ending
+    /// with its only CR and LF, with no double quote — which is what the byte-at-a-time reading
+    /// would make of it: its cells split at each comma, one line. Any other record (quoted
+    /// cells, a stray CR or LF, one cut by the buffer's end, too long, or the end of input) is
+    /// left untouched (`false`) for the byte-at-a-time reading, which also says what is wrong.
+    fn read_plain_record(&mut self) -> Result<bool, BackupError> {
+        let chunk = self
+            .input
+            .fill_buf()
+            .map_err(|error| BackupError::Io(error.to_string()))?;
+        let Some(line_feed) = memchr::memchr(b'\n', chunk) else {
+            return Ok(false);
+        };
+        let Some((b'\r', cells)) = chunk
+            .get(..line_feed)
+            .and_then(|record| record.split_last())
+            .map(|(last, cells)| (*last, cells))
+        else {
+            return Ok(false);
+        };
+        if line_feed >= MAX_ROW_BYTES || memchr::memchr2(b'"', b'\r', cells).is_some() {
+            return Ok(false);
+        }
+        let mut start = 0;
+        for comma in memchr::memchr_iter(b',', cells).chain([cells.len()]) {
+            self.buffer
+                .extend_from_slice(cells.get(start..comma).unwrap_or_default());
+            self.ends.push(self.buffer.len());
+            start = comma + 1;
+        }
+        self.input.consume(line_feed + 1);
+        self.line += 1;
+        Ok(true)
+    }
+
     /// Turns the record in `buffer`/`ends` into an entry.
     fn parse_row(&self) -> Result<StoredEntry, BackupError> {
+        self.cells()?.entry()
+    }
+
+    /// The record in `buffer`/`ends` as a row's cells: exactly [`COLUMNS`] of UTF-8 text.
+    fn cells(&self) -> Result<Row<'_>, BackupError> {
         let (row, line) = (self.row, self.row_line);
         if self.ends.len() != COLUMNS {
             return Err(BackupError::ColumnCount {
@@ -582,6 +659,20 @@ impl<R: BufRead> RowReader<R> {
             });
         }
         let mut cells = [""; COLUMNS];
+        // The record's text checked once: when it is UTF-8 and every cell ends on a character
+        // boundary, each cell is UTF-8 (the usual case); otherwise each cell is checked, which
+        // names the first that is not.
+        if let Ok(text) = std::str::from_utf8(&self.buffer) {
+            let mut start = 0;
+            let whole = self.ends.iter().zip(cells.iter_mut()).all(|(&end, cell)| {
+                let slice = text.get(start..end);
+                start = end;
+                slice.map(|slice| *cell = slice).is_some()
+            });
+            if whole {
+                return Ok(Row { row, line, cells });
+            }
+        }
         for (position, cell) in cells.iter_mut().enumerate() {
             *cell =
                 std::str::from_utf8(self.cell_bytes(position)).map_err(|_| BackupError::Cell {
@@ -592,7 +683,7 @@ impl<R: BufRead> RowReader<R> {
                     reason: "is not valid UTF-8".to_owned(),
                 })?;
         }
-        Row { row, line, cells }.entry()
+        Ok(Row { row, line, cells })
     }
 }
 
@@ -675,63 +766,115 @@ impl<'a> Row<'a> {
         })
     }
 
-    fn optional_parsed<T, E: fmt::Display>(
+    /// A text cell that must pass `check`, borrowed.
+    fn checked<E: fmt::Display>(
         &self,
         column: usize,
-        parse: impl Fn(&str) -> Result<T, E>,
-    ) -> Result<Option<T>, BackupError> {
+        check: impl Fn(&str) -> Result<(), E>,
+    ) -> Result<&'a str, BackupError> {
+        let text = self.required(column)?;
+        self.judged(column, text, check)
+    }
+
+    /// An optional text cell that, when present, must pass `check`, borrowed.
+    fn optional_checked<E: fmt::Display>(
+        &self,
+        column: usize,
+        check: impl Fn(&str) -> Result<(), E>,
+    ) -> Result<Option<&'a str>, BackupError> {
         match self.optional(column)? {
             None => Ok(None),
-            Some(text) => parse(text).map(Some).map_err(|error| {
+            Some(text) => self.judged(column, text, check).map(Some),
+        }
+    }
+
+    fn judged<E: fmt::Display>(
+        &self,
+        column: usize,
+        text: &'a str,
+        check: impl Fn(&str) -> Result<(), E>,
+    ) -> Result<&'a str, BackupError> {
+        check(text).map(|()| text).map_err(|error| {
+            self.error(
+                column,
+                "not_canonical",
+                format!("{:?} {error}", excerpt(text)),
+            )
+        })
+    }
+
+    /// The row's fields, borrowed from its cells, and its stored entry hash: every cell checked
+    /// as [`Row::entry`] checks it (the same refusals, column by column in the same order),
+    /// without copying a value.
+    fn fields(&self) -> Result<(EntryFields<'a>, Hash), BackupError> {
+        let decimal = ExactDecimal::check_canonical;
+        let timestamp = Timestamp::parse_canonical;
+        let fields = EntryFields {
+            schema_version: self.parsed(col::SCHEMA_VERSION, canonical_integer::<u64>)?,
+            chain_index: self.parsed(col::CHAIN_INDEX, canonical_integer::<u64>)?,
+            previous_hash: self.parsed(col::PREVIOUS_HASH, Hash::from_str)?,
+            signal_id: self.checked(col::SIGNAL_ID, SignalId::check)?,
+            symbol: self.required(col::SYMBOL)?,
+            action: self.parsed(col::ACTION, |text| {
+                Action::parse(text).ok_or("is not BUY or SELL")
+            })?,
+            entry_price: self.checked(col::ENTRY_PRICE, decimal)?,
+            target_price: self.optional_checked(col::TARGET_PRICE, decimal)?,
+            stop_loss: self.optional_checked(col::STOP_LOSS, decimal)?,
+            confidence: self.optional_checked(col::CONFIDENCE, decimal)?,
+            rationale: self.required(col::RATIONALE)?,
+            generated_at: self.parsed(col::GENERATED_AT, timestamp)?,
+            producer: self.optional(col::PRODUCER)?,
+            model: self.optional(col::MODEL)?,
+            model_version: self.optional(col::MODEL_VERSION)?,
+            received_at: self.parsed(col::RECEIVED_AT, timestamp)?,
+            delivery_latency_ms: self.parsed(col::DELIVERY_LATENCY_MS, canonical_integer::<i64>)?,
+            retention_expires_at: self.parsed(col::RETENTION_EXPIRES_AT, timestamp)?,
+            submitter: self.required(col::SUBMITTER)?,
+        };
+        Ok((fields, self.parsed(col::ENTRY_HASH, Hash::from_str)?))
+    }
+
+    /// The row as an owned entry: [`Row::fields`], then each value copied into its type.
+    fn entry(&self) -> Result<StoredEntry, BackupError> {
+        let (fields, entry_hash) = self.fields()?;
+        // The cells passed the checks: these parse.
+        let decimal = |column, text: &str| {
+            self.judged(column, text, ExactDecimal::check_canonical)?;
+            ExactDecimal::parse_canonical(text).map_err(|error| {
                 self.error(
                     column,
                     "not_canonical",
                     format!("{:?} {error}", excerpt(text)),
                 )
-            }),
-        }
-    }
-
-    fn text(&self, column: usize) -> Result<String, BackupError> {
-        self.required(column).map(str::to_owned)
-    }
-
-    fn optional_text(&self, column: usize) -> Result<Option<String>, BackupError> {
-        Ok(self.optional(column)?.map(str::to_owned))
-    }
-
-    fn entry(&self) -> Result<StoredEntry, BackupError> {
-        let decimal = ExactDecimal::parse_canonical;
-        let timestamp = Timestamp::parse_canonical;
+            })
+        };
+        let optional_decimal =
+            |column, text: Option<&str>| text.map(|text| decimal(column, text)).transpose();
         let entry = Entry {
-            schema_version: self.parsed(col::SCHEMA_VERSION, canonical_integer::<u64>)?,
-            chain_index: self.parsed(col::CHAIN_INDEX, canonical_integer::<u64>)?,
-            previous_hash: self.parsed(col::PREVIOUS_HASH, Hash::from_str)?,
+            schema_version: fields.schema_version,
+            chain_index: fields.chain_index,
+            previous_hash: fields.previous_hash,
             signal_id: self.parsed(col::SIGNAL_ID, SignalId::parse)?,
             content: SignalContent {
-                symbol: self.text(col::SYMBOL)?,
-                action: self.parsed(col::ACTION, |text| {
-                    Action::parse(text).ok_or("is not BUY or SELL")
-                })?,
-                entry_price: self.parsed(col::ENTRY_PRICE, decimal)?,
-                target_price: self.optional_parsed(col::TARGET_PRICE, decimal)?,
-                stop_loss: self.optional_parsed(col::STOP_LOSS, decimal)?,
-                confidence: self.optional_parsed(col::CONFIDENCE, decimal)?,
-                rationale: self.text(col::RATIONALE)?,
-                generated_at: self.parsed(col::GENERATED_AT, timestamp)?,
-                producer: self.optional_text(col::PRODUCER)?,
-                model: self.optional_text(col::MODEL)?,
-                model_version: self.optional_text(col::MODEL_VERSION)?,
+                symbol: fields.symbol.to_owned(),
+                action: fields.action,
+                entry_price: decimal(col::ENTRY_PRICE, fields.entry_price)?,
+                target_price: optional_decimal(col::TARGET_PRICE, fields.target_price)?,
+                stop_loss: optional_decimal(col::STOP_LOSS, fields.stop_loss)?,
+                confidence: optional_decimal(col::CONFIDENCE, fields.confidence)?,
+                rationale: fields.rationale.to_owned(),
+                generated_at: fields.generated_at,
+                producer: fields.producer.map(str::to_owned),
+                model: fields.model.map(str::to_owned),
+                model_version: fields.model_version.map(str::to_owned),
             },
-            received_at: self.parsed(col::RECEIVED_AT, timestamp)?,
-            delivery_latency_ms: self.parsed(col::DELIVERY_LATENCY_MS, canonical_integer::<i64>)?,
-            retention_expires_at: self.parsed(col::RETENTION_EXPIRES_AT, timestamp)?,
-            submitter: self.text(col::SUBMITTER)?,
+            received_at: fields.received_at,
+            delivery_latency_ms: fields.delivery_latency_ms,
+            retention_expires_at: fields.retention_expires_at,
+            submitter: fields.submitter.to_owned(),
         };
-        Ok(StoredEntry {
-            entry,
-            entry_hash: self.parsed(col::ENTRY_HASH, Hash::from_str)?,
-        })
+        Ok(StoredEntry { entry, entry_hash })
     }
 }
 
@@ -746,9 +889,19 @@ fn excerpt(text: &str) -> Cow<'_, str> {
 
 /// An integer in its one decimal spelling: digits, `-` only when negative, no `+`, no leading
 /// zeros, no `-0`.
-pub(super) fn canonical_integer<T: FromStr + ToString>(text: &str) -> Result<T, &'static str> {
-    text.parse::<T>()
-        .ok()
-        .filter(|value| value.to_string() == text)
+/// A text of that shape that parses is exactly what the integer's `to_string` gives back, so the
+/// shape is checked instead of formatting the value.
+pub(super) fn canonical_integer<T: FromStr>(text: &str) -> Result<T, &'static str> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let canonical_shape = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && if digits.len() == text.len() {
+            digits == "0" || !digits.starts_with('0')
+        } else {
+            !digits.starts_with('0')
+        };
+    canonical_shape
+        .then(|| text.parse::<T>().ok())
+        .flatten()
         .ok_or("is not a canonical integer (decimal digits, '-' only when negative, no '+' or leading zeros)")
 }

@@ -1057,3 +1057,70 @@ fn a_second_reading_of_index_and_hash_gives_each_rows_own() {
     }
     assert_eq!(count, 4);
 }
+
+/// Every row of `bytes` through `next_fields`, each as the owned entry its fields describe
+/// (compared by their fields), and the refusal that ended the reading, if any.
+fn read_fields<R: std::io::BufRead>(input: R) -> (Vec<(String, Hash)>, Option<BackupError>) {
+    let mut reader = match RowReader::new(input) {
+        Ok(reader) => reader,
+        Err(error) => return (Vec::new(), Some(error)),
+    };
+    let mut rows = Vec::new();
+    while let Some(row) = reader.next_fields() {
+        match row {
+            Ok((fields, hash)) => rows.push((format!("{fields:?}"), hash)),
+            Err(error) => return (rows, Some(error)),
+        }
+    }
+    (rows, None)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// The plain-record reading (whole records found with memchr in the input's buffer) and
+    /// the byte-at-a-time reading agree: a file with one byte changed reads the same, entry for
+    /// entry and refusal for refusal, whether its records sit whole in one buffer or are cut
+    /// anywhere by a small one; and the borrowed fields are those of the owned entries.
+    #[test]
+    fn records_read_the_same_whatever_the_buffer_and_fields_match_entries(
+        entries in prop::collection::vec(arb_entry(), 1..4),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        capacity in 1usize..700,
+    ) {
+        let mut bytes = file(&entries);
+        let position = at.index(bytes.len());
+        bytes[position] = byte;
+        let whole: Vec<Result<StoredEntry, BackupError>> = match RowReader::new(bytes.as_slice()) {
+            Ok(reader) => reader.collect(),
+            Err(error) => vec![Err(error)],
+        };
+        let cut: Vec<Result<StoredEntry, BackupError>> =
+            match RowReader::new(BufReader::with_capacity(capacity, bytes.as_slice())) {
+                Ok(reader) => reader.collect(),
+                Err(error) => vec![Err(error)],
+            };
+        prop_assert_eq!(&whole, &cut);
+        let (fields, refused) = read_fields(BufReader::with_capacity(capacity, bytes.as_slice()));
+        let mut expected_fields = Vec::new();
+        let mut expected_refusal = None;
+        for row in &whole {
+            match row {
+                Ok(stored) => expected_fields.push((format!("{:?}", stored.entry.fields()), stored.entry_hash)),
+                Err(error) => {
+                    expected_refusal = Some(error.clone());
+                    // The iterator goes on after a refused cell; the field reading stops.
+                    break;
+                }
+            }
+        }
+        prop_assert_eq!(fields, expected_fields);
+        prop_assert_eq!(refused, expected_refusal);
+    }
+
+    /// The ASCII shortcut of the cell unescaping agrees with the character-by-character rule.
+    #[test]
+    fn unescaping_a_cell_agrees_with_the_general_rule(cell in "(['=+@\t\r\n-]|\u{FF1D}|\u{FF0B}|\u{FF0D}|\u{FF20}|[a-z0-9 ]|\u{e9})*") {
+        prop_assert_eq!(unescape(&cell), unescape_any(&cell));
+    }
+}
