@@ -82,6 +82,9 @@ pub(super) enum GroupAnswer {
         entry: Box<StoredEntry>,
         retries: u32,
     },
+    /// Its id was claimed before it entered (read beside its first head read): a replay of what
+    /// holds the claim; no pending was written.
+    Replay(Box<StoredEntry>),
     /// Its id is claimed by something else than its own pending (another content, submitter or
     /// request under the same id): answer as a replay of what holds the claim.
     ClaimedByAnother,
@@ -116,6 +119,7 @@ pub(super) fn append<'a, S: GroupCommitStore>(
             budget,
             retries: 0,
             last_failure: String::new(),
+            phases: Phases::new(),
         };
         sequencer.append(mine).await
     })
@@ -171,15 +175,98 @@ struct Sequencer<'a, S> {
     budget: &'a Budget,
     retries: u32,
     last_failure: String,
+    phases: Phases,
+}
+
+/// Where one signal's time went, logged at debug level under the target [`PHASES_TARGET`] when
+/// it is answered (the benchmark reads these to break the ack latency down; a deployed function
+/// logs at info and skips them).
+struct Phases {
+    started: Instant,
+    /// When my last pending put was answered.
+    entered: Option<Instant>,
+    /// How many times I entered a generation (1 + re-entries).
+    rounds: u32,
+    /// Claim reads while waiting.
+    polls: u32,
+    /// Head reads while waiting.
+    checks: u32,
+    /// How I was answered: `alone` (my own commit of one), `combiner` (a commit of my combining),
+    /// `waiter` (my claim, written by another's commit).
+    role: &'static str,
+}
+
+/// The `tracing` target of the per-signal phase events and of the combiner's per-commit events.
+pub const PHASES_TARGET: &str = "group_commit_phases";
+
+impl Phases {
+    fn new() -> Phases {
+        Phases {
+            started: Instant::now(),
+            entered: None,
+            rounds: 0,
+            polls: 0,
+            checks: 0,
+            role: "waiter",
+        }
+    }
+
+    fn log(&self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let now = Instant::now();
+        let entered = self.entered.unwrap_or(now);
+        tracing::debug!(
+            target: PHASES_TARGET,
+            kind = "signal",
+            role = self.role,
+            total_ms = ms(now - self.started),
+            enter_ms = ms(entered - self.started),
+            wait_ms = ms(now - entered),
+            rounds = self.rounds,
+            polls = self.polls,
+            checks = self.checks,
+        );
+    }
 }
 
 impl<S: GroupCommitStore> Sequencer<'_, S> {
     /// Steps 1–6 of the design, re-entered when the head passed my pending by.
     async fn append(&mut self, mine: Pending) -> GroupAnswer {
         let my_key = mine.sequence_key();
+        let mut first_round = true;
         'rounds: loop {
-            // 1. The head names the generation I join.
-            let head = match sorted(self.budget.call(self.store.commit_head()).await) {
+            // 1. The head names the generation I join. On the first round my claim is read
+            // beside it: a replay answers before entering, and costs no round trip of its own.
+            let head = if std::mem::take(&mut first_round) {
+                let (head, claim) = tokio::join!(
+                    self.budget.call(self.store.commit_head()),
+                    self.budget
+                        .call(self.store.find_by_signal_id(&mine.signal_id))
+                );
+                match claim {
+                    Ok(Ok(Some(existing))) => return GroupAnswer::Replay(Box::new(existing)),
+                    Ok(Ok(None)) => {}
+                    Ok(Err(error)) => {
+                        return GroupAnswer::Unconfirmed {
+                            why: error.into(),
+                            audit_write_failed: false,
+                        };
+                    }
+                    Err(late) => {
+                        return GroupAnswer::Unconfirmed {
+                            why: Unconfirmed::Busy {
+                                retries: 0,
+                                why: late.to_string(),
+                            },
+                            audit_write_failed: false,
+                        };
+                    }
+                }
+                head
+            } else {
+                self.budget.call(self.store.commit_head()).await
+            };
+            let head = match sorted(head) {
                 Call::Done(head) => head,
                 Call::Retry(why) => match self.backoff(why).await {
                     true => continue 'rounds,
@@ -202,6 +289,8 @@ impl<S: GroupCommitStore> Sequencer<'_, S> {
                 Call::Fail(why) => return failed(why),
             }
             let entered = Instant::now();
+            self.phases.entered = Some(entered);
+            self.phases.rounds += 1;
             // 3. Alone in my generation: commit at once.
             let first = match sorted(
                 self.budget
@@ -220,6 +309,7 @@ impl<S: GroupCommitStore> Sequencer<'_, S> {
                 match self.commit(&head, std::slice::from_ref(&mine)).await {
                     Committed::Stored(stored) => {
                         if let Some(entry) = stored.into_iter().next() {
+                            self.phases.role = "alone";
                             return self.stored(entry);
                         }
                     }
@@ -242,6 +332,7 @@ impl<S: GroupCommitStore> Sequencer<'_, S> {
                 TAKE_OVER_AFTER + Duration::from_millis(fastrand::u64(0..=TAKE_OVER_JITTER_MS));
             let (mut seen_next, mut seen_moving_at) = (generation, entered);
             loop {
+                self.phases.polls += 1;
                 match self.answer_if_placed(&mine).await {
                     Call::Done(Some(answer)) => return answer,
                     Call::Done(None) => {}
@@ -250,6 +341,7 @@ impl<S: GroupCommitStore> Sequencer<'_, S> {
                 }
                 if Instant::now() >= check_at {
                     check_at = Instant::now() + CHECK_EVERY;
+                    self.phases.checks += 1;
                     let now = match sorted(self.budget.call(self.store.commit_head()).await) {
                         Call::Done(now) => now,
                         Call::Retry(why) => {
@@ -270,7 +362,10 @@ impl<S: GroupCommitStore> Sequencer<'_, S> {
                     {
                         // Nobody committed since I entered: nobody combines, so I do.
                         match self.combine(generation, now, &mine.signal_id).await {
-                            Combined::Mine(entry) => return self.stored(*entry),
+                            Combined::Mine(entry) => {
+                                self.phases.role = "combiner";
+                                return self.stored(*entry);
+                            }
                             // Out of attempts (the store stayed busy): give up, unconfirmed.
                             Combined::Stopped if self.exhausted() => return self.busy(),
                             Combined::Stopped => {}
@@ -348,12 +443,30 @@ impl<S: GroupCommitStore> Sequencer<'_, S> {
             let mut partitions = vec![generation, head.next, after];
             partitions.extend(recent.iter().copied());
             let read_now = backlog.len() < 2 * COMMIT_BATCH;
-            let (committed, arrivals) = tokio::join!(self.commit(&head, &batch), async {
-                match read_now {
-                    true => self.read_partitions(&partitions).await,
-                    false => Call::Done(Vec::new()),
+            let cycle = Instant::now();
+            let (committed, arrivals) = tokio::join!(
+                async {
+                    let committed = self.commit(&head, &batch).await;
+                    (committed, cycle.elapsed())
+                },
+                async {
+                    let arrivals = match read_now {
+                        true => self.read_partitions(&partitions).await,
+                        false => Call::Done(Vec::new()),
+                    };
+                    (arrivals, cycle.elapsed())
                 }
-            });
+            );
+            let ((committed, commit_took), (arrivals, read_took)) = (committed, arrivals);
+            tracing::debug!(
+                target: PHASES_TARGET,
+                kind = "commit",
+                batch = batch.len(),
+                backlog = backlog.len(),
+                commit_ms = commit_took.as_secs_f64() * 1000.0,
+                read_ms = read_took.as_secs_f64() * 1000.0,
+                partitions = partitions.len(),
+            );
             match committed {
                 Committed::Stored(stored) => {
                     let Some(last) = stored.last() else {
@@ -517,6 +630,7 @@ impl<S: GroupCommitStore> Sequencer<'_, S> {
     }
 
     fn stored(&self, entry: StoredEntry) -> GroupAnswer {
+        self.phases.log();
         GroupAnswer::Stored {
             entry: Box::new(entry),
             retries: self.retries,

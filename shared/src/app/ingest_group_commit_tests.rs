@@ -533,6 +533,166 @@ async fn the_single_protocol_stays_selectable_beside_group_commit() {
     assert_eq!(ledger.commit_count(), 20, "one commit per signal");
 }
 
+/// Every store call answers `ROUND_TRIP` of paused time after it is made, so a request's
+/// duration counts its sequential round trips (calls made together count once).
+#[derive(Debug)]
+struct RoundTrips<S> {
+    inner: S,
+}
+
+const ROUND_TRIP: Duration = Duration::from_millis(10);
+
+impl<S> RoundTrips<S> {
+    async fn trip<T>(&self, call: impl Future<Output = T>) -> T {
+        tokio::time::sleep(ROUND_TRIP).await;
+        call.await
+    }
+}
+
+impl<S: LedgerStore> LedgerStore for RoundTrips<S> {
+    async fn head(&self) -> Result<Option<crate::ports::ChainHead>, StoreError> {
+        self.trip(self.inner.head()).await
+    }
+    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
+        self.trip(self.inner.append(entry, audit)).await
+    }
+    async fn find_by_signal_id(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Option<StoredEntry>, StoreError> {
+        self.trip(self.inner.find_by_signal_id(signal_id)).await
+    }
+    async fn read_page(&self, from: u64, limit: u32) -> Result<crate::ports::Page, StoreError> {
+        self.trip(self.inner.read_page(from, limit)).await
+    }
+    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        self.trip(self.inner.entry_at(chain_index)).await
+    }
+    async fn claims(
+        &self,
+        signal_ids: &[SignalId],
+    ) -> Result<Vec<(SignalId, crate::ports::Claim)>, StoreError> {
+        self.trip(self.inner.claims(signal_ids)).await
+    }
+    async fn receipt(
+        &self,
+        signal_id: &SignalId,
+        subscriber: &crate::domain::receipt::Subscriber,
+    ) -> Result<Option<crate::domain::receipt::StoredReceipt>, StoreError> {
+        self.trip(self.inner.receipt(signal_id, subscriber)).await
+    }
+    async fn receipts_of(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Vec<Result<crate::domain::receipt::StoredReceipt, StoreError>>, StoreError> {
+        self.trip(self.inner.receipts_of(signal_id)).await
+    }
+}
+
+impl<S: GroupCommitStore> GroupCommitStore for RoundTrips<S> {
+    async fn commit_head(&self) -> Result<CommitHead, StoreError> {
+        self.trip(self.inner.commit_head()).await
+    }
+    async fn put_pending(&self, generation: u64, pending: &Pending) -> Result<(), StoreError> {
+        self.trip(self.inner.put_pending(generation, pending)).await
+    }
+    async fn first_pending_ids(
+        &self,
+        generation: u64,
+        limit: u32,
+    ) -> Result<Vec<SignalId>, StoreError> {
+        self.trip(self.inner.first_pending_ids(generation, limit))
+            .await
+    }
+    async fn pendings(&self, generation: u64) -> Result<Vec<Pending>, StoreError> {
+        self.trip(self.inner.pendings(generation)).await
+    }
+    async fn commit(
+        &self,
+        head: &CommitHead,
+        entries: &[StoredEntry],
+        audits: &[AuditEvent],
+    ) -> Result<usize, CommitError> {
+        self.trip(self.inner.commit(head, entries, audits)).await
+    }
+    async fn placed(&self, signal_id: &SignalId) -> Result<Option<Placed>, StoreError> {
+        self.trip(self.inner.placed(signal_id)).await
+    }
+}
+
+/// How long (in round trips of [`RoundTrips`]) one request takes on an otherwise idle ledger.
+async fn round_trips<S: GroupCommitStore>(
+    service: &Service<S>,
+    request: HttpRequest,
+) -> (u16, u32) {
+    let started = tokio::time::Instant::now();
+    let status = service.handle(request).await.status;
+    let took = started.elapsed();
+    assert_eq!(took.as_millis() % ROUND_TRIP.as_millis(), 0, "{took:?}");
+    (status, (took.as_millis() / ROUND_TRIP.as_millis()) as u32)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_signal_is_one_round_trip_slower_than_the_single_append() {
+    let mut costs = Vec::new();
+    for protocol in [AppendProtocol::Single, AppendProtocol::GroupCommit] {
+        let ledger = InMemoryLedger::new();
+        let settings = IngestSettings {
+            protocol,
+            ..IngestSettings::default()
+        };
+        let service = service_with(
+            RoundTrips {
+                inner: ledger.clone(),
+            },
+            &ledger,
+            settings,
+        );
+        let (status, trips) = round_trips(&service, post(&signal("s-1"))).await;
+        assert_eq!(status, 201);
+        costs.push(trips);
+    }
+    // Single: claim read, head read, transaction. Group commit: claim read beside the head
+    // read, pending put, keys-only read of the generation, a commit of one.
+    assert_eq!(costs, [3, 4]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_is_answered_from_the_claim_read_beside_the_head_without_a_pending() {
+    let ledger = InMemoryLedger::new();
+    let service = service_with(
+        RoundTrips {
+            inner: ledger.clone(),
+        },
+        &ledger,
+        IngestSettings::default(),
+    );
+    let (status, _) = round_trips(&service, post(&signal("s-1"))).await;
+    assert_eq!(status, 201);
+    let audited = ledger.audit_events().len();
+    // An identical replay: 200 after one round trip (the claim and the head read together).
+    assert_eq!(round_trips(&service, post(&signal("s-1"))).await, (200, 1));
+    assert_eq!(
+        ledger.audit_events().len(),
+        audited,
+        "a replay is not audited"
+    );
+    // A conflicting one: 409, audited once, after the same single round trip.
+    let mut changed = signal("s-1");
+    changed["entry_price"] = json!("151");
+    assert_eq!(round_trips(&service, post(&changed)).await, (409, 1));
+    let events = ledger.audit_events();
+    assert_eq!(events.len(), audited + 1);
+    assert_eq!(
+        events.last().map(|e| e.event_type),
+        Some(AuditEventType::ConflictingReplay)
+    );
+    // Neither entered: one pending (the original's), one entry, one commit.
+    assert_eq!(ledger.all_pendings().len(), 1);
+    assert_eq!(ledger.entries().len(), 1);
+    assert_eq!(ledger.commit_count(), 1);
+}
+
 mod interleavings {
     use proptest::prelude::*;
 
