@@ -103,7 +103,7 @@ fn print_phases(label: &str, phases: Vec<Phase>) {
     let summary = |group: &[&Phase]| {
         let col = |name: &str| group.iter().map(|p| get(p, name)).collect::<Vec<f64>>();
         format!(
-            "n {}, total p50/p99 {:.0}/{:.0} ms, enter p50/p99 {:.0}/{:.0}, wait p50/p99 {:.0}/{:.0}, re-entered {}, polls mean {:.1}, head checks mean {:.1}",
+            "n {}, total p50/p99 {:.0}/{:.0} ms, enter p50/p99 {:.0}/{:.0}, wait p50/p99 {:.0}/{:.0}, re-entered {} (passed by {}, stalled {}), claim reads mean {:.1}, head reads mean {:.1}",
             group.len(),
             pct(col("total_ms"), 0.5),
             pct(col("total_ms"), 0.99),
@@ -112,6 +112,8 @@ fn print_phases(label: &str, phases: Vec<Phase>) {
             pct(col("wait_ms"), 0.5),
             pct(col("wait_ms"), 0.99),
             group.iter().filter(|p| get(p, "rounds") > 1.0).count(),
+            col("passed").iter().sum::<f64>(),
+            col("stalled").iter().sum::<f64>(),
             col("polls").iter().sum::<f64>() / group.len() as f64,
             col("checks").iter().sum::<f64>() / group.len() as f64,
         )
@@ -130,8 +132,11 @@ fn print_phases(label: &str, phases: Vec<Phase>) {
     if !commits.is_empty() {
         let col = |name: &str| commits.iter().map(|p| get(p, name)).collect::<Vec<f64>>();
         eprintln!(
-            "{label} commits: {}, batch mean {:.1} p50 {:.0}, commit p50/p99 {:.0}/{:.0} ms, arrivals read p50/p99 {:.0}/{:.0} ms ({:.1} partitions)",
+            "{label} commit attempts: {} ({} stored, {} failed on a claim, {} lost), batch mean {:.1} p50 {:.0}, commit p50/p99 {:.0}/{:.0} ms, arrivals read p50/p99 {:.0}/{:.0} ms ({:.1} partitions)",
             commits.len(),
+            commits.iter().filter(|p| p.role == "stored").count(),
+            commits.iter().filter(|p| p.role == "claimed").count(),
+            commits.iter().filter(|p| p.role == "lost").count(),
             col("batch").iter().sum::<f64>() / commits.len() as f64,
             pct(col("batch"), 0.5),
             pct(col("commit_ms"), 0.5),
