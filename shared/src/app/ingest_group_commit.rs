@@ -82,7 +82,7 @@ mod tuning {
     /// commits what it has read and hands over (the next generation's smallest id combines):
     /// it bounds the combiner's own answer time under sustained load. Each hand-over delays the
     /// signals that land during it by a take-over (~100 ms), so hand-overs must be rare: with
-    /// 2 s the sustained p99 was 310 ms, with 5 s 248 ms, with 10 s 234 ms (one producer in
+    /// 2 s the sustained p99 was 312 ms (20 s run), with 5 s 248 ms, with 10 s 234 ms (one producer in
     /// ~15,000 then waits 10 s for its own answer, within the 20 s deadline).
     pub const LINGER: Duration = Duration::from_secs(10);
     /// A combiner reads the pending partitions of its last this-many commits' generations (a
