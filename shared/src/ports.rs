@@ -235,6 +235,15 @@ pub trait GroupCommitStore: LedgerStore {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<SignalId>, StoreError>> + Send;
 
+    /// The first chain indexes of the newest `limit` commits that start at or before
+    /// `at_or_before`, newest first: the generations whose pendings a combiner that takes over
+    /// reads, as the combiner before it did.
+    fn commit_firsts(
+        &self,
+        at_or_before: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<u64>, StoreError>> + Send;
+
     /// Every pending of `generation`, claimed or not. A malformed pending item is left out (it
     /// is inert: it can never be answered as stored).
     fn pendings(

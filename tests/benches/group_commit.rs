@@ -16,7 +16,7 @@
 //! complete, or a signal or an audit event is missing or duplicated.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
@@ -31,6 +31,122 @@ use shared::domain::timestamp::Timestamp;
 use shared::ports::{Clock, LedgerStore};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+
+/// One debug event of the group-commit protocol (`shared::app::ingest::PHASES_TARGET`): a
+/// signal's answer (`kind = "signal"`) or a combiner's commit (`kind = "commit"`), with its
+/// numeric fields.
+#[derive(Debug, Default, Clone)]
+struct Phase {
+    kind: String,
+    role: String,
+    numbers: HashMap<&'static str, f64>,
+}
+
+impl tracing::field::Visit for Phase {
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.numbers.insert(field.name(), value);
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.numbers.insert(field.name(), value as f64);
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.numbers.insert(field.name(), value as f64);
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "kind" => self.kind = value.to_owned(),
+            "role" => self.role = value.to_owned(),
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+/// Collects the protocol's phase events, to say where a scenario's time went.
+#[derive(Debug, Default, Clone)]
+struct PhaseLog(Arc<Mutex<Vec<Phase>>>);
+
+impl PhaseLog {
+    fn take(&self) -> Vec<Phase> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PhaseLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != shared::app::ingest::PHASES_TARGET {
+            return;
+        }
+        let mut phase = Phase::default();
+        event.record(&mut phase);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(phase);
+    }
+}
+
+/// Prints where the time of a scenario's group-commit answers went: per role (`alone`,
+/// `combiner`, `waiter`), the answer time split into entering (head read + pending put, all
+/// rounds) and waiting; the slowest 1 %'s make-up; and the combiner's commits.
+fn print_phases(label: &str, phases: Vec<Phase>) {
+    let pct = |mut values: Vec<f64>, q: f64| -> f64 {
+        if values.is_empty() {
+            return f64::NAN;
+        }
+        values.sort_by(f64::total_cmp);
+        values[((values.len() - 1) as f64 * q).round() as usize]
+    };
+    let get = |p: &Phase, name: &str| p.numbers.get(name).copied().unwrap_or(0.0);
+    let signals: Vec<&Phase> = phases.iter().filter(|p| p.kind == "signal").collect();
+    let commits: Vec<&Phase> = phases.iter().filter(|p| p.kind == "commit").collect();
+    if signals.is_empty() {
+        return;
+    }
+    let summary = |group: &[&Phase]| {
+        let col = |name: &str| group.iter().map(|p| get(p, name)).collect::<Vec<f64>>();
+        format!(
+            "n {}, total p50/p99 {:.0}/{:.0} ms, enter p50/p99 {:.0}/{:.0}, wait p50/p99 {:.0}/{:.0}, re-entered {} (passed by {}, stalled {}), claim reads mean {:.1}, head reads mean {:.1}",
+            group.len(),
+            pct(col("total_ms"), 0.5),
+            pct(col("total_ms"), 0.99),
+            pct(col("enter_ms"), 0.5),
+            pct(col("enter_ms"), 0.99),
+            pct(col("wait_ms"), 0.5),
+            pct(col("wait_ms"), 0.99),
+            group.iter().filter(|p| get(p, "rounds") > 1.0).count(),
+            col("passed").iter().sum::<f64>(),
+            col("stalled").iter().sum::<f64>(),
+            col("polls").iter().sum::<f64>() / group.len() as f64,
+            col("checks").iter().sum::<f64>() / group.len() as f64,
+        )
+    };
+    eprintln!("{label} phases, all: {}", summary(&signals));
+    for role in ["alone", "combiner", "waiter"] {
+        let group: Vec<&Phase> = signals.iter().copied().filter(|p| p.role == role).collect();
+        if !group.is_empty() {
+            eprintln!("{label} phases, {role}: {}", summary(&group));
+        }
+    }
+    let mut slowest = signals.clone();
+    slowest.sort_by(|a, b| get(b, "total_ms").total_cmp(&get(a, "total_ms")));
+    slowest.truncate((signals.len() / 100).max(1));
+    eprintln!("{label} phases, slowest 1 %: {}", summary(&slowest));
+    if !commits.is_empty() {
+        let col = |name: &str| commits.iter().map(|p| get(p, name)).collect::<Vec<f64>>();
+        eprintln!(
+            "{label} commit attempts: {} ({} stored, {} failed on a claim, {} lost), batch mean {:.1} p50 {:.0}, commit p50/p99 {:.0}/{:.0} ms, arrivals read p50/p99 {:.0}/{:.0} ms ({:.1} partitions)",
+            commits.len(),
+            commits.iter().filter(|p| p.role == "stored").count(),
+            commits.iter().filter(|p| p.role == "claimed").count(),
+            commits.iter().filter(|p| p.role == "lost").count(),
+            col("batch").iter().sum::<f64>() / commits.len() as f64,
+            pct(col("batch"), 0.5),
+            pct(col("commit_ms"), 0.5),
+            pct(col("commit_ms"), 0.99),
+            pct(col("read_ms"), 0.5),
+            pct(col("read_ms"), 0.99),
+            col("partitions").iter().sum::<f64>() / commits.len() as f64,
+        );
+    }
+}
 
 /// Lambda's default account concurrency: invocations beyond it are refused with 429.
 const LAMBDA_CONCURRENCY: usize = 1_000;
@@ -80,10 +196,12 @@ struct Rig {
     metrics: RecordingMetrics,
     lambdas: Arc<Semaphore>,
     clock: VirtualClock,
+    phases: PhaseLog,
 }
 
 impl Rig {
-    fn new(protocol: Protocol, seed: u64) -> Rig {
+    fn new(protocol: Protocol, seed: u64, phases: &PhaseLog) -> Rig {
+        phases.take();
         let model = ModelledDynamo::new(ModelParameters::published(), seed);
         let store = DynamoLedgerStore::new(model.clone(), SIGNALS_TABLE, AUDIT_TABLE);
         let audit = DynamoAuditSink::new(model.clone(), AUDIT_TABLE);
@@ -117,6 +235,7 @@ impl Rig {
             metrics,
             lambdas: Arc::new(Semaphore::new(LAMBDA_CONCURRENCY)),
             clock,
+            phases: phases.clone(),
         }
     }
 }
@@ -212,6 +331,7 @@ async fn finish(
     produced: Vec<Produced>,
     span: Duration,
 ) -> anyhow::Result<Figures> {
+    print_phases(&format!("{:?} {scenario}", rig.protocol), rig.phases.take());
     let stats: ModelStats = rig.model.stats();
     // The hottest partitions (numbers folded: `PENDING#17` and `PENDING#18` count as one kind).
     let mut hot: HashMap<String, u64> = HashMap::new();
@@ -348,8 +468,13 @@ async fn verify(rig: &Rig, scenario: &str, produced: &[Produced]) -> anyhow::Res
     Ok(())
 }
 
-async fn burst(protocol: Protocol, seed: u64, signals: u64) -> anyhow::Result<Figures> {
-    let rig = Rig::new(protocol, seed);
+async fn burst(
+    protocol: Protocol,
+    seed: u64,
+    signals: u64,
+    phases: &PhaseLog,
+) -> anyhow::Result<Figures> {
+    let rig = Rig::new(protocol, seed, phases);
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..signals {
         tasks.spawn(produce(
@@ -369,8 +494,9 @@ async fn sustained(
     seed: u64,
     per_second: u64,
     seconds: u64,
+    phases: &PhaseLog,
 ) -> anyhow::Result<Figures> {
-    let rig = Rig::new(protocol, seed);
+    let rig = Rig::new(protocol, seed, phases);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let total = per_second * seconds;
@@ -396,8 +522,13 @@ async fn sustained(
     .await
 }
 
-async fn idle(protocol: Protocol, seed: u64, signals: u64) -> anyhow::Result<Figures> {
-    let rig = Rig::new(protocol, seed);
+async fn idle(
+    protocol: Protocol,
+    seed: u64,
+    signals: u64,
+    phases: &PhaseLog,
+) -> anyhow::Result<Figures> {
+    let rig = Rig::new(protocol, seed, phases);
     let started = Instant::now();
     let mut produced = Vec::new();
     for n in 0..signals {
@@ -430,6 +561,14 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(60);
     // The service's backoff jitter draws from fastrand's thread-local generator: seed it.
     fastrand::seed(13);
+    let phases = PhaseLog::default();
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(phases.clone()),
+        )
+        .context("installing the phase log")?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -447,13 +586,13 @@ fn main() -> anyhow::Result<()> {
             // `GROUP_COMMIT_SCENARIOS=idle,burst` (or any of idle, burst, sustained) runs some.
             let run = |name: &str| scenarios.is_empty() || scenarios.contains(name);
             if run("idle") {
-                all.push(idle(protocol, 1, 200).await?);
+                all.push(idle(protocol, 1, 200, &phases).await?);
             }
             if run("burst") {
-                all.push(burst(protocol, 2, 1_000).await?);
+                all.push(burst(protocol, 2, 1_000, &phases).await?);
             }
             if run("sustained") {
-                all.push(sustained(protocol, 3, 1_500, seconds).await?);
+                all.push(sustained(protocol, 3, 1_500, seconds, &phases).await?);
             }
         }
         anyhow::Ok(all)

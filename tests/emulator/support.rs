@@ -71,8 +71,8 @@ impl TestStack {
     }
 
     /// The service with group commit (what the function runs). Kept to the tests of the protocol
-    /// in their own binary (`tests/burst`): its waiters poll their claims every 15 ms, which the
-    /// serialized emulator under the whole parallel suite answers slowly for every other test.
+    /// in their own binary (`tests/burst`): 64 concurrent writers load the serialized emulator,
+    /// which then answers slowly for every other test of the parallel suite.
     #[allow(dead_code)]
     pub fn group_commit_service(&self, metrics: RecordingMetrics) -> DynamoIngest {
         self.service(metrics).with_group_commit()

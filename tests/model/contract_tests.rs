@@ -433,6 +433,22 @@ async fn group_commit_contract(store: &impl GroupCommitStore) {
         .await
         .expect("append");
     assert_eq!(store.commit_head().await.expect("head").next, 104);
+    // The commits' first indexes, newest first, from a given index down (a combiner that takes
+    // over reads the generations of the last few).
+    let all = store.commit_firsts(u64::MAX, 100).await.expect("firsts");
+    assert_eq!(all.first(), Some(&103), "the append's commit is the newest");
+    assert_eq!(all.last(), Some(&0));
+    assert!(all.windows(2).all(|w| w[0] > w[1]), "{all:?}");
+    assert_eq!(store.commit_firsts(103, 2).await.expect("firsts"), all[..2]);
+    assert_eq!(
+        store.commit_firsts(all[1], 10).await.expect("firsts"),
+        all[1..],
+        "at or before the given index"
+    );
+    assert_eq!(
+        store.commit_firsts(all[1] - 1, 1).await.expect("firsts"),
+        all[2..3]
+    );
 }
 
 #[tokio::test(start_paused = true)]

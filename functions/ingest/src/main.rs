@@ -63,7 +63,8 @@ async fn main() -> Result<(), Error> {
             EmfStdout::new(&config.metrics_namespace, "ingest"),
             settings,
         )
-        .with_proofs(proofs),
+        .with_proofs(proofs)
+        .with_group_commit(),
     );
     run(service_fn(move |request: Request| {
         let service = Arc::clone(&service);

@@ -213,6 +213,10 @@ impl<D: DynamoApi> GroupCommitStore for DynamoLedgerStore<D> {
         self.read_first_pending_ids(generation, limit).await
     }
 
+    async fn commit_firsts(&self, at_or_before: u64, limit: u32) -> Result<Vec<u64>, StoreError> {
+        self.read_commit_firsts(at_or_before, limit).await
+    }
+
     async fn pendings(&self, generation: u64) -> Result<Vec<Pending>, StoreError> {
         self.read_pendings(generation).await
     }

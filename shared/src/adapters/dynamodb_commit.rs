@@ -667,6 +667,24 @@ impl<D: DynamoApi> DynamoLedgerStore<D> {
         })
     }
 
+    /// See [`crate::ports::GroupCommitStore::commit_firsts`]: the commit records' keys only.
+    pub(crate) async fn read_commit_firsts(
+        &self,
+        at_or_before: u64,
+        limit: u32,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut query = KeyQuery::partition(&self.signals_table, s(COMMIT_PARTITION));
+        query.sort_until = Some(n(at_or_before));
+        query.descending = true;
+        query.limit = Some(limit);
+        query.projection = Some(&["pk", "sk"]);
+        let page = self.client.query(query).await.map_err(store_error)?;
+        page.items
+            .iter()
+            .map(|item| number(item, "sk", COMMIT_PARTITION))
+            .collect()
+    }
+
     pub(crate) async fn write_pending(
         &self,
         generation: u64,

@@ -459,7 +459,8 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
     }
 
     /// The append protocol: replay check, then read head → build entry → conditional transaction,
-    /// retried on a lost race, every store call under the request's [`Budget`]. A signal without
+    /// retried on a lost race, every store call under the request's [`Budget`] (under group
+    /// commit the protocol reads the claim beside its first head read instead). A signal without
     /// an id gets [`SignalId::derived`], so that the producer's retry is found as a replay.
     async fn append(
         &self,
@@ -470,6 +471,20 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
     ) -> Outcome {
         let Submission { signal_id, content } = submission;
         let signal_id = signal_id.unwrap_or_else(|| SignalId::derived(&request.actor, &content));
+        if let (AppendProtocol::GroupCommit, Some(group_append)) =
+            (self.settings.protocol, self.group_commit)
+        {
+            return self
+                .group_append(
+                    request,
+                    group_append,
+                    signal_id,
+                    content,
+                    received_at,
+                    budget,
+                )
+                .await;
+        }
         match budget.call(self.store.find_by_signal_id(&signal_id)).await {
             Ok(Ok(Some(existing))) => return self.replay(request, existing, &content).await,
             Ok(Ok(None)) => {}
@@ -481,49 +496,6 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
                 };
                 return self.unconfirmed(request, &signal_id, why).await;
             }
-        }
-        if let (AppendProtocol::GroupCommit, Some(group_append)) =
-            (self.settings.protocol, self.group_commit)
-        {
-            let mine = Pending {
-                signal_id: signal_id.clone(),
-                content: content.clone(),
-                received_at,
-                submitter: request.actor.clone(),
-                request_id: request.request_id.clone(),
-                event_id: uuid::Uuid::now_v7().to_string(),
-            };
-            let group = group_commit::GroupRequest {
-                clock: &self.clock,
-                settings: &self.settings,
-                budget,
-                mine,
-            };
-            return match group_append(&self.store, group).await {
-                group_commit::GroupAnswer::Stored { entry, retries } => {
-                    self.stored(&entry, retries)
-                }
-                group_commit::GroupAnswer::ClaimedByAnother => {
-                    let ours = Arrival {
-                        received_at,
-                        retries: 0,
-                    };
-                    self.claimed_meanwhile(request, &signal_id, &content, ours, budget)
-                        .await
-                }
-                group_commit::GroupAnswer::Unconfirmed {
-                    why,
-                    audit_write_failed,
-                } => {
-                    let mut outcome = self.unconfirmed(request, &signal_id, why).await;
-                    if audit_write_failed {
-                        outcome
-                            .metrics
-                            .push(Metric::count(metric::AUDIT_WRITE_ERRORS, 1));
-                    }
-                    outcome
-                }
-            };
         }
         let policy = &self.settings.retry;
         let mut retries = 0u32;
@@ -547,6 +519,59 @@ impl<S: LedgerStore, A: AuditSink, C: Clock, M: MetricsSink, P: ProofSource> Ing
             retries += 1;
         };
         self.unconfirmed(request, &signal_id, why).await
+    }
+
+    /// The group-commit path of [`Ingest::append`]: the protocol reads the claim beside its first
+    /// head read (a replay answers before entering, without a round trip of its own).
+    async fn group_append(
+        &self,
+        request: &HttpRequest,
+        group_append: group_commit::GroupAppendFn<S>,
+        signal_id: SignalId,
+        content: crate::domain::signal::SignalContent,
+        received_at: Timestamp,
+        budget: &Budget,
+    ) -> Outcome {
+        let mine = Pending {
+            signal_id: signal_id.clone(),
+            content: content.clone(),
+            received_at,
+            submitter: request.actor.clone(),
+            request_id: request.request_id.clone(),
+            event_id: uuid::Uuid::now_v7().to_string(),
+        };
+        let group = group_commit::GroupRequest {
+            clock: &self.clock,
+            settings: &self.settings,
+            budget,
+            mine,
+        };
+        match group_append(&self.store, group).await {
+            group_commit::GroupAnswer::Stored { entry, retries } => self.stored(&entry, retries),
+            group_commit::GroupAnswer::Replay(existing) => {
+                self.replay(request, *existing, &content).await
+            }
+            group_commit::GroupAnswer::ClaimedByAnother => {
+                let ours = Arrival {
+                    received_at,
+                    retries: 0,
+                };
+                self.claimed_meanwhile(request, &signal_id, &content, ours, budget)
+                    .await
+            }
+            group_commit::GroupAnswer::Unconfirmed {
+                why,
+                audit_write_failed,
+            } => {
+                let mut outcome = self.unconfirmed(request, &signal_id, why).await;
+                if audit_write_failed {
+                    outcome
+                        .metrics
+                        .push(Metric::count(metric::AUDIT_WRITE_ERRORS, 1));
+                }
+                outcome
+            }
+        }
     }
 
     /// One attempt: read the head, build the entry on it, and append it with its claim and
@@ -1246,6 +1271,7 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 #[path = "ingest_group_commit.rs"]
 mod group_commit;
+pub use group_commit::PHASES_TARGET;
 
 #[path = "ingest_receipts.rs"]
 mod receipts;

@@ -88,6 +88,10 @@ impl<S: GroupCommitStore> GroupCommitStore for Interleaved<S> {
         self.turn().await;
         self.inner.pendings(generation).await
     }
+    async fn commit_firsts(&self, at_or_before: u64, limit: u32) -> Result<Vec<u64>, StoreError> {
+        self.turn().await;
+        self.inner.commit_firsts(at_or_before, limit).await
+    }
     async fn commit(
         &self,
         head: &CommitHead,
@@ -531,6 +535,326 @@ async fn the_single_protocol_stays_selectable_beside_group_commit() {
         "the single append makes no pending"
     );
     assert_eq!(ledger.commit_count(), 20, "one commit per signal");
+}
+
+/// Every store call answers `ROUND_TRIP` of paused time after it is made, so a request's
+/// duration counts its sequential round trips (calls made together count once).
+#[derive(Debug)]
+struct RoundTrips<S> {
+    inner: S,
+}
+
+const ROUND_TRIP: Duration = Duration::from_millis(10);
+
+impl<S> RoundTrips<S> {
+    async fn trip<T>(&self, call: impl Future<Output = T>) -> T {
+        tokio::time::sleep(ROUND_TRIP).await;
+        call.await
+    }
+}
+
+impl<S: LedgerStore> LedgerStore for RoundTrips<S> {
+    async fn head(&self) -> Result<Option<crate::ports::ChainHead>, StoreError> {
+        self.trip(self.inner.head()).await
+    }
+    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
+        self.trip(self.inner.append(entry, audit)).await
+    }
+    async fn find_by_signal_id(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Option<StoredEntry>, StoreError> {
+        self.trip(self.inner.find_by_signal_id(signal_id)).await
+    }
+    async fn read_page(&self, from: u64, limit: u32) -> Result<crate::ports::Page, StoreError> {
+        self.trip(self.inner.read_page(from, limit)).await
+    }
+    async fn entry_at(&self, chain_index: u64) -> Result<Option<StoredEntry>, StoreError> {
+        self.trip(self.inner.entry_at(chain_index)).await
+    }
+    async fn claims(
+        &self,
+        signal_ids: &[SignalId],
+    ) -> Result<Vec<(SignalId, crate::ports::Claim)>, StoreError> {
+        self.trip(self.inner.claims(signal_ids)).await
+    }
+    async fn receipt(
+        &self,
+        signal_id: &SignalId,
+        subscriber: &crate::domain::receipt::Subscriber,
+    ) -> Result<Option<crate::domain::receipt::StoredReceipt>, StoreError> {
+        self.trip(self.inner.receipt(signal_id, subscriber)).await
+    }
+    async fn receipts_of(
+        &self,
+        signal_id: &SignalId,
+    ) -> Result<Vec<Result<crate::domain::receipt::StoredReceipt, StoreError>>, StoreError> {
+        self.trip(self.inner.receipts_of(signal_id)).await
+    }
+}
+
+impl<S: GroupCommitStore> GroupCommitStore for RoundTrips<S> {
+    async fn commit_head(&self) -> Result<CommitHead, StoreError> {
+        self.trip(self.inner.commit_head()).await
+    }
+    async fn put_pending(&self, generation: u64, pending: &Pending) -> Result<(), StoreError> {
+        self.trip(self.inner.put_pending(generation, pending)).await
+    }
+    async fn first_pending_ids(
+        &self,
+        generation: u64,
+        limit: u32,
+    ) -> Result<Vec<SignalId>, StoreError> {
+        self.trip(self.inner.first_pending_ids(generation, limit))
+            .await
+    }
+    async fn pendings(&self, generation: u64) -> Result<Vec<Pending>, StoreError> {
+        self.trip(self.inner.pendings(generation)).await
+    }
+    async fn commit_firsts(&self, at_or_before: u64, limit: u32) -> Result<Vec<u64>, StoreError> {
+        self.trip(self.inner.commit_firsts(at_or_before, limit))
+            .await
+    }
+    async fn commit(
+        &self,
+        head: &CommitHead,
+        entries: &[StoredEntry],
+        audits: &[AuditEvent],
+    ) -> Result<usize, CommitError> {
+        self.trip(self.inner.commit(head, entries, audits)).await
+    }
+    async fn placed(&self, signal_id: &SignalId) -> Result<Option<Placed>, StoreError> {
+        self.trip(self.inner.placed(signal_id)).await
+    }
+}
+
+/// How long (in round trips of [`RoundTrips`]) one request takes on an otherwise idle ledger.
+async fn round_trips<S: GroupCommitStore>(
+    service: &Service<S>,
+    request: HttpRequest,
+) -> (u16, u32) {
+    let started = tokio::time::Instant::now();
+    let status = service.handle(request).await.status;
+    let took = started.elapsed();
+    assert_eq!(took.as_millis() % ROUND_TRIP.as_millis(), 0, "{took:?}");
+    (status, (took.as_millis() / ROUND_TRIP.as_millis()) as u32)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_signal_is_one_round_trip_slower_than_the_single_append() {
+    let mut costs = Vec::new();
+    for protocol in [AppendProtocol::Single, AppendProtocol::GroupCommit] {
+        let ledger = InMemoryLedger::new();
+        let settings = IngestSettings {
+            protocol,
+            ..IngestSettings::default()
+        };
+        let service = service_with(
+            RoundTrips {
+                inner: ledger.clone(),
+            },
+            &ledger,
+            settings,
+        );
+        let (status, trips) = round_trips(&service, post(&signal("s-1"))).await;
+        assert_eq!(status, 201);
+        costs.push(trips);
+    }
+    // Single: claim read, head read, transaction. Group commit: claim read beside the head
+    // read, pending put, keys-only read of the generation, a commit of one.
+    assert_eq!(costs, [3, 4]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_is_answered_from_the_claim_read_beside_the_head_without_a_pending() {
+    let ledger = InMemoryLedger::new();
+    let service = service_with(
+        RoundTrips {
+            inner: ledger.clone(),
+        },
+        &ledger,
+        IngestSettings::default(),
+    );
+    let (status, _) = round_trips(&service, post(&signal("s-1"))).await;
+    assert_eq!(status, 201);
+    let audited = ledger.audit_events().len();
+    // An identical replay: 200 after one round trip (the claim and the head read together).
+    assert_eq!(round_trips(&service, post(&signal("s-1"))).await, (200, 1));
+    assert_eq!(
+        ledger.audit_events().len(),
+        audited,
+        "a replay is not audited"
+    );
+    // A conflicting one: 409, audited once, after the same single round trip.
+    let mut changed = signal("s-1");
+    changed["entry_price"] = json!("151");
+    assert_eq!(round_trips(&service, post(&changed)).await, (409, 1));
+    let events = ledger.audit_events();
+    assert_eq!(events.len(), audited + 1);
+    assert_eq!(
+        events.last().map(|e| e.event_type),
+        Some(AuditEventType::ConflictingReplay)
+    );
+    // Neither entered: one pending (the original's), one entry, one commit.
+    assert_eq!(ledger.all_pendings().len(), 1);
+    assert_eq!(ledger.entries().len(), 1);
+    assert_eq!(ledger.commit_count(), 1);
+}
+
+/// Commits take `COMMIT_TAKES` of paused time, every other group-commit call `ROUND_TRIP`; the
+/// claim and head reads are counted.
+#[derive(Debug)]
+struct SlowCommits<S> {
+    inner: S,
+    claim_reads: AtomicU32,
+    head_reads: AtomicU32,
+}
+
+const COMMIT_TAKES: Duration = Duration::from_secs(4);
+
+impl<S> SlowCommits<S> {
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: LedgerStore> LedgerStore for SlowCommits<S> {
+    delegate_reads!();
+    async fn append(&self, entry: &StoredEntry, audit: &AuditEvent) -> Result<(), AppendError> {
+        self.inner.append(entry, audit).await
+    }
+}
+
+impl<S: GroupCommitStore> GroupCommitStore for SlowCommits<S> {
+    async fn commit_head(&self) -> Result<CommitHead, StoreError> {
+        self.head_reads.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(ROUND_TRIP).await;
+        self.inner.commit_head().await
+    }
+    async fn put_pending(&self, generation: u64, pending: &Pending) -> Result<(), StoreError> {
+        tokio::time::sleep(ROUND_TRIP).await;
+        self.inner.put_pending(generation, pending).await
+    }
+    async fn first_pending_ids(
+        &self,
+        generation: u64,
+        limit: u32,
+    ) -> Result<Vec<SignalId>, StoreError> {
+        tokio::time::sleep(ROUND_TRIP).await;
+        self.inner.first_pending_ids(generation, limit).await
+    }
+    async fn commit_firsts(&self, at_or_before: u64, limit: u32) -> Result<Vec<u64>, StoreError> {
+        tokio::time::sleep(ROUND_TRIP).await;
+        self.inner.commit_firsts(at_or_before, limit).await
+    }
+    async fn pendings(&self, generation: u64) -> Result<Vec<Pending>, StoreError> {
+        tokio::time::sleep(ROUND_TRIP).await;
+        self.inner.pendings(generation).await
+    }
+    async fn commit(
+        &self,
+        head: &CommitHead,
+        entries: &[StoredEntry],
+        audits: &[AuditEvent],
+    ) -> Result<usize, CommitError> {
+        tokio::time::sleep(COMMIT_TAKES).await;
+        self.inner.commit(head, entries, audits).await
+    }
+    async fn placed(&self, signal_id: &SignalId) -> Result<Option<Placed>, StoreError> {
+        self.claim_reads.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(ROUND_TRIP).await;
+        self.inner.placed(signal_id).await
+    }
+}
+
+#[test]
+fn the_claim_is_read_less_often_as_the_wait_grows_and_bounded_by_the_cap() {
+    use crate::app::ingest::group_commit::{check_pause, poll_pause};
+    assert_eq!(poll_pause(Duration::ZERO), Duration::from_millis(15));
+    assert_eq!(
+        poll_pause(Duration::from_millis(400)),
+        Duration::from_millis(100)
+    );
+    assert_eq!(
+        poll_pause(Duration::from_secs(10)),
+        Duration::from_millis(250)
+    );
+    assert_eq!(check_pause(Duration::ZERO), Duration::from_millis(100));
+    assert_eq!(check_pause(Duration::from_secs(10)), Duration::from_secs(1));
+    // A waiter of 5 s reads its claim ~30 times (every 15 ms, it was 330).
+    let (mut waited, mut reads) = (Duration::from_millis(20), 0);
+    while waited < Duration::from_secs(5) {
+        reads += 1;
+        waited += poll_pause(waited);
+    }
+    assert!((25..=35).contains(&reads), "{reads} claim reads in 5 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_of_a_slow_commit_read_their_claims_and_the_head_a_bounded_number_of_times() {
+    let ledger = InMemoryLedger::new();
+    let store = SlowCommits {
+        inner: ledger.clone(),
+        claim_reads: AtomicU32::new(0),
+        head_reads: AtomicU32::new(0),
+    };
+    let service = Arc::new(service_with(store, &ledger, IngestSettings::default()));
+    let started = tokio::time::Instant::now();
+    let responses = burst(&service, (0..8).map(|n| post(&signal_n(n))).collect()).await;
+    for r in &responses {
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert_one_sound_chain(&ledger, 8);
+    // All answered within the claim-read cap of the commit's end (it took 4 s)...
+    let took = started.elapsed();
+    assert!(took < COMMIT_TAKES + Duration::from_millis(700), "{took:?}");
+    // ...with a bounded number of reads: at 15 ms, 8 waiters of 4 s read 2,100 claims.
+    let claim_reads = service.store.claim_reads.load(Ordering::SeqCst);
+    let head_reads = service.store.head_reads.load(Ordering::SeqCst);
+    assert!(claim_reads <= 8 * 30, "{claim_reads} claim reads");
+    assert!(head_reads <= 8 * 12, "{head_reads} head reads");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_combiner_that_takes_over_reads_the_generations_of_the_last_commits() {
+    let ledger = InMemoryLedger::new();
+    let store = RoundTrips {
+        inner: ledger.clone(),
+    };
+    let service = Arc::new(service_with(store, &ledger, IngestSettings::default()));
+    // Four commits of one: generations 0, 1, 2, 3; the head's next is 4.
+    for n in 0..4 {
+        assert_eq!(
+            service
+                .handle(post(&signal(&format!("s-{n}"))))
+                .await
+                .status,
+            201
+        );
+    }
+    // Pendings that landed in the generations of the three newest commits after their combiner's
+    // last read (their owners still wait), and one in an older generation.
+    let elsewhere = InMemoryLedger::new();
+    let other = service_with(elsewhere.clone(), &elsewhere, IngestSettings::default());
+    for id in ["late-1", "late-2", "late-3", "too-old"] {
+        assert_eq!(other.handle(post(&signal(id))).await.status, 201);
+    }
+    let planted: HashMap<String, Pending> = elsewhere
+        .all_pendings()
+        .into_iter()
+        .map(|(_, p)| (p.signal_id.to_string(), p))
+        .collect();
+    for (generation, id) in [(1, "late-1"), (2, "late-2"), (3, "late-3"), (0, "too-old")] {
+        ledger.put_pending(generation, &planted[id]).await.unwrap();
+    }
+    // Two signals at once: one combines, and sequences what its predecessors would have read.
+    let responses = burst(&service, (0..2).map(|n| post(&signal_n(n))).collect()).await;
+    assert!(responses.iter().all(|r| r.status == 201));
+    let ids = assert_one_sound_chain(&ledger, 9);
+    for id in ["late-1", "late-2", "late-3"] {
+        assert!(ids.iter().any(|i| i == id), "{id} not sequenced");
+    }
+    assert!(!ids.iter().any(|i| i == "too-old"));
 }
 
 mod interleavings {

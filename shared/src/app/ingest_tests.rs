@@ -860,6 +860,13 @@ macro_rules! delegate_group_reads {
         async fn pendings(&self, generation: u64) -> Result<Vec<Pending>, StoreError> {
             self.inner().pendings(generation).await
         }
+        async fn commit_firsts(
+            &self,
+            at_or_before: u64,
+            limit: u32,
+        ) -> Result<Vec<u64>, StoreError> {
+            self.inner().commit_firsts(at_or_before, limit).await
+        }
         async fn placed(
             &self,
             signal_id: &SignalId,

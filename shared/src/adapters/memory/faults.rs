@@ -68,6 +68,10 @@ impl<S: GroupCommitStore> GroupCommitStore for RivalAppends<S> {
         self.inner.put_pending(generation, pending).await
     }
 
+    async fn commit_firsts(&self, at_or_before: u64, limit: u32) -> Result<Vec<u64>, StoreError> {
+        self.inner.commit_firsts(at_or_before, limit).await
+    }
+
     async fn first_pending_ids(
         &self,
         generation: u64,

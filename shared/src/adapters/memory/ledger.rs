@@ -319,6 +319,17 @@ impl GroupCommitStore for InMemoryLedger {
         })
     }
 
+    async fn commit_firsts(&self, at_or_before: u64, limit: u32) -> Result<Vec<u64>, StoreError> {
+        Ok(self
+            .state()
+            .commits
+            .range(..=at_or_before)
+            .rev()
+            .take(limit as usize)
+            .map(|(first, _)| *first)
+            .collect())
+    }
+
     async fn put_pending(&self, generation: u64, pending: &Pending) -> Result<(), StoreError> {
         self.state()
             .pendings
