@@ -119,8 +119,14 @@ stop_started() {
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
     fi
   done
+  # A group still running 15 s after SIGTERM is killed (a moto was once seen ignoring it, and
+  # the wait below then never returned).
+  local watchdog
   for pid in "${STARTED_PIDS[@]}"; do
+    ( sleep 15; kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null ) &
+    watchdog=$!
     wait "$pid" 2>/dev/null || true
+    kill "$watchdog" 2>/dev/null || true
   done
   STARTED_PIDS=()
 }
