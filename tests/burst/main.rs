@@ -26,7 +26,6 @@ use std::time::Duration;
 use serde_json::Value;
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::memory::RecordingMetrics;
-use shared::app::http::HttpRequest;
 use shared::app::ingest::metric;
 use shared::domain::audit::AuditEventType;
 use shared::domain::chain::verify_chain;
@@ -36,22 +35,11 @@ use shared::domain::chain::verify_chain;
 #[path = "../emulator/support.rs"]
 mod support;
 
-use crate::support::{TestStack, audit_events, read_all, required_env, signal};
+use crate::support::{TestStack, audit_events, post, read_all, required_env, signal};
 
 /// The two tests run one after the other: the 64 writers' claim polling stalls the serialized
 /// emulator for the burst's requests (a tokio mutex: it does not poison when a test fails).
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn post(body: &Value) -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        path: "/signals".into(),
-        content_type: Some("application/json".into()),
-        body: body.to_string().into_bytes(),
-        actor: "arn:aws:iam::123456789012:role/producer".into(),
-        request_id: uuid::Uuid::now_v7().to_string(),
-    }
-}
 
 const BURST: usize = 200;
 /// Requests open at once (see the module's comment).

@@ -6,24 +6,12 @@ use serde_json::{Value, json};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore, ENTRY_PARTITION, entry_item};
 use shared::adapters::memory::{RecordingMetrics, RivalAppends};
 use shared::adapters::system::SystemClock;
-use shared::app::http::HttpRequest;
 use shared::app::ingest::{Ingest, IngestSettings, metric};
 use shared::domain::audit::{AuditEvent, AuditEventType};
 use shared::domain::chain::verify_chain;
 use shared::ports::{LedgerStore, StoreError};
 
-use crate::support::{TestStack, audit_events, read_all, required_env, signal};
-
-fn post(body: &Value) -> HttpRequest {
-    HttpRequest {
-        method: "POST".into(),
-        path: "/signals".into(),
-        content_type: Some("application/json".into()),
-        body: body.to_string().into_bytes(),
-        actor: "arn:aws:iam::123456789012:role/producer".into(),
-        request_id: uuid::Uuid::now_v7().to_string(),
-    }
-}
+use crate::support::{TestStack, audit_events, post, read_all, required_env, signal};
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())

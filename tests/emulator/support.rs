@@ -139,6 +139,18 @@ pub async fn audit_events(sink: &DynamoAuditSink) -> Vec<AuditEvent> {
 }
 
 /// A valid signal body.
+/// A POST of `body` to `/signals` by a producer role, as the function URL hands it to the service.
+pub fn post(body: &serde_json::Value) -> shared::app::http::HttpRequest {
+    shared::app::http::HttpRequest {
+        method: "POST".into(),
+        path: "/signals".into(),
+        content_type: Some("application/json".into()),
+        body: body.to_string().into_bytes(),
+        actor: "arn:aws:iam::123456789012:role/producer".into(),
+        request_id: uuid::Uuid::now_v7().to_string(),
+    }
+}
+
 pub fn signal(id: &str) -> serde_json::Value {
     serde_json::json!({
         "signal_id": id,
