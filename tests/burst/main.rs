@@ -8,7 +8,7 @@
 //! slowed that suite's later appends past their attempt timeouts.
 //!
 //! Its own test binary, which cargo runs alone (test binaries run one after another): on the
-//! serialized emulator, group commit's waiters (each polls its claim every 15 ms) and 200 appends
+//! serialized emulator, group commit's waiters polling their claims (every 15 ms then) and 200 appends
 //! beside the whole emulator suite made the other tests' calls wait past their timeouts.
 //!
 //! At most [`IN_FLIGHT`] requests are open at once: `cargo lambda watch` 1.9.2 itself stops
