@@ -452,8 +452,56 @@ pub struct UploadedPart {
 /// The smallest part a multipart upload accepts, except the last (S3's limit).
 pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
 
+/// Reading the vault: listing versions and reading exact versions. Everything that only reads
+/// (the proof routes of the ingest function among them) needs no more than this.
+pub trait VaultReads: Send + Sync {
+    /// Every version of every key under `prefix`: keys ascending, and for each key its versions
+    /// from oldest to newest.
+    fn list_versions(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectVersion>, VaultError>> + Send;
+
+    /// As [`VaultReads::list_versions`], but only the keys after `after` (in key order): what
+    /// was added since a listing whose last key was `after`. S3 starts the listing there
+    /// (`key-marker`); the default filters a full listing.
+    fn list_versions_after(
+        &self,
+        prefix: &str,
+        after: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectVersion>, VaultError>> + Send {
+        async move {
+            let mut versions = self.list_versions(prefix).await?;
+            versions.retain(|version| version.key.as_str() > after);
+            Ok(versions)
+        }
+    }
+
+    /// The bytes of exactly this version.
+    fn get_version(
+        &self,
+        key: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, VaultError>> + Send;
+}
+
+/// Orders a listing as [`VaultReads::list_versions`] promises: keys ascending, each key's versions
+/// oldest first — by modification time (nanoseconds since the epoch, when the store gave one), then
+/// the latest version last, then against the store's own newest-first order (`position` is the
+/// index in the store's answer). Both S3 adapters list through this.
+pub fn order_versions(mut listed: Vec<(ObjectVersion, Option<i128>, usize)>) -> Vec<ObjectVersion> {
+    listed.sort_by(|(a, a_time, a_position), (b, b_time, b_position)| {
+        a.key
+            .cmp(&b.key)
+            .then_with(|| a_time.cmp(b_time))
+            .then_with(|| a.is_latest.cmp(&b.is_latest))
+            .then_with(|| b_position.cmp(a_position))
+    });
+    listed.into_iter().map(|(version, _, _)| version).collect()
+}
+
 /// Write-once object storage (S3 with Object Lock in COMPLIANCE mode).
-pub trait BlobVault: Send + Sync {
+pub trait BlobVault: VaultReads {
     /// Starts a multipart upload of a new object version that will be COMPLIANCE-locked until
     /// `retain_until` and server-side encrypted, with SHA-256 part checksums.
     fn start_upload(
@@ -508,35 +556,6 @@ pub trait BlobVault: Send + Sync {
         content_type: &str,
         retain_until: Timestamp,
     ) -> impl Future<Output = Result<StoredObject, VaultError>> + Send;
-
-    /// Every version of every key under `prefix`: keys ascending, and for each key its versions
-    /// from oldest to newest.
-    fn list_versions(
-        &self,
-        prefix: &str,
-    ) -> impl Future<Output = Result<Vec<ObjectVersion>, VaultError>> + Send;
-
-    /// As [`BlobVault::list_versions`], but only the keys after `after` (in key order): what
-    /// was added since a listing whose last key was `after`. S3 starts the listing there
-    /// (`key-marker`); the default filters a full listing.
-    fn list_versions_after(
-        &self,
-        prefix: &str,
-        after: &str,
-    ) -> impl Future<Output = Result<Vec<ObjectVersion>, VaultError>> + Send {
-        async move {
-            let mut versions = self.list_versions(prefix).await?;
-            versions.retain(|version| version.key.as_str() > after);
-            Ok(versions)
-        }
-    }
-
-    /// The bytes of exactly this version.
-    fn get_version(
-        &self,
-        key: &str,
-        version_id: &str,
-    ) -> impl Future<Output = Result<Vec<u8>, VaultError>> + Send;
 
     /// Lock, encryption and checksum of exactly this version.
     fn protection(
@@ -657,7 +676,7 @@ pub trait Presigner: Send + Sync {
 /// files this way, so its memory does not grow with the ledger.
 pub trait ReadVersions: Send + Sync {
     /// The bytes of `key` at `version_id`, as a reader; [`VaultError::NotFound`] when
-    /// [`BlobVault::get_version`] would answer it.
+    /// [`VaultReads::get_version`] would answer it.
     fn open_version(
         &self,
         key: &str,

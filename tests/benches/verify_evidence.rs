@@ -33,7 +33,7 @@ use shared::domain::entry::{Entry, Placement, StoredEntry};
 use shared::domain::hash::Hash;
 use shared::domain::signal::{Action, SignalContent, SignalId};
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{BlobVault, Clock, LedgerStore, MIN_PART_BYTES, PublicKeys};
+use shared::ports::{BlobVault, Clock, LedgerStore, MIN_PART_BYTES, PublicKeys, VaultReads};
 
 const KEY_ID: &str = "alias/bench-signing";
 const ORIGIN: &str = "signal-ledger:bench";

@@ -9,7 +9,7 @@ use shared::adapters::system::SystemClock;
 use shared::app::backup::{BackupJob, BackupSettings};
 use shared::domain::backup::{Manifest, read_rows, verify_manifest_chain};
 use shared::domain::hash::Hash;
-use shared::ports::{BlobVault, LedgerStore, MIN_PART_BYTES};
+use shared::ports::{BlobVault, LedgerStore, MIN_PART_BYTES, VaultReads};
 
 use crate::support::{VaultedStack, read_all, required_env};
 

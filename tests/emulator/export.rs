@@ -27,7 +27,7 @@ use shared::app::verify_backup::{VerifyBackupJob, VerifyMode};
 use shared::domain::audit::AuditEventType;
 use shared::domain::hash::Hash;
 use shared::domain::report::PeriodRequest;
-use shared::ports::{BlobVault, Clock};
+use shared::ports::{BlobVault, Clock, VaultReads};
 
 use crate::support::{VaultedStack, audit_events};
 

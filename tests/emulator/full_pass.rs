@@ -17,7 +17,7 @@ use shared::app::sweep::{
 use shared::domain::audit::{AuditEvent, AuditEventType};
 use shared::domain::full_pass::{CURSOR_PREFIX, SignedCursor};
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{AuditSink, BlobVault, Clock};
+use shared::ports::{AuditSink, BlobVault, Clock, VaultReads};
 
 use crate::sweep::{Ledger, Sweep};
 

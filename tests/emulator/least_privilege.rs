@@ -453,7 +453,7 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
         .await
         .unwrap();
     assert!(reported.json.key.starts_with("reports/"), "{reported:?}");
-    let stored = shared::ports::BlobVault::get_version(
+    let stored = shared::ports::VaultReads::get_version(
         &report.vault(),
         &reported.json.key,
         &reported.json.version_id,
@@ -607,7 +607,7 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
     // The ingest role reads checkpoints/ and nothing else of the vault. (Its listing is limited
     // to checkpoints/ by an `s3:prefix` condition, which moto does not evaluate: that part is
     // checked statically in ledgerctl/tests/template.rs.)
-    let backup_csv = shared::ports::BlobVault::list_versions(&verify.vault(), "signals/")
+    let backup_csv = shared::ports::VaultReads::list_versions(&verify.vault(), "signals/")
         .await
         .unwrap()
         .remove(0);
@@ -620,7 +620,7 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
     let error = read.expect_err("the ingest role read a backup");
     assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(403));
     // No role may delete a vault object.
-    let csv = shared::ports::BlobVault::list_versions(&verify.vault(), "signals/")
+    let csv = shared::ports::VaultReads::list_versions(&verify.vault(), "signals/")
         .await
         .unwrap()
         .remove(0);

@@ -15,7 +15,7 @@ use shared::app::produce::{Producer, Requester, StoreSettings, produce_to_vault}
 use shared::domain::audit::AuditEventType;
 use shared::domain::hash::Hash;
 use shared::domain::report::PeriodRequest;
-use shared::ports::{BlobVault, Clock};
+use shared::ports::{BlobVault, Clock, VaultReads};
 
 use crate::export::a_day;
 use crate::support::{VaultedStack, audit_events};

@@ -14,7 +14,7 @@ use shared::app::verify_backup::{VerificationResult, VerifyBackupJob, VerifyErro
 use shared::domain::backup::{Manifest, manifest_key, read_receipt_rows};
 use shared::domain::receipt::{StoredReceipt, Subscriber};
 use shared::domain::signal::SignalId;
-use shared::ports::{BlobVault, LedgerStore, MIN_PART_BYTES};
+use shared::ports::{BlobVault, LedgerStore, MIN_PART_BYTES, VaultReads};
 
 use crate::support::{TestStack, VaultedStack, now_rfc3339, signal};
 

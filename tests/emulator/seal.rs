@@ -17,7 +17,7 @@ use shared::domain::audit::{AuditEvent, AuditEventType};
 use shared::domain::audit_seal::{AuditKey, SEAL_PREFIX, SignedSeal};
 use shared::domain::chain::FindingKind;
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{AuditSink, BlobVault, Clock};
+use shared::ports::{AuditSink, BlobVault, Clock, VaultReads};
 
 use crate::support::audit_events;
 use crate::sweep::{Ledger, stream_records};

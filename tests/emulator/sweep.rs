@@ -22,7 +22,7 @@ use shared::domain::audit::AuditEventType;
 use shared::domain::checkpoint::{Signature, SignedCheckpoint, verify_p256};
 use shared::domain::decimal::ExactDecimal;
 use shared::domain::entry::StoredEntry;
-use shared::ports::{BlobVault, PublicKeys};
+use shared::ports::{BlobVault, PublicKeys, VaultReads};
 
 use crate::support::{audit_events, read_all, signal};
 

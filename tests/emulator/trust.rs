@@ -19,7 +19,7 @@ use shared::domain::decimal::ExactDecimal;
 use shared::domain::entry::StoredEntry;
 use shared::domain::hash::Hash;
 use shared::domain::merkle::CompactRange;
-use shared::ports::{BlobVault, Clock, PublicKeys, Signer};
+use shared::ports::{BlobVault, Clock, PublicKeys, Signer, VaultReads};
 
 use crate::support::audit_events;
 use crate::sweep::{Ledger, failure, kinds};

@@ -16,7 +16,7 @@ use shared::adapters::s3::S3Vault;
 use shared::domain::checkpoint::verify_p256;
 use shared::domain::hash::Hash;
 use shared::domain::timestamp::Timestamp;
-use shared::ports::{BlobVault, Clock, MIN_PART_BYTES, PublicKeys, Signer, VaultError};
+use shared::ports::{BlobVault, Clock, MIN_PART_BYTES, PublicKeys, Signer, VaultError, VaultReads};
 
 use crate::support::{TEMPLATE, required_env};
 
@@ -682,4 +682,104 @@ async fn a_multipart_upload_with_a_kms_key_is_encrypted_with_it() {
             .unwrap(),
         b"secret"
     );
+}
+
+/// The signed reads of the ingest function's proof routes (`adapters::aws_reads`, no S3 or KMS
+/// SDK client) answer exactly as the SDK adapters do, on one bucket and key: listings (several
+/// versions per key, keys that need encoding, a delete marker, pages of 2, `after`), every
+/// version's bytes, `NotFound` for a missing key or version, and the signing key's public key.
+#[tokio::test]
+async fn signed_reads_answer_as_the_sdk_adapters_do() {
+    use shared::adapters::aws_reads::{AwsReads, KmsKeyReads, S3Reads};
+    use shared::adapters::kms::KmsPublicKeys;
+
+    let stack = VaultStack::new().await;
+    let vault = stack.vault();
+    let until = days_from_now(1);
+    let keys = [
+        "checkpoints/a.txt",
+        "checkpoints/a.txt",
+        "checkpoints/b c+d&e=f.txt",
+        "checkpoints/ünïcode/ß.txt",
+        "checkpoints/a.txt",
+        "checkpoints/z.txt",
+        "other/x.txt",
+    ];
+    for (n, key) in keys.iter().enumerate() {
+        vault
+            .put_locked(key, format!("body {n}").into_bytes(), "text/plain", until)
+            .await
+            .unwrap();
+    }
+    // A delete marker over the newest version: not a version, listed by neither adapter.
+    stack
+        .s3()
+        .delete_object()
+        .bucket(stack.bucket())
+        .key("checkpoints/z.txt")
+        .send()
+        .await
+        .unwrap();
+
+    let aws = AwsReads::new(
+        stack.sdk.credentials_provider(),
+        stack.sdk.region().map(|region| region.as_ref()),
+        stack.sdk.endpoint_url(),
+    )
+    .unwrap();
+    let reads = S3Reads::new(aws.clone(), stack.bucket()).with_page_size(2);
+    let expected = vault.list_versions("checkpoints/").await.unwrap();
+    assert_eq!(expected.len(), 6, "{expected:?}");
+    assert_eq!(reads.list_versions("checkpoints/").await.unwrap(), expected);
+    assert_eq!(
+        reads
+            .list_versions_after("checkpoints/", "checkpoints/a.txt")
+            .await
+            .unwrap(),
+        vault
+            .list_versions_after("checkpoints/", "checkpoints/a.txt")
+            .await
+            .unwrap()
+    );
+    assert!(reads.list_versions("nothing/").await.unwrap().is_empty());
+    for version in &expected {
+        assert_eq!(
+            reads
+                .get_version(&version.key, &version.version_id)
+                .await
+                .unwrap(),
+            vault
+                .get_version(&version.key, &version.version_id)
+                .await
+                .unwrap(),
+            "{version:?}"
+        );
+    }
+    let missing_key = reads
+        .get_version("checkpoints/missing.txt", &expected[0].version_id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing_key, VaultError::NotFound { ref key, .. } if key == "checkpoints/missing.txt"),
+        "{missing_key:?}"
+    );
+    let missing_version = reads
+        .get_version(&expected[0].key, &expected[5].version_id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing_version, VaultError::NotFound { .. }),
+        "{missing_version:?}"
+    );
+
+    let keys = KmsKeyReads::new(aws);
+    assert_eq!(
+        keys.public_key(stack.key_arn()).await.unwrap(),
+        KmsPublicKeys::new(stack.kms())
+            .public_key(stack.key_arn())
+            .await
+            .unwrap()
+    );
+    let unknown = format!("{}-unknown", stack.key_arn());
+    assert!(keys.public_key(&unknown).await.is_err());
 }

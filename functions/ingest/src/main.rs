@@ -1,6 +1,7 @@
 //! The ingest Lambda function: wiring only. Configuration is parsed once, one `SdkConfig` and its
-//! clients (DynamoDB; S3 and KMS for the read-only proof routes) are built per process, and
-//! every request goes to `shared::app::ingest`.
+//! DynamoDB client are built per process (the read-only proof routes read S3 and KMS through
+//! `shared::adapters::aws_reads`, signed requests without the SDK's S3 and KMS clients, which
+//! would make this bootstrap 1.3 MB larger), and every request goes to `shared::app::ingest`.
 //! Request path: no `unwrap`, `expect` or indexing (as in the shared modules it calls).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -8,9 +9,8 @@ use std::sync::Arc;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
+use shared::adapters::aws_reads::{AwsReads, KmsKeyReads, S3Reads};
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
-use shared::adapters::kms::KmsPublicKeys;
-use shared::adapters::s3::S3Vault;
 use shared::adapters::system::{EmfStdout, SystemClock, init_json_logs};
 use shared::app::http::{HttpRequest, HttpResponse, RequestHeaders};
 use shared::app::ingest::{Ingest, IngestSettings};
@@ -24,7 +24,7 @@ type Service = Ingest<
     DynamoAuditSink,
     SystemClock,
     EmfStdout,
-    Option<VaultProofs<S3Vault, KmsPublicKeys>>,
+    Option<VaultProofs<S3Reads, KmsKeyReads>>,
 >;
 
 #[tokio::main]
@@ -46,15 +46,25 @@ async fn main() -> Result<(), Error> {
     };
     // The proof routes read checkpoints/ of the vault, trusting only the configured keys.
     let trust = config.trust();
-    let proofs = config.vault_bucket.as_deref().map(|bucket| {
-        let keys =
-            (!trust.key_ids.is_empty()).then(|| KmsPublicKeys::new(aws_sdk_kms::Client::new(&sdk)));
-        VaultProofs::new(
-            S3Vault::new(aws_sdk_s3::Client::new(&sdk), bucket, None),
-            keys,
-            trust.clone(),
-        )
-    });
+    let proofs = match config.vault_bucket.as_deref() {
+        Some(bucket) => {
+            let aws = AwsReads::new(
+                sdk.credentials_provider(),
+                sdk.region().map(|region| region.as_ref()),
+                sdk.endpoint_url(),
+            )
+            .inspect_err(|error| {
+                tracing::error!(%error, "cannot read the vault; the function cannot start");
+            })?;
+            let keys = (!trust.key_ids.is_empty()).then(|| KmsKeyReads::new(aws.clone()));
+            Some(VaultProofs::new(
+                S3Reads::new(aws, bucket),
+                keys,
+                trust.clone(),
+            ))
+        }
+        None => None,
+    };
     let service: Arc<Service> = Arc::new(
         Ingest::new(
             DynamoLedgerStore::new(dynamodb.clone(), &config.signals_table, &config.audit_table),

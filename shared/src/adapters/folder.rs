@@ -15,7 +15,7 @@ use crate::domain::hash::Hash;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
     BlobVault, ObjectProtection, ObjectVersion, ReadVersions, StoredObject, Upload, UploadedPart,
-    VaultError,
+    VaultError, VaultReads,
 };
 
 /// Where a key's bytes are.
@@ -77,6 +77,44 @@ impl FolderVault {
     }
 }
 
+impl VaultReads for FolderVault {
+    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
+        Ok(self
+            .objects
+            .range(prefix.to_owned()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, object)| ObjectVersion {
+                key: key.clone(),
+                version_id: object
+                    .version_id
+                    .clone()
+                    .unwrap_or_else(|| UNKNOWN_VERSION.to_owned()),
+                is_latest: true,
+                size: match &object.body {
+                    Body::Bytes(bytes) => bytes.len() as u64,
+                    Body::File(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
+                },
+            })
+            .collect())
+    }
+
+    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
+        match &self.object(key, version_id)?.body {
+            Body::Bytes(bytes) => Ok(bytes.clone()),
+            Body::File(path) => std::fs::read(path).map_err(|error| {
+                if error.kind() == std::io::ErrorKind::NotFound {
+                    VaultError::NotFound {
+                        key: key.to_owned(),
+                        version_id: Some(version_id.to_owned()),
+                    }
+                } else {
+                    VaultError::Failed(Box::new(error))
+                }
+            }),
+        }
+    }
+}
+
 impl BlobVault for FolderVault {
     async fn start_upload(
         &self,
@@ -128,42 +166,6 @@ impl BlobVault for FolderVault {
         _retain_until: Timestamp,
     ) -> Result<StoredObject, VaultError> {
         Err(Self::refused(key))
-    }
-
-    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
-        Ok(self
-            .objects
-            .range(prefix.to_owned()..)
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .map(|(key, object)| ObjectVersion {
-                key: key.clone(),
-                version_id: object
-                    .version_id
-                    .clone()
-                    .unwrap_or_else(|| UNKNOWN_VERSION.to_owned()),
-                is_latest: true,
-                size: match &object.body {
-                    Body::Bytes(bytes) => bytes.len() as u64,
-                    Body::File(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
-                },
-            })
-            .collect())
-    }
-
-    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
-        match &self.object(key, version_id)?.body {
-            Body::Bytes(bytes) => Ok(bytes.clone()),
-            Body::File(path) => std::fs::read(path).map_err(|error| {
-                if error.kind() == std::io::ErrorKind::NotFound {
-                    VaultError::NotFound {
-                        key: key.to_owned(),
-                        version_id: Some(version_id.to_owned()),
-                    }
-                } else {
-                    VaultError::Failed(Box::new(error))
-                }
-            }),
-        }
     }
 
     async fn protection(

@@ -30,7 +30,7 @@ use crate::domain::hash::Hash;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
     BlobVault, BoxError, ObjectProtection, ObjectVersion, Presigner, StoredObject, Upload,
-    UploadedPart, VaultError,
+    UploadedPart, VaultError, VaultReads, order_versions,
 };
 
 /// An answer from S3 that lacks something it always carries (or carries it malformed).
@@ -110,7 +110,7 @@ impl S3Vault {
     ) -> Result<Vec<ObjectVersion>, VaultError> {
         // (version, last modified, position in S3's answer); S3 lists each key newest first.
         // Delete markers are not versions of an object: they are not listed.
-        let mut listed: Vec<(ObjectVersion, Option<DateTime>, usize)> = Vec::new();
+        let mut listed: Vec<(ObjectVersion, Option<i128>, usize)> = Vec::new();
         let mut version_id_marker: Option<String> = None;
         loop {
             let page = self
@@ -141,7 +141,7 @@ impl S3Vault {
                         is_latest: version.is_latest().unwrap_or(false),
                         size,
                     },
-                    version.last_modified().copied(),
+                    version.last_modified().map(DateTime::as_nanos),
                     position,
                 ));
             }
@@ -158,19 +158,7 @@ impl S3Vault {
                 ));
             }
         }
-        // Keys ascending; per key oldest first: by modification time, then the latest version
-        // last, then against S3's newest-first listing order.
-        listed.sort_by(|(a, a_time, a_position), (b, b_time, b_position)| {
-            a.key
-                .cmp(&b.key)
-                .then_with(|| {
-                    let nanos = |time: &Option<DateTime>| time.map(|t| t.as_nanos());
-                    nanos(a_time).cmp(&nanos(b_time))
-                })
-                .then_with(|| a.is_latest.cmp(&b.is_latest))
-                .then_with(|| b_position.cmp(a_position))
-        });
-        Ok(listed.into_iter().map(|(version, _, _)| version).collect())
+        Ok(order_versions(listed))
     }
 }
 
@@ -265,6 +253,41 @@ impl S3Vault {
             version_id: version_id.to_owned(),
             sha256,
         })
+    }
+}
+
+impl VaultReads for S3Vault {
+    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
+        self.list_versions_from(prefix, None).await
+    }
+
+    async fn list_versions_after(
+        &self,
+        prefix: &str,
+        after: &str,
+    ) -> Result<Vec<ObjectVersion>, VaultError> {
+        self.list_versions_from(prefix, Some(after.to_owned()))
+            .await
+    }
+
+    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            // The SDK checks the body against the stored checksum as it reads it.
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|error| classify(error, key, Some(version_id)))?;
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|error| VaultError::Failed(Box::new(error)))?;
+        Ok(bytes.into_bytes().to_vec())
     }
 }
 
@@ -409,38 +432,6 @@ impl BlobVault for S3Vault {
         retain_until: Timestamp,
     ) -> Result<StoredObject, VaultError> {
         self.put(key, body, content_type, retain_until, true).await
-    }
-
-    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
-        self.list_versions_from(prefix, None).await
-    }
-
-    async fn list_versions_after(
-        &self,
-        prefix: &str,
-        after: &str,
-    ) -> Result<Vec<ObjectVersion>, VaultError> {
-        self.list_versions_from(prefix, Some(after.to_owned()))
-            .await
-    }
-    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .version_id(version_id)
-            // The SDK checks the body against the stored checksum as it reads it.
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .map_err(|error| classify(error, key, Some(version_id)))?;
-        let bytes = output
-            .body
-            .collect()
-            .await
-            .map_err(|error| VaultError::Failed(Box::new(error)))?;
-        Ok(bytes.into_bytes().to_vec())
     }
 
     async fn protection(

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{Clock, Metric, MetricsSink};
@@ -85,20 +86,61 @@ impl MetricsSink for EmfStdout {
 /// Structured JSON logs for a function (one object per line; level from `RUST_LOG`, default
 /// `info`), as CloudWatch Logs Insights queries expect.
 pub fn init_json_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let setting = std::env::var("RUST_LOG").ok();
+    let (filter, refused) = log_filter(setting.as_deref());
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
         .with_target(false)
         .with_current_span(false)
+        .finish()
+        .with(filter)
         .init();
+    if let Some(refused) = refused {
+        tracing::warn!(rust_log = %refused, "RUST_LOG is not a list of target=level directives; logging at info");
+    }
+}
+
+/// The log filter `RUST_LOG` asks for: comma-separated `level` or `target=level` directives
+/// (`info`, `shared::app::ingest=debug,info`). Absent means `info`; a setting that does not parse
+/// also means `info`, and is returned so the caller can say so. Directives are matched by target
+/// prefix only (`filter::Targets`): span and field filters are not supported, which keeps the
+/// regex engine out of the bootstraps (BENCHMARKS.md, "Cold start").
+pub fn log_filter(setting: Option<&str>) -> (Targets, Option<String>) {
+    let info = || Targets::new().with_default(LevelFilter::INFO);
+    match setting.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (info(), None),
+        Some(setting) => match setting.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(_) => (info(), Some(setting.to_owned())),
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_sets_levels_by_target_and_defaults_to_info() {
+        use tracing::Level;
+        let (absent, refused) = log_filter(None);
+        assert!(refused.is_none());
+        assert!(absent.would_enable("shared::app::ingest", &Level::INFO));
+        assert!(!absent.would_enable("shared::app::ingest", &Level::DEBUG));
+
+        let (targets, refused) = log_filter(Some("warn,shared::app::ingest=debug"));
+        assert!(refused.is_none());
+        assert!(targets.would_enable("shared::app::ingest::commit", &Level::DEBUG));
+        assert!(!targets.would_enable("shared::app::sweep", &Level::INFO));
+        assert!(targets.would_enable("shared::app::sweep", &Level::WARN));
+
+        let (fallback, refused) = log_filter(Some("shared[span{id=1}]=debug"));
+        assert_eq!(refused.as_deref(), Some("shared[span{id=1}]=debug"));
+        assert!(fallback.would_enable("shared", &Level::INFO));
+        assert!(!fallback.would_enable("shared", &Level::DEBUG));
+    }
 
     #[test]
     fn emf_document_shape() {

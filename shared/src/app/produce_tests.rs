@@ -10,7 +10,7 @@ use crate::app::proofs::tests::{KEY, Ledger, ORIGIN, signer};
 use crate::domain::audit::AuditEventType;
 use crate::domain::merkle::inclusion_proof;
 use crate::domain::test_support::timestamp;
-use crate::ports::{BlobVault, Clock};
+use crate::ports::{BlobVault, Clock, VaultReads};
 
 type TestProducer = Producer<
     crate::adapters::memory::InMemoryLedger,

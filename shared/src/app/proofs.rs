@@ -31,7 +31,7 @@ use crate::domain::checkpoint::{SignedCheckpoint, leaves_key, parse_leaves};
 use crate::domain::hash::Hash;
 use crate::domain::merkle::{self, CompactRange};
 use crate::domain::proof::{consistency_nodes, extend_root, inclusion_nodes, range_suffix};
-use crate::ports::{BlobVault, PublicKeys, VaultError};
+use crate::ports::{PublicKeys, VaultError, VaultReads};
 
 /// Why a proof (or the latest note) cannot be given.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +169,7 @@ pub struct VaultProofs<V, K> {
     listing: Mutex<Vec<Original>>,
 }
 
-impl<V: BlobVault, K: PublicKeys> VaultProofs<V, K> {
+impl<V: VaultReads, K: PublicKeys> VaultProofs<V, K> {
     pub fn new(vault: V, keys: Option<K>, trust: CheckpointTrust) -> VaultProofs<V, K> {
         VaultProofs {
             vault,
@@ -258,7 +258,7 @@ pub struct RangeProver<'a, V> {
     path: Vec<(Range<u64>, Hash)>,
 }
 
-impl<V: BlobVault> RangeProver<'_, V> {
+impl<V: VaultReads> RangeProver<'_, V> {
     /// The checkpoint every proof verifies against.
     pub fn checkpoint(&self) -> &SignedCheckpoint {
         &self.checkpoint
@@ -312,7 +312,7 @@ impl<V: BlobVault> RangeProver<'_, V> {
     }
 }
 
-impl<V: BlobVault, K: PublicKeys> ProofSource for VaultProofs<V, K> {
+impl<V: VaultReads, K: PublicKeys> ProofSource for VaultProofs<V, K> {
     async fn latest_note(&self) -> Result<String, ProofsError> {
         let trusted = self.trusted().await?;
         let latest = vault::latest_checkpoint(&self.vault, trusted).await?;
@@ -416,7 +416,7 @@ struct Session<'a, V> {
     read: ProofRead,
 }
 
-impl<'a, V: BlobVault> Session<'a, V> {
+impl<'a, V: VaultReads> Session<'a, V> {
     fn new(vault: &'a V, trusted: &'a TrustedKeys, objects: Vec<Original>) -> Session<'a, V> {
         let mut notes = Vec::new();
         let mut leaf_files = HashMap::new();

@@ -11,6 +11,7 @@ use crate::domain::checkpoint::SignedCheckpoint;
 use crate::domain::full_pass::{
     CURSOR_PREFIX, FullPassCursor, PassPhase, SignedCursor, object_key,
 };
+use crate::ports::VaultReads;
 
 /// The record of a run, passed or failed.
 fn record(result: Result<SweepRecord, SweepError>) -> SweepRecord {

@@ -5,7 +5,7 @@ use crate::adapters::memory::{
     FixedClock, InMemoryLedger, InMemoryVault, RecordingMetrics, SoftwareSigner,
 };
 use crate::domain::test_support::{chain, decimal, insert_event, timestamp};
-use crate::ports::{Claim, PublicKeys};
+use crate::ports::{Claim, PublicKeys, VaultReads};
 
 type Sweep = IntegritySweep<
     InMemoryLedger,

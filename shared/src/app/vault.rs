@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::checkpoint::{Signature, SignedCheckpoint, is_p256_public_key, object_key};
 use crate::domain::hash::Hash;
 use crate::domain::report::ObjectLockSeen;
-use crate::ports::{BlobVault, ObjectProtection, ObjectVersion, PublicKeys, SignError, VaultError};
+use crate::ports::{
+    BlobVault, ObjectProtection, ObjectVersion, PublicKeys, SignError, VaultError, VaultReads,
+};
 
 /// The original version of one key, and how many versions the key has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +68,7 @@ pub fn originals(versions: Vec<ObjectVersion>) -> Vec<Original> {
 
 /// The original version of every key under `prefix`, in key order.
 pub async fn list_originals(
-    vault: &impl BlobVault,
+    vault: &impl VaultReads,
     prefix: &str,
 ) -> Result<Vec<Original>, VaultError> {
     Ok(originals(vault.list_versions(prefix).await?))
@@ -84,7 +86,7 @@ pub struct ManifestListing {
 }
 
 /// Lists the manifests (original versions) in backup-id order.
-pub async fn list_manifests(vault: &impl BlobVault) -> Result<ManifestListing, VaultError> {
+pub async fn list_manifests(vault: &impl VaultReads) -> Result<ManifestListing, VaultError> {
     let mut manifests = Vec::new();
     let mut strays = Vec::new();
     for original in list_originals(vault, MANIFEST_PREFIX).await? {
@@ -117,7 +119,7 @@ pub struct InvalidManifest {
 /// Reads the original version of one manifest. The outer error is the vault failing; the inner
 /// one, bytes that are not a manifest (evidence, for the caller to report).
 pub async fn read_manifest(
-    vault: &impl BlobVault,
+    vault: &impl VaultReads,
     original: &Original,
 ) -> Result<Result<ReadManifest, InvalidManifest>, VaultError> {
     let bytes = vault
@@ -410,7 +412,7 @@ pub struct CheckpointNote {
 
 /// The original version of every checkpoint object (notes and leaf-hash files), in key order:
 /// tree size, then time.
-pub async fn list_checkpoints(vault: &impl BlobVault) -> Result<Vec<Original>, VaultError> {
+pub async fn list_checkpoints(vault: &impl VaultReads) -> Result<Vec<Original>, VaultError> {
     list_originals(vault, CHECKPOINT_PREFIX).await
 }
 
@@ -421,7 +423,7 @@ pub fn is_note(original: &Original) -> bool {
 
 /// Reads and parses the original version of one note.
 pub async fn read_note(
-    vault: &impl BlobVault,
+    vault: &impl VaultReads,
     original: &Original,
 ) -> Result<CheckpointNote, VaultError> {
     let bytes = vault
@@ -479,7 +481,7 @@ pub struct LatestCheckpoint {
 /// Reads the notes from the newest back to the latest one `trust` accepts; `None` when the
 /// vault holds no note. A planted or forged note (however it sorts) is passed over, never used.
 pub async fn latest_checkpoint(
-    vault: &impl BlobVault,
+    vault: &impl VaultReads,
     trust: &TrustedKeys,
 ) -> Result<Option<LatestCheckpoint>, VaultError> {
     let objects = list_checkpoints(vault).await?;

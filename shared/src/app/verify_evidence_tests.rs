@@ -15,7 +15,7 @@ use crate::app::backup::{BackupJob, BackupSettings};
 use crate::app::sweep::{IntegritySweep, SweepMode, SweepSettings};
 use crate::domain::checkpoint::parse_leaves;
 use crate::domain::test_support::{chain, insert_event, receipt_record, timestamp};
-use crate::ports::{LedgerStore, MIN_PART_BYTES};
+use crate::ports::{LedgerStore, MIN_PART_BYTES, VaultReads};
 
 const ORIGIN: &str = "signal-ledger:test";
 
@@ -606,6 +606,24 @@ struct StreamOnly(FolderVault, std::sync::Mutex<BTreeMap<String, u32>>);
 #[error("read whole: {0}")]
 struct ReadWhole(String);
 
+impl VaultReads for StreamOnly {
+    async fn list_versions(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<crate::ports::ObjectVersion>, VaultError> {
+        self.0.list_versions(prefix).await
+    }
+
+    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
+        if key.starts_with("signals/") && key.contains("/signals_backup_")
+            || key.ends_with(".leaves")
+        {
+            return Err(VaultError::Failed(Box::new(ReadWhole(key.to_owned()))));
+        }
+        self.0.get_version(key, version_id).await
+    }
+}
+
 impl BlobVault for StreamOnly {
     async fn start_upload(
         &self,
@@ -663,22 +681,6 @@ impl BlobVault for StreamOnly {
         self.0
             .create_locked(key, body, content_type, retain_until)
             .await
-    }
-
-    async fn list_versions(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<crate::ports::ObjectVersion>, VaultError> {
-        self.0.list_versions(prefix).await
-    }
-
-    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
-        if key.starts_with("signals/") && key.contains("/signals_backup_")
-            || key.ends_with(".leaves")
-        {
-            return Err(VaultError::Failed(Box::new(ReadWhole(key.to_owned()))));
-        }
-        self.0.get_version(key, version_id).await
     }
 
     async fn protection(

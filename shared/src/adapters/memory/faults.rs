@@ -12,7 +12,7 @@ use crate::domain::timestamp::Timestamp;
 use crate::ports::{
     AppendError, BlobVault, ChainHead, Claim, CommitError, CommitHead, GroupCommitStore,
     LedgerStore, ObjectProtection, ObjectVersion, Page, Pending, Placed, ReceiptError, StoreError,
-    StoredObject, Upload, UploadedPart, VaultError,
+    StoredObject, Upload, UploadedPart, VaultError, VaultReads,
 };
 
 /// Fault injection for the append protocol: wraps any ledger store and, on each of the next
@@ -221,6 +221,16 @@ impl<V: BlobVault> VaultFaults<V> {
     }
 }
 
+impl<V: BlobVault> VaultReads for VaultFaults<V> {
+    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
+        self.inner.list_versions(prefix).await
+    }
+
+    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
+        self.inner.get_version(key, version_id).await
+    }
+}
+
 impl<V: BlobVault> BlobVault for VaultFaults<V> {
     async fn start_upload(
         &self,
@@ -289,14 +299,6 @@ impl<V: BlobVault> BlobVault for VaultFaults<V> {
         self.inner
             .create_locked(key, body, content_type, retain_until)
             .await
-    }
-
-    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
-        self.inner.list_versions(prefix).await
-    }
-
-    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
-        self.inner.get_version(key, version_id).await
     }
 
     async fn protection(

@@ -9,7 +9,7 @@ use crate::domain::hash::Hash;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::{
     BlobVault, MIN_PART_BYTES, ObjectProtection, ObjectVersion, Presigner, StoredObject, Upload,
-    UploadedPart, VaultError,
+    UploadedPart, VaultError, VaultReads,
 };
 
 /// One stored object version of an [`InMemoryVault`].
@@ -157,6 +157,48 @@ fn insert(
         key: key.to_owned(),
         version_id,
         sha256,
+    }
+}
+
+impl VaultReads for InMemoryVault {
+    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
+        let objects = self.objects();
+        let mut versions: Vec<(usize, &VaultObject)> = objects
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.key.starts_with(prefix))
+            .collect();
+        // Keys ascending; versions oldest first (insertion order).
+        versions.sort_by(|(a_at, a), (b_at, b)| (&a.key, a_at).cmp(&(&b.key, b_at)));
+        Ok(versions
+            .iter()
+            .enumerate()
+            .map(|(position, (_, object))| ObjectVersion {
+                key: object.key.clone(),
+                version_id: object.version_id.clone(),
+                is_latest: versions
+                    .get(position + 1)
+                    .is_none_or(|(_, next)| next.key != object.key),
+                size: object.body.len() as u64,
+            })
+            .collect())
+    }
+
+    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
+        if self.reads_out_of_order.load(Ordering::Relaxed) {
+            let turns = Hash::sha256(key.as_bytes()).as_bytes()[0] % 8;
+            for _ in 0..turns {
+                tokio::task::yield_now().await;
+            }
+        }
+        self.objects()
+            .iter()
+            .find(|o| o.key == key && o.version_id == version_id)
+            .map(|o| o.body.clone())
+            .ok_or_else(|| VaultError::NotFound {
+                key: key.to_owned(),
+                version_id: Some(version_id.to_owned()),
+            })
     }
 }
 
@@ -333,46 +375,6 @@ impl BlobVault for InMemoryVault {
             });
         }
         Ok(insert(&mut objects, key, body, retain_until))
-    }
-
-    async fn list_versions(&self, prefix: &str) -> Result<Vec<ObjectVersion>, VaultError> {
-        let objects = self.objects();
-        let mut versions: Vec<(usize, &VaultObject)> = objects
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.key.starts_with(prefix))
-            .collect();
-        // Keys ascending; versions oldest first (insertion order).
-        versions.sort_by(|(a_at, a), (b_at, b)| (&a.key, a_at).cmp(&(&b.key, b_at)));
-        Ok(versions
-            .iter()
-            .enumerate()
-            .map(|(position, (_, object))| ObjectVersion {
-                key: object.key.clone(),
-                version_id: object.version_id.clone(),
-                is_latest: versions
-                    .get(position + 1)
-                    .is_none_or(|(_, next)| next.key != object.key),
-                size: object.body.len() as u64,
-            })
-            .collect())
-    }
-
-    async fn get_version(&self, key: &str, version_id: &str) -> Result<Vec<u8>, VaultError> {
-        if self.reads_out_of_order.load(Ordering::Relaxed) {
-            let turns = Hash::sha256(key.as_bytes()).as_bytes()[0] % 8;
-            for _ in 0..turns {
-                tokio::task::yield_now().await;
-            }
-        }
-        self.objects()
-            .iter()
-            .find(|o| o.key == key && o.version_id == version_id)
-            .map(|o| o.body.clone())
-            .ok_or_else(|| VaultError::NotFound {
-                key: key.to_owned(),
-                version_id: Some(version_id.to_owned()),
-            })
     }
 
     async fn protection(
