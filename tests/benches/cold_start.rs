@@ -72,6 +72,13 @@ fn one_start(path: &PathBuf) -> anyhow::Result<Duration> {
         .env("AWS_SESSION_TOKEN", "cold-start-token")
         .env("SIGNALS_TABLE", "signals")
         .env("AUDIT_TABLE", "audit")
+        // As deployed: the proof routes' vault and trusted signing key (read lazily, on a
+        // proof request: nothing is fetched at init).
+        .env("VAULT_BUCKET", "vault")
+        .env(
+            "CHECKPOINT_KMS_KEY_ID",
+            "arn:aws:kms:us-east-1:123456789012:key/cold-start",
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -224,10 +224,9 @@ impl AwsReads {
     /// One signed exchange. Outer error: the attempt could not be made or the transport failed
     /// (as text, retried); inner: the service's answer.
     async fn attempt(&self, call: &Call<'_>) -> Result<Result<Answer, CallError>, String> {
-        let prepared = self.prepare(call).await.map_err(|error| error.to_string());
-        let request = match prepared {
+        let request = match self.prepare(call).await {
             Ok(request) => request,
-            Err(error) => return Ok(Err(CallError::Signing(error))),
+            Err(error) => return Ok(Err(error)),
         };
         let http = match self.http().await {
             Ok(http) => http,
@@ -259,44 +258,63 @@ impl AwsReads {
             .provide_credentials()
             .await
             .map_err(|error| CallError::Credentials(Box::new(error)))?;
-        let identity: Identity = credentials.into();
-        let mut settings = SigningSettings::default();
-        if call.service == "s3" {
-            // S3 signs the path as sent, and wants the payload hash as a header.
-            settings.percent_encoding_mode = PercentEncodingMode::Single;
-            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        }
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.inner.region)
-            .name(call.service)
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|error| CallError::Signing(error.to_string()))?
-            .into();
-        let signable = SignableRequest::new(
-            call.method,
-            &call.url,
-            call.headers.iter().copied(),
-            SignableBody::Bytes(call.body),
-        )
-        .map_err(|error| CallError::Signing(error.to_string()))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|error| CallError::Signing(error.to_string()))?
-            .into_parts();
+        let signature = sign_call(
+            call,
+            &credentials.into(),
+            &self.inner.region,
+            SystemTime::now(),
+        )?;
         let mut request = http::Request::builder().method(call.method).uri(&call.url);
         for (name, value) in call.headers {
             request = request.header(*name, *value);
         }
-        for (name, value) in instructions.headers() {
+        for (name, value) in signature {
             request = request.header(name, value);
         }
         request
             .body(Full::new(Bytes::copy_from_slice(call.body)))
             .map_err(|error| CallError::Signing(error.to_string()))
     }
+}
+
+/// The SigV4 headers of `call` at `time` (`authorization`, `x-amz-date`, S3's
+/// `x-amz-content-sha256`, and `x-amz-security-token` for temporary credentials).
+fn sign_call(
+    call: &Call<'_>,
+    identity: &Identity,
+    region: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>, CallError> {
+    let mut settings = SigningSettings::default();
+    if call.service == "s3" {
+        // S3 signs the path as sent, and wants the payload hash as a header.
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    }
+    let params = v4::SigningParams::builder()
+        .identity(identity)
+        .region(region)
+        .name(call.service)
+        .time(time)
+        .settings(settings)
+        .build()
+        .map_err(|error| CallError::Signing(error.to_string()))?
+        .into();
+    let signable = SignableRequest::new(
+        call.method,
+        &call.url,
+        call.headers.iter().copied(),
+        SignableBody::Bytes(call.body),
+    )
+    .map_err(|error| CallError::Signing(error.to_string()))?;
+    let (instructions, _signature) = sign(signable, &params)
+        .map_err(|error| CallError::Signing(error.to_string()))?
+        .into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect())
 }
 
 /// Throttling and server-side failures may pass; anything else will not.
@@ -803,6 +821,65 @@ mod tests {
             "checkpoints/a%20b%2Bc~d.txt"
         );
         assert_eq!(encode_value("checkpoints/"), "checkpoints%2F");
+    }
+
+    /// The known-answer examples of S3's SigV4 documentation ("Signature Calculations for the
+    /// Authorization Header"): examplebucket, `AKIAIOSFODNN7EXAMPLE`, 2013-05-24T00:00:00Z.
+    #[test]
+    fn s3_requests_are_signed_as_the_published_examples() {
+        let identity: Identity = aws_credential_types::Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "example",
+        )
+        .into();
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600);
+        let signature_of = |url: &str, headers: &[(&'static str, &str)]| {
+            let call = Call {
+                service: "s3",
+                method: "GET",
+                url: url.to_owned(),
+                headers,
+                body: &[],
+            };
+            let signed = sign_call(&call, &identity, "us-east-1", time).unwrap();
+            let authorization = &signed
+                .iter()
+                .find(|(name, _)| name == "authorization")
+                .unwrap()
+                .1;
+            authorization
+                .rsplit("Signature=")
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            signature_of(
+                "https://examplebucket.s3.amazonaws.com/test.txt",
+                &[("range", "bytes=0-9")]
+            ),
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        );
+        assert_eq!(
+            signature_of(
+                "https://examplebucket.s3.amazonaws.com/?max-keys=2&prefix=J",
+                &[]
+            ),
+            "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"
+        );
+        // A parameter without a value (`?versions=` in a listing) signs as the example's bare one.
+        for url in [
+            "https://examplebucket.s3.amazonaws.com/?lifecycle",
+            "https://examplebucket.s3.amazonaws.com/?lifecycle=",
+        ] {
+            assert_eq!(
+                signature_of(url, &[]),
+                "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
+            );
+        }
     }
 
     #[test]
