@@ -50,7 +50,8 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::OnceCell;
 
 use crate::ports::{
-    BoxError, ObjectVersion, PublicKeys, SignError, VaultError, VaultReads, order_versions,
+    BoxError, ObjectVersion, PublicKeys, SignError, VaultError, VaultReads, error_chain,
+    order_versions,
 };
 
 /// Attempts per call, the first included.
@@ -232,9 +233,13 @@ impl AwsReads {
             Ok(http) => http,
             Err(error) => return Ok(Err(error)),
         };
-        let response = http.request(request).await.map_err(|e| describe(&e))?;
+        let response = http.request(request).await.map_err(|e| error_chain(&e))?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| describe(&e))?.to_bytes();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| error_chain(&e))?
+            .to_bytes();
         if parts.status.is_success() {
             return Ok(Ok(Answer {
                 headers: parts.headers,
@@ -351,18 +356,6 @@ pub fn encode_key(key: &str) -> String {
 
 fn encode_value(value: &str) -> String {
     utf8_percent_encode(value, UNRESERVED).to_string()
-}
-
-/// A transport error and its sources, on one line.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The error code and message of an error answer: S3's `<Error><Code>…`, KMS's `__type`.

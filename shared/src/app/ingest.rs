@@ -1257,17 +1257,7 @@ fn hex_digit(byte: u8) -> Option<u8> {
     }
 }
 
-/// An error and all its sources, joined with ": ", for one log field.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use crate::ports::error_chain;
 
 #[path = "ingest_group_commit.rs"]
 mod group_commit;
