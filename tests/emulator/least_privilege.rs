@@ -23,6 +23,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use ledgerctl::provision::{CHECKPOINT_SIGNING_KEY, VAULT_BUCKET, provision_stack};
 use ledgerctl::template::{Stack, Template};
 use serde_json::{Value, json};
+use shared::adapters::aws_reads::{AwsReads, KmsKeyReads, S3Reads};
 use shared::adapters::cloudwatch::CloudWatchAlarms;
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore, DynamoTableInspector};
 use shared::adapters::kms::KmsPublicKeys;
@@ -415,12 +416,20 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
     .await
     .unwrap();
     assert_eq!(verified.rows_checked, 3);
-    // The proof routes with exactly the ingest role: the checkpoint and a signal's proof, read
-    // from checkpoints/ and verified with the signing key's public key the role may fetch.
+    // The proof routes with exactly the ingest role, wired as the function wires them (signed
+    // requests, `adapters::aws_reads`; this moto checks every signature): the checkpoint and a
+    // signal's proof, read from checkpoints/ and verified with the signing key's public key the
+    // role may fetch.
     let origin = shared::config::origin(&ingest.signals);
+    let reads = AwsReads::new(
+        ingest.sdk.credentials_provider(),
+        ingest.sdk.region().map(|region| region.as_ref()),
+        ingest.sdk.endpoint_url(),
+    )
+    .unwrap();
     let proofs = service.with_proofs(VaultProofs::new(
-        ingest.vault(),
-        Some(KmsPublicKeys::new(aws_sdk_kms::Client::new(&ingest.sdk))),
+        S3Reads::new(reads.clone(), &ingest.bucket),
+        Some(KmsKeyReads::new(reads.clone())),
         CheckpointTrust::new(origin.clone(), Some(&ingest.key_arn), &[]),
     ));
     let get = |path: &str| HttpRequest {
@@ -619,6 +628,18 @@ async fn each_function_succeeds_with_exactly_its_roles_statements_and_nothing_mo
         .await;
     let error = read.expect_err("the ingest role read a backup");
     assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(403));
+    // The same through the function's signed reads: refused, not failed or read.
+    let refused = shared::ports::VaultReads::get_version(
+        &S3Reads::new(reads.clone(), &ingest.bucket),
+        &backup_csv.key,
+        &backup_csv.version_id,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(refused, shared::ports::VaultError::Refused { .. }),
+        "{refused:?}"
+    );
     // No role may delete a vault object.
     let csv = shared::ports::VaultReads::list_versions(&verify.vault(), "signals/")
         .await

@@ -48,10 +48,11 @@ async fn main() -> Result<(), Error> {
     let trust = config.trust();
     let proofs = match config.vault_bucket.as_deref() {
         Some(bucket) => {
-            let aws = AwsReads::new(
+            let aws = AwsReads::checked(
                 sdk.credentials_provider(),
                 sdk.region().map(|region| region.as_ref()),
                 sdk.endpoint_url(),
+                sdk.use_fips() == Some(true) || sdk.use_dual_stack() == Some(true),
             )
             .inspect_err(|error| {
                 tracing::error!(%error, "cannot read the vault; the function cannot start");

@@ -16,17 +16,22 @@
 //!   [`VaultError::Refused`], anything else [`VaultError::Failed`] naming S3's code;
 //! - a body is checked against the SHA-256 S3 stored with it (`x-amz-checksum-mode: ENABLED`;
 //!   every object the vault writes carries one), and a mismatch is a failure, never data;
-//! - every attempt is signed afresh; `429`, `5xx`, timeouts and connection failures are retried
-//!   ([`ATTEMPTS`] in all, jittered backoff), and each attempt is bounded by [`ATTEMPT_TIMEOUT`].
+//! - every attempt is signed afresh (credentials are reused until five minutes before they
+//!   expire); `429`, `5xx`, timeouts and connection failures are retried ([`ATTEMPTS`] in all,
+//!   jittered backoff), and each attempt is bounded by [`ATTEMPT_TIMEOUT`].
 //!
 //! Endpoints: the SDK's `AWS_ENDPOINT_URL` when set (the emulator; path-style S3 addressing, as
-//! the SDK uses for an IP-address endpoint), otherwise the region's public endpoints
-//! (virtual-hosted S3, path-style for a bucket name with dots, which no certificate covers).
+//! the SDK uses for an IP-address endpoint), otherwise the region's public endpoints in its
+//! partition (virtual-hosted S3, path-style for a bucket name with dots, which no certificate
+//! covers). FIPS and dual-stack endpoints are not built: [`AwsReads::checked`] refuses a
+//! configuration asking for them without an explicit endpoint, rather than quietly using
+//! another.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
@@ -56,8 +61,10 @@ use crate::ports::{
 
 /// Attempts per call, the first included.
 pub const ATTEMPTS: u32 = 3;
-/// How long one attempt may take, connection and whole body included.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one attempt may take, connection and whole body included. With the backoff, a call
+/// gives up within about 10 s: a proof request fails with a clean error well inside the
+/// function's 25-s timeout instead of being cut off by it.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded, as SigV4
 /// canonicalises query values and S3 key paths (`/` kept in paths by [`encode_key`]).
@@ -74,6 +81,10 @@ pub enum CallError {
     NoRegion,
     #[error("no AWS credentials provider is configured")]
     NoCredentials,
+    #[error(
+        "FIPS or dual-stack endpoints are configured, which these reads do not build: set AWS_ENDPOINT_URL to the endpoint to use"
+    )]
+    UnsupportedEndpointMode,
     #[error("could not load AWS credentials")]
     Credentials(#[source] BoxError),
     #[error("could not sign the request: {0}")]
@@ -122,6 +133,8 @@ struct Inner {
     /// Built on the first call: loading the TLS roots is not paid at process start.
     http: OnceCell<HttpClient>,
     credentials: SharedCredentialsProvider,
+    /// The last credentials the provider gave, reused until five minutes before they expire.
+    cached: std::sync::Mutex<Option<Credentials>>,
     region: String,
     /// `AWS_ENDPOINT_URL` as the SDK read it, without a trailing slash.
     endpoint: Option<String>,
@@ -153,10 +166,52 @@ impl AwsReads {
             inner: Arc::new(Inner {
                 http: OnceCell::new(),
                 credentials: credentials.ok_or(CallError::NoCredentials)?,
+                cached: std::sync::Mutex::new(None),
                 region: region.ok_or(CallError::NoRegion)?.to_owned(),
                 endpoint: endpoint.map(|url| url.trim_end_matches('/').to_owned()),
             }),
         })
+    }
+
+    /// As [`AwsReads::new`], refusing an SDK configuration that asks for FIPS or dual-stack
+    /// endpoints (`use_fips`, `use_dual_stack`: `Some(true)`), which only an explicit endpoint
+    /// can serve here.
+    pub fn checked(
+        credentials: Option<SharedCredentialsProvider>,
+        region: Option<&str>,
+        endpoint: Option<&str>,
+        fips_or_dual_stack: bool,
+    ) -> Result<AwsReads, CallError> {
+        if fips_or_dual_stack && endpoint.is_none() {
+            return Err(CallError::UnsupportedEndpointMode);
+        }
+        AwsReads::new(credentials, region, endpoint)
+    }
+
+    /// Credentials for a request: the cached ones while they are good for five more minutes,
+    /// otherwise fresh ones from the provider.
+    async fn credentials(&self) -> Result<Credentials, CallError> {
+        let margin = Duration::from_secs(300);
+        let fresh_enough = |credentials: &Credentials| {
+            credentials
+                .expiry()
+                .is_none_or(|expiry| SystemTime::now() + margin < expiry)
+        };
+        if let Ok(cached) = self.inner.cached.lock()
+            && let Some(credentials) = cached.as_ref().filter(|c| fresh_enough(c))
+        {
+            return Ok(credentials.clone());
+        }
+        let credentials = self
+            .inner
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(|error| CallError::Credentials(Box::new(error)))?;
+        if let Ok(mut cached) = self.inner.cached.lock() {
+            *cached = Some(credentials.clone());
+        }
+        Ok(credentials)
     }
 
     async fn http(&self) -> Result<&HttpClient, CallError> {
@@ -257,12 +312,7 @@ impl AwsReads {
 
     /// The request with its SigV4 headers, signed now with fresh credentials.
     async fn prepare(&self, call: &Call<'_>) -> Result<http::Request<Full<Bytes>>, CallError> {
-        let credentials = self
-            .inner
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|error| CallError::Credentials(Box::new(error)))?;
+        let credentials = self.credentials().await?;
         let signature = sign_call(
             call,
             &credentials.into(),
@@ -341,6 +391,12 @@ fn retryable(error: &CallError) -> bool {
 fn dns_suffix(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "amazonaws.com.cn"
+    } else if region.starts_with("us-isob-") {
+        "sc2s.sgov.gov"
+    } else if region.starts_with("us-iso-") {
+        "c2s.ic.gov"
+    } else if region.starts_with("eusc-") {
+        "amazonaws.eu"
     } else {
         "amazonaws.com"
     }
@@ -543,7 +599,7 @@ fn vault_error(error: CallError, key: &str, version_id: Option<&str>) -> VaultEr
                 version_id: version_id.map(str::to_owned),
             }
         }
-        Some((_, "AccessDenied")) | Some((403, _)) => VaultError::Refused {
+        Some((_, "AccessDenied")) | Some((403, "")) => VaultError::Refused {
             key: key.to_owned(),
             source: Box::new(error),
         },
@@ -769,6 +825,14 @@ mod tests {
             VaultError::Refused { .. }
         ));
         assert!(matches!(
+            vault_error(answered(403, ""), "k", None),
+            VaultError::Refused { .. }
+        ));
+        assert!(matches!(
+            vault_error(answered(403, "SignatureDoesNotMatch"), "k", None),
+            VaultError::Failed(_)
+        ));
+        assert!(matches!(
             vault_error(answered(400, "InvalidArgument"), "k", None),
             VaultError::Failed(_)
         ));
@@ -820,7 +884,7 @@ mod tests {
     /// Authorization Header"): examplebucket, `AKIAIOSFODNN7EXAMPLE`, 2013-05-24T00:00:00Z.
     #[test]
     fn s3_requests_are_signed_as_the_published_examples() {
-        let identity: Identity = aws_credential_types::Credentials::new(
+        let identity: Identity = Credentials::new(
             "AKIAIOSFODNN7EXAMPLE",
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             None,
@@ -877,9 +941,8 @@ mod tests {
 
     #[test]
     fn endpoints_follow_the_sdk_configuration() {
-        let credentials = SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
-            "AKID", "secret", None, None, "test",
-        ));
+        let credentials =
+            SharedCredentialsProvider::new(Credentials::new("AKID", "secret", None, None, "test"));
         let aws = AwsReads::new(Some(credentials.clone()), Some("eu-west-1"), None).unwrap();
         assert_eq!(
             aws.bucket_url("vault", "/k"),
@@ -908,5 +971,33 @@ mod tests {
             AwsReads::new(None, Some("us-east-1"), None),
             Err(CallError::NoCredentials)
         ));
+        let credentials = || {
+            Some(SharedCredentialsProvider::new(Credentials::new(
+                "AKID", "secret", None, None, "test",
+            )))
+        };
+        assert!(matches!(
+            AwsReads::checked(credentials(), Some("us-east-1"), None, true),
+            Err(CallError::UnsupportedEndpointMode)
+        ));
+        assert!(
+            AwsReads::checked(
+                credentials(),
+                Some("us-east-1"),
+                Some("https://s3-fips.example"),
+                true
+            )
+            .is_ok()
+        );
+        for (region, host) in [
+            ("cn-north-1", "https://kms.cn-north-1.amazonaws.com.cn"),
+            ("us-gov-west-1", "https://kms.us-gov-west-1.amazonaws.com"),
+            ("us-iso-east-1", "https://kms.us-iso-east-1.c2s.ic.gov"),
+            ("us-isob-east-1", "https://kms.us-isob-east-1.sc2s.sgov.gov"),
+            ("eusc-de-east-1", "https://kms.eusc-de-east-1.amazonaws.eu"),
+        ] {
+            let aws = AwsReads::new(credentials(), Some(region), None).unwrap();
+            assert_eq!(aws.service_url("kms"), host);
+        }
     }
 }

@@ -103,18 +103,25 @@ pub fn init_json_logs() {
 }
 
 /// The log filter `RUST_LOG` asks for: comma-separated `level` or `target=level` directives
-/// (`info`, `shared::app::ingest=debug,info`). Absent means `info`; a setting that does not parse
-/// also means `info`, and is returned so the caller can say so. Directives are matched by target
-/// prefix only (`filter::Targets`): span and field filters are not supported, which keeps the
-/// regex engine out of the bootstraps (BENCHMARKS.md, "Cold start").
+/// (`info`, `shared::app::ingest=debug,info`). Absent or empty means `info`. A setting with a
+/// directive that is empty or names a span or field (`[`, `{`) or contains whitespace also means
+/// `info`, and is returned so the caller can say so: directives are matched by target prefix only
+/// (`filter::Targets`), which keeps the regex engine out of the bootstraps (BENCHMARKS.md,
+/// "Cold start"), and an empty target would match every target at `trace`.
 pub fn log_filter(setting: Option<&str>) -> (Targets, Option<String>) {
     let info = || Targets::new().with_default(LevelFilter::INFO);
-    match setting.map(str::trim).filter(|s| !s.is_empty()) {
-        None => (info(), None),
-        Some(setting) => match setting.parse::<Targets>() {
-            Ok(targets) => (targets, None),
-            Err(_) => (info(), Some(setting.to_owned())),
-        },
+    let Some(setting) = setting.map(str::trim).filter(|s| !s.is_empty()) else {
+        return (info(), None);
+    };
+    let supported = setting.split(',').all(|directive| {
+        !directive.is_empty()
+            && !directive.contains(['[', '{', ']', '}'])
+            && !directive.contains(char::is_whitespace)
+            && !directive.starts_with('=')
+    });
+    match setting.parse::<Targets>() {
+        Ok(targets) if supported => (targets, None),
+        _ => (info(), Some(setting.to_owned())),
     }
 }
 
@@ -136,10 +143,31 @@ mod tests {
         assert!(!targets.would_enable("shared::app::sweep", &Level::INFO));
         assert!(targets.would_enable("shared::app::sweep", &Level::WARN));
 
-        let (fallback, refused) = log_filter(Some("shared[span{id=1}]=debug"));
-        assert_eq!(refused.as_deref(), Some("shared[span{id=1}]=debug"));
-        assert!(fallback.would_enable("shared", &Level::INFO));
-        assert!(!fallback.would_enable("shared", &Level::DEBUG));
+        for unsupported in [
+            "shared[span{id=1}]=debug",
+            "shared[span]=debug",
+            "shared[{f}]=debug",
+            "info,",
+            "warn,,shared=debug",
+            "warn, shared=debug",
+            "=debug",
+        ] {
+            let (fallback, refused) = log_filter(Some(unsupported));
+            assert_eq!(refused.as_deref(), Some(unsupported));
+            assert!(
+                fallback.would_enable("hyper", &Level::INFO),
+                "{unsupported}"
+            );
+            assert!(
+                !fallback.would_enable("hyper", &Level::DEBUG),
+                "{unsupported}"
+            );
+            assert!(
+                !fallback.would_enable("shared", &Level::DEBUG),
+                "{unsupported}"
+            );
+        }
+        assert!(log_filter(Some("  ")).1.is_none(), "blank is absent");
     }
 
     #[test]
