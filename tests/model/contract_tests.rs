@@ -524,6 +524,46 @@ async fn a_page_reads_only_the_bundles_it_returns() {
     assert_eq!(all_entries(&store).await.len(), 100);
 }
 
+/// A window's events live in 9 partitions (the day and its 8 stripes): they are read at once,
+/// one round trip, not one after another — every refill of the merge is concurrent.
+#[tokio::test(start_paused = true)]
+async fn a_window_reads_its_nine_partitions_at_once() {
+    let model = ModelledDynamo::new(ModelParameters::published(), 11);
+    let store = DynamoLedgerStore::new(model.clone(), "signals", "audit");
+    for _ in 0..8 {
+        let head = store.commit_head().await.expect("head");
+        let entries = chained(&head, &format!("window-{}", head.next), 3, 200);
+        store
+            .commit(&head, &entries, &audits(&entries))
+            .await
+            .expect("commit");
+    }
+    let before = model.stats().queries_in_flight_peak;
+    let audit = DynamoAuditSink::new(model.clone(), "audit");
+    let mut keys = Vec::new();
+    audit
+        .visit_window(
+            &at("2026-11-29T00:00:00Z"),
+            &at("2026-11-30T00:00:00Z"),
+            |keyed| {
+                assert!(keyed.event.is_ok(), "{:?}", keyed.event);
+                keys.push(keyed.key)
+            },
+        )
+        .await
+        .expect("window");
+    assert_eq!(keys.len(), 24);
+    assert!(
+        keys.windows(2)
+            .all(|w| (&w[0].pk, &w[0].sk) < (&w[1].pk, &w[1].sk))
+    );
+    assert!(
+        before < 9,
+        "the commits alone had {before} queries in flight"
+    );
+    assert_eq!(model.stats().queries_in_flight_peak, 9);
+}
+
 fn put(table: &str, pk: &str, sk: u64, filler: usize) -> PutIfAbsent {
     PutIfAbsent {
         table: table.into(),

@@ -76,6 +76,8 @@ pub struct ModelStats {
     pub throttled_partitions: BTreeMap<String, u64>,
     pub conflicts: u64,
     pub condition_failures: u64,
+    /// The most `Query` calls in flight at once.
+    pub queries_in_flight_peak: u64,
 }
 
 #[derive(Debug)]
@@ -92,7 +94,29 @@ struct State {
     write_buckets: HashMap<(String, String), Bucket>,
     read_buckets: HashMap<(String, String), Bucket>,
     next_transaction: u64,
+    queries_in_flight: u64,
     stats: ModelStats,
+}
+
+/// One `Query` in flight, counted while it lives (dropped early, it still counts down).
+struct QueryInFlight<'a>(&'a ModelledDynamo);
+
+impl<'a> QueryInFlight<'a> {
+    fn start(model: &'a ModelledDynamo) -> QueryInFlight<'a> {
+        let mut state = model.state();
+        state.queries_in_flight += 1;
+        state.stats.queries_in_flight_peak = state
+            .stats
+            .queries_in_flight_peak
+            .max(state.queries_in_flight);
+        QueryInFlight(model)
+    }
+}
+
+impl Drop for QueryInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.state().queries_in_flight -= 1;
+    }
 }
 
 /// The modelled DynamoDB. Clones share the same tables.
@@ -526,6 +550,7 @@ impl DynamoApi for ModelledDynamo {
             .as_ref()
             .map(|k| sort_key(k.get("sk")))
             .transpose()?;
+        let _in_flight = QueryInFlight::start(self);
         tokio::time::sleep_until(start + latency / 2).await;
         let result = {
             let mut state = self.state();

@@ -1,7 +1,7 @@
 //! Reading the audit table back (`AuditLog`): a day's events live in its own partition
 //! (`pk = <day>`, one item per event) and in the 8 stripes of its insert audit bundles
 //! (`pk = <day>#<0-7>`, one item per commit, docs/ledger-format.md §9). The reader merges the 9
-//! partitions by sort key, one page of each in memory, and unpacks each bundle into its events,
+//! partitions by sort key, one page of each in memory (pages read concurrently), and unpacks each bundle into its events,
 //! each keyed `(<day>, <bundle sk>#<position, 2 digits>)`: a stable key in the same byte order as
 //! the bundle's place, so the report, the access review and the audit seals see every
 //! `SIGNAL_INSERTED` event as one event, as before.
@@ -133,20 +133,27 @@ impl<D: DynamoApi> DynamoAuditSink<D> {
             })
             .collect();
         loop {
-            for cursor in cursors.iter_mut() {
-                while cursor.buffer.is_empty() && !cursor.exhausted {
-                    let page = self
-                        .client
-                        .query(cursor.query.clone())
-                        .await
-                        .map_err(store_error)?;
-                    cursor.buffer.extend(page.items);
-                    match page.last_evaluated_key {
-                        Some(key) => cursor.query.start_after = Some(key),
-                        None => cursor.exhausted = true,
+            // Every partition whose page ran out is read again, all at once: a window's first
+            // pages are 9 Queries in flight, one round trip, not 9 in a row.
+            let refills = cursors
+                .iter_mut()
+                .filter(|cursor| cursor.buffer.is_empty() && !cursor.exhausted)
+                .map(|cursor| async move {
+                    while cursor.buffer.is_empty() && !cursor.exhausted {
+                        let page = self
+                            .client
+                            .query(cursor.query.clone())
+                            .await
+                            .map_err(store_error)?;
+                        cursor.buffer.extend(page.items);
+                        match page.last_evaluated_key {
+                            Some(key) => cursor.query.start_after = Some(key),
+                            None => cursor.exhausted = true,
+                        }
                     }
-                }
-            }
+                    Ok::<(), StoreError>(())
+                });
+            futures_util::future::try_join_all(refills).await?;
             let smallest = cursors
                 .iter()
                 .enumerate()
