@@ -9,6 +9,7 @@ use shared::adapters::dynamo_api::{DynamoApi, DynamoFault, Item, KeyQuery, PutIf
 use shared::adapters::dynamodb::{DynamoAuditSink, DynamoLedgerStore};
 use shared::adapters::memory::InMemoryLedger;
 use shared::domain::audit::{AuditEvent, AuditEventType};
+use shared::domain::audit_seal::AuditKey;
 use shared::domain::decimal::ExactDecimal;
 use shared::domain::entry::{Entry, Placement, StoredEntry};
 use shared::domain::hash::Hash;
@@ -464,23 +465,8 @@ async fn the_dynamodb_adapter_over_the_model_keeps_the_group_commit_contract() {
     let audit = DynamoAuditSink::new(model.clone(), "audit");
     let events = audit.events_on("2026-11-29").await.expect("audit day");
     assert_eq!(events.len(), 104);
-    let mut keys = Vec::new();
-    audit
-        .visit_window(
-            &at("2026-11-29T00:00:00Z"),
-            &at("2026-11-30T00:00:00Z"),
-            |keyed| {
-                assert!(keyed.event.is_ok(), "{:?}", keyed.event);
-                keys.push(keyed.key)
-            },
-        )
-        .await
-        .expect("window");
+    let keys = window_keys(&audit).await;
     assert_eq!(keys.len(), 104);
-    assert!(
-        keys.windows(2)
-            .all(|w| (&w[0].pk, &w[0].sk) < (&w[1].pk, &w[1].sk))
-    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -540,6 +526,18 @@ async fn a_window_reads_its_nine_partitions_at_once() {
     }
     let before = model.stats().queries_in_flight_peak;
     let audit = DynamoAuditSink::new(model.clone(), "audit");
+    let keys = window_keys(&audit).await;
+    assert_eq!(keys.len(), 24);
+    assert!(
+        before < 9,
+        "the commits alone had {before} queries in flight"
+    );
+    assert_eq!(model.stats().queries_in_flight_peak, 9);
+}
+
+/// The keys of every event of 2026-11-29 as `visit_window` visits them: each event readable, the
+/// keys strictly ascending.
+async fn window_keys(audit: &DynamoAuditSink<ModelledDynamo>) -> Vec<AuditKey> {
     let mut keys = Vec::new();
     audit
         .visit_window(
@@ -552,16 +550,11 @@ async fn a_window_reads_its_nine_partitions_at_once() {
         )
         .await
         .expect("window");
-    assert_eq!(keys.len(), 24);
     assert!(
         keys.windows(2)
             .all(|w| (&w[0].pk, &w[0].sk) < (&w[1].pk, &w[1].sk))
     );
-    assert!(
-        before < 9,
-        "the commits alone had {before} queries in flight"
-    );
-    assert_eq!(model.stats().queries_in_flight_peak, 9);
+    keys
 }
 
 fn put(table: &str, pk: &str, sk: u64, filler: usize) -> PutIfAbsent {
